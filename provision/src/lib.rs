@@ -1,0 +1,1 @@
+//! Turns a topology into artifacts, applies them, and drills the real cluster.

@@ -1,0 +1,1 @@
+//! Safety and liveness checkers, kept apart from the models they judge.

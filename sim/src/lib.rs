@@ -1,0 +1,4 @@
+//! Deterministic discrete-event simulator: engine, network, models, checks and reports.
+
+pub mod models;
+pub mod checks;

@@ -1,0 +1,1 @@
+//! Protocol and policy models plugged into the engine.

@@ -1,1 +1,2 @@
 //! Protocol and policy models plugged into the engine.
+pub mod kv;

@@ -1,0 +1,661 @@
+//! The etcd-style key-value state machine that the etcd model applies committed entries to and
+//! that the API server model reuses.
+//!
+//! Why a model of its own: etcd's client-visible behaviour is not just "a map". Every mutation
+//! bumps one store-wide revision, every key carries `create_revision`, `mod_revision` and
+//! `version`, and transactions compare on those. The linearizability checker, the simulated etcd
+//! members and the differential test against real etcd all have to agree on those numbers, so
+//! they live here once, pure and deterministic (`BTreeMap`, no clock, no RNG).
+//!
+//! Semantics follow etcd's mvcc package and its documented API guarantees:
+//! - the store starts at revision 1 ([`INITIAL_REVISION`]);
+//! - a request (put, delete, txn) that changes the store increments the revision exactly once,
+//!   however many keys it touches; one that changes nothing (a read, a delete of a missing key,
+//!   a txn whose branch only reads) leaves it unchanged (mvcc `storeTxnWrite.End`);
+//! - a put of an absent key sets `create_revision = mod_revision = new revision, version = 1`;
+//!   a put of a present key keeps `create_revision`, sets `mod_revision` and increments
+//!   `version`; a delete removes the key, so a later put starts a new generation at version 1;
+//! - a txn compare on a missing key sees `version = create_revision = mod_revision = 0`, and a
+//!   compare on the value of a missing key is always false (etcd `applyCompare`);
+//! - a txn may not write the same key twice (`etcdserver: duplicate key given in txn request`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Revision of a freshly created etcd store. Source: etcd docs, "Data model": "When the store
+/// is created, the initial revision is 1." Value: 1.
+pub const INITIAL_REVISION: i64 = 1;
+
+/// One key as etcd returns it (`mvccpb.KeyValue` without the lease).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct KeyValue {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+    /// Revision of the put that created this generation of the key.
+    pub create_revision: i64,
+    /// Revision of the last put to the key.
+    pub mod_revision: i64,
+    /// Number of puts since the key was created; a delete resets it (the key disappears).
+    pub version: i64,
+}
+
+/// Which field of a key a txn compare looks at (etcd `Compare.CompareTarget`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareTarget {
+    /// Compare the value (always false when the key is missing).
+    Value(String),
+    /// Compare the version (0 when missing).
+    Version(i64),
+    /// Compare the create revision (0 when missing).
+    CreateRevision(i64),
+    /// Compare the mod revision (0 when missing).
+    ModRevision(i64),
+}
+
+/// The comparison operator (etcd `Compare.CompareResult`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareOp {
+    /// `=`
+    Equal,
+    /// `!=`
+    NotEqual,
+    /// `<` (the key's field is less than the target)
+    Less,
+    /// `>` (the key's field is greater than the target)
+    Greater,
+}
+
+impl CompareOp {
+    /// Whether `ordering` (key field compared with target) satisfies this operator.
+    pub fn holds(self, ordering: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        match self {
+            CompareOp::Equal => ordering == Equal,
+            CompareOp::NotEqual => ordering != Equal,
+            CompareOp::Less => ordering == Less,
+            CompareOp::Greater => ordering == Greater,
+        }
+    }
+}
+
+/// One guard of a txn.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Compare {
+    /// Key compared.
+    pub key: String,
+    /// Operator.
+    pub op: CompareOp,
+    /// Field and the value it is compared with.
+    pub target: CompareTarget,
+}
+
+/// A request inside a txn branch, or on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RequestOp {
+    /// Set `key` to `value`.
+    Put { key: String, value: String },
+    /// Read one key.
+    Get { key: String },
+    /// Read every key starting with `prefix` (`etcdctl get --prefix`).
+    Range { prefix: String },
+    /// Delete one key.
+    Delete { key: String },
+}
+
+impl RequestOp {
+    /// The key this request writes, if it writes.
+    pub fn written_key(&self) -> Option<&str> {
+        match self {
+            RequestOp::Put { key, .. } | RequestOp::Delete { key } => Some(key),
+            RequestOp::Get { .. } | RequestOp::Range { .. } => None,
+        }
+    }
+}
+
+/// A client operation on the store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum KvOp {
+    /// Set `key` to `value`.
+    Put { key: String, value: String },
+    /// Read one key.
+    Get { key: String },
+    /// Read every key starting with `prefix`.
+    Range { prefix: String },
+    /// Delete one key.
+    Delete { key: String },
+    /// If every compare holds, run `success`, else run `failure`; atomically, one revision.
+    Txn {
+        compares: Vec<Compare>,
+        success: Vec<RequestOp>,
+        failure: Vec<RequestOp>,
+    },
+}
+
+/// The answer to one request inside a txn.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseOp {
+    /// A put inside a txn (its revision is the txn's).
+    Put,
+    /// The key, or `None` when absent.
+    Get { kv: Option<KeyValue> },
+    /// Matching keys in key order.
+    Range { kvs: Vec<KeyValue> },
+    /// Number of keys deleted (0 or 1).
+    Delete { deleted: i64 },
+}
+
+/// The answer to a [`KvOp`]. `revision` is the response header revision: the revision the
+/// request created if it changed the store, else the store revision it read at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum KvResult {
+    /// A put; `revision` is the new revision.
+    Put { revision: i64 },
+    /// A single-key read.
+    Get { revision: i64, kv: Option<KeyValue> },
+    /// A prefix read.
+    Range { revision: i64, kvs: Vec<KeyValue> },
+    /// A delete; the revision moves only when `deleted > 0`.
+    Delete { revision: i64, deleted: i64 },
+    /// A txn: which branch ran and its answers, in request order.
+    Txn {
+        revision: i64,
+        succeeded: bool,
+        responses: Vec<ResponseOp>,
+    },
+}
+
+impl KvResult {
+    /// The response header revision.
+    pub fn revision(&self) -> i64 {
+        match self {
+            KvResult::Put { revision }
+            | KvResult::Get { revision, .. }
+            | KvResult::Range { revision, .. }
+            | KvResult::Delete { revision, .. }
+            | KvResult::Txn { revision, .. } => *revision,
+        }
+    }
+}
+
+/// Requests etcd rejects before applying anything.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum KvError {
+    /// etcd: `etcdserver: duplicate key given in txn request`.
+    #[error("duplicate key {key:?} given in txn request")]
+    DuplicateKey { key: String },
+    /// etcd: `etcdserver: key is not provided`.
+    #[error("key is not provided")]
+    EmptyKey,
+}
+
+/// The store: current revision and the live keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KvStore {
+    revision: i64,
+    keys: BTreeMap<String, KeyValue>,
+}
+
+impl Default for KvStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KvStore {
+    /// An empty store at [`INITIAL_REVISION`].
+    pub fn new() -> Self {
+        Self::at_revision(INITIAL_REVISION)
+    }
+
+    /// An empty store whose current revision is `revision` (for histories recorded against a
+    /// cluster that had already seen writes to other keys).
+    pub fn at_revision(revision: i64) -> Self {
+        Self {
+            revision,
+            keys: BTreeMap::new(),
+        }
+    }
+
+    /// Current store revision.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    /// The live key, if any.
+    pub fn get(&self, key: &str) -> Option<&KeyValue> {
+        self.keys.get(key)
+    }
+
+    /// Live keys starting with `prefix`, in key order.
+    pub fn range(&self, prefix: &str) -> Vec<KeyValue> {
+        self.keys
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, kv)| kv.clone())
+            .collect()
+    }
+
+    /// Every live key, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = &KeyValue> {
+        self.keys.values()
+    }
+
+    /// Apply one operation atomically and return etcd's answer. On error nothing changed.
+    pub fn apply(&mut self, op: &KvOp) -> Result<KvResult, KvError> {
+        match op {
+            KvOp::Put { key, value } => {
+                let req = RequestOp::Put {
+                    key: key.clone(),
+                    value: value.clone(),
+                };
+                self.run_single(&req)?;
+                Ok(KvResult::Put {
+                    revision: self.revision,
+                })
+            }
+            KvOp::Get { key } => {
+                non_empty(key)?;
+                Ok(KvResult::Get {
+                    revision: self.revision,
+                    kv: self.keys.get(key).cloned(),
+                })
+            }
+            KvOp::Range { prefix } => Ok(KvResult::Range {
+                revision: self.revision,
+                kvs: self.range(prefix),
+            }),
+            KvOp::Delete { key } => {
+                let req = RequestOp::Delete { key: key.clone() };
+                let deleted = match self.run_single(&req)? {
+                    ResponseOp::Delete { deleted } => deleted,
+                    _ => 0,
+                };
+                Ok(KvResult::Delete {
+                    revision: self.revision,
+                    deleted,
+                })
+            }
+            KvOp::Txn {
+                compares,
+                success,
+                failure,
+            } => {
+                check_txn(compares, success, failure)?;
+                let succeeded = compares.iter().all(|c| self.compare(c));
+                let branch = if succeeded { success } else { failure };
+                let next = self.revision + 1;
+                let mut changed = false;
+                let responses = branch
+                    .iter()
+                    .map(|req| self.exec(req, next, &mut changed))
+                    .collect();
+                if changed {
+                    self.revision = next;
+                }
+                Ok(KvResult::Txn {
+                    revision: self.revision,
+                    succeeded,
+                    responses,
+                })
+            }
+        }
+    }
+
+    /// Evaluate one txn guard against the current state, as etcd's `applyCompare` does.
+    pub fn compare(&self, c: &Compare) -> bool {
+        let kv = self.keys.get(&c.key);
+        match (&c.target, kv) {
+            (CompareTarget::Value(_), None) => false,
+            (CompareTarget::Value(v), Some(kv)) => c.op.holds(kv.value.as_str().cmp(v)),
+            (CompareTarget::Version(t), kv) => c.op.holds(kv.map_or(0, |k| k.version).cmp(t)),
+            (CompareTarget::CreateRevision(t), kv) => {
+                c.op.holds(kv.map_or(0, |k| k.create_revision).cmp(t))
+            }
+            (CompareTarget::ModRevision(t), kv) => {
+                c.op.holds(kv.map_or(0, |k| k.mod_revision).cmp(t))
+            }
+        }
+    }
+
+    fn run_single(&mut self, req: &RequestOp) -> Result<ResponseOp, KvError> {
+        if let Some(key) = req.written_key() {
+            non_empty(key)?;
+        }
+        let next = self.revision + 1;
+        let mut changed = false;
+        let resp = self.exec(req, next, &mut changed);
+        if changed {
+            self.revision = next;
+        }
+        Ok(resp)
+    }
+
+    /// Run one request as part of the write that will get revision `next`.
+    fn exec(&mut self, req: &RequestOp, next: i64, changed: &mut bool) -> ResponseOp {
+        match req {
+            RequestOp::Put { key, value } => {
+                *changed = true;
+                let kv = self.keys.entry(key.clone()).or_insert_with(|| KeyValue {
+                    key: key.clone(),
+                    value: String::new(),
+                    create_revision: next,
+                    mod_revision: next,
+                    version: 0,
+                });
+                kv.value.clone_from(value);
+                kv.mod_revision = next;
+                kv.version += 1;
+                ResponseOp::Put
+            }
+            RequestOp::Get { key } => ResponseOp::Get {
+                kv: self.keys.get(key).cloned(),
+            },
+            RequestOp::Range { prefix } => ResponseOp::Range {
+                kvs: self.range(prefix),
+            },
+            RequestOp::Delete { key } => {
+                let deleted = i64::from(self.keys.remove(key).is_some());
+                *changed |= deleted > 0;
+                ResponseOp::Delete { deleted }
+            }
+        }
+    }
+}
+
+fn non_empty(key: &str) -> Result<(), KvError> {
+    if key.is_empty() {
+        Err(KvError::EmptyKey)
+    } else {
+        Ok(())
+    }
+}
+
+/// etcd rejects a txn whose branches write one key twice (checked per branch, before applying).
+pub fn check_txn(
+    compares: &[Compare],
+    success: &[RequestOp],
+    failure: &[RequestOp],
+) -> Result<(), KvError> {
+    if compares.iter().any(|c| c.key.is_empty()) {
+        return Err(KvError::EmptyKey);
+    }
+    for branch in [success, failure] {
+        let mut seen = std::collections::BTreeSet::new();
+        for key in branch.iter().filter_map(RequestOp::written_key) {
+            non_empty(key)?;
+            if !seen.insert(key) {
+                return Err(KvError::DuplicateKey {
+                    key: key.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(k: &str, v: &str) -> KvOp {
+        KvOp::Put {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    fn get(s: &mut KvStore, k: &str) -> Option<KeyValue> {
+        match s.apply(&KvOp::Get { key: k.into() }) {
+            Ok(KvResult::Get { kv, .. }) => kv,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn cas(k: &str, target: CompareTarget, then: RequestOp) -> KvOp {
+        KvOp::Txn {
+            compares: vec![Compare {
+                key: k.into(),
+                op: CompareOp::Equal,
+                target,
+            }],
+            success: vec![then],
+            failure: vec![RequestOp::Get { key: k.into() }],
+        }
+    }
+
+    #[test]
+    fn fresh_store_is_at_revision_one() {
+        let s = KvStore::new();
+        assert_eq!(s.revision(), 1);
+    }
+
+    /// Data model: creating a key starts a generation at version 1; each put increments the
+    /// version and sets mod_revision to the put's revision; create_revision stays.
+    #[test]
+    fn put_sets_create_mod_and_version() {
+        let mut s = KvStore::new();
+        assert_eq!(s.apply(&put("a", "1")), Ok(KvResult::Put { revision: 2 }));
+        assert_eq!(s.apply(&put("b", "x")), Ok(KvResult::Put { revision: 3 }));
+        assert_eq!(s.apply(&put("a", "2")), Ok(KvResult::Put { revision: 4 }));
+        let a = get(&mut s, "a").expect("a exists");
+        assert_eq!((a.create_revision, a.mod_revision, a.version), (2, 4, 2));
+        assert_eq!(a.value, "2");
+    }
+
+    /// A delete ends the generation; the next put creates a new one (version 1, new create).
+    /// Deleting a missing key changes nothing and does not move the revision.
+    #[test]
+    fn delete_resets_generation_and_missing_delete_keeps_revision() {
+        let mut s = KvStore::new();
+        s.apply(&put("a", "1")).expect("put");
+        s.apply(&put("a", "2")).expect("put");
+        let r = s.apply(&KvOp::Delete { key: "a".into() });
+        assert_eq!(
+            r,
+            Ok(KvResult::Delete {
+                revision: 4,
+                deleted: 1
+            })
+        );
+        let r = s.apply(&KvOp::Delete { key: "a".into() });
+        assert_eq!(
+            r,
+            Ok(KvResult::Delete {
+                revision: 4,
+                deleted: 0
+            })
+        );
+        assert_eq!(get(&mut s, "a"), None);
+        s.apply(&put("a", "3")).expect("put");
+        let a = get(&mut s, "a").expect("a exists");
+        assert_eq!((a.create_revision, a.mod_revision, a.version), (5, 5, 1));
+    }
+
+    /// Reads report the current revision and never move it.
+    #[test]
+    fn reads_do_not_move_revision() {
+        let mut s = KvStore::new();
+        s.apply(&put("p/1", "x")).expect("put");
+        s.apply(&put("p/2", "y")).expect("put");
+        s.apply(&put("q", "z")).expect("put");
+        let r = s
+            .apply(&KvOp::Range {
+                prefix: "p/".into(),
+            })
+            .expect("range");
+        let KvResult::Range { revision, kvs } = r else {
+            panic!("range")
+        };
+        assert_eq!(revision, 4);
+        assert_eq!(
+            kvs.iter().map(|kv| kv.key.as_str()).collect::<Vec<_>>(),
+            ["p/1", "p/2"]
+        );
+        assert_eq!(s.revision(), 4);
+    }
+
+    /// A txn that writes several keys takes one revision, shared by every key it wrote; reads
+    /// later in the same txn see its earlier writes.
+    #[test]
+    fn txn_takes_one_revision_for_all_writes() {
+        let mut s = KvStore::new();
+        let op = KvOp::Txn {
+            compares: vec![],
+            success: vec![
+                RequestOp::Put {
+                    key: "a".into(),
+                    value: "1".into(),
+                },
+                RequestOp::Put {
+                    key: "b".into(),
+                    value: "2".into(),
+                },
+                RequestOp::Get { key: "a".into() },
+            ],
+            failure: vec![],
+        };
+        let KvResult::Txn {
+            revision,
+            succeeded,
+            responses,
+        } = s.apply(&op).expect("txn")
+        else {
+            panic!("txn")
+        };
+        assert!(succeeded);
+        assert_eq!(revision, 2);
+        let ResponseOp::Get { kv: Some(a) } = &responses[2] else {
+            panic!("get")
+        };
+        assert_eq!((a.mod_revision, a.version), (2, 1));
+        assert_eq!(get(&mut s, "b").map(|kv| kv.mod_revision), Some(2));
+    }
+
+    /// Compare-and-swap on value, version and mod_revision, with both branches.
+    #[test]
+    fn cas_on_value_version_and_mod_revision() {
+        let mut s = KvStore::new();
+        s.apply(&put("k", "v1")).expect("put"); // rev 2
+        let swap = |v: &str| RequestOp::Put {
+            key: "k".into(),
+            value: v.into(),
+        };
+        let r = s
+            .apply(&cas("k", CompareTarget::Value("v1".into()), swap("v2")))
+            .expect("txn");
+        assert!(matches!(
+            r,
+            KvResult::Txn {
+                succeeded: true,
+                revision: 3,
+                ..
+            }
+        ));
+        let r = s
+            .apply(&cas("k", CompareTarget::Value("v1".into()), swap("v3")))
+            .expect("txn");
+        // Failure branch only reads: the revision does not move.
+        assert!(matches!(
+            r,
+            KvResult::Txn {
+                succeeded: false,
+                revision: 3,
+                ..
+            }
+        ));
+        let r = s
+            .apply(&cas("k", CompareTarget::Version(2), swap("v4")))
+            .expect("txn");
+        assert!(matches!(
+            r,
+            KvResult::Txn {
+                succeeded: true,
+                revision: 4,
+                ..
+            }
+        ));
+        let r = s
+            .apply(&cas("k", CompareTarget::ModRevision(3), swap("v5")))
+            .expect("txn");
+        assert!(matches!(
+            r,
+            KvResult::Txn {
+                succeeded: false,
+                ..
+            }
+        ));
+        let r = s
+            .apply(&cas("k", CompareTarget::ModRevision(4), swap("v5")))
+            .expect("txn");
+        assert!(matches!(
+            r,
+            KvResult::Txn {
+                succeeded: true,
+                revision: 5,
+                ..
+            }
+        ));
+        assert_eq!(get(&mut s, "k").map(|kv| kv.value), Some("v5".into()));
+    }
+
+    /// etcd applyCompare: a missing key has version/create/mod 0, and a value compare on it is
+    /// false even against the empty string; `create_revision = 0` is the "create if absent" idiom.
+    #[test]
+    fn compares_on_missing_key() {
+        let s = KvStore::new();
+        let c = |target, op| Compare {
+            key: "m".into(),
+            op,
+            target,
+        };
+        assert!(s.compare(&c(CompareTarget::Version(0), CompareOp::Equal)));
+        assert!(s.compare(&c(CompareTarget::CreateRevision(0), CompareOp::Equal)));
+        assert!(s.compare(&c(CompareTarget::ModRevision(1), CompareOp::Less)));
+        assert!(!s.compare(&c(CompareTarget::Value(String::new()), CompareOp::Equal)));
+        assert!(!s.compare(&c(CompareTarget::Value(String::new()), CompareOp::NotEqual)));
+    }
+
+    #[test]
+    fn txn_rejects_duplicate_writes_and_changes_nothing() {
+        let mut s = KvStore::new();
+        let op = KvOp::Txn {
+            compares: vec![],
+            success: vec![
+                RequestOp::Put {
+                    key: "a".into(),
+                    value: "1".into(),
+                },
+                RequestOp::Delete { key: "a".into() },
+            ],
+            failure: vec![],
+        };
+        assert_eq!(s.apply(&op), Err(KvError::DuplicateKey { key: "a".into() }));
+        assert_eq!(s, KvStore::new());
+        assert_eq!(s.apply(&put("", "x")), Err(KvError::EmptyKey));
+    }
+
+    #[test]
+    fn ops_and_results_round_trip_through_json() {
+        let op = cas(
+            "k",
+            CompareTarget::ModRevision(4),
+            RequestOp::Delete { key: "k".into() },
+        );
+        let text = serde_json::to_string(&op).expect("serialise");
+        assert_eq!(serde_json::from_str::<KvOp>(&text).expect("parse"), op);
+        let mut s = KvStore::new();
+        s.apply(&put("k", "v")).expect("put");
+        let json = serde_json::to_string(&s).expect("serialise");
+        assert_eq!(serde_json::from_str::<KvStore>(&json).expect("parse"), s);
+    }
+}

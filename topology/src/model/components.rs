@@ -1,0 +1,452 @@
+//! The HA components and the knobs that decide how each behaves when something fails.
+
+use std::net::IpAddr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::net::IpRange;
+use super::workload::{AntiAffinity, Pdb, ReplicaPolicy, TopologySpread};
+use crate::defaults;
+
+/// How clients reach the API servers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiEndpoint {
+    /// The virtual IP kubeadm uses as `controlPlaneEndpoint`; must sit in the node subnet.
+    pub vip: IpAddr,
+    /// Port the load balancer listens on at the VIP.
+    #[serde(default = "api_vip_port")]
+    pub port: u16,
+    /// What holds the VIP and balances behind it.
+    #[serde(default)]
+    pub method: ApiEndpointMethod,
+    /// Control-plane hosts in VRRP priority order: the first is the preferred VIP holder
+    /// (the seed's "primary", then "fallback 1", "fallback 2"). Empty means file order.
+    #[serde(default)]
+    pub priority: Vec<String>,
+    /// Health check that moves traffic (and the VIP) off a failed API server. Without one, a
+    /// stopped apiserver on the VIP holder keeps receiving traffic.
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
+    /// VRRP settings for keepalived.
+    #[serde(default)]
+    pub vrrp: Vrrp,
+}
+
+fn api_vip_port() -> u16 {
+    defaults::API_VIP_PORT
+}
+
+/// The mechanism behind the API VIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiEndpointMethod {
+    /// keepalived (VRRP) holds the VIP; haproxy on each control-plane host balances to every
+    /// apiserver (kubeadm's "ha-considerations" option 1).
+    #[default]
+    KeepalivedHaproxy,
+    /// No VIP: clients use the first control-plane host's address directly.
+    None,
+}
+
+/// An HTTP health check against the API servers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct HealthCheck {
+    /// Path probed on each apiserver.
+    pub path: String,
+    /// Seconds between checks.
+    pub interval_seconds: u32,
+    /// Consecutive failures before a backend is taken out.
+    pub fall: u32,
+    /// Consecutive successes before a backend is put back.
+    pub rise: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            path: "/readyz".to_owned(),
+            interval_seconds: defaults::HAPROXY_CHECK_INTERVAL_S,
+            fall: defaults::HAPROXY_CHECK_FALL,
+            rise: defaults::HAPROXY_CHECK_RISE,
+        }
+    }
+}
+
+/// keepalived VRRP settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Vrrp {
+    /// VRRP virtual router id (1-255), unique on the L2 segment.
+    pub virtual_router_id: u8,
+    /// Seconds between advertisements; a backup takes over after about 3 of them.
+    pub advert_interval_seconds: u32,
+}
+
+impl Default for Vrrp {
+    fn default() -> Self {
+        Vrrp {
+            virtual_router_id: defaults::VRRP_VIRTUAL_ROUTER_ID,
+            advert_interval_seconds: defaults::VRRP_ADVERT_INTERVAL_S,
+        }
+    }
+}
+
+/// Kubernetes release and control-plane timers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ControlPlane {
+    /// Kubernetes version kubeadm installs.
+    pub kubernetes_version: String,
+    /// Leader election of kube-scheduler and kube-controller-manager.
+    pub leader_election: LeaderElection,
+    /// Node lifecycle controller and kubelet lease timers.
+    pub node_lifecycle: NodeLifecycle,
+}
+
+impl Default for ControlPlane {
+    fn default() -> Self {
+        ControlPlane {
+            kubernetes_version: defaults::KUBERNETES_VERSION.to_owned(),
+            leader_election: LeaderElection::default(),
+            node_lifecycle: NodeLifecycle::default(),
+        }
+    }
+}
+
+/// Lease-based leader election (`--leader-elect-*` flags).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct LeaderElection {
+    /// How long a lease is valid without renewal.
+    pub lease_duration_seconds: u32,
+    /// How long the leader keeps retrying renewal before it gives up leadership.
+    pub renew_deadline_seconds: u32,
+    /// Interval between acquire/renew attempts.
+    pub retry_period_seconds: u32,
+}
+
+impl Default for LeaderElection {
+    fn default() -> Self {
+        LeaderElection {
+            lease_duration_seconds: defaults::LEADER_LEASE_DURATION_S,
+            renew_deadline_seconds: defaults::LEADER_RENEW_DEADLINE_S,
+            retry_period_seconds: defaults::LEADER_RETRY_PERIOD_S,
+        }
+    }
+}
+
+/// Node lifecycle timers: how long until a silent node is NotReady and its pods evicted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct NodeLifecycle {
+    /// `--node-monitor-period`.
+    pub node_monitor_period_seconds: u32,
+    /// `--node-monitor-grace-period`: silence before the node is marked NotReady/Unknown.
+    pub node_monitor_grace_period_seconds: u32,
+    /// kubelet `nodeLeaseDurationSeconds`.
+    pub node_lease_duration_seconds: u32,
+    /// `--default-not-ready-toleration-seconds`.
+    pub not_ready_toleration_seconds: u32,
+    /// `--default-unreachable-toleration-seconds`: how long pods stay bound to an unreachable
+    /// node before eviction.
+    pub unreachable_toleration_seconds: u32,
+}
+
+impl Default for NodeLifecycle {
+    fn default() -> Self {
+        NodeLifecycle {
+            node_monitor_period_seconds: defaults::NODE_MONITOR_PERIOD_S,
+            node_monitor_grace_period_seconds: defaults::NODE_MONITOR_GRACE_PERIOD_S,
+            node_lease_duration_seconds: defaults::NODE_LEASE_DURATION_S,
+            not_ready_toleration_seconds: defaults::NOT_READY_TOLERATION_S,
+            unreachable_toleration_seconds: defaults::UNREACHABLE_TOLERATION_S,
+        }
+    }
+}
+
+/// The external etcd cluster; members are the hosts with the `etcd` role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct EtcdSpec {
+    /// `--heartbeat-interval` in milliseconds.
+    pub heartbeat_interval_ms: u32,
+    /// `--election-timeout` in milliseconds.
+    pub election_timeout_ms: u32,
+    /// `--pre-vote`.
+    pub pre_vote: bool,
+    /// `--snapshot-count`.
+    pub snapshot_count: u64,
+}
+
+impl Default for EtcdSpec {
+    fn default() -> Self {
+        EtcdSpec {
+            heartbeat_interval_ms: defaults::ETCD_HEARTBEAT_INTERVAL_MS,
+            election_timeout_ms: defaults::ETCD_ELECTION_TIMEOUT_MS,
+            pre_vote: defaults::ETCD_PRE_VOTE,
+            snapshot_count: defaults::ETCD_SNAPSHOT_COUNT,
+        }
+    }
+}
+
+/// Rook/Ceph. Mons, mgrs and OSDs sit on the hosts with the matching roles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct CephSpec {
+    /// Replicated pools.
+    pub pools: Vec<Pool>,
+    /// `osd_heartbeat_grace` in seconds.
+    pub osd_heartbeat_grace_seconds: u32,
+    /// `mon_osd_down_out_interval` in seconds.
+    pub down_out_interval_seconds: u32,
+    /// `mon_osd_min_down_reporters`.
+    pub min_down_reporters: u32,
+    /// Recovery bandwidth per OSD in MiB/s used to estimate backfill time.
+    pub recovery_mibps: u32,
+}
+
+impl Default for CephSpec {
+    fn default() -> Self {
+        CephSpec {
+            pools: vec![Pool::default()],
+            osd_heartbeat_grace_seconds: defaults::CEPH_OSD_HEARTBEAT_GRACE_S,
+            down_out_interval_seconds: defaults::CEPH_DOWN_OUT_INTERVAL_S,
+            min_down_reporters: defaults::CEPH_MIN_DOWN_REPORTERS,
+            recovery_mibps: defaults::CEPH_RECOVERY_MIBPS,
+        }
+    }
+}
+
+/// A replicated Ceph pool (Rook CephBlockPool).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pool {
+    /// Pool name; also the StorageClass's pool.
+    pub name: String,
+    /// Replicas per object.
+    #[serde(default = "pool_size")]
+    pub size: u8,
+    /// Replicas that must be up for I/O; defaults to `size - size/2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_size: Option<u8>,
+    /// CRUSH failure domain: no two replicas share one.
+    #[serde(default)]
+    pub failure_domain: FailureDomain,
+    /// Placement groups.
+    #[serde(default = "pool_pg_num")]
+    pub pg_num: u32,
+    /// Restrict the pool to one device class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_class: Option<super::DeviceClass>,
+    /// Data stored in the pool, in GiB, for recovery-time estimates.
+    #[serde(default)]
+    pub data_gib: u64,
+}
+
+fn pool_size() -> u8 {
+    defaults::CEPH_POOL_SIZE
+}
+fn pool_pg_num() -> u32 {
+    defaults::CEPH_POOL_PG_NUM
+}
+
+impl Pool {
+    /// `min_size` in force: the configured one or Ceph's default.
+    pub fn effective_min_size(&self) -> u8 {
+        self.min_size
+            .unwrap_or_else(|| defaults::ceph_default_min_size(self.size))
+    }
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            name: "replicapool".to_owned(),
+            size: defaults::CEPH_POOL_SIZE,
+            min_size: None,
+            failure_domain: FailureDomain::Host,
+            pg_num: defaults::CEPH_POOL_PG_NUM,
+            device_class: None,
+            data_gib: 0,
+        }
+    }
+}
+
+/// CRUSH bucket type replicas are spread across.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureDomain {
+    /// One replica per OSD: two replicas may share a host.
+    Osd,
+    /// One replica per host (Rook's default for CephBlockPool).
+    #[default]
+    Host,
+}
+
+/// Calico CNI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Calico {
+    /// Use BGP to distribute pod routes.
+    pub bgp: bool,
+    /// BGP AS number.
+    pub as_number: u32,
+    /// Full node-to-node BGP mesh.
+    pub node_to_node_mesh: bool,
+    /// Encapsulation of pod traffic.
+    pub encapsulation: CalicoEncapsulation,
+}
+
+impl Default for Calico {
+    fn default() -> Self {
+        Calico {
+            bgp: true,
+            as_number: defaults::CALICO_AS_NUMBER,
+            node_to_node_mesh: true,
+            encapsulation: CalicoEncapsulation::None,
+        }
+    }
+}
+
+/// Calico IP pool encapsulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase")]
+pub enum CalicoEncapsulation {
+    /// Plain routed traffic (BGP on one L2 segment).
+    #[default]
+    None,
+    /// IP-in-IP.
+    IPIP,
+    /// IP-in-IP only across subnets.
+    IPIPCrossSubnet,
+    /// VXLAN.
+    VXLAN,
+}
+
+/// MetalLB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct MetalLb {
+    /// Announcement mode. L2 avoids a second BGP speaker beside Calico's on each node.
+    pub mode: MetalLbMode,
+    /// Address pools for LoadBalancer Services.
+    pub address_pool: Vec<IpRange>,
+}
+
+impl Default for MetalLb {
+    fn default() -> Self {
+        MetalLb {
+            mode: MetalLbMode::L2,
+            address_pool: Vec::new(),
+        }
+    }
+}
+
+/// MetalLB announcement mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MetalLbMode {
+    /// ARP/NDP announcement by one elected speaker per IP.
+    #[default]
+    L2,
+    /// BGP announcement from every speaker.
+    Bgp,
+}
+
+/// CoreDNS. Its pods tolerate the control-plane taint, as kubeadm's manifest does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct CoreDns {
+    /// Replica count.
+    pub replicas: u32,
+    /// Pod anti-affinity on `kubernetes.io/hostname`.
+    pub anti_affinity: AntiAffinity,
+    /// Topology spread constraint on `kubernetes.io/hostname`.
+    pub topology_spread: Option<TopologySpread>,
+    /// PodDisruptionBudget.
+    pub pdb: Option<Pdb>,
+}
+
+impl Default for CoreDns {
+    /// kubeadm's CoreDNS has 2 replicas; we add required anti-affinity and a PDB, which kubeadm
+    /// leaves out, so the default is free of single points of failure.
+    fn default() -> Self {
+        CoreDns {
+            replicas: defaults::COREDNS_REPLICAS,
+            anti_affinity: AntiAffinity::Required,
+            topology_spread: None,
+            pdb: Some(Pdb::min_available(1)),
+        }
+    }
+}
+
+impl CoreDns {
+    /// The replica rules the analysis and the renderer share.
+    pub fn policy(&self) -> ReplicaPolicy {
+        ReplicaPolicy {
+            replicas: self.replicas,
+            anti_affinity: self.anti_affinity,
+            topology_spread: self.topology_spread.clone(),
+            tolerate_control_plane: true,
+            pdb: self.pdb.clone(),
+        }
+    }
+}
+
+/// The ingress controller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Ingress {
+    /// Which controller.
+    pub controller: IngressController,
+    /// Replica count.
+    pub replicas: u32,
+    /// Pod anti-affinity on `kubernetes.io/hostname`.
+    pub anti_affinity: AntiAffinity,
+    /// Topology spread constraint on `kubernetes.io/hostname`.
+    pub topology_spread: Option<TopologySpread>,
+    /// Also run on control-plane hosts.
+    pub tolerate_control_plane: bool,
+    /// PodDisruptionBudget.
+    pub pdb: Option<Pdb>,
+}
+
+impl Default for Ingress {
+    fn default() -> Self {
+        Ingress {
+            controller: IngressController::Traefik,
+            replicas: 2,
+            anti_affinity: AntiAffinity::Required,
+            topology_spread: None,
+            tolerate_control_plane: false,
+            pdb: Some(Pdb::min_available(1)),
+        }
+    }
+}
+
+impl Ingress {
+    /// The replica rules the analysis and the renderer share.
+    pub fn policy(&self) -> ReplicaPolicy {
+        ReplicaPolicy {
+            replicas: self.replicas,
+            anti_affinity: self.anti_affinity,
+            topology_spread: self.topology_spread.clone(),
+            tolerate_control_plane: self.tolerate_control_plane,
+            pdb: self.pdb.clone(),
+        }
+    }
+}
+
+/// Maintained ingress controllers (ingress-nginx was retired in 2026).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum IngressController {
+    /// Traefik Proxy.
+    #[default]
+    Traefik,
+    /// HAProxy Kubernetes Ingress Controller.
+    Haproxy,
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the topology crate: one binary, one module per concern.
+
+mod bad_input;
+mod default_topology;
+mod roundtrip;

@@ -1,1 +1,2 @@
 //! Safety and liveness checkers, kept apart from the models they judge.
+pub mod linearizability;

@@ -1,0 +1,212 @@
+//! Linearizability checking of etcd client histories, simulated or recorded from real etcd.
+//!
+//! etcd promises strict serializability for KV calls: each takes effect atomically at one point
+//! between its call and its return, in one total order, with the result the sequential store
+//! gives (etcd "API guarantees"). This module decides whether a [`History`] admits such an
+//! order, the way Jepsen's Knossos and Porcupine do:
+//!
+//! 1. [`partition`] splits the history into independent groups of keys;
+//! 2. [`search`] runs a Wing-Gong depth-first search with Lowe's memoisation on each group
+//!    against the KV semantics of [`model`] (revisions included), under a step budget;
+//! 3. on failure, [`shrink`] reduces the group to a minimal non-linearizable sub-history.
+//!
+//! Outcomes: `ok` operations must be placed inside their interval; `indeterminate` ones (client
+//! timeouts) may be placed anywhere after their call or nowhere; `failed` ones never happened.
+//! The verdict is [`Verdict::Unknown`] rather than a hang when the budget runs out.
+
+pub mod generate;
+pub mod history;
+mod model;
+mod partition;
+mod search;
+mod shrink;
+
+pub use history::{History, HistoryError, Operation, Outcome};
+
+use crate::models::kv::KvStore;
+
+use model::{KeySpace, Prepared};
+use search::{Entry, Found};
+
+/// Default model-step budget of one search (one part, or one shrink attempt). About a second
+/// of work on a laptop core; raise it for long indeterminate-heavy histories.
+pub const DEFAULT_MAX_STEPS: u64 = 2_000_000;
+
+/// Default bound on the number of searches the shrinker may run.
+pub const DEFAULT_MAX_SHRINK_CHECKS: usize = 2_000;
+
+/// How to check.
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    /// The store before the first operation (default: empty, revision 1).
+    pub initial: KvStore,
+    /// Check each independent group of keys on its own (fast). When false, the whole history
+    /// is one search, which also checks the order of revisions across keys.
+    pub per_key: bool,
+    /// Model steps allowed per search before giving up with [`Verdict::Unknown`].
+    pub max_steps: u64,
+    /// Shrink a violation to a minimal sub-history.
+    pub shrink: bool,
+    /// Searches the shrinker may run.
+    pub max_shrink_checks: usize,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        Self {
+            initial: KvStore::new(),
+            per_key: true,
+            max_steps: DEFAULT_MAX_STEPS,
+            shrink: true,
+            max_shrink_checks: DEFAULT_MAX_SHRINK_CHECKS,
+        }
+    }
+}
+
+/// A non-linearizable sub-history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Keys of the group the violation is in.
+    pub keys: Vec<String>,
+    /// Indices into the checked history of the operations in the witness, ascending.
+    pub indices: Vec<usize>,
+    /// The witness itself: these operations alone admit no linearization.
+    pub operations: Vec<Operation>,
+    /// Whether the witness is known to be 1-minimal (the shrinker finished within budget).
+    pub minimal: bool,
+}
+
+/// The checker's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every group has a linearization.
+    Linearizable,
+    /// Some group has none; the first such group (in key order) is reported.
+    NotLinearizable(Violation),
+    /// No violation found, but the search of these keys ran out of budget.
+    Unknown { keys: Vec<String> },
+}
+
+impl Verdict {
+    /// True for [`Verdict::Linearizable`].
+    pub fn is_linearizable(&self) -> bool {
+        matches!(self, Verdict::Linearizable)
+    }
+}
+
+/// Counters from one check, for benches and reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Groups searched.
+    pub parts: usize,
+    /// Model steps taken, shrinking included.
+    pub steps: u64,
+}
+
+/// Check `history` for linearizability.
+pub fn check(history: &History, config: &CheckConfig) -> Result<Verdict, HistoryError> {
+    check_with_stats(history, config).map(|(v, _)| v)
+}
+
+/// [`check`], also returning how much work it took.
+pub fn check_with_stats(
+    history: &History,
+    config: &CheckConfig,
+) -> Result<(Verdict, Stats), HistoryError> {
+    history.validate()?;
+    let mut stats = Stats::default();
+    let mut unknown: Option<Vec<String>> = None;
+    for part in partition::split(history, &config.initial, config.per_key) {
+        stats.parts += 1;
+        let keys = KeySpace::new(part.keys);
+        let ops = order(history, part.ops);
+        let entries: Vec<Entry> = ops
+            .iter()
+            .filter_map(|&i| entry(&history.operations[i]))
+            .collect();
+        let init = keys.initial(&config.initial);
+        let mut steps = 0;
+        let found = search::search(&keys, init.clone(), &entries, config.max_steps, &mut steps);
+        stats.steps += steps;
+        match found {
+            Found::Linearizable => {}
+            Found::Unknown => {
+                unknown.get_or_insert_with(|| keys.keys().to_vec());
+            }
+            Found::NotLinearizable => {
+                let (kept, minimal) = if config.shrink {
+                    let refs: Vec<&Operation> =
+                        ops.iter().map(|&i| &history.operations[i]).collect();
+                    shrink::shrink(&refs, config.max_shrink_checks, |subset| {
+                        let sub: Vec<Entry> = subset
+                            .iter()
+                            .filter_map(|&p| entry(&history.operations[ops[p]]))
+                            .collect();
+                        let mut s = 0;
+                        let f = search::search(&keys, init.clone(), &sub, config.max_steps, &mut s);
+                        stats.steps += s;
+                        f
+                    })
+                } else {
+                    ((0..ops.len()).collect(), false)
+                };
+                let mut indices: Vec<usize> = kept.iter().map(|&p| ops[p]).collect();
+                indices.sort_unstable();
+                let operations = indices
+                    .iter()
+                    .map(|&i| history.operations[i].clone())
+                    .collect();
+                let keys = keys.keys().to_vec();
+                let v = Violation {
+                    keys,
+                    indices,
+                    operations,
+                    minimal,
+                };
+                return Ok((Verdict::NotLinearizable(v), stats));
+            }
+        }
+    }
+    Ok((
+        unknown.map_or(Verdict::Linearizable, |keys| Verdict::Unknown { keys }),
+        stats,
+    ))
+}
+
+/// The part's operations that take part in the search, sorted by (call, return, index).
+/// Failed operations never took effect; indeterminate reads could not have changed anything
+/// and told the client nothing, so both are dropped.
+fn order(history: &History, ops: Vec<usize>) -> Vec<usize> {
+    let mut ops: Vec<usize> = ops
+        .into_iter()
+        .filter(|&i| {
+            let o = &history.operations[i];
+            match o.outcome {
+                Outcome::Ok(_) => true,
+                Outcome::Indeterminate => o.may_write(),
+                Outcome::Failed => false,
+            }
+        })
+        .collect();
+    ops.sort_by_key(|&i| {
+        let o = &history.operations[i];
+        (o.call_time, ret_time(o), i)
+    });
+    ops
+}
+
+fn ret_time(o: &Operation) -> u64 {
+    match o.outcome {
+        Outcome::Ok(_) => o.return_time.unwrap_or(u64::MAX),
+        Outcome::Indeterminate | Outcome::Failed => u64::MAX,
+    }
+}
+
+fn entry(o: &Operation) -> Option<Entry> {
+    Some(Entry {
+        call: o.call_time,
+        ret: ret_time(o),
+        determinate: matches!(o.outcome, Outcome::Ok(_)),
+        op: Prepared::new(o)?,
+    })
+}

@@ -1,0 +1,7 @@
+//! Ceph: CRUSH placement bit-exact with Ceph, and pools/PGs as pure functions.
+//!
+//! Placement and PG-state rules are policies (pure functions over cluster
+//! state), kept apart from the protocol models so they can be benchmarked and
+//! checked against Ceph's own tools on their own.
+
+pub mod crush;

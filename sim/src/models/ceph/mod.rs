@@ -5,3 +5,6 @@
 //! checked against Ceph's own tools on their own.
 
 pub mod crush;
+pub mod defaults;
+pub mod pg;
+pub mod pool;

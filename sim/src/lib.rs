@@ -2,3 +2,5 @@
 
 pub mod models;
 pub mod checks;
+pub mod engine;
+pub mod net;

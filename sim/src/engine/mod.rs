@@ -1,0 +1,21 @@
+//! The discrete-event core: virtual time, the (time, sequence) queue, named RNG streams, the
+//! sans-io model interface and the world that drives it. Everything here is deterministic for a
+//! seed: no wall clock, no hash-order iteration, no global RNG.
+
+pub mod log;
+pub mod model;
+pub mod queue;
+pub mod rng;
+pub mod time;
+pub mod trace;
+pub mod world;
+
+pub use log::{LogEntry, LogKind, Observer};
+pub use model::{
+    ActorId, Ctx, Directory, Effect, Event, HostId, Message, Model, Record, Status, TimerId,
+};
+pub use queue::EventQueue;
+pub use rng::{RngStreams, SimRng, stream_seed};
+pub use time::{SimDuration, SimTime};
+pub use trace::{NullSink, TraceEvent, TraceSink};
+pub use world::{EngineError, RunStats, SimConfig, Simulation};

@@ -1,0 +1,318 @@
+//! The sans-io model interface, in the spirit of raft-rs's `RawNode`: a model is a state
+//! machine that is handed one [`Event`] at a time and answers with [`Effect`]s (send a message,
+//! arm or cancel a timer, record a state change) collected in its [`Ctx`]. It never reads a
+//! clock, never touches a global RNG and never does I/O, so it can be unit-tested by building a
+//! `Ctx` by hand, and the engine alone decides delivery, time and failure.
+
+use std::any::Any;
+use std::fmt;
+
+use serde::Serialize;
+use topology::fault::Fault;
+
+use super::rng::SimRng;
+use super::time::{SimDuration, SimTime};
+
+/// Index of a host in the simulation, in the order hosts were added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostId(pub u32);
+
+/// Index of an actor (one model instance on one host), in the order actors were added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ActorId(pub u32);
+
+/// A timer handle, unique within a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimerId(pub u64);
+
+/// A message one actor sends another. Its `Debug` text goes into the trace, so it must not
+/// depend on hash order or addresses (use `BTreeMap`, never `HashMap`, inside messages).
+pub trait Message: Any + fmt::Debug {
+    /// A short stable name for the message type, e.g. `Heartbeat`.
+    fn kind(&self) -> &'static str;
+}
+
+impl dyn Message {
+    /// The message as its concrete type, if it is a `T`.
+    pub fn downcast_ref<T: Message>(&self) -> Option<&T> {
+        (self as &dyn Any).downcast_ref::<T>()
+    }
+}
+
+/// What happened to the actor.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The actor starts: at time zero, after its host restarts, or after `ProcessStart`.
+    Start {
+        /// True when the actor ran before and crashed or was stopped.
+        restarted: bool,
+    },
+    /// A message arrived.
+    Message {
+        /// The sender.
+        from: ActorId,
+        /// The payload; use `downcast_ref` to read it.
+        msg: &'a dyn Message,
+    },
+    /// A timer the actor armed fired.
+    Timer {
+        /// Its handle, as returned by [`Ctx::set_timer`].
+        id: TimerId,
+        /// The tag given when it was armed.
+        tag: u64,
+    },
+    /// A fault was applied somewhere in the cluster (every running actor is told; most ignore
+    /// it, but e.g. a Kubernetes model reacts to `Drain` and a Ceph model to `DiskLoss`).
+    Fault(&'a Fault),
+}
+
+/// Availability of a component as one observer sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Working fully.
+    Up,
+    /// Working with reduced redundancy or capacity.
+    Degraded,
+    /// Not working.
+    Down,
+}
+
+impl Status {
+    /// Lower-case name, as in the trace.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Up => "up",
+            Status::Degraded => "degraded",
+            Status::Down => "down",
+        }
+    }
+}
+
+/// A state change worth keeping: it goes to the trace, the checks and the timelines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "record", rename_all = "camelCase")]
+pub enum Record {
+    /// The observer's view of a component's availability changed.
+    Availability {
+        /// Component name, e.g. `host/n1` or `etcd`.
+        component: String,
+        /// New status.
+        status: Status,
+        /// Why, for people.
+        reason: String,
+    },
+    /// A model-specific fact, e.g. `leader` = `n2`.
+    State {
+        /// What changed.
+        key: String,
+        /// Its new value.
+        value: String,
+    },
+}
+
+/// One effect a model asks the engine to carry out.
+#[derive(Debug)]
+pub enum Effect {
+    /// Send `msg` to `to` over the simulated network.
+    Send {
+        /// Destination actor.
+        to: ActorId,
+        /// Payload.
+        msg: Box<dyn Message>,
+    },
+    /// Fire a `Timer` event with `tag` after `after`.
+    SetTimer {
+        /// The handle returned to the model.
+        id: TimerId,
+        /// Delay.
+        after: SimDuration,
+        /// Returned in the event.
+        tag: u64,
+    },
+    /// Forget a timer (no effect if it already fired).
+    CancelTimer {
+        /// Which.
+        id: TimerId,
+    },
+    /// Keep a state change.
+    Record(Record),
+}
+
+/// Static facts about the simulated world that models may look up: host and actor names.
+#[derive(Clone, Debug, Default)]
+pub struct Directory {
+    pub(crate) hosts: Vec<String>,
+    pub(crate) actors: Vec<(HostId, String)>,
+}
+
+impl Directory {
+    /// Host names in host-id order.
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
+    }
+
+    /// Name of `host` (empty if out of range).
+    pub fn host_name(&self, host: HostId) -> &str {
+        self.hosts
+            .get(host.0 as usize)
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// Host an actor lives on.
+    pub fn actor_host(&self, actor: ActorId) -> Option<HostId> {
+        self.actors.get(actor.0 as usize).map(|(h, _)| *h)
+    }
+
+    /// Model name of an actor.
+    pub fn actor_model(&self, actor: ActorId) -> &str {
+        self.actors
+            .get(actor.0 as usize)
+            .map(|(_, m)| m.as_str())
+            .unwrap_or("")
+    }
+
+    /// Every actor running the model `model`, in actor-id order.
+    pub fn actors_named<'a>(&'a self, model: &'a str) -> impl Iterator<Item = ActorId> + 'a {
+        self.actors
+            .iter()
+            .enumerate()
+            .filter(move |(_, (_, m))| m == model)
+            .map(|(i, _)| ActorId(i as u32))
+    }
+
+    /// The actor running `model` on `host`, if any.
+    pub fn actor_on(&self, host: HostId, model: &str) -> Option<ActorId> {
+        self.actors
+            .iter()
+            .position(|(h, m)| *h == host && m == model)
+            .map(|i| ActorId(i as u32))
+    }
+
+    /// Adds a host; used by the engine and by unit tests that build a `Ctx` by hand.
+    pub fn add_host(&mut self, name: &str) -> HostId {
+        self.hosts.push(name.to_owned());
+        HostId((self.hosts.len() - 1) as u32)
+    }
+
+    /// Adds an actor; used by the engine and by unit tests that build a `Ctx` by hand.
+    pub fn add_actor(&mut self, host: HostId, model: &str) -> ActorId {
+        self.actors.push((host, model.to_owned()));
+        ActorId((self.actors.len() - 1) as u32)
+    }
+}
+
+/// Everything a model may see and do while it handles one event.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    now: SimTime,
+    me: ActorId,
+    host: HostId,
+    rng: &'a mut SimRng,
+    directory: &'a Directory,
+    effects: &'a mut Vec<Effect>,
+    next_timer: &'a mut u64,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for actor `me` on `host` at `now`. The engine builds these; tests may too.
+    pub fn new(
+        now: SimTime,
+        me: ActorId,
+        host: HostId,
+        rng: &'a mut SimRng,
+        directory: &'a Directory,
+        effects: &'a mut Vec<Effect>,
+        next_timer: &'a mut u64,
+    ) -> Self {
+        Ctx {
+            now,
+            me,
+            host,
+            rng,
+            directory,
+            effects,
+            next_timer,
+        }
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// This actor.
+    pub fn me(&self) -> ActorId {
+        self.me
+    }
+
+    /// The host this actor runs on.
+    pub fn host(&self) -> HostId {
+        self.host
+    }
+
+    /// This actor's own random stream.
+    pub fn rng(&mut self) -> &mut SimRng {
+        self.rng
+    }
+
+    /// Names of hosts and actors.
+    pub fn directory(&self) -> &Directory {
+        self.directory
+    }
+
+    /// Sends `msg` to `to`.
+    pub fn send(&mut self, to: ActorId, msg: impl Message) {
+        self.effects.push(Effect::Send {
+            to,
+            msg: Box::new(msg),
+        });
+    }
+
+    /// Arms a timer that fires after `after` with `tag`.
+    pub fn set_timer(&mut self, after: SimDuration, tag: u64) -> TimerId {
+        let id = TimerId(*self.next_timer);
+        *self.next_timer += 1;
+        self.effects.push(Effect::SetTimer { id, after, tag });
+        id
+    }
+
+    /// Cancels a timer.
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.effects.push(Effect::CancelTimer { id });
+    }
+
+    /// Records that this actor now sees `component` as `status`.
+    pub fn availability(
+        &mut self,
+        component: impl Into<String>,
+        status: Status,
+        reason: impl Into<String>,
+    ) {
+        self.effects.push(Effect::Record(Record::Availability {
+            component: component.into(),
+            status,
+            reason: reason.into(),
+        }));
+    }
+
+    /// Records a model-specific state change.
+    pub fn state(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.effects.push(Effect::Record(Record::State {
+            key: key.into(),
+            value: value.into(),
+        }));
+    }
+}
+
+/// A simulated process: one instance of a model on one host.
+pub trait Model: fmt::Debug {
+    /// Handles one event, pushing effects into `ctx`.
+    fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>);
+
+    /// The process died (host crash or `ProcessStop`): drop volatile state, keep what the real
+    /// process keeps on disk. Its timers are cancelled and its in-flight messages to it dropped
+    /// by the engine; it gets `Event::Start { restarted: true }` when it comes back.
+    fn on_crash(&mut self);
+}

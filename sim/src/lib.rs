@@ -4,3 +4,5 @@ pub mod models;
 pub mod checks;
 pub mod engine;
 pub mod net;
+pub mod report;
+pub mod scenario;

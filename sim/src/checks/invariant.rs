@@ -59,13 +59,16 @@ pub trait Invariant: fmt::Debug {
     fn finish(&mut self, end: SimTime, world: &WorldView<'_>) -> Option<String>;
 }
 
+/// One detector's opinions of one peer over time; `None` while the detector was down.
+type OpinionHistory = Vec<(SimTime, Option<Status>)>;
+
 /// The opinions of heartbeat detectors and the engine's ground truth, gathered from the log.
 #[derive(Debug, Default)]
 struct HeartbeatFacts {
     /// Per host name: (time, up?) as the engine saw it.
     host_changes: BTreeMap<String, Vec<(SimTime, bool)>>,
     /// Per (detector actor, peer host): (time, status) opinions; `None` when the detector died.
-    opinions: BTreeMap<(u32, String), Vec<(SimTime, Option<Status>)>>,
+    opinions: BTreeMap<(u32, String), OpinionHistory>,
     /// Time of the last fault applied.
     last_fault: Option<SimTime>,
 }

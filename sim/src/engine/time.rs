@@ -144,8 +144,8 @@ fn write_span(f: &mut fmt::Formatter<'_>, nanos: u64) -> fmt::Result {
     if nanos == 0 {
         return f.write_str("0s");
     }
-    if nanos % NANOS_PER_MILLI != 0 {
-        return if nanos % NANOS_PER_MICRO == 0 {
+    if !nanos.is_multiple_of(NANOS_PER_MILLI) {
+        return if nanos.is_multiple_of(NANOS_PER_MICRO) {
             write!(f, "{}us", nanos / NANOS_PER_MICRO)
         } else {
             write!(f, "{nanos}ns")

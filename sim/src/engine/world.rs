@@ -516,9 +516,8 @@ impl Simulation {
     }
 
     fn apply_effects(&mut self, id: ActorId, sink: &mut dyn TraceSink) {
-        let effects = std::mem::take(&mut self.effects);
-        let mut effects_iter = effects.into_iter();
-        while let Some(effect) = effects_iter.next() {
+        let mut effects = std::mem::take(&mut self.effects);
+        for effect in effects.drain(..) {
             match effect {
                 Effect::Send { to, msg } => self.send(id, to, msg, sink),
                 Effect::SetTimer {
@@ -547,11 +546,7 @@ impl Simulation {
             }
         }
         // Give the buffer back so the next handler reuses its allocation.
-        let mut spare: Vec<Effect> = effects_iter.collect();
-        spare.clear();
-        if self.effects.is_empty() {
-            self.effects = spare;
-        }
+        self.effects = effects;
     }
 
     fn send(

@@ -156,10 +156,10 @@ impl Network {
     }
 
     fn blocked(&self, from: HostId, to: HostId) -> Option<DropReason> {
-        if let Some(groups) = &self.groups {
-            if groups.get(from.0 as usize) != groups.get(to.0 as usize) {
-                return Some(DropReason::Partitioned);
-            }
+        if let Some(groups) = &self.groups
+            && groups.get(from.0 as usize) != groups.get(to.0 as usize)
+        {
+            return Some(DropReason::Partitioned);
         }
         if !self.one_way.is_empty() && self.one_way.contains(&(from, to)) {
             return Some(DropReason::OneWayCut);

@@ -1,0 +1,9 @@
+//! What a run leaves behind for people and tools: the JSON-lines trace, the summary table's
+//! rows, and a self-contained HTML report with an SVG timeline.
+
+pub mod html;
+pub mod jsonl;
+pub mod summary;
+
+pub use jsonl::{JsonlSink, TraceDetail};
+pub use summary::{SummaryRow, summary_rows};

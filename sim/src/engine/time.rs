@@ -144,13 +144,14 @@ fn write_span(f: &mut fmt::Formatter<'_>, nanos: u64) -> fmt::Result {
     if nanos == 0 {
         return f.write_str("0s");
     }
-    if !nanos.is_multiple_of(NANOS_PER_MILLI) {
+    if nanos < NANOS_PER_MILLI {
         return if nanos.is_multiple_of(NANOS_PER_MICRO) {
             write!(f, "{}us", nanos / NANOS_PER_MICRO)
         } else {
             write!(f, "{nanos}ns")
         };
     }
+    // Spans of a millisecond or more print to the millisecond (truncated): enough for people.
     let millis = nanos / NANOS_PER_MILLI;
     let (h, rest) = (millis / 3_600_000, millis % 3_600_000);
     let (m, rest) = (rest / 60_000, rest % 60_000);
@@ -197,6 +198,11 @@ mod tests {
         assert_eq!(SimDuration::from_millis(1500).to_string(), "1.500s");
         assert_eq!(SimDuration::ZERO.to_string(), "0s");
         assert_eq!(SimDuration::from_micros(3).to_string(), "3us");
+        assert_eq!(
+            SimDuration::from_nanos(239_500_172_952).to_string(),
+            "3m59.500s"
+        );
+        assert_eq!(SimDuration::from_nanos(599_859_557).to_string(), "599ms");
         assert_eq!(
             (SimTime::ZERO + SimDuration::from_secs(3600)).to_string(),
             "t+1h"

@@ -1,1 +1,5 @@
 //! Turns a topology into artifacts, applies them, and drills the real cluster.
+
+pub mod pki;
+pub mod render;
+pub mod secrets;

@@ -1,0 +1,263 @@
+//! Issuing one certificate (CA or leaf) from a profile, reusing what the state directory holds.
+//!
+//! Each certificate `<stem>` is stored as `<stem>.key` (secret, 0600), `<stem>.crt` and
+//! `<stem>.descriptor`: the profile and issuer it was made for plus its expiry. A stored
+//! certificate is reused when the descriptor still matches and it does not expire within
+//! [`RENEW_WITHIN`]; otherwise it is reissued with the same key.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+use super::PkiError;
+use crate::secrets::{Secret, SecretStore};
+
+/// Leaf certificate lifetime: one year, as kubeadm issues them (`CertificateValidityPeriod =
+/// time.Hour * 24 * 365`, kubernetes `cmd/kubeadm/app/constants/constants.go`).
+pub const LEAF_VALIDITY: Duration = Duration::days(365);
+/// CA lifetime: ten years, as kubeadm (`CACertificateValidityPeriod = time.Hour * 24 * 365 *
+/// 10`, kubernetes `cmd/kubeadm/app/constants/constants.go`).
+pub const CA_VALIDITY: Duration = Duration::days(3650);
+/// `notBefore` is set this far before "now" to tolerate clock skew, as kubeadm does
+/// (`CertificateBackdate = time.Minute * 5`, kubernetes `cmd/kubeadm/app/constants`).
+pub const CERTIFICATE_BACKDATE: Duration = Duration::minutes(5);
+/// Our choice: a stored certificate expiring within this window is reissued on render.
+pub const RENEW_WITHIN: Duration = Duration::days(30);
+
+/// What a certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertUsage {
+    /// A certificate authority (keyCertSign, cRLSign).
+    Ca,
+    /// TLS server and client (etcd server and peer certificates).
+    ServerAndClient,
+    /// TLS client only.
+    Client,
+}
+
+/// The subject, SANs and usage of a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertProfile {
+    /// Subject common name.
+    pub common_name: String,
+    /// Subject organization (Kubernetes reads it as the group).
+    pub organization: Option<String>,
+    /// DNS subject alternative names.
+    pub dns_names: Vec<String>,
+    /// IP subject alternative names.
+    pub ip_addresses: Vec<IpAddr>,
+    /// Key and extended key usages.
+    pub usage: CertUsage,
+}
+
+impl CertProfile {
+    /// The same profile with another usage.
+    pub fn with_usage(mut self, usage: CertUsage) -> Self {
+        self.usage = usage;
+        self
+    }
+
+    fn descriptor(&self, issuer: &str) -> String {
+        let mut d = String::new();
+        let _ = writeln!(d, "cn={}", self.common_name);
+        if let Some(o) = &self.organization {
+            let _ = writeln!(d, "o={o}");
+        }
+        for n in &self.dns_names {
+            let _ = writeln!(d, "dns={n}");
+        }
+        for ip in &self.ip_addresses {
+            let _ = writeln!(d, "ip={ip}");
+        }
+        let _ = writeln!(d, "usage={:?}", self.usage);
+        let _ = writeln!(d, "issuer={issuer}");
+        d
+    }
+
+    fn params(
+        &self,
+        stem: &str,
+        key: &KeyPair,
+        now: OffsetDateTime,
+    ) -> Result<CertificateParams, PkiError> {
+        let validity = if self.usage == CertUsage::Ca {
+            CA_VALIDITY
+        } else {
+            LEAF_VALIDITY
+        };
+        let out_of_range = || PkiError::TimeOutOfRange {
+            stem: stem.to_owned(),
+        };
+        let mut p = CertificateParams::default();
+        p.not_before = now
+            .checked_sub(CERTIFICATE_BACKDATE)
+            .ok_or_else(out_of_range)?;
+        p.not_after = now.checked_add(validity).ok_or_else(out_of_range)?;
+        let mut dn = DistinguishedName::new();
+        if let Some(o) = &self.organization {
+            dn.push(DnType::OrganizationName, o.as_str());
+        }
+        dn.push(DnType::CommonName, self.common_name.as_str());
+        p.distinguished_name = dn;
+        for name in &self.dns_names {
+            let ia5 = name.clone().try_into().map_err(|source| PkiError::Rcgen {
+                what: format!("DNS name {name:?} in {stem}"),
+                source,
+            })?;
+            p.subject_alt_names.push(SanType::DnsName(ia5));
+        }
+        p.subject_alt_names
+            .extend(self.ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
+        // Unique per issue: issue time in ns, then key bytes (not only the key: a reissue
+        // with the same key must not reuse a serial).
+        let mut serial = vec![0x01];
+        serial.extend_from_slice(&now.unix_timestamp_nanos().to_be_bytes()[4..]);
+        serial.extend(key.public_key_raw().iter().skip(1).take(7));
+        p.serial_number = Some(SerialNumber::from_slice(&serial));
+        match self.usage {
+            CertUsage::Ca => {
+                p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                p.key_usages = vec![
+                    KeyUsagePurpose::DigitalSignature,
+                    KeyUsagePurpose::KeyCertSign,
+                    KeyUsagePurpose::CrlSign,
+                ];
+            }
+            CertUsage::ServerAndClient | CertUsage::Client => {
+                p.is_ca = IsCa::ExplicitNoCa;
+                p.use_authority_key_identifier_extension = true;
+                p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+                if self.usage == CertUsage::ServerAndClient {
+                    p.extended_key_usages
+                        .push(ExtendedKeyUsagePurpose::ServerAuth);
+                }
+                p.extended_key_usages
+                    .push(ExtendedKeyUsagePurpose::ClientAuth);
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// A certificate in PEM and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCert {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// The private key, PEM (PKCS#8), redacted in `Debug`.
+    pub key: Secret,
+}
+
+fn rcgen_err(what: String) -> impl FnOnce(rcgen::Error) -> PkiError {
+    move |source| PkiError::Rcgen { what, source }
+}
+
+fn load_key(store: &SecretStore, stem: &str) -> Result<(Secret, KeyPair), PkiError> {
+    let secret = store.get_or_create(&format!("{stem}.key"), || {
+        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map(|k| Secret::new(k.serialize_pem()))
+    })?;
+    let pair = KeyPair::from_pem(secret.expose())
+        .map_err(rcgen_err(format!("parsing stored key {stem}.key")))?;
+    Ok((secret, pair))
+}
+
+/// The stored certificate if its descriptor matches and it is not about to expire.
+fn reusable(
+    store: &SecretStore,
+    stem: &str,
+    descriptor: &str,
+    now: OffsetDateTime,
+) -> Result<Option<String>, PkiError> {
+    let Some(stored) = store.read_public(&format!("{stem}.descriptor"))? else {
+        return Ok(None);
+    };
+    let Some((first, rest)) = stored.split_once('\n') else {
+        return Ok(None);
+    };
+    let not_after = first
+        .strip_prefix("not-after=")
+        .and_then(|s| s.parse::<i64>().ok());
+    let fresh = match (not_after, now.checked_add(RENEW_WITHIN)) {
+        (Some(t), Some(horizon)) => t > horizon.unix_timestamp(),
+        _ => false,
+    };
+    if rest != descriptor || !fresh {
+        return Ok(None);
+    }
+    store
+        .read_public(&format!("{stem}.crt"))
+        .map_err(Into::into)
+}
+
+fn store_cert(
+    store: &SecretStore,
+    stem: &str,
+    pem: &str,
+    descriptor: &str,
+    not_after: OffsetDateTime,
+) -> Result<(), PkiError> {
+    store.write_public(&format!("{stem}.crt"), pem)?;
+    store.write_public(
+        &format!("{stem}.descriptor"),
+        &format!("not-after={}\n{descriptor}", not_after.unix_timestamp()),
+    )?;
+    tracing::info!(certificate = stem, "issued certificate");
+    Ok(())
+}
+
+/// The self-signed CA `<stem>`, issued now unless a matching one is stored.
+pub fn ensure_ca(
+    store: &SecretStore,
+    stem: &str,
+    profile: &CertProfile,
+    now: OffsetDateTime,
+) -> Result<IssuedCert, PkiError> {
+    let (key, pair) = load_key(store, stem)?;
+    let descriptor = profile.descriptor("self");
+    if let Some(cert_pem) = reusable(store, stem, &descriptor, now)? {
+        return Ok(IssuedCert { cert_pem, key });
+    }
+    let params = profile.params(stem, &pair, now)?;
+    let cert = params
+        .self_signed(&pair)
+        .map_err(rcgen_err(format!("self-signing {stem}")))?;
+    let cert_pem = cert.pem();
+    store_cert(store, stem, &cert_pem, &descriptor, params.not_after)?;
+    Ok(IssuedCert { cert_pem, key })
+}
+
+/// The leaf `<stem>` signed by `ca`, issued now unless a matching one is stored.
+pub fn ensure_leaf(
+    store: &SecretStore,
+    stem: &str,
+    profile: &CertProfile,
+    ca: &IssuedCert,
+    now: OffsetDateTime,
+) -> Result<IssuedCert, PkiError> {
+    let (key, pair) = load_key(store, stem)?;
+    let ca_pair = KeyPair::from_pem(ca.key.expose())
+        .map_err(rcgen_err(format!("parsing CA key for {stem}")))?;
+    let issuer_id: String = ca_pair
+        .public_key_raw()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let descriptor = profile.descriptor(&issuer_id);
+    if let Some(cert_pem) = reusable(store, stem, &descriptor, now)? {
+        return Ok(IssuedCert { cert_pem, key });
+    }
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_pair)
+        .map_err(rcgen_err(format!("loading CA certificate for {stem}")))?;
+    let params = profile.params(stem, &pair, now)?;
+    let cert = params
+        .signed_by(&pair, &issuer)
+        .map_err(rcgen_err(format!("signing {stem}")))?;
+    let cert_pem = cert.pem();
+    store_cert(store, stem, &cert_pem, &descriptor, params.not_after)?;
+    Ok(IssuedCert { cert_pem, key })
+}

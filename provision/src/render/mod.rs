@@ -10,11 +10,6 @@ use crate::secrets::Secret;
 
 pub mod etcd;
 
-
-pub use bundle::{Rendered, render};
-pub use error::RenderError;
-pub use tree::Tree;
-
 /// The contents of a rendered file: public text, or a secret whose `Debug` is redacted.
 #[derive(Clone, PartialEq, Eq)]
 pub enum FileContents {

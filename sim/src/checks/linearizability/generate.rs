@@ -6,7 +6,7 @@
 //! linearizable by construction however much the intervals overlap. Some calls time out
 //! (indeterminate: applied or not, at random) and some fail (not applied).
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 use crate::models::kv::{Compare, CompareOp, CompareTarget, KvOp, KvStore, RequestOp};
 
@@ -55,6 +55,11 @@ struct Slot {
     call: u64,
     ret: u64,
     point: u64,
+}
+
+/// Generate a linearizable history from a ChaCha8 RNG seeded with `seed`.
+pub fn generate_seeded(seed: u64, cfg: &GenConfig) -> History {
+    generate(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed), cfg)
 }
 
 /// Generate a linearizable history.

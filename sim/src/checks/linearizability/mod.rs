@@ -35,6 +35,9 @@ pub const DEFAULT_MAX_STEPS: u64 = 2_000_000;
 /// Default bound on the number of searches the shrinker may run.
 pub const DEFAULT_MAX_SHRINK_CHECKS: usize = 2_000;
 
+/// Default bound on the model steps all of the shrinker's searches may take together.
+pub const DEFAULT_MAX_SHRINK_STEPS: u64 = 10 * DEFAULT_MAX_STEPS;
+
 /// How to check.
 #[derive(Debug, Clone)]
 pub struct CheckConfig {
@@ -49,6 +52,9 @@ pub struct CheckConfig {
     pub shrink: bool,
     /// Searches the shrinker may run.
     pub max_shrink_checks: usize,
+    /// Model steps the shrinker's searches may take together; past it the witness found so
+    /// far is reported with `minimal: false`.
+    pub max_shrink_steps: u64,
 }
 
 impl Default for CheckConfig {
@@ -59,6 +65,7 @@ impl Default for CheckConfig {
             max_steps: DEFAULT_MAX_STEPS,
             shrink: true,
             max_shrink_checks: DEFAULT_MAX_SHRINK_CHECKS,
+            max_shrink_steps: DEFAULT_MAX_SHRINK_STEPS,
         }
     }
 }
@@ -137,16 +144,21 @@ pub fn check_with_stats(
                 let (kept, minimal) = if config.shrink {
                     let refs: Vec<&Operation> =
                         ops.iter().map(|&i| &history.operations[i]).collect();
-                    shrink::shrink(&refs, config.max_shrink_checks, |subset| {
+                    let mut spent = 0u64;
+                    let result = shrink::shrink(&refs, config.max_shrink_checks, |subset| {
+                        let left = config.max_shrink_steps.saturating_sub(spent);
+                        if left == 0 {
+                            return Found::Unknown;
+                        }
                         let sub: Vec<Entry> = subset
                             .iter()
                             .filter_map(|&p| entry(&history.operations[ops[p]]))
                             .collect();
-                        let mut s = 0;
-                        let f = search::search(&keys, init.clone(), &sub, config.max_steps, &mut s);
-                        stats.steps += s;
-                        f
-                    })
+                        let budget = config.max_steps.min(left);
+                        search::search(&keys, init.clone(), &sub, budget, &mut spent)
+                    });
+                    stats.steps += spent;
+                    result
                 } else {
                     ((0..ops.len()).collect(), false)
                 };

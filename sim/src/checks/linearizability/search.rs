@@ -149,8 +149,12 @@ fn expand(
             min_ret = min_ret.min(e.ret);
         }
     }
+    // Try determinate operations first: an indeterminate one is placed only when nothing else
+    // explains what follows, which finds the linearization of a correct history sooner.
+    window.retain(|&j| entries[j].call <= min_ret);
+    window.sort_by_key(|&j| !entries[j].determinate);
     let mut out = Vec::new();
-    for j in window.into_iter().filter(|&j| entries[j].call <= min_ret) {
+    for j in window {
         *steps += 1;
         if *steps > max_steps {
             return None;

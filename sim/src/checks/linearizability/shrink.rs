@@ -12,8 +12,11 @@
 //! lone read "x = 1", which is non-linearizable only because nobody wrote 1 any more. So a kept
 //! read of (key, value) keeps at least one writer of that value, and a kept read of a key whose
 //! generation spans revisions [create_revision, mod_revision] keeps the answered writes to that
-//! key inside that span (they account for its version). A txn whose `=` compare on a value or
-//! revision held counts as a read of it.
+//! key inside that span (they account for its version) and the delete that preceded it; a read
+//! that found a key absent keeps the last answered delete before it, and a delete that removed
+//! the key keeps the last answered put before it. A txn whose `=` compare
+//! on a value or revision held counts as a read of it. When answered puts do not account for an
+//! observed version, the timed-out puts that may have landed before the read are kept too.
 
 use std::collections::BTreeSet;
 
@@ -84,6 +87,114 @@ fn observed(op: &Operation) -> Vec<&KeyValue> {
     }
 }
 
+fn revision_of(o: &Operation) -> Option<i64> {
+    match &o.outcome {
+        Outcome::Ok(r) => Some(r.revision()),
+        _ => None,
+    }
+}
+
+/// Single keys an answered operation found absent, with the header revision it read at.
+fn absent(op: &Operation) -> Vec<(&str, i64)> {
+    match (&op.op, &op.outcome) {
+        (
+            KvOp::Delete { key },
+            Outcome::Ok(KvResult::Delete {
+                deleted: 0,
+                revision,
+            }),
+        ) => {
+            vec![(key.as_str(), *revision)]
+        }
+        (KvOp::Get { key }, Outcome::Ok(KvResult::Get { kv: None, revision })) => {
+            vec![(key.as_str(), *revision)]
+        }
+        (
+            KvOp::Txn {
+                success, failure, ..
+            },
+            Outcome::Ok(KvResult::Txn {
+                succeeded,
+                responses,
+                revision,
+            }),
+        ) => {
+            let branch = if *succeeded { success } else { failure };
+            branch
+                .iter()
+                .zip(responses)
+                .filter_map(|(req, resp)| match (req, resp) {
+                    (RequestOp::Get { key }, ResponseOp::Get { kv: None }) => {
+                        Some((key.as_str(), *revision))
+                    }
+                    _ => None,
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Timed-out writes to `key` called before `ret`: they may have landed before it.
+fn timed_out(
+    ops: &[&Operation],
+    writes: &[Vec<(&str, Option<&str>)>],
+    key: &str,
+    ret: u64,
+) -> Need {
+    Need::All(
+        (0..ops.len())
+            .filter(|&w| revision_of(ops[w]).is_none() && ops[w].call_time < ret)
+            .filter(|&w| writes[w].iter().any(|(k, _)| *k == key))
+            .collect(),
+    )
+}
+
+/// Needs of an operation that found `key` absent at revision `bound` (returning at `ret`): the
+/// last answered delete up to `bound`, and, if an answered put came after that delete, the
+/// timed-out writes (one of them must be the delete that made the key absent).
+fn absent_at(
+    ops: &[&Operation],
+    writes: &[Vec<(&str, Option<&str>)>],
+    key: &str,
+    bound: i64,
+    ret: u64,
+) -> Vec<Need> {
+    let del = last_delete(ops, writes, key, bound);
+    let since = del.map_or(0, |(r, _)| r);
+    let mut out: Vec<Need> = del.map(|(_, w)| Need::All(vec![w])).into_iter().collect();
+    let put_after = (0..ops.len()).any(|w| {
+        writes[w].iter().any(|(k, v)| *k == key && v.is_some())
+            && revision_of(ops[w]).is_some_and(|r| r > since && r <= bound)
+    });
+    if put_after {
+        out.push(timed_out(ops, writes, key, ret));
+    }
+    out
+}
+
+/// The answered delete of `key` with the highest revision not above `bound`: (revision, op).
+fn last_delete(
+    ops: &[&Operation],
+    writes: &[Vec<(&str, Option<&str>)>],
+    key: &str,
+    bound: i64,
+) -> Option<(i64, usize)> {
+    (0..ops.len())
+        .filter(|&w| writes[w].contains(&(key, None)))
+        .filter(|&w| {
+            !matches!(
+                ops[w].outcome,
+                Outcome::Ok(KvResult::Delete { deleted: 0, .. })
+            )
+        })
+        .filter_map(|w| match &ops[w].outcome {
+            Outcome::Ok(r) if r.revision() <= bound => Some((r.revision(), w)),
+            _ => None,
+        })
+        .max()
+}
+
 /// The `=` compares of an answered txn that took its success branch.
 fn held_compares(op: &Operation) -> &[Compare] {
     match (&op.op, &op.outcome) {
@@ -107,6 +218,8 @@ fn needs(ops: &[&Operation]) -> Vec<Vec<Need>> {
         .enumerate()
         .map(|(me, o)| {
             let mut out = Vec::new();
+            let ret = o.return_time.unwrap_or(u64::MAX);
+            let timed_out = |key: &str| timed_out(ops, &writes, key, ret);
             // A txn whose `=` compare held saw that value or revision.
             for c in held_compares(o).iter().filter(|c| c.op == CompareOp::Equal) {
                 let ws: Vec<usize> = (0..ops.len())
@@ -121,8 +234,39 @@ fn needs(ops: &[&Operation]) -> Vec<Vec<Need>> {
                         CompareTarget::Version(_) => false,
                     })
                     .collect();
+                let revision_target = matches!(
+                    c.target,
+                    CompareTarget::ModRevision(1..) | CompareTarget::CreateRevision(1..)
+                );
                 if !ws.is_empty() {
                     out.push(Need::Any(ws));
+                } else if revision_target {
+                    // No answered write has that revision: a timed-out one made it.
+                    out.push(timed_out(&c.key));
+                }
+                // Revision 0 means absent: keep the delete that made it so.
+                if let (
+                    CompareTarget::ModRevision(0) | CompareTarget::CreateRevision(0),
+                    Some(at),
+                ) = (&c.target, revision(o))
+                {
+                    out.extend(absent_at(ops, &writes, &c.key, at - 1, ret));
+                }
+                // A version is the count of puts since the last delete: keep them all.
+                if let (CompareTarget::Version(_), Some(at)) = (&c.target, revision(o)) {
+                    let del = last_delete(ops, &writes, &c.key, at - 1);
+                    let since = del.map_or(0, |(r, _)| r);
+                    let puts: Vec<usize> = (0..ops.len())
+                        .filter(|&w| {
+                            w != me && writes[w].iter().any(|(k, v)| *k == c.key && v.is_some())
+                        })
+                        .filter(|&w| revision(ops[w]).is_some_and(|r| r > since && r < at))
+                        .collect();
+                    out.extend(del.map(|(_, w)| Need::All(vec![w])));
+                    out.push(timed_out(&c.key));
+                    if !puts.is_empty() {
+                        out.push(Need::All(puts));
+                    }
                 }
             }
             for kv in observed(o) {
@@ -140,9 +284,42 @@ fn needs(ops: &[&Operation]) -> Vec<Vec<Need>> {
                             .is_some_and(|r| (kv.create_revision..=kv.mod_revision).contains(&r))
                     })
                     .collect();
+                // Fewer answered puts than the version counts: timed-out puts made up the
+                // rest, so keep every one that could have landed before this read.
+                if (span.len() as i64) < kv.version {
+                    out.push(timed_out(&kv.key));
+                }
                 if !span.is_empty() {
                     out.push(Need::All(span));
                 }
+                // The delete that ended the previous generation (else an older put would
+                // make this generation's version look wrong).
+                out.extend(absent_at(
+                    ops,
+                    &writes,
+                    &kv.key,
+                    kv.create_revision - 1,
+                    ret,
+                ));
+            }
+            // A read that found the key absent keeps the delete it saw.
+            for (key, header) in absent(o) {
+                out.extend(absent_at(ops, &writes, key, header, ret));
+            }
+            // A delete that removed something keeps the last put before it.
+            if let (
+                KvOp::Delete { key },
+                Outcome::Ok(KvResult::Delete {
+                    deleted: 1,
+                    revision,
+                }),
+            ) = (&o.op, &o.outcome)
+            {
+                let puts = (0..ops.len())
+                    .filter(|&w| writes[w].iter().any(|(k, v)| k == key && v.is_some()))
+                    .filter_map(|w| revision_of(ops[w]).filter(|r| r < revision).map(|r| (r, w)))
+                    .max();
+                out.extend(puts.map(|(_, w)| Need::All(vec![w])));
             }
             out
         })

@@ -244,6 +244,7 @@ fn write_new(path: &Path, contents: &str, mode: u32) -> Result<(), SecretError> 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -2,6 +2,8 @@
 //! for its purpose, SANs and subjects are what kubeadm and etcd expect, keys are 0600 and never
 //! printed, and rendering twice from one state directory gives identical bytes.
 
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

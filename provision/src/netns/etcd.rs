@@ -1,0 +1,360 @@
+//! A real etcd cluster on a [`Lab`], started from exactly what `render::etcd` produced.
+//!
+//! The PKI is issued into a state directory, each member's files are rendered with a layout
+//! rooted in a scratch directory and written with their rendered modes, and each daemon is
+//! started by reading the written unit's `ExecStart=` and `EnvironmentFile=` back: nothing
+//! about how etcd runs is decided here, so a healthy cluster proves the rendered artifacts.
+//! Serves the render check (issue 6), the etcd differential test and later the drills.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::Write;
+use std::net::IpAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+
+use super::daemon::SAFE_PATH;
+use super::{CommandOutput, DaemonId, DaemonSpec, Lab, NetnsError, run_bounded, wait_until};
+use crate::pki::{EtcdPki, PkiError, ensure_etcd_pki};
+use crate::render::RenderedFile;
+use crate::render::etcd::{
+    CLIENT_PORT, EtcdCluster, EtcdLayout, EtcdMember, EtcdRenderError, HEALTHCHECK_STEM,
+    parse_environment_file, render_member, url,
+};
+use crate::secrets::SecretStore;
+
+/// etcdctl's `--dial-timeout` for probes.
+const DIAL_TIMEOUT: &str = "1s";
+
+/// Errors while building or probing an etcd lab.
+#[derive(Debug, thiserror::Error)]
+pub enum EtcdLabError {
+    /// Namespace harness failure.
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    /// Certificate issuance failed.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// Rendering failed.
+    #[error(transparent)]
+    Render(#[from] EtcdRenderError),
+    /// Writing or reading a rendered file failed.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The rendered unit lacks a line we need.
+    #[error("rendered unit {path} has no {key}= line")]
+    Unit {
+        /// The unit file.
+        path: PathBuf,
+        /// The missing key.
+        key: &'static str,
+    },
+}
+
+/// Runs `etcdctl` inside the client host's namespace with the rendered client certificate.
+#[derive(Debug, Clone)]
+pub struct EtcdClient {
+    namespace: String,
+    tls: [PathBuf; 3],
+}
+
+impl EtcdClient {
+    /// `etcdctl --endpoints=.. --cacert --cert --key --dial-timeout=1s
+    /// --command-timeout=<command_timeout> ARGS`, killed after `command_timeout + 2 s`.
+    pub fn etcdctl(
+        &self,
+        endpoints: &[String],
+        args: &[&str],
+        command_timeout: Duration,
+    ) -> Result<CommandOutput, NetnsError> {
+        let [ca, cert, key] = &self.tls;
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.namespace, "etcdctl"])
+            .arg(format!("--endpoints={}", endpoints.join(",")))
+            .arg(format!("--cacert={}", ca.display()))
+            .arg(format!("--cert={}", cert.display()))
+            .arg(format!("--key={}", key.display()))
+            .arg(format!("--dial-timeout={DIAL_TIMEOUT}"))
+            .arg(format!(
+                "--command-timeout={}ms",
+                command_timeout.as_millis()
+            ))
+            .args(args)
+            .env_clear()
+            .env("PATH", SAFE_PATH);
+        run_bounded(cmd, command_timeout + Duration::from_secs(2))
+    }
+}
+
+/// One running member.
+#[derive(Debug, Clone)]
+pub struct EtcdLabMember {
+    /// Member name (also the lab host name).
+    pub name: String,
+    /// Its lab address.
+    pub address: IpAddr,
+    /// Its daemon.
+    pub daemon: DaemonId,
+    /// Where its files were written.
+    pub layout: EtcdLayout,
+}
+
+/// A three-or-more member etcd cluster plus a client host, each in its own namespace.
+#[derive(Debug)]
+pub struct EtcdLab {
+    lab: Lab,
+    cluster: EtcdCluster,
+    pki: EtcdPki,
+    members: Vec<EtcdLabMember>,
+    client_host: String,
+    client_tls: [PathBuf; 3],
+}
+
+/// Writes a rendered file, creating parents; the mode is applied when the file is created.
+pub fn write_rendered(file: &RenderedFile) -> Result<(), EtcdLabError> {
+    let io = |what, path: &Path| {
+        let path = path.to_owned();
+        move |source| EtcdLabError::Io { what, path, source }
+    };
+    if let Some(parent) = file.path.parent() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .map_err(io("creating", parent))?;
+    }
+    let _ = std::fs::remove_file(&file.path);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(file.mode)
+        .open(&file.path)
+        .map_err(io("creating", &file.path))?;
+    f.write_all(file.contents.as_bytes())
+        .map_err(io("writing", &file.path))
+}
+
+/// Reads `ExecStart=` and `EnvironmentFile=` of the written unit into a daemon spec.
+pub fn spec_from_unit(unit_path: &Path) -> Result<DaemonSpec, EtcdLabError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| EtcdLabError::Io {
+            what: "reading",
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let unit = read(unit_path)?;
+    let value = |key: &'static str| {
+        unit.lines()
+            .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
+            .map(str::trim)
+            .ok_or(EtcdLabError::Unit {
+                path: unit_path.to_owned(),
+                key,
+            })
+    };
+    let env_path = PathBuf::from(value("EnvironmentFile")?.trim_start_matches('-'));
+    let mut exec = value("ExecStart")?.split_whitespace();
+    let program = exec.next().ok_or(EtcdLabError::Unit {
+        path: unit_path.to_owned(),
+        key: "ExecStart",
+    })?;
+    Ok(DaemonSpec {
+        program: PathBuf::from(program),
+        args: exec.map(str::to_owned).collect(),
+        env: parse_environment_file(&read(&env_path)?),
+    })
+}
+
+impl EtcdLab {
+    /// Creates a lab with hosts `member_names` plus `client_host`, issues the PKI into
+    /// `state_dir`, renders and writes every member's files under `scratch/<member>/`, and
+    /// starts each member from its rendered unit. Does not wait for health.
+    pub fn start(
+        member_names: &[&str],
+        client_host: &str,
+        state_dir: &Path,
+        scratch: &Path,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Self, EtcdLabError> {
+        let mut hosts: Vec<&str> = member_names.to_vec();
+        hosts.push(client_host);
+        let mut lab = Lab::new(&hosts)?;
+        let members = member_names
+            .iter()
+            .map(|n| {
+                Ok(EtcdMember {
+                    name: (*n).to_owned(),
+                    address: IpAddr::V4(lab.address(n)?),
+                    fqdn: None,
+                })
+            })
+            .collect::<Result<Vec<_>, NetnsError>>()?;
+        let cluster = EtcdCluster::with_defaults(members, token);
+        let pki = ensure_etcd_pki(
+            &SecretStore::open(state_dir).map_err(PkiError::from)?,
+            &cluster,
+            now,
+        )?;
+        let mut running = Vec::new();
+        for m in &cluster.members {
+            let layout = EtcdLayout::rooted(&scratch.join(&m.name));
+            for file in render_member(&cluster, &m.name, &pki, &layout)? {
+                write_rendered(&file)?;
+            }
+            let daemon = lab.spawn(&m.name, spec_from_unit(&layout.unit_path)?)?;
+            running.push(EtcdLabMember {
+                name: m.name.clone(),
+                address: m.address,
+                daemon,
+                layout,
+            });
+        }
+        let first = &running[0].layout;
+        let client_tls = [
+            first.ca_cert(),
+            first.cert(HEALTHCHECK_STEM),
+            first.key(HEALTHCHECK_STEM),
+        ];
+        Ok(Self {
+            lab,
+            cluster,
+            pki,
+            members: running,
+            client_host: client_host.to_owned(),
+            client_tls,
+        })
+    }
+
+    /// The namespace lab (for faults).
+    pub fn lab(&mut self) -> &mut Lab {
+        &mut self.lab
+    }
+
+    /// The namespace lab, read-only (probes, logs).
+    pub fn lab_ref(&self) -> &Lab {
+        &self.lab
+    }
+
+    /// The rendered cluster description.
+    pub fn cluster(&self) -> &EtcdCluster {
+        &self.cluster
+    }
+
+    /// The issued PKI.
+    pub fn pki(&self) -> &EtcdPki {
+        &self.pki
+    }
+
+    /// The running members.
+    pub fn members(&self) -> &[EtcdLabMember] {
+        &self.members
+    }
+
+    /// The client host's name.
+    pub fn client_host(&self) -> &str {
+        &self.client_host
+    }
+
+    /// CA, client certificate and client key paths (the rendered health-check client).
+    pub fn client_tls(&self) -> &[PathBuf; 3] {
+        &self.client_tls
+    }
+
+    /// The client URL of `member`.
+    pub fn endpoint(&self, member: &str) -> Option<String> {
+        self.members
+            .iter()
+            .find(|m| m.name == member)
+            .map(|m| url(m.address, CLIENT_PORT))
+    }
+
+    /// A sendable handle that runs `etcdctl` on the client host with the rendered client
+    /// certificate (for workload threads running while faults are injected).
+    pub fn client(&self) -> Result<EtcdClient, NetnsError> {
+        Ok(EtcdClient {
+            namespace: self.lab.namespace(&self.client_host)?.to_owned(),
+            tls: self.client_tls.clone(),
+        })
+    }
+
+    /// Runs `etcdctl` on the client host against `endpoints` (see [`EtcdClient::etcdctl`]).
+    pub fn etcdctl(
+        &self,
+        endpoints: &[String],
+        args: &[&str],
+        command_timeout: Duration,
+    ) -> Result<CommandOutput, NetnsError> {
+        self.client()?.etcdctl(endpoints, args, command_timeout)
+    }
+
+    /// All client endpoints.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.cluster.client_endpoints()
+    }
+
+    /// Waits (bounded) until `endpoint health` reports every endpoint in `endpoints` healthy.
+    pub fn wait_healthy(
+        &self,
+        endpoints: &[String],
+        timeout: Duration,
+    ) -> Result<Duration, NetnsError> {
+        let start = Instant::now();
+        wait_until(
+            "etcd endpoint health",
+            timeout,
+            Duration::from_millis(200),
+            || {
+                let out = self
+                    .etcdctl(endpoints, &["endpoint", "health"], Duration::from_secs(2))
+                    .ok()?;
+                let healthy = format!("{}{}", out.stdout, out.stderr)
+                    .matches("is healthy")
+                    .count();
+                (out.success() && healthy == endpoints.len()).then_some(())
+            },
+        )?;
+        Ok(start.elapsed())
+    }
+
+    /// The current leader as seen through `endpoint status` on `endpoints`: the member whose
+    /// own id equals the leader id it reports. `None` if no reachable member claims to lead.
+    pub fn leader(&self, endpoints: &[String], timeout: Duration) -> Option<String> {
+        let out = self
+            .etcdctl(endpoints, &["endpoint", "status", "-w", "json"], timeout)
+            .ok()?;
+        let json: serde_json::Value = serde_json::from_str(out.stdout.trim()).ok()?;
+        json.as_array()?.iter().find_map(|e| {
+            let status = e.get("Status")?;
+            let me = status.get("header")?.get("member_id")?.as_u64()?;
+            let leader = status.get("leader")?.as_u64()?;
+            let endpoint = e.get("Endpoint")?.as_str()?;
+            (me == leader).then(|| {
+                self.members
+                    .iter()
+                    .find(|m| url(m.address, CLIENT_PORT) == endpoint)
+                    .map(|m| m.name.clone())
+            })?
+        })
+    }
+
+    /// The daemon of `member`.
+    pub fn daemon(&self, member: &str) -> Option<DaemonId> {
+        self.members
+            .iter()
+            .find(|m| m.name == member)
+            .map(|m| m.daemon)
+    }
+}

@@ -1,0 +1,158 @@
+//! The namespace harness on its own: hosts reach each other over the bridge, a link cut and
+//! one-way blocks stop exactly the traffic they should, heal restores it, SIGSTOP/SIGCONT and
+//! SIGKILL act on the real daemon, and dropping the lab leaves no namespace behind.
+//! The daemon is a single-member plain-HTTP etcd (Debian `etcd-server`), probed by `etcdctl`.
+
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
+use std::time::Duration;
+
+use provision::netns::{DaemonSpec, DaemonState, Lab, NetnsError};
+
+fn lab_or_skip(hosts: &[&str]) -> Option<Lab> {
+    match Lab::new(hosts) {
+        Ok(lab) => Some(lab),
+        Err(NetnsError::NotPermitted { detail }) => {
+            eprintln!(
+                "\n*** SKIPPED: network namespaces are not permitted here ({detail}); \
+                 this test needs root or CAP_SYS_ADMIN ***\n"
+            );
+            None
+        }
+        Err(e) => panic!("creating the lab: {e}"),
+    }
+}
+
+fn require(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false)
+        || std::path::Path::new("/usr/bin").join(tool).is_file();
+    assert!(
+        found,
+        "`{tool}` is missing: install the Debian package `{package}`"
+    );
+}
+
+fn namespaces() -> String {
+    std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+fn healthy(lab: &Lab, from: &str, url: &str) -> bool {
+    let args = [
+        format!("--endpoints={url}"),
+        "--dial-timeout=1s".to_owned(),
+        "--command-timeout=1s".to_owned(),
+        "endpoint".to_owned(),
+        "health".to_owned(),
+    ];
+    lab.exec(from, "etcdctl", &args, Duration::from_secs(4))
+        .map(|o| o.success())
+        .unwrap_or(false)
+}
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    provision::netns::wait_until(
+        what,
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || f().then_some(()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn netns_lab_cuts_heals_signals_and_cleans_up() {
+    require("etcd", "etcd-server");
+    require("etcdctl", "etcd-client");
+    let Some(mut lab) = lab_or_skip(&["server", "client", "other"]) else {
+        return;
+    };
+    let prefix = lab.prefix().to_owned();
+    assert!(namespaces().contains(&format!("{prefix}-server")));
+    let addr = lab.address("server").unwrap();
+    assert!(addr.to_string().starts_with("10.254."));
+    let url = format!("http://{addr}:2379");
+    let data = tempfile::tempdir().unwrap();
+    let id = lab
+        .spawn(
+            "server",
+            DaemonSpec {
+                program: "/usr/bin/etcd".into(),
+                args: vec![
+                    "--name=server".into(),
+                    format!("--data-dir={}", data.path().join("d").display()),
+                    format!("--listen-client-urls={url}"),
+                    format!("--advertise-client-urls={url}"),
+                    "--listen-peer-urls=http://127.0.0.1:2380".into(),
+                    "--initial-advertise-peer-urls=http://127.0.0.1:2380".into(),
+                    "--initial-cluster=server=http://127.0.0.1:2380".into(),
+                ],
+                env: vec![("ETCD_LOGGER".into(), "zap".into())],
+            },
+        )
+        .unwrap();
+    eventually("etcd reachable from client", || {
+        healthy(&lab, "client", &url)
+    });
+
+    lab.link_down("client").unwrap();
+    assert!(!healthy(&lab, "client", &url), "link down, still reachable");
+    assert!(healthy(&lab, "other", &url), "link cut hit the wrong host");
+    lab.link_up("client").unwrap();
+    eventually("reachable after link up", || healthy(&lab, "client", &url));
+
+    // One direction at a time: either loses the TCP handshake.
+    lab.block("client", "server").unwrap();
+    assert!(!healthy(&lab, "client", &url));
+    assert!(healthy(&lab, "other", &url));
+    lab.heal().unwrap();
+    lab.block("server", "client").unwrap();
+    assert!(!healthy(&lab, "client", &url));
+    lab.heal().unwrap();
+    eventually("reachable after heal", || healthy(&lab, "client", &url));
+
+    lab.isolate("server").unwrap();
+    assert!(!healthy(&lab, "other", &url) && !healthy(&lab, "client", &url));
+    lab.heal().unwrap();
+    eventually("reachable after isolation heals", || {
+        healthy(&lab, "other", &url)
+    });
+
+    lab.pause(id).unwrap();
+    assert_eq!(lab.state(id).unwrap(), DaemonState::Paused);
+    assert!(!healthy(&lab, "client", &url), "SIGSTOPped etcd answered");
+    lab.resume(id).unwrap();
+    eventually("answers after SIGCONT", || healthy(&lab, "client", &url));
+
+    let pid = lab.pid(id).unwrap();
+    lab.kill(id).unwrap();
+    assert!(matches!(lab.state(id).unwrap(), DaemonState::Exited(_)));
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    lab.restart(id).unwrap();
+    eventually("answers after restart", || healthy(&lab, "client", &url));
+
+    let pid = lab.pid(id).unwrap();
+    drop(lab);
+    assert!(!namespaces().contains(&prefix), "namespaces left behind");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "daemon left running"
+    );
+}
+
+#[test]
+fn netns_rejects_bad_host_names() {
+    assert!(matches!(
+        Lab::new(&["Bad_Name"]),
+        Err(NetnsError::BadHostName { .. })
+    ));
+    assert!(matches!(
+        Lab::new(&["a", "a"]),
+        Err(NetnsError::BadHostName { .. })
+    ));
+}

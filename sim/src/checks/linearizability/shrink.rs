@@ -195,7 +195,8 @@ fn last_delete(
         .max()
 }
 
-/// The `=` compares of an answered txn that took its success branch.
+/// The compares of an answered txn that took its success branch, or of a timed-out txn (which
+/// a kept read may need to have succeeded, so it keeps what made its compares hold).
 fn held_compares(op: &Operation) -> &[Compare] {
     match (&op.op, &op.outcome) {
         (
@@ -203,7 +204,8 @@ fn held_compares(op: &Operation) -> &[Compare] {
             Outcome::Ok(KvResult::Txn {
                 succeeded: true, ..
             }),
-        ) => compares,
+        )
+        | (KvOp::Txn { compares, .. }, Outcome::Indeterminate) => compares,
         _ => &[],
     }
 }
@@ -320,6 +322,11 @@ fn needs(ops: &[&Operation]) -> Vec<Vec<Need>> {
                     .filter_map(|w| revision_of(ops[w]).filter(|r| r < revision).map(|r| (r, w)))
                     .max();
                 out.extend(puts.map(|(_, w)| Need::All(vec![w])));
+                // An answered delete after that put: a timed-out put recreated the key.
+                let since = puts.map_or(0, |(r, _)| r);
+                if last_delete(ops, &writes, key, revision - 1).is_some_and(|(d, _)| d > since) {
+                    out.push(timed_out(key));
+                }
             }
             out
         })

@@ -1,6 +1,8 @@
 //! Turns a topology into artifacts, applies them, and drills the real cluster.
 
+pub mod lab;
 pub mod netns;
 pub mod pki;
 pub mod render;
 pub mod secrets;
+pub mod transport;

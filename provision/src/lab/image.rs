@@ -1,0 +1,149 @@
+//! The lab's guest image: built by the `vm-images/build.sh` recipe, cached by its hash.
+//!
+//! The recipe is compiled into the binary; its SHA-256 together with the chosen layers names
+//! the cache directory, so a second `lab up` with the same recipe reuses the image and any
+//! change to the recipe builds a new one. A build goes to a temporary directory that is
+//! renamed into place only when complete, so an interrupted build never leaves a half image
+//! that a later run would trust.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::LabError;
+use super::tool::{DEBOOTSTRAP, run_checked};
+
+/// The image recipe (`vm-images/build.sh`), embedded so the hash covers exactly what runs.
+pub const RECIPE: &str = include_str!("../../../vm-images/build.sh");
+
+/// A built, cached image.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// Cache directory of this image (named by the recipe hash).
+    pub dir: PathBuf,
+    /// Base disk (qcow2); guests get overlays on it.
+    pub base: PathBuf,
+    /// Kernel for direct boot.
+    pub kernel: PathBuf,
+    /// Initial ramdisk for direct boot.
+    pub initrd: PathBuf,
+    /// Size of the base qcow2 in bytes.
+    pub qcow2_bytes: u64,
+    /// Seconds the build took (as recorded when it was built).
+    pub build_seconds: u64,
+    /// Whether this call built it (false: reused from the cache).
+    pub built_now: bool,
+}
+
+/// The package layers the recipe installs beyond `base`.
+pub fn layers(with_ceph: bool) -> Vec<&'static str> {
+    if with_ceph {
+        vec!["ha", "ceph"]
+    } else {
+        vec!["ha"]
+    }
+}
+
+/// Hex SHA-256 of the recipe and the layer list: the cache key.
+pub fn recipe_hash(layers: &[&str]) -> String {
+    let mut h = Sha256::new();
+    h.update(RECIPE.as_bytes());
+    h.update(b"\0layers:");
+    h.update(layers.join(" ").as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The cache directory for `layers` under `cache_dir`.
+pub fn cache_path(cache_dir: &Path, layers: &[&str]) -> PathBuf {
+    cache_dir.join("images").join(&recipe_hash(layers)[..16])
+}
+
+/// Returns the cached image for `layers`, building it first if absent. Builds take minutes
+/// (debootstrap from the Debian mirror); `timeout` bounds them.
+pub fn ensure(cache_dir: &Path, layers: &[&str], timeout: Duration) -> Result<Image, LabError> {
+    let dir = cache_path(cache_dir, layers);
+    if dir.join("manifest.env").is_file() {
+        return load(&dir, false);
+    }
+    DEBOOTSTRAP.path()?;
+    let parent = dir.parent().unwrap_or(cache_dir);
+    std::fs::create_dir_all(parent).map_err(|e| LabError::io("creating", parent, e))?;
+    let tmp = parent.join(format!(
+        ".build-{}-{}",
+        &recipe_hash(layers)[..16],
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| LabError::io("creating", &tmp, e))?;
+    let script = tmp.join("build.sh");
+    std::fs::write(&script, RECIPE).map_err(|e| LabError::io("writing", &script, e))?;
+    let started = Instant::now();
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.arg(timeout.as_secs().to_string())
+        .arg("sh")
+        .arg(&script)
+        .arg(&tmp)
+        .args(layers)
+        .stdout(Stdio::null());
+    let result = run_checked(&mut cmd);
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    tracing::info!(seconds = started.elapsed().as_secs(), "image built");
+    let _ = std::fs::remove_file(&script);
+    match std::fs::rename(&tmp, &dir) {
+        Ok(()) => {}
+        // Another `lab up` finished the same build first: use theirs.
+        Err(_) if dir.join("manifest.env").is_file() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        Err(e) => return Err(LabError::io("installing image into", &dir, e)),
+    }
+    load(&dir, true)
+}
+
+fn load(dir: &Path, built_now: bool) -> Result<Image, LabError> {
+    let manifest = dir.join("manifest.env");
+    let text =
+        std::fs::read_to_string(&manifest).map_err(|e| LabError::io("reading", &manifest, e))?;
+    let field = |k: &str| -> u64 {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(k))
+            .filter_map(|v| v.strip_prefix('='))
+            .find_map(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let image = Image {
+        dir: dir.to_owned(),
+        base: dir.join("base.qcow2"),
+        kernel: dir.join("vmlinuz"),
+        initrd: dir.join("initrd.img"),
+        qcow2_bytes: field("QCOW2_BYTES"),
+        build_seconds: field("BUILD_SECONDS"),
+        built_now,
+    };
+    for f in [&image.base, &image.kernel, &image.initrd] {
+        if !f.is_file() {
+            return Err(LabError::State {
+                path: dir.to_owned(),
+                reason: format!("cached image lacks {}; delete the directory", f.display()),
+            });
+        }
+    }
+    Ok(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_depends_on_layers() {
+        assert_ne!(recipe_hash(&["ha"]), recipe_hash(&["ha", "ceph"]));
+        assert_eq!(recipe_hash(&["ha"]), recipe_hash(&["ha"]));
+        assert!(RECIPE.starts_with("#!/bin/sh"));
+    }
+}

@@ -1,0 +1,482 @@
+//! `lab up`, `down`, `status` and `fault`: the lab's lifecycle over libvirt.
+//!
+//! `up` runs in phases (image, daemon, files, network, domains, ssh), reports each phase's
+//! start and duration through an observer (the CLI draws progress bars from it), and records
+//! every object in the state file the moment it exists. `down` walks the state file backwards
+//! and is idempotent. Faults act on one recorded guest: `crash` pulls the plug, `pause` freezes
+//! its vCPUs, `resume` thaws or reboots it, `isolate` takes its NIC's link down, and `heal`
+//! undoes all of those.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use topology::Cluster;
+
+use super::LabError;
+use super::accel::Accel;
+use super::daemon::PrivateDaemon;
+use super::driver::{Libvirt, RunState};
+use super::guest::{self, Guests};
+use super::image::{self, Image};
+use super::netns;
+use super::prepare::prepare;
+use super::spec::{LabOptions, LabSpec, Mode};
+use super::state::{Daemon, LabState};
+use super::xml::{DomainFiles, domain_xml, interface_xml, network_xml};
+
+/// Bound on building the image (debootstrap from the mirror; about 2-5 minutes measured).
+pub const IMAGE_BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
+/// Bound on all guests becoming SSH-ready after they are started.
+pub const SSH_READY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Progress of a lab operation.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A phase began; `steps` is how many [`Event::Step`]s it will report.
+    Phase {
+        /// Phase name.
+        name: &'static str,
+        /// Expected steps.
+        steps: u64,
+    },
+    /// One step of the current phase finished.
+    Step(String),
+    /// The phase ended after `elapsed`.
+    PhaseDone {
+        /// Phase name.
+        name: &'static str,
+        /// Its duration.
+        elapsed: Duration,
+    },
+}
+
+/// Receives [`Event`]s.
+pub type Observer<'a> = &'a mut dyn FnMut(Event);
+
+/// What `lab up` did and how long it took.
+#[derive(Debug, Clone)]
+pub struct UpReport {
+    /// Each phase and its duration, in order.
+    pub phases: Vec<(&'static str, Duration)>,
+    /// The image used.
+    pub image: Image,
+    /// The accelerator.
+    pub accel: Accel,
+    /// Per host, time from domain start to SSH-ready.
+    pub ssh_ready: Vec<(String, Duration)>,
+    /// Whole `lab up`.
+    pub total: Duration,
+}
+
+/// One guest in `lab status`.
+#[derive(Debug, Clone)]
+pub struct HostStatus {
+    /// Topology host name.
+    pub host: String,
+    /// libvirt domain name.
+    pub domain: String,
+    /// Address.
+    pub address: String,
+    /// Run state.
+    pub state: RunState,
+}
+
+/// A fault `lab fault` injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Power off at once.
+    Crash,
+    /// Freeze vCPUs.
+    Pause,
+    /// Thaw a paused guest, or boot a crashed one.
+    Resume,
+    /// Take the NIC's link down.
+    Isolate,
+    /// Link up, thawed, running.
+    Heal,
+}
+
+struct Phases<'a> {
+    obs: Observer<'a>,
+    done: Vec<(&'static str, Duration)>,
+}
+
+impl Phases<'_> {
+    fn run<T>(
+        &mut self,
+        name: &'static str,
+        steps: u64,
+        f: impl FnOnce(&mut dyn FnMut(Event)) -> Result<T, LabError>,
+    ) -> Result<T, LabError> {
+        (self.obs)(Event::Phase { name, steps });
+        let start = Instant::now();
+        let r = f(&mut *self.obs);
+        let elapsed = start.elapsed();
+        (self.obs)(Event::PhaseDone { name, elapsed });
+        self.done.push((name, elapsed));
+        r
+    }
+}
+
+/// A lab for one topology with fixed options.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    /// The options.
+    pub opts: LabOptions,
+    /// What the lab consists of.
+    pub spec: LabSpec,
+}
+
+impl Lab {
+    /// Derives the lab from `cluster`.
+    pub fn new(cluster: &Cluster, opts: LabOptions) -> Result<Self, LabError> {
+        let spec = LabSpec::from_cluster(cluster, opts.vcpus, opts.memory_mib)?;
+        Ok(Lab { opts, spec })
+    }
+
+    fn state_dir(&self) -> &std::path::Path {
+        &self.opts.state_dir
+    }
+
+    fn netns(&self) -> Option<&str> {
+        match self.opts.mode {
+            Mode::Isolated => Some(&self.spec.netns),
+            Mode::Workstation { .. } => None,
+        }
+    }
+
+    fn daemon(&self) -> PrivateDaemon {
+        PrivateDaemon::new(self.state_dir().join("libvirtd"))
+    }
+
+    fn save(&self, st: &LabState) -> Result<(), LabError> {
+        st.save(self.state_dir())
+    }
+
+    /// Builds the lab and waits until every guest answers SSH with its pinned key.
+    pub fn up(&self, obs: Observer<'_>) -> Result<UpReport, LabError> {
+        let started = Instant::now();
+        if let Some(st) = LabState::load(self.state_dir())? {
+            return Err(LabError::State {
+                path: LabState::path(self.state_dir()),
+                reason: format!(
+                    "lab {} is already up; run `spofless lab down` first",
+                    st.lab
+                ),
+            });
+        }
+        let accel = self.opts.accel.unwrap_or_else(Accel::detect);
+        let mut ph = Phases {
+            obs,
+            done: Vec::new(),
+        };
+        let layers = image::layers(self.opts.with_ceph);
+        let img = ph.run("image", 1, |o| {
+            let img = image::ensure(&self.opts.cache_dir, &layers, IMAGE_BUILD_TIMEOUT)?;
+            o(Event::Step(format!(
+                "{} image {} ({} MiB, built in {} s)",
+                if img.built_now { "built" } else { "cached" },
+                img.dir.display(),
+                img.qcow2_bytes / (1024 * 1024),
+                img.build_seconds
+            )));
+            Ok(img)
+        })?;
+        let mut st = LabState {
+            lab: self.spec.name.clone(),
+            accel: accel.to_string(),
+            ..LabState::default()
+        };
+        st.uri = match &self.opts.mode {
+            Mode::Workstation { uri } => uri.clone(),
+            Mode::Isolated => self.daemon().uri(),
+        };
+        self.save(&st)?;
+        if self.opts.mode == Mode::Isolated {
+            ph.run("daemon", 2, |o| {
+                if netns::exists(&self.spec.netns) {
+                    return Err(LabError::NotOurs {
+                        kind: "namespace",
+                        name: self.spec.netns.clone(),
+                        reason: "it exists but the lab has no record of creating it".to_owned(),
+                    });
+                }
+                netns::create(&self.spec.netns)?;
+                st.netns = Some(self.spec.netns.clone());
+                self.save(&st)?;
+                o(Event::Step(format!("namespace {}", self.spec.netns)));
+                let d = self.daemon();
+                st.daemon = Some(Daemon {
+                    root: d.root.clone(),
+                    uri: d.uri(),
+                });
+                self.save(&st)?;
+                d.start(&self.spec.netns)?;
+                o(Event::Step("libvirtd".to_owned()));
+                Ok(())
+            })?;
+        }
+        let files = ph.run("files", self.spec.vms.len() as u64, |o| {
+            let mut rec = |p: &std::path::Path| {
+                if !st.paths.iter().any(|q| q == p) {
+                    st.paths.push(p.to_owned());
+                }
+                self.save(&st)
+            };
+            let files = prepare(&self.spec, self.state_dir(), &img, &mut rec)?;
+            for vm in &self.spec.vms {
+                o(Event::Step(vm.host.clone()));
+            }
+            Ok(files)
+        })?;
+        let lv = Libvirt::open(&st.uri)?;
+        ph.run("network", 1, |o| {
+            let c = lv.create_network(&self.spec.network, &network_xml(&self.spec))?;
+            st.network = Some(c.clone());
+            self.save(&st)?;
+            lv.start_network(&c)?;
+            o(Event::Step(self.spec.network.clone()));
+            Ok(())
+        })?;
+        let boot = ph.run("domains", self.spec.vms.len() as u64, |o| {
+            self.create_domains(&lv, accel, &files, &mut st, o)
+        })?;
+        let ssh_ready = if accel == Accel::Test {
+            Vec::new()
+        } else {
+            ph.run("ssh", self.spec.vms.len() as u64, |o| {
+                let guests = Guests::load(&self.spec, self.state_dir(), self.netns())?;
+                let rt = guest::runtime()?;
+                let ready = rt.block_on(guests.wait_all(boot + SSH_READY_TIMEOUT))?;
+                for (h, d) in &ready {
+                    o(Event::Step(format!("{h} after {:.1} s", d.as_secs_f64())));
+                }
+                Ok(ready
+                    .into_iter()
+                    .map(|(h, _)| (h, boot.elapsed()))
+                    .collect::<Vec<_>>())
+            })?
+        };
+        Ok(UpReport {
+            phases: ph.done,
+            image: img,
+            accel,
+            ssh_ready,
+            total: started.elapsed(),
+        })
+    }
+
+    /// Defines and starts one domain per guest, recording each; returns when they were started.
+    pub fn create_domains(
+        &self,
+        lv: &Libvirt,
+        accel: Accel,
+        files: &[DomainFiles],
+        st: &mut LabState,
+        o: &mut dyn FnMut(Event),
+    ) -> Result<Instant, LabError> {
+        let mut created = Vec::new();
+        for (vm, f) in self.spec.vms.iter().zip(files) {
+            let c = lv.define_domain(&vm.domain, &domain_xml(&self.spec, vm, accel, f))?;
+            st.domains.push((vm.host.clone(), c.clone()));
+            self.save(st)?;
+            created.push(c);
+        }
+        let boot = Instant::now();
+        for (vm, c) in self.spec.vms.iter().zip(&created) {
+            lv.start(c)?;
+            o(Event::Step(vm.domain.clone()));
+        }
+        Ok(boot)
+    }
+
+    /// Records a workstation-mode lab on `lv` without images or guests' files: used to
+    /// exercise define/start/destroy against libvirt's `test:///default` driver.
+    pub fn up_objects(
+        &self,
+        lv: &Libvirt,
+        accel: Accel,
+        files: &[DomainFiles],
+    ) -> Result<LabState, LabError> {
+        let mut st = LabState {
+            lab: self.spec.name.clone(),
+            uri: lv.uri().to_owned(),
+            accel: accel.to_string(),
+            ..LabState::default()
+        };
+        self.save(&st)?;
+        let c = lv.create_network(&self.spec.network, &network_xml(&self.spec))?;
+        st.network = Some(c.clone());
+        self.save(&st)?;
+        lv.start_network(&c)?;
+        self.create_domains(lv, accel, files, &mut st, &mut |_| {})?;
+        Ok(st)
+    }
+
+    /// Removes everything the state file records; nothing recorded is fine (idempotent).
+    pub fn down(&self, obs: Observer<'_>) -> Result<Vec<(&'static str, Duration)>, LabError> {
+        let Some(st) = LabState::load(self.state_dir())? else {
+            return Ok(Vec::new());
+        };
+        if st.lab != self.spec.name {
+            return Err(LabError::State {
+                path: LabState::path(self.state_dir()),
+                reason: format!("records lab {}, not {}", st.lab, self.spec.name),
+            });
+        }
+        let mut ph = Phases {
+            obs,
+            done: Vec::new(),
+        };
+        let daemon_alive = st.daemon.as_ref().is_none_or(|d| {
+            let sock = d.root.join("run").join("libvirt-sock");
+            std::os::unix::net::UnixStream::connect(sock).is_ok()
+        });
+        if daemon_alive && (st.network.is_some() || !st.domains.is_empty()) {
+            let lv = Libvirt::open(&st.uri)?;
+            ph.run("domains", st.domains.len() as u64, |o| {
+                for (host, c) in &st.domains {
+                    lv.remove_domain(c)?;
+                    o(Event::Step(host.clone()));
+                }
+                Ok(())
+            })?;
+            ph.run("network", 1, |o| {
+                if let Some(c) = &st.network {
+                    lv.remove_network(c)?;
+                    o(Event::Step(c.name.clone()));
+                }
+                Ok(())
+            })?;
+        }
+        if let Some(d) = &st.daemon {
+            ph.run("daemon", 2, |o| {
+                let d = PrivateDaemon::new(d.root.clone());
+                d.stop()?;
+                d.remove_dirs()?;
+                o(Event::Step("libvirtd stopped".to_owned()));
+                Ok(())
+            })?;
+        }
+        if let Some(ns) = &st.netns {
+            ph.run("namespace", 1, |o| {
+                netns::delete(ns)?;
+                o(Event::Step(ns.clone()));
+                Ok(())
+            })?;
+        }
+        ph.run("files", st.paths.len() as u64, |o| {
+            for p in &st.paths {
+                match std::fs::remove_dir_all(p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(LabError::io("removing", p, e)),
+                }
+                o(Event::Step(p.display().to_string()));
+            }
+            Ok(())
+        })?;
+        let vms = self.state_dir().join("vms");
+        let _ = std::fs::remove_dir(vms);
+        LabState::remove(self.state_dir())?;
+        Ok(ph.done)
+    }
+
+    fn loaded(&self) -> Result<(LabState, Libvirt), LabError> {
+        let st = LabState::load(self.state_dir())?
+            .ok_or_else(|| LabError::NotUp(LabState::path(self.state_dir())))?;
+        let lv = Libvirt::open(&st.uri)?;
+        Ok((st, lv))
+    }
+
+    /// Run state of every guest.
+    pub fn status(&self) -> Result<Vec<HostStatus>, LabError> {
+        let (st, lv) = self.loaded()?;
+        self.spec
+            .vms
+            .iter()
+            .map(|vm| {
+                let state = match st.domain(&vm.host) {
+                    Some(c) => lv.state(c)?,
+                    None => RunState::Missing,
+                };
+                Ok(HostStatus {
+                    host: vm.host.clone(),
+                    domain: vm.domain.clone(),
+                    address: vm.address.to_string(),
+                    state,
+                })
+            })
+            .collect()
+    }
+
+    /// Injects `action` on `host`.
+    pub fn fault(&self, host: &str, action: FaultAction) -> Result<(), LabError> {
+        let (st, lv) = self.loaded()?;
+        let vm = self.spec.vm(host)?;
+        let c = st
+            .domain(host)
+            .ok_or_else(|| LabError::UnknownHost(host.to_owned()))?;
+        match action {
+            FaultAction::Crash => lv.crash(c),
+            FaultAction::Pause => lv.pause(c),
+            FaultAction::Resume => match lv.state(c)? {
+                RunState::Paused => lv.resume(c),
+                RunState::Off => lv.start(c),
+                _ => Ok(()),
+            },
+            FaultAction::Isolate => lv.update_interface(c, &interface_xml(&self.spec, vm, false)),
+            FaultAction::Heal => {
+                match lv.state(c)? {
+                    RunState::Paused => lv.resume(c)?,
+                    RunState::Off => lv.start(c)?,
+                    _ => {}
+                }
+                // A rebooted guest comes back with the defined (up) link; only a live
+                // isolated NIC needs updating.
+                if lv.link_is_down(c)? {
+                    lv.update_interface(c, &interface_xml(&self.spec, vm, true))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// How to reach the guests over SSH (pinned keys; inside the namespace when isolated).
+    pub fn guests(&self) -> Result<Guests, LabError> {
+        Guests::load(&self.spec, self.state_dir(), self.netns())
+    }
+
+    /// An interactive OpenSSH command line for `host` with the pinned key enforced
+    /// (`StrictHostKeyChecking=yes` against the lab's `known_hosts`), wrapped in
+    /// `ip netns exec` when isolated.
+    pub fn ssh_argv(&self, host: &str) -> Result<Vec<String>, LabError> {
+        let vm = self.spec.vm(host)?;
+        let sd = self.state_dir();
+        let mut argv = Vec::new();
+        if let Some(ns) = self.netns() {
+            argv.extend([
+                "ip".to_owned(),
+                "netns".to_owned(),
+                "exec".to_owned(),
+                ns.to_owned(),
+            ]);
+        }
+        let path = |p: PathBuf| p.display().to_string();
+        argv.extend([
+            "ssh".to_owned(),
+            "-i".to_owned(),
+            path(guest::client_key_path(sd)),
+            "-o".to_owned(),
+            "IdentitiesOnly=yes".to_owned(),
+            "-o".to_owned(),
+            "StrictHostKeyChecking=yes".to_owned(),
+            "-o".to_owned(),
+            format!("UserKnownHostsFile={}", path(guest::known_hosts_path(sd))),
+            "-o".to_owned(),
+            "GlobalKnownHostsFile=/dev/null".to_owned(),
+            format!("{}@{}", guest::LOGIN_USER, vm.address),
+        ]);
+        Ok(argv)
+    }
+}

@@ -12,6 +12,7 @@ pub mod ln;
 pub mod map;
 pub mod mapper;
 pub mod tester;
+pub mod text_compile;
 pub mod text_parse;
 pub mod text_write;
 

@@ -221,3 +221,37 @@ fn etcd_render_twice_is_identical_and_keys_stay_secret() {
         }
     }
 }
+
+#[test]
+fn etcd_unit_passes_systemd_analyze_verify() {
+    assert!(
+        Path::new("/usr/bin/etcd").is_file(),
+        "`/usr/bin/etcd` is missing (the unit's ExecStart): install the Debian package `etcd-server`"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let c = cluster();
+    let pki =
+        ensure_etcd_pki(&SecretStore::open(tmp.path().join("s")).unwrap(), &c, now()).unwrap();
+    for (host, files) in render_cluster(&c, &pki).unwrap() {
+        let unit = files
+            .iter()
+            .find(|f| f.path.ends_with("etcd.service"))
+            .unwrap();
+        let dir = tmp.path().join(&host);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("etcd.service");
+        std::fs::write(&path, unit.contents.as_bytes()).unwrap();
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run `systemd-analyze` ({e}); install the Debian package `systemd`")
+            });
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !stderr.contains(&path.display().to_string()),
+            "systemd-analyze verify {host}: {stderr}"
+        );
+    }
+}

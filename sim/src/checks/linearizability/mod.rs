@@ -23,7 +23,9 @@ mod shrink;
 
 pub use history::{History, HistoryError, Operation, Outcome};
 
-use crate::models::kv::KvStore;
+use std::collections::BTreeSet;
+
+use crate::models::kv::{CompareTarget, KeyValue, KvOp, KvResult, KvStore, ResponseOp};
 
 use model::{KeySpace, Prepared};
 use search::{Entry, Found};
@@ -121,6 +123,7 @@ pub fn check_with_stats(
     config: &CheckConfig,
 ) -> Result<(Verdict, Stats), HistoryError> {
     history.validate()?;
+    let seen = observed_values(history);
     let mut stats = Stats::default();
     let mut unknown: Option<Vec<String>> = None;
     for part in partition::split(history, &config.initial, config.per_key) {
@@ -129,7 +132,7 @@ pub fn check_with_stats(
         let ops = order(history, part.ops);
         let entries: Vec<Entry> = ops
             .iter()
-            .filter_map(|&i| entry(&history.operations[i]))
+            .filter_map(|&i| entry(&history.operations[i], &seen))
             .collect();
         let init = keys.initial(&config.initial);
         let mut steps = 0;
@@ -152,7 +155,7 @@ pub fn check_with_stats(
                         }
                         let sub: Vec<Entry> = subset
                             .iter()
-                            .filter_map(|&p| entry(&history.operations[ops[p]]))
+                            .filter_map(|&p| entry(&history.operations[ops[p]], &seen))
                             .collect();
                         let budget = config.max_steps.min(left);
                         search::search(&keys, init.clone(), &sub, budget, &mut spent)
@@ -214,11 +217,58 @@ fn ret_time(o: &Operation) -> u64 {
     }
 }
 
-fn entry(o: &Operation) -> Option<Entry> {
+fn entry(o: &Operation, seen: &BTreeSet<(&str, &str)>) -> Option<Entry> {
+    let mut op = Prepared::new(o)?;
+    let class = match (&o.op, &o.outcome) {
+        (KvOp::Put { key, value }, Outcome::Indeterminate)
+            if !seen.contains(&(key.as_str(), value.as_str()))
+                && !seen.contains(&(key.as_str(), model::UNOBSERVED)) =>
+        {
+            op.anonymise();
+            Some((key.clone(), false))
+        }
+        (KvOp::Delete { key }, Outcome::Indeterminate) => Some((key.clone(), true)),
+        _ => None,
+    };
+    let determinate = matches!(o.outcome, Outcome::Ok(_));
     Some(Entry {
         call: o.call_time,
         ret: ret_time(o),
-        determinate: matches!(o.outcome, Outcome::Ok(_)),
-        op: Prepared::new(o)?,
+        determinate,
+        class,
+        op,
     })
+}
+
+/// Every (key, value) some answered operation read, or some compare names.
+fn observed_values(history: &History) -> BTreeSet<(&str, &str)> {
+    let mut seen = BTreeSet::new();
+    for o in &history.operations {
+        if let KvOp::Txn { compares, .. } = &o.op {
+            for c in compares {
+                if let CompareTarget::Value(v) = &c.target {
+                    seen.insert((c.key.as_str(), v.as_str()));
+                }
+            }
+        }
+        let Outcome::Ok(r) = &o.outcome else { continue };
+        let kvs: Vec<&KeyValue> = match r {
+            KvResult::Get { kv, .. } => kv.iter().collect(),
+            KvResult::Range { kvs, .. } => kvs.iter().collect(),
+            KvResult::Txn { responses, .. } => responses
+                .iter()
+                .flat_map(|resp| match resp {
+                    ResponseOp::Get { kv } => kv.iter().collect::<Vec<_>>(),
+                    ResponseOp::Range { kvs } => kvs.iter().collect(),
+                    _ => Vec::new(),
+                })
+                .collect(),
+            KvResult::Put { .. } | KvResult::Delete { .. } => Vec::new(),
+        };
+        seen.extend(
+            kvs.into_iter()
+                .map(|kv| (kv.key.as_str(), kv.value.as_str())),
+        );
+    }
+    seen
 }

@@ -76,7 +76,20 @@ pub(crate) struct Prepared {
     observed: Option<Observed>,
 }
 
+/// The value a timed-out put whose value no read saw is given in the search. Such puts differ
+/// only in a value nobody observed, so making it the same lets their states coincide.
+pub(crate) const UNOBSERVED: &str = "\u{0}unobserved";
+
 impl Prepared {
+    /// Replace the values this operation puts with [`UNOBSERVED`].
+    pub(crate) fn anonymise(&mut self) {
+        for r in self.success.iter_mut().chain(self.failure.iter_mut()) {
+            if let RequestOp::Put { value, .. } = r {
+                *value = UNOBSERVED.to_owned();
+            }
+        }
+    }
+
     /// Normalise `op`. `Failed` operations never take effect and are not prepared.
     pub(crate) fn new(op: &Operation) -> Option<Self> {
         let observed = match &op.outcome {

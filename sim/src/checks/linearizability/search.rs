@@ -12,6 +12,8 @@
 //! anywhere after their call, and need not be placed at all; the search succeeds once every
 //! determinate operation is placed. The stack is explicit (histories have thousands of
 //! operations) and every model step counts against a budget, so the search always stops.
+//! Timed-out writes with interchangeable effects are placed in call order only (a symmetry
+//! reduction), which keeps histories with many unobserved timeouts tractable.
 
 use std::collections::HashSet;
 
@@ -24,6 +26,11 @@ pub(crate) struct Entry {
     /// `u64::MAX` for indeterminate operations.
     pub(crate) ret: u64,
     pub(crate) determinate: bool,
+    /// Timed-out plain puts of a value nobody saw, and timed-out deletes, have the same effect
+    /// as any other of their kind on the same key: (key, is delete). Among those ready to be
+    /// placed, only the earliest called is tried, since any linearization placing a later one
+    /// can place the earlier one there instead.
+    pub(crate) class: Option<(String, bool)>,
     pub(crate) op: Prepared,
 }
 
@@ -152,6 +159,15 @@ fn expand(
     // Try determinate operations first: an indeterminate one is placed only when nothing else
     // explains what follows, which finds the linearization of a correct history sooner.
     window.retain(|&j| entries[j].call <= min_ret);
+    let mut classes: Vec<&(String, bool)> = Vec::new();
+    window.retain(|&j| match &entries[j].class {
+        None => true,
+        Some(c) if classes.contains(&c) => false,
+        Some(c) => {
+            classes.push(c);
+            true
+        }
+    });
     window.sort_by_key(|&j| !entries[j].determinate);
     let mut out = Vec::new();
     for j in window {

@@ -27,6 +27,9 @@ pub const MOUNTS: [(&str, &str); 5] = [
     ("log", "/var/log/libvirt"),
 ];
 
+/// Directories libvirt-daemon-system ships under `/var/lib/libvirt`.
+pub const LIB_SUBDIRS: [&str; 4] = ["boot", "dnsmasq", "images", "qemu"];
+
 /// Bound on waiting for the daemon's socket (libvirtd answered about 8 s after start here).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -69,6 +72,12 @@ impl PrivateDaemon {
     pub fn start(&self, netns: &str) -> Result<(), LabError> {
         for (dir, _) in MOUNTS {
             let d = self.root.join(dir);
+            std::fs::create_dir_all(&d).map_err(|e| LabError::io("creating", &d, e))?;
+        }
+        // Subdirectories the Debian package normally ships under /var/lib/libvirt; the network
+        // driver writes its MAC tables to `dnsmasq/` even when no dnsmasq runs.
+        for sub in LIB_SUBDIRS {
+            let d = self.root.join("lib").join(sub);
             std::fs::create_dir_all(&d).map_err(|e| LabError::io("creating", &d, e))?;
         }
         for (name, text) in [("libvirtd.conf", LIBVIRTD_CONF), ("qemu.conf", QEMU_CONF)] {

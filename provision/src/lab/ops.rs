@@ -247,14 +247,15 @@ impl Lab {
             ph.run("ssh", self.spec.vms.len() as u64, |o| {
                 let guests = Guests::load(&self.spec, self.state_dir(), self.netns())?;
                 let rt = guest::runtime()?;
+                // Waits start right after the domains did; add that gap to each wait.
+                let gap = boot.elapsed();
                 let ready = rt.block_on(guests.wait_all(boot + SSH_READY_TIMEOUT))?;
+                let ready: Vec<(String, Duration)> =
+                    ready.into_iter().map(|(h, d)| (h, d + gap)).collect();
                 for (h, d) in &ready {
                     o(Event::Step(format!("{h} after {:.1} s", d.as_secs_f64())));
                 }
-                Ok(ready
-                    .into_iter()
-                    .map(|(h, _)| (h, boot.elapsed()))
-                    .collect::<Vec<_>>())
+                Ok(ready)
             })?
         };
         Ok(UpReport {

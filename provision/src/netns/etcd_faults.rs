@@ -127,6 +127,9 @@ pub struct RecordedOperation {
     pub outcome: RecordedOutcome,
     /// Schedule phase during which it was called.
     pub phase: String,
+    /// For an operation without an answer: etcdctl's last stderr line, or "timed out".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// What one phase of the schedule did.
@@ -273,10 +276,15 @@ impl Workload {
                         let call_time = ns(t0);
                         let out = client.etcdctl(&endpoints, &args, timeout);
                         let return_time = Some(ns(t0));
-                        let result = out
-                            .ok()
-                            .filter(|o| o.success())
-                            .and_then(|o| parse_result(&op, &o.stdout));
+                        let (result, detail) = match out {
+                            Ok(o) if o.success() => match parse_result(&op, &o.stdout) {
+                                Some(r) => (Some(r), None),
+                                None => (None, Some(format!("unparsable: {}", o.stdout.trim()))),
+                            },
+                            Ok(o) if o.timed_out => (None, Some("timed out".to_owned())),
+                            Ok(o) => (None, o.stderr.lines().last().map(str::to_owned)),
+                            Err(e) => (None, Some(e.to_string())),
+                        };
                         let outcome = match (result, &op) {
                             (Some(r), _) => RecordedOutcome::Ok(r),
                             (None, RecordedOp::Put { .. }) => RecordedOutcome::Indeterminate,
@@ -289,6 +297,7 @@ impl Workload {
                             return_time,
                             outcome,
                             phase: label,
+                            detail,
                         });
                     }
                     ops

@@ -10,6 +10,21 @@ use crate::secrets::Secret;
 
 pub mod etcd;
 
+pub mod addons;
+pub mod bundle;
+pub mod error;
+pub mod explain;
+pub mod kubeadm;
+pub mod kustomize;
+pub mod node;
+pub mod tree;
+pub mod vip;
+mod yaml;
+
+pub use bundle::{Rendered, render};
+pub use error::RenderError;
+pub use tree::Tree;
+
 /// The contents of a rendered file: public text, or a secret whose `Debug` is redacted.
 #[derive(Clone, PartialEq, Eq)]
 pub enum FileContents {

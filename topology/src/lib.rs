@@ -4,6 +4,7 @@
 //! diagnostics that point at file, line and column, and analysed statically for single points
 //! of failure. The simulator and the provisioner both start from it.
 
+pub mod analysis;
 pub mod defaults;
 pub mod fault;
 pub mod model;

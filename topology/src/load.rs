@@ -102,8 +102,22 @@ fn serde_problem(source: &SourceFile, map: &SourceMap, err: &serde_saphyr::Error
             }
         })
         .unwrap_or(ByteSpan { offset: 0, len: 1 });
-    let field = map.path_at(span.offset).unwrap_or_else(|| "(document)".to_owned());
+    let mut field = map.path_at(span.offset).unwrap_or_else(|| "(document)".to_owned());
     use serde_saphyr::Error as E;
+    // serde-saphyr wraps errors in snippet/alias context; the cause is innermost.
+    let mut err = err;
+    while let E::WithSnippet { error, .. } | E::AliasError { error, .. } = err {
+        err = error;
+    }
+    if let E::SerdeMissingField { field: name, .. } = err {
+        // The position is inside the mapping that lacks the field: name the field itself.
+        let parent = field.rfind('.').map_or("", |i| &field[..i]).to_owned();
+        field = if parent.is_empty() {
+            (*name).to_owned()
+        } else {
+            format!("{parent}.{name}")
+        };
+    }
     let (code, message, help) = match err {
         E::SerdeUnknownField {
             field: name,
@@ -126,15 +140,35 @@ fn serde_problem(source: &SourceFile, map: &SourceMap, err: &serde_saphyr::Error
             format!("missing required field `{name}`"),
             Some(format!("add `{name}:` here; `spofless schema` lists every field")),
         ),
-        other => {
-            let text = first_line(&other.to_string());
-            let code = if matches!(other, E::Message { .. }) {
-                Code::InvalidValue
-            } else {
-                Code::Syntax
-            };
-            (code, text, Some("`spofless schema` prints the expected types".to_owned()))
+        E::SerdeInvalidType {
+            unexpected,
+            expected,
+            ..
         }
+        | E::SerdeInvalidValue {
+            unexpected,
+            expected,
+            ..
+        } => (
+            Code::InvalidValue,
+            format!("expected {expected}, found {unexpected}"),
+            Some("`spofless schema` prints the expected types".to_owned()),
+        ),
+        E::InvalidScalar { ty, .. } => (
+            Code::InvalidValue,
+            format!("this value is not a valid {}", describe_scalar(ty)),
+            Some("`spofless schema` prints the expected types".to_owned()),
+        ),
+        E::Message { .. } | E::ExternalMessage { .. } => (
+            Code::InvalidValue,
+            strip_position(&first_line(&err.to_string())),
+            Some("`spofless schema` prints the expected types".to_owned()),
+        ),
+        other => (
+            Code::Syntax,
+            strip_position(&first_line(&other.to_string())),
+            Some("check the indentation and brackets on this line".to_owned()),
+        ),
     };
     let mut p = Problem::new(code, source, span, field, message);
     p.help = help;
@@ -151,6 +185,31 @@ fn suggest(got: &str, expected: &[&str], what: &str) -> String {
     match best {
         Some((_, name)) => format!("did you mean `{name}`?"),
         None => format!("expected one {what} of: {}", expected.join(", ")),
+    }
+}
+
+/// serde-saphyr prefixes messages with "error: line L column C: "; we print the position
+/// ourselves.
+fn strip_position(s: &str) -> String {
+    let s = s.strip_prefix("error: ").unwrap_or(s);
+    let s = match s.split_once(": ") {
+        Some((pos, rest)) if pos.starts_with("line ") && pos.contains(" column ") => rest,
+        _ => s,
+    };
+    match s.rfind(" at line ") {
+        Some(i) if s[i..].contains(", column ") => s[..i].to_owned(),
+        _ => s.to_owned(),
+    }
+}
+
+/// Plain words for the Rust scalar types in the model.
+fn describe_scalar(ty: &str) -> String {
+    match ty {
+        "u8" | "u16" | "u32" | "u64" | "usize" => format!("non-negative integer ({ty})"),
+        "i8" | "i16" | "i32" | "i64" | "isize" => format!("integer ({ty})"),
+        "bool" => "boolean (true or false)".to_owned(),
+        "f32" | "f64" => "number".to_owned(),
+        other => other.to_owned(),
     }
 }
 

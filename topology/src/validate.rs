@@ -279,6 +279,8 @@ fn api_endpoint(c: &Cluster, cx: &mut Ctx<'_>) {
                     "name one of the control-plane hosts: {}",
                     c.hosts_with(Role::ControlPlane)
                         .map(|h| h.name.as_str())
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -303,9 +305,21 @@ fn api_endpoint(c: &Cluster, cx: &mut Ctx<'_>) {
 fn etcd(c: &Cluster, cx: &mut Ctx<'_>) {
     let members = c.hosts_with(Role::Etcd).count();
     if members > 0 && members % 2 == 0 {
+        // Point at the roles of the member that made the count even.
+        let last = c
+            .spec
+            .hosts
+            .iter()
+            .rposition(|h| h.has_role(Role::Etcd))
+            .unwrap_or(0);
+        let role = c.spec.hosts[last]
+            .roles
+            .iter()
+            .position(|r| *r == Role::Etcd)
+            .unwrap_or(0);
         cx.push(
             Code::Quorum,
-            "spec.hosts",
+            &format!("spec.hosts[{last}].roles[{role}]"),
             format!(
                 "{members} etcd members: an even count tolerates no more failures than {} members and adds a vote to lose",
                 members - 1
@@ -372,8 +386,8 @@ fn ceph(c: &Cluster, cx: &mut Ctx<'_>) {
                 Code::Placement,
                 &at("size"),
                 format!(
-                    "pool `{}` wants {} replicas in distinct {:?} failure domains but there are only {domains} {kind}",
-                    p.name, p.size, p.failure_domain
+                    "pool `{}` wants {} replicas in distinct failure domains but there are only {domains} {kind}",
+                    p.name, p.size
                 ),
                 &format!(
                     "give the ceph-osd role (with disks) to at least {} hosts, or lower size",

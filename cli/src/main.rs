@@ -17,6 +17,10 @@ use topology::Loaded;
 #[derive(Debug, Parser)]
 #[command(name = "spofless", version, about, propagate_version = true)]
 struct Cli {
+    /// Topology file for commands that take no FILE argument (default: the embedded
+    /// bolabaden topology).
+    #[arg(long, short = 't', global = true, value_name = "FILE")]
+    topology: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,6 +29,14 @@ struct Cli {
 enum Command {
     /// Static SPOF analysis: component x fault matrix, findings and a verdict.
     Check(commands::check::CheckArgs),
+    /// Deterministic simulation: run a scenario, explore random fault plans, replay one.
+    #[command(subcommand)]
+    Sim(commands::sim::SimCommand),
+    /// Render every artifact the cluster needs (etcd PKI and units, kubeadm, VIP, add-ons).
+    Render(commands::render::RenderArgs),
+    /// Ceph tools: CRUSH placement identical to Ceph's `crushtool --test`.
+    #[command(subcommand)]
+    Ceph(commands::ceph::CephCommand),
     /// Print the JSON Schema of the topology file.
     Schema,
 }
@@ -46,8 +58,22 @@ pub fn load_valid_topology(file: Option<&Path>) -> miette::Result<topology::Clus
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Check(args) => commands::check::run(args),
+    let topology = cli.topology.as_deref();
+    let result = match cli.command {
+        Command::Check(mut args) => {
+            if args.file.is_none() {
+                args.file = topology.map(Path::to_path_buf);
+            }
+            commands::check::run(&args)
+        }
+        Command::Sim(cmd) => {
+            load_valid_topology(topology).and_then(|c| commands::sim::run(&cmd, &c))
+        }
+        Command::Render(args) => {
+            load_valid_topology(args.file.as_deref().or(topology))
+                .and_then(|c| commands::render::run(&args, &c))
+        }
+        Command::Ceph(cmd) => commands::ceph::run(cmd),
         Command::Schema => commands::schema::run(),
     };
     match result {

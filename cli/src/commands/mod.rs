@@ -1,4 +1,7 @@
 //! One module per subcommand, each with its own arguments and `run`.
 
+pub mod ceph;
 pub mod check;
+pub mod render;
 pub mod schema;
+pub mod sim;

@@ -297,3 +297,75 @@ proptest! {
         prop_assert!(rendered.is_ok(), "render failed: {:?}", rendered.err());
     }
 }
+
+#[test]
+fn changed_knobs_reach_the_files_and_explain_marks_them() {
+    let mut cluster = default_cluster();
+    cluster
+        .spec
+        .control_plane
+        .node_lifecycle
+        .node_monitor_grace_period_seconds = 20;
+    cluster
+        .spec
+        .control_plane
+        .leader_election
+        .lease_duration_seconds = 30;
+    let state = tempfile::tempdir().expect("tempdir");
+    let rendered = render_in(&cluster, state.path());
+    let init = rendered
+        .tree
+        .get("hosts/micklethefickle/etc/kubernetes/spofless/kubeadm-init.yaml")
+        .expect("init");
+    let text = String::from_utf8_lossy(init.contents.as_bytes());
+    assert!(
+        text.contains("name: node-monitor-grace-period\n    value: 20s"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("name: leader-elect-lease-duration\n    value: 30s")
+            .count(),
+        2,
+        "scheduler and controller-manager"
+    );
+    let line = rendered
+        .explain
+        .iter()
+        .find(|e| e.knob == "spec.controlPlane.nodeLifecycle.nodeMonitorGracePeriodSeconds")
+        .expect("explained");
+    assert_eq!(
+        line.to_string(),
+        "spec.controlPlane.nodeLifecycle.nodeMonitorGracePeriodSeconds = 20 (upstream default 50, kube-controller-manager --node-monitor-grace-period) [changed]"
+    );
+}
+
+/// A failing health check must drop any host below every healthy one, or the VIP stays on a
+/// host whose apiserver path is broken.
+#[test]
+fn a_failing_vrrp_check_drops_below_every_healthy_host() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let rendered = render_in(&default_cluster(), state.path());
+    let mut prio = Vec::new();
+    let mut weight = 0i64;
+    for (rel, file) in rendered.tree.iter() {
+        if rel.ends_with("etc/keepalived/keepalived.conf") {
+            let text = String::from_utf8_lossy(file.contents.as_bytes()).into_owned();
+            let num = |key: &str| -> i64 {
+                text.lines()
+                    .find_map(|l| l.trim().strip_prefix(key))
+                    .and_then(|v| v.trim().parse().ok())
+                    .expect("keepalived key")
+            };
+            prio.push(num("priority "));
+            weight = num("weight ");
+        }
+    }
+    assert_eq!(prio.len(), 3);
+    let lowest = *prio.iter().min().expect("priorities");
+    for p in &prio {
+        assert!(
+            p + weight < lowest,
+            "priority {p} with weight {weight} stays >= {lowest}"
+        );
+    }
+}

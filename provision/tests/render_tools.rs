@@ -219,3 +219,62 @@ fn units_pass_systemd_analyze_verify() {
         );
     }
 }
+
+#[test]
+fn containerd_config_is_toml_with_systemd_cgroups() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let state = tempfile::tempdir().expect("tempdir");
+    let rendered = rendered_default(out.path(), state.path());
+    let configs = files_named(&rendered, "etc/containerd/config.toml");
+    assert_eq!(configs.len(), 5, "one containerd config per host");
+    // Python's tomllib is a strict TOML 1.0 parser.
+    let check = "import sys, tomllib\n\
+                 d = tomllib.load(open(sys.argv[1], 'rb'))\n\
+                 cri = d['plugins']['io.containerd.grpc.v1.cri']\n\
+                 assert d['version'] == 2\n\
+                 assert cri['containerd']['runtimes']['runc']['options']['SystemdCgroup'] is True\n";
+    for rel in configs {
+        let path = out.path().join(&rel).display().to_string();
+        let o = run(
+            "python3",
+            "Debian package python3 (3.11+, for tomllib)",
+            &["-c", check, &path],
+        );
+        assert!(
+            o.status.success(),
+            "{} is not the expected TOML:\n{}",
+            rel.display(),
+            text(&o)
+        );
+    }
+}
+
+/// Layers that reference no remote manifests build offline with kubectl's built-in kustomize.
+#[test]
+fn local_layers_build_with_kubectl_kustomize() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let state = tempfile::tempdir().expect("tempdir");
+    rendered_default(out.path(), state.path());
+    for layer in ["20-coredns", "30-ingress", "40-rook", "50-workloads"] {
+        let dir = out
+            .path()
+            .join("manifests")
+            .join(layer)
+            .display()
+            .to_string();
+        let o = run(
+            "kubectl",
+            "kubectl (Kubernetes apt repository, package kubectl)",
+            &["kustomize", &dir],
+        );
+        assert!(
+            o.status.success(),
+            "kubectl kustomize {layer} failed:\n{}",
+            text(&o)
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("kind: "),
+            "{layer} built nothing"
+        );
+    }
+}

@@ -71,6 +71,9 @@ struct HeartbeatFacts {
     opinions: BTreeMap<(u32, String), OpinionHistory>,
     /// Time of the last fault applied.
     last_fault: Option<SimTime>,
+    /// (time, extra latency) of every `LinkSlow`: heartbeats a host sent just before it crashed
+    /// still arrive that much later, so detection may lag the crash by as much.
+    slow_links: Vec<(SimTime, SimDuration)>,
 }
 
 impl HeartbeatFacts {
@@ -104,7 +107,13 @@ impl HeartbeatFacts {
                     history.push((entry.time, None));
                 }
             }
-            LogKind::Fault(_) => self.last_fault = Some(entry.time),
+            LogKind::Fault(fault) => {
+                self.last_fault = Some(entry.time);
+                if let topology::fault::Fault::LinkSlow { latency, .. } = fault {
+                    self.slow_links
+                        .push((entry.time, SimDuration::from(*latency)));
+                }
+            }
             LogKind::Record { .. } | LogKind::ActorUp(_) => {}
         }
     }
@@ -153,7 +162,17 @@ impl Invariant for HeartbeatCompleteness {
                 if *up {
                     continue;
                 }
-                let deadline = *crashed_at + self.bound;
+                // Heartbeats sent just before the crash may be slowed by any link fault set
+                // before then (FIFO links keep that delay after a heal, too).
+                let slowest = self
+                    .facts
+                    .slow_links
+                    .iter()
+                    .filter(|(t, _)| t <= crashed_at)
+                    .map(|(_, d)| *d)
+                    .max()
+                    .unwrap_or(SimDuration::ZERO);
+                let deadline = *crashed_at + self.bound + slowest;
                 let back_at = changes.get(i + 1).map_or(SimTime::MAX, |c| c.0);
                 if back_at <= deadline || end < deadline {
                     continue;

@@ -208,3 +208,39 @@ fn shrink(
         shrink_steps: steps,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heartbeat_model_survives_random_plans_on_the_default_cluster() {
+        let cluster = topology::default_cluster().expect("valid default");
+        let config = ExploreConfig {
+            cases: 64,
+            seed: 3,
+            jobs: 2,
+            duration: Duration::from_secs(300),
+            max_faults: 8,
+        };
+        let done = AtomicU64::new(0);
+        let outcome = explore(&cluster, &config, &|n| {
+            done.fetch_max(n, Ordering::SeqCst);
+        })
+        .expect("explore runs");
+        assert!(outcome.failure.is_none(), "{:#?}", outcome.failure);
+        assert_eq!(outcome.cases_run, 64);
+        assert_eq!(
+            done.load(Ordering::SeqCst),
+            64,
+            "progress reported every case"
+        );
+    }
+
+    #[test]
+    fn case_seeds_are_stable_and_distinct() {
+        assert_eq!(case_seed(1, 0), case_seed(1, 0));
+        assert_ne!(case_seed(1, 0), case_seed(1, 1));
+        assert_ne!(case_seed(1, 0), case_seed(2, 0));
+    }
+}

@@ -14,7 +14,7 @@ use sim::checks::linearizability::{CheckConfig, History, Outcome, Verdict, check
 use sim::models::kv::KvStore;
 
 /// Seed of the benchmark history.
-const SEED: u64 = 0x5eed_4_11ea;
+const SEED: u64 = 0x0005_eed4_11ea;
 /// Operations in the history.
 const OPS: usize = 10_000;
 /// Timed repetitions for the printed ratio (median taken).

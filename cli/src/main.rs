@@ -69,10 +69,8 @@ fn main() -> ExitCode {
         Command::Sim(cmd) => {
             load_valid_topology(topology).and_then(|c| commands::sim::run(&cmd, &c))
         }
-        Command::Render(args) => {
-            load_valid_topology(args.file.as_deref().or(topology))
-                .and_then(|c| commands::render::run(&args, &c))
-        }
+        Command::Render(args) => load_valid_topology(args.file.as_deref().or(topology))
+            .and_then(|c| commands::render::run(&args, &c)),
         Command::Ceph(cmd) => commands::ceph::run(cmd),
         Command::Schema => commands::schema::run(),
     };

@@ -29,7 +29,8 @@ pub fn structured<T: Serialize>(value: &T, format: Format) -> miette::Result<Str
         Format::Json => serde_json::to_string_pretty(value)
             .map(|s| s + "\n")
             .map_err(|e| miette::miette!("cannot encode JSON: {e}")),
-        Format::Yaml | Format::Table => serde_saphyr::to_string(value)
-            .map_err(|e| miette::miette!("cannot encode YAML: {e}")),
+        Format::Yaml | Format::Table => {
+            serde_saphyr::to_string(value).map_err(|e| miette::miette!("cannot encode YAML: {e}"))
+        }
     }
 }

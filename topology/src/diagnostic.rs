@@ -170,11 +170,11 @@ impl SourceCode for Problem {
         context_lines_after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
         // Read from the text itself, then attach the file name so reports show it.
-        let inner = self.source.text.as_str().read_span(
-            span,
-            context_lines_before,
-            context_lines_after,
-        )?;
+        let inner =
+            self.source
+                .text
+                .as_str()
+                .read_span(span, context_lines_before, context_lines_after)?;
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.source.name.clone(),
             inner.data(),

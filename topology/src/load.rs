@@ -43,7 +43,10 @@ impl Loaded {
 /// Reading the file failed before any YAML was seen.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("cannot read topology file {path}")]
-#[diagnostic(code(topology::io), help("check the path, or omit it to use the embedded default"))]
+#[diagnostic(
+    code(topology::io),
+    help("check the path, or omit it to use the embedded default")
+)]
 pub struct ReadError {
     /// The path given.
     pub path: String,
@@ -102,7 +105,9 @@ fn serde_problem(source: &SourceFile, map: &SourceMap, err: &serde_saphyr::Error
             }
         })
         .unwrap_or(ByteSpan { offset: 0, len: 1 });
-    let mut field = map.path_at(span.offset).unwrap_or_else(|| "(document)".to_owned());
+    let mut field = map
+        .path_at(span.offset)
+        .unwrap_or_else(|| "(document)".to_owned());
     use serde_saphyr::Error as E;
     // serde-saphyr wraps errors in snippet/alias context; the cause is innermost.
     let mut err = err;
@@ -138,7 +143,9 @@ fn serde_problem(source: &SourceFile, map: &SourceMap, err: &serde_saphyr::Error
         E::SerdeMissingField { field: name, .. } => (
             Code::MissingField,
             format!("missing required field `{name}`"),
-            Some(format!("add `{name}:` here; `spofless schema` lists every field")),
+            Some(format!(
+                "add `{name}:` here; `spofless schema` lists every field"
+            )),
         ),
         E::SerdeInvalidType {
             unexpected,
@@ -218,5 +225,7 @@ fn first_line(s: &str) -> String {
 }
 
 fn char_to_byte(text: &str, chars: usize) -> usize {
-    text.char_indices().nth(chars).map_or(text.len(), |(b, _)| b)
+    text.char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(b, _)| b)
 }

@@ -54,13 +54,13 @@ impl SourceMap {
             };
             match event {
                 Event::Scalar(value, ..) => {
-                    if let Some(Frame::Map { path, key }) = stack.last_mut() {
-                        if key.is_none() {
-                            let k = child(path, &value);
-                            map.keys.insert(k.clone(), here);
-                            *key = Some(k);
-                            continue;
-                        }
+                    if let Some(Frame::Map { path, key }) = stack.last_mut()
+                        && key.is_none()
+                    {
+                        let k = child(path, &value);
+                        map.keys.insert(k.clone(), here);
+                        *key = Some(k);
+                        continue;
                     }
                     if let Some(p) = map.node_path(&mut stack) {
                         map.values.insert(p, here);
@@ -145,7 +145,10 @@ fn byte_offset(text: &str, chars: usize, bytes: Option<usize>) -> usize {
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, col)
 }
 

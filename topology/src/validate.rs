@@ -114,7 +114,10 @@ fn hosts(c: &Cluster, cx: &mut Ctx<'_>) {
             cx.push(
                 Code::Duplicate,
                 &at("name"),
-                format!("host name `{}` is already used by spec.hosts[{first}]", h.name),
+                format!(
+                    "host name `{}` is already used by spec.hosts[{first}]",
+                    h.name
+                ),
                 "give every host its own name",
             );
         }
@@ -122,7 +125,10 @@ fn hosts(c: &Cluster, cx: &mut Ctx<'_>) {
             cx.push(
                 Code::Duplicate,
                 &at("address"),
-                format!("address {} is already used by spec.hosts[{first}]", h.address),
+                format!(
+                    "address {} is already used by spec.hosts[{first}]",
+                    h.address
+                ),
                 "give every host its own address",
             );
         }
@@ -304,7 +310,7 @@ fn api_endpoint(c: &Cluster, cx: &mut Ctx<'_>) {
 
 fn etcd(c: &Cluster, cx: &mut Ctx<'_>) {
     let members = c.hosts_with(Role::Etcd).count();
-    if members > 0 && members % 2 == 0 {
+    if members > 0 && members.is_multiple_of(2) {
         // Point at the roles of the member that made the count even.
         let last = c
             .spec
@@ -442,18 +448,18 @@ fn workloads(c: &Cluster, cx: &mut Ctx<'_>) {
         }
         check_pdb(w.pdb.as_ref(), &at("pdb"), cx);
         check_spread(w.topology_spread.as_ref(), &at("topologySpread"), cx);
-        if let Some(h) = &w.hpa {
-            if h.min_replicas == 0 || h.min_replicas > h.max_replicas {
-                cx.push(
-                    Code::Inconsistent,
-                    &at("hpa"),
-                    format!(
-                        "minReplicas {} / maxReplicas {}",
-                        h.min_replicas, h.max_replicas
-                    ),
-                    "use 1 <= minReplicas <= maxReplicas",
-                );
-            }
+        if let Some(h) = &w.hpa
+            && (h.min_replicas == 0 || h.min_replicas > h.max_replicas)
+        {
+            cx.push(
+                Code::Inconsistent,
+                &at("hpa"),
+                format!(
+                    "minReplicas {} / maxReplicas {}",
+                    h.min_replicas, h.max_replicas
+                ),
+                "use 1 <= minReplicas <= maxReplicas",
+            );
         }
         for (j, v) in w.volumes.iter().enumerate() {
             if !c.spec.ceph.pools.iter().any(|p| p.name == v.pool) {
@@ -469,28 +475,27 @@ fn workloads(c: &Cluster, cx: &mut Ctx<'_>) {
 }
 
 fn check_pdb(pdb: Option<&Pdb>, at: &str, cx: &mut Ctx<'_>) {
-    if let Some(p) = pdb {
-        if p.min_available.is_some() == p.max_unavailable.is_some() {
-            cx.push(
-                Code::Inconsistent,
-                at,
-                "a PodDisruptionBudget takes exactly one of minAvailable and maxUnavailable"
-                    .to_owned(),
-                "keep one of the two",
-            );
-        }
+    if let Some(p) = pdb
+        && p.min_available.is_some() == p.max_unavailable.is_some()
+    {
+        cx.push(
+            Code::Inconsistent,
+            at,
+            "a PodDisruptionBudget takes exactly one of minAvailable and maxUnavailable".to_owned(),
+            "keep one of the two",
+        );
     }
 }
 
 fn check_spread(spread: Option<&TopologySpread>, at: &str, cx: &mut Ctx<'_>) {
-    if let Some(s) = spread {
-        if s.max_skew == 0 {
-            cx.push(
-                Code::InvalidValue,
-                &format!("{at}.maxSkew"),
-                "maxSkew must be at least 1".to_owned(),
-                "use maxSkew: 1 for an even spread",
-            );
-        }
+    if let Some(s) = spread
+        && s.max_skew == 0
+    {
+        cx.push(
+            Code::InvalidValue,
+            &format!("{at}.maxSkew"),
+            "maxSkew must be at least 1".to_owned(),
+            "use maxSkew: 1 for an even spread",
+        );
     }
 }

@@ -132,7 +132,9 @@ fn etcd(c: &Cluster, d: &Damage) -> ComponentState {
         state(
             "etcd",
             Status::Down,
-            format!("{up} of {n} members reachable, quorum needs {q}: writes and linearizable reads stop"),
+            format!(
+                "{up} of {n} members reachable, quorum needs {q}: writes and linearizable reads stop"
+            ),
         )
     } else if up < n {
         let cut: Vec<_> = members
@@ -225,14 +227,21 @@ fn leader_elected(c: &Cluster, d: &Damage, etcd_ok: bool, name: &str) -> Compone
         .count();
     let lease = c.spec.control_plane.leader_election.lease_duration_seconds;
     if !etcd_ok {
-        state(name, Status::Down, "etcd has no quorum, so no lease can be renewed")
+        state(
+            name,
+            Status::Down,
+            "etcd has no quorum, so no lease can be renewed",
+        )
     } else if live == 0 {
         state(name, Status::Down, "no instance can reach its apiserver")
     } else if live < cps.len() {
         state(
             name,
             Status::Degraded,
-            format!("{live} of {} instances; a standby takes the lease within {lease} s", cps.len()),
+            format!(
+                "{live} of {} instances; a standby takes the lease within {lease} s",
+                cps.len()
+            ),
         )
     } else {
         state(name, Status::Ok, format!("{live} instances, one leader"))
@@ -254,7 +263,11 @@ fn ceph_mon(c: &Cluster, d: &Damage) -> ComponentState {
     } else {
         Status::Ok
     };
-    state("ceph-mon", s, format!("{up} of {n} monitors, quorum needs {q}"))
+    state(
+        "ceph-mon",
+        s,
+        format!("{up} of {n} monitors, quorum needs {q}"),
+    )
 }
 
 fn ceph_mgr(c: &Cluster, d: &Damage) -> ComponentState {
@@ -321,7 +334,11 @@ fn pool(c: &Cluster, d: &Damage, p: &Pool, mon_ok: bool) -> ComponentState {
     let spare = domains.len() - whole;
     let out_s = c.spec.ceph.down_out_interval_seconds;
     if !mon_ok {
-        return state(&name, Status::Down, "monitors lost quorum: no map changes, I/O stalls");
+        return state(
+            &name,
+            Status::Down,
+            "monitors lost quorum: no map changes, I/O stalls",
+        );
     }
     if worst_up == 0 {
         return state(
@@ -356,7 +373,11 @@ fn pool(c: &Cluster, d: &Damage, p: &Pool, mon_ok: bool) -> ComponentState {
             format!("worst PG keeps {worst_up} of {size} replicas, I/O continues; {heal}"),
         );
     }
-    state(&name, Status::Ok, format!("{size} replicas in {} domains", domains.len()))
+    state(
+        &name,
+        Status::Ok,
+        format!("{size} replicas in {} domains", domains.len()),
+    )
 }
 
 fn calico(c: &Cluster, d: &Damage) -> ComponentState {
@@ -376,7 +397,11 @@ fn calico(c: &Cluster, d: &Damage) -> ComponentState {
     }
     let down = nodes.iter().filter(|h| !d.reachable(&h.name)).count();
     if down == 0 {
-        state("calico", Status::Ok, format!("{} nodes peer in a full BGP mesh", nodes.len()))
+        state(
+            "calico",
+            Status::Ok,
+            format!("{} nodes peer in a full BGP mesh", nodes.len()),
+        )
     } else {
         state(
             "calico",
@@ -388,7 +413,11 @@ fn calico(c: &Cluster, d: &Damage) -> ComponentState {
 
 fn metallb(c: &Cluster, d: &Damage) -> ComponentState {
     if c.spec.metallb.address_pool.is_empty() {
-        return state("metallb", Status::Down, "no address pool: LoadBalancer Services get no IP");
+        return state(
+            "metallb",
+            Status::Down,
+            "no address pool: LoadBalancer Services get no IP",
+        );
     }
     // The speaker DaemonSet tolerates the control-plane taint, so every node announces.
     let nodes: Vec<_> = c
@@ -404,7 +433,10 @@ fn metallb(c: &Cluster, d: &Damage) -> ComponentState {
         state(
             "metallb",
             Status::Degraded,
-            format!("{up} of {} speakers; IPs announced by a lost node move to another", nodes.len()),
+            format!(
+                "{up} of {} speakers; IPs announced by a lost node move to another",
+                nodes.len()
+            ),
         )
     } else {
         state("metallb", Status::Ok, format!("{up} speakers"))

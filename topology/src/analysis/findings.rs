@@ -60,7 +60,7 @@ pub fn design_findings(c: &Cluster) -> Vec<Finding> {
             format!("{etcd} etcd member(s): losing any one stops etcd"),
             "give the etcd role to 3 (or 5) hosts",
         ));
-    } else if etcd % 2 == 0 {
+    } else if etcd.is_multiple_of(2) {
         out.push(finding(
             "etcd-even-members",
             Severity::Error,
@@ -74,7 +74,7 @@ pub fn design_findings(c: &Cluster) -> Vec<Finding> {
         ));
     }
     let mons = c.hosts_with(Role::CephMon).count();
-    if mons < 3 || mons % 2 == 0 {
+    if mons < 3 || mons.is_multiple_of(2) {
         out.push(finding(
             "ceph-mon-quorum",
             Severity::Error,
@@ -120,12 +120,18 @@ pub fn design_findings(c: &Cluster) -> Vec<Finding> {
                 "pool-min-size-equals-size",
                 Severity::Error,
                 &format!("pool/{}", p.name),
-                format!("min_size {} = size: losing any replica blocks I/O", p.effective_min_size()),
+                format!(
+                    "min_size {} = size: losing any replica blocks I/O",
+                    p.effective_min_size()
+                ),
                 "use min_size = size - 1 (2 for size 3)",
             ));
         }
     }
-    match (&c.spec.api_endpoint.method, &c.spec.api_endpoint.health_check) {
+    match (
+        &c.spec.api_endpoint.method,
+        &c.spec.api_endpoint.health_check,
+    ) {
         (ApiEndpointMethod::None, _) => out.push(finding(
             "api-no-vip",
             Severity::Error,
@@ -202,9 +208,11 @@ fn replica_findings(
             "lower replicas to the eligible node count, or tolerate the control-plane taint to widen the pool",
         ));
     }
-    if let Some(pdb) = &p.pdb {
-        if p.replicas > 0 && pdb.disruptions_allowed(p.replicas) == 0 {
-            out.push(finding(
+    if let Some(pdb) = &p.pdb
+        && p.replicas > 0
+        && pdb.disruptions_allowed(p.replicas) == 0
+    {
+        out.push(finding(
                 "pdb-blocks-every-drain",
                 Severity::Error,
                 name,
@@ -214,11 +222,12 @@ fn replica_findings(
                 ),
                 "use maxUnavailable: 1 (or minAvailable below the replica count)",
             ));
-        }
     }
-    if let Some(max) = hpa_max {
-        if p.anti_affinity == AntiAffinity::Required && max > eligible {
-            out.push(finding(
+    if let Some(max) = hpa_max
+        && p.anti_affinity == AntiAffinity::Required
+        && max > eligible
+    {
+        out.push(finding(
                 "hpa-beyond-eligible-nodes",
                 Severity::Warning,
                 name,
@@ -227,7 +236,6 @@ fn replica_findings(
                 ),
                 "cap maxReplicas at the eligible node count or use a topology spread instead",
             ));
-        }
     }
 }
 
@@ -254,7 +262,10 @@ pub fn spof_findings(singles: &[(StaticFault, Vec<ComponentState>)]) -> Vec<Find
                 "single-point-of-failure",
                 Severity::Error,
                 &component,
-                format!("goes DOWN on a single fault: {} ({reason})", faults.join(", ")),
+                format!(
+                    "goes DOWN on a single fault: {} ({reason})",
+                    faults.join(", ")
+                ),
                 fix,
             )
         })
@@ -264,7 +275,9 @@ pub fn spof_findings(singles: &[(StaticFault, Vec<ComponentState>)]) -> Vec<Find
 fn fix_for(component: &str) -> &'static str {
     match component {
         "etcd" => "run 3 or 5 etcd members on distinct hosts",
-        "kube-apiserver" => "keep the API behind a health-checked VIP with 3 apiservers and a healthy etcd",
+        "kube-apiserver" => {
+            "keep the API behind a health-checked VIP with 3 apiservers and a healthy etcd"
+        }
         "kube-scheduler" | "kube-controller-manager" => "run it on every control-plane host",
         "ceph-mon" => "run 3 monitors on distinct hosts",
         "ceph-mgr" => "run 2 managers",

@@ -15,7 +15,11 @@ fn seed() -> Cluster {
     default_cluster().expect("valid")
 }
 
-fn state<'a>(r: &'a Report, fault: &str, component: &str) -> &'a topology::analysis::ComponentState {
+fn state<'a>(
+    r: &'a Report,
+    fault: &str,
+    component: &str,
+) -> &'a topology::analysis::ComponentState {
     let o = r
         .single_faults
         .iter()
@@ -34,17 +38,36 @@ fn seed_topology_is_zero_spof() {
     assert!(r.zero_spof);
     assert_eq!(r.single_faults.len(), 5 + 5 + 5 + 3);
     assert_eq!(r.pairs_tried, 18 * 17 / 2);
-    assert!(r.baseline.iter().all(|s| s.status == Status::Ok), "{:#?}", r.baseline);
+    assert!(
+        r.baseline.iter().all(|s| s.status == Status::Ok),
+        "{:#?}",
+        r.baseline
+    );
     // One control-plane host down: etcd keeps quorum 2 of 3, the VIP moves.
-    assert_eq!(state(&r, "micklethefickle down", "etcd").status, Status::Degraded);
-    assert_eq!(state(&r, "micklethefickle down", "kube-apiserver").status, Status::Degraded);
-    assert_eq!(state(&r, "cloudserver3 down", "ingress").status, Status::Degraded);
-    assert_eq!(state(&r, "blackboar:/dev/vdb lost", "pool/replicapool").status, Status::Degraded);
+    assert_eq!(
+        state(&r, "micklethefickle down", "etcd").status,
+        Status::Degraded
+    );
+    assert_eq!(
+        state(&r, "micklethefickle down", "kube-apiserver").status,
+        Status::Degraded
+    );
+    assert_eq!(
+        state(&r, "cloudserver3 down", "ingress").status,
+        Status::Degraded
+    );
+    assert_eq!(
+        state(&r, "blackboar:/dev/vdb lost", "pool/replicapool").status,
+        Status::Degraded
+    );
     // Two control-plane hosts down: etcd and the Ceph monitors lose quorum together.
     let both = r
         .pairs_down
         .iter()
-        .find(|p| p.faults[0].to_string() == "micklethefickle down" && p.faults[1].to_string() == "cloudserver1 down")
+        .find(|p| {
+            p.faults[0].to_string() == "micklethefickle down"
+                && p.faults[1].to_string() == "cloudserver1 down"
+        })
         .expect("pair breaks quorum");
     assert!(both.down.contains(&"etcd".to_owned()));
     assert!(both.down.contains(&"ceph-mon".to_owned()));
@@ -53,7 +76,12 @@ fn seed_topology_is_zero_spof() {
 #[test]
 fn two_osd_hosts_cannot_hold_size_three() {
     let mut c = seed();
-    for h in c.spec.hosts.iter_mut().filter(|h| h.has_role(Role::ControlPlane)) {
+    for h in c
+        .spec
+        .hosts
+        .iter_mut()
+        .filter(|h| h.has_role(Role::ControlPlane))
+    {
         h.roles.retain(|r| *r != Role::CephOsd);
     }
     let r = analyze(&c);
@@ -66,7 +94,10 @@ fn two_osd_hosts_cannot_hold_size_three() {
         ]
     );
     assert!(!r.zero_spof);
-    assert_eq!(state(&r, "cloudserver3 down", "pool/replicapool").status, Status::Down);
+    assert_eq!(
+        state(&r, "cloudserver3 down", "pool/replicapool").status,
+        Status::Down
+    );
 }
 
 #[test]
@@ -102,9 +133,15 @@ fn three_ingress_replicas_with_required_anti_affinity_on_two_workers() {
     let mut c = seed();
     c.spec.ingress.replicas = 3;
     let r = analyze(&c);
-    assert_eq!(codes(&r), [("anti-affinity-leaves-pods-pending", "ingress")]);
     assert_eq!(
-        r.baseline.iter().find(|s| s.component == "ingress").map(|s| s.status),
+        codes(&r),
+        [("anti-affinity-leaves-pods-pending", "ingress")]
+    );
+    assert_eq!(
+        r.baseline
+            .iter()
+            .find(|s| s.component == "ingress")
+            .map(|s| s.status),
         Some(Status::Degraded)
     );
 }
@@ -117,7 +154,10 @@ fn pdb_min_available_equal_to_replicas_blocks_drains() {
         max_unavailable: None,
     });
     let r = analyze(&c);
-    assert_eq!(codes(&r), [("pdb-blocks-every-drain", "workload/default/web")]);
+    assert_eq!(
+        codes(&r),
+        [("pdb-blocks-every-drain", "workload/default/web")]
+    );
 }
 
 #[test]

@@ -19,8 +19,16 @@ fn default_matches_the_seed() {
     );
     assert_eq!(names(Role::Etcd), names(Role::ControlPlane));
     assert_eq!(names(Role::Worker), ["cloudserver3", "blackboar"]);
-    assert!(c.spec.hosts.iter().all(|h| c.fqdn(h).ends_with(".bolabaden.org")));
+    assert!(
+        c.spec
+            .hosts
+            .iter()
+            .all(|h| c.fqdn(h).ends_with(".bolabaden.org"))
+    );
     assert_eq!(c.spec.ceph.pools[0].size, 3);
     assert_eq!(c.spec.ceph.pools[0].effective_min_size(), 2);
-    assert!(names(Role::CephOsd).len() >= 3, "size 3 needs three OSD hosts");
+    assert!(
+        names(Role::CephOsd).len() >= 3,
+        "size 3 needs three OSD hosts"
+    );
 }

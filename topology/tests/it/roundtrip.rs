@@ -12,8 +12,14 @@ fn role() -> impl Strategy<Value = Role> {
 
 fn arb_cluster() -> impl Strategy<Value = Cluster> {
     (
-        prop::collection::vec((prop::collection::vec(role(), 1..4), 0u64..4, 1u32..64), 1..8),
-        prop::collection::vec((1u8..5, prop::option::of(1u8..4), any::<bool>(), 0u32..3), 0..3),
+        prop::collection::vec(
+            (prop::collection::vec(role(), 1..4), 0u64..4, 1u32..64),
+            1..8,
+        ),
+        prop::collection::vec(
+            (1u8..5, prop::option::of(1u8..4), any::<bool>(), 0u32..3),
+            0..3,
+        ),
         prop::collection::vec(
             (
                 0u32..6,

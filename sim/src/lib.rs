@@ -1,8 +1,8 @@
 //! Deterministic discrete-event simulator: engine, network, models, checks and reports.
 
-pub mod models;
 pub mod checks;
 pub mod engine;
+pub mod models;
 pub mod net;
 pub mod report;
 pub mod scenario;

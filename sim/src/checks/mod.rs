@@ -1,5 +1,5 @@
 //! Safety and liveness checkers, kept apart from the models they judge.
 
 pub mod invariant;
-pub mod timeline;
 pub mod linearizability;
+pub mod timeline;

@@ -65,6 +65,9 @@ pub struct Libvirt {
 impl Libvirt {
     /// Connects to `uri`.
     pub fn open(uri: &str) -> Result<Self, LabError> {
+        // libvirt's default handler prints every error to stderr, including the expected
+        // "not found" of a lookup; errors still come back as values.
+        virt::error::clear_error_callback();
         let conn = Connect::open(Some(uri)).map_err(lv(format!("connecting to {uri}")))?;
         Ok(Libvirt {
             conn,

@@ -1,0 +1,357 @@
+//! `spofless lab up|down|status|ssh|fault`: the local VM lab.
+//!
+//! Raw flags live in [`LabOpts`] and resolve into `provision::lab::LabOptions`; the work is
+//! done by `provision::lab::ops` (behind provision's `libvirt` feature, enabled by this crate's
+//! `libvirt` feature). Long phases draw an indicatif bar each and print their duration, so
+//! `lab up` ends with the phase timings and the time to five SSH-ready guests.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::output::Format;
+
+/// Where and how the lab runs; every lab subcommand takes these (or their env variables).
+#[derive(Debug, Clone, Args)]
+pub struct LabOpts {
+    /// Run the lab's own libvirtd in a network namespace it creates (tests, CI, or to keep the
+    /// lab off the host's network). Without it the lab uses the libvirt at `--uri`.
+    #[arg(long, env = "SPOFLESS_LAB_ISOLATED")]
+    pub isolated: bool,
+    /// libvirt URI in workstation mode.
+    #[arg(long, env = "SPOFLESS_LAB_URI", default_value = "qemu:///system")]
+    pub uri: String,
+    /// Accelerator: `kvm` or `tcg`. Default: KVM when the CPU has vmx/svm and a vendor KVM
+    /// module is loaded, TCG otherwise. (The topology has no override field yet.)
+    #[arg(long, env = "SPOFLESS_LAB_ACCEL")]
+    pub accel: Option<String>,
+    /// Lab state (state file, keys, overlays, seeds).
+    #[arg(
+        long,
+        env = "SPOFLESS_LAB_STATE_DIR",
+        default_value = ".spofless-state/lab"
+    )]
+    pub state_dir: PathBuf,
+    /// Image cache (default `$XDG_CACHE_HOME/spofless` or `~/.cache/spofless`).
+    #[arg(long, env = "SPOFLESS_LAB_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// vCPUs per guest.
+    #[arg(long, default_value_t = 1)]
+    pub vcpus: u32,
+    /// Memory per guest in MiB.
+    #[arg(long, default_value_t = 2048)]
+    pub memory_mib: u64,
+    /// Include Ceph's packages in the guest image (a separate, larger image).
+    #[arg(long, env = "SPOFLESS_LAB_WITH_CEPH")]
+    pub with_ceph: bool,
+}
+
+/// A fault `lab fault` injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FaultArg {
+    /// Power the guest off at once.
+    Crash,
+    /// Freeze its vCPUs.
+    Pause,
+    /// Thaw a paused guest or boot a crashed one.
+    Resume,
+    /// Take its network link down.
+    Isolate,
+    /// Undo every fault: link up, thawed, running.
+    Heal,
+}
+
+/// The lab subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Build (or reuse) the image, create network and guests, wait for SSH with pinned keys.
+    Up {
+        /// Lab options.
+        #[command(flatten)]
+        opts: LabOpts,
+    },
+    /// Remove every domain, network, overlay and namespace the lab created (safe to repeat).
+    Down {
+        /// Lab options.
+        #[command(flatten)]
+        opts: LabOpts,
+    },
+    /// Show each guest's state.
+    Status {
+        /// Lab options.
+        #[command(flatten)]
+        opts: LabOpts,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// SSH to a guest with its pinned host key; with a command after `--`, run it.
+    Ssh {
+        /// Topology host name.
+        host: String,
+        /// Command to run instead of an interactive shell.
+        #[arg(last = true)]
+        command: Vec<String>,
+        /// Lab options.
+        #[command(flatten)]
+        opts: LabOpts,
+    },
+    /// Inject a fault into a guest.
+    Fault {
+        /// Topology host name.
+        host: String,
+        /// What to do.
+        #[arg(value_enum)]
+        action: FaultArg,
+        /// Lab options.
+        #[command(flatten)]
+        opts: LabOpts,
+    },
+}
+
+/// Runs a lab subcommand for `cluster`.
+pub fn run(cmd: LabCommand, cluster: &topology::Cluster) -> miette::Result<ExitCode> {
+    imp::run(cmd, cluster)
+}
+
+#[cfg(not(feature = "libvirt"))]
+mod imp {
+    use super::*;
+
+    pub fn run(_cmd: LabCommand, _cluster: &topology::Cluster) -> miette::Result<ExitCode> {
+        Err(miette::miette!(
+            help = "install libvirt-dev and pkg-config (.ci/lab-packages.sh), then build with \
+                    `cargo build -p spofless --features libvirt`",
+            "this spofless was built without the lab (cargo feature `libvirt`)"
+        ))
+    }
+}
+
+#[cfg(feature = "libvirt")]
+mod imp {
+    use std::time::Duration;
+
+    use comfy_table::Table;
+    use indicatif::{ProgressBar, ProgressStyle};
+    use provision::lab::ops::{Event, FaultAction, Lab};
+    use provision::lab::{Accel, LabOptions, Mode};
+    use provision::transport::Command;
+    use serde::Serialize;
+
+    use super::*;
+
+    /// Exit code when a remote command ends without a status, as for errors in the CLI.
+    const EXIT_ERROR: u8 = 2;
+
+    fn options(o: &LabOpts) -> miette::Result<LabOptions> {
+        let accel = match &o.accel {
+            Some(a) => Some(
+                a.parse::<Accel>()
+                    .map_err(|e| miette::miette!("--accel: {e}"))?,
+            ),
+            None => None,
+        };
+        let cache_dir = match &o.cache_dir {
+            Some(d) => d.clone(),
+            None => std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_else(|| PathBuf::from(".cache"))
+                .join("spofless"),
+        };
+        let state_dir = std::path::absolute(&o.state_dir)
+            .map_err(|e| miette::miette!("--state-dir {}: {e}", o.state_dir.display()))?;
+        Ok(LabOptions {
+            mode: if o.isolated {
+                Mode::Isolated
+            } else {
+                Mode::Workstation { uri: o.uri.clone() }
+            },
+            accel,
+            vcpus: o.vcpus,
+            memory_mib: o.memory_mib,
+            state_dir,
+            cache_dir,
+            with_ceph: o.with_ceph,
+        })
+    }
+
+    /// Draws one bar per phase and prints its duration when it ends.
+    struct Bars {
+        bar: Option<ProgressBar>,
+    }
+
+    impl Bars {
+        fn event(&mut self, e: Event) {
+            match e {
+                Event::Phase { name, steps } => {
+                    let bar = ProgressBar::new(steps);
+                    let style = ProgressStyle::with_template(
+                        "{spinner} {prefix:>8} [{bar:30}] {pos}/{len} {elapsed} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+                    bar.set_style(style.progress_chars("=> "));
+                    bar.set_prefix(name);
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    self.bar = Some(bar);
+                }
+                Event::Step(msg) => {
+                    if let Some(b) = &self.bar {
+                        b.inc(1);
+                        b.set_message(msg);
+                    }
+                }
+                Event::PhaseDone { name, elapsed } => {
+                    if let Some(b) = self.bar.take() {
+                        b.finish_and_clear();
+                    }
+                    eprintln!("{name:>10}: {:6.1} s", elapsed.as_secs_f64());
+                }
+            }
+        }
+    }
+
+    #[derive(Serialize)]
+    struct StatusRow {
+        host: String,
+        domain: String,
+        address: String,
+        state: String,
+    }
+
+    pub fn run(cmd: LabCommand, cluster: &topology::Cluster) -> miette::Result<ExitCode> {
+        let lab = |o: &LabOpts| -> miette::Result<Lab> {
+            Lab::new(cluster, options(o)?).map_err(|e| miette::miette!("{e}"))
+        };
+        let mut bars = Bars { bar: None };
+        match cmd {
+            LabCommand::Up { opts } => {
+                let lab = lab(&opts)?;
+                let report = lab.up(&mut |e| bars.event(e)).map_err(|e| {
+                    miette::miette!(help = "`spofless lab down` removes what was created", "{e}")
+                })?;
+                println!(
+                    "lab {} up: {} guests SSH-ready with pinned host keys, accelerator {}",
+                    lab.spec.name,
+                    lab.spec.vms.len(),
+                    report.accel
+                );
+                println!(
+                    "image: {} ({} MiB, {})",
+                    report.image.dir.display(),
+                    report.image.qcow2_bytes / (1024 * 1024),
+                    if report.image.built_now {
+                        format!("built in {} s", report.image.build_seconds)
+                    } else {
+                        "cached".to_owned()
+                    }
+                );
+                for (name, d) in &report.phases {
+                    println!("  {name:<8} {:7.1} s", d.as_secs_f64());
+                }
+                let ssh: Option<f64> = report
+                    .ssh_ready
+                    .iter()
+                    .map(|(_, d)| d.as_secs_f64())
+                    .reduce(f64::max);
+                if let Some(s) = ssh {
+                    println!("time from domain start to all guests SSH-ready: {s:.1} s");
+                }
+                println!("lab up total: {:.1} s", report.total.as_secs_f64());
+                Ok(ExitCode::SUCCESS)
+            }
+            LabCommand::Down { opts } => {
+                let lab = lab(&opts)?;
+                let phases = lab
+                    .down(&mut |e| bars.event(e))
+                    .map_err(|e| miette::miette!("{e}"))?;
+                if phases.is_empty() {
+                    println!(
+                        "no lab recorded in {}; nothing to remove",
+                        lab.opts.state_dir.display()
+                    );
+                } else {
+                    println!("lab {} removed", lab.spec.name);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            LabCommand::Status { opts, output } => {
+                let lab = lab(&opts)?;
+                let rows: Vec<StatusRow> = lab
+                    .status()
+                    .map_err(|e| miette::miette!("{e}"))?
+                    .into_iter()
+                    .map(|s| StatusRow {
+                        host: s.host,
+                        domain: s.domain,
+                        address: s.address,
+                        state: s.state.to_string(),
+                    })
+                    .collect();
+                match output {
+                    Format::Table => {
+                        let mut t = Table::new();
+                        t.set_header(["host", "domain", "address", "state"]);
+                        for r in &rows {
+                            t.add_row([&r.host, &r.domain, &r.address, &r.state]);
+                        }
+                        println!("{t}");
+                    }
+                    f => print!("{}", crate::output::structured(&rows, f)?),
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            LabCommand::Ssh {
+                host,
+                command,
+                opts,
+            } => {
+                let lab = lab(&opts)?;
+                if command.is_empty() {
+                    let argv = lab.ssh_argv(&host).map_err(|e| miette::miette!("{e}"))?;
+                    let status = std::process::Command::new(&argv[0])
+                        .args(&argv[1..])
+                        .status()
+                        .map_err(|e| {
+                            miette::miette!(help = "install openssh-client", "running ssh: {e}")
+                        })?;
+                    return Ok(ExitCode::from(
+                        status
+                            .code()
+                            .and_then(|c| u8::try_from(c).ok())
+                            .unwrap_or(EXIT_ERROR),
+                    ));
+                }
+                let guests = lab.guests().map_err(|e| miette::miette!("{e}"))?;
+                let rt = provision::lab::guest::runtime().map_err(|e| miette::miette!("{e}"))?;
+                let mut cmd = Command::new(command[0].clone()).args(command[1..].iter().cloned());
+                cmd = cmd.timeout(Duration::from_secs(600));
+                let out = rt
+                    .block_on(guests.run(&host, &cmd))
+                    .map_err(|e| miette::miette!("{e}"))?;
+                use std::io::Write;
+                let _ = std::io::stdout().write_all(&out.stdout);
+                let _ = std::io::stderr().write_all(&out.stderr);
+                Ok(ExitCode::from(
+                    out.exit_status
+                        .and_then(|c| u8::try_from(c).ok())
+                        .unwrap_or(EXIT_ERROR),
+                ))
+            }
+            LabCommand::Fault { host, action, opts } => {
+                let lab = lab(&opts)?;
+                let a = match action {
+                    FaultArg::Crash => FaultAction::Crash,
+                    FaultArg::Pause => FaultAction::Pause,
+                    FaultArg::Resume => FaultAction::Resume,
+                    FaultArg::Isolate => FaultAction::Isolate,
+                    FaultArg::Heal => FaultAction::Heal,
+                };
+                lab.fault(&host, a).map_err(|e| miette::miette!("{e}"))?;
+                println!("{host}: {action:?} done");
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}

@@ -34,6 +34,9 @@ enum Command {
     Sim(commands::sim::SimCommand),
     /// Render every artifact the cluster needs (etcd PKI and units, kubeadm, VIP, add-ons).
     Render(commands::render::RenderArgs),
+    /// The local five-host libvirt lab (needs the `libvirt` cargo feature).
+    #[command(subcommand)]
+    Lab(commands::lab::LabCommand),
     /// Ceph tools: CRUSH placement identical to Ceph's `crushtool --test`.
     #[command(subcommand)]
     Ceph(commands::ceph::CephCommand),
@@ -71,6 +74,9 @@ fn main() -> ExitCode {
         }
         Command::Render(args) => load_valid_topology(args.file.as_deref().or(topology))
             .and_then(|c| commands::render::run(&args, &c)),
+        Command::Lab(cmd) => {
+            load_valid_topology(topology).and_then(|c| commands::lab::run(cmd, &c))
+        }
         Command::Ceph(cmd) => commands::ceph::run(cmd),
         Command::Schema => commands::schema::run(),
     };

@@ -2,6 +2,7 @@
 
 pub mod ceph;
 pub mod check;
+pub mod lab;
 pub mod render;
 pub mod schema;
 pub mod sim;

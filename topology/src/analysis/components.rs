@@ -381,12 +381,7 @@ fn pool(c: &Cluster, d: &Damage, p: &Pool, mon_ok: bool) -> ComponentState {
 }
 
 fn calico(c: &Cluster, d: &Damage) -> ComponentState {
-    let nodes: Vec<_> = c
-        .spec
-        .hosts
-        .iter()
-        .filter(|h| h.has_role(Role::Worker) || h.has_role(Role::ControlPlane))
-        .collect();
+    let nodes = kubernetes_nodes(c);
     let cal = &c.spec.calico;
     if cal.bgp && !cal.node_to_node_mesh {
         return state(
@@ -420,12 +415,7 @@ fn metallb(c: &Cluster, d: &Damage) -> ComponentState {
         );
     }
     // The speaker DaemonSet tolerates the control-plane taint, so every node announces.
-    let nodes: Vec<_> = c
-        .spec
-        .hosts
-        .iter()
-        .filter(|h| h.has_role(Role::Worker) || h.has_role(Role::ControlPlane))
-        .collect();
+    let nodes = kubernetes_nodes(c);
     let up = nodes.iter().filter(|h| d.reachable(&h.name)).count();
     if up == 0 {
         state("metallb", Status::Down, "no speaker left")
@@ -441,6 +431,15 @@ fn metallb(c: &Cluster, d: &Damage) -> ComponentState {
     } else {
         state("metallb", Status::Ok, format!("{up} speakers"))
     }
+}
+
+/// Hosts that are Kubernetes nodes (kubelet runs there): workers and control-plane hosts.
+fn kubernetes_nodes(c: &Cluster) -> Vec<&crate::model::Host> {
+    c.spec
+        .hosts
+        .iter()
+        .filter(|h| h.has_role(Role::Worker) || h.has_role(Role::ControlPlane))
+        .collect()
 }
 
 /// Worst-case state of a replica set under `damage`.

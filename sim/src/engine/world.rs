@@ -849,35 +849,23 @@ impl Simulation {
             kind,
         };
         if !self.invariants.is_empty() {
-            let running: Vec<bool> = self
-                .actors
-                .iter()
-                .map(|a| a.alive && a.proc == Proc::Running)
-                .collect();
-            let world = WorldView {
-                directory: &self.directory,
-                host_up: &self.host_up,
-                actor_running: &running,
-                net: &self.net,
-            };
-            let mut found = Vec::new();
-            for invariant in &mut self.invariants {
-                if let Some(message) = invariant.observe(&entry, &world) {
-                    found.push(Violation {
-                        invariant: invariant.name().to_owned(),
-                        time: self.now,
-                        message,
-                    });
-                }
-            }
-            for violation in found {
-                self.report_violation(violation, sink);
-            }
+            self.run_invariants(sink, |invariant, world| invariant.observe(&entry, world));
         }
         self.log.push(entry);
     }
 
     fn finish_invariants(&mut self, sink: &mut dyn TraceSink) {
+        let end = self.now;
+        self.run_invariants(sink, |invariant, world| invariant.finish(end, world));
+    }
+
+    /// Asks every invariant `probe` against one view of the world and reports what fails, in
+    /// registration order (so the trace stays deterministic).
+    fn run_invariants(
+        &mut self,
+        sink: &mut dyn TraceSink,
+        mut probe: impl FnMut(&mut dyn Invariant, &WorldView<'_>) -> Option<String>,
+    ) {
         let running: Vec<bool> = self
             .actors
             .iter()
@@ -891,7 +879,7 @@ impl Simulation {
         };
         let mut found = Vec::new();
         for invariant in &mut self.invariants {
-            if let Some(message) = invariant.finish(self.now, &world) {
+            if let Some(message) = probe(invariant.as_mut(), &world) {
                 found.push(Violation {
                     invariant: invariant.name().to_owned(),
                     time: self.now,

@@ -13,8 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use provision::netns::{
-    EtcdLab, EtcdLabError, FaultScheduleConfig, NetnsError, RecordedOp, RecordedOutcome,
-    RecordedResult, run_fault_schedule,
+    EtcdLab, FaultScheduleConfig, RecordedOp, RecordedOutcome, RecordedResult, run_fault_schedule,
 };
 use time::OffsetDateTime;
 
@@ -24,31 +23,12 @@ const REELECTION_BOUND: Duration = Duration::from_secs(10);
 
 #[test]
 fn etcd_fault_schedule_history_and_reelection() {
-    for (tool, pkg) in [("etcd", "etcd-server"), ("etcdctl", "etcd-client")] {
-        assert!(
-            Path::new("/usr/bin").join(tool).is_file(),
-            "`/usr/bin/{tool}` is missing: install the Debian package `{pkg}`"
-        );
-    }
     let tmp = tempfile::tempdir().unwrap();
-    let members = ["etcd-1", "etcd-2", "etcd-3"];
-    let mut lab = match EtcdLab::start(
-        &members,
-        "client",
-        &tmp.path().join("state"),
-        &tmp.path().join("hosts"),
-        "spofless-faults",
-        OffsetDateTime::now_utc(),
-    ) {
-        Ok(lab) => lab,
-        Err(EtcdLabError::Netns(NetnsError::NotPermitted { detail })) => {
-            eprintln!(
-                "\n*** SKIPPED: network namespaces are not permitted here ({detail}); \
-                 the etcd differential test needs root or CAP_SYS_ADMIN ***\n"
-            );
-            return;
-        }
-        Err(e) => panic!("starting the etcd lab: {e}"),
+    let Some(mut lab) =
+        EtcdLab::start_three_or_skip(tmp.path(), "spofless-faults", OffsetDateTime::now_utc())
+            .unwrap_or_else(|e| panic!("starting the etcd lab: {e}"))
+    else {
+        return;
     };
     let run = run_fault_schedule(&mut lab, &FaultScheduleConfig::default())
         .unwrap_or_else(|e| panic!("fault schedule: {e}"));

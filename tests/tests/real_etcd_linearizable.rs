@@ -8,40 +8,17 @@
 //! `provision` (which drives real etcd) and `sim` (which owns the checker) never import each
 //! other.
 
-use std::path::Path;
-
-use provision::netns::{
-    EtcdLab, EtcdLabError, FaultScheduleConfig, NetnsError, run_fault_schedule,
-};
+use provision::netns::{EtcdLab, FaultScheduleConfig, run_fault_schedule};
 use sim::checks::linearizability::{CheckConfig, History, Verdict, check_with_stats};
 
 #[test]
 fn real_etcd_history_under_faults_is_linearizable() {
-    for (tool, pkg) in [("etcd", "etcd-server"), ("etcdctl", "etcd-client")] {
-        assert!(
-            Path::new("/usr/bin").join(tool).is_file(),
-            "`/usr/bin/{tool}` is missing: install the Debian package `{pkg}`"
-        );
-    }
     let tmp = tempfile::tempdir().expect("tempdir");
-    let members = ["etcd-1", "etcd-2", "etcd-3"];
-    let mut lab = match EtcdLab::start(
-        &members,
-        "client",
-        &tmp.path().join("state"),
-        &tmp.path().join("hosts"),
-        "spofless-linz",
-        time::OffsetDateTime::now_utc(),
-    ) {
-        Ok(lab) => lab,
-        Err(EtcdLabError::Netns(NetnsError::NotPermitted { detail })) => {
-            eprintln!(
-                "\n*** SKIPPED: network namespaces are not permitted here ({detail}); \
-                 this test needs root or CAP_SYS_ADMIN ***\n"
-            );
-            return;
-        }
-        Err(e) => panic!("starting the etcd lab: {e}"),
+    let Some(mut lab) =
+        EtcdLab::start_three_or_skip(tmp.path(), "spofless-linz", time::OffsetDateTime::now_utc())
+            .unwrap_or_else(|e| panic!("starting the etcd lab: {e}"))
+    else {
+        return;
     };
     let run = run_fault_schedule(&mut lab, &FaultScheduleConfig::default())
         .unwrap_or_else(|e| panic!("fault schedule: {e}"));

@@ -29,12 +29,23 @@ use crate::secrets::SecretStore;
 /// etcdctl's `--dial-timeout` for probes.
 const DIAL_TIMEOUT: &str = "1s";
 
+/// Debian binaries the etcd lab runs, with the package that ships each.
+pub const ETCD_TOOLS: [(&str, &str); 2] = [("etcd", "etcd-server"), ("etcdctl", "etcd-client")];
+
 /// Errors while building or probing an etcd lab.
 #[derive(Debug, thiserror::Error)]
 pub enum EtcdLabError {
     /// Namespace harness failure.
     #[error(transparent)]
     Netns(#[from] NetnsError),
+    /// A Debian etcd binary is not installed.
+    #[error("`/usr/bin/{tool}` is missing: install the Debian package `{package}`")]
+    MissingTool {
+        /// The program.
+        tool: &'static str,
+        /// The Debian package that ships it.
+        package: &'static str,
+    },
     /// Certificate issuance failed.
     #[error(transparent)]
     Pki(#[from] PkiError),
@@ -181,6 +192,41 @@ impl EtcdLab {
     /// Creates a lab with hosts `member_names` plus `client_host`, issues the PKI into
     /// `state_dir`, renders and writes every member's files under `scratch/<member>/`, and
     /// starts each member from its rendered unit. Does not wait for health.
+    /// Three TLS members (`etcd-1`..`etcd-3`) and a `client` namespace under `dir`, as the
+    /// differential tests use them. `Ok(None)`, after a loud SKIPPED line on stderr, where
+    /// network namespaces are not permitted; a missing etcd binary is an error naming its
+    /// Debian package, never a skip.
+    pub fn start_three_or_skip(
+        dir: &Path,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Self>, EtcdLabError> {
+        for (tool, package) in ETCD_TOOLS {
+            if !Path::new("/usr/bin").join(tool).is_file() {
+                return Err(EtcdLabError::MissingTool { tool, package });
+            }
+        }
+        let members = ["etcd-1", "etcd-2", "etcd-3"];
+        match Self::start(
+            &members,
+            "client",
+            &dir.join("state"),
+            &dir.join("hosts"),
+            token,
+            now,
+        ) {
+            Ok(lab) => Ok(Some(lab)),
+            Err(EtcdLabError::Netns(NetnsError::NotPermitted { detail })) => {
+                eprintln!(
+                    "\n*** SKIPPED: network namespaces are not permitted here ({detail}); \
+                     the real-etcd tests need root or CAP_SYS_ADMIN ***\n"
+                );
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn start(
         member_names: &[&str],
         client_host: &str,

@@ -317,6 +317,11 @@ impl Lab {
         if !self.blocked.remove(&(f, t)) {
             return Ok(());
         }
+        self.del_blackhole(f, t)
+    }
+
+    /// Removes the blackhole route in `f`'s namespace that drops traffic to host `t`.
+    fn del_blackhole(&self, f: usize, t: usize) -> Result<(), NetnsError> {
         let dest = format!("{}/32", self.hosts[t].address);
         ip(&[
             "-n",
@@ -365,15 +370,7 @@ impl Lab {
     /// Removes every block and brings every link up.
     pub fn heal(&mut self) -> Result<(), NetnsError> {
         for (f, t) in std::mem::take(&mut self.blocked) {
-            let dest = format!("{}/32", self.hosts[t].address);
-            ip(&[
-                "-n",
-                &self.hosts[f].namespace,
-                "route",
-                "del",
-                "blackhole",
-                &dest,
-            ])?;
+            self.del_blackhole(f, t)?;
         }
         for h in std::mem::take(&mut self.links_down) {
             ip(&["-n", &self.prefix, "link", "set", &self.hosts[h].port, "up"])?;

@@ -125,11 +125,6 @@ impl SourceMap {
             .min_by_key(|(p, s)| (s.len, std::cmp::Reverse(p.len())))
             .map(|(p, _)| p.clone())
     }
-
-    /// Span of the key at `path` (for "unknown field" style messages).
-    pub fn locate_key(&self, path: &str) -> Option<ByteSpan> {
-        self.keys.get(path).copied().or_else(|| self.locate(path))
-    }
 }
 
 /// The parser reports character offsets and, for string input, byte offsets; prefer bytes.
@@ -163,8 +158,9 @@ mod tests {
         let span = map.locate("spec.hosts[1].name").expect("indexed");
         assert_eq!(&text[span.offset..span.offset + span.len], "b");
         assert_eq!(line_col(text, span.offset), (5, 13));
-        let key = map.locate_key("spec.hosts[0].address").expect("indexed");
-        assert_eq!(&text[key.offset..key.offset + key.len], "address");
+        // An unknown field's error points at its key; the key must map back to its path.
+        let key = text.find("address").expect("in text");
+        assert_eq!(map.path_at(key).as_deref(), Some("spec.hosts[0].address"));
     }
 
     #[test]

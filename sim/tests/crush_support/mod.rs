@@ -84,6 +84,15 @@ pub fn generate(seed: u64, opt: GenOptions) -> GeneratedMap {
         }
         hosts.push(h);
     }
+    // The per-class rules below take `default class hdd` and `class ssd`;
+    // Ceph (and crushtool) reject a rule naming a class no device has, so
+    // every map carries at least one device of each class.
+    for (i, class) in ["ssd", "hdd"].into_iter().enumerate() {
+        if !classes.contains(&class) {
+            let at = if i == 0 { 0 } else { classes.len() - 1 };
+            classes[at] = class;
+        }
+    }
     text.push_str("\n# devices\n");
     for (id, c) in classes.iter().enumerate() {
         let _ = writeln!(text, "device {id} osd.{id} class {c}");

@@ -8,7 +8,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::engine::{Directory, LogEntry, LogKind, Observer, Record, SimDuration, SimTime, Status};
+use crate::engine::{
+    ActorId, Directory, LogEntry, LogKind, Model, Observer, Record, SimDuration, SimTime, Status,
+};
 use crate::net::Network;
 
 /// What a check may look at besides the log: names, which hosts and actors are alive, and the
@@ -23,6 +25,15 @@ pub struct WorldView<'a> {
     pub actor_running: &'a [bool],
     /// Partitions and link faults in force.
     pub net: &'a Network,
+    /// Every actor's model, by actor id (crashed ones too: their durable state is there).
+    pub models: &'a [&'a dyn Model],
+}
+
+impl WorldView<'_> {
+    /// Actor `id`'s model as a `T`, if it is one.
+    pub fn model<T: Model>(&self, id: ActorId) -> Option<&T> {
+        self.models.get(id.0 as usize)?.downcast_ref::<T>()
+    }
 }
 
 /// A check that failed.

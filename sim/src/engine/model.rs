@@ -307,7 +307,13 @@ impl<'a> Ctx<'a> {
 }
 
 /// A simulated process: one instance of a model on one host.
-pub trait Model: fmt::Debug {
+///
+/// `Any` lets harnesses and invariants read a model's state after (or while) it runs, e.g. a
+/// client's recorded history or an etcd member's durable log, through
+/// [`Simulation::model`](super::Simulation::model) and
+/// [`WorldView::model`](crate::checks::invariant::WorldView::model); the model itself never
+/// sees another model's state.
+pub trait Model: Any + fmt::Debug {
     /// Handles one event, pushing effects into `ctx`.
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>);
 
@@ -315,4 +321,11 @@ pub trait Model: fmt::Debug {
     /// process keeps on disk. Its timers are cancelled and its in-flight messages to it dropped
     /// by the engine; it gets `Event::Start { restarted: true }` when it comes back.
     fn on_crash(&mut self);
+}
+
+impl dyn Model {
+    /// The model as its concrete type, if it is a `T`.
+    pub fn downcast_ref<T: Model>(&self) -> Option<&T> {
+        (self as &dyn Any).downcast_ref::<T>()
+    }
 }

@@ -871,11 +871,13 @@ impl Simulation {
             .iter()
             .map(|a| a.alive && a.proc == Proc::Running)
             .collect();
+        let models: Vec<&dyn Model> = self.actors.iter().map(|a| a.model.as_ref()).collect();
         let world = WorldView {
             directory: &self.directory,
             host_up: &self.host_up,
             actor_running: &running,
             net: &self.net,
+            models: &models,
         };
         let mut found = Vec::new();
         for invariant in &mut self.invariants {
@@ -901,6 +903,19 @@ impl Simulation {
             });
         }
         self.violations.push(violation);
+    }
+
+    /// Actor `id`'s model as a `T`, if it is one: how a harness reads what a model recorded
+    /// (a client's history, a member's log) between or after runs.
+    pub fn model<T: Model>(&self, id: ActorId) -> Option<&T> {
+        self.actors.get(id.0 as usize)?.model.downcast_ref::<T>()
+    }
+
+    /// Whether actor `id` is alive and running (not crashed, stopped or paused).
+    pub fn actor_running(&self, id: ActorId) -> bool {
+        self.actors
+            .get(id.0 as usize)
+            .is_some_and(|a| a.alive && a.proc == Proc::Running)
     }
 
     /// Up/down per host, by host id.

@@ -1,4 +1,5 @@
 //! Protocol and policy models plugged into the engine.
 pub mod ceph;
+pub mod etcd;
 pub mod heartbeat;
 pub mod kv;

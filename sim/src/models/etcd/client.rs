@@ -1,0 +1,339 @@
+//! An etcd client the way kube-apiserver and `etcdctl` use one: one request at a time against
+//! one endpoint, a per-request deadline, and on an error or a timeout the next endpoint
+//! (clientv3's balancer moves on from an endpoint that fails). Every call goes into a
+//! [`History`] for the linearizability checker: an answered call is `ok`, a read or a rejected
+//! request that failed is `failed` (it changed nothing), and a write whose deadline passed is
+//! `indeterminate` (it may still commit, as real etcd's `context deadline exceeded` may).
+//!
+//! The workload mixes puts, linearizable (or serializable) gets and compare-and-swap txns on a
+//! few keys, so concurrent clients contend on the same keys the way controllers do.
+
+use rand::Rng;
+
+use super::MODEL_NAME;
+use super::messages::{EtcdRequest, EtcdResponse, ReadMode, TransferLeadership};
+use crate::checks::linearizability::{History, Operation, Outcome};
+use crate::engine::{ActorId, Ctx, Event, Model, SimDuration, SimTime, Status};
+use crate::models::kv::{Compare, CompareOp, CompareTarget, KvOp, KvResult, RequestOp};
+
+/// Timer tags.
+const NEXT_OP: u64 = 1;
+const DEADLINE: u64 = 2;
+
+/// Per-request deadline of the workload: the `etcdctl --command-timeout` the real-etcd fault
+/// schedule uses (1.5 s), so simulated and real clients give up at the same moment.
+pub const DEFAULT_REQUEST_TIMEOUT: SimDuration = SimDuration::from_millis(1500);
+
+/// Pause between one answer and the next request: about what spawning `etcdctl` costs in the
+/// real schedule, which issues a few dozen calls per second per client.
+pub const DEFAULT_THINK_TIME: SimDuration = SimDuration::from_millis(25);
+
+/// What a client does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Per-request deadline.
+    pub timeout: SimDuration,
+    /// Pause between requests.
+    pub think: SimDuration,
+    /// When the first request goes out.
+    pub start_after: SimDuration,
+    /// Keys `spf/k0` .. `spf/k{keys-1}`.
+    pub keys: u32,
+    /// How gets are served.
+    pub read_mode: ReadMode,
+    /// Percent of requests that are gets; the rest are puts, with every tenth request a
+    /// compare-and-swap txn.
+    pub read_percent: u32,
+    /// Stop issuing requests at this time (the history ends cleanly before the run does).
+    pub stop_at: Option<SimDuration>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            timeout: DEFAULT_REQUEST_TIMEOUT,
+            think: DEFAULT_THINK_TIME,
+            start_after: SimDuration::ZERO,
+            keys: 3,
+            read_mode: ReadMode::Linearizable,
+            read_percent: 40,
+            stop_at: None,
+        }
+    }
+}
+
+/// The call in flight.
+#[derive(Clone, Debug)]
+struct InFlight {
+    id: u64,
+    op: KvOp,
+    call: SimTime,
+    endpoint: usize,
+}
+
+/// A workload client.
+#[derive(Debug)]
+pub struct EtcdClient {
+    config: ClientConfig,
+    endpoints: Vec<ActorId>,
+    next_endpoint: usize,
+    next_id: u64,
+    in_flight: Option<InFlight>,
+    /// The recorded calls (test instrumentation: kept across crashes).
+    operations: Vec<Operation>,
+    /// Last value this client saw per key, for CAS guards.
+    seen: Vec<Option<String>>,
+    name: String,
+    /// This client's actor id, the `client` of its history entries.
+    me: u32,
+    writes_up: Option<bool>,
+}
+
+impl EtcdClient {
+    /// A client with `config`.
+    pub fn new(config: ClientConfig) -> Self {
+        let keys = config.keys.max(1) as usize;
+        EtcdClient {
+            config,
+            endpoints: Vec::new(),
+            next_endpoint: 0,
+            next_id: 0,
+            in_flight: None,
+            operations: Vec::new(),
+            seen: vec![None; keys],
+            name: String::new(),
+            me: 0,
+            writes_up: None,
+        }
+    }
+
+    /// Every call so far, as a history for the checker.
+    pub fn history(&self) -> History {
+        History::new(self.operations.clone())
+    }
+
+    /// The recorded calls.
+    pub fn operations(&self) -> &[Operation] {
+        &self.operations
+    }
+
+    fn next_op(&mut self, ctx: &mut Ctx<'_>) -> KvOp {
+        let keys = self.config.keys.max(1);
+        let k = ctx.rng().random_range(0..keys);
+        let key = format!("spf/k{k}");
+        let roll = ctx.rng().random_range(0..100u32);
+        if roll < self.config.read_percent {
+            return KvOp::Get { key };
+        }
+        let value = format!("c{}-{}", ctx.me().0, self.next_id);
+        if self.next_id % 10 == 9 {
+            let target = match &self.seen[k as usize] {
+                Some(v) => CompareTarget::Value(v.clone()),
+                None => CompareTarget::Version(0),
+            };
+            return KvOp::Txn {
+                compares: vec![Compare {
+                    key: key.clone(),
+                    op: CompareOp::Equal,
+                    target,
+                }],
+                success: vec![RequestOp::Put {
+                    key: key.clone(),
+                    value,
+                }],
+                failure: vec![RequestOp::Get { key }],
+            };
+        }
+        KvOp::Put { key, value }
+    }
+
+    fn issue(&mut self, ctx: &mut Ctx<'_>) {
+        if self.endpoints.is_empty() {
+            return;
+        }
+        if let Some(stop) = self.config.stop_at
+            && ctx.now().since_start() >= stop
+        {
+            return;
+        }
+        let op = self.next_op(ctx);
+        let id = self.next_id;
+        self.next_id += 1;
+        let endpoint = self.next_endpoint % self.endpoints.len();
+        ctx.send(
+            self.endpoints[endpoint],
+            EtcdRequest {
+                id,
+                op: op.clone(),
+                read: self.config.read_mode,
+            },
+        );
+        ctx.set_timer(self.config.timeout, DEADLINE + (id << 2));
+        self.in_flight = Some(InFlight {
+            id,
+            op,
+            call: ctx.now(),
+            endpoint,
+        });
+    }
+
+    fn finish(&mut self, ctx: &mut Ctx<'_>, outcome: Outcome) {
+        let Some(call) = self.in_flight.take() else {
+            return;
+        };
+        let failed = !matches!(outcome, Outcome::Ok(_));
+        if failed {
+            // clientv3 moves on from an endpoint that errors or times out.
+            self.next_endpoint = call.endpoint + 1;
+        }
+        if let Outcome::Ok(result) = &outcome {
+            self.remember(&call.op, result);
+        }
+        let is_write = !matches!(call.op, KvOp::Get { .. } | KvOp::Range { .. });
+        if is_write {
+            let up = !failed;
+            if self.writes_up != Some(up) {
+                self.writes_up = Some(up);
+                let (status, why) = if up {
+                    (Status::Up, "writes answered".to_owned())
+                } else {
+                    (Status::Down, "write failed or timed out".to_owned())
+                };
+                ctx.availability(format!("etcd-writes/{}", self.name), status, why);
+            }
+        }
+        self.operations.push(Operation {
+            client: ctx.me().0,
+            op: call.op,
+            call_time: call.call.as_nanos(),
+            return_time: Some(ctx.now().as_nanos()),
+            outcome,
+        });
+        ctx.set_timer(self.config.think, NEXT_OP);
+    }
+
+    fn remember(&mut self, op: &KvOp, result: &KvResult) {
+        let slot = |key: &str| {
+            key.strip_prefix("spf/k")
+                .and_then(|n| n.parse::<usize>().ok())
+        };
+        match (op, result) {
+            (KvOp::Put { key, value }, _) => {
+                if let Some(i) = slot(key).filter(|i| *i < self.seen.len()) {
+                    self.seen[i] = Some(value.clone());
+                }
+            }
+            (KvOp::Get { key }, KvResult::Get { kv, .. }) => {
+                if let Some(i) = slot(key).filter(|i| *i < self.seen.len()) {
+                    self.seen[i] = kv.as_ref().map(|kv| kv.value.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Model for EtcdClient {
+    fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
+        match event {
+            Event::Start { .. } => {
+                let dir = ctx.directory();
+                self.name = dir.host_name(ctx.host()).to_owned();
+                self.me = ctx.me().0;
+                let mut endpoints: Vec<ActorId> = dir.actors_named(MODEL_NAME).collect();
+                // Start with the member on this host, if any (an apiserver's local etcd).
+                if let Some(local) = dir.actor_on(ctx.host(), MODEL_NAME)
+                    && let Some(pos) = endpoints.iter().position(|a| *a == local)
+                {
+                    endpoints.rotate_left(pos);
+                }
+                self.endpoints = endpoints;
+                ctx.set_timer(self.config.start_after, NEXT_OP);
+            }
+            Event::Timer { tag: NEXT_OP, .. } => {
+                if self.in_flight.is_none() {
+                    self.issue(ctx);
+                }
+            }
+            Event::Timer { tag, .. } if tag & 3 == DEADLINE => {
+                if self.in_flight.as_ref().is_some_and(|c| c.id == tag >> 2) {
+                    let is_read = self
+                        .in_flight
+                        .as_ref()
+                        .is_some_and(|c| matches!(c.op, KvOp::Get { .. } | KvOp::Range { .. }));
+                    let outcome = if is_read {
+                        Outcome::Failed
+                    } else {
+                        Outcome::Indeterminate
+                    };
+                    self.finish(ctx, outcome);
+                }
+            }
+            Event::Message { msg, .. } => {
+                if let Some(resp) = msg.downcast_ref::<EtcdResponse>()
+                    && self.in_flight.as_ref().is_some_and(|c| c.id == resp.id)
+                {
+                    let outcome = match &resp.result {
+                        Ok(result) => Outcome::Ok(result.clone()),
+                        Err(_) => Outcome::Failed,
+                    };
+                    self.finish(ctx, outcome);
+                }
+            }
+            Event::Timer { .. } | Event::Fault(_) => {}
+        }
+    }
+
+    fn on_crash(&mut self) {
+        // The process died with a call outstanding: a write may still commit, a read did
+        // nothing. The history is the test's record, so it survives.
+        if let Some(call) = self.in_flight.take() {
+            let is_read = matches!(call.op, KvOp::Get { .. } | KvOp::Range { .. });
+            self.operations.push(Operation {
+                client: self.me,
+                op: call.op,
+                call_time: call.call.as_nanos(),
+                return_time: None,
+                outcome: if is_read {
+                    Outcome::Failed
+                } else {
+                    Outcome::Indeterminate
+                },
+            });
+        }
+    }
+}
+
+/// Asks the cluster to move leadership to member `to` at `at` (`etcdctl move-leader`): sends
+/// the request to every member; only the leader acts on it.
+#[derive(Debug)]
+pub struct MoveLeader {
+    at: SimDuration,
+    to: u64,
+}
+
+impl MoveLeader {
+    /// Move leadership to Raft id `to` at `at`.
+    pub fn new(at: SimDuration, to: u64) -> Self {
+        MoveLeader { at, to }
+    }
+}
+
+impl Model for MoveLeader {
+    fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
+        match event {
+            Event::Start { restarted: false } => {
+                ctx.set_timer(self.at, 0);
+            }
+            Event::Timer { .. } => {
+                let members: Vec<ActorId> = ctx.directory().actors_named(MODEL_NAME).collect();
+                for m in members {
+                    ctx.send(m, TransferLeadership { to: self.to });
+                }
+            }
+            Event::Start { .. } | Event::Message { .. } | Event::Fault(_) => {}
+        }
+    }
+
+    fn on_crash(&mut self) {}
+}

@@ -1,0 +1,453 @@
+//! One etcd member: tikv's `raft` (a port of etcd's raft package) driven by the engine.
+//!
+//! Why raft-rs and not a Raft of our own: the behaviour under test is etcd's, and raft-rs carries
+//! etcd raft's rules (pre-vote, check-quorum and the leader lease, ReadIndex, leader transfer,
+//! log matching and commit rules) line for line. The member does what `etcdserver` does around
+//! the library: it ticks Raft once per heartbeat interval, persists entries and hard state
+//! before sending the messages that depend on them (the "fsync" is instantaneous here: the
+//! simulated disk never lags), applies committed entries to the [`KvStore`], answers the client
+//! whose request it proposed once the entry is applied, and serves linearizable reads through
+//! ReadIndex.
+//!
+//! Determinism: raft-rs draws each randomised election timeout from a thread RNG. Whenever
+//! Raft could have reset it (its term or role changed), the member overwrites it with a draw
+//! from its own seeded stream in the same `[T, 2T)` range, before the next tick can read it.
+//! raft-rs keeps its progress maps in FxHash maps, whose iteration order depends only on the
+//! inserted ids, so message order is a function of the seed too.
+//!
+//! Durability: [`MemStorage`] plays the disk. A crash drops the Raft node, the applied state and
+//! every pending request; a restart rebuilds the node from the stored hard state and log and
+//! re-applies committed entries from index 1 (etcd replays its WAL the same way; it keeps a
+//! snapshot of the state machine too, which only shortens the replay).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use raft::eraftpb::{ConfState, Entry, EntryType, HardState};
+use raft::storage::MemStorage;
+use raft::{RawNode, StateRole, Storage};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::config::EtcdSimConfig;
+use super::messages::{
+    EtcdError, EtcdRequest, EtcdResponse, RaftMessage, ReadMode, TransferLeadership,
+};
+use super::{LEADER_KEY, MODEL_NAME, role_key};
+use crate::engine::{ActorId, Ctx, Event, Model, SimDuration};
+use crate::models::kv::{KvOp, KvStore};
+
+/// Timer tag of the Raft tick.
+const TICK: u64 = 1;
+
+/// A client request waiting for its entry to be applied or its read index to be reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct RequestKey {
+    client: u32,
+    id: u64,
+}
+
+impl RequestKey {
+    fn to_bytes(self) -> Vec<u8> {
+        let mut b = self.client.to_be_bytes().to_vec();
+        b.extend_from_slice(&self.id.to_be_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8]) -> Option<Self> {
+        let client = u32::from_be_bytes(b.get(..4)?.try_into().ok()?);
+        let id = u64::from_be_bytes(b.get(4..12)?.try_into().ok()?);
+        Some(RequestKey { client, id })
+    }
+}
+
+/// What a normal log entry carries: the request and which member proposed it (so only that
+/// member answers the client).
+#[derive(Debug, Serialize, Deserialize)]
+struct Proposal {
+    origin: u64,
+    request: RequestKey,
+    op: KvOp,
+}
+
+/// Everything that dies with the process.
+struct Running {
+    node: RawNode<MemStorage>,
+    store: KvStore,
+    applied: u64,
+    /// Writes proposed here, answered when applied.
+    proposals: BTreeMap<RequestKey, KvOp>,
+    /// Linearizable reads waiting for their ReadIndex.
+    reads_awaiting_index: BTreeMap<RequestKey, KvOp>,
+    /// Reads whose index is known, waiting until `applied` reaches it.
+    reads_awaiting_apply: Vec<(u64, RequestKey, KvOp)>,
+    /// (term, role) after the last call into Raft, to spot timeout resets.
+    last_term_role: (u64, StateRole),
+}
+
+/// One member of the etcd cluster.
+pub struct EtcdMember {
+    config: EtcdSimConfig,
+    /// Raft id (1-based position among the cluster's members).
+    id: u64,
+    /// Durable: hard state and log.
+    disk: MemStorage,
+    /// Volatile.
+    running: Option<Running>,
+    /// Raft id -> actor, learnt from the directory at start.
+    peers: BTreeMap<u64, ActorId>,
+    host: String,
+}
+
+impl fmt::Debug for EtcdMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EtcdMember")
+            .field("id", &self.id)
+            .field("host", &self.host)
+            .field("hard_state", &self.durable_hard_state())
+            .field("last_index", &self.durable_last_index())
+            .field("running", &self.running.is_some())
+            .finish()
+    }
+}
+
+impl EtcdMember {
+    /// Member `id` (1-based) of a cluster of `members` voters.
+    pub fn new(config: EtcdSimConfig, id: u64, members: u64) -> Self {
+        let voters: Vec<u64> = (1..=members).collect();
+        let disk = MemStorage::new_with_conf_state(ConfState::from((voters.clone(), vec![])));
+        EtcdMember {
+            config,
+            id,
+            disk,
+            running: None,
+            peers: BTreeMap::new(),
+            host: String::new(),
+        }
+    }
+
+    /// Raft id.
+    pub fn raft_id(&self) -> u64 {
+        self.id
+    }
+
+    /// The persisted hard state (term, vote, commit).
+    pub fn durable_hard_state(&self) -> HardState {
+        self.disk.rl().hard_state().clone()
+    }
+
+    /// Index of the last persisted entry.
+    pub fn durable_last_index(&self) -> u64 {
+        self.disk.last_index().unwrap_or(0)
+    }
+
+    /// Term of the persisted entry at `index`, if the log holds it.
+    pub fn durable_term(&self, index: u64) -> Option<u64> {
+        if index == 0 || index > self.durable_last_index() {
+            return None;
+        }
+        self.disk.term(index).ok()
+    }
+
+    /// True while this member is running and believes it leads.
+    pub fn is_leader(&self) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|r| r.node.raft.state == StateRole::Leader)
+    }
+
+    /// The leader this member knows of (Raft id; 0 for none), if running.
+    pub fn leader_id(&self) -> Option<u64> {
+        self.running.as_ref().map(|r| r.node.raft.leader_id)
+    }
+
+    /// The current term, if running.
+    pub fn term(&self) -> Option<u64> {
+        self.running.as_ref().map(|r| r.node.raft.term)
+    }
+
+    /// The applied state machine, if running.
+    pub fn store(&self) -> Option<&KvStore> {
+        self.running.as_ref().map(|r| &r.store)
+    }
+
+    /// Index applied to the state machine (0 when down).
+    pub fn applied(&self) -> u64 {
+        self.running.as_ref().map_or(0, |r| r.applied)
+    }
+
+    fn start(&mut self, ctx: &mut Ctx<'_>) {
+        let dir = ctx.directory();
+        self.host = dir.host_name(ctx.host()).to_owned();
+        self.peers = dir
+            .actors_named(MODEL_NAME)
+            .zip(1u64..)
+            .map(|(actor, id)| (id, actor))
+            .collect();
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        // A fresh process replays the log from the start: applied = 0.
+        let node = match RawNode::new(
+            &self.config.raft_config(self.id),
+            self.disk.clone(),
+            &logger,
+        ) {
+            Ok(node) => node,
+            Err(e) => {
+                ctx.state(role_key(&self.host), format!("failed to start: {e}"));
+                return;
+            }
+        };
+        let term_role = (node.raft.term, node.raft.state);
+        self.running = Some(Running {
+            node,
+            store: KvStore::new(),
+            applied: 0,
+            proposals: BTreeMap::new(),
+            reads_awaiting_index: BTreeMap::new(),
+            reads_awaiting_apply: Vec::new(),
+            last_term_role: (u64::MAX, term_role.1),
+        });
+        // Real members' tickers are not phase-aligned: each starts whenever its process did.
+        let phase = ctx
+            .rng()
+            .random_range(1..=self.config.heartbeat.as_nanos().max(1));
+        ctx.set_timer(SimDuration::from_nanos(phase), TICK);
+        self.after_raft_call(ctx);
+    }
+
+    /// Overrides raft-rs's thread-RNG election timeout after any reset, records role changes,
+    /// then handles everything Raft has ready.
+    fn after_raft_call(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(run) = self.running.as_mut() else {
+            return;
+        };
+        let now = (run.node.raft.term, run.node.raft.state);
+        if now != run.last_term_role {
+            let election = self.config.election_ticks();
+            let draw = ctx.rng().random_range(election..2 * election);
+            run.node.raft.set_randomized_election_timeout(draw);
+            run.last_term_role = now;
+            ctx.state(
+                role_key(&self.host),
+                format!("{} term {}", role_name(now.1), now.0),
+            );
+            if now.1 == StateRole::Leader {
+                ctx.state(LEADER_KEY, format!("{} term {}", self.host, now.0));
+            }
+        }
+        self.drain_ready(ctx);
+    }
+
+    fn send_all(&self, ctx: &mut Ctx<'_>, msgs: Vec<raft::eraftpb::Message>) {
+        for m in msgs {
+            if let Some(to) = self.peers.get(&m.to) {
+                ctx.send(*to, RaftMessage(m));
+            }
+        }
+    }
+
+    fn drain_ready(&mut self, ctx: &mut Ctx<'_>) {
+        // Bounded: each round consumes what Raft had ready; Raft produces more only in
+        // response to what we persist, which converges within a few rounds.
+        for _ in 0..64 {
+            let Some(run) = self.running.as_mut() else {
+                return;
+            };
+            if !run.node.has_ready() {
+                return;
+            }
+            let mut ready = run.node.ready();
+            let msgs = ready.take_messages();
+            self.send_all(ctx, msgs);
+            // Snapshots never occur: nothing compacts the log within a run (etcd's
+            // --snapshot-count is 100 000 entries, far above a scenario's writes).
+            let committed = ready.take_committed_entries();
+            self.apply(ctx, committed);
+            let Some(run) = self.running.as_mut() else {
+                return;
+            };
+            if !ready.entries().is_empty()
+                && let Err(e) = self.disk.wl().append(ready.entries())
+            {
+                ctx.state(role_key(&self.host), format!("log append failed: {e}"));
+            }
+            if let Some(hs) = ready.hs() {
+                self.disk.wl().set_hardstate(hs.clone());
+            }
+            for rs in ready.take_read_states() {
+                if let Some(key) = RequestKey::from_bytes(&rs.request_ctx)
+                    && let Some(op) = run.reads_awaiting_index.remove(&key)
+                {
+                    run.reads_awaiting_apply.push((rs.index, key, op));
+                }
+            }
+            let persisted = ready.take_persisted_messages();
+            self.send_all(ctx, persisted);
+            let Some(run) = self.running.as_mut() else {
+                return;
+            };
+            let mut light = run.node.advance(ready);
+            if let Some(commit) = light.commit_index() {
+                self.disk.wl().mut_hard_state().commit = commit;
+            }
+            let msgs = light.take_messages();
+            let committed = light.take_committed_entries();
+            self.send_all(ctx, msgs);
+            self.apply(ctx, committed);
+            if let Some(run) = self.running.as_mut() {
+                run.node.advance_apply();
+            }
+            self.serve_ready_reads(ctx);
+        }
+    }
+
+    fn apply(&mut self, ctx: &mut Ctx<'_>, entries: Vec<Entry>) {
+        let Some(run) = self.running.as_mut() else {
+            return;
+        };
+        for entry in entries {
+            run.applied = run.applied.max(entry.index);
+            if entry.entry_type != EntryType::EntryNormal || entry.data.is_empty() {
+                continue;
+            }
+            let Ok(p) = serde_json::from_slice::<Proposal>(&entry.data) else {
+                continue;
+            };
+            let result = run.store.apply(&p.op).map_err(EtcdError::from);
+            if p.origin == self.id && run.proposals.remove(&p.request).is_some() {
+                ctx.send(
+                    ActorId(p.request.client),
+                    EtcdResponse {
+                        id: p.request.id,
+                        result,
+                    },
+                );
+            }
+        }
+    }
+
+    fn serve_ready_reads(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(run) = self.running.as_mut() else {
+            return;
+        };
+        let applied = run.applied;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut run.reads_awaiting_apply)
+            .into_iter()
+            .partition(|(index, _, _)| *index <= applied);
+        run.reads_awaiting_apply = waiting;
+        for (_, key, op) in ready {
+            let result = run.store.apply(&op).map_err(EtcdError::from);
+            ctx.send(ActorId(key.client), EtcdResponse { id: key.id, result });
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_>, from: ActorId, req: &EtcdRequest) {
+        let Some(run) = self.running.as_mut() else {
+            return;
+        };
+        let key = RequestKey {
+            client: from.0,
+            id: req.id,
+        };
+        let is_read = matches!(req.op, KvOp::Get { .. } | KvOp::Range { .. });
+        if is_read && req.read == ReadMode::Serializable {
+            let result = run.store.apply(&req.op).map_err(EtcdError::from);
+            ctx.send(from, EtcdResponse { id: req.id, result });
+            return;
+        }
+        if is_read {
+            run.reads_awaiting_index.insert(key, req.op.clone());
+            run.node.read_index(key.to_bytes());
+        } else {
+            let proposal = Proposal {
+                origin: self.id,
+                request: key,
+                op: req.op.clone(),
+            };
+            let data = serde_json::to_vec(&proposal).unwrap_or_default();
+            match run.node.propose(Vec::new(), data) {
+                Ok(()) => {
+                    run.proposals.insert(key, req.op.clone());
+                }
+                Err(_) => ctx.send(
+                    from,
+                    EtcdResponse {
+                        id: req.id,
+                        result: Err(EtcdError::NoLeader),
+                    },
+                ),
+            }
+        }
+        self.after_raft_call(ctx);
+    }
+}
+
+/// Lower-case role name, as in the trace.
+pub fn role_name(role: StateRole) -> &'static str {
+    match role {
+        StateRole::Follower => "follower",
+        StateRole::Candidate => "candidate",
+        StateRole::Leader => "leader",
+        StateRole::PreCandidate => "pre-candidate",
+    }
+}
+
+impl Model for EtcdMember {
+    fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
+        match event {
+            Event::Start { .. } => self.start(ctx),
+            Event::Timer { tag: TICK, .. } => {
+                if let Some(run) = self.running.as_mut() {
+                    run.node.tick();
+                    ctx.set_timer(self.config.heartbeat, TICK);
+                    self.after_raft_call(ctx);
+                }
+            }
+            Event::Message { from, msg } => {
+                if let Some(m) = msg.downcast_ref::<RaftMessage>() {
+                    if let Some(run) = self.running.as_mut() {
+                        // Stale or misdirected messages are rejected by Raft itself.
+                        let _ = run.node.step(m.0.clone());
+                        self.after_raft_call(ctx);
+                    }
+                } else if let Some(req) = msg.downcast_ref::<EtcdRequest>() {
+                    self.on_request(ctx, from, req);
+                } else if let Some(t) = msg.downcast_ref::<TransferLeadership>()
+                    && let Some(run) = self.running.as_mut()
+                {
+                    run.node.transfer_leader(t.to);
+                    self.after_raft_call(ctx);
+                }
+            }
+            Event::Timer { .. } | Event::Fault(_) => {}
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.running = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_keys_round_trip() {
+        let k = RequestKey {
+            client: 7,
+            id: 1 << 40,
+        };
+        assert_eq!(RequestKey::from_bytes(&k.to_bytes()), Some(k));
+        assert_eq!(RequestKey::from_bytes(&[1, 2]), None);
+    }
+
+    #[test]
+    fn a_new_member_has_an_empty_durable_log() {
+        let m = EtcdMember::new(EtcdSimConfig::default(), 2, 3);
+        assert_eq!(m.durable_last_index(), 0);
+        assert_eq!(m.durable_hard_state().term, 0);
+        assert!(!m.is_leader());
+        assert_eq!(m.raft_id(), 2);
+    }
+}

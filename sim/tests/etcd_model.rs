@@ -1,0 +1,489 @@
+//! The simulated etcd cluster under the faults the seed worries about: leader loss, minority
+//! partitions, paused and isolated members, full restarts and leader transfer. Each test checks
+//! the Raft invariants (registered with the engine), the clients' history with the
+//! linearizability checker, and the timing etcd's defaults imply.
+
+use sim::checks::linearizability::{CheckConfig, History, Outcome, Verdict, check};
+use sim::engine::{ActorId, NullSink, SimConfig, SimDuration, SimTime, Simulation, TraceSink};
+use sim::models::etcd::availability::{election_gaps, leader_timeline};
+use sim::models::etcd::{
+    ClientConfig, EtcdActors, EtcdClient, EtcdMember, EtcdSimConfig, MoveLeader, ReadMode,
+    add_members_and_clients,
+};
+use sim::models::kv::KvOp;
+use sim::report::{JsonlSink, TraceDetail};
+use topology::fault::Fault;
+
+const MEMBERS: [&str; 3] = ["m1", "m2", "m3"];
+
+fn secs(s: u64) -> SimTime {
+    SimTime::ZERO + SimDuration::from_secs(s)
+}
+
+fn ms(m: u64) -> SimTime {
+    SimTime::ZERO + SimDuration::from_millis(m)
+}
+
+/// Three members and one client per entry of `clients` (a client host may be a member host:
+/// that client starts with its local member, like an apiserver).
+fn world(
+    seed: u64,
+    config: EtcdSimConfig,
+    clients: &[&str],
+    client: &ClientConfig,
+) -> (Simulation, EtcdActors) {
+    let mut sim = Simulation::new(SimConfig::new(seed));
+    for h in MEMBERS {
+        sim.add_host(h).expect("host");
+    }
+    for h in clients {
+        if sim.host_id(h).is_none() {
+            sim.add_host(h).expect("client host");
+        }
+    }
+    let actors =
+        add_members_and_clients(&mut sim, config, &MEMBERS, clients, client).expect("etcd");
+    (sim, actors)
+}
+
+fn member<'a>(sim: &'a Simulation, actors: &EtcdActors, i: usize) -> &'a EtcdMember {
+    sim.model::<EtcdMember>(actors.members[i]).expect("member")
+}
+
+/// Index of the member that leads with the highest term, if any.
+fn leader(sim: &Simulation, actors: &EtcdActors) -> Option<usize> {
+    (0..MEMBERS.len())
+        .filter(|i| member(sim, actors, *i).is_leader())
+        .max_by_key(|i| member(sim, actors, *i).term())
+}
+
+fn client_history(sim: &Simulation, client: ActorId) -> History {
+    sim.model::<EtcdClient>(client).expect("client").history()
+}
+
+fn history(sim: &Simulation, actors: &EtcdActors) -> History {
+    History::new(
+        actors
+            .clients
+            .iter()
+            .flat_map(|c| client_history(sim, *c).operations)
+            .collect(),
+    )
+}
+
+fn assert_linearizable(h: &History) {
+    match check(h, &CheckConfig::default()).expect("well-formed history") {
+        Verdict::Linearizable => {}
+        other => panic!("history of {} operations: {other:?}", h.operations.len()),
+    }
+}
+
+fn assert_no_violations(sim: &Simulation) {
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
+
+fn is_put(op: &KvOp) -> bool {
+    matches!(op, KvOp::Put { .. } | KvOp::Txn { .. })
+}
+
+fn ok_puts_called_in(h: &History, from: SimTime, to: SimTime) -> usize {
+    h.operations
+        .iter()
+        .filter(|o| is_put(&o.op) && matches!(o.outcome, Outcome::Ok(_)))
+        .filter(|o| o.call_time >= from.as_nanos() && o.call_time < to.as_nanos())
+        .count()
+}
+
+fn run(sim: &mut Simulation, until: SimTime) {
+    sim.run_until(until, &mut NullSink);
+}
+
+#[test]
+fn elects_one_leader_and_serves_linearizable_writes() {
+    let (mut sim, actors) = world(
+        1,
+        EtcdSimConfig::default(),
+        &["c1", "c2"],
+        &ClientConfig::default(),
+    );
+    run(&mut sim, secs(10));
+    sim.finish(&mut NullSink);
+    let leaders = (0..3)
+        .filter(|i| member(&sim, &actors, *i).is_leader())
+        .count();
+    assert_eq!(leaders, 1);
+    let h = history(&sim, &actors);
+    assert!(
+        ok_puts_called_in(&h, secs(3), secs(10)) > 100,
+        "writes flow"
+    );
+    assert_linearizable(&h);
+    assert_no_violations(&sim);
+    // The first election takes one randomised timeout [1 s, 2 s) plus a pre-vote and a vote.
+    let lane = leader_timeline(sim.log(), sim.directory(), secs(10));
+    let first_up = lane
+        .intervals
+        .iter()
+        .find(|i| i.status == sim::engine::Status::Up);
+    let first_up = first_up.expect("a leader").start;
+    assert!(first_up >= ms(1000) && first_up < ms(2300), "{first_up}");
+}
+
+/// SIGKILL the leader: the others elect a new one within the randomised timeout, writes
+/// resume, and the killed member catches up after its restart with its log intact.
+#[test]
+fn killing_the_leader_elects_another_and_the_old_one_catches_up() {
+    let config = EtcdSimConfig::default();
+    for seed in 1..=6 {
+        let (mut sim, actors) = world(seed, config, &["c1", "c2"], &ClientConfig::default());
+        run(&mut sim, secs(5));
+        let old = leader(&sim, &actors).expect("leader after 5 s");
+        let host = MEMBERS[old].to_owned();
+        sim.schedule_fault(
+            secs(5),
+            Fault::ProcessStop {
+                host: host.clone(),
+                process: "etcd".into(),
+            },
+        )
+        .expect("fault");
+        sim.schedule_fault(
+            secs(10),
+            Fault::ProcessStart {
+                host,
+                process: "etcd".into(),
+            },
+        )
+        .expect("fault");
+        run(&mut sim, secs(20));
+        sim.finish(&mut NullSink);
+        assert_no_violations(&sim);
+        let lane = leader_timeline(sim.log(), sim.directory(), secs(20));
+        let gaps = election_gaps(&lane, secs(20));
+        assert_eq!(gaps.len(), 1, "seed {seed}: {gaps:?}");
+        let gap = gaps[0].length.expect("a new leader");
+        assert_eq!(gaps[0].start, secs(5));
+        // Followers time out [T, 2T) after the last heartbeat, then run pre-vote and vote.
+        assert!(
+            gap.as_nanos() >= config.election_timeout.as_nanos() - config.heartbeat.as_nanos()
+                && gap.as_nanos() <= 2 * config.election_timeout.as_nanos() + 300_000_000,
+            "seed {seed}: gap {gap}"
+        );
+        let h = history(&sim, &actors);
+        eprintln!(
+            "seed {seed}: leader {} killed, re-elected after {gap}; {} operations",
+            MEMBERS[old],
+            h.operations.len()
+        );
+        let resumed = secs(5) + gap;
+        assert!(ok_puts_called_in(&h, resumed, secs(10)) > 10, "seed {seed}");
+        assert_linearizable(&h);
+        let applied: Vec<u64> = (0..3).map(|i| member(&sim, &actors, i).applied()).collect();
+        assert!(
+            applied
+                .iter()
+                .all(|a| a + 2 >= applied[old].max(applied[(old + 1) % 3])),
+            "seed {seed}: the restarted member caught up: {applied:?}"
+        );
+    }
+}
+
+/// A leader cut off alone cannot commit; check-quorum demotes it within an election timeout;
+/// the majority elects a leader and keeps writing; after the heal everyone converges.
+#[test]
+fn a_minority_cannot_write_and_an_isolated_leader_steps_down() {
+    let config = EtcdSimConfig::default();
+    for seed in 1..=4 {
+        let (mut sim, actors) = world(seed, config, &MEMBERS, &ClientConfig::default());
+        run(&mut sim, secs(5));
+        let old = leader(&sim, &actors).expect("leader");
+        let cut = secs(5);
+        sim.schedule_fault(
+            cut,
+            Fault::Partition {
+                groups: vec![vec![MEMBERS[old].to_owned()]],
+            },
+        )
+        .expect("fault");
+        sim.schedule_fault(secs(12), Fault::Heal).expect("fault");
+        run(&mut sim, secs(7));
+        assert!(
+            !member(&sim, &actors, old).is_leader(),
+            "seed {seed}: check-quorum demotes the isolated leader within 2 s"
+        );
+        run(&mut sim, secs(20));
+        sim.finish(&mut NullSink);
+        assert_no_violations(&sim);
+        let isolated = client_history(&sim, actors.clients[old]);
+        assert_eq!(
+            ok_puts_called_in(&isolated, cut, secs(12)),
+            0,
+            "seed {seed}: the minority side acknowledged a write"
+        );
+        let majority_client = actors.clients[(old + 1) % 3];
+        assert!(ok_puts_called_in(&client_history(&sim, majority_client), secs(8), secs(12)) > 10);
+        let h = history(&sim, &actors);
+        assert_linearizable(&h);
+        let revisions: Vec<i64> = (0..3)
+            .map(|i| {
+                member(&sim, &actors, i)
+                    .store()
+                    .expect("running")
+                    .revision()
+            })
+            .collect();
+        assert!(
+            revisions.iter().max().expect("three") - revisions.iter().min().expect("three") <= 2,
+            "seed {seed}: members converge after the heal: {revisions:?}"
+        );
+    }
+}
+
+/// A serializable read answers from the member's own state, so an isolated member keeps
+/// answering, with stale data. Recorded as if linearizable, the checker must reject it: the
+/// planted bug that shows the checker and the model catch stale reads.
+#[test]
+fn serializable_reads_answer_in_a_minority_and_the_checker_catches_their_staleness() {
+    let config = EtcdSimConfig::default();
+    let reader = ClientConfig {
+        read_mode: ReadMode::Serializable,
+        read_percent: 100,
+        ..ClientConfig::default()
+    };
+    let writer = ClientConfig::default();
+    let mut caught = 0;
+    for seed in 1..=3 {
+        let mut sim = Simulation::new(SimConfig::new(seed));
+        for h in MEMBERS {
+            sim.add_host(h).expect("host");
+        }
+        sim.add_host("writer").expect("host");
+        // The reader sits on m3 and reads from it; the writer talks to the others.
+        let actors = add_members_and_clients(&mut sim, config, &MEMBERS, &["writer"], &writer)
+            .expect("etcd");
+        let m3 = sim.host_id("m3").expect("m3");
+        let reader_id = sim
+            .add_actor(m3, "reader", Box::new(EtcdClient::new(reader.clone())))
+            .expect("reader");
+        run(&mut sim, secs(5));
+        sim.schedule_fault(
+            secs(5),
+            Fault::Partition {
+                groups: vec![vec!["m3".into()]],
+            },
+        )
+        .expect("fault");
+        run(&mut sim, secs(12));
+        let reads = client_history(&sim, reader_id);
+        let answered_in_partition = reads
+            .operations
+            .iter()
+            .filter(|o| o.call_time >= secs(6).as_nanos() && matches!(o.outcome, Outcome::Ok(_)))
+            .count();
+        assert!(
+            answered_in_partition > 50,
+            "seed {seed}: serializable reads answer"
+        );
+        let mut h = history(&sim, &actors);
+        h.operations.extend(reads.operations);
+        if matches!(
+            check(&h, &CheckConfig::default()).expect("well-formed"),
+            Verdict::NotLinearizable(_)
+        ) {
+            caught += 1;
+        }
+    }
+    assert_eq!(
+        caught, 3,
+        "stale reads from the isolated member are not linearizable"
+    );
+}
+
+/// etcd 3.4 (no pre-vote): a follower cut off keeps raising its term, and when it returns its
+/// higher term deposes the healthy leader. etcd 3.5 (pre-vote): it never raises its term while
+/// it cannot win, and the leader stays.
+#[test]
+fn pre_vote_keeps_a_rejoining_follower_from_deposing_the_leader() {
+    for pre_vote in [true, false] {
+        let config = EtcdSimConfig {
+            pre_vote,
+            ..EtcdSimConfig::default()
+        };
+        let (mut sim, actors) = world(7, config, &["c1"], &ClientConfig::default());
+        run(&mut sim, secs(5));
+        let old = leader(&sim, &actors).expect("leader");
+        let term = member(&sim, &actors, old).term().expect("running");
+        let follower = (old + 1) % 3;
+        sim.schedule_fault(
+            secs(5),
+            Fault::Partition {
+                groups: vec![vec![MEMBERS[follower].to_owned()]],
+            },
+        )
+        .expect("fault");
+        sim.schedule_fault(secs(10), Fault::Heal).expect("fault");
+        run(&mut sim, secs(15));
+        sim.finish(&mut NullSink);
+        assert_no_violations(&sim);
+        let now = leader(&sim, &actors).expect("leader after heal");
+        let new_term = member(&sim, &actors, now).term().expect("running");
+        if pre_vote {
+            assert_eq!((now, new_term), (old, term), "pre-vote: nothing changes");
+        } else {
+            assert!(
+                new_term > term + 1,
+                "without pre-vote the rejoin forces an election"
+            );
+        }
+        assert_linearizable(&history(&sim, &actors));
+    }
+}
+
+/// SIGSTOP on a follower for four seconds: the leader carries on; SIGSTOP on the leader: the
+/// others elect a new one, and the paused leader steps down when it wakes.
+#[test]
+fn pausing_members() {
+    let (mut sim, actors) = world(
+        3,
+        EtcdSimConfig::default(),
+        &["c1"],
+        &ClientConfig::default(),
+    );
+    run(&mut sim, secs(5));
+    let old = leader(&sim, &actors).expect("leader");
+    let term = member(&sim, &actors, old).term().expect("running");
+    let follower = MEMBERS[(old + 1) % 3].to_owned();
+    let paused = |host: &str| Fault::ProcessPause {
+        host: host.into(),
+        process: "etcd".into(),
+    };
+    let resumed = |host: &str| Fault::ProcessResume {
+        host: host.into(),
+        process: "etcd".into(),
+    };
+    sim.schedule_fault(secs(5), paused(&follower))
+        .expect("fault");
+    sim.schedule_fault(secs(9), resumed(&follower))
+        .expect("fault");
+    run(&mut sim, secs(12));
+    assert_eq!(leader(&sim, &actors), Some(old));
+    assert_eq!(member(&sim, &actors, old).term(), Some(term));
+    let leader_host = MEMBERS[old].to_owned();
+    sim.schedule_fault(secs(12), paused(&leader_host))
+        .expect("fault");
+    sim.schedule_fault(secs(16), resumed(&leader_host))
+        .expect("fault");
+    run(&mut sim, secs(20));
+    sim.finish(&mut NullSink);
+    assert_no_violations(&sim);
+    let now = leader(&sim, &actors).expect("leader");
+    assert_ne!(now, old, "a paused leader is replaced");
+    assert!(!member(&sim, &actors, old).is_leader());
+    assert_linearizable(&history(&sim, &actors));
+}
+
+/// Every member crashes at once and restarts: the logs were on disk, so every acknowledged
+/// write is still there (the history, with reads after the restart, stays linearizable).
+#[test]
+fn the_log_survives_a_full_restart() {
+    let (mut sim, actors) = world(
+        5,
+        EtcdSimConfig::default(),
+        &["c1"],
+        &ClientConfig::default(),
+    );
+    for h in MEMBERS {
+        sim.schedule_fault(secs(6), Fault::HostCrash { host: h.into() })
+            .expect("fault");
+        sim.schedule_fault(secs(8), Fault::HostRestart { host: h.into() })
+            .expect("fault");
+    }
+    run(&mut sim, ms(5990));
+    let before = (0..3)
+        .map(|i| {
+            member(&sim, &actors, i)
+                .store()
+                .expect("running")
+                .revision()
+        })
+        .max()
+        .expect("three");
+    run(&mut sim, secs(16));
+    sim.finish(&mut NullSink);
+    assert_no_violations(&sim);
+    let h = history(&sim, &actors);
+    assert!(ok_puts_called_in(&h, secs(2), secs(6)) > 20);
+    assert!(
+        ok_puts_called_in(&h, secs(10), secs(16)) > 20,
+        "writes resume"
+    );
+    for i in 0..3 {
+        let rev = member(&sim, &actors, i)
+            .store()
+            .expect("running")
+            .revision();
+        assert!(
+            rev > before,
+            "member {i} replayed its log: {rev} <= {before}"
+        );
+    }
+    assert_linearizable(&h);
+}
+
+/// `etcdctl move-leader`: the leader hands over to the named member in a few heartbeats,
+/// without a timeout-long gap.
+#[test]
+fn leader_transfer_moves_leadership_quickly() {
+    let config = EtcdSimConfig::default();
+    let (mut probe, probe_actors) = world(11, config, &["c1"], &ClientConfig::default());
+    run(&mut probe, secs(5));
+    let old = leader(&probe, &probe_actors).expect("leader");
+    let target = (old + 1) % 3;
+
+    let (mut sim, actors) = world(11, config, &["c1"], &ClientConfig::default());
+    let c1 = sim.host_id("c1").expect("c1");
+    sim.add_actor(
+        c1,
+        "move-leader",
+        Box::new(MoveLeader::new(
+            SimDuration::from_secs(5),
+            target as u64 + 1,
+        )),
+    )
+    .expect("admin");
+    run(&mut sim, secs(8));
+    sim.finish(&mut NullSink);
+    assert_no_violations(&sim);
+    assert_eq!(leader(&sim, &actors), Some(target));
+    let lane = leader_timeline(sim.log(), sim.directory(), secs(8));
+    for gap in election_gaps(&lane, secs(8)) {
+        let len = gap.length.expect("ends");
+        assert!(len < SimDuration::from_millis(500), "transfer gap {len}");
+    }
+}
+
+fn trace(seed: u64) -> Vec<u8> {
+    let (mut sim, _) = world(
+        seed,
+        EtcdSimConfig::default(),
+        &["c1", "c2"],
+        &ClientConfig::default(),
+    );
+    let mut sink = JsonlSink::new(Vec::new(), TraceDetail::Full);
+    sim.schedule_fault(secs(4), Fault::HostCrash { host: "m1".into() })
+        .expect("fault");
+    sim.schedule_fault(secs(6), Fault::HostRestart { host: "m1".into() })
+        .expect("fault");
+    sim.run_until(secs(10), &mut sink);
+    sim.finish(&mut sink);
+    assert!(sink.enabled());
+    sink.finish().expect("in-memory")
+}
+
+#[test]
+fn one_seed_gives_one_trace() {
+    let a = trace(21);
+    assert!(a.len() > 10_000);
+    assert!(a == trace(21), "two runs of seed 21 differ");
+    assert_ne!(a, trace(22));
+}

@@ -13,6 +13,7 @@ use crate::engine::{
     EngineError, LogKind, NullSink, RunStats, SimConfig, SimDuration, SimTime, Simulation,
     TraceSink,
 };
+use crate::models::etcd::{self, availability::leader_timeline};
 use crate::models::heartbeat::{self, HeartbeatConfig, HeartbeatDetector};
 
 /// Why a run could not be carried out (a failed invariant is not an error: it is in the outcome).
@@ -73,7 +74,21 @@ pub fn build_world(cluster: &Cluster, seed: u64) -> Result<Simulation, SimError>
         config.detection_bound(),
     )));
     sim.add_invariant(Box::new(HeartbeatAccuracy::new(config.detection_bound())));
+    etcd::add_etcd(&mut sim, cluster, &apiserver_etcd_client())?;
     Ok(sim)
+}
+
+/// The etcd load a scenario runs: each control-plane host's apiserver stand-in issues a request
+/// every 200 ms (a quiet control plane's lease renewals and status updates), enough to show
+/// when writes stop and resume without making half-hour histories slow to check. It starts
+/// after 3 s, once etcd has elected its first leader, as kubeadm starts the apiserver only
+/// after etcd answers.
+pub fn apiserver_etcd_client() -> etcd::ClientConfig {
+    etcd::ClientConfig {
+        think: SimDuration::from_millis(200),
+        start_after: SimDuration::from_secs(3),
+        ..etcd::ClientConfig::default()
+    }
 }
 
 /// Runs `scenario` on `cluster` for `duration` with `seed`, writing nothing.
@@ -119,6 +134,22 @@ pub fn replay(
     run_scenario(cluster, &scenario, seed, duration)
 }
 
+/// The recorded lanes plus the derived `etcd` leader lane when the world runs etcd, ordered by
+/// component name.
+fn all_timelines(sim: &Simulation, end: SimTime) -> Vec<Timeline> {
+    let mut timelines = build_timelines(sim.log(), end);
+    if sim
+        .directory()
+        .actors_named(etcd::MODEL_NAME)
+        .next()
+        .is_some()
+    {
+        timelines.push(leader_timeline(sim.log(), sim.directory(), end));
+        timelines.sort_by(|a, b| a.component.cmp(&b.component));
+    }
+    timelines
+}
+
 /// Schedules `plan` on an already built world and runs it for `duration`.
 pub fn run_world(
     sim: &mut Simulation,
@@ -146,7 +177,7 @@ pub fn run_world(
         duration: SimDuration::from(duration),
         stats,
         violations: sim.violations().to_vec(),
-        timelines: build_timelines(sim.log(), end),
+        timelines: all_timelines(sim, end),
         faults,
     })
 }

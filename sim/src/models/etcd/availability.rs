@@ -63,7 +63,7 @@ impl Facts {
     }
 }
 
-/// The `etcd` lane over `[0, end)`.
+/// The `etcd` lane from the first leader until `end` (empty if no leader was ever elected).
 pub fn leader_timeline(log: &[LogEntry], directory: &Directory, end: SimTime) -> Timeline {
     let actors: BTreeMap<u32, String> = directory
         .actors_named(MODEL_NAME)
@@ -130,6 +130,13 @@ pub fn leader_timeline(log: &[LogEntry], directory: &Directory, end: SimTime) ->
             }
             _ => changes.push((entry.time, status)),
         }
+    }
+    // Before the first election the cluster is still forming: the lane starts at the first
+    // leader, so bootstrap does not count as an outage.
+    if let Some(first_up) = changes.iter().position(|(_, s)| *s == Status::Up) {
+        changes.drain(..first_up);
+    } else {
+        changes.clear();
     }
     let intervals = changes
         .iter()

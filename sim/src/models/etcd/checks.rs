@@ -10,13 +10,18 @@
 //!   the same index.
 //! - [`LeaderRestored`]: liveness: while a majority of members runs and can talk, a leader
 //!   those members follow appears within [`EtcdSimConfig::reelection_bound`].
+//! - [`ClientHistoryLinearizable`]: what the clients saw, judged at the end of the run by the
+//!   Wing-Gong/Lowe checker; this is also the "no acknowledged write lost" check, since every
+//!   later read must see the last acknowledged write.
 
 use std::collections::BTreeMap;
 
+use super::client::EtcdClient;
 use super::config::EtcdSimConfig;
 use super::member::EtcdMember;
-use super::{LEADER_KEY, MODEL_NAME};
+use super::{CLIENT_MODEL_NAME, LEADER_KEY, MODEL_NAME};
 use crate::checks::invariant::{Invariant, WorldView};
+use crate::checks::linearizability::{CheckConfig, History, Verdict, check};
 use crate::engine::{ActorId, LogEntry, LogKind, Record, SimDuration, SimTime};
 
 /// The members' actor ids, in Raft-id order.
@@ -266,6 +271,37 @@ impl Invariant for LeaderRestored {
                 self.bound
             )
         })
+    }
+}
+
+/// The merged client history is linearizable.
+#[derive(Debug, Default)]
+pub struct ClientHistoryLinearizable;
+
+impl Invariant for ClientHistoryLinearizable {
+    fn name(&self) -> &str {
+        "etcd-linearizable"
+    }
+
+    fn observe(&mut self, _entry: &LogEntry, _world: &WorldView<'_>) -> Option<String> {
+        None
+    }
+
+    fn finish(&mut self, _end: SimTime, world: &WorldView<'_>) -> Option<String> {
+        let operations = world
+            .directory
+            .actors_named(CLIENT_MODEL_NAME)
+            .filter_map(|a| world.model::<EtcdClient>(a))
+            .flat_map(|c| c.operations().iter().cloned())
+            .collect();
+        match check(&History::new(operations), &CheckConfig::default()) {
+            Ok(Verdict::Linearizable) => None,
+            Ok(Verdict::NotLinearizable(v)) => Some(format!("client history: {v:?}")),
+            Ok(Verdict::Unknown { keys }) => Some(format!(
+                "the checker's budget ran out on keys {keys:?}: shorten the run or the workload"
+            )),
+            Err(e) => Some(format!("client history is malformed: {e}")),
+        }
     }
 }
 

@@ -103,6 +103,9 @@ pub fn add_members_and_clients(
         sim.add_invariant(Box::new(checks::CommittedLogsAgree));
         sim.add_invariant(Box::new(checks::LeaderRestored::new(&config)));
     }
+    if !actors.clients.is_empty() {
+        sim.add_invariant(Box::new(checks::ClientHistoryLinearizable));
+    }
     Ok(actors)
 }
 

@@ -104,6 +104,7 @@ pub fn etcd_cluster(cluster: &Cluster) -> EtcdCluster {
     let mut etcd = EtcdCluster::with_defaults(members, format!("{}-etcd", cluster.metadata.name));
     etcd.heartbeat_interval_ms = cluster.spec.etcd.heartbeat_interval_ms;
     etcd.election_timeout_ms = cluster.spec.etcd.election_timeout_ms;
+    etcd.pre_vote = cluster.spec.etcd.pre_vote;
     etcd
 }
 

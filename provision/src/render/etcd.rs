@@ -57,6 +57,9 @@ pub struct EtcdCluster {
     pub heartbeat_interval_ms: u32,
     /// `--election-timeout` in milliseconds.
     pub election_timeout_ms: u32,
+    /// `--pre-vote`: rendered explicitly, because etcd 3.4 (Debian 12) defaults it off and 3.5
+    /// on, and the simulator must run what the hosts run.
+    pub pre_vote: bool,
 }
 
 /// Where files go on a member host. [`EtcdLayout::debian`] is the production layout; tests
@@ -186,6 +189,7 @@ impl EtcdCluster {
             token: token.into(),
             heartbeat_interval_ms: DEFAULT_HEARTBEAT_INTERVAL_MS,
             election_timeout_ms: DEFAULT_ELECTION_TIMEOUT_MS,
+            pre_vote: topology::defaults::ETCD_PRE_VOTE,
         }
     }
 
@@ -308,6 +312,7 @@ pub fn member_environment(
             "ETCD_ELECTION_TIMEOUT",
             cluster.election_timeout_ms.to_string(),
         ),
+        ("ETCD_PRE_VOTE", cluster.pre_vote.to_string()),
         ("ETCD_CERT_FILE", path(layout.cert(SERVER_STEM))),
         ("ETCD_KEY_FILE", path(layout.key(SERVER_STEM))),
         ("ETCD_TRUSTED_CA_FILE", path(layout.ca_cert())),

@@ -10,6 +10,7 @@ pub mod availability;
 pub mod checks;
 pub mod client;
 pub mod config;
+pub mod drill;
 pub mod member;
 pub mod messages;
 

@@ -487,3 +487,72 @@ fn one_seed_gives_one_trace() {
     assert!(a == trace(21), "two runs of seed 21 differ");
     assert_ne!(a, trace(22));
 }
+
+/// A fault on one member, for the property test.
+#[derive(Clone, Debug)]
+enum MemberFault {
+    Crash,
+    Restart,
+    Pause,
+    Resume,
+    Isolate,
+    Heal,
+}
+
+fn member_fault(kind: &MemberFault, host: &str) -> Fault {
+    let host = host.to_owned();
+    let process = "etcd".to_owned();
+    match kind {
+        MemberFault::Crash => Fault::HostCrash { host },
+        MemberFault::Restart => Fault::HostRestart { host },
+        MemberFault::Pause => Fault::ProcessPause { host, process },
+        MemberFault::Resume => Fault::ProcessResume { host, process },
+        MemberFault::Isolate => Fault::Partition {
+            groups: vec![vec![host]],
+        },
+        MemberFault::Heal => Fault::Heal,
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    /// Any sequence of crashes, pauses and partitions of members keeps every Raft invariant and
+    /// a linearizable history; once everything is repaired, a leader returns and writes flow.
+    #[test]
+    fn random_member_faults_keep_raft_safe(
+        seed in 0u64..1000,
+        faults in proptest::collection::vec(
+            (
+                0u64..20_000,
+                proptest::prop_oneof![
+                    proptest::strategy::Just(MemberFault::Crash),
+                    proptest::strategy::Just(MemberFault::Restart),
+                    proptest::strategy::Just(MemberFault::Pause),
+                    proptest::strategy::Just(MemberFault::Resume),
+                    proptest::strategy::Just(MemberFault::Isolate),
+                    proptest::strategy::Just(MemberFault::Heal),
+                ],
+                0usize..3,
+            ),
+            0..8,
+        ),
+    ) {
+        let (mut sim, actors) =
+            world(seed, EtcdSimConfig::default(), &["c1", "c2"], &ClientConfig::default());
+        for (at, kind, m) in &faults {
+            sim.schedule_fault(ms(3_000 + at), member_fault(kind, MEMBERS[*m])).expect("fault");
+        }
+        for m in MEMBERS {
+            sim.schedule_fault(secs(25), member_fault(&MemberFault::Restart, m)).expect("fault");
+            sim.schedule_fault(secs(25), member_fault(&MemberFault::Resume, m)).expect("fault");
+        }
+        sim.schedule_fault(secs(25), Fault::Heal).expect("fault");
+        run(&mut sim, secs(35));
+        sim.finish(&mut NullSink);
+        proptest::prop_assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+        proptest::prop_assert!(leader(&sim, &actors).is_some());
+        let h = history(&sim, &actors);
+        proptest::prop_assert!(ok_puts_called_in(&h, secs(30), secs(35)) > 10);
+    }
+}

@@ -84,18 +84,13 @@ fn client<'s>(sim: &'s Simulation, a: &CephActors) -> &'s CephClient {
 
 const VICTIM: &str = "micklethefickle";
 
+/// The seed's "Storage Failure" drill as the named scenario builds it on the default topology.
 fn storage_failure() -> Vec<TimedFault> {
-    vec![
-        at(
-            60,
-            Fault::DiskLoss {
-                host: VICTIM.into(),
-                disk: "/dev/vdb".into(),
-            },
-        ),
-        at(60, stop(VICTIM)),
-        at(900, start(VICTIM)),
-    ]
+    let cluster = topology::default_cluster().expect("default topology");
+    let scenario = sim::scenario::named("storage-failure", &cluster, 1).expect("scenario");
+    let plan = scenario.spec.plan.faults;
+    assert!(matches!(&plan[0].fault, Fault::DiskLoss { host, .. } if host == VICTIM));
+    plan
 }
 
 #[test]
@@ -221,4 +216,183 @@ fn storage_failure_detects_outs_recovers_and_never_blocks() {
     let mid = pg_state_counts(sim.log(), secs(300));
     println!("PG states at 300 s: {mid:?}");
     assert!(mid.keys().any(|k| k.contains("undersized")), "{mid:?}");
+}
+
+#[test]
+fn two_osd_hosts_lost_block_io_below_min_size() {
+    let plan = vec![
+        at(60, stop("cloudserver2")),
+        at(60, stop("cloudserver3")),
+        at(400, start("cloudserver2")),
+        at(400, start("cloudserver3")),
+    ];
+    let (sim, a) = run(3, &CephSimConfig::default(), plan, 1100);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    let mid = pg_state_counts(sim.log(), secs(300));
+    println!("PG states at 300 s: {mid:?}");
+    let peered: usize = mid
+        .iter()
+        .filter(|(k, _)| k.contains("peered"))
+        .map(|(_, n)| *n)
+        .sum();
+    // osd.2 and osd.3 share the up set of these PGs; each keeps one copy, below min_size 2.
+    let both = a
+        .layout
+        .map_all(&sim::models::ceph::pool::OsdStates::all_up_in(5))
+        .into_iter()
+        .filter(|(_, m)| m.up.contains(&2) && m.up.contains(&3))
+        .count();
+    assert!(both > 0);
+    assert_eq!(peered, both, "{mid:?}");
+    let c = client(&sim, &a);
+    let blocked: Vec<_> = c
+        .writes
+        .values()
+        .filter(|w| w.inactive_wait > SimDuration::from_secs(60))
+        .collect();
+    println!(
+        "{} writes blocked below min_size, longest {}",
+        blocked.len(),
+        blocked
+            .iter()
+            .map(|w| w.inactive_wait)
+            .max()
+            .unwrap_or_default()
+    );
+    assert!(!blocked.is_empty());
+    let timelines = build_timelines(sim.log(), secs(1100));
+    let io = lane(&timelines, "ceph/io");
+    assert_eq!(io.status_at(secs(300)), Some(Status::Down));
+    assert_eq!(io.summary().final_status, Status::Up);
+    let end = pg_state_counts(sim.log(), secs(1100));
+    assert_eq!(end.get("active+clean"), Some(&32), "{end:?}");
+}
+
+#[test]
+fn mon_quorum_loss_blocks_io_and_freezes_the_map() {
+    let plan = vec![
+        at(
+            60,
+            Fault::HostCrash {
+                host: "micklethefickle".into(),
+            },
+        ),
+        at(
+            60,
+            Fault::HostCrash {
+                host: "cloudserver1".into(),
+            },
+        ),
+        at(
+            300,
+            Fault::HostRestart {
+                host: "micklethefickle".into(),
+            },
+        ),
+        at(
+            300,
+            Fault::HostRestart {
+                host: "cloudserver1".into(),
+            },
+        ),
+    ];
+    let (sim, a) = run(5, &CephSimConfig::default(), plan, 420);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    let timelines = build_timelines(sim.log(), secs(420));
+    let quorum = lane(&timelines, "ceph/mon-quorum");
+    assert_eq!(quorum.status_at(secs(200)), Some(Status::Down));
+    assert_eq!(quorum.summary().final_status, Status::Up);
+    let io = lane(&timelines, "ceph/io");
+    assert_eq!(io.status_at(secs(200)), Some(Status::Down));
+    assert_eq!(io.summary().final_status, Status::Up);
+    // No map was committed while the quorum was gone.
+    let commits: Vec<SimTime> = sim
+        .log()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            LogKind::Record {
+                record: Record::State { key, .. },
+                ..
+            } if key == "ceph/osdmap" => Some(e.time),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        commits.iter().all(|t| *t < secs(61) || *t >= secs(300)),
+        "{commits:?}"
+    );
+    let c = client(&sim, &a);
+    let held = c
+        .writes
+        .values()
+        .map(|w| w.quorum_wait)
+        .max()
+        .unwrap_or_default();
+    println!("longest write held for quorum: {held}");
+    assert!(held > SimDuration::from_secs(200));
+}
+
+#[test]
+fn same_seed_same_run() {
+    let log = |seed| {
+        let (sim, a) = run(seed, &CephSimConfig::default(), storage_failure(), 1200);
+        let c = client(&sim, &a);
+        (
+            format!("{:?}", sim.log()),
+            format!("{:?}", c.writes),
+            sim.stats(),
+        )
+    };
+    let one = log(9);
+    assert_eq!(one, log(9));
+    assert_ne!(one.0, log(10).0, "another seed draws other heartbeat times");
+}
+
+/// The planted bug: primaries acknowledge writes before the replicas have them. A one-way cut
+/// keeps cloudserver3's replication messages from the other OSDs until it is marked down; its
+/// acknowledged writes then exist only on its own disk, which is lost.
+fn cut_then_lose(bug: bool) -> Simulation {
+    let x = "cloudserver3";
+    let mut plan: Vec<TimedFault> = ["micklethefickle", "cloudserver1", "cloudserver2"]
+        .iter()
+        .map(|to| {
+            at(
+                60,
+                Fault::OneWay {
+                    from: x.into(),
+                    to: (*to).into(),
+                },
+            )
+        })
+        .collect();
+    plan.push(at(
+        150,
+        Fault::DiskLoss {
+            host: x.into(),
+            disk: "/dev/vdb".into(),
+        },
+    ));
+    plan.push(at(150, stop(x)));
+    let cfg = CephSimConfig {
+        planted_ack_after_primary_only: bug,
+        ..CephSimConfig::default()
+    };
+    run(2, &cfg, plan, 240).0
+}
+
+#[test]
+fn planted_ack_after_primary_only_loses_writes_and_is_caught() {
+    let buggy = cut_then_lose(true);
+    let v = buggy.violations();
+    assert!(
+        v.iter().any(|v| v.invariant == "ceph-no-acked-write-lost"),
+        "{v:?}"
+    );
+    println!("caught: {}", v[0]);
+    let correct = cut_then_lose(false);
+    assert!(
+        correct.violations().is_empty(),
+        "{:?}",
+        correct.violations()
+    );
 }

@@ -49,6 +49,8 @@ pub struct WriteRecord {
 #[derive(Clone, Debug)]
 struct Pending {
     sent_to: Option<i32>,
+    /// Boot nonce of the OSD incarnation it went to: a restarted OSD lost it.
+    sent_nonce: u64,
     held_since: Option<SimTime>,
 }
 
@@ -154,6 +156,9 @@ impl CephClient {
             w.quorum_wait = w.quorum_wait + now.saturating_since(since);
         }
         p.sent_to = primary;
+        p.sent_nonce = primary
+            .and_then(|o| self.map.up_nonce.get(o as usize).copied())
+            .unwrap_or(0);
         if let Some(o) = primary
             && let Some(a) = self.osd_actor(ctx, o)
         {
@@ -189,6 +194,7 @@ impl CephClient {
             tid,
             Pending {
                 sent_to: None,
+                sent_nonce: 0,
                 held_since: None,
             },
         );
@@ -242,14 +248,16 @@ impl CephClient {
         self.map = map.clone();
         self.remap();
         self.record_osd_lanes(ctx);
-        // Resend every op whose primary changed (Objecter::_scan_requests).
+        // Resend every op whose primary changed or restarted (Objecter::_scan_requests, and
+        // the session reset of a new OSD incarnation).
         let moved: Vec<u64> = self
             .pending
             .iter()
             .filter(|(tid, p)| {
                 let pg = self.writes.get(tid).map(|w| w.pg);
                 let now_primary = pg.and_then(|pg| self.mapping.get(&pg).copied().flatten());
-                p.sent_to != now_primary
+                let nonce = now_primary.and_then(|o| self.map.up_nonce.get(o as usize).copied());
+                p.sent_to != now_primary || nonce != Some(p.sent_nonce)
             })
             .map(|(t, _)| *t)
             .collect();

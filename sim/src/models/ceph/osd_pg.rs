@@ -262,7 +262,7 @@ impl CephOsdHost {
             .filter(|c| c.complete)
             .max_by_key(|c| c.version())
             .cloned();
-        let current: Vec<i32> = match &auth {
+        let mut current: Vec<i32> = match &auth {
             Some(a) => p
                 .infos
                 .iter()
@@ -271,6 +271,23 @@ impl CephOsdHost {
                 .collect(),
             None => Vec::new(),
         };
+        // Up-set members with a complete but stale copy (their log a prefix of the
+        // authoritative one) are log-recoverable: peering hands them the missing log entries and
+        // they join the acting set, as Ceph's activate does; the missing objects count as
+        // recovered bytes.
+        let mut syncs: Vec<(i32, u64)> = Vec::new();
+        if let Some(a) = &auth {
+            for o in &p.up {
+                if let Some(Some(c)) = p.infos.get(o)
+                    && c.complete
+                    && c.log.len() < a.log.len()
+                    && a.log.starts_with(&c.log)
+                {
+                    syncs.push((*o, a.version() - c.version()));
+                    current.push(*o);
+                }
+            }
+        }
         let mut acting: Vec<i32> =
             p.up.iter()
                 .copied()
@@ -352,8 +369,41 @@ impl CephOsdHost {
         };
         let recover = !p.targets.is_empty();
         let active = p.phase == Phase::Active;
+        let round = p.round;
+        let sync_copy = p.auth.clone();
         for o in strays {
             self.send_osd(ctx, o, PgRemove { pg, to: o });
+        }
+        let now = ctx.now();
+        let object_bytes = self.layout.config.object_bytes;
+        for (o, missing) in syncs {
+            if o == osd {
+                if let Some(s) = self.stores.get_mut(&osd) {
+                    s.insert(pg, sync_copy.clone());
+                }
+            } else {
+                self.send_osd(
+                    ctx,
+                    o,
+                    Push {
+                        pg,
+                        round,
+                        primary: osd,
+                        to: o,
+                        copy: sync_copy.clone(),
+                    },
+                );
+            }
+            let bytes = missing.saturating_mul(object_bytes);
+            self.recovered_bytes = self.recovered_bytes.saturating_add(bytes);
+            self.transfers.push((now, pg, o, bytes, "recovery"));
+            ctx.state(
+                RECOVERY_KEY,
+                format!(
+                    "pg={pg} recovery osd.{o} bytes={bytes} host_total={}",
+                    self.recovered_bytes
+                ),
+            );
         }
         if active {
             self.drain_queue(ctx, osd, pg);
@@ -669,7 +719,10 @@ impl CephOsdHost {
         let Some(p) = run.primary.get_mut(&a.pg) else {
             return;
         };
-        let Some((target, bytes, kind)) = p.transfer.filter(|_| p.round == a.round) else {
+        let Some((target, bytes, kind)) = p
+            .transfer
+            .filter(|(t, _, _)| p.round == a.round && *t == a.from)
+        else {
             return;
         };
         p.transfer = None;

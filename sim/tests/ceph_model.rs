@@ -396,3 +396,68 @@ fn planted_ack_after_primary_only_loses_writes_and_is_caught() {
         correct.violations()
     );
 }
+
+/// The lead's integration path: `build_world` (hosts and heartbeat detectors), then `add_ceph`,
+/// then `run_world` with the named scenario; every invariant holds and the Ceph lanes exist.
+#[test]
+fn build_world_plus_add_ceph_runs_the_named_scenario() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let scenario = sim::scenario::named("storage-failure", &cluster, 4).expect("scenario");
+    let mut sim = sim::scenario::run::build_world(&cluster, 4).expect("world");
+    add_ceph(&mut sim, &cluster, &CephSimConfig::default()).expect("ceph");
+    let outcome = sim::scenario::run::run_world(
+        &mut sim,
+        "storage-failure",
+        &scenario.spec.plan,
+        sim::scenario::DEFAULT_DURATION,
+        &mut NullSink,
+    )
+    .expect("runs");
+    assert!(outcome.passed(), "{:?}", outcome.violations);
+    for name in ["ceph/io", "ceph/mon-quorum", "osd/0", "osd/4"] {
+        assert!(
+            outcome.timelines.iter().any(|t| t.component == name),
+            "lane {name} missing"
+        );
+    }
+    let io = lane(&outcome.timelines, "ceph/io").summary();
+    println!("ceph/io: {io:?}");
+    assert_eq!(io.final_status, Status::Up);
+}
+
+/// The mon leader's host (also an OSD host) crashes: the next rank leads within the lease
+/// timeout plus an election, the map keeps changing (the OSD is marked down), and I/O goes on.
+#[test]
+fn mon_leader_crash_elects_the_next_rank() {
+    let plan = vec![at(
+        60,
+        Fault::HostCrash {
+            host: "micklethefickle".into(),
+        },
+    )];
+    let (sim, _a) = run(6, &CephSimConfig::default(), plan, 200);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    let leader = sim
+        .log()
+        .iter()
+        .find_map(|e| match &e.kind {
+            LogKind::Record {
+                record: Record::State { key, value },
+                ..
+            } if key == "ceph/mon-leader" && e.time > secs(60) => Some((e.time, value.clone())),
+            _ => None,
+        })
+        .expect("a new leader");
+    println!("new leader {} at {}", leader.1, leader.0);
+    assert_eq!(leader.1, "cloudserver1");
+    assert!(leader.0 - secs(60) <= SimDuration::from_secs(20));
+    let timelines = build_timelines(sim.log(), secs(200));
+    assert_eq!(
+        lane(&timelines, "osd/0").status_at(secs(150)),
+        Some(Status::Down)
+    );
+    assert_ne!(
+        lane(&timelines, "ceph/io").status_at(secs(150)),
+        Some(Status::Down)
+    );
+}

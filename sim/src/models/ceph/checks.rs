@@ -477,6 +477,95 @@ pub fn pg_state_counts(log: &[LogEntry], t: SimTime) -> BTreeMap<String, usize> 
 mod tests {
     use super::*;
 
+    use crate::engine::Directory;
+    use crate::models::ceph::layout::CephSimConfig;
+    use crate::net::{LinkConfig, Network};
+
+    fn state(t_s: u64, observer: u32, key: &str, value: &str) -> LogEntry {
+        LogEntry {
+            time: SimTime::ZERO + SimDuration::from_secs(t_s),
+            kind: LogKind::Record {
+                observer: Observer::Actor(observer),
+                record: Record::State {
+                    key: key.into(),
+                    value: value.into(),
+                },
+            },
+        }
+    }
+
+    /// The availability check rejects PG records that disagree with the committed map.
+    #[test]
+    fn io_check_rejects_records_that_contradict_the_map() {
+        let cluster = topology::default_cluster().expect("default topology");
+        let layout = CephLayout::from_cluster(&cluster, &CephSimConfig::default()).expect("layout");
+        let actors = CephActors {
+            layout,
+            mons: vec![ActorId(0)],
+            osd_hosts: vec![ActorId(1)],
+            client: ActorId(2),
+        };
+        let dir = Directory::default();
+        let net = Network::new(0, LinkConfig::default());
+        let world = WorldView {
+            directory: &dir,
+            host_up: &[],
+            actor_running: &[],
+            net: &net,
+            models: &[],
+        };
+        let mut check = CephIoAvailability::new(actors);
+        let ok = state(
+            1,
+            1,
+            "pg/1.0",
+            "active+clean e1 acting=[0, 1, 2] up=[0, 1, 2]",
+        );
+        assert_eq!(check.observe(&ok, &world), None);
+        let map = state(2, 0, OSDMAP_KEY, "e2 up=[0,3,4] in=[0,1,2,3,4]");
+        assert_eq!(check.observe(&map, &world), None);
+        let too_few = state(
+            3,
+            1,
+            "pg/1.0",
+            "active+undersized+degraded e2 acting=[0] up=[0]",
+        );
+        assert!(
+            check.observe(&too_few, &world).is_some(),
+            "active below min_size"
+        );
+        let down_member = state(
+            3,
+            1,
+            "pg/1.1",
+            "active+clean e2 acting=[0, 1, 3] up=[0, 1, 3]",
+        );
+        assert!(
+            check.observe(&down_member, &world).is_some(),
+            "acting OSD down"
+        );
+        let idle = state(
+            3,
+            1,
+            "pg/1.2",
+            "undersized+peered e2 acting=[0, 3] up=[0, 3]",
+        );
+        assert!(
+            check.observe(&idle, &world).is_some(),
+            "inactive with min_size up"
+        );
+        let unknown = state(
+            4,
+            1,
+            "pg/1.3",
+            "active+clean e9 acting=[0, 3, 4] up=[0, 3, 4]",
+        );
+        assert!(
+            check.observe(&unknown, &world).is_some(),
+            "uncommitted epoch"
+        );
+    }
+
     #[test]
     fn pgid_round_trip() {
         let pg = PgId { pool: 1, ps: 31 };

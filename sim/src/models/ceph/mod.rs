@@ -13,6 +13,7 @@ pub mod mon;
 pub mod msg;
 pub mod osd;
 pub mod osd_pg;
+pub mod osd_recovery;
 pub mod osdmap;
 pub mod pg;
 pub mod pool;

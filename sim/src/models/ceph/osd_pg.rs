@@ -15,7 +15,7 @@
 //! when all of them have it on disk. Writes to a PG that is peering or below `min_size` wait in
 //! the PG's queue; the wait is reported back so the client can tell blocked from slow.
 //!
-//! Recovery: one transfer per OSD at a time on each side (`osd_max_backfills` = 1): the primary
+//! Recovery (in `osd_recovery.rs`): one transfer per OSD at a time on each side (`osd_max_backfills` = 1): the primary
 //! holds a local slot and asks the target for its remote slot; the transfer lasts bytes divided
 //! by the per-OSD recovery bandwidth (topology `recoveryMibps`, 100 MiB/s by default: Ceph
 //! throttles recovery with `osd_max_backfills` and `osd_recovery_max_active_hdd` = 3 rather than
@@ -26,10 +26,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::layout::PgId;
 use super::msg::{
-    ClientReply, ClientWrite, PgCopy, PgInfo, PgQuery, PgRemove, Push, PushAck, RepOp, RepOpAck,
-    ReserveCancel, ReserveGrant, ReserveRequest,
+    ClientReply, ClientWrite, PgCopy, PgInfo, PgQuery, PgRemove, Push, RepOp, RepOpAck,
+    ReserveCancel,
 };
-use super::osd::{CephOsdHost, TimerWhat};
+use super::osd::CephOsdHost;
 use super::pg::{PgState, pg_state};
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 
@@ -37,9 +37,6 @@ use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 pub const PG_KEY_PREFIX: &str = "pg/";
 /// State key of a finished recovery transfer.
 pub const RECOVERY_KEY: &str = "ceph/recovery";
-
-/// Nanoseconds per second.
-const NANOS: u128 = 1_000_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -66,20 +63,20 @@ pub(super) struct Queued {
 /// A PG this OSD is primary of (volatile).
 #[derive(Clone, Debug)]
 pub(super) struct PrimaryPg {
-    round: u64,
+    pub(super) round: u64,
     epoch: u64,
-    up: Vec<i32>,
+    pub(super) up: Vec<i32>,
     waiting_info: BTreeSet<i32>,
-    infos: BTreeMap<i32, Option<PgCopy>>,
+    pub(super) infos: BTreeMap<i32, Option<PgCopy>>,
     phase: Phase,
     acting: Vec<i32>,
-    targets: VecDeque<i32>,
-    auth: PgCopy,
+    pub(super) targets: VecDeque<i32>,
+    pub(super) auth: PgCopy,
     state: PgState,
     recorded: String,
     inflight: BTreeMap<u64, Inflight>,
     queue: VecDeque<Queued>,
-    transfer: Option<(i32, u64, &'static str)>,
+    pub(super) transfer: Option<(i32, u64, &'static str)>,
 }
 
 impl CephOsdHost {
@@ -146,7 +143,7 @@ impl CephOsdHost {
         }
     }
 
-    fn start_peering(&mut self, ctx: &mut Ctx<'_>, osd: i32, pg: PgId, up: Vec<i32>) {
+    pub(super) fn start_peering(&mut self, ctx: &mut Ctx<'_>, osd: i32, pg: PgId, up: Vec<i32>) {
         self.round_seq += 1;
         let round = self.round_seq;
         let mut ask: BTreeSet<i32> = up.iter().copied().collect();
@@ -575,171 +572,5 @@ impl CephOsdHost {
                 },
             );
         }
-    }
-
-    /// Takes the local recovery slot for the next PG waiting and asks its target for a slot.
-    fn start_local(&mut self, ctx: &mut Ctx<'_>, osd: i32) {
-        let Some(run) = self.run.get_mut(&osd) else {
-            return;
-        };
-        if run.local_slot.is_some() {
-            return;
-        }
-        while let Some(pg) = run.local_queue.pop_front() {
-            let Some(p) = run.primary.get_mut(&pg) else {
-                continue;
-            };
-            let Some(target) = p.targets.front().copied() else {
-                continue;
-            };
-            run.local_slot = Some(pg);
-            p.transfer = Some((target, 0, "pending"));
-            let round = p.round;
-            self.send_osd(
-                ctx,
-                target,
-                ReserveRequest {
-                    pg,
-                    round,
-                    primary: osd,
-                    to: target,
-                },
-            );
-            return;
-        }
-    }
-
-    pub(super) fn on_grant(&mut self, ctx: &mut Ctx<'_>, g: &ReserveGrant) {
-        let object_bytes = self.layout.config.object_bytes;
-        let base = self.layout.pg_bytes(g.pg, 0);
-        let bw = u128::from(self.layout.recovery_bytes_per_sec.max(1));
-        let valid = self
-            .run
-            .get(&g.to)
-            .and_then(|r| r.primary.get(&g.pg))
-            .is_some_and(|p| p.round == g.round && p.transfer.is_some_and(|(t, _, _)| t == g.from));
-        if !valid {
-            self.send_osd(
-                ctx,
-                g.from,
-                ReserveCancel {
-                    pg: g.pg,
-                    primary: g.to,
-                    to: g.from,
-                },
-            );
-            return;
-        }
-        let Some(p) = self
-            .run
-            .get_mut(&g.to)
-            .and_then(|r| r.primary.get_mut(&g.pg))
-        else {
-            return;
-        };
-        let have = p.infos.get(&g.from).cloned().flatten();
-        let (bytes, kind) = match have {
-            Some(c) if c.complete && c.version() <= p.auth.version() => (
-                (p.auth.version() - c.version()).saturating_mul(object_bytes),
-                "recovery",
-            ),
-            _ => (
-                base.saturating_add(p.auth.version().saturating_mul(object_bytes)),
-                "backfill",
-            ),
-        };
-        p.transfer = Some((g.from, bytes, kind));
-        let nanos = (u128::from(bytes) * NANOS / bw).min(u128::from(u64::MAX)) as u64;
-        let t = ctx.set_timer(SimDuration::from_nanos(nanos), 0);
-        self.timers.insert(
-            t,
-            TimerWhat::Transfer {
-                osd: g.to,
-                pg: g.pg,
-                round: g.round,
-            },
-        );
-    }
-
-    pub(super) fn on_transfer_done(&mut self, ctx: &mut Ctx<'_>, osd: i32, pg: PgId, round: u64) {
-        let Some(p) = self.run.get(&osd).and_then(|r| r.primary.get(&pg)) else {
-            return;
-        };
-        let Some((target, _, _)) = p.transfer.filter(|_| p.round == round) else {
-            return;
-        };
-        let copy = PgCopy {
-            log: p.auth.log.clone(),
-            complete: true,
-        };
-        self.send_osd(
-            ctx,
-            target,
-            Push {
-                pg,
-                round,
-                primary: osd,
-                to: target,
-                copy,
-            },
-        );
-    }
-
-    pub(super) fn on_push(&mut self, ctx: &mut Ctx<'_>, p: &Push) {
-        let Some(run) = self.run.get_mut(&p.to).filter(|r| r.booted) else {
-            return;
-        };
-        if run
-            .remote_slot
-            .is_some_and(|(pg, primary, _)| pg == p.pg && primary == p.primary)
-        {
-            run.remote_slot = None;
-        }
-        if let Some(s) = self.stores.get_mut(&p.to) {
-            s.insert(p.pg, p.copy.clone());
-        }
-        self.send_osd(
-            ctx,
-            p.primary,
-            PushAck {
-                pg: p.pg,
-                round: p.round,
-                from: p.to,
-                to: p.primary,
-            },
-        );
-        self.grant_next(ctx, p.to);
-    }
-
-    pub(super) fn on_push_ack(&mut self, ctx: &mut Ctx<'_>, a: &PushAck) {
-        let now = ctx.now();
-        let Some(run) = self.run.get_mut(&a.to) else {
-            return;
-        };
-        let Some(p) = run.primary.get_mut(&a.pg) else {
-            return;
-        };
-        let Some((target, bytes, kind)) = p
-            .transfer
-            .filter(|(t, _, _)| p.round == a.round && *t == a.from)
-        else {
-            return;
-        };
-        p.transfer = None;
-        let up = p.up.clone();
-        if run.local_slot == Some(a.pg) {
-            run.local_slot = None;
-        }
-        self.recovered_bytes = self.recovered_bytes.saturating_add(bytes);
-        self.transfers.push((now, a.pg, target, bytes, kind));
-        ctx.state(
-            RECOVERY_KEY,
-            format!(
-                "pg={} {kind} osd.{target} bytes={bytes} host_total={}",
-                a.pg, self.recovered_bytes
-            ),
-        );
-        self.start_peering(ctx, a.to, a.pg, up);
-        self.start_local(ctx, a.to);
     }
 }

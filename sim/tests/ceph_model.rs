@@ -461,3 +461,44 @@ fn mon_leader_crash_elects_the_next_rank() {
         Some(Status::Down)
     );
 }
+
+/// Random fault plans (the `random` scenario) never break the Ceph invariants; seeds 9, 18, 23
+/// and 109 once exposed over-strict stall checks (slow links, a client cut from the leader).
+#[test]
+fn random_plans_keep_the_ceph_invariants() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let mut bad = 0;
+    for seed in [1u64, 2, 3, 4, 9, 18, 23, 109] {
+        let scenario = sim::scenario::named("random", &cluster, seed).expect("scenario");
+        let mut sim = sim::scenario::run::build_world(&cluster, seed).expect("world");
+        add_ceph(&mut sim, &cluster, &CephSimConfig::default()).expect("ceph");
+        let outcome = sim::scenario::run::run_world(
+            &mut sim,
+            "random",
+            &scenario.spec.plan,
+            sim::scenario::DEFAULT_DURATION,
+            &mut NullSink,
+        )
+        .expect("runs");
+        let ceph: Vec<_> = outcome
+            .violations
+            .iter()
+            .filter(|v| v.invariant.starts_with("ceph"))
+            .collect();
+        if !ceph.is_empty() {
+            bad += 1;
+            println!(
+                "seed {seed}: {}\n  plan: {:?}",
+                ceph[0],
+                scenario
+                    .spec
+                    .plan
+                    .faults
+                    .iter()
+                    .map(|f| format!("{}@{:?}", f.fault, f.at))
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+    assert_eq!(bad, 0, "plans broke Ceph invariants");
+}

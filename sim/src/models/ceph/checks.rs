@@ -9,8 +9,8 @@
 //!   up in that epoch); every acknowledged write landed while its PG was recorded active; the
 //!   client's I/O lane is never up without a monitor quorum; and a write stuck for longer than
 //!   [`super::client::IO_STALL_AFTER`] is explained by its PG dropping below `min_size`, a lost quorum, the PG
-//!   being inactive, or an OSD failure the monitors had yet to mark down (a map change during
-//!   the wait).
+//!   being inactive, an OSD failure the monitors had yet to mark down (a map change during
+//!   the wait), or a network fault (slow, lossy or cut links) in force during the wait.
 //! * [`CephCleanAfterHeal`]: once every OSD runs again and the cluster had time to recover, every
 //!   PG is active+clean.
 
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use topology::fault::Fault;
 
 use super::client::{CephClient, IO_LANE, STALL_KEY};
-use super::defaults::MON_LEASE_SECS;
+use super::defaults::{MON_LEASE_ACK_TIMEOUT_MILLIS, MON_LEASE_SECS};
 use super::layout::{CephLayout, PgId};
 use super::mon::{OSDMAP_KEY, QUORUM_LANE};
 use super::osd::CephOsdHost;
@@ -145,6 +145,8 @@ pub struct CephIoAvailability {
     /// Intervals without quorum: (from, to or MAX).
     no_quorum: Vec<(SimTime, SimTime)>,
     pg_history: BTreeMap<PgId, PgHistory>,
+    /// Network faults (slow, lossy, cut, partitioned links): (from, healed at).
+    net_faults: Vec<(SimTime, Option<SimTime>)>,
 }
 
 impl CephIoAvailability {
@@ -158,6 +160,7 @@ impl CephIoAvailability {
             quorum_lost_at: Some(SimTime::ZERO),
             no_quorum: Vec::new(),
             pg_history: BTreeMap::new(),
+            net_faults: Vec::new(),
         }
     }
 
@@ -235,15 +238,22 @@ impl CephIoAvailability {
         let quorum_gap = self.no_quorum.iter().any(|(a, b)| *a <= to && *b >= from)
             || self.quorum_lost_at.is_some_and(|a| a <= to);
         let map_change = self.maps.iter().any(|(t, _, _)| *t >= from && *t <= to);
-        let inactive = self
-            .pg_history
-            .get(&pg)
-            .is_some_and(|h| h.iter().any(|(t, a)| *t >= from && *t <= to && !a));
+        // The record in force when the write was issued, and every one made while it waited.
+        let inactive = self.pg_history.get(&pg).is_some_and(|h| {
+            let at_start = h.iter().rev().find(|(t, _)| *t <= from).map(|x| x.1);
+            at_start == Some(false) || h.iter().any(|(t, a)| *t > from && *t <= to && !a)
+        });
         let below_min = {
             let min = self.min_size(pg);
+            let start = self
+                .maps
+                .iter()
+                .rposition(|(t, _, _)| *t <= from)
+                .unwrap_or(0);
             self.maps
                 .iter()
-                .filter(|(t, _, _)| *t <= to)
+                .skip(start)
+                .take_while(|(t, _, _)| *t <= to)
                 .any(|(_, _, s)| {
                     let m = self.actors.layout.map_all(s);
                     m.iter()
@@ -251,7 +261,16 @@ impl CephIoAvailability {
                         .is_some_and(|(_, m)| m.up.len() < min)
                 })
         };
-        quorum_gap || map_change || inactive || below_min
+        // A slowed link delays every message over it; a partition or one-way cut stops them
+        // until the monitors mark the unreachable OSD down (a map change) or the network heals.
+        // A client cut from the leader lost its lease and needs one more beacon after the heal
+        // (up to a lease-ack timeout) before it sends again.
+        let after_heal = SimDuration::from_millis(MON_LEASE_ACK_TIMEOUT_MILLIS);
+        let network = self
+            .net_faults
+            .iter()
+            .any(|(a, b)| *a <= to && b.is_none_or(|b| b + after_heal >= from));
+        quorum_gap || map_change || inactive || below_min || network
     }
 
     fn active_at(&self, pg: PgId, t: SimTime) -> bool {
@@ -274,6 +293,21 @@ impl Invariant for CephIoAvailability {
     fn observe(&mut self, entry: &LogEntry, _world: &WorldView<'_>) -> Option<String> {
         let now = entry.time;
         match &entry.kind {
+            LogKind::Fault(Fault::Heal) => {
+                for f in &mut self.net_faults {
+                    f.1.get_or_insert(now);
+                }
+                None
+            }
+            LogKind::Fault(
+                Fault::LinkSlow { .. }
+                | Fault::LinkLossy { .. }
+                | Fault::Partition { .. }
+                | Fault::OneWay { .. },
+            ) => {
+                self.net_faults.push((now, None));
+                None
+            }
             LogKind::ActorDown(a) if self.is_mon(a.0) => {
                 self.mon_up.remove(&a.0);
                 self.update_quorum(now);

@@ -155,26 +155,36 @@ fn storage_failure_detects_outs_recovers_and_never_blocks() {
         "the PGs osd.0 held are backfilled elsewhere"
     );
     let c = client(&sim, &a);
-    let versions = c.acked_versions();
+    // What osd.0 held at the failure: each PG's base data plus the objects acknowledged by then.
+    let version_at = |pg, t: SimTime| {
+        c.writes
+            .values()
+            .filter(|w| w.pg == pg)
+            .filter_map(|w| w.acked.filter(|(at, _)| *at <= t).map(|(_, v)| v))
+            .max()
+            .unwrap_or(0)
+    };
+    let held_at_failure: u64 = held
+        .iter()
+        .map(|pg| layout.pg_bytes(*pg, version_at(*pg, secs(60))))
+        .sum();
     // Each backfill moved the PG's base data plus every object written to it by then.
     let out_bytes: u64 = out_phase
         .iter()
         .filter(|x| x.3 == "backfill")
         .map(|x| x.2)
         .sum();
-    let held_at_failure: u64 = held
-        .iter()
-        .map(|pg| {
-            let v = versions
-                .get(pg)
-                .map_or(0, |m| m.range(..).filter(|_| true).count() as u64);
-            let _ = v;
-            layout.pg_bytes(*pg, 0)
-        })
-        .sum();
+    for (pg, _, bytes, _) in &out_phase {
+        let objects = (bytes - layout.pg_bytes(*pg, 0)) / a.layout.config.object_bytes;
+        assert_eq!(layout.pg_bytes(*pg, objects), *bytes, "{pg}: whole objects");
+        assert!(
+            objects >= version_at(*pg, secs(60)),
+            "{pg}: at least what osd.0 held"
+        );
+    }
     println!(
-        "out phase: {} transfers, {out_bytes} bytes (osd.0 held {held_at_failure} base bytes in {} PGs); \
-         back phase: {} transfers, {} bytes",
+        "out phase: {} transfers, {out_bytes} bytes (osd.0 held {held_at_failure} bytes in {} PGs \
+         at the failure); back phase: {} transfers, {} bytes",
         out_phase.len(),
         held.len(),
         back_phase.len(),

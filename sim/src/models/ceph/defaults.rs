@@ -112,6 +112,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn heartbeat_waits_span_half_a_second_to_just_under_the_interval() {
+        assert_eq!(heartbeat_wait_millis(0), 500);
+        assert_eq!(heartbeat_wait_millis(9), 5_900);
+        assert_eq!(heartbeat_wait_millis(19), 5_900);
+    }
+
+    #[test]
     fn min_size_of_default_pool_is_two() {
         assert_eq!(default_min_size(OSD_POOL_DEFAULT_SIZE), 2);
         assert_eq!(default_min_size(2), 1);

@@ -62,3 +62,12 @@ pub fn add_ceph(
     )));
     Ok(actors)
 }
+
+/// Whether `cluster` has what [`add_ceph`] needs: a mon, an OSD disk and a pool.
+pub fn cluster_has_ceph(cluster: &Cluster) -> bool {
+    cluster.hosts_with(topology::Role::CephMon).next().is_some()
+        && cluster
+            .hosts_with(topology::Role::CephOsd)
+            .any(|h| !h.disks.is_empty())
+        && !cluster.spec.ceph.pools.is_empty()
+}

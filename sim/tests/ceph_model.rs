@@ -103,8 +103,11 @@ fn storage_failure_detects_outs_recovers_and_never_blocks() {
     let down = first(osd0, Status::Down, secs(61)).expect("osd.0 marked down");
     let detect = down - secs(60);
     println!("osd.0 marked down {detect} after the failure");
+    // The first unanswered ping goes out up to one heartbeat wait (5.9 s) after the failure,
+    // is overdue after the 20 s grace, and is noticed at the next heartbeat tick (up to 5.9 s);
+    // the second reporter on another host follows within the same bound.
     assert!(
-        detect >= SimDuration::from_secs(20) && detect <= SimDuration::from_secs(27),
+        detect >= SimDuration::from_secs(20) && detect <= SimDuration::from_millis(31_800),
         "detection took {detect}"
     );
     // Marked out at down + 600 s, within one mon tick (5 s).
@@ -226,6 +229,30 @@ fn storage_failure_detects_outs_recovers_and_never_blocks() {
     let mid = pg_state_counts(sim.log(), secs(300));
     println!("PG states at 300 s: {mid:?}");
     assert!(mid.keys().any(|k| k.contains("undersized")), "{mid:?}");
+    // The leader's counts from the OSDs' PG stats reports (`ceph -s`) agree.
+    let reported = |t: SimTime| {
+        sim.log()
+            .iter()
+            .take_while(|e| e.time <= t)
+            .filter_map(|e| match &e.kind {
+                LogKind::Record {
+                    record: Record::State { key, value },
+                    ..
+                } if key == "ceph/pg-states" => Some(value.clone()),
+                _ => None,
+            })
+            .last()
+            .expect("pg-states recorded")
+    };
+    let text = |m: &std::collections::BTreeMap<String, usize>| {
+        m.iter()
+            .map(|(s, n)| format!("{s}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!("ceph/pg-states at 300 s: {}", reported(secs(300)));
+    assert_eq!(reported(secs(300)), text(&mid));
+    assert_eq!(reported(end), "active+clean=32");
 }
 
 #[test]
@@ -269,6 +296,17 @@ fn two_osd_hosts_lost_block_io_below_min_size() {
             .max()
             .unwrap_or_default()
     );
+    for w in c
+        .writes
+        .values()
+        .filter(|w| {
+            w.acked
+                .is_some_and(|(t, _)| t - w.issued > SimDuration::from_secs(60))
+        })
+        .take(5)
+    {
+        println!("{w:?}");
+    }
     assert!(!blocked.is_empty());
     let timelines = build_timelines(sim.log(), secs(1100));
     let io = lane(&timelines, "ceph/io");
@@ -511,4 +549,24 @@ fn random_plans_keep_the_ceph_invariants() {
         }
     }
     assert_eq!(bad, 0, "plans broke Ceph invariants");
+}
+
+/// Over many seeds the time to mark the failed OSD down stays within the grace plus two
+/// heartbeat waits, and never beats the grace.
+#[test]
+fn detection_time_over_seeds() {
+    let mut seen = Vec::new();
+    for seed in 1..=12 {
+        let (sim, _) = run(seed, &CephSimConfig::default(), storage_failure(), 120);
+        assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+        let timelines = build_timelines(sim.log(), secs(120));
+        let down = first(lane(&timelines, "osd/0"), Status::Down, secs(61)).expect("down");
+        seen.push(down - secs(60));
+    }
+    let (min, max) = (seen.iter().min().copied(), seen.iter().max().copied());
+    println!("marked down after {min:?} .. {max:?}");
+    assert!(
+        seen.iter()
+            .all(|d| *d >= SimDuration::from_secs(20) && *d <= SimDuration::from_millis(31_800))
+    );
 }

@@ -40,7 +40,8 @@ pub struct WriteRecord {
     pub issued: SimTime,
     /// When acknowledged, with the version it got.
     pub acked: Option<(SimTime, u64)>,
-    /// Time it waited in the PG's queue because the PG was inactive (from the primary).
+    /// Time it waited in PG queues because the PG was inactive (summed over the primaries it
+    /// was sent to, as they report it).
     pub inactive_wait: SimDuration,
     /// Time it was held back for lack of a monitor quorum.
     pub quorum_wait: SimDuration,
@@ -290,6 +291,9 @@ impl CephClient {
         let Some(v) = r.version else {
             if let Some(p) = self.pending.get_mut(&r.tid) {
                 p.sent_to = None;
+                if let Some(w) = self.writes.get_mut(&r.tid) {
+                    w.inactive_wait = w.inactive_wait + r.inactive_wait;
+                }
             }
             return;
         };
@@ -308,7 +312,7 @@ impl CephClient {
         }
         if let Some(w) = self.writes.get_mut(&r.tid) {
             w.acked = Some((now, v));
-            w.inactive_wait = r.inactive_wait;
+            w.inactive_wait = w.inactive_wait + r.inactive_wait;
             let took = now.saturating_since(w.issued);
             if took > IO_STALL_AFTER {
                 ctx.state(

@@ -16,5 +16,6 @@ pub mod osd_pg;
 pub mod osd_recovery;
 pub mod osdmap;
 pub mod pg;
+pub mod pg_stats;
 pub mod pool;
 pub mod setup;

@@ -23,6 +23,7 @@ use super::msg::{
     MonLeaseAck, MonPropose, MonVictory, OsdBoot, OsdFailure,
 };
 use super::osdmap::{MapChange, OsdMap};
+use super::pg_stats::{PG_COUNTS_KEY, PgStatsReport, PgStatsTable};
 use crate::engine::{ActorId, Ctx, Event, Message, Model, SimDuration, SimTime, Status, TimerId};
 
 /// Model name of the monitor actor.
@@ -78,6 +79,8 @@ pub struct CephMon {
     /// Leader: the proposal in flight and who accepted it.
     proposal: Option<(OsdMap, BTreeSet<usize>)>,
     in_quorum: Option<bool>,
+    /// Leader: PG states the primaries reported.
+    pg_stats: PgStatsTable,
 }
 
 impl CephMon {
@@ -98,6 +101,7 @@ impl CephMon {
             pending: BTreeSet::new(),
             proposal: None,
             in_quorum: None,
+            pg_stats: PgStatsTable::default(),
         }
     }
 
@@ -169,6 +173,7 @@ impl CephMon {
     }
 
     fn start_election(&mut self, ctx: &mut Ctx<'_>) {
+        self.pg_stats.clear();
         self.election_epoch += if self.election_epoch.is_multiple_of(2) {
             1
         } else {
@@ -519,6 +524,13 @@ impl CephMon {
                     nonce: b.nonce,
                 },
             );
+        } else if let Some(r) = msg.downcast_ref::<PgStatsReport>() {
+            if self.is_leader() {
+                self.pg_stats.update(r);
+                if let Some(text) = self.pg_stats.changed_summary(&self.layout, &self.map) {
+                    ctx.state(PG_COUNTS_KEY, text);
+                }
+            }
         } else if let Some(r) = msg.downcast_ref::<MapRequest>()
             && self.is_leader()
             && r.have < self.map.epoch

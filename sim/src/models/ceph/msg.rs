@@ -169,6 +169,8 @@ pub struct Ping {
     pub from: i32,
     /// Receiver OSD.
     pub to: i32,
+    /// When it was sent (echoed in the reply).
+    pub stamp: SimTime,
 }
 
 /// OSD heartbeat reply (`MOSDPing::PING_REPLY`).
@@ -178,6 +180,8 @@ pub struct PingReply {
     pub from: i32,
     /// The OSD that pinged.
     pub to: i32,
+    /// The ping's send time.
+    pub stamp: SimTime,
 }
 
 /// Peering: the primary asks an OSD for its copy of `pg`.

@@ -28,9 +28,12 @@ use super::msg::{
 };
 use super::osd_pg::PrimaryPg;
 use super::osdmap::OsdMap;
+use super::pg_stats::{OSD_MON_REPORT_INTERVAL_SECS, PgStatsReport};
 use super::pool::PgMapping;
 use crate::engine::{ActorId, Ctx, Event, HostId, Message, Model, SimDuration, SimTime, TimerId};
 
+/// Unanswered pings remembered per peer (grace / shortest wait, with room to spare).
+const MAX_UNACKED_PINGS: usize = 64;
 /// Maps an OSD remembers for past intervals (the prior set of peering).
 const MAP_HISTORY: usize = 64;
 
@@ -38,6 +41,8 @@ const MAP_HISTORY: usize = 64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum TimerWhat {
     Heartbeat(i32),
+    /// Send PG stats to the monitors.
+    Report,
     /// A recovery transfer of `pg` from primary `osd` to `target` ends.
     Transfer {
         osd: i32,
@@ -48,7 +53,8 @@ pub(super) enum TimerWhat {
 
 #[derive(Clone, Debug)]
 pub(super) struct HbPeer {
-    pub(super) last_rx: SimTime,
+    /// Send times of pings not yet answered, oldest first (`HeartbeatInfo::ping_history`).
+    pub(super) unacked: VecDeque<SimTime>,
     pub(super) reported: bool,
 }
 
@@ -183,12 +189,39 @@ impl CephOsdHost {
             self.run.insert(o, OsdRun::default());
             self.schedule_heartbeat(ctx, o);
         }
+        let t = ctx.set_timer(SimDuration::from_secs(OSD_MON_REPORT_INTERVAL_SECS), 0);
+        self.timers.insert(t, TimerWhat::Report);
         self.apply_map(ctx);
         for o in self.osds.clone() {
             if !self.is_booted(o) {
                 self.send_boot(ctx, o);
             }
         }
+    }
+
+    /// `MPGStats`: each booted OSD's primary PG states, every `osd_mon_report_interval`.
+    fn report_pg_stats(&mut self, ctx: &mut Ctx<'_>) {
+        for (o, run) in &self.run {
+            if !run.booted {
+                continue;
+            }
+            let states = run
+                .primary
+                .iter()
+                .map(|(pg, p)| (*pg, p.state_name()))
+                .collect();
+            let nonce = self.nonce.get(o).copied().unwrap_or(0);
+            self.send_mons(
+                ctx,
+                &PgStatsReport {
+                    osd: *o,
+                    nonce,
+                    states,
+                },
+            );
+        }
+        let t = ctx.set_timer(SimDuration::from_secs(OSD_MON_REPORT_INTERVAL_SECS), 0);
+        self.timers.insert(t, TimerWhat::Report);
     }
 
     fn send_boot(&self, ctx: &mut Ctx<'_>, osd: i32) {
@@ -216,10 +249,19 @@ impl CephOsdHost {
         }
         let now = ctx.now();
         let grace = SimDuration::from_secs(OSD_HEARTBEAT_GRACE_SECS);
+        // A peer is unhealthy once its oldest unanswered ping is older than the grace
+        // (`HeartbeatInfo::is_unhealthy`), so detection never beats the grace.
         let peers: Vec<(i32, SimDuration)> = run
             .hb
             .iter()
-            .map(|(p, h)| (*p, now.saturating_since(h.last_rx)))
+            .map(|(p, h)| {
+                (
+                    *p,
+                    h.unacked
+                        .front()
+                        .map_or(SimDuration::ZERO, |t| now.saturating_since(*t)),
+                )
+            })
             .collect();
         for (peer, silent) in peers {
             self.send_osd(
@@ -228,8 +270,14 @@ impl CephOsdHost {
                 Ping {
                     from: osd,
                     to: peer,
+                    stamp: now,
                 },
             );
+            if let Some(h) = self.run.get_mut(&osd).and_then(|r| r.hb.get_mut(&peer))
+                && h.unacked.len() < MAX_UNACKED_PINGS
+            {
+                h.unacked.push_back(now);
+            }
             if silent > grace {
                 if let Some(h) = self.run.get_mut(&osd).and_then(|r| r.hb.get_mut(&peer)) {
                     h.reported = true;
@@ -285,7 +333,6 @@ impl CephOsdHost {
 
     /// Brings every running OSD in line with the current map.
     fn apply_map(&mut self, ctx: &mut Ctx<'_>) {
-        let now = ctx.now();
         for o in self.osds.clone() {
             let Some(run) = self.run.get(&o) else {
                 continue;
@@ -316,7 +363,7 @@ impl CephOsdHost {
                 r.hb.retain(|p, _| peers.contains(p));
                 for p in peers {
                     r.hb.entry(p).or_insert(HbPeer {
-                        last_rx: now,
+                        unacked: VecDeque::new(),
                         reported: false,
                     });
                 }
@@ -350,6 +397,7 @@ impl CephOsdHost {
             self.run.remove(&o);
             self.timers.retain(|_, w| match w {
                 TimerWhat::Heartbeat(x) | TimerWhat::Transfer { osd: x, .. } => *x != o,
+                TimerWhat::Report => true,
             });
             if let Some(s) = self.stores.get_mut(&o) {
                 s.clear();
@@ -378,17 +426,19 @@ impl CephOsdHost {
                     PingReply {
                         from: p.to,
                         to: p.from,
+                        stamp: p.stamp,
                     },
                 );
             }
         } else if let Some(r) = msg.downcast_ref::<PingReply>() {
-            let now = ctx.now();
             let cancel = self
                 .run
                 .get_mut(&r.to)
                 .and_then(|run| run.hb.get_mut(&r.from))
                 .map(|h| {
-                    h.last_rx = now;
+                    while h.unacked.front().is_some_and(|t| *t <= r.stamp) {
+                        h.unacked.pop_front();
+                    }
                     std::mem::replace(&mut h.reported, false)
                 })
                 .unwrap_or(false);
@@ -487,7 +537,15 @@ impl CephOsdHost {
         );
     }
 
-    fn reply(ctx: &mut Ctx<'_>, client: ActorId, tid: u64, pg: PgId) {
+    /// Answers a write this OSD cannot take (or gives up on) with "resend", saying how long it
+    /// waited here on an inactive PG.
+    pub(super) fn retry(
+        ctx: &mut Ctx<'_>,
+        client: ActorId,
+        tid: u64,
+        pg: PgId,
+        inactive_wait: SimDuration,
+    ) {
         ctx.send(
             client,
             ClientReply {
@@ -495,14 +553,9 @@ impl CephOsdHost {
                 pg,
                 version: None,
                 degraded: false,
-                inactive_wait: SimDuration::ZERO,
+                inactive_wait,
             },
         );
-    }
-
-    /// Answers a write this OSD cannot take with "resend".
-    pub(super) fn retry(ctx: &mut Ctx<'_>, client: ActorId, tid: u64, pg: PgId) {
-        Self::reply(ctx, client, tid, pg);
     }
 }
 
@@ -513,6 +566,7 @@ impl Model for CephOsdHost {
             Event::Message { from, msg } => self.on_message(ctx, from, msg),
             Event::Timer { id, .. } => match self.timers.remove(&id) {
                 Some(TimerWhat::Heartbeat(o)) => self.heartbeat(ctx, o),
+                Some(TimerWhat::Report) => self.report_pg_stats(ctx),
                 Some(TimerWhat::Transfer { osd, pg, round }) => {
                     self.on_transfer_done(ctx, osd, pg, round)
                 }

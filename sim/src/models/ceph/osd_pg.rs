@@ -79,6 +79,17 @@ pub(super) struct PrimaryPg {
     pub(super) transfer: Option<(i32, u64, &'static str)>,
 }
 
+impl PrimaryPg {
+    /// The PG's state name as last recorded (`peering` before the first round ends).
+    pub(super) fn state_name(&self) -> String {
+        self.recorded
+            .split_whitespace()
+            .next()
+            .unwrap_or("peering")
+            .to_owned()
+    }
+}
+
 impl CephOsdHost {
     /// Stops being primary of every PG (`osd` stops or was marked down): pending writes are
     /// answered "resend", reservations released.
@@ -95,11 +106,12 @@ impl CephOsdHost {
     }
 
     fn abandon(&mut self, ctx: &mut Ctx<'_>, osd: i32, pg: PgId, p: PrimaryPg) {
+        let now = ctx.now();
         for op in p.inflight.values() {
-            Self::retry(ctx, op.client, op.tid, pg);
+            Self::retry(ctx, op.client, op.tid, pg, op.inactive_wait);
         }
         for q in &p.queue {
-            Self::retry(ctx, q.client, q.tid, pg);
+            Self::retry(ctx, q.client, q.tid, pg, now.saturating_since(q.since));
         }
         if let Some((target, _, _)) = p.transfer {
             self.send_osd(
@@ -193,7 +205,7 @@ impl CephOsdHost {
         }
         run.local_queue.retain(|p| *p != pg);
         for op in std::mem::take(&mut stale_ops).values() {
-            Self::retry(ctx, op.client, op.tid, pg);
+            Self::retry(ctx, op.client, op.tid, pg, op.inactive_wait);
         }
         if let Some((target, _, _)) = old_transfer {
             self.send_osd(
@@ -438,7 +450,7 @@ impl CephOsdHost {
             .get_mut(&w.to)
             .and_then(|r| r.primary.get_mut(&w.pg))
         else {
-            Self::retry(ctx, from, w.tid, w.pg);
+            Self::retry(ctx, from, w.tid, w.pg, SimDuration::ZERO);
             return;
         };
         if p.phase == Phase::Active {

@@ -1,12 +1,13 @@
 //! `ceph-osd`: the OSD daemons of one host (one OSD per disk). Each running OSD boots by asking
 //! the monitors to mark it up, pings the OSDs it shares PGs with every
 //! `0.5 + rand * osd_heartbeat_interval` seconds (as `OSD::heartbeat_entry` does), and reports a
-//! peer silent for longer than `osd_heartbeat_grace` to the monitors on every tick until the map
-//! marks it down (and cancels the report if the peer answers again). A running OSD that finds
+//! peer whose oldest unanswered ping is older than `osd_heartbeat_grace` to the monitors on every
+//! tick until the map marks it down (and cancels the report if the peer answers again). A running OSD that finds
 //! itself marked down boots again ("wrongly marked me down").
 //!
-//! PG work (peering as primary, replication, recovery) lives in `osd_pg.rs`; this file is the
-//! daemon shell: boot, heartbeats, maps, faults and message dispatch.
+//! PG work lives in `osd_pg.rs` (peering as primary, replication) and `osd_recovery.rs`
+//! (backfill and recovery); this file is the daemon shell: boot, heartbeats, maps, PG stats
+//! reports, faults and message dispatch.
 //!
 //! Durable across a crash: each OSD's PG copies, its boot counter and the last map it saw.
 //! `DiskLoss` wipes the copies of the OSD on that disk and stops that OSD until the process is

@@ -296,17 +296,6 @@ fn two_osd_hosts_lost_block_io_below_min_size() {
             .max()
             .unwrap_or_default()
     );
-    for w in c
-        .writes
-        .values()
-        .filter(|w| {
-            w.acked
-                .is_some_and(|(t, _)| t - w.issued > SimDuration::from_secs(60))
-        })
-        .take(5)
-    {
-        println!("{w:?}");
-    }
     assert!(!blocked.is_empty());
     let timelines = build_timelines(sim.log(), secs(1100));
     let io = lane(&timelines, "ceph/io");

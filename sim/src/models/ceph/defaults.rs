@@ -56,9 +56,67 @@ pub fn down_osd_marked_out(down_for_secs: u64) -> bool {
     down_for_secs >= MON_OSD_DOWN_OUT_INTERVAL_SECS
 }
 
+/// Seconds a monitor lease lasts; a peon that hears no renewal for this long
+/// calls an election (`mon_lease`, Ceph default 5 s).
+pub const MON_LEASE_SECS: u64 = 5;
+
+/// Milliseconds between lease renewals by the leader: `mon_lease` times
+/// `mon_lease_renew_interval_factor` (Ceph default 0.6), i.e. 3 s.
+pub const MON_LEASE_RENEW_MILLIS: u64 = 3_000;
+
+/// Milliseconds the leader waits for lease acks from a majority before it
+/// calls an election: `mon_lease` times `mon_lease_ack_timeout_factor` (Ceph
+/// default 2.0), i.e. 10 s.
+pub const MON_LEASE_ACK_TIMEOUT_MILLIS: u64 = 10_000;
+
+/// Seconds an elector waits for acks before it declares victory with the
+/// majority it has or starts over (`mon_election_timeout`, Ceph default 5 s).
+pub const MON_ELECTION_TIMEOUT_SECS: u64 = 5;
+
+/// Seconds between monitor ticks, which is when the leader checks down OSDs
+/// against the down-out interval (`mon_tick_interval`, Ceph default 5 s).
+pub const MON_TICK_INTERVAL_SECS: u64 = 5;
+
+/// Backfills an OSD takes part in at once, as primary and as target
+/// (`osd_max_backfills`, Ceph default 1).
+pub const OSD_MAX_BACKFILLS: usize = 1;
+
+/// Recovery ops in flight per OSD on HDDs (`osd_recovery_max_active` is 0,
+/// meaning `osd_recovery_max_active_hdd`, Ceph default 3). The model moves one
+/// PG at a time per reservation and folds this parallelism into the per-OSD
+/// bandwidth assumption below.
+pub const OSD_RECOVERY_MAX_ACTIVE_HDD: usize = 3;
+
+/// Heartbeat peers an OSD keeps at least, adding neighbours by id when it
+/// shares PGs with fewer (`osd_heartbeat_min_peers`, Ceph default 10).
+pub const OSD_HEARTBEAT_MIN_PEERS: usize = 10;
+
+/// RBD object size in bytes, the unit of a client write in the model:
+/// `rbd_default_order` 22, i.e. 4 MiB objects.
+pub const RBD_OBJECT_BYTES: u64 = 4 << 20;
+
+/// Seconds after which Ceph reports an op as slow (`osd_op_complaint_time`,
+/// Ceph default 30 s); the model's bound on a write stalled by an OSD that
+/// died but is not yet marked down.
+pub const OSD_OP_COMPLAINT_TIME_SECS: u64 = 30;
+
+/// The wait before the next OSD heartbeat, as `OSD::heartbeat_entry` draws it:
+/// `0.5 + (rand() % 10) / 10 * osd_heartbeat_interval` seconds, given the
+/// draw `r` in 0..10. Returns milliseconds.
+pub fn heartbeat_wait_millis(r: u64) -> u64 {
+    500 + (r % 10) * OSD_HEARTBEAT_INTERVAL_SECS * 100
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heartbeat_waits_span_half_a_second_to_just_under_the_interval() {
+        assert_eq!(heartbeat_wait_millis(0), 500);
+        assert_eq!(heartbeat_wait_millis(9), 5_900);
+        assert_eq!(heartbeat_wait_millis(19), 5_900);
+    }
 
     #[test]
     fn min_size_of_default_pool_is_two() {

@@ -1,0 +1,609 @@
+//! Invariants of the Ceph model, kept apart from the actors they judge and fed by the run's log
+//! plus read-only looks at the actors' state:
+//!
+//! * [`CephNoLostWrite`]: every acknowledged write is still held by some OSD's complete copy,
+//!   and no version of a PG was acknowledged for two different writes, as long as fewer than
+//!   `size` OSD disks were lost.
+//! * [`CephIoAvailability`]: I/O is served exactly when it may be: every PG state a primary
+//!   records agrees with the committed map (active iff at least `min_size` acting members, all
+//!   up in that epoch); every acknowledged write landed while its PG was recorded active; the
+//!   client's I/O lane is never up without a monitor quorum; and a write stuck for longer than
+//!   [`super::client::IO_STALL_AFTER`] is explained by its PG dropping below `min_size`, a lost quorum, the PG
+//!   being inactive, an OSD failure the monitors had yet to mark down (a map change during
+//!   the wait), or a network fault (slow, lossy or cut links) in force during the wait.
+//! * [`CephCleanAfterHeal`]: once every OSD runs again and the cluster had time to recover, every
+//!   PG is active+clean.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use topology::fault::Fault;
+
+use super::client::{CephClient, IO_LANE, STALL_KEY};
+use super::defaults::{MON_LEASE_ACK_TIMEOUT_MILLIS, MON_LEASE_SECS};
+use super::layout::{CephLayout, PgId};
+use super::mon::{OSDMAP_KEY, QUORUM_LANE};
+use super::osd::CephOsdHost;
+use super::osd_pg::PG_KEY_PREFIX;
+use super::osdmap::{parse_list, parse_map_summary, states_from};
+use super::pool::OsdStates;
+use crate::checks::invariant::{Invariant, WorldView};
+use crate::engine::{ActorId, LogEntry, LogKind, Observer, Record, SimDuration, SimTime, Status};
+
+/// The actors `add_ceph` created.
+#[derive(Clone, Debug)]
+pub struct CephActors {
+    /// Shared static layout.
+    pub layout: Arc<CephLayout>,
+    /// Monitors in rank order.
+    pub mons: Vec<ActorId>,
+    /// OSD host actors in topology order.
+    pub osd_hosts: Vec<ActorId>,
+    /// The client.
+    pub client: ActorId,
+}
+
+/// No acknowledged write is lost while fewer than `size` disks are.
+#[derive(Debug)]
+pub struct CephNoLostWrite {
+    actors: CephActors,
+    lost_osds: BTreeSet<i32>,
+}
+
+impl CephNoLostWrite {
+    /// Watches `actors`.
+    pub fn new(actors: CephActors) -> Self {
+        CephNoLostWrite {
+            actors,
+            lost_osds: BTreeSet::new(),
+        }
+    }
+
+    fn exempt(&self, pg: PgId) -> bool {
+        let size = self.actors.layout.pool(pg.pool).map_or(0, |p| p.pool.size);
+        self.lost_osds.len() >= size
+    }
+
+    fn held(&self, world: &WorldView<'_>, pg: PgId, version: u64, tid: u64) -> bool {
+        self.actors.osd_hosts.iter().any(|a| {
+            world.model::<CephOsdHost>(*a).is_some_and(|h| {
+                h.osd_ids()
+                    .iter()
+                    .any(|o| h.copy(*o, pg).is_some_and(|c| c.holds(version, tid)))
+            })
+        })
+    }
+
+    fn check(&self, world: &WorldView<'_>, all: bool) -> Option<String> {
+        let client = world.model::<CephClient>(self.actors.client)?;
+        if let Some((pg, v, old, new)) = client.conflicts.iter().find(|c| !self.exempt(c.0)) {
+            return Some(format!(
+                "pg {pg}: version {v} was acknowledged for write {old} and later for write {new}; \
+                 write {old} is lost"
+            ));
+        }
+        if all {
+            for (pg, versions) in client.acked_versions() {
+                for (v, tid) in versions {
+                    if !self.exempt(*pg) && !self.held(world, *pg, *v, *tid) {
+                        return Some(self.lost(*pg, *v, *tid));
+                    }
+                }
+            }
+        } else {
+            for (pg, (v, tid)) in client.acked() {
+                if !self.exempt(*pg) && !self.held(world, *pg, *v, *tid) {
+                    return Some(self.lost(*pg, *v, *tid));
+                }
+            }
+        }
+        None
+    }
+
+    fn lost(&self, pg: PgId, v: u64, tid: u64) -> String {
+        format!(
+            "acknowledged write {tid} (pg {pg} version {v}) is on no OSD; disks lost: {:?}",
+            self.lost_osds
+        )
+    }
+}
+
+impl Invariant for CephNoLostWrite {
+    fn name(&self) -> &str {
+        "ceph-no-acked-write-lost"
+    }
+
+    fn observe(&mut self, entry: &LogEntry, world: &WorldView<'_>) -> Option<String> {
+        if let LogKind::Fault(Fault::DiskLoss { host, disk }) = &entry.kind {
+            for o in &self.actors.layout.osds {
+                if &o.host == host && &o.disk == disk {
+                    self.lost_osds.insert(o.id);
+                }
+            }
+        }
+        self.check(world, false)
+    }
+
+    fn finish(&mut self, _end: SimTime, world: &WorldView<'_>) -> Option<String> {
+        self.check(world, true)
+    }
+}
+
+/// One recorded PG state: when, serving I/O or not.
+type PgHistory = Vec<(SimTime, bool)>;
+
+/// I/O is available exactly when the PG has `min_size` acting replicas up and mons have quorum.
+#[derive(Debug)]
+pub struct CephIoAvailability {
+    actors: CephActors,
+    /// Committed maps: (time, epoch, states).
+    maps: Vec<(SimTime, u64, OsdStates)>,
+    /// Per mon actor: in quorum?
+    mon_up: BTreeMap<u32, bool>,
+    /// Since when no mon has been in a quorum.
+    quorum_lost_at: Option<SimTime>,
+    /// Intervals without quorum: (from, to or MAX).
+    no_quorum: Vec<(SimTime, SimTime)>,
+    pg_history: BTreeMap<PgId, PgHistory>,
+    /// Network faults (slow, lossy, cut, partitioned links): (from, healed at).
+    net_faults: Vec<(SimTime, Option<SimTime>)>,
+}
+
+impl CephIoAvailability {
+    /// Watches `actors`.
+    pub fn new(actors: CephActors) -> Self {
+        let n = actors.layout.osds.len();
+        CephIoAvailability {
+            maps: vec![(SimTime::ZERO, 1, OsdStates::all_up_in(n))],
+            actors,
+            mon_up: BTreeMap::new(),
+            quorum_lost_at: Some(SimTime::ZERO),
+            no_quorum: Vec::new(),
+            pg_history: BTreeMap::new(),
+            net_faults: Vec::new(),
+        }
+    }
+
+    fn is_mon(&self, actor: u32) -> bool {
+        self.actors.mons.iter().any(|a| a.0 == actor)
+    }
+
+    fn update_quorum(&mut self, now: SimTime) {
+        let any = self.mon_up.values().any(|u| *u);
+        match (any, self.quorum_lost_at) {
+            (true, Some(since)) => {
+                self.no_quorum.push((since, now));
+                self.quorum_lost_at = None;
+            }
+            (false, None) => self.quorum_lost_at = Some(now),
+            _ => {}
+        }
+    }
+
+    fn map_of_epoch(&self, epoch: u64) -> Option<&OsdStates> {
+        self.maps
+            .iter()
+            .rev()
+            .find(|(_, e, _)| *e == epoch)
+            .map(|(_, _, s)| s)
+    }
+
+    fn min_size(&self, pg: PgId) -> usize {
+        self.actors
+            .layout
+            .pool(pg.pool)
+            .map_or(1, |p| p.pool.min_size)
+    }
+
+    fn check_pg_record(&mut self, now: SimTime, pg: PgId, value: &str) -> Option<String> {
+        let state = value.split_whitespace().next()?;
+        let active = state.split('+').any(|s| s == "active");
+        self.pg_history.entry(pg).or_default().push((now, active));
+        let epoch: u64 = value
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix('e'))?
+            .parse()
+            .ok()?;
+        let acting = parse_list(value.split(" acting=").nth(1)?.split(" up=").next()?)?;
+        let min_size = self.min_size(pg);
+        let Some(map) = self.map_of_epoch(epoch) else {
+            return Some(format!(
+                "pg {pg} recorded `{value}` against epoch {epoch}, which was never committed"
+            ));
+        };
+        let up_acting = acting.iter().filter(|o| map.is_up(**o)).count();
+        if up_acting != acting.len() {
+            return Some(format!(
+                "pg {pg} recorded `{value}` with acting members down in epoch {epoch}"
+            ));
+        }
+        let down = state.split('+').any(|s| s == "down" || s == "incomplete");
+        if active && acting.len() < min_size {
+            return Some(format!(
+                "pg {pg} recorded active with {} acting replicas, below min_size {min_size}",
+                acting.len()
+            ));
+        }
+        if !active && !down && acting.len() >= min_size {
+            return Some(format!(
+                "pg {pg} recorded `{value}`: inactive with {} acting replicas up (min_size {min_size})",
+                acting.len()
+            ));
+        }
+        None
+    }
+
+    /// Whether the write stuck in [from, to] is explained.
+    fn stall_explained(&self, pg: PgId, from: SimTime, to: SimTime) -> bool {
+        let quorum_gap = self.no_quorum.iter().any(|(a, b)| *a <= to && *b >= from)
+            || self.quorum_lost_at.is_some_and(|a| a <= to);
+        let map_change = self.maps.iter().any(|(t, _, _)| *t >= from && *t <= to);
+        // The record in force when the write was issued, and every one made while it waited.
+        let inactive = self.pg_history.get(&pg).is_some_and(|h| {
+            let at_start = h.iter().rev().find(|(t, _)| *t <= from).map(|x| x.1);
+            at_start == Some(false) || h.iter().any(|(t, a)| *t > from && *t <= to && !a)
+        });
+        let below_min = {
+            let min = self.min_size(pg);
+            let start = self
+                .maps
+                .iter()
+                .rposition(|(t, _, _)| *t <= from)
+                .unwrap_or(0);
+            self.maps
+                .iter()
+                .skip(start)
+                .take_while(|(t, _, _)| *t <= to)
+                .any(|(_, _, s)| {
+                    let m = self.actors.layout.map_all(s);
+                    m.iter()
+                        .find(|(p, _)| *p == pg)
+                        .is_some_and(|(_, m)| m.up.len() < min)
+                })
+        };
+        // A slowed link delays every message over it; a partition or one-way cut stops them
+        // until the monitors mark the unreachable OSD down (a map change) or the network heals.
+        // A client cut from the leader lost its lease and needs one more beacon after the heal
+        // (up to a lease-ack timeout) before it sends again.
+        let after_heal = SimDuration::from_millis(MON_LEASE_ACK_TIMEOUT_MILLIS);
+        let network = self
+            .net_faults
+            .iter()
+            .any(|(a, b)| *a <= to && b.is_none_or(|b| b + after_heal >= from));
+        quorum_gap || map_change || inactive || below_min || network
+    }
+
+    fn active_at(&self, pg: PgId, t: SimTime) -> bool {
+        // One network delay of slack: the primary may re-peer just after it acknowledged.
+        let slack = SimDuration::from_millis(10);
+        let Some(h) = self.pg_history.get(&pg) else {
+            return false;
+        };
+        let from = SimTime::from_nanos(t.as_nanos().saturating_sub(slack.as_nanos()));
+        let before = h.iter().rev().find(|(when, _)| *when <= from).map(|x| x.1);
+        before == Some(true) || h.iter().any(|(when, a)| *when > from && *when <= t && *a)
+    }
+}
+
+impl Invariant for CephIoAvailability {
+    fn name(&self) -> &str {
+        "ceph-io-available-iff-min-size-and-quorum"
+    }
+
+    fn observe(&mut self, entry: &LogEntry, _world: &WorldView<'_>) -> Option<String> {
+        let now = entry.time;
+        match &entry.kind {
+            LogKind::Fault(Fault::Heal) => {
+                for f in &mut self.net_faults {
+                    f.1.get_or_insert(now);
+                }
+                None
+            }
+            LogKind::Fault(
+                Fault::LinkSlow { .. }
+                | Fault::LinkLossy { .. }
+                | Fault::Partition { .. }
+                | Fault::OneWay { .. },
+            ) => {
+                self.net_faults.push((now, None));
+                None
+            }
+            LogKind::ActorDown(a) if self.is_mon(a.0) => {
+                self.mon_up.remove(&a.0);
+                self.update_quorum(now);
+                None
+            }
+            LogKind::Record {
+                observer: Observer::Actor(a),
+                record:
+                    Record::Availability {
+                        component, status, ..
+                    },
+            } => {
+                if component == QUORUM_LANE && self.is_mon(*a) {
+                    self.mon_up.insert(*a, *status == Status::Up);
+                    self.update_quorum(now);
+                } else if component == IO_LANE
+                    && *status != Status::Down
+                    && let Some(since) = self.quorum_lost_at
+                    && now.saturating_since(since) > SimDuration::from_secs(MON_LEASE_SECS)
+                {
+                    return Some(format!(
+                        "client I/O is {} at {now} but no monitor has had quorum since {since}",
+                        status.as_str()
+                    ));
+                }
+                None
+            }
+            LogKind::Record {
+                record: Record::State { key, value },
+                ..
+            } => {
+                if key == OSDMAP_KEY {
+                    let (epoch, up, inn) = parse_map_summary(value)?;
+                    let n = self.actors.layout.osds.len();
+                    self.maps.push((now, epoch, states_from(n, &up, &inn)));
+                    None
+                } else if let Some(pg) = key.strip_prefix(PG_KEY_PREFIX) {
+                    let pg = parse_pgid(pg)?;
+                    self.check_pg_record(now, pg, value)
+                } else if key == STALL_KEY {
+                    let pg = parse_pgid(value.strip_prefix("pg=")?.split(' ').next()?)?;
+                    let issued: u64 = value
+                        .split_whitespace()
+                        .find_map(|w| w.strip_prefix("issued_ns="))?
+                        .parse()
+                        .ok()?;
+                    let from = SimTime::from_nanos(issued);
+                    if self.stall_explained(pg, from, now) {
+                        None
+                    } else {
+                        Some(format!(
+                            "a write to pg {pg} was stuck from {from} to {now} although the PG kept \
+                             min_size replicas up, the monitors kept quorum and no OSD failed"
+                        ))
+                    }
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn finish(&mut self, _end: SimTime, world: &WorldView<'_>) -> Option<String> {
+        let client = world.model::<CephClient>(self.actors.client)?;
+        for w in client.writes.values() {
+            if let Some((t, v)) = w.acked
+                && !self.active_at(w.pg, t)
+            {
+                return Some(format!(
+                    "write {} acknowledged (pg {} version {v}) at {t} while its PG was not recorded active",
+                    w.tid, w.pg
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// After the cluster healed and had `settle` to recover, every PG is active+clean.
+#[derive(Debug)]
+pub struct CephCleanAfterHeal {
+    actors: CephActors,
+    settle: SimDuration,
+    last_fault: SimTime,
+    latest: BTreeMap<PgId, String>,
+}
+
+impl CephCleanAfterHeal {
+    /// PGs must be clean `settle` after the last fault.
+    pub fn new(actors: CephActors, settle: SimDuration) -> Self {
+        CephCleanAfterHeal {
+            actors,
+            settle,
+            last_fault: SimTime::ZERO,
+            latest: BTreeMap::new(),
+        }
+    }
+}
+
+impl Invariant for CephCleanAfterHeal {
+    fn name(&self) -> &str {
+        "ceph-clean-after-heal"
+    }
+
+    fn observe(&mut self, entry: &LogEntry, _world: &WorldView<'_>) -> Option<String> {
+        match &entry.kind {
+            LogKind::Fault(_) => self.last_fault = entry.time,
+            LogKind::Record {
+                record: Record::State { key, value },
+                ..
+            } => {
+                if let Some(pg) = key.strip_prefix(PG_KEY_PREFIX).and_then(parse_pgid) {
+                    self.latest.insert(pg, value.clone());
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn finish(&mut self, end: SimTime, world: &WorldView<'_>) -> Option<String> {
+        let all_running = self
+            .actors
+            .osd_hosts
+            .iter()
+            .chain(&self.actors.mons)
+            .all(|a| {
+                world
+                    .actor_running
+                    .get(a.0 as usize)
+                    .copied()
+                    .unwrap_or(false)
+            });
+        let all_booted = self.actors.osd_hosts.iter().all(|a| {
+            world
+                .model::<CephOsdHost>(*a)
+                .is_some_and(|h| h.osd_ids().iter().all(|o| h.is_booted(*o)))
+        });
+        if !world.net.is_healthy()
+            || !all_running
+            || !all_booted
+            || end < self.last_fault + self.settle
+        {
+            return None;
+        }
+        let unclean: Vec<String> = self
+            .actors
+            .layout
+            .pgs()
+            .filter_map(|pg| match self.latest.get(&pg) {
+                Some(v) if v.starts_with("active+clean ") => None,
+                Some(v) => Some(format!("{pg} {v}")),
+                None => Some(format!("{pg} never peered")),
+            })
+            .collect();
+        if unclean.is_empty() {
+            None
+        } else {
+            Some(format!(
+                "{} PGs not active+clean {} after the last fault: {}",
+                unclean.len(),
+                end - self.last_fault,
+                unclean.join("; ")
+            ))
+        }
+    }
+}
+
+/// Parses `1.1f` into a PG id.
+pub fn parse_pgid(text: &str) -> Option<PgId> {
+    let (pool, ps) = text.split_once('.')?;
+    Some(PgId {
+        pool: pool.parse().ok()?,
+        ps: u32::from_str_radix(ps, 16).ok()?,
+    })
+}
+
+/// PG state counts at `t` from the recorded per-PG states: state name -> number of PGs.
+pub fn pg_state_counts(log: &[LogEntry], t: SimTime) -> BTreeMap<String, usize> {
+    let mut latest: BTreeMap<PgId, String> = BTreeMap::new();
+    for e in log.iter().take_while(|e| e.time <= t) {
+        if let LogKind::Record {
+            record: Record::State { key, value },
+            ..
+        } = &e.kind
+            && let Some(pg) = key.strip_prefix(PG_KEY_PREFIX).and_then(parse_pgid)
+        {
+            let state = value.split_whitespace().next().unwrap_or("").to_owned();
+            latest.insert(pg, state);
+        }
+    }
+    let mut counts = BTreeMap::new();
+    for s in latest.into_values() {
+        *counts.entry(s).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::engine::Directory;
+    use crate::models::ceph::layout::CephSimConfig;
+    use crate::net::{LinkConfig, Network};
+
+    fn state(t_s: u64, observer: u32, key: &str, value: &str) -> LogEntry {
+        LogEntry {
+            time: SimTime::ZERO + SimDuration::from_secs(t_s),
+            kind: LogKind::Record {
+                observer: Observer::Actor(observer),
+                record: Record::State {
+                    key: key.into(),
+                    value: value.into(),
+                },
+            },
+        }
+    }
+
+    /// The availability check rejects PG records that disagree with the committed map.
+    #[test]
+    fn io_check_rejects_records_that_contradict_the_map() {
+        let cluster = topology::default_cluster().expect("default topology");
+        let layout = CephLayout::from_cluster(&cluster, &CephSimConfig::default()).expect("layout");
+        let actors = CephActors {
+            layout,
+            mons: vec![ActorId(0)],
+            osd_hosts: vec![ActorId(1)],
+            client: ActorId(2),
+        };
+        let dir = Directory::default();
+        let net = Network::new(0, LinkConfig::default());
+        let world = WorldView {
+            directory: &dir,
+            host_up: &[],
+            actor_running: &[],
+            net: &net,
+            models: &[],
+        };
+        let mut check = CephIoAvailability::new(actors);
+        let ok = state(
+            1,
+            1,
+            "pg/1.0",
+            "active+clean e1 acting=[0, 1, 2] up=[0, 1, 2]",
+        );
+        assert_eq!(check.observe(&ok, &world), None);
+        let map = state(2, 0, OSDMAP_KEY, "e2 up=[0,3,4] in=[0,1,2,3,4]");
+        assert_eq!(check.observe(&map, &world), None);
+        let too_few = state(
+            3,
+            1,
+            "pg/1.0",
+            "active+undersized+degraded e2 acting=[0] up=[0]",
+        );
+        assert!(
+            check.observe(&too_few, &world).is_some(),
+            "active below min_size"
+        );
+        let down_member = state(
+            3,
+            1,
+            "pg/1.1",
+            "active+clean e2 acting=[0, 1, 3] up=[0, 1, 3]",
+        );
+        assert!(
+            check.observe(&down_member, &world).is_some(),
+            "acting OSD down"
+        );
+        let idle = state(
+            3,
+            1,
+            "pg/1.2",
+            "undersized+peered e2 acting=[0, 3] up=[0, 3]",
+        );
+        assert!(
+            check.observe(&idle, &world).is_some(),
+            "inactive with min_size up"
+        );
+        let unknown = state(
+            4,
+            1,
+            "pg/1.3",
+            "active+clean e9 acting=[0, 3, 4] up=[0, 3, 4]",
+        );
+        assert!(
+            check.observe(&unknown, &world).is_some(),
+            "uncommitted epoch"
+        );
+    }
+
+    #[test]
+    fn pgid_round_trip() {
+        let pg = PgId { pool: 1, ps: 31 };
+        assert_eq!(parse_pgid(&pg.to_string()), Some(pg));
+        assert_eq!(parse_pgid("x"), None);
+    }
+}

@@ -1,0 +1,646 @@
+//! `ceph-mon`: one monitor per mon host. The monitors elect a leader the way Ceph's classic
+//! elector does (the lowest rank that a majority of the monmap acks wins; a mon that hears a
+//! better-ranked proposer defers to it, a better-ranked mon that hears a worse proposer starts
+//! its own election), keep the quorum alive with Paxos leases, and commit OSDMap changes through
+//! a begin/accept/commit round that needs a majority. The leader turns OSD failure reports into
+//! "down" (two reporters on distinct hosts, [`failure_reports_mark_down`]), down OSDs into "out"
+//! after `mon_osd_down_out_interval` (checked every `mon_tick_interval`), and boots into "up".
+//! Without a quorum nothing is committed and no beacon goes out, so clients block.
+//!
+//! Durable (kept across a crash, as the mon store is): the committed OSDMap and the election
+//! epoch. Everything else is volatile.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::defaults::{
+    MON_ELECTION_TIMEOUT_SECS, MON_LEASE_ACK_TIMEOUT_MILLIS, MON_LEASE_RENEW_MILLIS,
+    MON_LEASE_SECS, MON_TICK_INTERVAL_SECS, down_osd_marked_out, failure_reports_mark_down,
+};
+use super::layout::CephLayout;
+use super::msg::{
+    MapRequest, MapUpdate, MonAccept, MonAck, MonBeacon, MonBegin, MonCommit, MonLease,
+    MonLeaseAck, MonPropose, MonVictory, OsdBoot, OsdFailure,
+};
+use super::osdmap::{MapChange, OsdMap};
+use super::pg_stats::{PG_COUNTS_KEY, PgStatsReport, PgStatsTable};
+use crate::engine::{ActorId, Ctx, Event, Message, Model, SimDuration, SimTime, Status, TimerId};
+
+/// Model name of the monitor actor.
+pub const MON_MODEL: &str = "ceph-mon";
+/// Model name of the OSD actor (maps are pushed to it).
+pub(crate) const OSD_MODEL: &str = "ceph-osd";
+/// Model name of the client actor (maps and beacons are pushed to it).
+pub(crate) const CLIENT_MODEL: &str = "ceph-client";
+/// Availability lane of the monitors' quorum, one opinion per running mon.
+pub const QUORUM_LANE: &str = "ceph/mon-quorum";
+/// State key under which the leader records each committed map.
+pub const OSDMAP_KEY: &str = "ceph/osdmap";
+
+const TAG_ELECTION: u64 = 1;
+const TAG_RENEW: u64 = 2;
+const TAG_LEASE_TIMEOUT: u64 = 3;
+const TAG_TICK: u64 = 4;
+
+#[derive(Clone, Debug)]
+enum Role {
+    Electing {
+        me_electing: bool,
+        acked: BTreeMap<usize, OsdMap>,
+        deferred_to: Option<usize>,
+    },
+    Leader {
+        quorum: Vec<usize>,
+        last_ack: BTreeMap<usize, SimTime>,
+    },
+    Peon {
+        leader: usize,
+    },
+}
+
+/// One monitor.
+#[derive(Debug)]
+pub struct CephMon {
+    layout: Arc<CephLayout>,
+    rank: usize,
+    /// Durable: the committed map.
+    map: OsdMap,
+    /// Durable: election epoch.
+    election_epoch: u64,
+    role: Role,
+    election_timer: Option<TimerId>,
+    lease_timer: Option<TimerId>,
+    renew_timer: Option<TimerId>,
+    tick_timer: Option<TimerId>,
+    /// Leader: failure reports per target: reporter host -> silent seconds.
+    reports: BTreeMap<i32, BTreeMap<String, u64>>,
+    /// Leader: changes waiting for the next proposal.
+    pending: BTreeSet<MapChange>,
+    /// Leader: the proposal in flight and who accepted it.
+    proposal: Option<(OsdMap, BTreeSet<usize>)>,
+    in_quorum: Option<bool>,
+    /// Leader: PG states the primaries reported.
+    pg_stats: PgStatsTable,
+}
+
+impl CephMon {
+    /// The monitor of rank `rank` in `layout`'s monmap.
+    pub fn new(layout: Arc<CephLayout>, rank: usize) -> Self {
+        let n = layout.osds.len();
+        CephMon {
+            layout,
+            rank,
+            map: OsdMap::initial(n),
+            election_epoch: 0,
+            role: Role::Peon { leader: usize::MAX },
+            election_timer: None,
+            lease_timer: None,
+            renew_timer: None,
+            tick_timer: None,
+            reports: BTreeMap::new(),
+            pending: BTreeSet::new(),
+            proposal: None,
+            in_quorum: None,
+            pg_stats: PgStatsTable::default(),
+        }
+    }
+
+    /// The committed map (durable).
+    pub fn map(&self) -> &OsdMap {
+        &self.map
+    }
+
+    /// Whether this mon leads a quorum.
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader { .. })
+    }
+
+    /// Ranks in this mon's quorum if it leads one.
+    pub fn quorum(&self) -> Option<&[usize]> {
+        match &self.role {
+            Role::Leader { quorum, .. } => Some(quorum),
+            _ => None,
+        }
+    }
+
+    fn n(&self) -> usize {
+        self.layout.mons.len()
+    }
+
+    fn majority(&self) -> usize {
+        self.n() / 2 + 1
+    }
+
+    fn mon_actor(&self, ctx: &Ctx<'_>, rank: usize) -> Option<ActorId> {
+        let host = self.layout.mons.get(rank)?;
+        let dir = ctx.directory();
+        let h = dir.hosts().iter().position(|n| n == host)?;
+        dir.actor_on(crate::engine::HostId(h as u32), MON_MODEL)
+    }
+
+    fn send_mon(&self, ctx: &mut Ctx<'_>, rank: usize, msg: impl Message) {
+        if let Some(a) = self.mon_actor(ctx, rank) {
+            ctx.send(a, msg);
+        }
+    }
+
+    fn set_quorum(&mut self, ctx: &mut Ctx<'_>, up: bool, reason: &str) {
+        if self.in_quorum != Some(up) {
+            self.in_quorum = Some(up);
+            let s = if up { Status::Up } else { Status::Down };
+            ctx.availability(QUORUM_LANE, s, reason);
+        }
+    }
+
+    fn arm_election_timer(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(t) = self.election_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        self.election_timer = Some(ctx.set_timer(
+            SimDuration::from_secs(MON_ELECTION_TIMEOUT_SECS),
+            TAG_ELECTION,
+        ));
+    }
+
+    fn arm_lease_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(t) = self.lease_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        self.lease_timer = Some(ctx.set_timer(
+            SimDuration::from_millis(MON_LEASE_ACK_TIMEOUT_MILLIS),
+            TAG_LEASE_TIMEOUT,
+        ));
+    }
+
+    fn start_election(&mut self, ctx: &mut Ctx<'_>) {
+        self.pg_stats.clear();
+        self.election_epoch += if self.election_epoch.is_multiple_of(2) {
+            1
+        } else {
+            2
+        };
+        self.proposal = None;
+        self.pending.clear();
+        self.reports.clear();
+        let mut acked = BTreeMap::new();
+        acked.insert(self.rank, self.map.clone());
+        self.role = Role::Electing {
+            me_electing: true,
+            acked,
+            deferred_to: None,
+        };
+        self.set_quorum(ctx, false, "election");
+        for r in 0..self.n() {
+            if r != self.rank {
+                self.send_mon(
+                    ctx,
+                    r,
+                    MonPropose {
+                        epoch: self.election_epoch,
+                        rank: self.rank,
+                    },
+                );
+            }
+        }
+        self.arm_election_timer(ctx);
+        if self.n() == 1 {
+            self.victory(ctx);
+        }
+    }
+
+    fn victory(&mut self, ctx: &mut Ctx<'_>) {
+        let Role::Electing { acked, .. } = &self.role else {
+            return;
+        };
+        let quorum: Vec<usize> = acked.keys().copied().collect();
+        if let Some(best) = acked.values().max_by_key(|m| m.epoch)
+            && best.epoch > self.map.epoch
+        {
+            self.map = best.clone();
+        }
+        self.election_epoch += 1;
+        let now = ctx.now();
+        self.role = Role::Leader {
+            last_ack: quorum.iter().map(|r| (*r, now)).collect(),
+            quorum: quorum.clone(),
+        };
+        if let Some(t) = self.election_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        for r in &quorum {
+            if *r != self.rank {
+                self.send_mon(
+                    ctx,
+                    *r,
+                    MonVictory {
+                        epoch: self.election_epoch,
+                        leader: self.rank,
+                        quorum: quorum.clone(),
+                        map: self.map.clone(),
+                    },
+                );
+            }
+        }
+        self.set_quorum(ctx, true, &format!("leader of quorum {quorum:?}"));
+        ctx.state("ceph/mon-leader", self.layout.mons[self.rank].clone());
+        self.renew(ctx);
+        self.tick_timer =
+            Some(ctx.set_timer(SimDuration::from_secs(MON_TICK_INTERVAL_SECS), TAG_TICK));
+        self.push_map(ctx);
+    }
+
+    /// Leader: lease renewal, quorum check and beacons.
+    fn renew(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now();
+        let rank = self.rank;
+        let Role::Leader { quorum, last_ack } = &mut self.role else {
+            return;
+        };
+        last_ack.insert(rank, now);
+        let timeout = SimDuration::from_millis(MON_LEASE_ACK_TIMEOUT_MILLIS);
+        if last_ack
+            .values()
+            .any(|t| now.saturating_since(*t) > timeout)
+        {
+            self.start_election(ctx);
+            return;
+        }
+        let fresh = last_ack
+            .values()
+            .filter(|t| now.saturating_since(**t) <= SimDuration::from_secs(MON_LEASE_SECS))
+            .count();
+        let quorum = quorum.clone();
+        for r in &quorum {
+            if *r != self.rank {
+                self.send_mon(
+                    ctx,
+                    *r,
+                    MonLease {
+                        epoch: self.election_epoch,
+                    },
+                );
+            }
+        }
+        if fresh >= self.majority() {
+            let beacon = MonBeacon {
+                map_epoch: self.map.epoch,
+                until: now + SimDuration::from_secs(MON_LEASE_SECS),
+            };
+            self.broadcast_clients(ctx, &beacon);
+        }
+        self.renew_timer =
+            Some(ctx.set_timer(SimDuration::from_millis(MON_LEASE_RENEW_MILLIS), TAG_RENEW));
+    }
+
+    fn broadcast_clients<M: Message + Clone>(&self, ctx: &mut Ctx<'_>, msg: &M) {
+        let targets: Vec<ActorId> = ctx
+            .directory()
+            .actors_named(OSD_MODEL)
+            .chain(ctx.directory().actors_named(CLIENT_MODEL))
+            .collect();
+        for a in targets {
+            ctx.send(a, msg.clone());
+        }
+    }
+
+    fn push_map(&self, ctx: &mut Ctx<'_>) {
+        let update = MapUpdate {
+            map: self.map.clone(),
+        };
+        self.broadcast_clients(ctx, &update);
+    }
+
+    /// Leader: queue a change and propose if nothing is in flight.
+    fn change(&mut self, ctx: &mut Ctx<'_>, change: MapChange) {
+        if !self.is_leader() || !self.map.changes(change) {
+            return;
+        }
+        self.pending.insert(change);
+        self.propose(ctx);
+    }
+
+    fn propose(&mut self, ctx: &mut Ctx<'_>) {
+        if self.proposal.is_some() || self.pending.is_empty() {
+            return;
+        }
+        let Role::Leader { quorum, .. } = &self.role else {
+            return;
+        };
+        let quorum = quorum.clone();
+        let mut next = self.map.clone();
+        for c in std::mem::take(&mut self.pending) {
+            if next.changes(c) {
+                next.apply(c, ctx.now());
+            }
+        }
+        if next == self.map {
+            return;
+        }
+        next.epoch = self.map.epoch + 1;
+        let mut accepted = BTreeSet::new();
+        accepted.insert(self.rank);
+        for r in &quorum {
+            if *r != self.rank {
+                self.send_mon(
+                    ctx,
+                    *r,
+                    MonBegin {
+                        epoch: self.election_epoch,
+                        map: next.clone(),
+                    },
+                );
+            }
+        }
+        self.proposal = Some((next, accepted));
+        self.maybe_commit(ctx);
+    }
+
+    fn maybe_commit(&mut self, ctx: &mut Ctx<'_>) {
+        let ready = self
+            .proposal
+            .as_ref()
+            .is_some_and(|(_, acc)| acc.len() >= self.majority());
+        if !ready {
+            return;
+        }
+        let Some((map, _)) = self.proposal.take() else {
+            return;
+        };
+        let Role::Leader { quorum, .. } = &self.role else {
+            return;
+        };
+        for r in quorum.clone() {
+            if r != self.rank {
+                self.send_mon(
+                    ctx,
+                    r,
+                    MonCommit {
+                        epoch: self.election_epoch,
+                        map: map.clone(),
+                    },
+                );
+            }
+        }
+        for o in 0..map.states.osds.len() as i32 {
+            if !map.is_up(o) || map.up_nonce.get(o as usize) != self.map.up_nonce.get(o as usize) {
+                self.reports.remove(&o);
+            }
+        }
+        self.map = map;
+        ctx.state(OSDMAP_KEY, self.map.to_string());
+        self.push_map(ctx);
+        self.propose(ctx);
+    }
+
+    fn on_failure(&mut self, ctx: &mut Ctx<'_>, f: &OsdFailure) {
+        if !self.is_leader() || !self.map.is_up(f.reporter) {
+            return;
+        }
+        let host = self.layout.osd_host(f.reporter).to_owned();
+        if f.alive {
+            if let Some(r) = self.reports.get_mut(&f.target) {
+                r.remove(&host);
+            }
+            return;
+        }
+        if !self.map.is_up(f.target) {
+            return;
+        }
+        let entry = self.reports.entry(f.target).or_default();
+        entry.insert(host, f.failed_for.as_nanos() / 1_000_000_000);
+        let list: Vec<(String, u64)> = entry.iter().map(|(h, s)| (h.clone(), *s)).collect();
+        if failure_reports_mark_down(&list) {
+            self.change(ctx, MapChange::MarkDown(f.target));
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.is_leader() {
+            return;
+        }
+        let now = ctx.now();
+        for o in 0..self.map.states.osds.len() {
+            if let Some(since) = self.map.down_since[o] {
+                let secs = now.saturating_since(since).as_nanos() / 1_000_000_000;
+                if down_osd_marked_out(secs) && self.map.is_in(o as i32) {
+                    self.change(ctx, MapChange::MarkOut(o as i32));
+                }
+            }
+        }
+        self.tick_timer =
+            Some(ctx.set_timer(SimDuration::from_secs(MON_TICK_INTERVAL_SECS), TAG_TICK));
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, from: ActorId, msg: &dyn Message) {
+        if let Some(p) = msg.downcast_ref::<MonPropose>() {
+            self.on_propose(ctx, p);
+        } else if let Some(a) = msg.downcast_ref::<MonAck>() {
+            if let Role::Electing {
+                me_electing: true,
+                acked,
+                ..
+            } = &mut self.role
+                && a.epoch == self.election_epoch
+            {
+                acked.insert(a.rank, a.map.clone());
+                if acked.len() == self.layout.mons.len() {
+                    self.victory(ctx);
+                }
+            }
+        } else if let Some(v) = msg.downcast_ref::<MonVictory>() {
+            if v.epoch >= self.election_epoch && v.quorum.contains(&self.rank) {
+                self.election_epoch = v.epoch;
+                if v.map.epoch > self.map.epoch {
+                    self.map = v.map.clone();
+                }
+                if let Some(t) = self.election_timer.take() {
+                    ctx.cancel_timer(t);
+                }
+                self.role = Role::Peon { leader: v.leader };
+                self.proposal = None;
+                self.set_quorum(
+                    ctx,
+                    true,
+                    &format!("peon of {}", self.layout.mons[v.leader]),
+                );
+                self.arm_lease_timeout(ctx);
+            }
+        } else if let Some(l) = msg.downcast_ref::<MonLease>() {
+            if let Role::Peon { leader } = self.role
+                && l.epoch == self.election_epoch
+            {
+                self.arm_lease_timeout(ctx);
+                self.send_mon(
+                    ctx,
+                    leader,
+                    MonLeaseAck {
+                        epoch: l.epoch,
+                        rank: self.rank,
+                    },
+                );
+            }
+        } else if let Some(a) = msg.downcast_ref::<MonLeaseAck>() {
+            let now = ctx.now();
+            if let Role::Leader { last_ack, .. } = &mut self.role
+                && a.epoch == self.election_epoch
+                && let Some(t) = last_ack.get_mut(&a.rank)
+            {
+                *t = now;
+            }
+        } else if let Some(b) = msg.downcast_ref::<MonBegin>() {
+            if let Role::Peon { leader } = self.role
+                && b.epoch == self.election_epoch
+            {
+                self.send_mon(
+                    ctx,
+                    leader,
+                    MonAccept {
+                        epoch: b.epoch,
+                        map_epoch: b.map.epoch,
+                        rank: self.rank,
+                    },
+                );
+            }
+        } else if let Some(a) = msg.downcast_ref::<MonAccept>() {
+            if a.epoch == self.election_epoch {
+                if let Some((map, acc)) = &mut self.proposal
+                    && map.epoch == a.map_epoch
+                {
+                    acc.insert(a.rank);
+                }
+                self.maybe_commit(ctx);
+            }
+        } else if let Some(c) = msg.downcast_ref::<MonCommit>() {
+            if c.epoch == self.election_epoch && c.map.epoch > self.map.epoch {
+                self.map = c.map.clone();
+            }
+        } else if let Some(f) = msg.downcast_ref::<OsdFailure>() {
+            self.on_failure(ctx, f);
+        } else if let Some(b) = msg.downcast_ref::<OsdBoot>() {
+            self.change(
+                ctx,
+                MapChange::Boot {
+                    osd: b.osd,
+                    nonce: b.nonce,
+                },
+            );
+        } else if let Some(r) = msg.downcast_ref::<PgStatsReport>() {
+            if self.is_leader() {
+                self.pg_stats.update(r);
+                if let Some(text) = self.pg_stats.changed_summary(&self.layout, &self.map) {
+                    ctx.state(PG_COUNTS_KEY, text);
+                }
+            }
+        } else if let Some(r) = msg.downcast_ref::<MapRequest>()
+            && self.is_leader()
+            && r.have < self.map.epoch
+        {
+            ctx.send(
+                from,
+                MapUpdate {
+                    map: self.map.clone(),
+                },
+            );
+        }
+    }
+
+    fn on_propose(&mut self, ctx: &mut Ctx<'_>, p: &MonPropose) {
+        if p.epoch > self.election_epoch {
+            self.election_epoch = p.epoch;
+            if !matches!(self.role, Role::Electing { .. }) {
+                // A proposal ends the quorum this mon was part of.
+                self.role = Role::Electing {
+                    me_electing: false,
+                    acked: BTreeMap::new(),
+                    deferred_to: None,
+                };
+                self.proposal = None;
+                self.set_quorum(ctx, false, "election called");
+            }
+        }
+        if p.rank < self.rank {
+            let better = match &self.role {
+                Role::Electing { deferred_to, .. } => deferred_to.is_none_or(|d| p.rank <= d),
+                _ => true,
+            };
+            if better {
+                self.role = Role::Electing {
+                    me_electing: false,
+                    acked: BTreeMap::new(),
+                    deferred_to: Some(p.rank),
+                };
+                self.set_quorum(ctx, false, "deferring");
+                self.send_mon(
+                    ctx,
+                    p.rank,
+                    MonAck {
+                        epoch: self.election_epoch,
+                        rank: self.rank,
+                        map: self.map.clone(),
+                    },
+                );
+                self.arm_election_timer(ctx);
+            }
+        } else {
+            let electing_me = matches!(
+                self.role,
+                Role::Electing {
+                    me_electing: true,
+                    ..
+                }
+            );
+            if !electing_me {
+                self.start_election(ctx);
+            }
+        }
+    }
+}
+
+impl Model for CephMon {
+    fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
+        match event {
+            Event::Start { .. } => {
+                self.in_quorum = None;
+                self.start_election(ctx);
+            }
+            Event::Message { from, msg } => self.on_message(ctx, from, msg),
+            Event::Timer { id, tag } => match tag {
+                TAG_ELECTION if self.election_timer == Some(id) => {
+                    self.election_timer = None;
+                    let won = matches!(
+                        &self.role,
+                        Role::Electing { me_electing: true, acked, .. }
+                            if acked.len() >= self.majority()
+                    );
+                    if won {
+                        self.victory(ctx);
+                    } else {
+                        self.start_election(ctx);
+                    }
+                }
+                TAG_LEASE_TIMEOUT if self.lease_timer == Some(id) => {
+                    self.lease_timer = None;
+                    if matches!(self.role, Role::Peon { .. }) {
+                        self.start_election(ctx);
+                    }
+                }
+                TAG_RENEW if self.renew_timer == Some(id) => self.renew(ctx),
+                TAG_TICK if self.tick_timer == Some(id) => self.tick(ctx),
+                _ => {}
+            },
+            Event::Fault(_) => {}
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.role = Role::Peon { leader: usize::MAX };
+        self.election_timer = None;
+        self.lease_timer = None;
+        self.renew_timer = None;
+        self.tick_timer = None;
+        self.reports.clear();
+        self.pending.clear();
+        self.proposal = None;
+        self.in_quorum = None;
+    }
+}

@@ -1,0 +1,584 @@
+//! `ceph-osd`: the OSD daemons of one host (one OSD per disk). Each running OSD boots by asking
+//! the monitors to mark it up, pings the OSDs it shares PGs with every
+//! `0.5 + rand * osd_heartbeat_interval` seconds (as `OSD::heartbeat_entry` does), and reports a
+//! peer whose oldest unanswered ping is older than `osd_heartbeat_grace` to the monitors on every
+//! tick until the map marks it down (and cancels the report if the peer answers again). A running OSD that finds
+//! itself marked down boots again ("wrongly marked me down").
+//!
+//! PG work lives in `osd_pg.rs` (peering as primary, replication) and `osd_recovery.rs`
+//! (backfill and recovery); this file is the daemon shell: boot, heartbeats, maps, PG stats
+//! reports, faults and message dispatch.
+//!
+//! Durable across a crash: each OSD's PG copies, its boot counter and the last map it saw.
+//! `DiskLoss` wipes the copies of the OSD on that disk and stops that OSD until the process is
+//! started again (a replaced disk: it then boots empty and is backfilled).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use rand::Rng;
+use topology::fault::Fault;
+
+use super::defaults::{OSD_HEARTBEAT_GRACE_SECS, OSD_HEARTBEAT_MIN_PEERS, heartbeat_wait_millis};
+use super::layout::{CephLayout, PgId};
+use super::mon::{MON_MODEL, OSD_MODEL};
+use super::msg::{
+    ClientReply, ClientWrite, MapRequest, MapUpdate, MonBeacon, OsdBoot, OsdFailure, PgCopy,
+    PgInfo, PgQuery, PgRemove, Ping, PingReply, Push, PushAck, RepOp, RepOpAck, ReserveCancel,
+    ReserveGrant, ReserveRequest,
+};
+use super::osd_pg::PrimaryPg;
+use super::osdmap::OsdMap;
+use super::pg_stats::{OSD_MON_REPORT_INTERVAL_SECS, PgStatsReport};
+use super::pool::PgMapping;
+use crate::engine::{ActorId, Ctx, Event, HostId, Message, Model, SimDuration, SimTime, TimerId};
+
+/// Unanswered pings remembered per peer (grace / shortest wait, with room to spare).
+const MAX_UNACKED_PINGS: usize = 64;
+/// Maps an OSD remembers for past intervals (the prior set of peering).
+const MAP_HISTORY: usize = 64;
+
+/// What a timer is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TimerWhat {
+    Heartbeat(i32),
+    /// Send PG stats to the monitors.
+    Report,
+    /// A recovery transfer of `pg` from primary `osd` to `target` ends.
+    Transfer {
+        osd: i32,
+        pg: PgId,
+        round: u64,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct HbPeer {
+    /// Send times of pings not yet answered, oldest first (`HeartbeatInfo::ping_history`).
+    pub(super) unacked: VecDeque<SimTime>,
+    pub(super) reported: bool,
+}
+
+/// Runtime state of one running OSD (volatile).
+#[derive(Clone, Debug, Default)]
+pub(super) struct OsdRun {
+    pub(super) booted: bool,
+    pub(super) hb: BTreeMap<i32, HbPeer>,
+    pub(super) primary: BTreeMap<PgId, PrimaryPg>,
+    pub(super) local_slot: Option<PgId>,
+    pub(super) local_queue: VecDeque<PgId>,
+    pub(super) remote_slot: Option<(PgId, i32, u64)>,
+    pub(super) remote_queue: VecDeque<(PgId, i32, u64)>,
+}
+
+/// The OSDs of one host.
+#[derive(Debug)]
+pub struct CephOsdHost {
+    pub(super) layout: Arc<CephLayout>,
+    pub(super) osds: Vec<i32>,
+    /// Durable: PG copies per local OSD.
+    pub(super) stores: BTreeMap<i32, BTreeMap<PgId, PgCopy>>,
+    /// Durable: boot counter per local OSD.
+    pub(super) nonce: BTreeMap<i32, u64>,
+    /// Durable: the newest map seen, and recent ones with their PG mappings.
+    pub(super) map: OsdMap,
+    pub(super) history: VecDeque<(OsdMap, Vec<(PgId, PgMapping)>)>,
+    /// Volatile: running OSDs (absent = stopped or disk failed).
+    pub(super) run: BTreeMap<i32, OsdRun>,
+    pub(super) timers: BTreeMap<TimerId, TimerWhat>,
+    pub(super) round_seq: u64,
+    /// Bytes this host's primaries re-replicated (recovery and backfill), kept for reports.
+    pub recovered_bytes: u64,
+    /// Every finished transfer: (time, pg, target OSD, bytes, "backfill" or "recovery").
+    pub transfers: Vec<(SimTime, PgId, i32, u64, &'static str)>,
+}
+
+impl CephOsdHost {
+    /// The OSDs of `host`, each holding its initial PG copies (the pool's data, written before
+    /// the run) as epoch 1 places them.
+    pub fn new(layout: Arc<CephLayout>, host: &str) -> Self {
+        let osds = layout.osds_on(host);
+        let map = OsdMap::initial(layout.osds.len());
+        let mapping = layout.map_all(&map.states);
+        let mut stores: BTreeMap<i32, BTreeMap<PgId, PgCopy>> = BTreeMap::new();
+        for o in &osds {
+            let mut store = BTreeMap::new();
+            for (pg, m) in &mapping {
+                if m.up.contains(o) {
+                    store.insert(
+                        *pg,
+                        PgCopy {
+                            log: Vec::new(),
+                            complete: true,
+                        },
+                    );
+                }
+            }
+            stores.insert(*o, store);
+        }
+        let mut history = VecDeque::new();
+        history.push_back((map.clone(), mapping));
+        CephOsdHost {
+            nonce: osds.iter().map(|o| (*o, 0)).collect(),
+            layout,
+            osds,
+            stores,
+            map,
+            history,
+            run: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            round_seq: 0,
+            recovered_bytes: 0,
+            transfers: Vec::new(),
+        }
+    }
+
+    /// OSD ids on this host.
+    pub fn osd_ids(&self) -> &[i32] {
+        &self.osds
+    }
+
+    /// OSD `osd`'s copy of `pg`, if it holds one (durable state, readable while crashed).
+    pub fn copy(&self, osd: i32, pg: PgId) -> Option<&PgCopy> {
+        self.stores.get(&osd)?.get(&pg)
+    }
+
+    /// Whether OSD `osd` runs and the current map has this incarnation up.
+    pub fn is_booted(&self, osd: i32) -> bool {
+        self.run.get(&osd).is_some_and(|r| r.booted)
+    }
+
+    /// The newest map this host has seen.
+    pub fn map(&self) -> &OsdMap {
+        &self.map
+    }
+
+    pub(super) fn current_mapping(&self) -> &[(PgId, PgMapping)] {
+        self.history
+            .back()
+            .map(|(_, m)| m.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The actor running OSD `osd`.
+    pub(super) fn osd_actor(&self, ctx: &Ctx<'_>, osd: i32) -> Option<ActorId> {
+        let host = self.layout.osd_host(osd);
+        let dir = ctx.directory();
+        let h = dir.hosts().iter().position(|n| n == host)?;
+        dir.actor_on(HostId(h as u32), OSD_MODEL)
+    }
+
+    pub(super) fn send_osd(&self, ctx: &mut Ctx<'_>, osd: i32, msg: impl Message) {
+        if let Some(a) = self.osd_actor(ctx, osd) {
+            ctx.send(a, msg);
+        }
+    }
+
+    fn send_mons<M: Message + Clone>(&self, ctx: &mut Ctx<'_>, msg: &M) {
+        let mons: Vec<ActorId> = ctx.directory().actors_named(MON_MODEL).collect();
+        for m in mons {
+            ctx.send(m, msg.clone());
+        }
+    }
+
+    fn start(&mut self, ctx: &mut Ctx<'_>) {
+        self.run.clear();
+        self.timers.clear();
+        for o in self.osds.clone() {
+            let n = self.nonce.entry(o).or_insert(0);
+            *n += 1;
+            self.run.insert(o, OsdRun::default());
+            self.schedule_heartbeat(ctx, o);
+        }
+        let t = ctx.set_timer(SimDuration::from_secs(OSD_MON_REPORT_INTERVAL_SECS), 0);
+        self.timers.insert(t, TimerWhat::Report);
+        self.apply_map(ctx);
+        for o in self.osds.clone() {
+            if !self.is_booted(o) {
+                self.send_boot(ctx, o);
+            }
+        }
+    }
+
+    /// `MPGStats`: each booted OSD's primary PG states, every `osd_mon_report_interval`.
+    fn report_pg_stats(&mut self, ctx: &mut Ctx<'_>) {
+        for (o, run) in &self.run {
+            if !run.booted {
+                continue;
+            }
+            let states = run
+                .primary
+                .iter()
+                .map(|(pg, p)| (*pg, p.state_name()))
+                .collect();
+            let nonce = self.nonce.get(o).copied().unwrap_or(0);
+            self.send_mons(
+                ctx,
+                &PgStatsReport {
+                    osd: *o,
+                    nonce,
+                    states,
+                },
+            );
+        }
+        let t = ctx.set_timer(SimDuration::from_secs(OSD_MON_REPORT_INTERVAL_SECS), 0);
+        self.timers.insert(t, TimerWhat::Report);
+    }
+
+    fn send_boot(&self, ctx: &mut Ctx<'_>, osd: i32) {
+        let nonce = self.nonce.get(&osd).copied().unwrap_or(0);
+        self.send_mons(ctx, &OsdBoot { osd, nonce });
+    }
+
+    fn schedule_heartbeat(&mut self, ctx: &mut Ctx<'_>, osd: i32) {
+        let r = ctx.rng().random_range(0..10u64);
+        let t = ctx.set_timer(
+            SimDuration::from_millis(heartbeat_wait_millis(r)),
+            osd as u64,
+        );
+        self.timers.insert(t, TimerWhat::Heartbeat(osd));
+    }
+
+    fn heartbeat(&mut self, ctx: &mut Ctx<'_>, osd: i32) {
+        let Some(run) = self.run.get(&osd) else {
+            return;
+        };
+        if !run.booted {
+            self.send_boot(ctx, osd);
+            self.schedule_heartbeat(ctx, osd);
+            return;
+        }
+        let now = ctx.now();
+        let grace = SimDuration::from_secs(OSD_HEARTBEAT_GRACE_SECS);
+        // A peer is unhealthy once its oldest unanswered ping is older than the grace
+        // (`HeartbeatInfo::is_unhealthy`), so detection never beats the grace.
+        let peers: Vec<(i32, SimDuration)> = run
+            .hb
+            .iter()
+            .map(|(p, h)| {
+                (
+                    *p,
+                    h.unacked
+                        .front()
+                        .map_or(SimDuration::ZERO, |t| now.saturating_since(*t)),
+                )
+            })
+            .collect();
+        for (peer, silent) in peers {
+            self.send_osd(
+                ctx,
+                peer,
+                Ping {
+                    from: osd,
+                    to: peer,
+                    stamp: now,
+                },
+            );
+            if let Some(h) = self.run.get_mut(&osd).and_then(|r| r.hb.get_mut(&peer))
+                && h.unacked.len() < MAX_UNACKED_PINGS
+            {
+                h.unacked.push_back(now);
+            }
+            if silent > grace {
+                if let Some(h) = self.run.get_mut(&osd).and_then(|r| r.hb.get_mut(&peer)) {
+                    h.reported = true;
+                }
+                self.send_mons(
+                    ctx,
+                    &OsdFailure {
+                        target: peer,
+                        reporter: osd,
+                        failed_for: silent,
+                        alive: false,
+                    },
+                );
+            }
+        }
+        self.schedule_heartbeat(ctx, osd);
+    }
+
+    /// Heartbeat peers of `osd` under the current map: every up OSD it shares a PG's up set
+    /// with, topped up with the next up OSDs by id to `osd_heartbeat_min_peers`.
+    fn heartbeat_peers(&self, osd: i32) -> BTreeSet<i32> {
+        let mut peers: BTreeSet<i32> = BTreeSet::new();
+        for (_, m) in self.current_mapping() {
+            if m.up.contains(&osd) {
+                peers.extend(m.up.iter().copied().filter(|p| *p != osd));
+            }
+        }
+        let up = self.map.up_osds();
+        if let Some(me) = up.iter().position(|o| *o == osd) {
+            for step in 1..up.len() {
+                if peers.len() >= OSD_HEARTBEAT_MIN_PEERS {
+                    break;
+                }
+                peers.insert(up[(me + step) % up.len()]);
+            }
+        }
+        peers.retain(|p| self.map.is_up(*p));
+        peers
+    }
+
+    fn on_map(&mut self, ctx: &mut Ctx<'_>, map: &OsdMap) {
+        if map.epoch <= self.map.epoch {
+            return;
+        }
+        self.map = map.clone();
+        let mapping = self.layout.map_all(&map.states);
+        self.history.push_back((map.clone(), mapping));
+        while self.history.len() > MAP_HISTORY {
+            self.history.pop_front();
+        }
+        self.apply_map(ctx);
+    }
+
+    /// Brings every running OSD in line with the current map.
+    fn apply_map(&mut self, ctx: &mut Ctx<'_>) {
+        for o in self.osds.clone() {
+            let Some(run) = self.run.get(&o) else {
+                continue;
+            };
+            let me_up =
+                self.map.is_up(o) && self.map.up_nonce.get(o as usize) == self.nonce.get(&o);
+            let was_booted = run.booted;
+            if was_booted && !me_up {
+                // Wrongly marked down (or a map from before this boot): boot again.
+                self.stop_primaries(ctx, o);
+                if let Some(r) = self.run.get_mut(&o) {
+                    *r = OsdRun::default();
+                }
+                if let Some(n) = self.nonce.get_mut(&o) {
+                    *n += 1;
+                }
+                self.send_boot(ctx, o);
+                continue;
+            }
+            if !me_up {
+                continue;
+            }
+            if let Some(r) = self.run.get_mut(&o) {
+                r.booted = true;
+            }
+            let peers = self.heartbeat_peers(o);
+            if let Some(r) = self.run.get_mut(&o) {
+                r.hb.retain(|p, _| peers.contains(p));
+                for p in peers {
+                    r.hb.entry(p).or_insert(HbPeer {
+                        unacked: VecDeque::new(),
+                        reported: false,
+                    });
+                }
+                if let Some((_, primary, _)) = r.remote_slot
+                    && !self.map.is_up(primary)
+                {
+                    r.remote_slot = None;
+                }
+                let map = &self.map;
+                r.remote_queue.retain(|(_, p, _)| map.is_up(*p));
+            }
+            self.grant_next(ctx, o);
+            self.repeer_all(ctx, o);
+        }
+    }
+
+    fn on_fault(&mut self, ctx: &mut Ctx<'_>, fault: &Fault) {
+        let Fault::DiskLoss { host, disk } = fault else {
+            return;
+        };
+        let lost: Vec<i32> = self
+            .layout
+            .osds
+            .iter()
+            .filter(|d| &d.host == host && &d.disk == disk)
+            .map(|d| d.id)
+            .filter(|o| self.osds.contains(o))
+            .collect();
+        for o in lost {
+            self.stop_primaries(ctx, o);
+            self.run.remove(&o);
+            self.timers.retain(|_, w| match w {
+                TimerWhat::Heartbeat(x) | TimerWhat::Transfer { osd: x, .. } => *x != o,
+                TimerWhat::Report => true,
+            });
+            if let Some(s) = self.stores.get_mut(&o) {
+                s.clear();
+            }
+            ctx.state("ceph/disk-lost", format!("osd.{o}"));
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, from: ActorId, msg: &dyn Message) {
+        if let Some(m) = msg.downcast_ref::<MapUpdate>() {
+            self.on_map(ctx, &m.map);
+        } else if let Some(b) = msg.downcast_ref::<MonBeacon>() {
+            if b.map_epoch > self.map.epoch {
+                ctx.send(
+                    from,
+                    MapRequest {
+                        have: self.map.epoch,
+                    },
+                );
+            }
+        } else if let Some(p) = msg.downcast_ref::<Ping>() {
+            if self.is_booted(p.to) {
+                self.send_osd(
+                    ctx,
+                    p.from,
+                    PingReply {
+                        from: p.to,
+                        to: p.from,
+                        stamp: p.stamp,
+                    },
+                );
+            }
+        } else if let Some(r) = msg.downcast_ref::<PingReply>() {
+            let cancel = self
+                .run
+                .get_mut(&r.to)
+                .and_then(|run| run.hb.get_mut(&r.from))
+                .map(|h| {
+                    while h.unacked.front().is_some_and(|t| *t <= r.stamp) {
+                        h.unacked.pop_front();
+                    }
+                    std::mem::replace(&mut h.reported, false)
+                })
+                .unwrap_or(false);
+            if cancel {
+                self.send_mons(
+                    ctx,
+                    &OsdFailure {
+                        target: r.from,
+                        reporter: r.to,
+                        failed_for: SimDuration::ZERO,
+                        alive: true,
+                    },
+                );
+            }
+        } else {
+            self.on_pg_message(ctx, from, msg);
+        }
+    }
+
+    fn on_pg_message(&mut self, ctx: &mut Ctx<'_>, from: ActorId, msg: &dyn Message) {
+        if let Some(q) = msg.downcast_ref::<PgQuery>() {
+            if self.is_booted(q.to) {
+                let copy = self.copy(q.to, q.pg).cloned();
+                self.send_osd(
+                    ctx,
+                    q.primary,
+                    PgInfo {
+                        pg: q.pg,
+                        round: q.round,
+                        from: q.to,
+                        to: q.primary,
+                        copy,
+                    },
+                );
+            }
+        } else if let Some(i) = msg.downcast_ref::<PgInfo>() {
+            self.on_info(ctx, i);
+        } else if let Some(w) = msg.downcast_ref::<ClientWrite>() {
+            self.on_client_write(ctx, from, w);
+        } else if let Some(r) = msg.downcast_ref::<RepOp>() {
+            self.on_repop(ctx, r);
+        } else if let Some(a) = msg.downcast_ref::<RepOpAck>() {
+            self.on_repop_ack(ctx, a);
+        } else if let Some(r) = msg.downcast_ref::<ReserveRequest>() {
+            if let Some(run) = self.run.get_mut(&r.to).filter(|run| run.booted) {
+                run.remote_queue.push_back((r.pg, r.primary, r.round));
+                self.grant_next(ctx, r.to);
+            }
+        } else if let Some(g) = msg.downcast_ref::<ReserveGrant>() {
+            self.on_grant(ctx, g);
+        } else if let Some(c) = msg.downcast_ref::<ReserveCancel>() {
+            if let Some(run) = self.run.get_mut(&c.to) {
+                run.remote_queue
+                    .retain(|(pg, p, _)| !(*pg == c.pg && *p == c.primary));
+                if run
+                    .remote_slot
+                    .is_some_and(|(pg, p, _)| pg == c.pg && p == c.primary)
+                {
+                    run.remote_slot = None;
+                }
+                self.grant_next(ctx, c.to);
+            }
+        } else if let Some(p) = msg.downcast_ref::<Push>() {
+            self.on_push(ctx, p);
+        } else if let Some(a) = msg.downcast_ref::<PushAck>() {
+            self.on_push_ack(ctx, a);
+        } else if let Some(r) = msg.downcast_ref::<PgRemove>()
+            && self.is_booted(r.to)
+            && let Some(s) = self.stores.get_mut(&r.to)
+        {
+            s.remove(&r.pg);
+        }
+    }
+
+    /// Grants `osd`'s remote backfill slot (`osd_max_backfills` = 1) to the next in line.
+    pub(super) fn grant_next(&mut self, ctx: &mut Ctx<'_>, osd: i32) {
+        let Some(run) = self.run.get_mut(&osd) else {
+            return;
+        };
+        if run.remote_slot.is_some() {
+            return;
+        }
+        let Some((pg, primary, round)) = run.remote_queue.pop_front() else {
+            return;
+        };
+        run.remote_slot = Some((pg, primary, round));
+        self.send_osd(
+            ctx,
+            primary,
+            ReserveGrant {
+                pg,
+                round,
+                from: osd,
+                to: primary,
+            },
+        );
+    }
+
+    /// Answers a write this OSD cannot take (or gives up on) with "resend", saying how long it
+    /// waited here on an inactive PG.
+    pub(super) fn retry(
+        ctx: &mut Ctx<'_>,
+        client: ActorId,
+        tid: u64,
+        pg: PgId,
+        inactive_wait: SimDuration,
+    ) {
+        ctx.send(
+            client,
+            ClientReply {
+                tid,
+                pg,
+                version: None,
+                degraded: false,
+                inactive_wait,
+            },
+        );
+    }
+}
+
+impl Model for CephOsdHost {
+    fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
+        match event {
+            Event::Start { .. } => self.start(ctx),
+            Event::Message { from, msg } => self.on_message(ctx, from, msg),
+            Event::Timer { id, .. } => match self.timers.remove(&id) {
+                Some(TimerWhat::Heartbeat(o)) => self.heartbeat(ctx, o),
+                Some(TimerWhat::Report) => self.report_pg_stats(ctx),
+                Some(TimerWhat::Transfer { osd, pg, round }) => {
+                    self.on_transfer_done(ctx, osd, pg, round)
+                }
+                None => {}
+            },
+            Event::Fault(f) => self.on_fault(ctx, f),
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.run.clear();
+        self.timers.clear();
+    }
+}

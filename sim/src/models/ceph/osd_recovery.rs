@@ -1,0 +1,182 @@
+//! Recovery and backfill of the PGs an OSD is primary of: one transfer per OSD at a time on
+//! each side (`osd_max_backfills` = 1). The primary takes its local slot, asks the target for
+//! its remote slot, and once granted the transfer lasts the bytes to move divided by the
+//! per-OSD recovery bandwidth; then the copy is pushed, the target acknowledges, the bytes are
+//! recorded under [`RECOVERY_KEY`] and the PG peers again (which picks the next target).
+
+use super::layout::PgId;
+use super::msg::{PgCopy, Push, PushAck, ReserveCancel, ReserveGrant, ReserveRequest};
+use super::osd::{CephOsdHost, TimerWhat};
+use super::osd_pg::RECOVERY_KEY;
+use crate::engine::{Ctx, SimDuration};
+
+/// Nanoseconds per second.
+const NANOS: u128 = 1_000_000_000;
+
+impl CephOsdHost {
+    /// Takes the local recovery slot for the next PG waiting and asks its target for a slot.
+    pub(super) fn start_local(&mut self, ctx: &mut Ctx<'_>, osd: i32) {
+        let Some(run) = self.run.get_mut(&osd) else {
+            return;
+        };
+        if run.local_slot.is_some() {
+            return;
+        }
+        while let Some(pg) = run.local_queue.pop_front() {
+            let Some(p) = run.primary.get_mut(&pg) else {
+                continue;
+            };
+            let Some(target) = p.targets.front().copied() else {
+                continue;
+            };
+            run.local_slot = Some(pg);
+            p.transfer = Some((target, 0, "pending"));
+            let round = p.round;
+            self.send_osd(
+                ctx,
+                target,
+                ReserveRequest {
+                    pg,
+                    round,
+                    primary: osd,
+                    to: target,
+                },
+            );
+            return;
+        }
+    }
+
+    pub(super) fn on_grant(&mut self, ctx: &mut Ctx<'_>, g: &ReserveGrant) {
+        let object_bytes = self.layout.config.object_bytes;
+        let base = self.layout.pg_bytes(g.pg, 0);
+        let bw = u128::from(self.layout.recovery_bytes_per_sec.max(1));
+        let valid = self
+            .run
+            .get(&g.to)
+            .and_then(|r| r.primary.get(&g.pg))
+            .is_some_and(|p| p.round == g.round && p.transfer.is_some_and(|(t, _, _)| t == g.from));
+        if !valid {
+            self.send_osd(
+                ctx,
+                g.from,
+                ReserveCancel {
+                    pg: g.pg,
+                    primary: g.to,
+                    to: g.from,
+                },
+            );
+            return;
+        }
+        let Some(p) = self
+            .run
+            .get_mut(&g.to)
+            .and_then(|r| r.primary.get_mut(&g.pg))
+        else {
+            return;
+        };
+        let have = p.infos.get(&g.from).cloned().flatten();
+        let (bytes, kind) = match have {
+            Some(c) if c.complete && c.version() <= p.auth.version() => (
+                (p.auth.version() - c.version()).saturating_mul(object_bytes),
+                "recovery",
+            ),
+            _ => (
+                base.saturating_add(p.auth.version().saturating_mul(object_bytes)),
+                "backfill",
+            ),
+        };
+        p.transfer = Some((g.from, bytes, kind));
+        let nanos = (u128::from(bytes) * NANOS / bw).min(u128::from(u64::MAX)) as u64;
+        let t = ctx.set_timer(SimDuration::from_nanos(nanos), 0);
+        self.timers.insert(
+            t,
+            TimerWhat::Transfer {
+                osd: g.to,
+                pg: g.pg,
+                round: g.round,
+            },
+        );
+    }
+
+    pub(super) fn on_transfer_done(&mut self, ctx: &mut Ctx<'_>, osd: i32, pg: PgId, round: u64) {
+        let Some(p) = self.run.get(&osd).and_then(|r| r.primary.get(&pg)) else {
+            return;
+        };
+        let Some((target, _, _)) = p.transfer.filter(|_| p.round == round) else {
+            return;
+        };
+        let copy = PgCopy {
+            log: p.auth.log.clone(),
+            complete: true,
+        };
+        self.send_osd(
+            ctx,
+            target,
+            Push {
+                pg,
+                round,
+                primary: osd,
+                to: target,
+                copy,
+            },
+        );
+    }
+
+    pub(super) fn on_push(&mut self, ctx: &mut Ctx<'_>, p: &Push) {
+        let Some(run) = self.run.get_mut(&p.to).filter(|r| r.booted) else {
+            return;
+        };
+        if run
+            .remote_slot
+            .is_some_and(|(pg, primary, _)| pg == p.pg && primary == p.primary)
+        {
+            run.remote_slot = None;
+        }
+        if let Some(s) = self.stores.get_mut(&p.to) {
+            s.insert(p.pg, p.copy.clone());
+        }
+        self.send_osd(
+            ctx,
+            p.primary,
+            PushAck {
+                pg: p.pg,
+                round: p.round,
+                from: p.to,
+                to: p.primary,
+            },
+        );
+        self.grant_next(ctx, p.to);
+    }
+
+    pub(super) fn on_push_ack(&mut self, ctx: &mut Ctx<'_>, a: &PushAck) {
+        let now = ctx.now();
+        let Some(run) = self.run.get_mut(&a.to) else {
+            return;
+        };
+        let Some(p) = run.primary.get_mut(&a.pg) else {
+            return;
+        };
+        let Some((target, bytes, kind)) = p
+            .transfer
+            .filter(|(t, _, _)| p.round == a.round && *t == a.from)
+        else {
+            return;
+        };
+        p.transfer = None;
+        let up = p.up.clone();
+        if run.local_slot == Some(a.pg) {
+            run.local_slot = None;
+        }
+        self.recovered_bytes = self.recovered_bytes.saturating_add(bytes);
+        self.transfers.push((now, a.pg, target, bytes, kind));
+        ctx.state(
+            RECOVERY_KEY,
+            format!(
+                "pg={} {kind} osd.{target} bytes={bytes} host_total={}",
+                a.pg, self.recovered_bytes
+            ),
+        );
+        self.start_peering(ctx, a.to, a.pg, up);
+        self.start_local(ctx, a.to);
+    }
+}

@@ -434,14 +434,13 @@ fn planted_ack_after_primary_only_loses_writes_and_is_caught() {
     );
 }
 
-/// The lead's integration path: `build_world` (hosts and heartbeat detectors), then `add_ceph`,
-/// then `run_world` with the named scenario; every invariant holds and the Ceph lanes exist.
+/// The scenario path: `build_world` (hosts, heartbeat detectors, etcd and Ceph), then
+/// `run_world` with the named scenario; every invariant holds and the Ceph lanes exist.
 #[test]
-fn build_world_plus_add_ceph_runs_the_named_scenario() {
+fn build_world_runs_ceph_in_the_named_scenario() {
     let cluster = topology::default_cluster().expect("default topology");
     let scenario = sim::scenario::named("storage-failure", &cluster, 4).expect("scenario");
     let mut sim = sim::scenario::run::build_world(&cluster, 4).expect("world");
-    add_ceph(&mut sim, &cluster, &CephSimConfig::default()).expect("ceph");
     let outcome = sim::scenario::run::run_world(
         &mut sim,
         "storage-failure",
@@ -508,7 +507,6 @@ fn random_plans_keep_the_ceph_invariants() {
     for seed in [1u64, 2, 3, 4, 9, 18, 23, 109] {
         let scenario = sim::scenario::named("random", &cluster, seed).expect("scenario");
         let mut sim = sim::scenario::run::build_world(&cluster, seed).expect("world");
-        add_ceph(&mut sim, &cluster, &CephSimConfig::default()).expect("ceph");
         let outcome = sim::scenario::run::run_world(
             &mut sim,
             "random",

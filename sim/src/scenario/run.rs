@@ -13,6 +13,7 @@ use crate::engine::{
     EngineError, LogKind, NullSink, RunStats, SimConfig, SimDuration, SimTime, Simulation,
     TraceSink,
 };
+use crate::models::ceph;
 use crate::models::etcd::{self, availability::leader_timeline};
 use crate::models::heartbeat::{self, HeartbeatConfig, HeartbeatDetector};
 
@@ -25,6 +26,9 @@ pub enum SimError {
     /// The plan does not fit the cluster.
     #[error(transparent)]
     Plan(#[from] topology::fault::FaultError),
+    /// The Ceph layout could not be built from the topology.
+    #[error(transparent)]
+    Ceph(#[from] crate::models::ceph::layout::CephError),
     /// A worker thread of `explore` panicked.
     #[error("an explore worker thread panicked; rerun with --jobs 1 to see the case")]
     WorkerPanicked,
@@ -75,6 +79,9 @@ pub fn build_world(cluster: &Cluster, seed: u64) -> Result<Simulation, SimError>
     )));
     sim.add_invariant(Box::new(HeartbeatAccuracy::new(config.detection_bound())));
     etcd::add_etcd(&mut sim, cluster, &apiserver_etcd_client())?;
+    if ceph::setup::cluster_has_ceph(cluster) {
+        ceph::setup::add_ceph(&mut sim, cluster, &ceph::layout::CephSimConfig::default())?;
+    }
     Ok(sim)
 }
 

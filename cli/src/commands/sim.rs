@@ -165,6 +165,7 @@ struct RunReport<'a> {
     violations: &'a [Violation],
     faults: Vec<String>,
     summary: Vec<SummaryRow>,
+    facts: &'a [sim::scenario::facts::Fact],
 }
 
 fn execute(
@@ -220,6 +221,7 @@ fn print_outcome(outcome: &RunOutcome, format: Format) -> miette::Result<()> {
                 .map(|(t, f)| format!("{t} {f}"))
                 .collect(),
             summary: rows,
+            facts: &outcome.facts,
         };
         print!("{}", structured(&report, format)?);
         return Ok(());
@@ -253,6 +255,9 @@ fn print_outcome(outcome: &RunOutcome, format: Format) -> miette::Result<()> {
         ]);
     }
     println!("{table}");
+    for fact in &outcome.facts {
+        println!("{}: {}", fact.name, fact.value);
+    }
     if outcome.passed() {
         println!("all invariants held");
     } else {

@@ -4,6 +4,7 @@
 //! given seed. Hosts are picked by role, so the same names work on any topology that has them.
 
 pub mod explore;
+pub mod facts;
 pub mod run;
 
 use std::time::Duration;

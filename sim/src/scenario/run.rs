@@ -53,6 +53,8 @@ pub struct RunOutcome {
     pub timelines: Vec<Timeline>,
     /// Faults as applied: time and description, for report markers.
     pub faults: Vec<(SimTime, String)>,
+    /// Figures the timelines do not show (data re-replicated, elections).
+    pub facts: Vec<super::facts::Fact>,
 }
 
 impl RunOutcome {
@@ -169,6 +171,7 @@ pub fn run_world(
     let end = SimTime::ZERO + SimDuration::from(duration);
     let stats = sim.run_until(end, sink);
     sim.finish(sink);
+    let timelines = all_timelines(sim, end);
     let faults = sim
         .log()
         .iter()
@@ -184,7 +187,8 @@ pub fn run_world(
         duration: SimDuration::from(duration),
         stats,
         violations: sim.violations().to_vec(),
-        timelines: all_timelines(sim, end),
+        facts: super::facts::facts(sim.log(), &timelines),
+        timelines,
         faults,
     })
 }

@@ -22,6 +22,8 @@ while [ "$i" -le "$ROUNDS" ]; do
     "$SPOFLESS" lab up --isolated --state-dir "$STATE" | grep -E 'SSH-ready|total'
     end=$(date +%s.%N)
     "$SPOFLESS" lab down --isolated --state-dir "$STATE" >/dev/null
-    echo "round $i: lab up wall time $(echo "$end - $start" | bc) s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+    # awk, not bc: bc is not in a minimal Debian install.
+    wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+    echo "round $i: lab up wall time $wall s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
     i=$((i + 1))
 done

@@ -4,8 +4,9 @@
 //! A `/dev/kvm` node alone proves nothing: some sandboxes expose a paravirtual stand-in
 //! (`kvm-pvm`) on CPUs without vmx/svm, under which ordinary Linux guests never boot (LAB-NOTES:
 //! `-cpu host` aborts on MSR 0x10a, libvirt `type='kvm'` ends `paused`). So KVM is chosen only
-//! when the CPU advertises hardware virtualisation *and* the vendor KVM module is loaded. The
-//! topology has no override field yet; callers pass one from `--accel` / `SPOFLESS_LAB_ACCEL`.
+//! when the CPU advertises hardware virtualisation *and* the vendor KVM module is loaded.
+//! Overrides, strongest first: `--accel`, `SPOFLESS_LAB_ACCEL`, the topology's
+//! `spec.lab.accelerator` ([`Accel::choose`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,10 +26,27 @@ pub enum Accel {
 }
 
 impl Accel {
+    /// The accelerator for a lab: the command-line choice, else [`ACCEL_ENV`], else the
+    /// topology's setting, else what [`Accel::detect`] finds.
+    pub fn choose(flag: Option<Accel>, topology: topology::Accelerator) -> Accel {
+        flag.or_else(Accel::from_env)
+            .or(match topology {
+                topology::Accelerator::Auto => None,
+                topology::Accelerator::Kvm => Some(Accel::Kvm),
+                topology::Accelerator::Tcg => Some(Accel::Tcg),
+            })
+            .unwrap_or_else(Accel::detect)
+    }
+
+    /// The [`ACCEL_ENV`] override, if set to a known accelerator.
+    pub fn from_env() -> Option<Accel> {
+        std::env::var(ACCEL_ENV).ok().and_then(|v| v.parse().ok())
+    }
+
     /// Probes this machine: KVM only if the CPU has vmx/svm, a vendor KVM module is loaded and
     /// `/dev/kvm` exists; TCG otherwise. An [`ACCEL_ENV`] value wins over the probe.
     pub fn detect() -> Accel {
-        if let Some(a) = std::env::var(ACCEL_ENV).ok().and_then(|v| v.parse().ok()) {
+        if let Some(a) = Accel::from_env() {
             return a;
         }
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -88,6 +106,22 @@ impl FromStr for Accel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flag_then_topology_decide_before_the_probe() {
+        // The test environment must not carry the override for this check.
+        if Accel::from_env().is_some() {
+            return;
+        }
+        let tcg = topology::Accelerator::Tcg;
+        assert_eq!(Accel::choose(Some(Accel::Kvm), tcg), Accel::Kvm);
+        assert_eq!(Accel::choose(None, tcg), Accel::Tcg);
+        assert_eq!(Accel::choose(None, topology::Accelerator::Kvm), Accel::Kvm);
+        assert_eq!(
+            Accel::choose(None, topology::Accelerator::Auto),
+            Accel::detect()
+        );
+    }
 
     #[test]
     fn kvm_needs_flag_module_and_device() {

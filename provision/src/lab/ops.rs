@@ -129,8 +129,9 @@ pub struct Lab {
 
 impl Lab {
     /// Derives the lab from `cluster`.
-    pub fn new(cluster: &Cluster, opts: LabOptions) -> Result<Self, LabError> {
+    pub fn new(cluster: &Cluster, mut opts: LabOptions) -> Result<Self, LabError> {
         let spec = LabSpec::from_cluster(cluster, opts.vcpus, opts.memory_mib)?;
+        opts.accel = Some(Accel::choose(opts.accel, cluster.spec.lab.accelerator));
         Ok(Lab { opts, spec })
     }
 

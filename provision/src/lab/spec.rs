@@ -40,7 +40,8 @@ pub enum Mode {
 pub struct LabOptions {
     /// Isolated or workstation.
     pub mode: Mode,
-    /// Accelerator override; `None` probes the machine ([`Accel::detect`]).
+    /// Accelerator from `--accel`; `None` leaves it to `SPOFLESS_LAB_ACCEL`, the topology and
+    /// the probe ([`Accel::choose`]).
     pub accel: Option<Accel>,
     /// vCPUs per guest.
     pub vcpus: u32,

@@ -6,6 +6,7 @@
 
 mod components;
 mod host;
+mod lab;
 mod net;
 mod workload;
 
@@ -15,6 +16,7 @@ pub use components::{
     MetalLbMode, NodeLifecycle, Pool, Vrrp,
 };
 pub use host::{DeviceClass, Disk, Host, Resources, Role};
+pub use lab::{Accelerator, LabSettings};
 pub use net::{Cidr, CidrError, IpRange, NetworkSpec};
 pub use workload::{
     AntiAffinity, Hpa, IntOrPercent, Pdb, Probe, ProbeAction, Probes, ReplicaPolicy,
@@ -85,6 +87,9 @@ pub struct ClusterSpec {
     /// Applications whose availability the analysis also judges.
     #[serde(default)]
     pub workloads: Vec<Workload>,
+    /// How `spofless lab up` runs the hosts as local VMs.
+    #[serde(default, skip_serializing_if = "LabSettings::is_default")]
+    pub lab: LabSettings,
 }
 
 impl Cluster {

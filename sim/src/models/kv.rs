@@ -139,6 +139,25 @@ pub enum KvOp {
     },
 }
 
+impl KvOp {
+    /// Compare-and-swap as controllers write it: if `key`'s field equals `target`, put `value`,
+    /// else read the key back.
+    pub fn compare_and_put(key: String, target: CompareTarget, value: String) -> KvOp {
+        KvOp::Txn {
+            compares: vec![Compare {
+                key: key.clone(),
+                op: CompareOp::Equal,
+                target,
+            }],
+            success: vec![RequestOp::Put {
+                key: key.clone(),
+                value,
+            }],
+            failure: vec![RequestOp::Get { key }],
+        }
+    }
+}
+
 /// The answer to one request inside a txn.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

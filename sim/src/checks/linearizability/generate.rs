@@ -8,7 +8,7 @@
 
 use rand::{Rng, SeedableRng};
 
-use crate::models::kv::{Compare, CompareOp, CompareTarget, KvOp, KvStore, RequestOp};
+use crate::models::kv::{CompareTarget, KvOp, KvStore};
 
 use super::history::{History, Operation, Outcome};
 
@@ -136,18 +136,7 @@ fn random_op(rng: &mut impl Rng, store: &KvStore, cfg: &GenConfig, n: usize) -> 
             } else {
                 stale(target)
             };
-            KvOp::Txn {
-                compares: vec![Compare {
-                    key: key.clone(),
-                    op: CompareOp::Equal,
-                    target,
-                }],
-                success: vec![RequestOp::Put {
-                    key: key.clone(),
-                    value,
-                }],
-                failure: vec![RequestOp::Get { key }],
-            }
+            KvOp::compare_and_put(key, target, value)
         }
     }
 }

@@ -105,6 +105,19 @@ impl CephOsdHost {
         }
     }
 
+    /// Releases the backfill reservation primary `osd` holds on `target` for `pg`.
+    fn cancel_reservation(&self, ctx: &mut Ctx<'_>, osd: i32, pg: PgId, target: i32) {
+        self.send_osd(
+            ctx,
+            target,
+            ReserveCancel {
+                pg,
+                primary: osd,
+                to: target,
+            },
+        );
+    }
+
     fn abandon(&mut self, ctx: &mut Ctx<'_>, osd: i32, pg: PgId, p: PrimaryPg) {
         let now = ctx.now();
         for op in p.inflight.values() {
@@ -114,15 +127,7 @@ impl CephOsdHost {
             Self::retry(ctx, q.client, q.tid, pg, now.saturating_since(q.since));
         }
         if let Some((target, _, _)) = p.transfer {
-            self.send_osd(
-                ctx,
-                target,
-                ReserveCancel {
-                    pg,
-                    primary: osd,
-                    to: target,
-                },
-            );
+            self.cancel_reservation(ctx, osd, pg, target);
         }
     }
 
@@ -208,15 +213,7 @@ impl CephOsdHost {
             Self::retry(ctx, op.client, op.tid, pg, op.inactive_wait);
         }
         if let Some((target, _, _)) = old_transfer {
-            self.send_osd(
-                ctx,
-                target,
-                ReserveCancel {
-                    pg,
-                    primary: osd,
-                    to: target,
-                },
-            );
+            self.cancel_reservation(ctx, osd, pg, target);
         }
         for o in ask {
             self.send_osd(

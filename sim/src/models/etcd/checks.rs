@@ -29,6 +29,15 @@ fn members(world: &WorldView<'_>) -> Vec<ActorId> {
     world.directory.actors_named(MODEL_NAME).collect()
 }
 
+/// The members' models (with their durable state, crashed or not), in Raft-id order.
+fn member_models<'a>(world: &'a WorldView<'_>) -> Vec<&'a EtcdMember> {
+    world
+        .directory
+        .actors_named(MODEL_NAME)
+        .filter_map(|a| world.model::<EtcdMember>(a))
+        .collect()
+}
+
 /// Parses a leader record value `"<host> term <n>"`.
 pub fn parse_leader(value: &str) -> Option<(&str, u64)> {
     let (host, term) = value.rsplit_once(" term ")?;
@@ -81,10 +90,7 @@ pub struct CommitHasMajority;
 
 impl CommitHasMajority {
     fn check(world: &WorldView<'_>) -> Option<String> {
-        let members: Vec<&EtcdMember> = members(world)
-            .into_iter()
-            .filter_map(|a| world.model::<EtcdMember>(a))
-            .collect();
+        let members = member_models(world);
         let majority = members.len() / 2 + 1;
         for m in &members {
             let commit = m.durable_hard_state().commit;
@@ -134,10 +140,7 @@ pub struct CommittedLogsAgree;
 
 impl CommittedLogsAgree {
     fn check(world: &WorldView<'_>) -> Option<String> {
-        let members: Vec<&EtcdMember> = members(world)
-            .into_iter()
-            .filter_map(|a| world.model::<EtcdMember>(a))
-            .collect();
+        let members = member_models(world);
         for (i, a) in members.iter().enumerate() {
             for b in &members[i + 1..] {
                 let upto = a

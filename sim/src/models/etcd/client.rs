@@ -14,7 +14,7 @@ use super::MODEL_NAME;
 use super::messages::{EtcdRequest, EtcdResponse, ReadMode, TransferLeadership};
 use crate::checks::linearizability::{History, Operation, Outcome};
 use crate::engine::{ActorId, Ctx, Event, Model, SimDuration, SimTime, Status};
-use crate::models::kv::{Compare, CompareOp, CompareTarget, KvOp, KvResult, RequestOp};
+use crate::models::kv::{CompareTarget, KvOp, KvResult};
 
 /// Timer tags.
 const NEXT_OP: u64 = 1;
@@ -131,18 +131,7 @@ impl EtcdClient {
                 Some(v) => CompareTarget::Value(v.clone()),
                 None => CompareTarget::Version(0),
             };
-            return KvOp::Txn {
-                compares: vec![Compare {
-                    key: key.clone(),
-                    op: CompareOp::Equal,
-                    target,
-                }],
-                success: vec![RequestOp::Put {
-                    key: key.clone(),
-                    value,
-                }],
-                failure: vec![RequestOp::Get { key }],
-            };
+            return KvOp::compare_and_put(key, target, value);
         }
         KvOp::Put { key, value }
     }

@@ -23,7 +23,7 @@ pub struct LabOpts {
     #[arg(long, env = "SPOFLESS_LAB_URI", default_value = "qemu:///system")]
     pub uri: String,
     /// Accelerator: `kvm` or `tcg`. Default: KVM when the CPU has vmx/svm and a vendor KVM
-    /// module is loaded, TCG otherwise. (The topology has no override field yet.)
+    /// module is loaded, TCG otherwise; the topology's `spec.lab.accelerator` sets it per cluster.
     #[arg(long, env = "SPOFLESS_LAB_ACCEL")]
     pub accel: Option<String>,
     /// Lab state (state file, keys, overlays, seeds).

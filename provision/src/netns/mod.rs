@@ -24,8 +24,10 @@ pub use command::{CommandOutput, run_bounded};
 pub use daemon::{DaemonId, DaemonSpec, DaemonState};
 pub use etcd::{EtcdClient, EtcdLab, EtcdLabError, EtcdLabMember, spec_from_unit, write_rendered};
 pub use etcd_faults::{
-    FaultRun, FaultScheduleConfig, PhaseOutcome, RecordedKv, RecordedOp, RecordedOperation,
-    RecordedOutcome, RecordedResult, run_fault_schedule,
+    DEFAULT_PHASE, DEFAULT_RECOVERY_TIMEOUT, FaultRun, FaultScheduleConfig, LeaderKill,
+    PhaseCounts, PhaseOutcome, RecordedCompare, RecordedKv, RecordedOp, RecordedOperation,
+    RecordedOutcome, RecordedRequest, RecordedResponse, RecordedResult, RecordedTarget,
+    WorkloadMix, measure_leader_kills, run_fault_schedule,
 };
 pub use lab::Lab;
 

@@ -14,19 +14,35 @@ use super::MODEL_NAME;
 use super::messages::{EtcdRequest, EtcdResponse, ReadMode, TransferLeadership};
 use crate::checks::linearizability::{History, Operation, Outcome};
 use crate::engine::{ActorId, Ctx, Event, Model, SimDuration, SimTime, Status};
-use crate::models::kv::{CompareTarget, KvOp, KvResult};
+use crate::models::kv::{CompareTarget, KvOp, KvResult, RequestOp, ResponseOp};
 
 /// Timer tags.
 const NEXT_OP: u64 = 1;
 const DEADLINE: u64 = 2;
 
-/// Per-request deadline of the workload: the `etcdctl --command-timeout` the real-etcd fault
-/// schedule uses (1.5 s), so simulated and real clients give up at the same moment.
+/// Per-request deadline of the workload. Not an etcd value: etcd has no server-side request
+/// deadline a client sees, and `etcdctl`'s own `--command-timeout` default is 5 s. 1.5 s is this
+/// project's choice for the differential test's clients, the `etcdctl --command-timeout` (and
+/// dial timeout) its real half passes, so simulated and real clients give up at the same moment.
+/// It sits above one election timeout (1 s) so a request is not abandoned by an ordinary
+/// leader election's first half, and well below etcdctl's 5 s so the clients notice outages.
 pub const DEFAULT_REQUEST_TIMEOUT: SimDuration = SimDuration::from_millis(1500);
 
 /// Pause between one answer and the next request: about what spawning `etcdctl` costs in the
 /// real schedule, which issues a few dozen calls per second per client.
 pub const DEFAULT_THINK_TIME: SimDuration = SimDuration::from_millis(25);
+
+/// The differential test's op mix, shared by its simulated clients and its real `etcdctl`
+/// workload (`provision::netns::WorkloadMix` gets these values from the test): percent of
+/// requests that are linearizable gets; the rest are writes.
+pub const WORKLOAD_READ_PERCENT: u32 = 50;
+/// Of the differential workload's requests, every `WORKLOAD_CAS_EVERY`-th one (by the client's
+/// request counter, counting reads too) that is a write is a compare-and-swap txn instead of a
+/// blind put: about one request in twenty at a 50 % read share.
+pub const WORKLOAD_CAS_EVERY: u64 = 10;
+/// Keys the workloads touch: `spf/k0` .. `spf/k2`. Few keys, so concurrent clients contend on
+/// the same keys the way controllers do.
+pub const WORKLOAD_KEYS: u32 = 3;
 
 /// What a client does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,9 +57,15 @@ pub struct ClientConfig {
     pub keys: u32,
     /// How gets are served.
     pub read_mode: ReadMode,
-    /// Percent of requests that are gets; the rest are puts, with every tenth request a
-    /// compare-and-swap txn.
+    /// Percent of requests that are gets; the rest are writes.
     pub read_percent: u32,
+    /// A write whose request number is a multiple of `cas_every` less one is a
+    /// compare-and-swap txn (guarded by the last value this client saw for the key, or by
+    /// "the key does not exist" when it saw none); the other writes are puts. 0: no txns.
+    pub cas_every: u64,
+    /// Talk only to the member at this position (Raft id - 1) and never fail over: a client
+    /// pinned to one endpoint, as a process that was given a single `--endpoints` URL is.
+    pub pin_endpoint: Option<usize>,
     /// Stop issuing requests at this time (the history ends cleanly before the run does).
     pub stop_at: Option<SimDuration>,
 }
@@ -54,9 +76,11 @@ impl Default for ClientConfig {
             timeout: DEFAULT_REQUEST_TIMEOUT,
             think: DEFAULT_THINK_TIME,
             start_after: SimDuration::ZERO,
-            keys: 3,
+            keys: WORKLOAD_KEYS,
             read_mode: ReadMode::Linearizable,
             read_percent: 40,
+            cas_every: WORKLOAD_CAS_EVERY,
+            pin_endpoint: None,
             stop_at: None,
         }
     }
@@ -126,7 +150,8 @@ impl EtcdClient {
             return KvOp::Get { key };
         }
         let value = format!("c{}-{}", ctx.me().0, self.next_id);
-        if self.next_id % 10 == 9 {
+        let every = self.config.cas_every;
+        if every > 0 && self.next_id % every == every - 1 {
             let target = match &self.seen[k as usize] {
                 Some(v) => CompareTarget::Value(v.clone()),
                 None => CompareTarget::Version(0),
@@ -171,7 +196,7 @@ impl EtcdClient {
             return;
         };
         let failed = !matches!(outcome, Outcome::Ok(_));
-        if failed {
+        if failed && self.config.pin_endpoint.is_none() {
             // clientv3 moves on from an endpoint that errors or times out.
             self.next_endpoint = call.endpoint + 1;
         }
@@ -217,6 +242,31 @@ impl EtcdClient {
                     self.seen[i] = kv.as_ref().map(|kv| kv.value.clone());
                 }
             }
+            // A compare-and-swap: its put wrote the value, or its read saw the current one.
+            (
+                KvOp::Txn {
+                    success, failure, ..
+                },
+                KvResult::Txn {
+                    succeeded,
+                    responses,
+                    ..
+                },
+            ) => {
+                let branch = if *succeeded { success } else { failure };
+                for (req, resp) in branch.iter().zip(responses) {
+                    let (key, value) = match (req, resp) {
+                        (RequestOp::Put { key, value }, _) => (key, Some(value.clone())),
+                        (RequestOp::Get { key }, ResponseOp::Get { kv }) => {
+                            (key, kv.as_ref().map(|kv| kv.value.clone()))
+                        }
+                        _ => continue,
+                    };
+                    if let Some(i) = slot(key).filter(|i| *i < self.seen.len()) {
+                        self.seen[i] = value;
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -230,6 +280,9 @@ impl Model for EtcdClient {
                 self.name = dir.host_name(ctx.host()).to_owned();
                 self.me = ctx.me().0;
                 let mut endpoints: Vec<ActorId> = dir.actors_named(MODEL_NAME).collect();
+                if let Some(pin) = self.config.pin_endpoint {
+                    endpoints = endpoints.get(pin).copied().into_iter().collect();
+                }
                 // Start with the member on this host, if any (an apiserver's local etcd).
                 if let Some(local) = dir.actor_on(ctx.host(), MODEL_NAME)
                     && let Some(pos) = endpoints.iter().position(|a| *a == local)

@@ -1,27 +1,57 @@
 //! The real-etcd fault schedule, run in the simulator: the simulated half of the etcd
 //! differential test (issue 4). `provision::netns::run_fault_schedule` drives real members
-//! through the same phases; the test compares the two phase by phase.
+//! through the same phases with the same workload; the test compares the two phase by phase.
 //!
 //! Phases, each `phase` long, in order: `baseline`; `kill-leader` (SIGKILL the leader, wait
 //! for the survivors to elect, restart it at the end); `stop-member` (SIGSTOP the first member
 //! that is not the leader, SIGCONT at the end); `cut-member` (that member's link goes down,
-//! comes back at the end); `cut-leader` (the leader's link goes down: the majority elects);
-//! `healed`. Between phases the harness waits, as the real one does, until every member runs
-//! and a leader exists. Like the real schedule, it picks targets by asking who leads now, so
-//! it runs the world step by step rather than from a fixed plan.
+//! comes back at the end); `partition-member` (the fixed member `partitioned_member` loses its
+//! peers in both directions but keeps its clients: a minority partition); `cut-leader` (the
+//! leader's link goes down: the majority elects); `healed`. Between phases the harness waits,
+//! as the real one does, until every member runs and a leader exists. Like the real schedule,
+//! it picks targets by asking who leads now, so it runs the world step by step rather than
+//! from a fixed plan.
+//!
+//! Clients: `clients` failing-over clients on hosts `client0`.. and one client on host
+//! `pinned` that only ever talks to the partitioned member, all with the workload of
+//! [`differential_client`], as the real schedule's etcdctl threads.
 
 use topology::fault::Fault;
 
-use super::client::{ClientConfig, EtcdClient};
+use super::client::{
+    ClientConfig, EtcdClient, WORKLOAD_CAS_EVERY, WORKLOAD_KEYS, WORKLOAD_READ_PERCENT,
+};
 use super::config::EtcdSimConfig;
 use super::member::EtcdMember;
-use super::{EtcdActors, add_members_and_clients};
+use super::{CLIENT_MODEL_NAME, EtcdActors, add_members_and_clients};
 use crate::checks::linearizability::{History, Outcome};
 use crate::engine::{EngineError, NullSink, SimConfig, SimDuration, SimTime, Simulation};
-use crate::models::kv::KvOp;
 
 /// Granularity at which the harness looks at the cluster (the real one polls every 50 ms).
 const POLL: SimDuration = SimDuration::from_millis(10);
+
+/// How far a member's applied index may trail the leader's commit index for the harness to
+/// call it healthy. The real harness's `etcdctl endpoint health` does a linearizable get on
+/// each member, which answers once that member has applied up to the leader's commit index at
+/// the time of the read; a few entries still in flight (the workload keeps writing) do not
+/// make it unhealthy. Five is about what two clients write in one round trip plus an apply.
+const HEALTH_APPLY_SLACK: u64 = 5;
+
+/// Host of the client pinned to the partitioned member.
+pub const PINNED_CLIENT_HOST: &str = "pinned";
+
+/// The differential test's client: [`WORKLOAD_READ_PERCENT`] gets, a compare-and-swap every
+/// [`WORKLOAD_CAS_EVERY`]-th request when it is a write, [`WORKLOAD_KEYS`] keys, and `timeout`
+/// per request (the real clients' etcdctl dial and command timeout).
+pub fn differential_client(timeout: SimDuration) -> ClientConfig {
+    ClientConfig {
+        timeout,
+        read_percent: WORKLOAD_READ_PERCENT,
+        cas_every: WORKLOAD_CAS_EVERY,
+        keys: WORKLOAD_KEYS,
+        ..ClientConfig::default()
+    }
+}
 
 /// How the simulated schedule runs.
 #[derive(Clone, Debug)]
@@ -32,12 +62,57 @@ pub struct DrillConfig {
     pub etcd: EtcdSimConfig,
     /// Length of each phase.
     pub phase: SimDuration,
-    /// Concurrent workload clients (each on its own client host).
+    /// Concurrent failing-over workload clients (each on its own client host); one pinned
+    /// client comes on top.
     pub clients: u32,
-    /// Per-request deadline.
-    pub timeout: SimDuration,
+    /// What each client sends.
+    pub client: ClientConfig,
+    /// Position of the member the `partition-member` phase cuts off (and the pinned client
+    /// talks to).
+    pub partitioned_member: usize,
     /// Bound on waiting for a leader or for health.
     pub recovery_timeout: SimDuration,
+}
+
+/// Calls of one phase by kind and outcome, as the real schedule's `PhaseCounts`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhaseCounts {
+    /// Writes (puts and txns) answered.
+    pub writes_ok: u32,
+    /// Writes rejected before they were proposed.
+    pub writes_failed: u32,
+    /// Writes that timed out.
+    pub writes_indeterminate: u32,
+    /// Reads answered.
+    pub reads_ok: u32,
+    /// Reads that failed or timed out.
+    pub reads_failed: u32,
+}
+
+impl PhaseCounts {
+    fn add(&mut self, write: bool, outcome: &Outcome) {
+        match (write, outcome) {
+            (true, Outcome::Ok(_)) => self.writes_ok += 1,
+            (true, Outcome::Failed) => self.writes_failed += 1,
+            (true, Outcome::Indeterminate) => self.writes_indeterminate += 1,
+            (false, Outcome::Ok(_)) => self.reads_ok += 1,
+            (false, _) => self.reads_failed += 1,
+        }
+    }
+
+    /// Every call.
+    pub fn total(&self) -> u32 {
+        self.writes_ok
+            + self.writes_failed
+            + self.writes_indeterminate
+            + self.reads_ok
+            + self.reads_failed
+    }
+
+    /// Writes sent.
+    pub fn writes(&self) -> u32 {
+        self.writes_ok + self.writes_failed + self.writes_indeterminate
+    }
 }
 
 /// What one phase did, in the shape of the real schedule's `PhaseOutcome`.
@@ -57,14 +132,10 @@ pub struct SimPhase {
     pub new_leader: Option<String>,
     /// From the fault to the first poll that shows a new leader.
     pub reelection: Option<SimDuration>,
-    /// Writes (puts and txns) answered.
-    pub puts_ok: u32,
-    /// Writes that timed out.
-    pub puts_indeterminate: u32,
-    /// Reads answered.
-    pub gets_ok: u32,
-    /// Reads that failed.
-    pub gets_failed: u32,
+    /// The failing-over clients' calls.
+    pub counts: PhaseCounts,
+    /// The pinned client's calls.
+    pub pinned: PhaseCounts,
 }
 
 /// The simulated schedule's result.
@@ -142,7 +213,7 @@ impl Harness {
         let commit = self.member(l).map_or(0, |m| m.durable_hard_state().commit);
         all_running
             && (0..self.names.len())
-                .all(|i| self.member(i).is_some_and(|m| m.applied() + 5 >= commit))
+                .all(|i| self.member(i).is_some_and(|m| m.applied() + HEALTH_APPLY_SLACK >= commit))
     }
 
     fn fault(&mut self, fault: Fault) -> Result<(), EngineError> {
@@ -188,14 +259,28 @@ pub fn run_drill(seed: u64, cfg: &DrillConfig) -> Result<SimDrill, EngineError> 
     for c in &client_hosts {
         sim.add_host(c)?;
     }
+    let pinned_host = sim.add_host(PINNED_CLIENT_HOST)?;
     let member_refs: Vec<&str> = cfg.members.iter().map(String::as_str).collect();
     let client_refs: Vec<&str> = client_hosts.iter().map(String::as_str).collect();
-    let client = ClientConfig {
-        timeout: cfg.timeout,
-        read_percent: 50,
-        ..ClientConfig::default()
-    };
-    let actors = add_members_and_clients(&mut sim, cfg.etcd, &member_refs, &client_refs, &client)?;
+    let mut actors =
+        add_members_and_clients(&mut sim, cfg.etcd, &member_refs, &client_refs, &cfg.client)?;
+    let pinned_client = sim.add_actor(
+        pinned_host,
+        CLIENT_MODEL_NAME,
+        Box::new(EtcdClient::new(ClientConfig {
+            pin_endpoint: Some(cfg.partitioned_member),
+            ..cfg.client.clone()
+        })),
+    )?;
+    actors.clients.push(pinned_client);
+    let partitioned = cfg
+        .members
+        .get(cfg.partitioned_member)
+        .cloned()
+        .ok_or_else(|| EngineError::UnknownHost {
+            fault: "partitioned member".to_owned(),
+            host: format!("#{}", cfg.partitioned_member),
+        })?;
     let mut h = Harness {
         sim,
         actors,
@@ -253,6 +338,35 @@ pub fn run_drill(seed: u64, cfg: &DrillConfig) -> Result<SimDrill, EngineError> 
                 p.target = Some(target);
                 end(&mut h, p, &mut phases);
             }
+            // The minority partition: the fixed member loses its peers, not its clients.
+            let leader = h.poll(Harness::leader);
+            let at = h.sim.now();
+            for peer in cfg.members.iter().filter(|m| **m != partitioned) {
+                h.fault(Fault::OneWay {
+                    from: partitioned.clone(),
+                    to: peer.clone(),
+                })?;
+                h.fault(Fault::OneWay {
+                    from: peer.clone(),
+                    to: partitioned.clone(),
+                })?;
+            }
+            let mut p = SimPhase {
+                name: "partition-member".to_owned(),
+                target: Some(partitioned.clone()),
+                start: h.sim.now(),
+                leader_before: leader.map(|l| h.names[l].clone()),
+                ..SimPhase::default()
+            };
+            if let Some(l) = leader.filter(|l| *l == cfg.partitioned_member)
+                && let Some(n) = h.poll(|h| h.leader_among_others(l))
+            {
+                p.new_leader = Some(h.names[n].clone());
+                p.reelection = Some(h.sim.now() - at);
+            }
+            h.run_to(at + cfg.phase);
+            h.fault(Fault::Heal)?;
+            end(&mut h, p, &mut phases);
         }
         let mut p = begin(&mut h, name);
         let leader = h.leader().unwrap_or(0);
@@ -286,14 +400,12 @@ pub fn run_drill(seed: u64, cfg: &DrillConfig) -> Result<SimDrill, EngineError> 
             .iter()
             .filter(|o| o.call_time >= p.start.as_nanos() && o.call_time < p.end.as_nanos())
         {
-            let read = matches!(o.op, KvOp::Get { .. } | KvOp::Range { .. });
-            match (&o.outcome, read) {
-                (Outcome::Ok(_), false) => p.puts_ok += 1,
-                (Outcome::Ok(_), true) => p.gets_ok += 1,
-                (Outcome::Indeterminate, _) => p.puts_indeterminate += 1,
-                (Outcome::Failed, true) => p.gets_failed += 1,
-                (Outcome::Failed, false) => p.puts_indeterminate += 1,
-            }
+            let counts = if o.client == pinned_client.0 {
+                &mut p.pinned
+            } else {
+                &mut p.counts
+            };
+            counts.add(o.may_write(), &o.outcome);
         }
     }
     Ok(SimDrill {

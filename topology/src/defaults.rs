@@ -11,7 +11,9 @@ pub const ETCD_HEARTBEAT_INTERVAL_MS: u32 = 100;
 pub const ETCD_ELECTION_TIMEOUT_MS: u32 = 1000;
 /// etcd `--pre-vote`: true since etcd v3.5 (it was false in v3.4, e.g. Debian 12's 3.4.23).
 pub const ETCD_PRE_VOTE: bool = true;
-/// etcd `--snapshot-count`: 100 000 applied entries between snapshots (etcd v3.2+).
+/// etcd `--snapshot-count`: 100 000 applied entries between snapshots. This is the default of
+/// etcd 3.4 (the Debian 12 package the lab runs) and of 3.5; it was raised from 10 000 in v3.2
+/// (etcd "Configuration flags", `--snapshot-count`).
 pub const ETCD_SNAPSHOT_COUNT: u64 = 100_000;
 /// etcd client port (IANA-assigned, etcd docs "Configuration flags").
 pub const ETCD_CLIENT_PORT: u16 = 2379;
@@ -37,9 +39,13 @@ pub const VRRP_VIRTUAL_ROUTER_ID: u8 = 51;
 
 /// `--leader-elect-lease-duration`: 15 s (kube-scheduler and kube-controller-manager).
 pub const LEADER_LEASE_DURATION_S: u32 = 15;
-/// `--leader-elect-renew-deadline`: 10 s.
+/// `--leader-elect-renew-deadline`: 10 s. The default of both kube-scheduler and
+/// kube-controller-manager (k8s.io/component-base `LeaderElectionConfiguration`, documented
+/// in each command's reference page): the leader gives up after failing to renew this long.
 pub const LEADER_RENEW_DEADLINE_S: u32 = 10;
-/// `--leader-elect-retry-period`: 2 s.
+/// `--leader-elect-retry-period`: 2 s. The default of both kube-scheduler and
+/// kube-controller-manager (k8s.io/component-base `LeaderElectionConfiguration`): the wait
+/// between acquire and renew attempts.
 pub const LEADER_RETRY_PERIOD_S: u32 = 2;
 
 /// kube-controller-manager `--node-monitor-period`: 5 s.
@@ -79,15 +85,35 @@ pub const CEPH_DOWN_OUT_INTERVAL_S: u32 = 600;
 pub const CEPH_MIN_DOWN_REPORTERS: u32 = 2;
 /// Rook's default mon count for a production CephCluster: 3.
 pub const ROOK_MON_COUNT: u8 = 3;
-/// Rook's default mgr count when HA is wanted: 2 (one active, one standby).
+/// Ceph managers: 2. Rook's production example `deploy/examples/cluster.yaml` sets
+/// `mgr.count: 2` ("when higher availability of the mgr is needed": one active, one
+/// standby); the CephCluster CRD's own default is 1, which leaves no standby, so we follow the
+/// example rather than the CRD.
 pub const ROOK_MGR_COUNT: u8 = 2;
-/// Recovery bandwidth assumed per OSD when estimating backfill time, in MiB/s. Not a Ceph
-/// option: Ceph throttles recovery by `osd_max_backfills` (1) and `osd_recovery_max_active`
-/// (0 = 3 for HDD), which on a 1 Gbit/s network works out to roughly this order.
+/// Name of the default replicated pool: `replicapool`, as Rook's example CephBlockPool and
+/// RBD StorageClass (`deploy/examples/csi/rbd/storageclass.yaml`) call it.
+pub const CEPH_POOL_NAME: &str = "replicapool";
+/// Recovery bandwidth assumed per OSD when estimating backfill time, in MiB/s. Our choice, not
+/// a Ceph option: Ceph throttles recovery by `osd_max_backfills` (1) and
+/// `osd_recovery_max_active` (0 = 3 for HDD), which on a 1 Gbit/s network works out to
+/// roughly this order, so the estimate is neither optimistic nor alarmist.
 pub const CEPH_RECOVERY_MIBPS: u32 = 100;
 
 /// Calico's default BGP AS number: 64512.
 pub const CALICO_AS_NUMBER: u32 = 64512;
+/// Calico BGP: on. The operator's `Installation.spec.calicoNetwork.bgp` defaults to
+/// `Enabled` (Calico "Installation reference").
+pub const CALICO_BGP: bool = true;
+/// Calico node-to-node mesh: on. `BGPConfiguration.spec.nodeToNodeMeshEnabled` defaults to
+/// true (Calico "BGP configuration" resource reference).
+pub const CALICO_NODE_TO_NODE_MESH: bool = true;
+/// Pod traffic encapsulation: none. Our choice, not Calico's: the operator's default IP pool
+/// uses `IPIP` (Calico "Configure default IP pools": Encapsulation IPIP). Every host here sits
+/// on one L2 subnet and peers over BGP, so each node learns a direct route to every other
+/// node's pod block and packets need no tunnel; dropping IP-in-IP saves 20 bytes of MTU per
+/// packet and the encapsulation CPU.
+pub const CALICO_ENCAPSULATION: crate::model::CalicoEncapsulation =
+    crate::model::CalicoEncapsulation::None;
 /// Calico's default pod CIDR (`CALICO_IPV4POOL_CIDR`): 192.168.0.0/16.
 pub const CALICO_POD_CIDR: &str = "192.168.0.0/16";
 /// kubeadm's default service CIDR (`networking.serviceSubnet`): 10.96.0.0/12.
@@ -97,14 +123,65 @@ pub const CLUSTER_DOMAIN: &str = "cluster.local";
 /// kubeadm deploys CoreDNS with 2 replicas.
 pub const COREDNS_REPLICAS: u32 = 2;
 
-/// Kubernetes release the renderer targets (kubeadm v1beta4 API, k8s-openapi feature).
+/// MetalLB announcement mode: L2. Our choice: MetalLB has no default mode (an address pool is
+/// announced only once an L2Advertisement or BGPAdvertisement names it). BGP mode would run a
+/// second BGP speaker on every node beside Calico's, and both want TCP port 179.
+pub const METALLB_MODE: crate::model::MetalLbMode = crate::model::MetalLbMode::L2;
+
+/// Ingress controller replicas: 2. Our choice, not upstream: Traefik's Helm chart defaults to
+/// `deployment.replicas: 1`, a single point of failure. Two replicas with required
+/// anti-affinity on two workers survive the loss of either.
+pub const INGRESS_REPLICAS: u32 = 2;
+
+/// Path the API load balancer probes on each kube-apiserver: `/readyz`. Our choice: kubeadm's
+/// "ha-considerations" haproxy example checks `/healthz`, which Kubernetes deprecated in
+/// v1.16 in favour of `/livez` and `/readyz` ("Kubernetes API health endpoints"). `/readyz`
+/// also fails while the apiserver cannot reach etcd, so traffic leaves it then too.
+pub const API_HEALTH_CHECK_PATH: &str = "/readyz";
+
+/// Kubernetes release the renderer targets. Our choice, not an upstream default: the newest
+/// patch release whose kubeadm `v1beta4` API and `k8s-openapi` types the renderer is built
+/// and tested against.
 pub const KUBERNETES_VERSION: &str = "v1.34.2";
 
-/// Kubernetes probe `periodSeconds` default: 10 s.
+/// Allocatable CPUs assumed for a host that does not say: 2, kubeadm's documented minimum
+/// ("Installing kubeadm", before you begin: 2 CPUs or more for control-plane machines).
+pub const HOST_CPU: u32 = 2;
+/// Memory in MiB assumed for a host that does not say: 2048, kubeadm's documented minimum
+/// ("Installing kubeadm": 2 GB or more of RAM per machine).
+pub const HOST_MEMORY_MIB: u64 = 2048;
+
+/// Namespace of a workload that names none: `default`, where the API server puts namespaced
+/// objects created without `metadata.namespace`.
+pub const WORKLOAD_NAMESPACE: &str = "default";
+/// Replicas of a Deployment or StatefulSet that names none: 1 (`spec.replicas` defaults to 1
+/// in the apps/v1 API).
+pub const WORKLOAD_REPLICAS: u32 = 1;
+/// Container port of a workload that names none: 8080. Our choice: Kubernetes has no default
+/// `containerPort`; 8080 is the conventional unprivileged HTTP port.
+pub const WORKLOAD_PORT: u16 = 8080;
+/// CPU request in millicores of a workload that names none: 100. Our choice: Kubernetes
+/// leaves requests unset (a BestEffort pod the scheduler does not account for); a small
+/// request makes the placement analysis and the scheduler see every pod.
+pub const WORKLOAD_CPU_MILLIS: u32 = 100;
+/// Memory request in MiB of a workload that names none: 128. Our choice, for the same reason
+/// as [`WORKLOAD_CPU_MILLIS`].
+pub const WORKLOAD_MEMORY_MIB: u64 = 128;
+/// HorizontalPodAutoscaler target CPU utilisation: 80 %. autoscaling/v1
+/// `targetCPUUtilizationPercentage` falls back to "the default autoscaling policy" of 80 %
+/// when unset, which is also what `kubectl autoscale` uses without `--cpu-percent`.
+pub const HPA_TARGET_CPU_PERCENT: u32 = 80;
+
+/// Probe `periodSeconds`: 10 s (core/v1 `Probe` API reference, "Configure Liveness,
+/// Readiness and Startup Probes": "Defaults to 10 seconds. Minimum value is 1").
 pub const PROBE_PERIOD_S: u32 = 10;
-/// Kubernetes probe `failureThreshold` default: 3.
+/// Probe `failureThreshold`: 3 (core/v1 `Probe`: "Defaults to 3. Minimum value is 1").
 pub const PROBE_FAILURE_THRESHOLD: u32 = 3;
-/// Kubernetes probe `timeoutSeconds` default: 1 s.
+/// Probe `successThreshold`: 1 (core/v1 `Probe`: "Defaults to 1. Must be 1 for liveness and
+/// startup"). The model has no field for it: every probe runs with this value.
+pub const PROBE_SUCCESS_THRESHOLD: u32 = 1;
+/// Probe `timeoutSeconds`: 1 s (core/v1 `Probe`: "Defaults to 1 second. Minimum value is 1").
 pub const PROBE_TIMEOUT_S: u32 = 1;
-/// Kubernetes probe `initialDelaySeconds` default: 0 s.
+/// Probe `initialDelaySeconds`: 0 s (core/v1 `Probe`: unset means the kubelet probes as soon
+/// as the container starts).
 pub const PROBE_INITIAL_DELAY_S: u32 = 0;

@@ -6,9 +6,12 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use crate::analysis::pool_failure_domains;
+use crate::defaults;
 use crate::diagnostic::{Code, Problem, SourceFile};
 use crate::model::{
-    API_VERSION, ApiEndpointMethod, Cluster, FailureDomain, KIND, Pdb, Role, TopologySpread,
+    API_VERSION, ApiEndpointMethod, CalicoEncapsulation, Cluster, FailureDomain, KIND, MetalLbMode,
+    Pdb, Role, TopologySpread, WorkloadKind,
 };
 use crate::source_map::{ByteSpan, SourceMap};
 
@@ -47,6 +50,7 @@ pub fn validate(cluster: &Cluster, source: &SourceFile, map: &SourceMap) -> Vec<
     api_endpoint(cluster, &mut cx);
     etcd(cluster, &mut cx);
     ceph(cluster, &mut cx);
+    networking(cluster, &mut cx);
     workloads(cluster, &mut cx);
     cx.out.sort_by_key(|p| p.span.offset);
     cx.out
@@ -188,6 +192,19 @@ fn addressing(c: &Cluster, cx: &mut Ctx<'_>) {
         ("spec.network.podSubnet", net.pod_subnet),
         ("spec.network.serviceSubnet", net.service_subnet),
     ];
+    for (field, net) in &subnets {
+        if net.has_host_bits() {
+            cx.push(
+                Code::Addressing,
+                field,
+                format!(
+                    "{net} has host bits set: the network it names is {}",
+                    net.network()
+                ),
+                &format!("write the network address, `{}`", net.network()),
+            );
+        }
+    }
     for (i, (fa, a)) in subnets.iter().enumerate() {
         for (fb, b) in &subnets[i + 1..] {
             if a.overlaps(b) {
@@ -273,6 +290,23 @@ fn api_endpoint(c: &Cluster, cx: &mut Ctx<'_>) {
                 "the VIP must be an address no host owns",
             );
         }
+        // haproxy runs on the control-plane hosts, where kube-apiserver already binds its
+        // secure port on every address: the frontend could not bind the same port.
+        if ep.port == defaults::APISERVER_PORT && c.hosts_with(Role::ControlPlane).next().is_some()
+        {
+            cx.push(
+                Code::Addressing,
+                "spec.apiEndpoint.port",
+                format!(
+                    "port {} is kube-apiserver's own port on the control-plane hosts, where haproxy also runs: the two cannot both bind it",
+                    ep.port
+                ),
+                &format!(
+                    "let haproxy listen on another port, e.g. `port: {}` (kubeadm's HA guide)",
+                    defaults::API_VIP_PORT
+                ),
+            );
+        }
     }
     for (i, name) in ep.priority.iter().enumerate() {
         let at = format!("spec.apiEndpoint.priority[{i}]");
@@ -334,7 +368,10 @@ fn etcd(c: &Cluster, cx: &mut Ctx<'_>) {
         );
     }
     let e = &c.spec.etcd;
-    if e.election_timeout_ms < ETCD_MIN_ELECTION_TO_HEARTBEAT_RATIO * e.heartbeat_interval_ms {
+    // In u64: five times a u32 heartbeat may not fit in a u32.
+    let min_election_ms =
+        u64::from(ETCD_MIN_ELECTION_TO_HEARTBEAT_RATIO) * u64::from(e.heartbeat_interval_ms);
+    if u64::from(e.election_timeout_ms) < min_election_ms {
         cx.push(
             Code::Inconsistent,
             "spec.etcd.electionTimeoutMs",
@@ -359,11 +396,39 @@ fn etcd(c: &Cluster, cx: &mut Ctx<'_>) {
 }
 
 fn ceph(c: &Cluster, cx: &mut Ctx<'_>) {
-    let osd_hosts = c
-        .hosts_with(Role::CephOsd)
-        .filter(|h| !h.disks.is_empty())
-        .count();
-    let osds: usize = c.hosts_with(Role::CephOsd).map(|h| h.disks.len()).sum();
+    let uses_ceph = !c.spec.ceph.pools.is_empty()
+        || c.spec.hosts.iter().any(|h| {
+            h.has_role(Role::CephMon) || h.has_role(Role::CephMgr) || h.has_role(Role::CephOsd)
+        });
+    let mons = c.hosts_with(Role::CephMon).count();
+    if uses_ceph && (mons < 3 || mons.is_multiple_of(2)) {
+        // Point at the roles of the last monitor (the one that made the count even), or at
+        // the host list when there is none.
+        let at = c
+            .spec
+            .hosts
+            .iter()
+            .rposition(|h| h.has_role(Role::CephMon))
+            .and_then(|i| {
+                let j = c.spec.hosts[i]
+                    .roles
+                    .iter()
+                    .position(|r| *r == Role::CephMon)?;
+                Some(format!("spec.hosts[{i}].roles[{j}]"))
+            })
+            .unwrap_or_else(|| "spec.hosts".to_owned());
+        let why = if mons < 3 {
+            "fewer than 3 cannot lose one and keep a majority"
+        } else {
+            "an even count tolerates no more failures than one fewer and adds a vote to lose"
+        };
+        cx.push(
+            Code::Quorum,
+            &at,
+            format!("{mons} Ceph monitor(s): {why}"),
+            "give the ceph-mon role to an odd number of hosts, at least 3 (Rook: mon.count 3)",
+        );
+    }
     for (i, p) in c.spec.ceph.pools.iter().enumerate() {
         let at = |f: &str| format!("spec.ceph.pools[{i}].{f}");
         if c.spec.ceph.pools[..i].iter().any(|o| o.name == p.name) {
@@ -383,11 +448,46 @@ fn ceph(c: &Cluster, cx: &mut Ctx<'_>) {
                 "use 1 <= minSize <= size; size 3 / minSize 2 is the safe choice",
             );
         }
-        let (domains, kind) = match p.failure_domain {
-            FailureDomain::Host => (osd_hosts, "hosts with OSDs"),
-            FailureDomain::Osd => (osds, "OSDs"),
+        let domains = pool_failure_domains(c, p).len();
+        let class = p
+            .device_class
+            .map_or(String::new(), |d| format!("{} ", d.as_str()));
+        let kind = match p.failure_domain {
+            FailureDomain::Host => format!("hosts with {class}OSDs"),
+            FailureDomain::Osd => format!("{class}OSDs"),
         };
-        if usize::from(p.size) > domains {
+        if let Some(dc) = p.device_class
+            && domains == 0
+        {
+            let mut classes: Vec<&str> = c
+                .hosts_with(Role::CephOsd)
+                .flat_map(|h| h.disks.iter().map(|d| d.device_class.as_str()))
+                .collect();
+            classes.sort_unstable();
+            classes.dedup();
+            let hint = if classes.is_empty() {
+                format!(
+                    "give ceph-osd hosts disks with `deviceClass: {}`",
+                    dc.as_str()
+                )
+            } else {
+                format!(
+                    "the OSD disks are of class {}: use one of them, or give disks `deviceClass: {}`",
+                    classes.join(", "),
+                    dc.as_str()
+                )
+            };
+            cx.push(
+                Code::Placement,
+                &at("deviceClass"),
+                format!(
+                    "pool `{}` is restricted to device class {} but no OSD has that class: it can place no data",
+                    p.name,
+                    dc.as_str()
+                ),
+                &hint,
+            );
+        } else if usize::from(p.size) > domains {
             cx.push(
                 Code::Placement,
                 &at("size"),
@@ -409,6 +509,33 @@ fn ceph(c: &Cluster, cx: &mut Ctx<'_>) {
                 "Ceph warns POOL_PG_NUM_NOT_POWER_OF_TWO: use 32, 64, 128...",
             );
         }
+    }
+}
+
+/// CNI and load-balancer combinations the cluster cannot run.
+fn networking(c: &Cluster, cx: &mut Ctx<'_>) {
+    let cal = &c.spec.calico;
+    // Without BGP nothing tells a node where other nodes' pod blocks are; IP-in-IP still
+    // needs BGP-learnt routes, so only VXLAN (Calico's own route distribution) works.
+    if !cal.bgp && cal.encapsulation != CalicoEncapsulation::VXLAN {
+        cx.push(
+            Code::Inconsistent,
+            "spec.calico.bgp",
+            format!(
+                "Calico without BGP and with encapsulation {:?}: no route reaches other nodes' pods",
+                cal.encapsulation
+            ),
+            "set `encapsulation: VXLAN` (routes without BGP), or turn `bgp: true` back on",
+        );
+    }
+    if cal.bgp && c.spec.metallb.mode == MetalLbMode::Bgp {
+        cx.push(
+            Code::Inconsistent,
+            "spec.metallb.mode",
+            "MetalLB in BGP mode beside Calico's BGP: both speakers want TCP port 179 on every node"
+                .to_owned(),
+            "use MetalLB `mode: l2`, or let Calico announce Service addresses (BGPConfiguration serviceLoadBalancerIPs)",
+        );
     }
 }
 
@@ -459,6 +586,17 @@ fn workloads(c: &Cluster, cx: &mut Ctx<'_>) {
                     h.min_replicas, h.max_replicas
                 ),
                 "use 1 <= minReplicas <= maxReplicas",
+            );
+        }
+        if w.kind == WorkloadKind::DaemonSet && !w.volumes.is_empty() {
+            cx.push(
+                Code::Inconsistent,
+                &at("volumes"),
+                format!(
+                    "DaemonSet `{}` has volumes: one claim cannot serve a pod on every node",
+                    w.name
+                ),
+                "use a StatefulSet, which gives each replica its own claim",
             );
         }
         for (j, v) in w.volumes.iter().enumerate() {

@@ -112,19 +112,26 @@ pub fn render_table(report: &Report, color: bool) -> String {
         "Cluster {}: component state under each single fault (DEG = degraded: still serving, less redundancy)\n{table}",
         report.cluster
     );
+    let pairs_down: Vec<_> = report.pairs_down().collect();
     let _ = writeln!(
         out,
-        "\nPairs of faults: {} of {} take a component DOWN (worst-case placement; -o json lists each).",
-        report.pairs_down.len(),
+        "\nPairs of faults: {} of {} take a component DOWN (worst-case placement; -o json gives every component's state under each pair).",
+        pairs_down.len(),
         report.pairs_tried
     );
     // Group pairs by what they take down, largest outcome first, a few examples each.
-    let mut groups: Vec<(&Vec<String>, Vec<String>)> = Vec::new();
-    for p in &report.pairs_down {
-        let pair = format!("{} + {}", p.faults[0], p.faults[1]);
-        match groups.iter_mut().find(|(down, _)| **down == p.down) {
+    let mut groups: Vec<(Vec<&str>, Vec<String>)> = Vec::new();
+    for p in &pairs_down {
+        let pair = p
+            .faults
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let down = p.down();
+        match groups.iter_mut().find(|(d, _)| *d == down) {
             Some((_, pairs)) => pairs.push(pair),
-            None => groups.push((&p.down, vec![pair])),
+            None => groups.push((down, vec![pair])),
         }
     }
     groups.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(b.1.len().cmp(&a.1.len())));

@@ -7,8 +7,10 @@
 use serde::Serialize;
 
 use super::faults::Damage;
-use super::placement::{eligible_nodes, envelope, worst_survivors};
-use crate::model::{ApiEndpointMethod, Cluster, FailureDomain, Pool, ReplicaPolicy, Role};
+use super::placement::{
+    eligible_nodes, envelope, pool_failure_domains, worst_case_replicas, worst_survivors,
+};
+use crate::model::{ApiEndpointMethod, Cluster, Pool, ReplicaPolicy, Role};
 
 /// How a component fares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -292,29 +294,23 @@ struct Domain {
 }
 
 fn pool_domains(c: &Cluster, d: &Damage, p: &Pool) -> Vec<Domain> {
-    let mut out = Vec::new();
-    for h in c.hosts_with(Role::CephOsd) {
-        let disks: Vec<_> = h
-            .disks
-            .iter()
-            .filter(|k| p.device_class.is_none_or(|dc| dc == k.device_class))
-            .collect();
-        let lost_of = |dev: &str| {
-            !d.reachable(&h.name) || d.lost_disks.contains(&(h.name.clone(), dev.to_owned()))
-        };
-        match p.failure_domain {
-            FailureDomain::Host if !disks.is_empty() => out.push(Domain {
-                osds: disks.len(),
-                lost: disks.iter().filter(|k| lost_of(&k.device)).count(),
-            }),
-            FailureDomain::Host => {}
-            FailureDomain::Osd => out.extend(disks.iter().map(|k| Domain {
-                osds: 1,
-                lost: usize::from(lost_of(&k.device)),
-            })),
-        }
-    }
-    out
+    pool_failure_domains(c, p)
+        .into_iter()
+        .map(|dom| {
+            let host = &dom.host.name;
+            let lost = dom
+                .disks
+                .iter()
+                .filter(|k| {
+                    !d.reachable(host) || d.lost_disks.contains(&(host.clone(), k.device.clone()))
+                })
+                .count();
+            Domain {
+                osds: dom.disks.len(),
+                lost,
+            }
+        })
+        .collect()
 }
 
 fn pool(c: &Cluster, d: &Damage, p: &Pool, mon_ok: bool) -> ComponentState {
@@ -442,14 +438,23 @@ fn kubernetes_nodes(c: &Cluster) -> Vec<&crate::model::Host> {
         .collect()
 }
 
-/// Worst-case state of a replica set under `damage`.
+/// Worst-case state of a replica set under `damage`: a DaemonSet counts one pod per eligible
+/// node, and an HPA counts at its `minReplicas` when that is below `replicas`.
 pub fn replicas(c: &Cluster, d: &Damage, name: &str, policy: &ReplicaPolicy) -> ComponentState {
     let eligible = eligible_nodes(c, policy);
-    let env = envelope(policy, policy.replicas, eligible.len() as u32);
-    let failed = eligible.iter().filter(|h| !d.reachable(&h.name)).count() as u32;
+    let n_eligible = u32::try_from(eligible.len()).unwrap_or(u32::MAX);
+    let n = worst_case_replicas(policy, n_eligible);
+    let env = envelope(policy, n, n_eligible);
+    let failed = eligible.iter().filter(|h| !d.reachable(&h.name)).count();
+    let failed = u32::try_from(failed).unwrap_or(u32::MAX);
     let left = worst_survivors(&env, failed);
-    if policy.replicas == 0 {
-        return state(name, Status::Down, "0 replicas");
+    if n == 0 {
+        let why = if policy.per_node {
+            "DaemonSet with no eligible node"
+        } else {
+            "0 replicas"
+        };
+        return state(name, Status::Down, why);
     }
     if left == 0 {
         let why = if env.scheduled == 0 {
@@ -462,12 +467,22 @@ pub fn replicas(c: &Cluster, d: &Damage, name: &str, policy: &ReplicaPolicy) -> 
         };
         return state(name, Status::Down, why);
     }
-    if left < policy.replicas {
-        let mut r = format!("at worst {left} of {} replicas running", policy.replicas);
+    if left < n {
+        let mut r = format!("at worst {left} of {n} replicas running");
         if env.pending > 0 {
             r.push_str(&format!("; {} Pending (no node fits)", env.pending));
         }
         return state(name, Status::Degraded, r);
     }
-    state(name, Status::Ok, format!("{} replicas", policy.replicas))
+    let what = if policy.per_node {
+        format!("{n} pods, one per eligible node")
+    } else if n < policy.replicas {
+        format!(
+            "{} replicas; judged at the HPA's minReplicas {n}",
+            policy.replicas
+        )
+    } else {
+        format!("{n} replicas")
+    };
+    state(name, Status::Ok, what)
 }

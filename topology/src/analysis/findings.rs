@@ -4,8 +4,8 @@ use serde::Serialize;
 
 use super::components::{ComponentState, Status};
 use super::faults::StaticFault;
-use super::placement::{eligible_nodes, envelope};
-use crate::model::{AntiAffinity, ApiEndpointMethod, Cluster, FailureDomain, ReplicaPolicy, Role};
+use super::placement::{eligible_nodes, envelope, pool_failure_domains, worst_case_replicas};
+use crate::model::{AntiAffinity, ApiEndpointMethod, Cluster, ReplicaPolicy, Role};
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -93,16 +93,8 @@ pub fn design_findings(c: &Cluster) -> Vec<Finding> {
             "give the ceph-mgr role to 2 hosts",
         ));
     }
-    let osd_hosts = c
-        .hosts_with(Role::CephOsd)
-        .filter(|h| !h.disks.is_empty())
-        .count();
-    let osds: usize = c.hosts_with(Role::CephOsd).map(|h| h.disks.len()).sum();
     for p in &c.spec.ceph.pools {
-        let domains = match p.failure_domain {
-            FailureDomain::Host => osd_hosts,
-            FailureDomain::Osd => osds,
-        };
+        let domains = pool_failure_domains(c, p).len();
         if domains < usize::from(p.size) {
             out.push(finding(
                 "pool-fewer-domains-than-size",
@@ -150,48 +142,63 @@ pub fn design_findings(c: &Cluster) -> Vec<Finding> {
         )),
         _ => {}
     }
-    let mut sets: Vec<(String, ReplicaPolicy, Option<u32>)> = vec![
-        ("coredns".to_owned(), c.spec.coredns.policy(), None),
-        ("ingress".to_owned(), c.spec.ingress.policy(), None),
+    let mut sets: Vec<(String, ReplicaPolicy)> = vec![
+        ("coredns".to_owned(), c.spec.coredns.policy()),
+        ("ingress".to_owned(), c.spec.ingress.policy()),
     ];
-    sets.extend(c.spec.workloads.iter().map(|w| {
-        (
-            format!("workload/{}/{}", w.namespace, w.name),
-            w.policy(),
-            w.hpa.as_ref().map(|h| h.max_replicas),
-        )
-    }));
-    for (name, policy, hpa_max) in &sets {
-        replica_findings(c, name, policy, *hpa_max, &mut out);
+    sets.extend(
+        c.spec
+            .workloads
+            .iter()
+            .map(|w| (format!("workload/{}/{}", w.namespace, w.name), w.policy())),
+    );
+    for (name, policy) in &sets {
+        replica_findings(c, name, policy, &mut out);
     }
     out
 }
 
-fn replica_findings(
-    c: &Cluster,
-    name: &str,
-    p: &ReplicaPolicy,
-    hpa_max: Option<u32>,
-    out: &mut Vec<Finding>,
-) {
-    let eligible = eligible_nodes(c, p).len() as u32;
-    let env = envelope(p, p.replicas, eligible);
-    if p.replicas == 1 {
+fn replica_findings(c: &Cluster, name: &str, p: &ReplicaPolicy, out: &mut Vec<Finding>) {
+    let eligible = u32::try_from(eligible_nodes(c, p).len()).unwrap_or(u32::MAX);
+    // DaemonSets are judged by their eligible nodes, HPAs by their floor.
+    let n = worst_case_replicas(p, eligible);
+    let env = envelope(p, n, eligible);
+    if let Some(h) = &p.hpa
+        && h.min_replicas < p.replicas
+    {
         out.push(finding(
-            "single-replica",
-            Severity::Error,
+            "hpa-min-below-replicas",
+            Severity::Warning,
             name,
-            "1 replica: its node is a single point of failure".to_owned(),
-            "run at least 2 replicas with antiAffinity: required",
+            format!(
+                "replicas is {} but the HPA may scale down to minReplicas {}: availability is judged at {}",
+                p.replicas, h.min_replicas, h.min_replicas
+            ),
+            "set hpa.minReplicas to at least replicas (and at least 2)",
         ));
-    } else if p.replicas > 1 && env.max_per_node >= p.replicas {
+    }
+    if n == 1 {
+        let why = if p.per_node {
+            "a DaemonSet with 1 eligible node: that node is a single point of failure".to_owned()
+        } else if n < p.replicas {
+            "the HPA may scale it to 1 replica: its node is a single point of failure".to_owned()
+        } else {
+            "1 replica: its node is a single point of failure".to_owned()
+        };
+        let fix = if p.per_node {
+            "make more nodes eligible (add workers, or tolerate the control-plane taint)"
+        } else {
+            "run at least 2 replicas (and hpa.minReplicas >= 2) with antiAffinity: required"
+        };
+        out.push(finding("single-replica", Severity::Error, name, why, fix));
+    } else if n > 1 && env.max_per_node >= n {
         out.push(finding(
             "replicas-can-share-a-node",
             Severity::Error,
             name,
             format!(
-                "nothing stops all {} replicas landing on one node (anti-affinity {:?}, no hard spread)",
-                p.replicas, p.anti_affinity
+                "nothing stops all {n} replicas landing on one node (anti-affinity {:?}, no hard spread)",
+                p.anti_affinity
             ),
             "set antiAffinity: required, or topologySpread {maxSkew: 1, whenUnsatisfiable: DoNotSchedule}",
         ));
@@ -202,28 +209,27 @@ fn replica_findings(
             Severity::Error,
             name,
             format!(
-                "{} replicas with required anti-affinity but only {eligible} eligible node(s): {} stay Pending",
-                p.replicas, env.pending
+                "{n} replicas with required anti-affinity but only {eligible} eligible node(s): {} stay Pending",
+                env.pending
             ),
             "lower replicas to the eligible node count, or tolerate the control-plane taint to widen the pool",
         ));
     }
     if let Some(pdb) = &p.pdb
-        && p.replicas > 0
-        && pdb.disruptions_allowed(p.replicas) == 0
+        && n > 0
+        && pdb.disruptions_allowed(n) == 0
     {
         out.push(finding(
                 "pdb-blocks-every-drain",
                 Severity::Error,
                 name,
                 format!(
-                    "the PodDisruptionBudget allows 0 of {} pods to be evicted: every `kubectl drain` of a node running one hangs",
-                    p.replicas
+                    "the PodDisruptionBudget allows 0 of {n} pods to be evicted: every `kubectl drain` of a node running one hangs"
                 ),
                 "use maxUnavailable: 1 (or minAvailable below the replica count)",
             ));
     }
-    if let Some(max) = hpa_max
+    if let Some(max) = p.hpa.as_ref().map(|h| h.max_replicas)
         && p.anti_affinity == AntiAffinity::Required
         && max > eligible
     {

@@ -14,7 +14,10 @@ mod placement;
 pub use components::{ComponentState, Status, evaluate, quorum};
 pub use faults::{Damage, StaticFault, single_faults};
 pub use findings::{Finding, Severity, design_findings, spof_findings};
-pub use placement::{Envelope, eligible_nodes, envelope, worst_survivors};
+pub use placement::{
+    Envelope, PoolDomain, eligible_nodes, envelope, pool_failure_domains, worst_case_replicas,
+    worst_survivors,
+};
 
 use serde::Serialize;
 
@@ -29,13 +32,15 @@ pub struct FaultOutcome {
     pub states: Vec<ComponentState>,
 }
 
-/// A pair of faults that takes at least one component DOWN.
-#[derive(Debug, Clone, Serialize)]
-pub struct PairOutcome {
-    /// The two faults.
-    pub faults: [StaticFault; 2],
-    /// Components that go DOWN.
-    pub down: Vec<String>,
+impl FaultOutcome {
+    /// Components that go DOWN, in matrix order.
+    pub fn down(&self) -> Vec<&str> {
+        self.states
+            .iter()
+            .filter(|s| s.status == Status::Down)
+            .map(|s| s.component.as_str())
+            .collect()
+    }
 }
 
 /// The whole analysis.
@@ -52,12 +57,21 @@ pub struct Report {
     pub single_faults: Vec<FaultOutcome>,
     /// How many pairs were tried.
     pub pairs_tried: usize,
-    /// Pairs that take something DOWN.
-    pub pairs_down: Vec<PairOutcome>,
+    /// One outcome per pair of distinct single faults, every component's state included.
+    pub pairs: Vec<FaultOutcome>,
     /// Design problems and single points of failure, with fixes.
     pub findings: Vec<Finding>,
     /// No single fault takes anything down and no error-level finding remains.
     pub zero_spof: bool,
+}
+
+impl Report {
+    /// The pairs of faults that take at least one component DOWN, in the order tried.
+    pub fn pairs_down(&self) -> impl Iterator<Item = &FaultOutcome> {
+        self.pairs
+            .iter()
+            .filter(|p| p.states.iter().any(|s| s.status == Status::Down))
+    }
 }
 
 /// Runs the analysis.
@@ -68,22 +82,13 @@ pub fn analyze(cluster: &Cluster) -> Report {
         .iter()
         .map(|f| (f.clone(), evaluate(cluster, &Damage::of(&[f]))))
         .collect();
-    let mut pairs_down = Vec::new();
-    let mut pairs_tried = 0;
+    let mut pairs = Vec::new();
     for (i, a) in faults.iter().enumerate() {
         for b in &faults[i + 1..] {
-            pairs_tried += 1;
-            let down: Vec<String> = evaluate(cluster, &Damage::of(&[a, b]))
-                .into_iter()
-                .filter(|s| s.status == Status::Down)
-                .map(|s| s.component)
-                .collect();
-            if !down.is_empty() {
-                pairs_down.push(PairOutcome {
-                    faults: [a.clone(), b.clone()],
-                    down,
-                });
-            }
+            pairs.push(FaultOutcome {
+                faults: vec![a.clone(), b.clone()],
+                states: evaluate(cluster, &Damage::of(&[a, b])),
+            });
         }
     }
     let mut findings = design_findings(cluster);
@@ -109,8 +114,8 @@ pub fn analyze(cluster: &Cluster) -> Report {
                 states,
             })
             .collect(),
-        pairs_tried,
-        pairs_down,
+        pairs_tried: pairs.len(),
+        pairs,
         findings,
         zero_spof,
     }

@@ -67,7 +67,7 @@ pub struct HealthCheck {
 impl Default for HealthCheck {
     fn default() -> Self {
         HealthCheck {
-            path: "/readyz".to_owned(),
+            path: defaults::API_HEALTH_CHECK_PATH.to_owned(),
             interval_seconds: defaults::HAPROXY_CHECK_INTERVAL_S,
             fall: defaults::HAPROXY_CHECK_FALL,
             rise: defaults::HAPROXY_CHECK_RISE,
@@ -264,7 +264,7 @@ impl Pool {
 impl Default for Pool {
     fn default() -> Self {
         Pool {
-            name: "replicapool".to_owned(),
+            name: defaults::CEPH_POOL_NAME.to_owned(),
             size: defaults::CEPH_POOL_SIZE,
             min_size: None,
             failure_domain: FailureDomain::Host,
@@ -303,10 +303,10 @@ pub struct Calico {
 impl Default for Calico {
     fn default() -> Self {
         Calico {
-            bgp: true,
+            bgp: defaults::CALICO_BGP,
             as_number: defaults::CALICO_AS_NUMBER,
-            node_to_node_mesh: true,
-            encapsulation: CalicoEncapsulation::None,
+            node_to_node_mesh: defaults::CALICO_NODE_TO_NODE_MESH,
+            encapsulation: defaults::CALICO_ENCAPSULATION,
         }
     }
 }
@@ -339,7 +339,7 @@ pub struct MetalLb {
 impl Default for MetalLb {
     fn default() -> Self {
         MetalLb {
-            mode: MetalLbMode::L2,
+            mode: defaults::METALLB_MODE,
             address_pool: Vec::new(),
         }
     }
@@ -392,6 +392,8 @@ impl CoreDns {
             topology_spread: self.topology_spread.clone(),
             tolerate_control_plane: true,
             pdb: self.pdb.clone(),
+            per_node: false,
+            hpa: None,
         }
     }
 }
@@ -418,7 +420,7 @@ impl Default for Ingress {
     fn default() -> Self {
         Ingress {
             controller: IngressController::Traefik,
-            replicas: 2,
+            replicas: defaults::INGRESS_REPLICAS,
             anti_affinity: AntiAffinity::Required,
             topology_spread: None,
             tolerate_control_plane: false,
@@ -436,17 +438,20 @@ impl Ingress {
             topology_spread: self.topology_spread.clone(),
             tolerate_control_plane: self.tolerate_control_plane,
             pdb: self.pdb.clone(),
+            per_node: false,
+            hpa: None,
         }
     }
 }
 
-/// Maintained ingress controllers (ingress-nginx was retired in 2026).
+/// Ingress controllers the renderer can deploy. Traefik only: ingress-nginx was retired in
+/// 2026, and the HAProxy Kubernetes Ingress Controller was dropped from the model because the
+/// renderer ships no manifests for it, so a file asking for it is refused at load time instead
+/// of passing `check` and failing at `render`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum IngressController {
     /// Traefik Proxy.
     #[default]
     Traefik,
-    /// HAProxy Kubernetes Ingress Controller.
-    Haproxy,
 }

@@ -103,8 +103,8 @@ impl Default for Resources {
     /// kubeadm's documented minimum for a control-plane node: 2 CPUs, 2 GiB.
     fn default() -> Self {
         Resources {
-            cpu: 2,
-            memory_mib: 2048,
+            cpu: crate::defaults::HOST_CPU,
+            memory_mib: crate::defaults::HOST_MEMORY_MIB,
         }
     }
 }

@@ -40,7 +40,8 @@ fn default_cluster_domain() -> String {
     defaults::CLUSTER_DOMAIN.to_owned()
 }
 
-/// An IP network in CIDR notation (`10.77.0.0/24`).
+/// An IP network in CIDR notation (`10.77.0.0/24`). Kept as written: `10.77.0.1/24` is not
+/// silently turned into `10.77.0.0/24`, so validation can point at the host bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cidr(pub IpNet);
 
@@ -63,6 +64,16 @@ impl Cidr {
         self.0.contains(&addr)
     }
 
+    /// Whether the address has bits set beyond the prefix (`10.77.0.1/24`).
+    pub fn has_host_bits(&self) -> bool {
+        self.0.addr() != self.0.network()
+    }
+
+    /// The network with host bits cleared (`10.77.0.1/24` -> `10.77.0.0/24`).
+    pub fn network(&self) -> Cidr {
+        Cidr(self.0.trunc())
+    }
+
     /// Whether two networks share any address.
     pub fn overlaps(&self, other: &Cidr) -> bool {
         self.0.contains(&other.0.network()) || other.0.contains(&self.0.network())
@@ -73,7 +84,7 @@ impl FromStr for Cidr {
     type Err = CidrError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         s.parse::<IpNet>()
-            .map(|n| Cidr(n.trunc()))
+            .map(Cidr)
             .map_err(|_| CidrError(s.to_owned()))
     }
 }

@@ -25,7 +25,7 @@ pub struct Workload {
     /// Container port the Service and probes use.
     #[serde(default = "default_port")]
     pub port: u16,
-    /// Replica count (ignored for DaemonSets).
+    /// Replica count (ignored for DaemonSets, which run one pod per eligible node).
     #[serde(default = "default_replicas")]
     pub replicas: u32,
     /// Pod anti-affinity on `kubernetes.io/hostname`.
@@ -58,31 +58,34 @@ pub struct Workload {
 }
 
 fn default_namespace() -> String {
-    "default".to_owned()
+    defaults::WORKLOAD_NAMESPACE.to_owned()
 }
 fn default_port() -> u16 {
-    8080
+    defaults::WORKLOAD_PORT
 }
-/// Deployments and StatefulSets default to one replica in Kubernetes.
 fn default_replicas() -> u32 {
-    1
+    defaults::WORKLOAD_REPLICAS
 }
 fn default_cpu_millis() -> u32 {
-    100
+    defaults::WORKLOAD_CPU_MILLIS
 }
 fn default_memory_mib() -> u64 {
-    128
+    defaults::WORKLOAD_MEMORY_MIB
 }
 
 impl Workload {
     /// The replica rules the analysis and the renderer share.
     pub fn policy(&self) -> ReplicaPolicy {
+        let per_node = self.kind == WorkloadKind::DaemonSet;
         ReplicaPolicy {
             replicas: self.replicas,
             anti_affinity: self.anti_affinity,
             topology_spread: self.topology_spread.clone(),
             tolerate_control_plane: self.tolerate_control_plane,
             pdb: self.pdb.clone(),
+            per_node,
+            // The renderer creates no HPA for a DaemonSet, so its bounds do not apply.
+            hpa: self.hpa.clone().filter(|_| !per_node),
         }
     }
 }
@@ -112,6 +115,10 @@ pub struct ReplicaPolicy {
     pub tolerate_control_plane: bool,
     /// PodDisruptionBudget.
     pub pdb: Option<Pdb>,
+    /// A DaemonSet: one pod on every eligible node, whatever `replicas` says.
+    pub per_node: bool,
+    /// The HorizontalPodAutoscaler that owns the replica count, if any.
+    pub hpa: Option<Hpa>,
 }
 
 /// Pod anti-affinity between replicas of one workload, per node.
@@ -169,9 +176,10 @@ impl Pdb {
     }
 
     /// How many of `replicas` healthy pods the eviction API lets go at once
-    /// (`status.disruptionsAllowed` with every pod healthy). Percentages round up for
-    /// `minAvailable` and down... as the disruption controller does: both use
-    /// `GetScaledValueFromIntOrPercent(.., roundUp=true)`.
+    /// (`status.disruptionsAllowed` with every pod healthy). Percentages of either field round
+    /// up, as the disruption controller computes both with
+    /// `GetScaledValueFromIntOrPercent(.., roundUp=true)`: `minAvailable: 50%` of 3 keeps 2,
+    /// `maxUnavailable: 50%` of 3 lets 2 go.
     pub fn disruptions_allowed(&self, replicas: u32) -> u32 {
         if let Some(min) = &self.min_available {
             replicas.saturating_sub(min.scaled(replicas))
@@ -197,7 +205,12 @@ impl IntOrPercent {
     pub fn scaled(&self, replicas: u32) -> u32 {
         match *self {
             IntOrPercent::Count(n) => n,
-            IntOrPercent::Percent(p) => (u64::from(p) * u64::from(replicas)).div_ceil(100) as u32,
+            // A u32 times a u32 fits in a u64; the result exceeds u32 only for a percentage
+            // above 100, which parsing refuses, so saturate rather than wrap.
+            IntOrPercent::Percent(p) => {
+                u32::try_from((u64::from(p) * u64::from(replicas)).div_ceil(100))
+                    .unwrap_or(u32::MAX)
+            }
         }
     }
 }
@@ -283,9 +296,8 @@ pub struct Hpa {
     pub target_cpu_utilization_percent: u32,
 }
 
-/// `kubectl autoscale` uses 80 % when no target is given.
 fn default_cpu_target() -> u32 {
-    80
+    defaults::HPA_TARGET_CPU_PERCENT
 }
 
 /// The three probe slots of a container.

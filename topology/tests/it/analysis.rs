@@ -62,15 +62,57 @@ fn seed_topology_is_zero_spof() {
     );
     // Two control-plane hosts down: etcd and the Ceph monitors lose quorum together.
     let both = r
-        .pairs_down
-        .iter()
+        .pairs_down()
         .find(|p| {
             p.faults[0].to_string() == "micklethefickle down"
                 && p.faults[1].to_string() == "cloudserver1 down"
         })
         .expect("pair breaks quorum");
-    assert!(both.down.contains(&"etcd".to_owned()));
-    assert!(both.down.contains(&"ceph-mon".to_owned()));
+    assert!(both.down().contains(&"etcd"));
+    assert!(both.down().contains(&"ceph-mon"));
+}
+
+#[test]
+fn every_pair_keeps_every_component_state() {
+    let r = analyze(&seed());
+    assert_eq!(r.pairs.len(), r.pairs_tried);
+    assert!(
+        r.pairs
+            .iter()
+            .all(|p| p.faults.len() == 2 && p.states.len() == r.components.len())
+    );
+    // A pair that takes nothing down is kept too, with its DEGRADED and OK components: a
+    // worker disk lost and one apiserver stopped.
+    let pair = r
+        .pairs
+        .iter()
+        .find(|p| {
+            p.faults[0].to_string() == "cloudserver3:/dev/vdb lost"
+                && p.faults[1].to_string() == "apiserver on micklethefickle stopped"
+        })
+        .expect("pair tried");
+    assert!(pair.down().is_empty(), "{:#?}", pair.states);
+    let status = |c: &str| {
+        pair.states
+            .iter()
+            .find(|s| s.component == c)
+            .map(|s| s.status)
+    };
+    assert_eq!(status("pool/replicapool"), Some(Status::Degraded));
+    assert_eq!(status("kube-apiserver"), Some(Status::Degraded));
+    assert_eq!(status("etcd"), Some(Status::Ok));
+    // The data output carries them as well.
+    let json = serde_json::to_value(&r).expect("json");
+    assert_eq!(
+        json["pairs"].as_array().map(Vec::len),
+        Some(r.pairs_tried),
+        "pairs in JSON"
+    );
+    assert_eq!(
+        json["pairs"][0]["states"].as_array().map(Vec::len),
+        Some(r.components.len())
+    );
+    assert!(r.pairs_down().count() < r.pairs.len());
 }
 
 #[test]

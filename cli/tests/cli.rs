@@ -75,6 +75,33 @@ fn a_typo_exits_2_with_a_suggestion() {
 }
 
 #[test]
+fn every_bad_corpus_file_exits_2_naming_its_file_and_line() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../topology/tests/bad");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("bad corpus")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 25, "corpus shrank: {files:?}");
+    for file in &files {
+        let o = spofless(&["check", &bad(file)]);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{file}\n{out}\n{err}");
+        // miette names the span as `path:line:column`; the line must be a number.
+        let at = format!("{file}:");
+        let line_follows = err.match_indices(&at).any(|(i, _)| {
+            err[i + at.len()..]
+                .split(':')
+                .next()
+                .is_some_and(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+        });
+        assert!(line_follows, "{file}: stderr names no file:line\n{err}");
+    }
+}
+
+#[test]
 fn a_missing_file_exits_2() {
     let o = spofless(&["check", "/nonexistent/cluster.yaml"]);
     let (_, err) = text(&o);

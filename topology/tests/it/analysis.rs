@@ -2,7 +2,9 @@
 //! exact findings each must produce.
 
 use topology::analysis::{Report, Status, analyze};
-use topology::{Cluster, IntOrPercent, Pdb, Role, default_cluster};
+use topology::{
+    Cluster, DeviceClass, Hpa, IntOrPercent, Pdb, Role, Workload, WorkloadKind, default_cluster,
+};
 
 fn codes(r: &Report) -> Vec<(&str, &str)> {
     r.findings
@@ -230,6 +232,165 @@ fn vip_without_health_check_is_a_spof() {
     );
     assert_eq!(
         state(&r, "apiserver on micklethefickle stopped", "kube-apiserver").status,
+        Status::Down
+    );
+}
+
+#[test]
+fn ingress_without_anti_affinity_can_share_a_node() {
+    let mut c = seed();
+    c.spec.ingress.anti_affinity = topology::AntiAffinity::Preferred;
+    let r = analyze(&c);
+    assert_eq!(
+        codes(&r),
+        [
+            ("replicas-can-share-a-node", "ingress"),
+            ("single-point-of-failure", "ingress"),
+        ]
+    );
+    assert_eq!(state(&r, "blackboar down", "ingress").status, Status::Down);
+}
+
+fn daemon_set() -> Workload {
+    Workload {
+        name: "node-agent".to_owned(),
+        namespace: "monitoring".to_owned(),
+        kind: WorkloadKind::DaemonSet,
+        image: "docker.io/prom/node-exporter:v1.8.2".to_owned(),
+        port: 9100,
+        // Left at the default: a DaemonSet ignores it.
+        replicas: 1,
+        anti_affinity: topology::AntiAffinity::None,
+        topology_spread: None,
+        tolerate_control_plane: true,
+        pdb: None,
+        hpa: None,
+        probes: Default::default(),
+        volumes: vec![],
+        cpu_millis: 100,
+        memory_mib: 64,
+    }
+}
+
+#[test]
+fn a_daemon_set_is_judged_by_its_eligible_nodes_not_replicas() {
+    let mut c = seed();
+    c.spec.workloads.push(daemon_set());
+    let r = analyze(&c);
+    assert_eq!(codes(&r), Vec::<(&str, &str)>::new());
+    let name = "workload/monitoring/node-agent";
+    let base = r.baseline.iter().find(|s| s.component == name);
+    assert_eq!(
+        base.map(|s| (s.status, s.reason.as_str())),
+        Some((Status::Ok, "5 pods, one per eligible node"))
+    );
+    assert_eq!(
+        state(&r, "cloudserver3 down", name).status,
+        Status::Degraded
+    );
+    // The same pod spec as a Deployment with its one replica is a single point of failure.
+    c.spec.workloads.last_mut().expect("pushed").kind = WorkloadKind::Deployment;
+    let r = analyze(&c);
+    assert_eq!(
+        codes(&r),
+        [("single-replica", name), ("single-point-of-failure", name)]
+    );
+}
+
+#[test]
+fn a_daemon_set_on_one_eligible_node_is_a_spof() {
+    let mut c = seed();
+    let mut ds = daemon_set();
+    ds.tolerate_control_plane = false;
+    c.spec.workloads.push(ds);
+    // One worker left: the DaemonSet has one node to run on.
+    c.spec.hosts[4].roles.retain(|r| *r != Role::Worker);
+    let r = analyze(&c);
+    let name = "workload/monitoring/node-agent";
+    let ds: Vec<_> = r.findings.iter().filter(|f| f.subject == name).collect();
+    assert_eq!(
+        ds.iter().map(|f| f.code).collect::<Vec<_>>(),
+        ["single-replica", "single-point-of-failure"]
+    );
+    assert!(
+        ds[0].message.contains("DaemonSet with 1 eligible node"),
+        "{}",
+        ds[0].message
+    );
+}
+
+#[test]
+fn an_hpa_that_can_scale_to_one_hides_a_spof() {
+    let mut c = seed();
+    let web = &mut c.spec.workloads[0];
+    assert_eq!(web.replicas, 3);
+    web.hpa = Some(Hpa {
+        min_replicas: 1,
+        max_replicas: 6,
+        target_cpu_utilization_percent: 70,
+    });
+    web.pdb = Some(Pdb {
+        min_available: None,
+        max_unavailable: Some(IntOrPercent::Count(1)),
+    });
+    let r = analyze(&c);
+    let name = "workload/default/web";
+    assert_eq!(
+        codes(&r),
+        [
+            ("hpa-min-below-replicas", name),
+            ("single-replica", name),
+            ("single-point-of-failure", name),
+        ]
+    );
+    assert!(!r.zero_spof);
+    assert_eq!(state(&r, "cloudserver3 down", name).status, Status::Down);
+    // minReplicas 2 with the hard spread keeps one pod through any single node loss.
+    c.spec.workloads[0].hpa.as_mut().expect("hpa").min_replicas = 2;
+    let r = analyze(&c);
+    assert_eq!(codes(&r), [("hpa-min-below-replicas", name)]);
+    assert!(r.zero_spof);
+}
+
+#[test]
+fn failure_domains_count_only_the_pools_device_class_everywhere() {
+    let mut c = seed();
+    // Only the two workers have HDDs; a pool restricted to hdd has two failure domains.
+    for h in c.spec.hosts.iter_mut().filter(|h| h.has_role(Role::Worker)) {
+        h.disks[0].device_class = DeviceClass::Hdd;
+    }
+    c.spec.ceph.pools[0].device_class = Some(DeviceClass::Hdd);
+    // Validation...
+    let text = serde_saphyr::to_string(&c).expect("serialise");
+    let loaded = topology::load(&topology::SourceFile::new("hdd.yaml", text)).expect("loads");
+    let problems: Vec<String> = loaded.problems.iter().map(|p| p.message.clone()).collect();
+    assert_eq!(
+        problems,
+        [
+            "pool `replicapool` wants 3 replicas in distinct failure domains but there are only 2 hosts with hdd OSDs"
+        ]
+    );
+    // ...the design findings...
+    let r = analyze(&c);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code == "pool-fewer-domains-than-size")
+        .expect("finding");
+    assert!(f.message.contains("there are 2:"), "{}", f.message);
+    // ...and the fault rules agree: the control-plane OSDs (ssd) do not hold this pool.
+    let base = r
+        .baseline
+        .iter()
+        .find(|s| s.component == "pool/replicapool");
+    assert_eq!(base.map(|s| s.status), Some(Status::Degraded));
+    assert_eq!(
+        state(&r, "micklethefickle:/dev/vdb lost", "pool/replicapool").status,
+        Status::Degraded,
+        "an ssd OSD is not in the hdd pool"
+    );
+    assert_eq!(
+        state(&r, "blackboar:/dev/vdb lost", "pool/replicapool").status,
         Status::Down
     );
 }

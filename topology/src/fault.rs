@@ -156,6 +156,14 @@ impl FaultTargets {
             .collect();
         FaultTargets { hosts }
     }
+
+    /// Keeps only the processes for which `keep(host, process)` holds, e.g. the ones a
+    /// simulator actually models, so generated plans never stop a process nobody runs.
+    pub fn retain_processes(&mut self, keep: impl Fn(&str, &str) -> bool) {
+        for (host, targets) in &mut self.hosts {
+            targets.processes.retain(|p| keep(host, p));
+        }
+    }
 }
 
 /// Processes every Kubernetes node runs (kubeadm: the kubelet and the container runtime).
@@ -224,6 +232,15 @@ pub enum FaultError {
         "fault #{index}: host `{host}` is in more than one partition group; each host may appear once"
     )]
     OverlappingGroups { index: usize, host: String },
+    /// A link fault whose two ends are the same host: there is no link to cut, slow or lose.
+    #[error(
+        "fault #{index} ({kind}) names host `{host}` at both ends; a link fault needs two different hosts"
+    )]
+    SameHost {
+        index: usize,
+        kind: &'static str,
+        host: String,
+    },
     /// Loss outside 0..=1.
     #[error("fault #{index}: loss {loss} is not a probability; use a number from 0 to 1")]
     BadLoss { index: usize, loss: f64 },
@@ -361,6 +378,17 @@ fn validate_fault(index: usize, fault: &Fault, targets: &FaultTargets) -> Result
         }
     }
     match fault {
+        Fault::OneWay { from: a, to: b }
+        | Fault::LinkSlow { a, b, .. }
+        | Fault::LinkLossy { a, b, .. }
+            if a == b =>
+        {
+            return Err(FaultError::SameHost {
+                index,
+                kind: fault.kind(),
+                host: a.clone(),
+            });
+        }
         Fault::DiskLoss { host, disk } => {
             let disks = targets
                 .hosts
@@ -714,6 +742,32 @@ mod tests {
         .validate(&t)
         .unwrap_err();
         assert!(matches!(err, FaultError::BadLoss { .. }));
+        for same in [
+            Fault::OneWay {
+                from: "n2".into(),
+                to: "n2".into(),
+            },
+            Fault::LinkSlow {
+                a: "n2".into(),
+                b: "n2".into(),
+                latency: Duration::from_millis(5),
+            },
+            Fault::LinkLossy {
+                a: "n2".into(),
+                b: "n2".into(),
+                loss: 0.5,
+            },
+        ] {
+            let kind = same.kind();
+            let err = plan(same).validate(&t).unwrap_err();
+            assert!(matches!(err, FaultError::SameHost { .. }), "{err}");
+            assert!(
+                err.to_string().contains(kind)
+                    && err.to_string().contains("`n2` at both ends")
+                    && err.to_string().contains("two different hosts"),
+                "{err}"
+            );
+        }
         let wrong = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  duration: 1m\n";
         assert!(matches!(
             Scenario::from_yaml(wrong),

@@ -70,7 +70,7 @@ fn main() -> ExitCode {
             commands::check::run(&args)
         }
         Command::Sim(cmd) => {
-            load_valid_topology(topology).and_then(|c| commands::sim::run(&cmd, &c))
+            load_valid_topology(topology).and_then(|c| commands::sim::run(&cmd, &c, topology))
         }
         Command::Render(args) => load_valid_topology(args.file.as_deref().or(topology))
             .and_then(|c| commands::render::run(&args, &c)),

@@ -15,7 +15,10 @@ use miette::{IntoDiagnostic, WrapErr, miette};
 use serde::Serialize;
 use sim::checks::invariant::Violation;
 use sim::report::{JsonlSink, SummaryRow, TraceDetail, html, summary_rows};
-use sim::scenario::{self, ExploreConfig, RunOutcome, explore, run_scenario_traced};
+use sim::scenario::{
+    self, ExploreConfig, Origin, PlanSource, RunOutcome, explore, replay_command,
+    run_scenario_traced,
+};
 use topology::Cluster;
 use topology::fault::{FaultPlan, Scenario, span};
 
@@ -111,20 +114,56 @@ pub struct ReplayArgs {
     pub output: OutputArgs,
 }
 
-/// Runs a `sim` subcommand against `cluster`.
-pub fn run(cmd: &SimCommand, cluster: &Cluster) -> miette::Result<ExitCode> {
+/// Runs a `sim` subcommand against `cluster`, loaded from `topology` (`None`: the embedded
+/// default), which the printed replay commands pass on with `-t`.
+pub fn run(
+    cmd: &SimCommand,
+    cluster: &Cluster,
+    topology: Option<&Path>,
+) -> miette::Result<ExitCode> {
+    let topology = topology.map(|p| p.display().to_string());
     match cmd {
         SimCommand::Run(args) => {
             let scenario = load_scenario(&args.scenario, cluster, args.seed)?;
             let duration = args.duration.unwrap_or(scenario.spec.duration);
-            execute(cluster, &scenario, args.seed, duration, &args.output)
+            let plan = if scenario::NAMES.contains(&args.scenario.as_str()) {
+                PlanSource::Named {
+                    name: args.scenario.clone(),
+                }
+            } else {
+                PlanSource::File {
+                    path: args.scenario.clone(),
+                }
+            };
+            let origin = Origin { plan, topology };
+            execute(
+                cluster,
+                &scenario,
+                args.seed,
+                duration,
+                origin,
+                &args.output,
+            )
         }
         SimCommand::Replay(args) => {
             let scenario = read_scenario(&args.plan)?;
             let duration = args.duration.unwrap_or(scenario.spec.duration);
-            execute(cluster, &scenario, args.seed, duration, &args.output)
+            let origin = Origin {
+                plan: PlanSource::File {
+                    path: args.plan.display().to_string(),
+                },
+                topology,
+            };
+            execute(
+                cluster,
+                &scenario,
+                args.seed,
+                duration,
+                origin,
+                &args.output,
+            )
         }
-        SimCommand::Explore(args) => run_explore(args, cluster),
+        SimCommand::Explore(args) => run_explore(args, cluster, topology.as_deref()),
     }
 }
 
@@ -157,7 +196,14 @@ fn load_scenario(name_or_file: &str, cluster: &Cluster, seed: u64) -> miette::Re
 struct RunReport<'a> {
     scenario: &'a str,
     seed: u64,
+    /// Simulated time covered (less than requested when the run stopped at a violation).
     duration: String,
+    requested_duration: String,
+    /// When the run stopped at the first violation, if it did.
+    stopped_at: Option<String>,
+    replay: String,
+    plan: &'a FaultPlan,
+    notes: &'a [String],
     events: u64,
     delivered: u64,
     dropped: u64,
@@ -173,9 +219,10 @@ fn execute(
     scenario: &Scenario,
     seed: u64,
     duration: Duration,
+    origin: Origin,
     out: &OutputArgs,
 ) -> miette::Result<ExitCode> {
-    let outcome = match &out.trace {
+    let mut outcome = match &out.trace {
         Some(path) => {
             let file = File::create(path)
                 .into_diagnostic()
@@ -190,6 +237,7 @@ fn execute(
         }
         None => scenario::run_scenario(cluster, scenario, seed, duration).into_diagnostic()?,
     };
+    outcome.origin = origin;
     if let Some(path) = &out.report {
         std::fs::write(path, html::render(&outcome))
             .into_diagnostic()
@@ -210,6 +258,11 @@ fn print_outcome(outcome: &RunOutcome, format: Format) -> miette::Result<()> {
             scenario: &outcome.scenario,
             seed: outcome.seed,
             duration: outcome.duration.to_string(),
+            requested_duration: outcome.requested.to_string(),
+            stopped_at: outcome.stopped_at.map(|t| t.to_string()),
+            replay: outcome.replay_command(),
+            plan: &outcome.plan,
+            notes: &outcome.notes,
             events: outcome.stats.events,
             delivered: outcome.stats.delivered,
             dropped: outcome.stats.dropped,
@@ -258,17 +311,31 @@ fn print_outcome(outcome: &RunOutcome, format: Format) -> miette::Result<()> {
     for fact in &outcome.facts {
         println!("{}: {}", fact.name, fact.value);
     }
+    for note in &outcome.notes {
+        println!("note: {note}");
+    }
+    if let Some(stopped) = outcome.stopped_at {
+        println!(
+            "the run stopped at {stopped}, at the first violation (of {} requested); timelines end there",
+            outcome.requested
+        );
+    }
     if outcome.passed() {
         println!("all invariants held");
     } else {
         for v in &outcome.violations {
             println!("VIOLATION {v}");
         }
+        println!("replay: {}", outcome.replay_command());
     }
     Ok(())
 }
 
-fn run_explore(args: &ExploreArgs, cluster: &Cluster) -> miette::Result<ExitCode> {
+fn run_explore(
+    args: &ExploreArgs,
+    cluster: &Cluster,
+    topology: Option<&str>,
+) -> miette::Result<ExitCode> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -326,10 +393,16 @@ fn run_explore(args: &ExploreArgs, cluster: &Cluster) -> miette::Result<ExitCode
     );
     print_plan(&failure.shrunk);
     println!("written to {}", path.display());
+    // The same command the replayed run's own reports print.
+    let origin = Origin {
+        plan: PlanSource::File {
+            path: path.display().to_string(),
+        },
+        topology: topology.map(str::to_owned),
+    };
     println!(
-        "replay: spofless sim replay --seed {} --plan {}",
-        failure.seed,
-        path.display()
+        "replay: {}",
+        replay_command(&origin, failure.seed, args.duration.into())
     );
     Ok(ExitCode::from(EXIT_VIOLATION))
 }

@@ -1,14 +1,21 @@
 //! The HTML report: one self-contained file (inline CSS, inline SVG, no external resources)
 //! with the run's identity (scenario, seed, plan), violations, an SVG timeline with one lane per
-//! component coloured up/degraded/down and a marker per fault, and the summary table. A tiny
+//! component coloured up/degraded/down and a marker per fault, and the summary table. The
+//! replay line is the command that really reproduces the run (a named scenario, or the plan
+//! file, with `-t FILE` for a non-default topology), and when the plan lives in no file the plan
+//! itself is included. A run that stopped at a violation is drawn up to the stop only. A tiny
 //! inline script measures the drawn lanes after layout and writes the result into
 //! `#render-check`, so a headless browser test can confirm the lanes really render.
 
 use std::fmt::Write;
 
+use std::time::Duration;
+
+use topology::fault::Scenario;
+
 use crate::engine::{SimDuration, SimTime, Status};
 use crate::report::summary::summary_rows;
-use crate::scenario::RunOutcome;
+use crate::scenario::{PlanSource, RunOutcome};
 
 /// Width of the label column, px.
 const LABEL_WIDTH: u64 = 200;
@@ -138,7 +145,7 @@ fn svg(outcome: &RunOutcome) -> String {
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}\
 table{border-collapse:collapse;margin-top:1em}td,th{border:1px solid #bbb;padding:3px 8px;text-align:left}\
 th{background:#f0f0f0}.label,.tick,.fault-label{font-size:11px;fill:#222}.ok{color:#2e9d4f}.bad{color:#d1342f}\
-.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}";
+.note{background:#fff6d6;padding:4px 8px}.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}";
 
 const CHECK_SCRIPT: &str = "window.addEventListener('load',function(){var out=[];\
 document.querySelectorAll('#timeline g.lane').forEach(function(g){var w=0;\
@@ -158,14 +165,25 @@ pub fn render(outcome: &RunOutcome) -> String {
     let _ = writeln!(h, "<h1>{}</h1>", escape(&title));
     let _ = writeln!(
         h,
-        "<p>Simulated {} &middot; {} events &middot; {} messages delivered, {} dropped &middot; replay: <code>spofless sim run --scenario {} --seed {}</code></p>",
+        "<p>Simulated {} &middot; {} events &middot; {} messages delivered, {} dropped &middot; replay: <code id=\"replay\">{}</code></p>",
         outcome.duration,
         outcome.stats.events,
         outcome.stats.delivered,
         outcome.stats.dropped,
-        escape(&outcome.scenario),
-        outcome.seed
+        escape(&outcome.replay_command())
     );
+    if let Some(stopped) = outcome.stopped_at {
+        let _ = writeln!(
+            h,
+            "<p class=\"bad\" id=\"stopped\">The run stopped at {stopped}, at the first violation, \
+             {} before the requested {}: the timeline ends there.</p>",
+            (SimTime::ZERO + outcome.requested) - stopped,
+            outcome.requested
+        );
+    }
+    for note in &outcome.notes {
+        let _ = writeln!(h, "<p class=\"note\">{}</p>", escape(note));
+    }
     if outcome.violations.is_empty() {
         h.push_str("<p class=\"ok\">All invariants held.</p>\n");
     } else {
@@ -174,6 +192,21 @@ pub fn render(outcome: &RunOutcome) -> String {
             let _ = writeln!(h, "<li class=\"bad\">{}</li>", escape(&v.to_string()));
         }
         h.push_str("</ul>\n");
+    }
+    if outcome.origin.plan == PlanSource::Unsaved {
+        let scenario = Scenario::new(
+            &outcome.scenario,
+            "",
+            Duration::from_nanos(outcome.requested.as_nanos()),
+            outcome.plan.clone(),
+        );
+        if let Ok(yaml) = scenario.to_yaml() {
+            let _ = writeln!(
+                h,
+                "<h2>Plan</h2><p>Save this as FILE.yaml to replay the run.</p><pre id=\"plan\">{}</pre>",
+                escape(&yaml)
+            );
+        }
     }
     h.push_str("<h2>Timeline</h2><p class=\"legend\">");
     for status in [Status::Up, Status::Degraded, Status::Down] {

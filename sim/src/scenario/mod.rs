@@ -2,6 +2,11 @@
 //! failure, storage failure, network partition and node drain (the seed's "Failover Scenarios"
 //! and "Testing Failover"), plus `random`, a plan drawn from the proptest strategy for the
 //! given seed. Hosts are picked by role, so the same names work on any topology that has them.
+//!
+//! `node-drain` is honest about its limits: the simulator has no Kubernetes model yet, so
+//! `Drain` and `Uncordon` only notify the models (the trace shows them as `notified`) and move
+//! no pods; the run's outcome carries a note saying so (see [`run::KUBERNETES_NOT_MODELLED`]),
+//! which the CLI and the HTML report print.
 
 pub mod explore;
 pub mod facts;
@@ -16,7 +21,10 @@ use topology::fault::{Fault, FaultPlan, FaultTargets, Scenario, TimedFault};
 use topology::{Cluster, Host, Role};
 
 pub use explore::{CaseFailure, ExploreConfig, ExploreOutcome, explore, explore_with};
-pub use run::{RunOutcome, SimError, replay, run_scenario, run_scenario_traced};
+pub use run::{
+    KUBERNETES_NOT_MODELLED, Origin, PlanSource, RunOutcome, SimError, replay, replay_command,
+    run_scenario, run_scenario_traced,
+};
 
 /// Default length of a scenario run: long enough for Kubernetes' 300 s eviction and Ceph's
 /// 600 s down-out interval to play out.
@@ -138,11 +146,14 @@ pub fn named(name: &str, cluster: &Cluster, seed: u64) -> Option<Scenario> {
                 ]),
             )
         }
+        // kubectl drain then uncordon of a worker. Kubernetes is not modelled yet, so this
+        // exercises nothing but the fault plumbing; the description and the run's notes say so.
         "node-drain" => {
             let host = victim_worker(cluster)?.name.clone();
             Scenario::new(
                 name,
-                "kubectl drain of a worker: pods move without breaking PodDisruptionBudgets, then uncordon.",
+                "kubectl drain of a worker, then uncordon. Kubernetes is not modelled yet: the drain \
+                 has no simulated effect (no pods move, no PodDisruptionBudget is checked).",
                 d,
                 FaultPlan::new(vec![
                     at(FAULT_AT, Fault::Drain { host: host.clone() }),
@@ -154,12 +165,7 @@ pub fn named(name: &str, cluster: &Cluster, seed: u64) -> Option<Scenario> {
             name,
             "A random fault plan drawn for the seed (the same seed gives the same plan).",
             d,
-            random_plan(
-                &FaultTargets::from_cluster(cluster),
-                seed,
-                RANDOM_MAX_FAULTS,
-                d,
-            ),
+            random_plan(&simulated_targets(cluster), seed, RANDOM_MAX_FAULTS, d),
         ),
         _ => return None,
     };
@@ -178,6 +184,24 @@ fn minority_side(cluster: &Cluster) -> Option<Vec<String>> {
     Some(side)
 }
 
+/// What a generated plan may name on `cluster`: every host and disk, but only the processes the
+/// simulated world runs. The engine applies a process fault to the actor registered under the
+/// process name on that host and answers `no-such-process` otherwise (see
+/// `Simulation::apply_fault`), so e.g. stopping `kubelet` or `haproxy` would be a no-op; this
+/// asks a freshly built world which (host, process) pairs it has. If the world cannot be built
+/// the run cannot happen either, and every process is left in (the run reports the error).
+pub fn simulated_targets(cluster: &Cluster) -> FaultTargets {
+    let mut targets = FaultTargets::from_cluster(cluster);
+    if let Ok(sim) = run::build_world(cluster, 0) {
+        targets.retain_processes(|host, process| {
+            sim.host_id(host)
+                .and_then(|h| sim.directory().actor_on(h, process))
+                .is_some()
+        });
+    }
+    targets
+}
+
 /// A plan drawn from the proptest strategy with a generator seeded from `seed` alone.
 pub fn random_plan(
     targets: &FaultTargets,
@@ -189,6 +213,7 @@ pub fn random_plan(
         targets: targets.clone(),
         max_faults,
         horizon,
+        drain: false,
     };
     let mut runner = runner_for(seed);
     fault_plan(&shape)
@@ -226,6 +251,64 @@ mod tests {
             assert_eq!(scenario.metadata.name, name);
         }
         assert!(named("nope", &cluster, 1).is_none());
+    }
+
+    #[test]
+    fn generated_plans_only_stop_processes_the_world_models() {
+        let cluster = topology::default_cluster().expect("default topology is valid");
+        let targets = simulated_targets(&cluster);
+        let sim = run::build_world(&cluster, 1).expect("world");
+        let mut process_faults = 0;
+        for seed in 0..40 {
+            let plan = random_plan(&targets, seed, RANDOM_MAX_FAULTS, DEFAULT_DURATION);
+            plan.validate(&FaultTargets::from_cluster(&cluster))
+                .expect("valid for the cluster");
+            for timed in &plan.faults {
+                match &timed.fault {
+                    Fault::ProcessStop { host, process }
+                    | Fault::ProcessStart { host, process }
+                    | Fault::ProcessPause { host, process }
+                    | Fault::ProcessResume { host, process } => {
+                        process_faults += 1;
+                        let host_id = sim.host_id(host).expect("host");
+                        assert!(
+                            sim.directory().actor_on(host_id, process).is_some(),
+                            "{} names a process the simulator does not run",
+                            timed.fault
+                        );
+                    }
+                    Fault::OneWay { from: a, to: b }
+                    | Fault::LinkSlow { a, b, .. }
+                    | Fault::LinkLossy { a, b, .. } => assert_ne!(a, b, "{}", timed.fault),
+                    Fault::Drain { .. } | Fault::Uncordon { .. } => {
+                        panic!("{} has no simulated effect", timed.fault)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(process_faults > 0, "some plans fault processes");
+        for unmodelled in [
+            "kubelet",
+            "kube-apiserver",
+            "keepalived",
+            "haproxy",
+            "containerd",
+        ] {
+            assert!(
+                targets
+                    .hosts
+                    .values()
+                    .all(|h| !h.processes.iter().any(|p| p == unmodelled)),
+                "{unmodelled} is not simulated"
+            );
+        }
+        assert!(
+            targets
+                .hosts
+                .values()
+                .any(|h| h.processes.iter().any(|p| p == "etcd"))
+        );
     }
 
     #[test]

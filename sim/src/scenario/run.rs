@@ -34,6 +34,54 @@ pub enum SimError {
     WorkerPanicked,
 }
 
+/// Said in every outcome (and so in the CLI summary and the HTML report) whose plan drains or
+/// uncordons a host while the world runs no Kubernetes model.
+pub const KUBERNETES_NOT_MODELLED: &str = "The Kubernetes layer is not modelled yet: Drain and \
+Uncordon only notify the simulated models, so the drain has no simulated effect (no pods move, \
+no PodDisruptionBudget is checked).";
+
+/// Process name a Kubernetes node model will register under (kubeadm's node agent); until an
+/// actor of that name exists, drains change nothing in the simulation.
+const KUBERNETES_NODE_MODEL: &str = "kubelet";
+
+/// Where the plan of a run came from, so the reports can print the command that reproduces it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum PlanSource {
+    /// A named scenario (`sim run --scenario NAME`).
+    Named {
+        /// The scenario name.
+        name: String,
+    },
+    /// A Scenario YAML file (`sim replay --plan FILE`).
+    File {
+        /// The path as the user gave it.
+        path: String,
+    },
+    /// A plan that exists only in memory (e.g. built by a test); the reports include the plan.
+    Unsaved,
+}
+
+/// How to reproduce a run: where its plan came from and which topology it ran on.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Origin {
+    /// The plan's source.
+    pub plan: PlanSource,
+    /// The topology file, or `None` for the embedded default topology.
+    pub topology: Option<String>,
+}
+
+/// Quotes `word` for a POSIX shell when it holds anything beyond a safe set of characters.
+fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// Everything one run produced.
 #[derive(Clone, Debug)]
 pub struct RunOutcome {
@@ -43,8 +91,16 @@ pub struct RunOutcome {
     pub scenario: String,
     /// The plan that was applied.
     pub plan: FaultPlan,
-    /// Simulated time covered.
+    /// Where the plan came from and on which topology (for the replay command).
+    pub origin: Origin,
+    /// Simulated time covered: the requested time, or less when the run stopped at a violation.
     pub duration: SimDuration,
+    /// Simulated time asked for.
+    pub requested: SimDuration,
+    /// When the run stopped early because an invariant failed (timelines end there).
+    pub stopped_at: Option<SimTime>,
+    /// Caveats about what this run could not show, for people (e.g. an unmodelled layer).
+    pub notes: Vec<String>,
     /// Event counters.
     pub stats: RunStats,
     /// Failed invariants (empty when everything held).
@@ -62,10 +118,60 @@ impl RunOutcome {
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
     }
+
+    /// The command line that reproduces this run (see [`replay_command`]).
+    pub fn replay_command(&self) -> String {
+        replay_command(&self.origin, self.seed, self.requested)
+    }
+}
+
+/// The command line that reproduces a run of `duration` with `seed` from `origin`, e.g.
+/// `spofless -t lab.yaml sim replay --plan sim-failure-7.yaml --seed 7 --duration 10m`. For an
+/// unsaved plan it names `FILE.yaml`: write the plan (in the JSON and HTML reports) there as a
+/// Scenario first.
+pub fn replay_command(origin: &Origin, seed: u64, duration: SimDuration) -> String {
+    let mut words = vec!["spofless".to_owned()];
+    if let Some(topology) = &origin.topology {
+        words.extend(["-t".to_owned(), shell_word(topology)]);
+    }
+    words.push("sim".to_owned());
+    match &origin.plan {
+        PlanSource::Named { name } => {
+            words.extend(["run".to_owned(), "--scenario".to_owned(), shell_word(name)]);
+        }
+        PlanSource::File { path } => {
+            words.extend(["replay".to_owned(), "--plan".to_owned(), shell_word(path)]);
+        }
+        PlanSource::Unsaved => {
+            words.extend([
+                "replay".to_owned(),
+                "--plan".to_owned(),
+                "FILE.yaml".to_owned(),
+            ]);
+        }
+    }
+    words.extend([
+        "--seed".to_owned(),
+        seed.to_string(),
+        "--duration".to_owned(),
+        topology::fault::span::format(Duration::from_nanos(duration.as_nanos())),
+    ]);
+    words.join(" ")
 }
 
 /// Builds the world for `cluster`: hosts, the models implemented so far, their invariants.
 pub fn build_world(cluster: &Cluster, seed: u64) -> Result<Simulation, SimError> {
+    let mut sim = build_heartbeat_world(cluster, seed)?;
+    etcd::add_etcd(&mut sim, cluster, &apiserver_etcd_client())?;
+    if ceph::setup::cluster_has_ceph(cluster) {
+        ceph::setup::add_ceph(&mut sim, cluster, &ceph::layout::CephSimConfig::default())?;
+    }
+    Ok(sim)
+}
+
+/// One host per topology host, each running only the heartbeat detector, with its invariants:
+/// the base [`build_world`] adds the etcd and Ceph models to.
+pub fn build_heartbeat_world(cluster: &Cluster, seed: u64) -> Result<Simulation, SimError> {
     let mut sim = Simulation::new(SimConfig::new(seed));
     let config = HeartbeatConfig::default();
     for host in &cluster.spec.hosts {
@@ -80,10 +186,6 @@ pub fn build_world(cluster: &Cluster, seed: u64) -> Result<Simulation, SimError>
         config.detection_bound(),
     )));
     sim.add_invariant(Box::new(HeartbeatAccuracy::new(config.detection_bound())));
-    etcd::add_etcd(&mut sim, cluster, &apiserver_etcd_client())?;
-    if ceph::setup::cluster_has_ceph(cluster) {
-        ceph::setup::add_ceph(&mut sim, cluster, &ceph::layout::CephSimConfig::default())?;
-    }
     Ok(sim)
 }
 
@@ -123,13 +225,19 @@ pub fn run_scenario_traced(
         .plan
         .validate(&FaultTargets::from_cluster(cluster))?;
     let mut sim = build_world(cluster, seed)?;
-    run_world(
+    let mut outcome = run_world(
         &mut sim,
         &scenario.metadata.name,
         &scenario.spec.plan,
         duration,
         sink,
-    )
+    )?;
+    if super::NAMES.contains(&scenario.metadata.name.as_str()) {
+        outcome.origin.plan = PlanSource::Named {
+            name: scenario.metadata.name.clone(),
+        };
+    }
+    Ok(outcome)
 }
 
 /// Reruns a plan (e.g. a shrunk counterexample printed by `explore`) with its seed.
@@ -159,6 +267,26 @@ fn all_timelines(sim: &Simulation, end: SimTime) -> Vec<Timeline> {
     timelines
 }
 
+/// Caveats for a run of `plan` in `sim`: drains without a Kubernetes model do nothing.
+fn notes(sim: &Simulation, plan: &FaultPlan) -> Vec<String> {
+    let drains = plan.faults.iter().any(|f| {
+        matches!(
+            f.fault,
+            topology::fault::Fault::Drain { .. } | topology::fault::Fault::Uncordon { .. }
+        )
+    });
+    let kubernetes = sim
+        .directory()
+        .actors_named(KUBERNETES_NODE_MODEL)
+        .next()
+        .is_some();
+    if drains && !kubernetes {
+        vec![KUBERNETES_NOT_MODELLED.to_owned()]
+    } else {
+        Vec::new()
+    }
+}
+
 /// Schedules `plan` on an already built world and runs it for `duration`.
 pub fn run_world(
     sim: &mut Simulation,
@@ -168,10 +296,15 @@ pub fn run_world(
     sink: &mut dyn TraceSink,
 ) -> Result<RunOutcome, SimError> {
     sim.schedule_plan(plan)?;
-    let end = SimTime::ZERO + SimDuration::from(duration);
+    let requested = SimDuration::from(duration);
+    let end = SimTime::ZERO + requested;
     let stats = sim.run_until(end, sink);
     sim.finish(sink);
-    let timelines = all_timelines(sim, end);
+    // A run that stopped at a violation covers only the time up to it: nothing was simulated
+    // after, so no lane may claim to know the status there.
+    let stopped_at = (sim.now() < end && !sim.violations().is_empty()).then(|| sim.now());
+    let covered_end = stopped_at.unwrap_or(end);
+    let timelines = all_timelines(sim, covered_end);
     let faults = sim
         .log()
         .iter()
@@ -184,7 +317,14 @@ pub fn run_world(
         seed: sim.seed(),
         scenario: name.to_owned(),
         plan: plan.clone(),
-        duration: SimDuration::from(duration),
+        origin: Origin {
+            plan: PlanSource::Unsaved,
+            topology: None,
+        },
+        duration: covered_end.since_start(),
+        requested,
+        stopped_at,
+        notes: notes(sim, plan),
         stats,
         violations: sim.violations().to_vec(),
         facts: super::facts::facts(sim.log(), &timelines),
@@ -196,7 +336,156 @@ pub fn run_world(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Status;
+    use crate::checks::invariant::{Invariant, WorldView};
+    use crate::engine::{LogEntry, Status};
+    use topology::fault::{Fault, TimedFault};
+
+    /// Fails as soon as any host crashes: a stand-in for a real invariant catching a bug.
+    #[derive(Debug)]
+    struct NoCrash;
+
+    impl Invariant for NoCrash {
+        fn name(&self) -> &str {
+            "no-crash"
+        }
+        fn observe(&mut self, entry: &LogEntry, _: &WorldView<'_>) -> Option<String> {
+            matches!(entry.kind, LogKind::Fault(Fault::HostCrash { .. }))
+                .then(|| "a host crashed".to_owned())
+        }
+        fn finish(&mut self, _: SimTime, _: &WorldView<'_>) -> Option<String> {
+            None
+        }
+    }
+
+    fn small_world(seed: u64) -> Simulation {
+        let mut sim = Simulation::new(crate::engine::SimConfig::new(seed));
+        for name in ["a", "b", "c"] {
+            let h = sim.add_host(name).expect("host");
+            sim.add_actor(
+                h,
+                heartbeat::MODEL_NAME,
+                Box::new(HeartbeatDetector::new(HeartbeatConfig::default())),
+            )
+            .expect("actor");
+        }
+        sim
+    }
+
+    #[test]
+    fn a_stopped_run_ends_its_timelines_and_report_at_the_violation() {
+        let mut sim = small_world(3);
+        sim.add_invariant(Box::new(NoCrash));
+        let plan = FaultPlan::new(vec![TimedFault {
+            at: Duration::from_secs(20),
+            fault: Fault::HostCrash { host: "b".into() },
+        }]);
+        let outcome = run_world(
+            &mut sim,
+            "stops",
+            &plan,
+            Duration::from_secs(600),
+            &mut NullSink,
+        )
+        .expect("runs");
+        let stop = SimTime::ZERO + SimDuration::from_secs(20);
+        assert_eq!(outcome.stopped_at, Some(stop));
+        assert_eq!(outcome.duration, SimDuration::from_secs(20));
+        assert_eq!(outcome.requested, SimDuration::from_secs(600));
+        assert!(!outcome.timelines.is_empty());
+        for timeline in &outcome.timelines {
+            let last = timeline.intervals.last().expect("an interval");
+            assert_eq!(last.end, stop, "{} ends at the stop", timeline.component);
+        }
+        let html = crate::report::html::render(&outcome);
+        assert!(
+            html.contains("The run stopped at t+20s, at the first violation"),
+            "{html}"
+        );
+        // The plan is in no file, so the report carries it.
+        assert!(html.contains("id=\"plan\""), "{html}");
+        assert!(html.contains("type: HostCrash"), "{html}");
+    }
+
+    #[test]
+    fn a_run_that_holds_covers_the_requested_time() {
+        let mut sim = small_world(3);
+        let outcome = run_world(
+            &mut sim,
+            "holds",
+            &FaultPlan::default(),
+            Duration::from_secs(30),
+            &mut NullSink,
+        )
+        .expect("runs");
+        assert_eq!(outcome.stopped_at, None);
+        assert_eq!(outcome.duration, SimDuration::from_secs(30));
+        assert!(!crate::report::html::render(&outcome).contains("id=\"stopped\""));
+    }
+
+    #[test]
+    fn the_replay_command_names_the_plan_file_and_a_non_default_topology() {
+        let mut sim = small_world(9);
+        let mut outcome = run_world(
+            &mut sim,
+            "explore-case-4",
+            &FaultPlan::default(),
+            Duration::from_secs(90),
+            &mut NullSink,
+        )
+        .expect("runs");
+        assert_eq!(
+            outcome.replay_command(),
+            "spofless sim replay --plan FILE.yaml --seed 9 --duration 1m30s"
+        );
+        outcome.origin = Origin {
+            plan: PlanSource::File {
+                path: "out/sim failure.yaml".into(),
+            },
+            topology: Some("lab.yaml".into()),
+        };
+        let command = outcome.replay_command();
+        assert_eq!(
+            command,
+            "spofless -t lab.yaml sim replay --plan 'out/sim failure.yaml' --seed 9 --duration 1m30s"
+        );
+        let html = crate::report::html::render(&outcome);
+        assert!(
+            html.contains(&crate::report::html::escape(&command)),
+            "{html}"
+        );
+        assert!(!html.contains("sim run --scenario"), "{html}");
+        assert!(!html.contains("id=\"plan\""), "the plan is in its file");
+    }
+
+    #[test]
+    fn node_drain_says_kubernetes_is_not_modelled() {
+        let cluster = topology::default_cluster().expect("valid default");
+        let scenario = crate::scenario::named("node-drain", &cluster, 1).expect("scenario");
+        assert!(
+            scenario
+                .metadata
+                .description
+                .contains("Kubernetes is not modelled yet"),
+            "{}",
+            scenario.metadata.description
+        );
+        let outcome =
+            run_scenario(&cluster, &scenario, 1, Duration::from_secs(11 * 60)).expect("runs");
+        assert_eq!(outcome.notes, [KUBERNETES_NOT_MODELLED]);
+        let html = crate::report::html::render(&outcome);
+        assert!(
+            html.contains("The Kubernetes layer is not modelled yet"),
+            "{html}"
+        );
+        assert_eq!(
+            outcome.replay_command(),
+            "spofless sim run --scenario node-drain --seed 1 --duration 11m"
+        );
+        // A plan without drains carries no such note.
+        let other = crate::scenario::named("node-failure", &cluster, 1).expect("scenario");
+        let outcome = run_scenario(&cluster, &other, 1, Duration::from_secs(90)).expect("runs");
+        assert!(outcome.notes.is_empty(), "{:?}", outcome.notes);
+    }
 
     #[test]
     fn node_failure_is_detected_and_recovers() {

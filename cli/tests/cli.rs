@@ -43,6 +43,21 @@ fn check_json_is_the_report_as_data() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["zeroSpof"], true);
     assert_eq!(v["singleFaults"].as_array().map(Vec::len), Some(18));
+    // Every pair of faults, with every component's state, not only those that go DOWN.
+    let pairs = v["pairs"].as_array().expect("pairs");
+    assert_eq!(pairs.len(), 18 * 17 / 2);
+    assert_eq!(v["pairsTried"], 18 * 17 / 2);
+    let components = v["components"].as_array().map(Vec::len);
+    assert!(
+        pairs
+            .iter()
+            .all(|p| p["states"].as_array().map(Vec::len) == components)
+    );
+    assert!(pairs.iter().any(|p| {
+        p["states"]
+            .as_array()
+            .is_some_and(|s| s.iter().all(|c| c["status"] != "DOWN"))
+    }));
 }
 
 #[test]

@@ -417,6 +417,9 @@ pub struct Ingress {
 }
 
 impl Default for Ingress {
+    /// Our choice, not a chart default: two Traefik replicas with required anti-affinity and
+    /// a PDB, on the workers only (the control plane stays for the control plane), so losing
+    /// or draining one worker leaves one replica serving.
     fn default() -> Self {
         Ingress {
             controller: IngressController::Traefik,

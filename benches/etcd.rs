@@ -1,8 +1,9 @@
 //! Simulated etcd speed: how many simulated seconds a wall-clock second buys.
 //!
 //! Workload: three members on raft-rs with etcd's default timing and two clients issuing
-//! puts, linearizable gets and CAS txns back to back, for five simulated minutes; the leader is
-//! killed at 60 s and restarted at 90 s. The printed ratio is simulated time over wall time
+//! puts, linearizable gets and CAS txns back to back, for five simulated minutes; host m1 is
+//! crashed at 60 s and restarted at 90 s (m1 is a fixed member, the leader or a follower as
+//! the seed's first election decided; either way the cluster loses a member and re-syncs it). The printed ratio is simulated time over wall time
 //! (the simulator's speed-up over running the cluster for real), plus the cost relative to a
 //! baseline run in the same process: the bare engine on the same five hosts with heartbeats
 //! only, so the figure separates Raft's cost from the engine's. Criterion's throughput is in

@@ -10,6 +10,12 @@
 //!   the same index.
 //! - [`LeaderRestored`]: liveness: while a majority of members runs and can talk, a leader
 //!   those members follow appears within [`EtcdSimConfig::reelection_bound`].
+//! - [`WritesRestored`]: the stronger liveness the seed promises ("the API continues"): after
+//!   a fault, a crash or a heal, while a majority runs and can talk and clients keep writing,
+//!   some write is acknowledged again within [`WritesRestored::bound`].
+//! - [`MinorityWritesUnavailable`]: no split brain: a member cut off from a majority (its
+//!   connected group of running members is a minority) never acknowledges a write it accepted
+//!   while cut off, before the cut ends.
 //! - [`ClientHistoryLinearizable`]: what the clients saw, judged at the end of the run by the
 //!   Wing-Gong/Lowe checker; this is also the "no acknowledged write lost" check, since every
 //!   later read must see the last acknowledged write.
@@ -18,10 +24,12 @@ use std::collections::BTreeMap;
 
 use super::client::EtcdClient;
 use super::config::EtcdSimConfig;
-use super::member::EtcdMember;
+use super::member::{EtcdMember, WriteAck};
 use super::{CLIENT_MODEL_NAME, LEADER_KEY, MODEL_NAME};
 use crate::checks::invariant::{Invariant, WorldView};
 use crate::checks::linearizability::{CheckConfig, History, Verdict, check};
+use topology::fault::Fault;
+
 use crate::engine::{ActorId, LogEntry, LogKind, Record, SimDuration, SimTime};
 
 /// The members' actor ids, in Raft-id order.
@@ -274,6 +282,250 @@ impl Invariant for LeaderRestored {
                 self.bound
             )
         })
+    }
+}
+
+/// Whether each member (in Raft-id order) sits in a connected group of running members that
+/// holds a majority: two members are connected when packets flow both ways between their
+/// hosts; groups are the transitive closure (a follower reaches the others through the leader).
+fn in_majority(world: &WorldView<'_>) -> Vec<bool> {
+    let ids = members(world);
+    let majority = ids.len() / 2 + 1;
+    let running = |a: ActorId| world.actor_running.get(a.0 as usize).copied() == Some(true);
+    let linked = |a: ActorId, b: ActorId| match (
+        world.directory.actor_host(a),
+        world.directory.actor_host(b),
+    ) {
+        (Some(ha), Some(hb)) => {
+            ha == hb || (world.net.connected(ha, hb) && world.net.connected(hb, ha))
+        }
+        _ => false,
+    };
+    // Union of reachable running members, by a bounded fixed-point over at most n rounds.
+    let mut group: Vec<usize> = (0..ids.len()).collect();
+    for _ in 0..ids.len() {
+        let mut changed = false;
+        for i in 0..ids.len() {
+            for j in 0..ids.len() {
+                if running(ids[i]) && running(ids[j]) && linked(ids[i], ids[j]) {
+                    let g = group[i].min(group[j]);
+                    if group[i] != g || group[j] != g {
+                        group[i] = g;
+                        group[j] = g;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    (0..ids.len())
+        .map(|i| running(ids[i]) && group.iter().filter(|g| **g == group[i]).count() >= majority)
+        .collect()
+}
+
+fn is_membership_or_network_change(entry: &LogEntry) -> bool {
+    matches!(
+        entry.kind,
+        LogKind::Fault(_) | LogKind::ActorUp(_) | LogKind::ActorDown(_)
+    )
+}
+
+/// A member cut off from a majority acknowledges no write it accepted while cut off.
+///
+/// Why the rule is stated on the proposal time: messages are routed when sent, so acks a
+/// majority sent before a cut may still arrive after it, and a write proposed before the cut
+/// may legitimately commit just after it. A write proposed after the cut began can only commit
+/// once messages cross the cut again, i.e. after it ends (or the member rejoins a majority).
+#[derive(Debug, Default)]
+pub struct MinorityWritesUnavailable {
+    /// Per member: since when it has been cut off, if it is now.
+    cut_since: Vec<Option<SimTime>>,
+    /// Per member: finished cut-off stretches `[start, end)`.
+    stretches: Vec<Vec<(SimTime, SimTime)>>,
+    /// Per member: acks already judged.
+    judged: Vec<usize>,
+}
+
+impl MinorityWritesUnavailable {
+    fn judge(&mut self, world: &WorldView<'_>) -> Option<String> {
+        let models = member_models(world);
+        self.judged.resize(models.len(), 0);
+        self.cut_since.resize(models.len(), None);
+        self.stretches.resize(models.len(), Vec::new());
+        for (i, m) in models.iter().enumerate() {
+            let acks: &[WriteAck] = m.write_acks();
+            let new = acks.get(self.judged[i]..).unwrap_or_default();
+            self.judged[i] = acks.len();
+            let open = self.cut_since[i].map(|s| (s, SimTime::MAX));
+            for ack in new {
+                let bad = self.stretches[i]
+                    .iter()
+                    .copied()
+                    .chain(open)
+                    .find(|(start, end)| ack.proposed > *start && ack.acked < *end);
+                if let Some((start, _)) = bad {
+                    return Some(format!(
+                        "member {} acknowledged at {} a write it accepted at {} while cut off from a majority (since {start})",
+                        m.raft_id(),
+                        ack.acked,
+                        ack.proposed
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Invariant for MinorityWritesUnavailable {
+    fn name(&self) -> &str {
+        "etcd-minority-writes-unavailable"
+    }
+
+    fn observe(&mut self, entry: &LogEntry, world: &WorldView<'_>) -> Option<String> {
+        // Judge what happened up to now under the cut state in force until now, then update
+        // the cut state if this entry changed who runs or who reaches whom.
+        let verdict = self.judge(world);
+        if is_membership_or_network_change(entry) {
+            eprintln!(
+                "DBG {} {:?} {:?}",
+                entry.time,
+                entry.kind,
+                in_majority(world)
+            );
+            for (i, ok) in in_majority(world).into_iter().enumerate() {
+                match (ok, self.cut_since[i]) {
+                    (false, None) => self.cut_since[i] = Some(entry.time),
+                    (true, Some(since)) => {
+                        self.stretches[i].push((since, entry.time));
+                        self.cut_since[i] = None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        verdict
+    }
+
+    fn finish(&mut self, _end: SimTime, world: &WorldView<'_>) -> Option<String> {
+        self.judge(world)
+    }
+}
+
+/// After any fault, crash, restart or heal that leaves a majority of members running and
+/// connected, a write is acknowledged again within [`WritesRestored::bound`], provided
+/// clients keep sending writes and nothing else happens meanwhile.
+///
+/// The bound: the cluster has a leader again within [`EtcdSimConfig::reelection_bound`]
+/// (derived from etcd's election timeout: the worst randomised timeout `2T` after the last
+/// heartbeat, a vote round and one split-vote retry). A client may then still be waiting on a
+/// request it sent to a member that cannot answer (it gives up after its deadline) and may
+/// try each of the members outside the majority before reaching one inside it: at most
+/// `members - majority + 1` further deadlines (each followed by the client's think time).
+#[derive(Debug)]
+pub struct WritesRestored {
+    reelection: SimDuration,
+    /// Membership or network changes after the first acknowledged write: (when, whether a
+    /// connected majority existed right after, whether a slow or lossy link was in force).
+    changes: Vec<(SimTime, bool, bool)>,
+    /// A `LinkSlow`/`LinkLossy` fault is in force (no timing promise then).
+    degraded: bool,
+}
+
+impl WritesRestored {
+    /// Judged against `config`'s re-election bound.
+    pub fn new(config: &EtcdSimConfig) -> Self {
+        WritesRestored {
+            reelection: config.reelection_bound(),
+            changes: Vec::new(),
+            degraded: false,
+        }
+    }
+
+    /// The bound for `members` members and clients whose slowest deadline plus think time
+    /// is `client_step`.
+    pub fn bound(&self, members: usize, client_step: SimDuration) -> SimDuration {
+        let outside = members - (members / 2 + 1) + 1;
+        let mut b = self.reelection;
+        for _ in 0..outside {
+            b = b + client_step;
+        }
+        b
+    }
+}
+
+impl Invariant for WritesRestored {
+    fn name(&self) -> &str {
+        "etcd-writes-restored"
+    }
+
+    fn observe(&mut self, entry: &LogEntry, world: &WorldView<'_>) -> Option<String> {
+        match &entry.kind {
+            LogKind::Fault(Fault::LinkSlow { .. } | Fault::LinkLossy { .. }) => {
+                self.degraded = true;
+            }
+            LogKind::Fault(Fault::Heal) => self.degraded = false,
+            _ => {}
+        }
+        if is_membership_or_network_change(entry) {
+            let majority = in_majority(world).iter().any(|b| *b);
+            self.changes.push((entry.time, majority, self.degraded));
+        }
+        None
+    }
+
+    fn finish(&mut self, end: SimTime, world: &WorldView<'_>) -> Option<String> {
+        let mut acks: Vec<SimTime> = member_models(world)
+            .iter()
+            .flat_map(|m| m.write_acks().iter().map(|a| a.acked))
+            .collect();
+        acks.sort();
+        let Some(&first_ack) = acks.first() else {
+            return None;
+        };
+        let clients: Vec<&EtcdClient> = world
+            .directory
+            .actors_named(CLIENT_MODEL_NAME)
+            .filter_map(|a| world.model::<EtcdClient>(a))
+            .collect();
+        let step = clients
+            .iter()
+            .map(|c| c.config().timeout + c.config().think)
+            .max()
+            .unwrap_or(SimDuration::ZERO);
+        let bound = self.bound(member_models(world).len(), step);
+        let mut write_calls: Vec<SimTime> = clients
+            .iter()
+            .flat_map(|c| c.operations().iter())
+            .filter(|o| o.may_write())
+            .map(|o| SimTime::from_nanos(o.call_time))
+            .collect();
+        write_calls.sort();
+        for (i, &(at, majority, degraded)) in self.changes.iter().enumerate() {
+            let deadline = at + bound;
+            let next = self.changes.get(i + 1).map_or(end, |c| c.0);
+            // Only a change after writes first worked, that leaves a healthy majority, on
+            // healthy links, undisturbed for the whole bound, with writes sent meanwhile.
+            if at <= first_ack || !majority || degraded || next < deadline || end < deadline {
+                continue;
+            }
+            let sent = write_calls
+                .iter()
+                .any(|t| *t >= at && *t + step <= deadline);
+            if !sent {
+                continue;
+            }
+            let acked = acks.iter().any(|t| *t > at && *t <= deadline);
+            if !acked {
+                return Some(format!(
+                    "no write acknowledged in the {bound} after the change at {at}, though a majority of members ran connected and clients kept writing"
+                ));
+            }
+        }
+        None
     }
 }
 

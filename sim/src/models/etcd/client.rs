@@ -136,6 +136,11 @@ impl EtcdClient {
         History::new(self.operations.clone())
     }
 
+    /// What this client does.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
     /// The recorded calls.
     pub fn operations(&self) -> &[Operation] {
         &self.operations

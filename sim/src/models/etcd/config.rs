@@ -70,7 +70,9 @@ impl EtcdSimConfig {
             pre_vote: self.pre_vote,
             max_size_per_msg: ETCD_MAX_SIZE_PER_MSG,
             max_inflight_msgs: ETCD_MAX_INFLIGHT_MSGS,
-            // etcd's default `--experimental-...` read mode is ReadOnlySafe: ReadIndex confirms
+            // ReadOnlySafe is raft's default (`ReadOnlySafe` is the zero value of raft's
+            // `ReadOnlyOption`) and etcd never changes it: `etcdserver/raft.go` leaves
+            // `raft.Config.ReadOnlyOption` unset and no flag sets it. ReadIndex confirms
             // leadership with a heartbeat round instead of trusting the lease.
             read_only_option: ReadOnlyOption::Safe,
             ..Config::default()

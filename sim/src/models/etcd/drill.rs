@@ -13,8 +13,8 @@
 //! from a fixed plan.
 //!
 //! Clients: `clients` failing-over clients on hosts `client0`.. and one client on host
-//! `pinned` that only ever talks to the partitioned member, all with the workload of
-//! [`differential_client`], as the real schedule's etcdctl threads.
+//! `pinned` that only ever talks to the partitioned member and only writes, all with the
+//! workload of [`differential_client`], as the real schedule's etcdctl threads.
 
 use topology::fault::Fault;
 
@@ -136,6 +136,11 @@ pub struct SimPhase {
     pub counts: PhaseCounts,
     /// The pinned client's calls.
     pub pinned: PhaseCounts,
+    /// From the fault to its repair, for phases with a fault.
+    pub fault_window: Option<(SimTime, SimTime)>,
+    /// The pinned client's calls sent while the fault was in force; one answered only after
+    /// the repair counts as indeterminate.
+    pub pinned_during_fault: PhaseCounts,
 }
 
 /// The simulated schedule's result.
@@ -212,8 +217,10 @@ impl Harness {
         let Some(l) = self.leader() else { return false };
         let commit = self.member(l).map_or(0, |m| m.durable_hard_state().commit);
         all_running
-            && (0..self.names.len())
-                .all(|i| self.member(i).is_some_and(|m| m.applied() + HEALTH_APPLY_SLACK >= commit))
+            && (0..self.names.len()).all(|i| {
+                self.member(i)
+                    .is_some_and(|m| m.applied() + HEALTH_APPLY_SLACK >= commit)
+            })
     }
 
     fn fault(&mut self, fault: Fault) -> Result<(), EngineError> {
@@ -269,6 +276,8 @@ pub fn run_drill(seed: u64, cfg: &DrillConfig) -> Result<SimDrill, EngineError> 
         CLIENT_MODEL_NAME,
         Box::new(EtcdClient::new(ClientConfig {
             pin_endpoint: Some(cfg.partitioned_member),
+            // Writes only, so the minority phase always tests writes.
+            read_percent: 0,
             ..cfg.client.clone()
         })),
     )?;
@@ -327,6 +336,7 @@ pub fn run_drill(seed: u64, cfg: &DrillConfig) -> Result<SimDrill, EngineError> 
                     isolate(&target)
                 })?;
                 h.run_to(at + cfg.phase);
+                p.fault_window = Some((at, h.sim.now()));
                 h.fault(if pause {
                     Fault::ProcessResume {
                         host: target.clone(),
@@ -365,6 +375,7 @@ pub fn run_drill(seed: u64, cfg: &DrillConfig) -> Result<SimDrill, EngineError> 
                 p.reelection = Some(h.sim.now() - at);
             }
             h.run_to(at + cfg.phase);
+            p.fault_window = Some((at, h.sim.now()));
             h.fault(Fault::Heal)?;
             end(&mut h, p, &mut phases);
         }
@@ -378,6 +389,7 @@ pub fn run_drill(seed: u64, cfg: &DrillConfig) -> Result<SimDrill, EngineError> 
             p.reelection = Some(h.sim.now() - at);
         }
         h.run_to(at + cfg.phase);
+        p.fault_window = Some((at, h.sim.now()));
         h.fault(if cut { Fault::Heal } else { start(&target) })?;
         p.target = Some(target);
         end(&mut h, p, &mut phases);
@@ -406,6 +418,18 @@ pub fn run_drill(seed: u64, cfg: &DrillConfig) -> Result<SimDrill, EngineError> 
                 &mut p.counts
             };
             counts.add(o.may_write(), &o.outcome);
+            if o.client == pinned_client.0
+                && let Some((from, to)) = p.fault_window
+                && (from.as_nanos()..to.as_nanos()).contains(&o.call_time)
+            {
+                // An answer after the repair is no answer during the fault.
+                let late = o.return_time.is_none_or(|r| r > to.as_nanos());
+                let outcome = match &o.outcome {
+                    Outcome::Ok(_) if late => Outcome::Indeterminate,
+                    other => other.clone(),
+                };
+                p.pinned_during_fault.add(o.may_write(), &outcome);
+            }
         }
     }
     Ok(SimDrill {

@@ -34,7 +34,7 @@ use super::messages::{
     EtcdError, EtcdRequest, EtcdResponse, RaftMessage, ReadMode, TransferLeadership,
 };
 use super::{LEADER_KEY, MODEL_NAME, role_key};
-use crate::engine::{ActorId, Ctx, Event, Model, SimDuration};
+use crate::engine::{ActorId, Ctx, Event, Model, SimDuration, SimTime};
 use crate::models::kv::{KvOp, KvStore};
 
 /// Timer tag of the Raft tick.
@@ -70,13 +70,38 @@ struct Proposal {
     op: KvOp,
 }
 
+/// One write this member answered with success: when it was proposed here and when the answer
+/// went out. Test instrumentation for the minority-partition invariant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteAck {
+    /// When this member accepted the proposal.
+    pub proposed: SimTime,
+    /// When it sent the success answer.
+    pub acked: SimTime,
+}
+
+/// Bugs the invariants' own tests plant in a member, to show the invariants catch them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// None: the member behaves as etcd does.
+    #[default]
+    None,
+    /// A member whose Raft accepted a proposal answers the client at once with the result of
+    /// applying it to a scratch copy of its state, before any quorum has it (an
+    /// "ack before commit" bug, which lets a minority acknowledge writes).
+    AckOnPropose,
+    /// Once a member has seen a leader, it silently ignores client writes in every later term
+    /// (a bug that leaves a re-elected cluster with a leader but without write service).
+    IgnoreWritesAfterLeaderChange,
+}
+
 /// Everything that dies with the process.
 struct Running {
     node: RawNode<MemStorage>,
     store: KvStore,
     applied: u64,
-    /// Writes proposed here, answered when applied.
-    proposals: BTreeMap<RequestKey, KvOp>,
+    /// Writes proposed here (with when), answered when applied.
+    proposals: BTreeMap<RequestKey, (KvOp, SimTime)>,
     /// Linearizable reads waiting for their ReadIndex.
     reads_awaiting_index: BTreeMap<RequestKey, KvOp>,
     /// Reads whose index is known, waiting until `applied` reaches it.
@@ -97,6 +122,12 @@ pub struct EtcdMember {
     /// Raft id -> actor, learnt from the directory at start.
     peers: BTreeMap<u64, ActorId>,
     host: String,
+    /// Writes answered with success (test instrumentation: kept across crashes).
+    acks: Vec<WriteAck>,
+    /// The bug planted for an invariant's test, if any.
+    planted: PlantedBug,
+    /// The first term in which this member knew a leader (for [`PlantedBug`]).
+    first_led_term: Option<u64>,
 }
 
 impl fmt::Debug for EtcdMember {
@@ -123,7 +154,21 @@ impl EtcdMember {
             running: None,
             peers: BTreeMap::new(),
             host: String::new(),
+            acks: Vec::new(),
+            planted: PlantedBug::None,
+            first_led_term: None,
         }
+    }
+
+    /// The same member with `bug` planted (for the invariants' own tests).
+    pub fn with_planted_bug(mut self, bug: PlantedBug) -> Self {
+        self.planted = bug;
+        self
+    }
+
+    /// Every write this member answered with success, in order.
+    pub fn write_acks(&self) -> &[WriteAck] {
+        &self.acks
     }
 
     /// Raft id.
@@ -222,6 +267,9 @@ impl EtcdMember {
             return;
         };
         let now = (run.node.raft.term, run.node.raft.state);
+        if self.first_led_term.is_none() && run.node.raft.leader_id != 0 {
+            self.first_led_term = Some(now.0);
+        }
         if now != run.last_term_role {
             let election = self.config.election_ticks();
             let draw = ctx.rng().random_range(election..2 * election);
@@ -314,7 +362,15 @@ impl EtcdMember {
                 continue;
             };
             let result = run.store.apply(&p.op).map_err(EtcdError::from);
-            if p.origin == self.id && run.proposals.remove(&p.request).is_some() {
+            if p.origin == self.id
+                && let Some((_, proposed)) = run.proposals.remove(&p.request)
+            {
+                if result.is_ok() {
+                    self.acks.push(WriteAck {
+                        proposed,
+                        acked: ctx.now(),
+                    });
+                }
                 ctx.send(
                     ActorId(p.request.client),
                     EtcdResponse {
@@ -365,9 +421,22 @@ impl EtcdMember {
                 op: req.op.clone(),
             };
             let data = serde_json::to_vec(&proposal).unwrap_or_default();
+            if self.planted == PlantedBug::IgnoreWritesAfterLeaderChange
+                && self.first_led_term.is_some_and(|t| run.node.raft.term > t)
+            {
+                return;
+            }
             match run.node.propose(Vec::new(), data) {
+                Ok(()) if self.planted == PlantedBug::AckOnPropose => {
+                    let result = run.store.clone().apply(&req.op).map_err(EtcdError::from);
+                    self.acks.push(WriteAck {
+                        proposed: ctx.now(),
+                        acked: ctx.now(),
+                    });
+                    ctx.send(from, EtcdResponse { id: req.id, result });
+                }
                 Ok(()) => {
-                    run.proposals.insert(key, req.op.clone());
+                    run.proposals.insert(key, (req.op.clone(), ctx.now()));
                 }
                 Err(_) => ctx.send(
                     from,

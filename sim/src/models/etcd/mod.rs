@@ -20,7 +20,7 @@ use crate::engine::{ActorId, EngineError, Simulation};
 
 pub use client::{ClientConfig, EtcdClient, MoveLeader};
 pub use config::EtcdSimConfig;
-pub use member::EtcdMember;
+pub use member::{EtcdMember, PlantedBug, WriteAck};
 pub use messages::ReadMode;
 
 /// Process name of a member (what `ProcessStop { process: "etcd" }` names).
@@ -103,6 +103,8 @@ pub fn add_members_and_clients(
         sim.add_invariant(Box::new(checks::CommitHasMajority));
         sim.add_invariant(Box::new(checks::CommittedLogsAgree));
         sim.add_invariant(Box::new(checks::LeaderRestored::new(&config)));
+        sim.add_invariant(Box::new(checks::MinorityWritesUnavailable::default()));
+        sim.add_invariant(Box::new(checks::WritesRestored::new(&config)));
     }
     if !actors.clients.is_empty() {
         sim.add_invariant(Box::new(checks::ClientHistoryLinearizable));

@@ -1,7 +1,19 @@
 //! The engine-driven Ceph model on the default topology: the seed's storage-failure drill
-//! (one OSD disk lost at 60 s, the OSD back with a new disk at 15 min), a two-host OSD loss
-//! below min_size, a monitor quorum loss, determinism, and a planted replication bug that the
-//! no-lost-write invariant must catch.
+//! (one OSD disk lost and the host's `ceph-osd` killed at 60 s, the OSD back with a new disk at
+//! 15 min), a two-host OSD loss below min_size, a monitor quorum loss, determinism, a planted
+//! replication bug that the no-lost-write invariant must catch, and how fast a dead OSD is
+//! marked down depending on how it died:
+//!
+//! * a killed OSD process on a host that stays up: peers' reconnects are refused and
+//!   `osd_fast_fail_on_connection_refused` (default true) makes them send `MOSDFailure` with
+//!   `FLAG_IMMEDIATE` (`OSD::ms_handle_refused`), which `OSDMonitor::prepare_failure` turns
+//!   into `force_failure` at once. The lab's real Ceph 16.2.15 had PGs undersized within 2.5 s
+//!   of stopping an OSD (/work/shared/LAB-NOTES.md, Ceph section), and Ceph's own
+//!   `qa/standalone/osd/osd-fast-mark-down.sh` kills OSDs with `kill -9` and expects them down
+//!   within a few seconds;
+//! * a crashed host, a network cut or a paused process: no RST, so peers wait out
+//!   `osd_heartbeat_grace` (the topology's `osdHeartbeatGraceSeconds`, Ceph default 20 s) and
+//!   the mon needs `mon_osd_min_down_reporters` (2) reporters on distinct hosts.
 
 use std::time::Duration;
 
@@ -19,13 +31,16 @@ fn secs(s: u64) -> SimTime {
     SimTime::ZERO + SimDuration::from_secs(s)
 }
 
-fn world(seed: u64, cfg: &CephSimConfig) -> (Simulation, CephActors) {
-    let cluster = topology::default_cluster().expect("default topology");
+fn world_of(
+    cluster: &topology::Cluster,
+    seed: u64,
+    cfg: &CephSimConfig,
+) -> (Simulation, CephActors) {
     let mut sim = Simulation::new(SimConfig::new(seed));
     for h in &cluster.spec.hosts {
         sim.add_host(&h.name).expect("host");
     }
-    let actors = add_ceph(&mut sim, &cluster, cfg).expect("ceph");
+    let actors = add_ceph(&mut sim, cluster, cfg).expect("ceph");
     (sim, actors)
 }
 
@@ -35,7 +50,18 @@ fn run(
     plan: Vec<TimedFault>,
     end_s: u64,
 ) -> (Simulation, CephActors) {
-    let (mut sim, actors) = world(seed, cfg);
+    let cluster = topology::default_cluster().expect("default topology");
+    run_on(&cluster, seed, cfg, plan, end_s)
+}
+
+fn run_on(
+    cluster: &topology::Cluster,
+    seed: u64,
+    cfg: &CephSimConfig,
+    plan: Vec<TimedFault>,
+    end_s: u64,
+) -> (Simulation, CephActors) {
+    let (mut sim, actors) = world_of(cluster, seed, cfg);
     sim.schedule_plan(&FaultPlan::new(plan)).expect("plan");
     sim.run_until(secs(end_s), &mut NullSink);
     sim.finish(&mut NullSink);
@@ -90,7 +116,27 @@ fn storage_failure() -> Vec<TimedFault> {
     let scenario = sim::scenario::named("storage-failure", &cluster, 1).expect("scenario");
     let plan = scenario.spec.plan.faults;
     assert!(matches!(&plan[0].fault, Fault::DiskLoss { host, .. } if host == VICTIM));
+    // The host stays up: its `ceph-osd` is killed, not the machine.
+    assert!(
+        matches!(&plan[1].fault, Fault::ProcessStop { host, process } if host == VICTIM && process == "ceph-osd")
+    );
     plan
+}
+
+/// The lab's bound for a stopped OSD's PGs to turn undersized on real Ceph 16.2.15
+/// (/work/shared/LAB-NOTES.md, Ceph section: "PGs active+undersized(+degraded) within 2.5 s").
+const LAB_KILLED_OSD_DOWN_WITHIN: SimDuration = SimDuration::from_millis(2_500);
+
+/// Longest grace-path detection: the grace, plus up to one heartbeat wait (5.9 s) until the
+/// first unanswered ping goes out, plus up to one more until the tick that finds it overdue.
+fn grace_bound(grace_s: u64) -> SimDuration {
+    SimDuration::from_secs(grace_s) + SimDuration::from_millis(2 * 5_900)
+}
+
+/// When osd `osd` is first marked down at or after `from` in `sim`'s log.
+fn marked_down(sim: &Simulation, osd: u32, from: SimTime, end: SimTime) -> SimTime {
+    let timelines = build_timelines(sim.log(), end);
+    first(lane(&timelines, &format!("osd/{osd}")), Status::Down, from).expect("marked down")
 }
 
 #[test]
@@ -100,14 +146,13 @@ fn storage_failure_detects_outs_recovers_and_never_blocks() {
     let end = secs(1800);
     let timelines = build_timelines(sim.log(), end);
     let osd0 = lane(&timelines, "osd/0");
-    let down = first(osd0, Status::Down, secs(61)).expect("osd.0 marked down");
+    let down = first(osd0, Status::Down, secs(60)).expect("osd.0 marked down");
     let detect = down - secs(60);
     println!("osd.0 marked down {detect} after the failure");
-    // The first unanswered ping goes out up to one heartbeat wait (5.9 s) after the failure,
-    // is overdue after the 20 s grace, and is noticed at the next heartbeat tick (up to 5.9 s);
-    // the second reporter on another host follows within the same bound.
+    // The process died with its host up: peers' reconnects are refused and their immediate
+    // reports mark it down in the next map, well within what the lab measured.
     assert!(
-        detect >= SimDuration::from_secs(20) && detect <= SimDuration::from_millis(31_800),
+        detect <= LAB_KILLED_OSD_DOWN_WITHIN,
         "detection took {detect}"
     );
     // Marked out at down + 600 s, within one mon tick (5 s).
@@ -221,7 +266,12 @@ fn storage_failure_detects_outs_recovers_and_never_blocks() {
         .max()
         .expect("writes");
     println!("worst write latency {worst}; {} writes", c.writes.len());
-    assert!(worst <= SimDuration::from_secs(30));
+    // A write to a PG whose primary died waits only for the immediate mark-down and the
+    // re-peering, not for the heartbeat grace.
+    assert!(
+        worst <= LAB_KILLED_OSD_DOWN_WITHIN,
+        "worst write latency {worst}"
+    );
     let io = lane(&timelines, "ceph/io");
     assert_eq!(io.summary().final_status, Status::Up);
     let counts = pg_state_counts(sim.log(), end);
@@ -538,22 +588,218 @@ fn random_plans_keep_the_ceph_invariants() {
     assert_eq!(bad, 0, "plans broke Ceph invariants");
 }
 
-/// Over many seeds the time to mark the failed OSD down stays within the grace plus two
-/// heartbeat waits, and never beats the grace.
+/// Over many seeds a killed OSD (host up) is marked down within the lab's 2.5 s.
 #[test]
-fn detection_time_over_seeds() {
+fn killed_osd_detection_over_seeds() {
     let mut seen = Vec::new();
     for seed in 1..=12 {
         let (sim, _) = run(seed, &CephSimConfig::default(), storage_failure(), 120);
         assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-        let timelines = build_timelines(sim.log(), secs(120));
-        let down = first(lane(&timelines, "osd/0"), Status::Down, secs(61)).expect("down");
-        seen.push(down - secs(60));
+        seen.push(marked_down(&sim, 0, secs(60), secs(120)) - secs(60));
     }
     let (min, max) = (seen.iter().min().copied(), seen.iter().max().copied());
     println!("marked down after {min:?} .. {max:?}");
+    assert!(seen.iter().all(|d| *d <= LAB_KILLED_OSD_DOWN_WITHIN));
+}
+
+/// A crashed host sends no RST: over many seeds its OSD is marked down no sooner than the grace
+/// and within the grace plus two heartbeat waits. cloudserver3 runs no mon, so the quorum
+/// stays.
+#[test]
+fn host_crash_waits_for_the_heartbeat_grace() {
+    let mut seen = Vec::new();
+    for seed in 1..=6 {
+        let plan = vec![at(
+            60,
+            Fault::HostCrash {
+                host: "cloudserver3".into(),
+            },
+        )];
+        let (sim, _) = run(seed, &CephSimConfig::default(), plan, 120);
+        assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+        seen.push(marked_down(&sim, 3, secs(60), secs(120)) - secs(60));
+    }
+    println!("host crash: marked down after {seen:?}");
     assert!(
         seen.iter()
-            .all(|d| *d >= SimDuration::from_secs(20) && *d <= SimDuration::from_millis(31_800))
+            .all(|d| *d >= SimDuration::from_secs(20) && *d <= grace_bound(20))
     );
+}
+
+/// A paused OSD process (SIGSTOP) keeps its sockets open: no refusal, so the grace applies
+/// even though its host is up.
+#[test]
+fn paused_osd_waits_for_the_heartbeat_grace() {
+    let plan = vec![
+        at(
+            60,
+            Fault::ProcessPause {
+                host: "cloudserver3".into(),
+                process: "ceph-osd".into(),
+            },
+        ),
+        at(
+            150,
+            Fault::ProcessResume {
+                host: "cloudserver3".into(),
+                process: "ceph-osd".into(),
+            },
+        ),
+    ];
+    let (sim, _) = run(7, &CephSimConfig::default(), plan, 200);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    let d = marked_down(&sim, 3, secs(60), secs(200)) - secs(60);
+    println!("pause: marked down after {d}");
+    assert!(
+        d >= SimDuration::from_secs(20) && d <= grace_bound(20),
+        "{d}"
+    );
+}
+
+/// The topology's `osdHeartbeatGraceSeconds` is the grace the simulator uses: with 45 s a
+/// crashed host's OSD is marked down no sooner than 45 s (the default 20 s would have done it
+/// within 31.8 s).
+#[test]
+fn topology_grace_sets_detection_time() {
+    let mut cluster = topology::default_cluster().expect("default topology");
+    cluster.spec.ceph.osd_heartbeat_grace_seconds = 45;
+    let plan = vec![at(
+        60,
+        Fault::HostCrash {
+            host: "cloudserver3".into(),
+        },
+    )];
+    let (sim, a) = run_on(&cluster, 3, &CephSimConfig::default(), plan, 160);
+    assert_eq!(a.layout.knobs.heartbeat_grace_secs, 45);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    let d = marked_down(&sim, 3, secs(60), secs(160)) - secs(60);
+    println!("grace 45 s: marked down after {d}");
+    assert!(
+        d >= SimDuration::from_secs(45) && d <= grace_bound(45),
+        "{d}"
+    );
+}
+
+/// The topology's `downOutIntervalSeconds` decides when a down OSD is marked out.
+#[test]
+fn topology_down_out_interval_sets_out_time() {
+    let mut cluster = topology::default_cluster().expect("default topology");
+    cluster.spec.ceph.down_out_interval_seconds = 120;
+    let (sim, _) = run_on(
+        &cluster,
+        1,
+        &CephSimConfig::default(),
+        storage_failure(),
+        400,
+    );
+    let down = marked_down(&sim, 0, secs(60), secs(400));
+    let out_at = sim
+        .log()
+        .iter()
+        .find_map(|e| match &e.kind {
+            LogKind::Record {
+                record: Record::State { key, value },
+                ..
+            } if key == "ceph/osdmap" => parse_map_summary(value)
+                .filter(|(_, _, inn)| !inn.contains(&0))
+                .map(|_| e.time),
+            _ => None,
+        })
+        .expect("osd.0 marked out");
+    let wait = out_at - down;
+    println!("down-out 120 s: out {wait} after down");
+    assert!(wait >= SimDuration::from_secs(120) && wait <= SimDuration::from_secs(126));
+}
+
+/// The no-lost-write exemption is per PG: osd.0 and osd.1 lose their disks first, then the
+/// planted bug loses writes on cloudserver3 (osd.3) as in [`cut_then_lose`]. Three disks are
+/// gone cluster-wide (`size`), but a PG that kept a replica elsewhere must still be checked,
+/// so the bug is caught; the correct model stays clean under the same plan.
+fn lose_two_then_cut_then_lose(bug: bool) -> Simulation {
+    let x = "cloudserver3";
+    let mut plan: Vec<TimedFault> = ["micklethefickle", "cloudserver1"]
+        .iter()
+        .map(|h| {
+            at(
+                30,
+                Fault::DiskLoss {
+                    host: (*h).into(),
+                    disk: "/dev/vdb".into(),
+                },
+            )
+        })
+        .collect();
+    for to in ["micklethefickle", "cloudserver1", "cloudserver2"] {
+        plan.push(at(
+            60,
+            Fault::OneWay {
+                from: x.into(),
+                to: to.into(),
+            },
+        ));
+    }
+    plan.push(at(
+        150,
+        Fault::DiskLoss {
+            host: x.into(),
+            disk: "/dev/vdb".into(),
+        },
+    ));
+    plan.push(at(150, stop(x)));
+    let cfg = CephSimConfig {
+        planted_ack_after_primary_only: bug,
+        ..CephSimConfig::default()
+    };
+    run(2, &cfg, plan, 240).0
+}
+
+#[test]
+fn lost_write_exemption_is_per_pg() {
+    let buggy = lose_two_then_cut_then_lose(true);
+    let v: Vec<_> = buggy
+        .violations()
+        .iter()
+        .filter(|v| v.invariant == "ceph-no-acked-write-lost")
+        .collect();
+    assert!(!v.is_empty(), "{:?}", buggy.violations());
+    println!("caught: {}", v[0]);
+    // The PG named lost fewer than `size` (3) replicas.
+    assert!(v[0].to_string().contains("replicas of pg"), "{}", v[0]);
+    let correct = lose_two_then_cut_then_lose(false);
+    assert!(
+        correct.violations().is_empty(),
+        "{:?}",
+        correct.violations()
+    );
+}
+
+/// `osd_max_backfills` bounds concurrent backfills per OSD: with 2 slots the PGs of a lost OSD
+/// are re-replicated sooner after the out than with Ceph's default 1.
+#[test]
+fn more_backfill_slots_finish_recovery_sooner() {
+    let last_backfill = |slots: usize| {
+        let cfg = CephSimConfig {
+            osd_max_backfills: slots,
+            ..CephSimConfig::default()
+        };
+        let (sim, a) = run(1, &cfg, storage_failure(), 890);
+        assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+        let mut n = 0;
+        let mut last = SimTime::ZERO;
+        for h in &a.osd_hosts {
+            let host = sim.model::<CephOsdHost>(*h).expect("osd host");
+            for (t, _, _, _, kind) in &host.transfers {
+                if *kind == "backfill" {
+                    n += 1;
+                    last = last.max(*t);
+                }
+            }
+        }
+        (n, last)
+    };
+    let (n1, t1) = last_backfill(1);
+    let (n2, t2) = last_backfill(2);
+    println!("1 slot: {n1} backfills done by {t1:?}; 2 slots: {n2} by {t2:?}");
+    assert_eq!(n1, n2, "the same PGs move");
+    assert!(n1 > 0 && t2 < t1);
 }

@@ -2,8 +2,9 @@
 //! plus read-only looks at the actors' state:
 //!
 //! * [`CephNoLostWrite`]: every acknowledged write is still held by some OSD's complete copy,
-//!   and no version of a PG was acknowledged for two different writes, as long as fewer than
-//!   `size` OSD disks were lost.
+//!   and no version of a PG was acknowledged for two different writes, for every PG that has
+//!   lost fewer than `size` of its replicas (disks holding a copy of that PG when they were
+//!   lost); losses elsewhere in the cluster do not excuse it.
 //! * [`CephIoAvailability`]: I/O is served exactly when it may be: every PG state a primary
 //!   records agrees with the committed map (active iff at least `min_size` acting members, all
 //!   up in that epoch); every acknowledged write landed while its PG was recorded active; the
@@ -43,11 +44,13 @@ pub struct CephActors {
     pub client: ActorId,
 }
 
-/// No acknowledged write is lost while fewer than `size` disks are.
+/// No acknowledged write of a PG is lost while fewer than `size` of that PG's replicas are.
 #[derive(Debug)]
 pub struct CephNoLostWrite {
     actors: CephActors,
     lost_osds: BTreeSet<i32>,
+    /// Per PG: the lost OSDs that held a copy of it when their disk went.
+    lost_replicas: BTreeMap<PgId, BTreeSet<i32>>,
 }
 
 impl CephNoLostWrite {
@@ -56,12 +59,33 @@ impl CephNoLostWrite {
         CephNoLostWrite {
             actors,
             lost_osds: BTreeSet::new(),
+            lost_replicas: BTreeMap::new(),
         }
     }
 
+    /// A PG is excused once `size` of its replicas are gone: then even Ceph may lose its writes.
     fn exempt(&self, pg: PgId) -> bool {
         let size = self.actors.layout.pool(pg.pool).map_or(0, |p| p.pool.size);
-        self.lost_osds.len() >= size
+        self.lost_replicas.get(&pg).map_or(0, BTreeSet::len) >= size
+    }
+
+    /// Records that `osd`'s disk is lost: every PG it holds a copy of loses a replica. The
+    /// fault is logged before the OSD host hears of it, so the copies are still readable.
+    fn lose(&mut self, world: &WorldView<'_>, osd: i32) {
+        self.lost_osds.insert(osd);
+        for a in &self.actors.osd_hosts {
+            let Some(h) = world.model::<CephOsdHost>(*a) else {
+                continue;
+            };
+            if !h.osd_ids().contains(&osd) {
+                continue;
+            }
+            for pg in self.actors.layout.pgs() {
+                if h.copy(osd, pg).is_some() {
+                    self.lost_replicas.entry(pg).or_default().insert(osd);
+                }
+            }
+        }
     }
 
     fn held(&self, world: &WorldView<'_>, pg: PgId, version: u64, tid: u64) -> bool {
@@ -102,7 +126,9 @@ impl CephNoLostWrite {
 
     fn lost(&self, pg: PgId, v: u64, tid: u64) -> String {
         format!(
-            "acknowledged write {tid} (pg {pg} version {v}) is on no OSD; disks lost: {:?}",
+            "acknowledged write {tid} (pg {pg} version {v}) is on no OSD; replicas of pg {pg} \
+             lost: {:?}; disks lost: {:?}",
+            self.lost_replicas.get(&pg).cloned().unwrap_or_default(),
             self.lost_osds
         )
     }
@@ -115,10 +141,16 @@ impl Invariant for CephNoLostWrite {
 
     fn observe(&mut self, entry: &LogEntry, world: &WorldView<'_>) -> Option<String> {
         if let LogKind::Fault(Fault::DiskLoss { host, disk }) = &entry.kind {
-            for o in &self.actors.layout.osds {
-                if &o.host == host && &o.disk == disk {
-                    self.lost_osds.insert(o.id);
-                }
+            let lost: Vec<i32> = self
+                .actors
+                .layout
+                .osds
+                .iter()
+                .filter(|o| &o.host == host && &o.disk == disk)
+                .map(|o| o.id)
+                .collect();
+            for o in lost {
+                self.lose(world, o);
             }
         }
         self.check(world, false)

@@ -1,60 +1,31 @@
-//! Ceph defaults that decide failure behaviour, each with its source, plus
-//! the two pure rules built directly on them: when the monitors mark an OSD
-//! down, and when they mark it out.
+//! Ceph defaults that decide failure behaviour, each with its source, plus the pure rules built
+//! on them: when the monitors mark an OSD down, and when they mark it out.
+//!
+//! The knobs a topology can set (`spec.ceph`: `osdHeartbeatGraceSeconds`,
+//! `downOutIntervalSeconds`, `minDownReporters`, `recoveryMibps`) and the pool defaults are not
+//! repeated here: [`FailureKnobs`] reads them from the topology, whose `topology::defaults`
+//! cite upstream, so the simulator and the rendered cluster cannot disagree. What follows are
+//! the Ceph settings the topology does not carry.
 
-/// Replicas per object (`osd_pool_default_size`, Ceph default 3).
-pub const OSD_POOL_DEFAULT_SIZE: usize = 3;
+use topology::CephSpec;
 
-/// `osd_pool_default_min_size`: Ceph default 0, which means "size - size/2"
-/// (`pg_pool_t` / `OSDMonitor::prepare_pool_size`); 2 for size 3.
-pub const OSD_POOL_DEFAULT_MIN_SIZE_SETTING: usize = 0;
-
-/// Default PG count of a new pool (`osd_pool_default_pg_num`, Ceph default 32).
-pub const OSD_POOL_DEFAULT_PG_NUM: u32 = 32;
-
-/// Seconds a down OSD stays "in" before the monitors mark it out and data
-/// re-replicates (`mon_osd_down_out_interval`, Ceph default 600 s).
-pub const MON_OSD_DOWN_OUT_INTERVAL_SECS: u64 = 600;
-
-/// Seconds without heartbeat replies before a peer reports an OSD failed
-/// (`osd_heartbeat_grace`, Ceph default 20 s).
-pub const OSD_HEARTBEAT_GRACE_SECS: u64 = 20;
-
-/// Interval between OSD peer heartbeats (`osd_heartbeat_interval`, Ceph
-/// default 6 s).
-pub const OSD_HEARTBEAT_INTERVAL_SECS: u64 = 6;
-
-/// Distinct reporters needed before the monitors mark an OSD down
-/// (`mon_osd_min_down_reporters`, Ceph default 2).
-pub const MON_OSD_MIN_DOWN_REPORTERS: usize = 2;
-
-/// CRUSH level at which failure reporters are counted as distinct
-/// (`mon_osd_reporter_subtree_level`, Ceph default "host").
+/// CRUSH type at which failure reporters count as distinct (`mon_osd_reporter_subtree_level`,
+/// Ceph default "host"): two OSDs on one host reporting a peer count once.
 pub const MON_OSD_REPORTER_SUBTREE_LEVEL: &str = "host";
 
-/// The `min_size` a pool of `size` replicas gets when
-/// `osd_pool_default_min_size` is 0 (the default): `size - size / 2`.
-pub fn default_min_size(size: usize) -> usize {
-    size - size / 2
-}
+/// Ratio of up OSDs below which the monitors mark no more OSDs down (`mon_osd_min_up_ratio`,
+/// Ceph default 0.3), as `OSDMonitor::can_mark_down` checks it; kept as a fraction
+/// (numerator, denominator) so the test is exact integer arithmetic.
+pub const MON_OSD_MIN_UP_RATIO: (usize, usize) = (3, 10);
 
-/// Whether failure reports mark an OSD down: reports whose heartbeat silence
-/// has lasted at least [`OSD_HEARTBEAT_GRACE_SECS`] count once per distinct
-/// reporter subtree (host); [`MON_OSD_MIN_DOWN_REPORTERS`] are needed.
-/// `reports` holds (reporter's host, seconds the target has been silent).
-pub fn failure_reports_mark_down<H: Ord>(reports: &[(H, u64)]) -> bool {
-    let hosts: std::collections::BTreeSet<&H> = reports
-        .iter()
-        .filter(|(_, silent)| *silent >= OSD_HEARTBEAT_GRACE_SECS)
-        .map(|(h, _)| h)
-        .collect();
-    hosts.len() >= MON_OSD_MIN_DOWN_REPORTERS
-}
-
-/// Whether an OSD that has been down `down_for_secs` is marked out.
-pub fn down_osd_marked_out(down_for_secs: u64) -> bool {
-    down_for_secs >= MON_OSD_DOWN_OUT_INTERVAL_SECS
-}
+/// Whether an OSD whose connection to a peer is refused reports that peer failed at once
+/// (`osd_fast_fail_on_connection_refused`, Ceph default true). `OSD::ms_handle_refused` then
+/// sends `MOSDFailure` with `FLAG_IMMEDIATE` and `failed_for = osd_heartbeat_grace + 1`, and
+/// `OSDMonitor::prepare_failure` answers an immediate report with `force_failure`: marked down
+/// in the next map, with no grace and no reporter count. A refusal needs the peer's host up
+/// (its kernel answers the reconnect with RST), so it covers a killed or crashed OSD process,
+/// not a crashed host or a cut network.
+pub const OSD_FAST_FAIL_ON_CONNECTION_REFUSED: bool = true;
 
 /// Seconds a monitor lease lasts; a peon that hears no renewal for this long
 /// calls an election (`mon_lease`, Ceph default 5 s).
@@ -77,15 +48,10 @@ pub const MON_ELECTION_TIMEOUT_SECS: u64 = 5;
 /// against the down-out interval (`mon_tick_interval`, Ceph default 5 s).
 pub const MON_TICK_INTERVAL_SECS: u64 = 5;
 
-/// Backfills an OSD takes part in at once, as primary and as target
-/// (`osd_max_backfills`, Ceph default 1).
+/// Backfills an OSD takes part in at once, as primary (local reservations) and as target
+/// (remote reservations) (`osd_max_backfills`, Ceph default 1). The default of
+/// [`super::layout::CephSimConfig::osd_max_backfills`].
 pub const OSD_MAX_BACKFILLS: usize = 1;
-
-/// Recovery ops in flight per OSD on HDDs (`osd_recovery_max_active` is 0,
-/// meaning `osd_recovery_max_active_hdd`, Ceph default 3). The model moves one
-/// PG at a time per reservation and folds this parallelism into the per-OSD
-/// bandwidth assumption below.
-pub const OSD_RECOVERY_MAX_ACTIVE_HDD: usize = 3;
 
 /// Heartbeat peers an OSD keeps at least, adding neighbours by id when it
 /// shares PGs with fewer (`osd_heartbeat_min_peers`, Ceph default 10).
@@ -95,16 +61,59 @@ pub const OSD_HEARTBEAT_MIN_PEERS: usize = 10;
 /// `rbd_default_order` 22, i.e. 4 MiB objects.
 pub const RBD_OBJECT_BYTES: u64 = 4 << 20;
 
-/// Seconds after which Ceph reports an op as slow (`osd_op_complaint_time`,
-/// Ceph default 30 s); the model's bound on a write stalled by an OSD that
-/// died but is not yet marked down.
-pub const OSD_OP_COMPLAINT_TIME_SECS: u64 = 30;
+/// The failure-detection settings of one cluster, read from its topology (`spec.ceph`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailureKnobs {
+    /// `osd_heartbeat_grace` in seconds.
+    pub heartbeat_grace_secs: u64,
+    /// `mon_osd_down_out_interval` in seconds.
+    pub down_out_interval_secs: u64,
+    /// `mon_osd_min_down_reporters`.
+    pub min_down_reporters: usize,
+}
+
+impl FailureKnobs {
+    /// The knobs `spec` sets (its defaults are Ceph's).
+    pub fn from_spec(spec: &CephSpec) -> Self {
+        FailureKnobs {
+            heartbeat_grace_secs: u64::from(spec.osd_heartbeat_grace_seconds),
+            down_out_interval_secs: u64::from(spec.down_out_interval_seconds),
+            min_down_reporters: spec.min_down_reporters as usize,
+        }
+    }
+
+    /// Whether failure reports mark an OSD down (`OSDMonitor::check_failure`): reports whose
+    /// heartbeat silence has lasted at least the grace count once per distinct reporter
+    /// subtree ([`MON_OSD_REPORTER_SUBTREE_LEVEL`]); `min_down_reporters` are needed.
+    /// `reports` holds (reporter's subtree, seconds the target has been silent).
+    pub fn reports_mark_down<H: Ord>(&self, reports: &[(H, u64)]) -> bool {
+        let subtrees: std::collections::BTreeSet<&H> = reports
+            .iter()
+            .filter(|(_, silent)| *silent >= self.heartbeat_grace_secs)
+            .map(|(h, _)| h)
+            .collect();
+        subtrees.len() >= self.min_down_reporters
+    }
+
+    /// Whether an OSD that has been down `down_for_secs` is marked out.
+    pub fn marked_out(&self, down_for_secs: u64) -> bool {
+        down_for_secs >= self.down_out_interval_secs
+    }
+}
+
+/// `OSDMonitor::can_mark_down`: the monitors mark no OSD down while the share of up OSDs
+/// (counting the ones already marked down in the pending map) is below
+/// [`MON_OSD_MIN_UP_RATIO`].
+pub fn can_mark_down(up: usize, total: usize) -> bool {
+    let (num, den) = MON_OSD_MIN_UP_RATIO;
+    total > 0 && up * den >= num * total
+}
 
 /// The wait before the next OSD heartbeat, as `OSD::heartbeat_entry` draws it:
 /// `0.5 + (rand() % 10) / 10 * osd_heartbeat_interval` seconds, given the
 /// draw `r` in 0..10. Returns milliseconds.
 pub fn heartbeat_wait_millis(r: u64) -> u64 {
-    500 + (r % 10) * OSD_HEARTBEAT_INTERVAL_SECS * 100
+    500 + (r % 10) * u64::from(topology::defaults::CEPH_OSD_HEARTBEAT_INTERVAL_S) * 100
 }
 
 #[cfg(test)]
@@ -119,18 +128,35 @@ mod tests {
     }
 
     #[test]
-    fn min_size_of_default_pool_is_two() {
-        assert_eq!(default_min_size(OSD_POOL_DEFAULT_SIZE), 2);
-        assert_eq!(default_min_size(2), 1);
-        assert_eq!(default_min_size(5), 3);
+    fn down_needs_two_subtrees_after_grace() {
+        let k = FailureKnobs::from_spec(&CephSpec::default());
+        assert!(!k.reports_mark_down(&[("a", 25), ("a", 30)]));
+        assert!(!k.reports_mark_down(&[("a", 25), ("b", 19)]));
+        assert!(k.reports_mark_down(&[("a", 25), ("b", 20)]));
+        assert!(!k.marked_out(599));
+        assert!(k.marked_out(600));
     }
 
     #[test]
-    fn down_needs_two_hosts_after_grace() {
-        assert!(!failure_reports_mark_down(&[("a", 25), ("a", 30)]));
-        assert!(!failure_reports_mark_down(&[("a", 25), ("b", 19)]));
-        assert!(failure_reports_mark_down(&[("a", 25), ("b", 20)]));
-        assert!(!down_osd_marked_out(599));
-        assert!(down_osd_marked_out(600));
+    fn knobs_follow_the_topology() {
+        let spec = CephSpec {
+            osd_heartbeat_grace_seconds: 40,
+            down_out_interval_seconds: 60,
+            min_down_reporters: 1,
+            ..CephSpec::default()
+        };
+        let k = FailureKnobs::from_spec(&spec);
+        assert!(!k.reports_mark_down(&[("a", 39)]));
+        assert!(k.reports_mark_down(&[("a", 40)]));
+        assert!(k.marked_out(60) && !k.marked_out(59));
+    }
+
+    #[test]
+    fn min_up_ratio_keeps_the_last_osds_up() {
+        // 2 of 5 up is 0.4 >= 0.3: may mark one more down; 1 of 5 (0.2) may not.
+        assert!(can_mark_down(2, 5));
+        assert!(!can_mark_down(1, 5));
+        assert!(can_mark_down(3, 10) && !can_mark_down(2, 10));
+        assert!(!can_mark_down(0, 0));
     }
 }

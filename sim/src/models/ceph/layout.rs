@@ -10,6 +10,7 @@ use std::sync::Arc;
 use topology::{Cluster, FailureDomain, Role};
 
 use super::crush::{CrushError, CrushMap, Workspace};
+use super::defaults::{FailureKnobs, MON_OSD_REPORTER_SUBTREE_LEVEL};
 use super::pool::{OsdStates, PgMapping, Pool, map_pg};
 use crate::engine::{EngineError, SimDuration};
 
@@ -55,6 +56,20 @@ pub enum CephError {
     /// The client host is not in the topology.
     #[error("client host `{0}` is not a topology host")]
     UnknownClientHost(String),
+    /// A pool restricted to a device class that no OSD disk has: Ceph refuses such a rule
+    /// ("device class does not exist"), and without the check every PG would map to nothing.
+    #[error(
+        "pool `{pool}` asks for device class `{class}`, but no ceph-osd disk has that class \
+         (classes present: {present}); set `deviceClass` on a disk or change the pool"
+    )]
+    MissingDeviceClass {
+        /// Pool name.
+        pool: String,
+        /// The class asked for.
+        class: String,
+        /// Classes the OSD disks have, comma-separated.
+        present: String,
+    },
     /// The engine refused an actor.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -73,6 +88,9 @@ pub struct CephSimConfig {
     /// Planted bug for the checks' own test: the primary acknowledges a write as soon as it
     /// applied it locally, without waiting for the replicas.
     pub planted_ack_after_primary_only: bool,
+    /// Backfills an OSD runs at once on each side (`osd_max_backfills`); defaults to Ceph's
+    /// [`super::defaults::OSD_MAX_BACKFILLS`].
+    pub osd_max_backfills: usize,
 }
 
 impl Default for CephSimConfig {
@@ -82,6 +100,7 @@ impl Default for CephSimConfig {
             write_interval: SimDuration::from_millis(200),
             object_bytes: super::defaults::RBD_OBJECT_BYTES,
             planted_ack_after_primary_only: false,
+            osd_max_backfills: super::defaults::OSD_MAX_BACKFILLS,
         }
     }
 }
@@ -138,6 +157,11 @@ pub struct CephLayout {
     pub client_host: String,
     /// Recovery bandwidth per OSD in bytes per second.
     pub recovery_bytes_per_sec: u64,
+    /// Failure detection settings from the topology (`spec.ceph`).
+    pub knobs: FailureKnobs,
+    /// Per OSD id: the CRUSH bucket of type [`MON_OSD_REPORTER_SUBTREE_LEVEL`] holding it, the
+    /// unit in which the monitors count distinct failure reporters.
+    pub reporter_subtree: Vec<String>,
     /// Simulation settings.
     pub config: CephSimConfig,
 }
@@ -169,6 +193,24 @@ impl CephLayout {
             return Err(CephError::NoPools);
         }
         let crush = CrushMap::from_text(&crush_text(cluster))?;
+        let present: Vec<&str> = cluster
+            .hosts_with(Role::CephOsd)
+            .flat_map(|h| h.disks.iter().map(|d| d.device_class.as_str()))
+            .collect();
+        for p in &cluster.spec.ceph.pools {
+            if let Some(class) = p.device_class.map(|c| c.as_str())
+                && !present.contains(&class)
+            {
+                let mut known: Vec<&str> = present.clone();
+                known.sort_unstable();
+                known.dedup();
+                return Err(CephError::MissingDeviceClass {
+                    pool: p.name.clone(),
+                    class: class.to_owned(),
+                    present: known.join(", "),
+                });
+            }
+        }
         let mut pools = Vec::new();
         for (i, p) in cluster.spec.ceph.pools.iter().enumerate() {
             let size = usize::from(p.size);
@@ -205,7 +247,16 @@ impl CephLayout {
                 .map(|h| h.name.clone())
                 .ok_or(CephError::NoOsds)?,
         };
+        let reporter_subtree = osds
+            .iter()
+            .map(|o| {
+                ancestor_of_type(&crush, o.id, MON_OSD_REPORTER_SUBTREE_LEVEL)
+                    .unwrap_or_else(|| format!("osd.{}", o.id))
+            })
+            .collect();
         Ok(Arc::new(CephLayout {
+            knobs: FailureKnobs::from_spec(&cluster.spec.ceph),
+            reporter_subtree,
             osds,
             mons,
             crush,
@@ -239,6 +290,14 @@ impl CephLayout {
             .unwrap_or("")
     }
 
+    /// The failure-reporting subtree of OSD `osd` (its host bucket by default).
+    pub fn reporter_subtree(&self, osd: i32) -> &str {
+        self.reporter_subtree
+            .get(osd.max(0) as usize)
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
     /// OSD ids on `host`.
     pub fn osds_on(&self, host: &str) -> Vec<i32> {
         self.osds
@@ -268,6 +327,30 @@ impl CephLayout {
         let base = self.pool(pg.pool).map_or(0, |p| p.base_bytes_per_pg);
         base.saturating_add(version.saturating_mul(self.config.object_bytes))
     }
+}
+
+/// The name of the bucket of type `type_name` above `item` in `crush` (shadow trees skipped),
+/// as `CrushWrapper::get_parent_of_type` finds it.
+fn ancestor_of_type(crush: &CrushMap, item: i32, type_name: &str) -> Option<String> {
+    let want = crush
+        .types
+        .iter()
+        .find(|(_, n)| n.as_str() == type_name)
+        .map(|(id, _)| *id)?;
+    let mut cur = item;
+    // Each step climbs one level; a tree has fewer levels than buckets.
+    for _ in 0..crush.buckets.len() {
+        let parent = crush
+            .buckets
+            .iter()
+            .flatten()
+            .find(|b| !b.is_shadow() && b.items.contains(&cur))?;
+        if parent.type_id == want {
+            return Some(parent.name.clone());
+        }
+        cur = parent.id;
+    }
+    None
 }
 
 /// Rule id for a failure domain and optional device class: rules are written in this order.
@@ -384,5 +467,49 @@ mod tests {
             assert_eq!(hosts.len(), 3, "one replica per host");
         }
         assert_eq!(layout.pools[0].base_bytes_per_pg, 40 * GIB / 32);
+    }
+
+    #[test]
+    fn pool_asking_for_an_absent_device_class_is_an_error() {
+        let mut cluster = topology::default_cluster().expect("default topology");
+        // Every default disk is ssd; a pool asking for hdd has nowhere to go.
+        cluster.spec.ceph.pools[0].device_class = Some(topology::DeviceClass::Hdd);
+        let err =
+            CephLayout::from_cluster(&cluster, &CephSimConfig::default()).expect_err("no hdd OSD");
+        match &err {
+            CephError::MissingDeviceClass {
+                pool,
+                class,
+                present,
+            } => {
+                assert_eq!(pool, "replicapool");
+                assert_eq!(class, "hdd");
+                assert_eq!(present, "ssd");
+            }
+            other => panic!("wrong error {other:?}"),
+        }
+        assert!(err.to_string().contains("`replicapool`"), "{err}");
+        // The class that exists still works and maps every PG to a full up set.
+        cluster.spec.ceph.pools[0].device_class = Some(topology::DeviceClass::Ssd);
+        let layout = CephLayout::from_cluster(&cluster, &CephSimConfig::default()).expect("ssd");
+        let mapped = layout.map_all(&OsdStates::all_up_in(5));
+        assert!(mapped.iter().all(|(_, m)| m.up.len() == 3));
+    }
+
+    #[test]
+    fn reporters_count_by_host_bucket_and_knobs_come_from_the_topology() {
+        let mut cluster = topology::default_cluster().expect("default topology");
+        cluster.spec.ceph.osd_heartbeat_grace_seconds = 33;
+        cluster.spec.ceph.min_down_reporters = 1;
+        let layout = CephLayout::from_cluster(&cluster, &CephSimConfig::default()).expect("layout");
+        for o in &layout.osds {
+            assert_eq!(layout.reporter_subtree(o.id), o.host);
+        }
+        assert_eq!(layout.knobs.heartbeat_grace_secs, 33);
+        assert_eq!(layout.knobs.min_down_reporters, 1);
+        assert_eq!(
+            layout.knobs.down_out_interval_secs,
+            u64::from(topology::defaults::CEPH_DOWN_OUT_INTERVAL_S)
+        );
     }
 }

@@ -3,8 +3,13 @@
 //! better-ranked proposer defers to it, a better-ranked mon that hears a worse proposer starts
 //! its own election), keep the quorum alive with Paxos leases, and commit OSDMap changes through
 //! a begin/accept/commit round that needs a majority. The leader turns OSD failure reports into
-//! "down" (two reporters on distinct hosts, [`failure_reports_mark_down`]), down OSDs into "out"
-//! after `mon_osd_down_out_interval` (checked every `mon_tick_interval`), and boots into "up".
+//! "down" (`OSDMonitor::prepare_failure`: an immediate report, sent when a connection to the
+//! OSD was refused, marks it down at once (`force_failure`); heartbeat reports need
+//! `mon_osd_min_down_reporters` reporters in distinct `mon_osd_reporter_subtree_level` buckets
+//! after the grace, [`FailureKnobs::reports_mark_down`]; either way only while
+//! [`can_mark_down`] allows), down OSDs into "out" after `mon_osd_down_out_interval` (checked
+//! every `mon_tick_interval`), and boots into "up". The grace, reporter count and down-out
+//! interval come from the topology.
 //! Without a quorum nothing is committed and no beacon goes out, so clients block.
 //!
 //! Durable (kept across a crash, as the mon store is): the committed OSDMap and the election
@@ -13,9 +18,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+#[cfg(doc)]
+use super::defaults::FailureKnobs;
 use super::defaults::{
     MON_ELECTION_TIMEOUT_SECS, MON_LEASE_ACK_TIMEOUT_MILLIS, MON_LEASE_RENEW_MILLIS,
-    MON_LEASE_SECS, MON_TICK_INTERVAL_SECS, down_osd_marked_out, failure_reports_mark_down,
+    MON_LEASE_SECS, MON_TICK_INTERVAL_SECS, can_mark_down,
 };
 use super::layout::CephLayout;
 use super::msg::{
@@ -72,7 +79,7 @@ pub struct CephMon {
     lease_timer: Option<TimerId>,
     renew_timer: Option<TimerId>,
     tick_timer: Option<TimerId>,
-    /// Leader: failure reports per target: reporter host -> silent seconds.
+    /// Leader: failure reports per target: reporter subtree -> silent seconds.
     reports: BTreeMap<i32, BTreeMap<String, u64>>,
     /// Leader: changes waiting for the next proposal.
     pending: BTreeSet<MapChange>,
@@ -315,8 +322,27 @@ impl CephMon {
         if !self.is_leader() || !self.map.changes(change) {
             return;
         }
+        if let MapChange::MarkDown(_) = change
+            && !self.may_mark_down()
+        {
+            return;
+        }
         self.pending.insert(change);
         self.propose(ctx);
+    }
+
+    /// `OSDMonitor::can_mark_down`: up OSDs of the newest map (the proposal in flight, else the
+    /// committed one) less the ones already waiting to be marked down, against
+    /// `mon_osd_min_up_ratio`.
+    fn may_mark_down(&self) -> bool {
+        let base = self.proposal.as_ref().map_or(&self.map, |(m, _)| m);
+        let pending_down = self
+            .pending
+            .iter()
+            .filter(|c| matches!(c, MapChange::MarkDown(o) if base.is_up(*o)))
+            .count();
+        let up = base.up_osds().len().saturating_sub(pending_down);
+        can_mark_down(up, base.states.osds.len())
     }
 
     fn propose(&mut self, ctx: &mut Ctx<'_>) {
@@ -396,20 +422,26 @@ impl CephMon {
         if !self.is_leader() || !self.map.is_up(f.reporter) {
             return;
         }
-        let host = self.layout.osd_host(f.reporter).to_owned();
+        let subtree = self.layout.reporter_subtree(f.reporter).to_owned();
         if f.alive {
             if let Some(r) = self.reports.get_mut(&f.target) {
-                r.remove(&host);
+                r.remove(&subtree);
             }
             return;
         }
         if !self.map.is_up(f.target) {
             return;
         }
+        if f.immediate {
+            // `prepare_failure`: `if (m->is_immediate()) { force_failure(...); }`: no grace,
+            // no reporter count.
+            self.change(ctx, MapChange::MarkDown(f.target));
+            return;
+        }
         let entry = self.reports.entry(f.target).or_default();
-        entry.insert(host, f.failed_for.as_nanos() / 1_000_000_000);
+        entry.insert(subtree, f.failed_for.as_nanos() / 1_000_000_000);
         let list: Vec<(String, u64)> = entry.iter().map(|(h, s)| (h.clone(), *s)).collect();
-        if failure_reports_mark_down(&list) {
+        if self.layout.knobs.reports_mark_down(&list) {
             self.change(ctx, MapChange::MarkDown(f.target));
         }
     }
@@ -422,7 +454,7 @@ impl CephMon {
         for o in 0..self.map.states.osds.len() {
             if let Some(since) = self.map.down_since[o] {
                 let secs = now.saturating_since(since).as_nanos() / 1_000_000_000;
-                if down_osd_marked_out(secs) && self.map.is_in(o as i32) {
+                if self.layout.knobs.marked_out(secs) && self.map.is_in(o as i32) {
                     self.change(ctx, MapChange::MarkOut(o as i32));
                 }
             }

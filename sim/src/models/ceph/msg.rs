@@ -160,6 +160,9 @@ pub struct OsdFailure {
     pub failed_for: SimDuration,
     /// True cancels an earlier report.
     pub alive: bool,
+    /// `MOSDFailure::FLAG_IMMEDIATE`: the reporter's connection to the target was refused, so
+    /// the target's process is gone; the monitors mark it down without waiting for the grace.
+    pub immediate: bool,
 }
 
 /// OSD heartbeat ping (`MOSDPing::PING`).

@@ -1,9 +1,25 @@
 //! `ceph-osd`: the OSD daemons of one host (one OSD per disk). Each running OSD boots by asking
 //! the monitors to mark it up, pings the OSDs it shares PGs with every
 //! `0.5 + rand * osd_heartbeat_interval` seconds (as `OSD::heartbeat_entry` does), and reports a
-//! peer whose oldest unanswered ping is older than `osd_heartbeat_grace` to the monitors on every
-//! tick until the map marks it down (and cancels the report if the peer answers again). A running OSD that finds
-//! itself marked down boots again ("wrongly marked me down").
+//! peer whose oldest unanswered ping is older than `osd_heartbeat_grace` (from the topology) to
+//! the monitors on every tick until the map marks it down (and cancels the report if the peer
+//! answers again). A running OSD that finds itself marked down boots again ("wrongly marked me
+//! down").
+//!
+//! How fast a dead OSD is noticed depends on how it died (`osd_fast_fail_on_connection_refused`):
+//!
+//! | fault                                   | what peers see                 | detection           |
+//! |-----------------------------------------|--------------------------------|---------------------|
+//! | `ProcessStop` of `ceph-osd` (SIGKILL)   | RST, reconnect refused         | immediate report    |
+//! | `DiskLoss` (the OSD aborts on EIO)      | RST, reconnect refused         | immediate report    |
+//! | `HostCrash`, `Partition`, `OneWay`      | silence                        | heartbeat grace     |
+//! | `ProcessPause` (SIGSTOP)                | sockets stay open, silence     | heartbeat grace     |
+//!
+//! A peer reports immediately only when its heartbeat session with the dead OSD was live (it
+//! answered every ping older than [`SESSION_LIVE_WITHIN`]): a peer already cut off from that
+//! host gets no RST. The fault vocabulary has no graceful stop (`ProcessStop` is SIGKILL), so
+//! the `MOSDMarkMeDown` an OSD sends on SIGTERM (`OSD::shutdown`, `osd_mon_shutdown_timeout`)
+//! has no fault that triggers it and is not modelled.
 //!
 //! PG work lives in `osd_pg.rs` (peering as primary, replication) and `osd_recovery.rs`
 //! (backfill and recovery); this file is the daemon shell: boot, heartbeats, maps, PG stats
@@ -19,7 +35,9 @@ use std::sync::Arc;
 use rand::Rng;
 use topology::fault::Fault;
 
-use super::defaults::{OSD_HEARTBEAT_GRACE_SECS, OSD_HEARTBEAT_MIN_PEERS, heartbeat_wait_millis};
+use super::defaults::{
+    OSD_FAST_FAIL_ON_CONNECTION_REFUSED, OSD_HEARTBEAT_MIN_PEERS, heartbeat_wait_millis,
+};
 use super::layout::{CephLayout, PgId};
 use super::mon::{MON_MODEL, OSD_MODEL};
 use super::msg::{
@@ -37,6 +55,10 @@ use crate::engine::{ActorId, Ctx, Event, HostId, Message, Model, SimDuration, Si
 const MAX_UNACKED_PINGS: usize = 64;
 /// Maps an OSD remembers for past intervals (the prior set of peering).
 const MAP_HISTORY: usize = 64;
+/// A heartbeat session counts as open (its TCP connection would carry the dead peer's RST)
+/// while no ping has gone unanswered for longer than this; replies on a LAN take well under a
+/// millisecond, so a longer silence means the path to the peer was already broken.
+pub const SESSION_LIVE_WITHIN: SimDuration = SimDuration::from_secs(1);
 
 /// What a timer is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,9 +87,12 @@ pub(super) struct OsdRun {
     pub(super) booted: bool,
     pub(super) hb: BTreeMap<i32, HbPeer>,
     pub(super) primary: BTreeMap<PgId, PrimaryPg>,
-    pub(super) local_slot: Option<PgId>,
+    /// PGs this OSD backfills as primary (local reservations), at most `osd_max_backfills`.
+    pub(super) local_slots: Vec<PgId>,
     pub(super) local_queue: VecDeque<PgId>,
-    pub(super) remote_slot: Option<(PgId, i32, u64)>,
+    /// (pg, primary, round) this OSD is a backfill target of (remote reservations), at most
+    /// `osd_max_backfills`.
+    pub(super) remote_slots: Vec<(PgId, i32, u64)>,
     pub(super) remote_queue: VecDeque<(PgId, i32, u64)>,
 }
 
@@ -249,7 +274,7 @@ impl CephOsdHost {
             return;
         }
         let now = ctx.now();
-        let grace = SimDuration::from_secs(OSD_HEARTBEAT_GRACE_SECS);
+        let grace = SimDuration::from_secs(self.layout.knobs.heartbeat_grace_secs);
         // A peer is unhealthy once its oldest unanswered ping is older than the grace
         // (`HeartbeatInfo::is_unhealthy`), so detection never beats the grace.
         let peers: Vec<(i32, SimDuration)> = run
@@ -290,6 +315,7 @@ impl CephOsdHost {
                         reporter: osd,
                         failed_for: silent,
                         alive: false,
+                        immediate: false,
                     },
                 );
             }
@@ -368,12 +394,8 @@ impl CephOsdHost {
                         reported: false,
                     });
                 }
-                if let Some((_, primary, _)) = r.remote_slot
-                    && !self.map.is_up(primary)
-                {
-                    r.remote_slot = None;
-                }
                 let map = &self.map;
+                r.remote_slots.retain(|(_, p, _)| map.is_up(*p));
                 r.remote_queue.retain(|(_, p, _)| map.is_up(*p));
             }
             self.grant_next(ctx, o);
@@ -382,14 +404,74 @@ impl CephOsdHost {
     }
 
     fn on_fault(&mut self, ctx: &mut Ctx<'_>, fault: &Fault) {
-        let Fault::DiskLoss { host, disk } = fault else {
-            return;
+        // OSD processes that die while their host stays up: their kernel resets the peers'
+        // connections and refuses the reconnect.
+        let died: Vec<i32> = match fault {
+            Fault::DiskLoss { host, disk } => {
+                self.lose_disk(ctx, host, disk);
+                self.layout
+                    .osds
+                    .iter()
+                    .filter(|d| &d.host == host && &d.disk == disk)
+                    .map(|d| d.id)
+                    .collect()
+            }
+            Fault::ProcessStop { host, process } if process == OSD_MODEL => {
+                self.layout.osds_on(host)
+            }
+            _ => Vec::new(),
         };
+        if OSD_FAST_FAIL_ON_CONNECTION_REFUSED && !died.is_empty() {
+            self.report_refused(ctx, &died);
+        }
+    }
+
+    /// `OSD::ms_handle_refused`: every running OSD here whose heartbeat session with a dead
+    /// OSD was live reports it with `FLAG_IMMEDIATE` (and `failed_for` = grace + 1, as Ceph
+    /// sends it), once, if the map still has it up.
+    fn report_refused(&mut self, ctx: &mut Ctx<'_>, died: &[i32]) {
+        let now = ctx.now();
+        let failed_for = SimDuration::from_secs(self.layout.knobs.heartbeat_grace_secs + 1);
+        let mut reports = Vec::new();
+        for (o, run) in &mut self.run {
+            if !run.booted || died.contains(o) {
+                continue;
+            }
+            for target in died {
+                let Some(h) = run.hb.get_mut(target) else {
+                    continue;
+                };
+                let live = h
+                    .unacked
+                    .front()
+                    .is_none_or(|t| now.saturating_since(*t) <= SESSION_LIVE_WITHIN);
+                if live && !h.reported && self.map.is_up(*target) {
+                    h.reported = true;
+                    reports.push((*o, *target));
+                }
+            }
+        }
+        for (reporter, target) in reports {
+            self.send_mons(
+                ctx,
+                &OsdFailure {
+                    target,
+                    reporter,
+                    failed_for,
+                    alive: false,
+                    immediate: true,
+                },
+            );
+        }
+    }
+
+    /// `DiskLoss` on this host: the OSD on that disk stops and its PG copies are gone.
+    fn lose_disk(&mut self, ctx: &mut Ctx<'_>, host: &str, disk: &str) {
         let lost: Vec<i32> = self
             .layout
             .osds
             .iter()
-            .filter(|d| &d.host == host && &d.disk == disk)
+            .filter(|d| d.host == host && d.disk == disk)
             .map(|d| d.id)
             .filter(|o| self.osds.contains(o))
             .collect();
@@ -451,6 +533,7 @@ impl CephOsdHost {
                         reporter: r.to,
                         failed_for: SimDuration::ZERO,
                         alive: true,
+                        immediate: false,
                     },
                 );
             }
@@ -494,12 +577,8 @@ impl CephOsdHost {
             if let Some(run) = self.run.get_mut(&c.to) {
                 run.remote_queue
                     .retain(|(pg, p, _)| !(*pg == c.pg && *p == c.primary));
-                if run
-                    .remote_slot
-                    .is_some_and(|(pg, p, _)| pg == c.pg && p == c.primary)
-                {
-                    run.remote_slot = None;
-                }
+                run.remote_slots
+                    .retain(|(pg, p, _)| !(*pg == c.pg && *p == c.primary));
                 self.grant_next(ctx, c.to);
             }
         } else if let Some(p) = msg.downcast_ref::<Push>() {
@@ -514,28 +593,31 @@ impl CephOsdHost {
         }
     }
 
-    /// Grants `osd`'s remote backfill slot (`osd_max_backfills` = 1) to the next in line.
+    /// Grants `osd`'s free remote backfill slots (`osd_max_backfills`) to the next in line.
     pub(super) fn grant_next(&mut self, ctx: &mut Ctx<'_>, osd: i32) {
-        let Some(run) = self.run.get_mut(&osd) else {
-            return;
-        };
-        if run.remote_slot.is_some() {
-            return;
+        let max = self.layout.config.osd_max_backfills.max(1);
+        let mut grants = Vec::new();
+        if let Some(run) = self.run.get_mut(&osd) {
+            while run.remote_slots.len() < max {
+                let Some(slot) = run.remote_queue.pop_front() else {
+                    break;
+                };
+                run.remote_slots.push(slot);
+                grants.push(slot);
+            }
         }
-        let Some((pg, primary, round)) = run.remote_queue.pop_front() else {
-            return;
-        };
-        run.remote_slot = Some((pg, primary, round));
-        self.send_osd(
-            ctx,
-            primary,
-            ReserveGrant {
-                pg,
-                round,
-                from: osd,
-                to: primary,
-            },
-        );
+        for (pg, primary, round) in grants {
+            self.send_osd(
+                ctx,
+                primary,
+                ReserveGrant {
+                    pg,
+                    round,
+                    from: osd,
+                    to: primary,
+                },
+            );
+        }
     }
 
     /// Answers a write this OSD cannot take (or gives up on) with "resend", saying how long it

@@ -98,7 +98,7 @@ impl CephOsdHost {
             return;
         };
         let pgs = std::mem::take(&mut run.primary);
-        run.local_slot = None;
+        run.local_slots.clear();
         run.local_queue.clear();
         for (pg, p) in pgs {
             self.abandon(ctx, osd, pg, p);
@@ -150,7 +150,7 @@ impl CephOsdHost {
             run.primary = stay;
             gone.into_iter().collect()
         };
-        run.local_slot = None;
+        run.local_slots.clear();
         run.local_queue.clear();
         for (pg, p) in gone {
             self.abandon(ctx, osd, pg, p);
@@ -205,9 +205,7 @@ impl CephOsdHost {
                 transfer: None,
             },
         );
-        if run.local_slot == Some(pg) {
-            run.local_slot = None;
-        }
+        run.local_slots.retain(|p| *p != pg);
         run.local_queue.retain(|p| *p != pg);
         for op in std::mem::take(&mut stale_ops).values() {
             Self::retry(ctx, op.client, op.tid, pg, op.inactive_wait);

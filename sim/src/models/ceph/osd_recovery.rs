@@ -1,6 +1,6 @@
-//! Recovery and backfill of the PGs an OSD is primary of: one transfer per OSD at a time on
-//! each side (`osd_max_backfills` = 1). The primary takes its local slot, asks the target for
-//! its remote slot, and once granted the transfer lasts the bytes to move divided by the
+//! Recovery and backfill of the PGs an OSD is primary of: at most `osd_max_backfills`
+//! (Ceph default 1) transfers per OSD at a time on each side. The primary takes a local slot,
+//! asks the target for a remote slot, and once granted the transfer lasts the bytes to move divided by the
 //! per-OSD recovery bandwidth; then the copy is pushed, the target acknowledges, the bytes are
 //! recorded under [`RECOVERY_KEY`] and the PG peers again (which picks the next target).
 
@@ -14,35 +14,35 @@ use crate::engine::{Ctx, SimDuration};
 const NANOS: u128 = 1_000_000_000;
 
 impl CephOsdHost {
-    /// Takes the local recovery slot for the next PG waiting and asks its target for a slot.
+    /// Fills the free local recovery slots (`osd_max_backfills`) with the next PGs waiting and
+    /// asks each one's target for a remote slot.
     pub(super) fn start_local(&mut self, ctx: &mut Ctx<'_>, osd: i32) {
+        let max = self.layout.config.osd_max_backfills.max(1);
         let Some(run) = self.run.get_mut(&osd) else {
             return;
         };
-        if run.local_slot.is_some() {
-            return;
-        }
-        while let Some(pg) = run.local_queue.pop_front() {
+        let mut requests = Vec::new();
+        while run.local_slots.len() < max {
+            let Some(pg) = run.local_queue.pop_front() else {
+                break;
+            };
             let Some(p) = run.primary.get_mut(&pg) else {
                 continue;
             };
             let Some(target) = p.targets.front().copied() else {
                 continue;
             };
-            run.local_slot = Some(pg);
+            run.local_slots.push(pg);
             p.transfer = Some((target, 0, "pending"));
-            let round = p.round;
-            self.send_osd(
-                ctx,
-                target,
-                ReserveRequest {
-                    pg,
-                    round,
-                    primary: osd,
-                    to: target,
-                },
-            );
-            return;
+            requests.push(ReserveRequest {
+                pg,
+                round: p.round,
+                primary: osd,
+                to: target,
+            });
+        }
+        for r in requests {
+            self.send_osd(ctx, r.to, r);
         }
     }
 
@@ -126,12 +126,8 @@ impl CephOsdHost {
         let Some(run) = self.run.get_mut(&p.to).filter(|r| r.booted) else {
             return;
         };
-        if run
-            .remote_slot
-            .is_some_and(|(pg, primary, _)| pg == p.pg && primary == p.primary)
-        {
-            run.remote_slot = None;
-        }
+        run.remote_slots
+            .retain(|(pg, primary, _)| !(*pg == p.pg && *primary == p.primary));
         if let Some(s) = self.stores.get_mut(&p.to) {
             s.insert(p.pg, p.copy.clone());
         }
@@ -164,9 +160,7 @@ impl CephOsdHost {
         };
         p.transfer = None;
         let up = p.up.clone();
-        if run.local_slot == Some(a.pg) {
-            run.local_slot = None;
-        }
+        run.local_slots.retain(|p| *p != a.pg);
         self.recovered_bytes = self.recovered_bytes.saturating_add(bytes);
         self.transfers.push((now, a.pg, target, bytes, kind));
         ctx.state(

@@ -6,7 +6,7 @@
 use super::crush::hash::hash32_2;
 use super::crush::map::{CRUSH_ITEM_NONE, CrushMap, WEIGHT_ONE};
 use super::crush::mapper::Workspace;
-use super::defaults::{OSD_POOL_DEFAULT_PG_NUM, OSD_POOL_DEFAULT_SIZE, default_min_size};
+use topology::defaults::{CEPH_POOL_PG_NUM, CEPH_POOL_SIZE, ceph_default_min_size};
 
 /// Replicated pools shift survivors left; erasure pools keep positions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +45,10 @@ impl Pool {
         Pool {
             id,
             kind: PoolKind::Replicated,
-            size: OSD_POOL_DEFAULT_SIZE,
-            min_size: default_min_size(OSD_POOL_DEFAULT_SIZE),
-            pg_num: OSD_POOL_DEFAULT_PG_NUM,
-            pgp_num: OSD_POOL_DEFAULT_PG_NUM,
+            size: usize::from(CEPH_POOL_SIZE),
+            min_size: usize::from(ceph_default_min_size(CEPH_POOL_SIZE)),
+            pg_num: CEPH_POOL_PG_NUM,
+            pgp_num: CEPH_POOL_PG_NUM,
             crush_rule,
             hashpspool: true,
         }

@@ -11,10 +11,11 @@ use super::mon::{CLIENT_MODEL, CephMon, MON_MODEL, OSD_MODEL};
 use super::osd::CephOsdHost;
 use crate::engine::{SimDuration, Simulation};
 
-/// Time after the last fault by which every PG must be active+clean again: the down-out
-/// interval (a returning OSD may have been out) plus room for backfill.
-pub const CLEAN_AFTER_HEAL_SETTLE: SimDuration =
-    SimDuration::from_secs(super::defaults::MON_OSD_DOWN_OUT_INTERVAL_SECS);
+/// Time after the last fault by which every PG must be active+clean again: the topology's
+/// down-out interval (a returning OSD may have been out), which also leaves room for backfill.
+pub fn clean_after_heal_settle(layout: &CephLayout) -> SimDuration {
+    SimDuration::from_secs(layout.knobs.down_out_interval_secs)
+}
 
 /// Adds the Ceph actors for `cluster` to `sim` and registers the Ceph invariants.
 pub fn add_ceph(
@@ -56,10 +57,8 @@ pub fn add_ceph(
     };
     sim.add_invariant(Box::new(CephNoLostWrite::new(actors.clone())));
     sim.add_invariant(Box::new(CephIoAvailability::new(actors.clone())));
-    sim.add_invariant(Box::new(CephCleanAfterHeal::new(
-        actors.clone(),
-        CLEAN_AFTER_HEAL_SETTLE,
-    )));
+    let settle = clean_after_heal_settle(&actors.layout);
+    sim.add_invariant(Box::new(CephCleanAfterHeal::new(actors.clone(), settle)));
     Ok(actors)
 }
 

@@ -34,6 +34,20 @@ pub fn populate_classes(
     Ok(())
 }
 
+/// Rebuilds the shadow trees from the real tree, as `CrushWrapper::rebuild_roots_with_classes`
+/// does after a weight change: drops every shadow bucket and clones the real tree again per
+/// class, keeping each shadow bucket's id. Without it a class rule would still see the old
+/// weights.
+pub fn rebuild_shadow_trees(map: &mut CrushMap) -> Result<(), CrushError> {
+    let old = std::mem::take(&mut map.class_bucket);
+    for slot in &mut map.buckets {
+        if slot.as_ref().is_some_and(Bucket::is_shadow) {
+            *slot = None;
+        }
+    }
+    populate_classes(map, &old)
+}
+
 /// Buckets of the real tree that no bucket contains, ascending by id
 /// (`CrushWrapper::find_nonshadow_roots` fills a `std::set<int>`).
 pub fn nonshadow_roots(map: &CrushMap) -> BTreeSet<i32> {
@@ -124,4 +138,40 @@ fn clone_for_class(
         .or_default()
         .insert(class, id);
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAP: &str = "device 0 osd.0 class ssd\ndevice 1 osd.1 class hdd\ndevice 2 osd.2 class ssd\n\
+type 0 osd\ntype 1 host\ntype 11 root\n\
+host a {\n\tid -2\n\talg straw2\n\thash 0\n\titem osd.0 weight 1.00000\n\titem osd.1 weight 1.00000\n}\n\
+host b {\n\tid -3\n\talg straw2\n\thash 0\n\titem osd.2 weight 1.00000\n}\n\
+root default {\n\tid -1\n\talg straw2\n\thash 0\n\titem a weight 2.00000\n\titem b weight 1.00000\n}\n\
+rule r {\n\tid 0\n\ttype replicated\n\tstep take default class ssd\n\tstep chooseleaf firstn 0 type host\n\tstep emit\n}\n";
+
+    #[test]
+    fn rebuilt_shadow_trees_carry_new_weights_and_keep_ids() {
+        let mut map = CrushMap::from_text(MAP).expect("parses");
+        let ssd = map.class_id("ssd").expect("ssd class");
+        let ids_before = map.class_bucket.clone();
+        let shadow_a = ids_before[&-2][&ssd];
+        let shadow_root = ids_before[&-1][&ssd];
+        // osd.0 (ssd, host a) gains 1.0 in the real tree, as `adjust_item_weight` does.
+        for (bucket, item) in [(-2, 0), (-1, -2)] {
+            let idx = (-1 - bucket) as usize;
+            let b = map.buckets[idx].as_mut().expect("bucket");
+            let pos = b.items.iter().position(|i| *i == item).expect("item");
+            b.weights[pos] += 0x10000;
+        }
+        // The shadow tree is stale until rebuilt.
+        assert_eq!(map.bucket(shadow_a).map(Bucket::weight), Some(0x10000));
+        rebuild_shadow_trees(&mut map).expect("rebuilds");
+        assert_eq!(map.class_bucket, ids_before, "shadow ids are kept");
+        assert_eq!(map.bucket(shadow_a).map(Bucket::weight), Some(0x20000));
+        let root = map.bucket(shadow_root).expect("shadow root");
+        assert_eq!(root.items, vec![shadow_a, ids_before[&-3][&ssd]]);
+        assert_eq!(root.weights, vec![0x20000, 0x10000]);
+    }
 }

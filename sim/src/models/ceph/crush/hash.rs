@@ -113,7 +113,8 @@ mod tests {
 
     #[test]
     fn rjenkins1_test_vector() {
-        // Known value recorded in DEPENDENCIES.md for crush_hash32_2(rjenkins1, 10, 2).
+        // Known value recorded in ../shared/DEPENDENCIES.md (outside this repository) for
+        // crush_hash32_2(rjenkins1, 10, 2).
         assert_eq!(hash32_2(10, 2), 1_838_530_675);
     }
 

@@ -35,6 +35,8 @@ pub struct GenOptions {
     pub allow_legacy: bool,
     /// Give some OSDs CRUSH weight 0.
     pub zero_weight_osds: bool,
+    /// Always use failure domain `host` in `replicated_rule` (rule 0), even with racks.
+    pub host_domain_only: bool,
 }
 
 impl Default for GenOptions {
@@ -44,6 +46,7 @@ impl Default for GenOptions {
             osds_per_host: (1, 6),
             allow_legacy: false,
             zero_weight_osds: true,
+            host_domain_only: false,
         }
     }
 }
@@ -61,7 +64,17 @@ tunable allowed_bucket_algs 54
 /// A random map: hosts under optional racks under one root, two device
 /// classes (hdd/ssd), random weights, and replicated / erasure / per-class
 /// rules.
+///
+/// # Panics
+///
+/// If `opt` allows fewer than two OSDs: the per-class rules need one device
+/// of each class.
 pub fn generate(seed: u64, opt: GenOptions) -> GeneratedMap {
+    assert!(
+        opt.hosts.0 * opt.osds_per_host.0 >= 2,
+        "GenOptions {opt:?} allow maps with fewer than 2 OSDs; the ssd and hdd rules need one \
+         device of each class"
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let nhosts = rng.random_range(opt.hosts.0..=opt.hosts.1);
     let legacy = opt.allow_legacy && rng.random_bool(0.25);
@@ -161,7 +174,7 @@ pub fn generate(seed: u64, opt: GenOptions) -> GeneratedMap {
         write_parent_item(&mut text, &mut rng, name, *w);
     }
     text.push_str("}\n\n# rules\n");
-    let domain = if with_racks && rng.random_bool(0.5) {
+    let domain = if with_racks && rng.random_bool(0.5) && !opt.host_domain_only {
         "rack"
     } else {
         "host"

@@ -1,5 +1,6 @@
 //! Must-show: one seed gives byte-identical JSON-lines traces, run after run and machine after
-//! machine (a golden digest pins the bytes), and different seeds give different traces.
+//! machine (golden digests pin the bytes of a heartbeat-only world and of the full etcd + Ceph
+//! world), and different seeds give different traces.
 
 use std::time::Duration;
 
@@ -111,3 +112,33 @@ fn golden_trace_digest_is_stable() {
 
 /// (length, FNV-1a digest) of the golden trace.
 const GOLDEN: (usize, &str) = (71786, "7919442cbce7cd01");
+
+/// The full default world (heartbeats, etcd on raft-rs, Ceph mons, OSDs and client) pinned the
+/// same way: storage-failure, seed 1, three simulated minutes (the OSD disk is lost at 1m). This
+/// covers the etcd and Ceph models' use of the run's RNG streams, maps and message `Debug` text.
+///
+/// Any intended change to what those models do changes these bytes. To update the pin after
+/// such a change, run this test, check the change is meant (and that the two-runs test still
+/// passes), and copy the `left` value of the failure into [`GOLDEN_ETCD_CEPH`].
+#[test]
+fn golden_etcd_and_ceph_trace_digest_is_stable() {
+    let cluster = topology::default_cluster().expect("default topology is valid");
+    assert!(sim::models::ceph::setup::cluster_has_ceph(&cluster));
+    let scenario = named("storage-failure", &cluster, 1).expect("scenario exists");
+    let mut sink = JsonlSink::new(Vec::new(), TraceDetail::Full);
+    let outcome = run_scenario_traced(&cluster, &scenario, 1, Duration::from_secs(180), &mut sink)
+        .expect("runs");
+    let bytes = sink.finish().expect("in-memory");
+    let text = std::str::from_utf8(&bytes).expect("utf-8");
+    assert!(text.contains("\"etcd/"), "etcd members in the trace");
+    assert!(text.contains("/ceph-osd\""), "Ceph OSDs in the trace");
+    assert!(outcome.passed(), "{:?}", outcome.violations);
+    assert_eq!(
+        (bytes.len(), format!("{:016x}", fnv1a64(text)).as_str()),
+        GOLDEN_ETCD_CEPH,
+        "etcd+Ceph trace bytes changed"
+    );
+}
+
+/// (length, FNV-1a digest) of the storage-failure seed-1 three-minute trace.
+const GOLDEN_ETCD_CEPH: (usize, &str) = (15006114, "2f72db45c1353ccf");

@@ -528,13 +528,25 @@ fn networking(c: &Cluster, cx: &mut Ctx<'_>) {
             "set `encapsulation: VXLAN` (routes without BGP), or turn `bgp: true` back on",
         );
     }
-    if cal.bgp && c.spec.metallb.mode == MetalLbMode::Bgp {
+    if c.spec.metallb.mode == MetalLbMode::Bgp {
+        // Beside Calico's BGP the two speakers collide; without it MetalLB still has nobody to
+        // announce to, as the model names no BGP peers (routers and their AS numbers).
+        let (message, help) = if cal.bgp {
+            (
+                "MetalLB in BGP mode beside Calico's BGP: both speakers want TCP port 179 on every node",
+                "use MetalLB `mode: l2`, or let Calico announce Service addresses (BGPConfiguration serviceLoadBalancerIPs)",
+            )
+        } else {
+            (
+                "MetalLB in BGP mode needs BGP peers (routers), and the topology names none: every LoadBalancer address would stay unreachable",
+                "use MetalLB `mode: l2`: the speakers answer ARP for the pool on the node subnet",
+            )
+        };
         cx.push(
             Code::Inconsistent,
             "spec.metallb.mode",
-            "MetalLB in BGP mode beside Calico's BGP: both speakers want TCP port 179 on every node"
-                .to_owned(),
-            "use MetalLB `mode: l2`, or let Calico announce Service addresses (BGPConfiguration serviceLoadBalancerIPs)",
+            message.to_owned(),
+            help,
         );
     }
 }

@@ -352,7 +352,8 @@ pub enum MetalLbMode {
     /// ARP/NDP announcement by one elected speaker per IP.
     #[default]
     L2,
-    /// BGP announcement from every speaker.
+    /// BGP announcement from every speaker. Validation refuses it: the model names no BGP
+    /// peers, and beside Calico's BGP the two speakers would both want TCP port 179.
     Bgp,
 }
 

@@ -2,31 +2,50 @@
 //!
 //! Five guests from the cached image, each reachable over SSH only with its pinned host key,
 //! with the topology's hostname, FQDN and address; `fault crash` and `fault isolate` observed
-//! from the other guests; `lab down` leaves no namespace, daemon, QEMU process, file or state
-//! behind, and a second `down` is a no-op. Needs the `libvirt` feature and root; skips loudly
-//! only where QEMU or network namespaces are missing. Every wait is bounded.
+//! from the other guests; `lab down` leaves no namespace, daemon, QEMU process, bridge, file or
+//! state behind, and a second `down` is a no-op. Needs the `libvirt` feature and root; skips
+//! loudly only where QEMU or network namespaces are missing, and under `CI=true` a skip is a
+//! failure (CI installs both).
+//!
+//! Bounded: the image build (only on a cold cache) by [`IMAGE_TIMEOUT`], everything after it by
+//! [`LAB_DEADLINE`]; past the deadline the lab is torn down from the test's main thread and the
+//! test fails. Both together stay under nextest's terminate-after for this test
+//! (.config/nextest.toml, 25 minutes), so cleanup always runs. The state directory is fixed
+//! (under the target directory), so a run killed anyway is cleaned up by the next one. On
+//! failure the guests' console logs and the daemon's logs are copied to a kept directory whose
+//! path is printed, before `lab down` deletes them.
 
 #![cfg(feature = "libvirt")]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use provision::lab::guest::{self, Guests};
-use provision::lab::ops::{Event, FaultAction, Lab};
+use provision::lab::image;
+use provision::lab::ops::{DAEMON_DIR, Event, FaultAction, Lab};
 use provision::lab::{LabOptions, Mode};
 use provision::transport::Command;
 
 /// Attempts when waiting for a fault to become visible (one ping of 1 s plus a pause each).
 const OBSERVE_ATTEMPTS: u32 = 30;
+/// Bound on building the image when the cache is cold (measured 262 s with Ceph here).
+const IMAGE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// Bound on everything after the image: up (about 90 s to SSH-ready under TCG), the checks,
+/// the faults and down.
+const LAB_DEADLINE: Duration = Duration::from_secs(8 * 60);
 
-struct Down<'a>(&'a Lab);
+/// Writes straight to the process's stderr: libtest captures `eprintln!`, not the descriptor,
+/// and nextest shows this test's output even on success (.config/nextest.toml).
+fn loud(msg: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{msg}");
+    let _ = err.flush();
+}
 
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.down(&mut |_| {}) {
-            eprintln!("lab down during cleanup failed: {e}");
-        }
-    }
+fn in_ci() -> bool {
+    matches!(std::env::var("CI").as_deref(), Ok("true" | "1"))
 }
 
 fn skip_reason() -> Option<String> {
@@ -47,11 +66,64 @@ fn skip_reason() -> Option<String> {
     None
 }
 
+/// The same cache `lab up` and CI's prebuild (.ci/test) use.
 fn cache_dir() -> PathBuf {
-    std::env::var_os("SPOFLESS_LAB_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/spofless")))
-        .unwrap_or_else(|| PathBuf::from("/var/cache/spofless"))
+    image::default_cache_dir()
+}
+
+fn target_tmp() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// Copies every guest's console log and the private daemon's logs (libvirtd, QEMU) to a new
+/// directory that outlives the test; returns it.
+fn keep_logs(state: &Path) -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let kept = target_tmp().join(format!("lab-e2e-logs-{stamp}"));
+    let mut sources: Vec<(PathBuf, String)> = Vec::new();
+    if let Ok(vms) = std::fs::read_dir(state.join("vms")) {
+        for vm in vms.flatten() {
+            let host = vm.file_name().to_string_lossy().into_owned();
+            sources.push((vm.path().join("console.log"), format!("{host}-console.log")));
+        }
+    }
+    let logs = state.join(DAEMON_DIR).join("log");
+    sources.push((logs.join("libvirtd.log"), "libvirtd.log".to_owned()));
+    if let Ok(qemu) = std::fs::read_dir(logs.join("qemu")) {
+        for f in qemu.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            sources.push((f.path(), format!("qemu-{name}")));
+        }
+    }
+    let _ = std::fs::create_dir_all(&kept);
+    for (from, name) in sources {
+        let _ = std::fs::copy(&from, kept.join(name));
+    }
+    kept
+}
+
+/// Tears the lab down when the test body ends, keeping the logs first if it is panicking.
+struct Down<'a> {
+    lab: &'a Lab,
+    state: &'a Path,
+}
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let kept = keep_logs(self.state);
+            loud(&format!(
+                "lab end-to-end test failed; console and daemon logs kept in {}",
+                kept.display()
+            ));
+        }
+        if let Err(e) = self.lab.down(&mut |_| {}) {
+            loud(&format!("lab down during cleanup failed: {e}"));
+        }
+    }
 }
 
 fn ping(rt: &tokio::runtime::Runtime, g: &Guests, from: &str, to: &str) -> bool {
@@ -72,15 +144,37 @@ fn observe(rt: &tokio::runtime::Runtime, g: &Guests, from: &str, to: &str, want:
     })
 }
 
-fn qemu_processes_named(prefix: &str) -> Vec<String> {
+/// Command lines of live processes containing all of `needles`.
+fn processes_with(needles: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for e in entries.flatten() {
             if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
                 let s = String::from_utf8_lossy(&c).replace('\0', " ");
-                if s.contains("qemu-system") && s.contains(prefix) {
+                if !s.is_empty() && needles.iter().all(|n| s.contains(n)) {
                     found.push(s);
                 }
+            }
+        }
+    }
+    found
+}
+
+/// Where a network interface called `name` exists: the host's namespace or any named one.
+fn interfaces_named(name: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if Path::new("/sys/class/net").join(name).exists() {
+        found.push("host namespace".to_owned());
+    }
+    if let Ok(entries) = std::fs::read_dir("/run/netns") {
+        for e in entries.flatten() {
+            let ns = e.file_name().to_string_lossy().into_owned();
+            let present = std::process::Command::new("ip")
+                .args(["-n", &ns, "link", "show", "dev", name])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if present {
+                found.push(format!("namespace {ns}"));
             }
         }
     }
@@ -90,41 +184,114 @@ fn qemu_processes_named(prefix: &str) -> Vec<String> {
 #[test]
 fn lab_up_faults_and_down_in_isolated_mode() {
     if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED lab end-to-end test: {why}");
+        let msg = format!("SKIPPED lab end-to-end test: {why}");
+        assert!(
+            !in_ci(),
+            "{msg}; under CI=true the lab must run (.ci/lab-packages.sh)"
+        );
+        loud(&msg);
         return;
     }
     let test_start = Instant::now();
-    let state = tempfile::Builder::new()
-        .prefix("spofless-lab-e2e")
-        .tempdir()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let state = target_tmp().join("lab-e2e");
     let cluster = topology::default_cluster().unwrap_or_else(|e| panic!("{e:?}"));
     let opts = LabOptions {
         mode: Mode::Isolated,
         accel: None,
         vcpus: 1,
         memory_mib: 2048,
-        state_dir: state.path().to_owned(),
+        state_dir: state.clone(),
         cache_dir: cache_dir(),
-        with_ceph: false,
+        with_ceph: image::DEFAULT_WITH_CEPH,
     };
     let lab = Lab::new(&cluster, opts).unwrap_or_else(|e| panic!("{e}"));
-    let guard = Down(&lab);
+
+    // A run that was killed (nextest's terminate-after, SIGKILL) left its lab: remove it.
+    let leftover = lab
+        .down(&mut |_| {})
+        .unwrap_or_else(|e| panic!("removing a previous run's lab: {e}"));
+    if !leftover.is_empty() {
+        loud("removed a lab left by a previous, killed run");
+    }
+
+    // The image first, under its own bound: a cold cache builds it (minutes, mostly download).
+    let img = image::ensure(
+        &cache_dir(),
+        &image::layers(image::DEFAULT_WITH_CEPH),
+        IMAGE_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("guest image: {e}"));
+    loud(&format!(
+        "image {} ({} MiB, {})",
+        img.dir.display(),
+        img.qcow2_bytes >> 20,
+        if img.built_now { "built now" } else { "cached" }
+    ));
+
+    let (tx, rx) = mpsc::channel::<()>();
+    let body_lab = lab.clone();
+    let body_state = state.clone();
+    let body = std::thread::spawn(move || {
+        run_body(&body_lab, &body_state);
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(LAB_DEADLINE) {
+        Ok(()) => {
+            if let Err(panic) = body.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // The body panicked; its guard kept the logs and tore the lab down.
+            if let Err(panic) = body.join() {
+                std::panic::resume_unwind(panic);
+            }
+            panic!("lab test body ended without reporting");
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            let kept = keep_logs(&state);
+            let down = lab.down(&mut |_| {});
+            panic!(
+                "lab end-to-end test exceeded its {} s deadline; logs kept in {}; down: {down:?}",
+                LAB_DEADLINE.as_secs(),
+                kept.display()
+            );
+        }
+    }
+    loud(&format!(
+        "lab end-to-end test took {:.1} s",
+        test_start.elapsed().as_secs_f64()
+    ));
+}
+
+fn run_body(lab: &Lab, state: &Path) {
+    let guard = Down { lab, state };
     let report = lab
         .up(&mut |e| match e {
-            Event::PhaseDone { name, elapsed } => {
-                eprintln!("lab up phase {name}: {:.1} s", elapsed.as_secs_f64())
-            }
-            Event::Step(s) => eprintln!("  {s}"),
+            Event::PhaseDone { name, elapsed } => loud(&format!(
+                "lab up phase {name}: {:.1} s",
+                elapsed.as_secs_f64()
+            )),
+            Event::Step(s) => loud(&format!("  {s}")),
             Event::Phase { .. } => {}
         })
-        .unwrap_or_else(|e| panic!("lab up: {e}\nconsole logs under {}", state.path().display()));
-    eprintln!(
-        "lab up: {:.1} s total, accelerator {}, image {} MiB",
+        .unwrap_or_else(|e| panic!("lab up: {e}"));
+    let slowest = report
+        .ssh_ready
+        .iter()
+        .map(|(_, d)| d.as_secs_f64())
+        .fold(0.0, f64::max);
+    loud(&format!(
+        "lab up: {:.1} s total, five guests SSH-ready {slowest:.1} s after their start, \
+         accelerator {} ({}), image {} MiB, load {}",
         report.total.as_secs_f64(),
         report.accel,
-        report.image.qcow2_bytes >> 20
-    );
+        report.accel_reason,
+        report.image.qcow2_bytes >> 20,
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    ));
     assert_eq!(report.ssh_ready.len(), 5);
 
     let guests = lab.guests().unwrap_or_else(|e| panic!("{e}"));
@@ -160,49 +327,36 @@ fn lab_up_faults_and_down_in_isolated_mode() {
     );
 
     // Isolate: the others lose it, it loses them; heal brings it back.
-    assert!(observe(
-        &rt,
-        &guests,
-        &a.host,
-        &isolated.address.to_string(),
-        true
-    ));
+    let iso = isolated.address.to_string();
+    assert!(observe(&rt, &guests, &a.host, &iso, true));
     lab.fault(&isolated.host, FaultAction::Isolate)
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        observe(&rt, &guests, &a.host, &isolated.address.to_string(), false),
+        observe(&rt, &guests, &a.host, &iso, false),
         "isolate not seen from {}",
         a.host
     );
     assert!(
-        observe(&rt, &guests, &b.host, &isolated.address.to_string(), false),
+        observe(&rt, &guests, &b.host, &iso, false),
         "isolate not seen from {}",
         b.host
     );
     lab.fault(&isolated.host, FaultAction::Heal)
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        observe(&rt, &guests, &a.host, &isolated.address.to_string(), true),
-        "heal not seen"
-    );
+    assert!(observe(&rt, &guests, &a.host, &iso, true), "heal not seen");
 
     // Crash: the others see it gone; its state is off.
-    assert!(observe(
-        &rt,
-        &guests,
-        &b.host,
-        &crashed.address.to_string(),
-        true
-    ));
+    let cra = crashed.address.to_string();
+    assert!(observe(&rt, &guests, &b.host, &cra, true));
     lab.fault(&crashed.host, FaultAction::Crash)
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        observe(&rt, &guests, &a.host, &crashed.address.to_string(), false),
+        observe(&rt, &guests, &a.host, &cra, false),
         "crash not seen from {}",
         a.host
     );
     assert!(
-        observe(&rt, &guests, &b.host, &crashed.address.to_string(), false),
+        observe(&rt, &guests, &b.host, &cra, false),
         "crash not seen from {}",
         b.host
     );
@@ -214,6 +368,11 @@ fn lab_up_faults_and_down_in_isolated_mode() {
     assert_eq!(st.as_deref(), Some("off"));
 
     // Down leaves nothing behind, and is safe to repeat.
+    let state_text = state.display().to_string();
+    assert!(
+        !processes_with(&["libvirtd", &state_text]).is_empty(),
+        "the lab's libvirtd should be running before down"
+    );
     drop(guard);
     lab.down(&mut |_| {})
         .unwrap_or_else(|e| panic!("second down: {e}"));
@@ -221,22 +380,22 @@ fn lab_up_faults_and_down_in_isolated_mode() {
         !provision::lab::netns::exists(&lab.spec.netns),
         "namespace left behind"
     );
+    let bridges = interfaces_named(&lab.spec.bridge);
     assert!(
-        qemu_processes_named(&lab.spec.name).is_empty(),
-        "QEMU left running"
+        bridges.is_empty(),
+        "bridge {} left in {bridges:?}",
+        lab.spec.bridge
     );
+    let qemu = processes_with(&["qemu-system", &lab.spec.name]);
+    assert!(qemu.is_empty(), "QEMU left running: {qemu:?}");
+    for daemon in ["libvirtd", "virtlogd"] {
+        let left = processes_with(&[daemon, &state_text]);
+        assert!(left.is_empty(), "{daemon} left running: {left:?}");
+    }
     assert!(
-        !provision::lab::LabState::path(state.path()).exists(),
+        !provision::lab::LabState::path(state).exists(),
         "state file left"
     );
-    assert!(!state.path().join("vms").exists(), "guest files left");
-    assert!(
-        !state.path().join("libvirtd").exists(),
-        "daemon directories left"
-    );
-    assert!(!Path::new("/sys/class/net").join(&lab.spec.bridge).exists());
-    eprintln!(
-        "lab end-to-end test took {:.1} s",
-        test_start.elapsed().as_secs_f64()
-    );
+    assert!(!state.join("vms").exists(), "guest files left");
+    assert!(!state.join(DAEMON_DIR).exists(), "daemon directories left");
 }

@@ -73,7 +73,7 @@ fn start_sshd() -> Sshd {
             "ListenAddress 127.0.0.1:{port}\nHostKey {}\nAuthorizedKeysFile {}\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
              PermitRootLogin prohibit-password\nStrictModes no\nPidFile {}\n\
-             AllowUsers {}\n",
+             AllowUsers {}\nLogLevel DEBUG1\n",
             host_path.display(),
             auth.display(),
             d.join("sshd.pid").display(),
@@ -82,8 +82,10 @@ fn start_sshd() -> Sshd {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let child = Proc::new(SSHD)
-        .args(["-D", "-e", "-f"])
+        .args(["-D", "-f"])
         .arg(&config)
+        .arg("-E")
+        .arg(d.join("sshd.log"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -200,18 +202,110 @@ fn changed_host_key_is_a_typed_error() {
     });
 }
 
+/// sshd's log (LogLevel DEBUG1), read after `settle` so the per-connection process has
+/// written what it will.
+fn sshd_log(s: &Sshd) -> String {
+    std::fs::read_to_string(s._dir.path().join("sshd.log")).unwrap_or_default()
+}
+
+/// Waits (boundedly) until sshd's log contains `needle`.
+fn log_shows(s: &Sshd, needle: &str) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if sshd_log(s).contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Lines showing the client tried to authenticate (OpenSSH logs every userauth request at
+/// DEBUG1, and accepted or failed keys at INFO).
+fn auth_lines(s: &Sshd) -> Vec<String> {
+    sshd_log(s)
+        .lines()
+        .filter(|l| {
+            l.contains("userauth-request")
+                || l.contains("Accepted publickey")
+                || l.contains("Failed publickey")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
-fn unpinned_host_is_refused_before_connecting() {
+fn unpinned_or_mispinned_host_is_refused_without_authenticating() {
     let s = start_sshd();
+    let rt = rt();
+    let client = Arc::new(s.client_key.clone());
+
+    // No pin for the address at all (the set pins another address): refused before any
+    // connection, so sshd never even sees one.
     let text = format!(
         "10.0.0.1 {}\n",
         keys::public_line(s.host_key.public_key()).unwrap_or_else(|e| panic!("{e}"))
     );
     let known = KnownHosts::parse(&text, "test").unwrap_or_else(|e| panic!("{e}"));
-    assert!(known.get("10.0.0.1").is_ok());
-    let err = known.get(&s.addr.ip().to_string());
+    let r = SshTarget::pinned_from(&known, "loopback", s.addr, current_user(), None);
     assert!(
-        matches!(err, Err(TransportError::UnknownHost { .. })),
-        "{err:?}"
+        matches!(r, Err(TransportError::UnknownHost { .. })),
+        "{r:?}"
+    );
+    let r = SshTarget::pinned_from(
+        &KnownHosts::default(),
+        "loopback",
+        s.addr,
+        current_user(),
+        None,
+    );
+    assert!(
+        matches!(r, Err(TransportError::UnknownHost { .. })),
+        "{r:?}"
+    );
+
+    // The address pinned to another key: the transport really connects, sshd offers its key,
+    // the handshake is aborted with both fingerprints, and no authentication is attempted.
+    let impostor = keys::generate("impostor").unwrap_or_else(|e| panic!("{e}"));
+    let mut wrong = KnownHosts::default();
+    wrong.insert(s.addr.ip().to_string(), impostor.public_key().clone());
+    let target = SshTarget::pinned_from(&wrong, "loopback", s.addr, current_user(), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = rt.block_on(SshTransport::connect(target, client.clone()));
+    match &r {
+        Err(TransportError::HostKeyMismatch { offered, .. }) => assert_eq!(
+            offered,
+            &s.host_key
+                .public_key()
+                .fingerprint(HashAlg::Sha256)
+                .to_string()
+        ),
+        other => panic!("expected HostKeyMismatch, got {other:?}"),
+    }
+    assert!(
+        log_shows(&s, "Connection from 127.0.0.1"),
+        "sshd saw no connection:\n{}",
+        sshd_log(&s)
+    );
+    assert_eq!(
+        auth_lines(&s),
+        Vec::<String>::new(),
+        "auth attempted after a key mismatch"
+    );
+
+    // Control: with the right pin the same client does authenticate, and sshd logs it, so
+    // the absence above means something.
+    let mut right = KnownHosts::default();
+    right.insert(s.addr.ip().to_string(), s.host_key.public_key().clone());
+    let target = SshTarget::pinned_from(&right, "loopback", s.addr, current_user(), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let t = rt
+        .block_on(SshTransport::connect(target, client))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = rt.block_on(t.close());
+    assert!(
+        log_shows(&s, "Accepted publickey"),
+        "no auth logged for the pinned connection:\n{}",
+        sshd_log(&s)
     );
 }

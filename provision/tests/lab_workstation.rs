@@ -141,11 +141,28 @@ fn down_refuses_objects_it_did_not_create() {
         .define_domain(&victim.name, &xml)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(theirs.uuid, victim.uuid);
+    // Best-effort down removes the rest, refuses theirs, and keeps the state file listing the
+    // one recorded domain it could not remove.
     let err = lab.down(&mut |_| {});
-    assert!(
-        matches!(err, Err(LabError::NotOurs { kind: "domain", .. })),
-        "{err:?}"
-    );
+    match &err {
+        Err(LabError::Down { errors, remaining }) => {
+            assert!(remaining, "{errors:?}");
+            assert!(
+                matches!(
+                    errors.as_slice(),
+                    [LabError::NotOurs { kind: "domain", .. }]
+                ),
+                "{errors:?}"
+            );
+        }
+        other => panic!("expected Down with one NotOurs, got {other:?}"),
+    }
+    let kept = provision::lab::LabState::load(dir.path())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("state file removed although a domain remains"));
+    assert_eq!(kept.domains.len(), 1);
+    assert!(kept.network.is_none(), "the network was removed");
     assert_eq!(
         lv.state(&theirs).ok(),
         Some(RunState::Off),

@@ -94,6 +94,36 @@ pub enum LabError {
     /// Generating or encoding an SSH key failed.
     #[error("ssh key: {0}")]
     Key(String),
+    /// `lab down` went through every phase but some steps failed; each is listed.
+    #[error("{}", down_message(errors, *remaining))]
+    Down {
+        /// Every failed step, in the order they happened.
+        errors: Vec<LabError>,
+        /// Whether the state file was kept because it still records objects (run `down` again).
+        remaining: bool,
+    },
+    /// The value of a setting is not one the lab knows.
+    #[error("{setting}: {reason}")]
+    BadSetting {
+        /// Flag or environment variable.
+        setting: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn down_message(errors: &[LabError], remaining: bool) -> String {
+    let mut s = format!("lab down: {} step(s) failed", errors.len());
+    for e in errors {
+        s.push_str("\n  - ");
+        s.push_str(&e.to_string());
+    }
+    s.push_str(if remaining {
+        "\nthe state file still lists what was not removed; run `spofless lab down` again"
+    } else {
+        "\neverything the state file recorded is gone"
+    });
+    s
 }
 
 impl LabError {

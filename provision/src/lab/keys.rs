@@ -78,8 +78,26 @@ pub fn generate(comment: &str) -> Result<PrivateKey, LabError> {
 }
 
 /// Loads the key at `path`, or generates one there (0600) and its `.pub` next to it.
+///
+/// An existing key file that group or others may read (or write) is refused, as OpenSSH
+/// refuses it ("UNPROTECTED PRIVATE KEY FILE"): someone may have copied it, so it is not
+/// silently narrowed and trusted.
 pub fn load_or_create(path: &Path, comment: &str) -> Result<PrivateKey, LabError> {
     if path.exists() {
+        let mode = fs::metadata(path)
+            .map_err(|e| LabError::io("reading key", path, e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(LabError::State {
+                path: path.to_owned(),
+                reason: format!(
+                    "private key has mode {:04o}, readable by group or others; \
+                     `chmod 600` it if it never left this machine, or remove it",
+                    mode & 0o7777
+                ),
+            });
+        }
         let text = fs::read_to_string(path).map_err(|e| LabError::io("reading key", path, e))?;
         return PrivateKey::from_openssh(text.as_bytes())
             .map_err(|e| LabError::Key(format!("{}: {e}", path.display())));
@@ -147,6 +165,27 @@ mod tests {
         assert!(
             path.with_extension("pub").exists() || dir.path().join("ssh/id_ed25519.pub").exists()
         );
+    }
+
+    #[test]
+    fn refuses_to_load_a_private_key_readable_by_others() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("id_ed25519");
+        let key = load_or_create(&path, "lab").unwrap_or_else(|e| panic!("{e}"));
+        for mode in [0o640, 0o604, 0o620] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let r = load_or_create(&path, "lab");
+            assert!(
+                matches!(&r, Err(LabError::State { reason, .. }) if reason.contains(&format!("{mode:04o}"))),
+                "mode {mode:o}: {r:?}"
+            );
+        }
+        // Narrowed back, the same key loads again (it was neither replaced nor rewritten).
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let again = load_or_create(&path, "lab").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.public_key(), key.public_key());
     }
 
     #[test]

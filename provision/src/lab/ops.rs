@@ -24,6 +24,9 @@ use super::spec::{LabOptions, LabSpec, Mode};
 use super::state::{Daemon, LabState};
 use super::xml::{DomainFiles, domain_xml, interface_xml, network_xml};
 
+/// The isolated daemon's private directories, under the lab's state directory.
+pub const DAEMON_DIR: &str = "libvirtd";
+
 /// Bound on building the image (debootstrap from the mirror; about 2-5 minutes measured).
 pub const IMAGE_BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
 /// Bound on all guests becoming SSH-ready after they are started.
@@ -62,6 +65,8 @@ pub struct UpReport {
     pub image: Image,
     /// The accelerator.
     pub accel: Accel,
+    /// Why that accelerator (an override, or the KVM probe's outcome).
+    pub accel_reason: String,
     /// Per host, time from domain start to SSH-ready.
     pub ssh_ready: Vec<(String, Duration)>,
     /// Whole `lab up`.
@@ -131,7 +136,8 @@ impl Lab {
     /// Derives the lab from `cluster`.
     pub fn new(cluster: &Cluster, mut opts: LabOptions) -> Result<Self, LabError> {
         let spec = LabSpec::from_cluster(cluster, opts.vcpus, opts.memory_mib)?;
-        opts.accel = Some(Accel::choose(opts.accel, cluster.spec.lab.accelerator));
+        // Overrides only: the KVM probe runs in `up`, the one command that starts guests.
+        opts.accel = Accel::from_overrides(opts.accel, cluster.spec.lab.accelerator)?;
         Ok(Lab { opts, spec })
     }
 
@@ -147,7 +153,7 @@ impl Lab {
     }
 
     fn daemon(&self) -> PrivateDaemon {
-        PrivateDaemon::new(self.state_dir().join("libvirtd"))
+        PrivateDaemon::new(self.state_dir().join(DAEMON_DIR))
     }
 
     fn save(&self, st: &LabState) -> Result<(), LabError> {
@@ -166,7 +172,16 @@ impl Lab {
                 ),
             });
         }
-        let accel = self.opts.accel.unwrap_or_else(Accel::detect);
+        let (accel, accel_reason) = match self.opts.accel {
+            Some(a) => (
+                a,
+                "set by --accel, SPOFLESS_LAB_ACCEL or the topology".to_owned(),
+            ),
+            None => {
+                let (a, probe) = Accel::detect();
+                (a, format!("KVM probe: {probe}"))
+            }
+        };
         let mut ph = Phases {
             obs,
             done: Vec::new(),
@@ -195,14 +210,13 @@ impl Lab {
         self.save(&st)?;
         if self.opts.mode == Mode::Isolated {
             ph.run("daemon", 2, |o| {
-                if netns::exists(&self.spec.netns) {
-                    return Err(LabError::NotOurs {
-                        kind: "namespace",
-                        name: self.spec.netns.clone(),
-                        reason: "it exists but the lab has no record of creating it".to_owned(),
-                    });
+                if self.clean_stale_namespace()? {
+                    o(Event::Step(format!(
+                        "removed namespace {} left by a killed run",
+                        self.spec.netns
+                    )));
                 }
-                netns::create(&self.spec.netns)?;
+                netns::create(&self.spec.netns, &self.owner())?;
                 st.netns = Some(self.spec.netns.clone());
                 self.save(&st)?;
                 o(Event::Step(format!("namespace {}", self.spec.netns)));
@@ -263,6 +277,7 @@ impl Lab {
             phases: ph.done,
             image: img,
             accel,
+            accel_reason,
             ssh_ready,
             total: started.elapsed(),
         })
@@ -315,10 +330,67 @@ impl Lab {
         Ok(st)
     }
 
-    /// Removes everything the state file records; nothing recorded is fine (idempotent).
+    /// The marker the lab's namespace carries.
+    fn owner(&self) -> netns::Owner {
+        netns::Owner {
+            lab: self.spec.name.clone(),
+            state_dir: self.state_dir().to_owned(),
+        }
+    }
+
+    /// Removes a namespace of this lab's name that no state file here records, if its marker
+    /// says this lab created it and no other live state file records it ([`netns::adoptable`]):
+    /// a `lab up` or test killed before it could clean up leaves exactly that. Its processes
+    /// (the old libvirtd, virtlogd, QEMU) are ended and the old daemon's private directories
+    /// removed. A namespace without the marker, or another lab's, is refused. Returns whether
+    /// one was removed.
+    pub fn clean_stale_namespace(&self) -> Result<bool, LabError> {
+        let ns = &self.spec.netns;
+        if !netns::exists(ns) {
+            return Ok(false);
+        }
+        let reason = match netns::owner(ns)? {
+            None => "it exists without the spofless lab marker".to_owned(),
+            Some(o) => match netns::adoptable(&o, &self.spec.name, ns, self.state_dir()) {
+                Ok(()) => {
+                    tracing::warn!(namespace = %ns, state_dir = %o.state_dir.display(),
+                        "removing the namespace of a lab that was killed before `lab down`");
+                    netns::stop_processes(ns)?;
+                    PrivateDaemon::new(o.state_dir.join(DAEMON_DIR)).remove_dirs()?;
+                    netns::delete(ns)?;
+                    return Ok(true);
+                }
+                Err(reason) => reason,
+            },
+        };
+        Err(LabError::NotOurs {
+            kind: "namespace",
+            name: ns.clone(),
+            reason,
+        })
+    }
+
+    /// Removes everything the state file records, best-effort: every phase runs even when an
+    /// earlier one failed, so a broken libvirt still leaves no daemon, QEMU process or
+    /// namespace behind; all failures are reported together ([`LabError::Down`]) and the state
+    /// file is kept, listing only what is left, so `down` can be run again. Nothing recorded is
+    /// fine (idempotent); in isolated mode a namespace a killed run left unrecorded is removed
+    /// if its marker shows it is this lab's ([`Lab::clean_stale_namespace`]).
     pub fn down(&self, obs: Observer<'_>) -> Result<Vec<(&'static str, Duration)>, LabError> {
-        let Some(st) = LabState::load(self.state_dir())? else {
-            return Ok(Vec::new());
+        let mut ph = Phases {
+            obs,
+            done: Vec::new(),
+        };
+        let Some(mut st) = LabState::load(self.state_dir())? else {
+            if netns::exists(&self.spec.netns) {
+                ph.run("namespace", 1, |o| {
+                    if self.clean_stale_namespace()? {
+                        o(Event::Step(format!("stale {}", self.spec.netns)));
+                    }
+                    Ok(())
+                })?;
+            }
+            return Ok(ph.done);
         };
         if st.lab != self.spec.name {
             return Err(LabError::State {
@@ -326,62 +398,138 @@ impl Lab {
                 reason: format!("records lab {}, not {}", st.lab, self.spec.name),
             });
         }
-        let mut ph = Phases {
-            obs,
-            done: Vec::new(),
-        };
+        let mut errors: Vec<LabError> = Vec::new();
         let daemon_alive = st.daemon.as_ref().is_none_or(|d| {
             let sock = d.root.join("run").join("libvirt-sock");
             std::os::unix::net::UnixStream::connect(sock).is_ok()
         });
         if daemon_alive && (st.network.is_some() || !st.domains.is_empty()) {
-            let lv = Libvirt::open(&st.uri)?;
-            ph.run("domains", st.domains.len() as u64, |o| {
-                for (host, c) in &st.domains {
-                    lv.remove_domain(c)?;
-                    o(Event::Step(host.clone()));
+            match Libvirt::open(&st.uri) {
+                Ok(lv) => {
+                    let _ = ph.run("domains", st.domains.len() as u64, |o| {
+                        let mut kept = Vec::new();
+                        for (host, c) in std::mem::take(&mut st.domains) {
+                            match lv.remove_domain(&c) {
+                                Ok(()) => o(Event::Step(host)),
+                                Err(e) => {
+                                    errors.push(e);
+                                    kept.push((host, c));
+                                }
+                            }
+                        }
+                        st.domains = kept;
+                        Ok(())
+                    });
+                    let _ = ph.run("network", 1, |o| {
+                        if let Some(c) = st.network.take() {
+                            match lv.remove_network(&c) {
+                                Ok(()) => o(Event::Step(c.name)),
+                                Err(e) => {
+                                    errors.push(e);
+                                    st.network = Some(c);
+                                }
+                            }
+                        }
+                        Ok(())
+                    });
                 }
-                Ok(())
-            })?;
-            ph.run("network", 1, |o| {
-                if let Some(c) = &st.network {
-                    lv.remove_network(c)?;
-                    o(Event::Step(c.name.clone()));
-                }
-                Ok(())
-            })?;
-        }
-        if let Some(d) = &st.daemon {
-            ph.run("daemon", 2, |o| {
-                let d = PrivateDaemon::new(d.root.clone());
-                d.stop()?;
-                d.remove_dirs()?;
-                o(Event::Step("libvirtd stopped".to_owned()));
-                Ok(())
-            })?;
-        }
-        if let Some(ns) = &st.netns {
-            ph.run("namespace", 1, |o| {
-                netns::delete(ns)?;
-                o(Event::Step(ns.clone()));
-                Ok(())
-            })?;
-        }
-        ph.run("files", st.paths.len() as u64, |o| {
-            for p in &st.paths {
-                match std::fs::remove_dir_all(p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(LabError::io("removing", p, e)),
-                }
-                o(Event::Step(p.display().to_string()));
+                Err(e) => errors.push(e),
             }
+        }
+        // Only a recorded namespace that still carries this lab's marker is emptied or deleted.
+        let ns_ours = match st.netns.clone() {
+            Some(ns) if netns::exists(&ns) => match netns::owner(&ns) {
+                Ok(Some(o)) if o == self.owner() => Some(true),
+                Ok(_) => {
+                    errors.push(LabError::NotOurs {
+                        kind: "namespace",
+                        name: ns,
+                        reason: "the state file records it but its marker is not this lab's"
+                            .to_owned(),
+                    });
+                    Some(false)
+                }
+                Err(e) => {
+                    errors.push(e);
+                    Some(false)
+                }
+            },
+            Some(_) => {
+                st.netns = None;
+                None
+            }
+            None => None,
+        };
+        if let Some(d) = st.daemon.clone() {
+            let _ = ph.run("daemon", 2, |o| {
+                let pd = PrivateDaemon::new(d.root.clone());
+                if let Err(e) = pd.stop() {
+                    errors.push(e);
+                }
+                o(Event::Step("libvirtd stopped".to_owned()));
+                // Whatever the pid files missed (a QEMU whose pid file is gone, a helper).
+                if let (Some(ns), Some(true)) = (&st.netns, ns_ours)
+                    && let Err(e) = netns::stop_processes(ns)
+                {
+                    errors.push(e);
+                }
+                match pd.remove_dirs() {
+                    Ok(()) => {
+                        st.daemon = None;
+                        // The private daemon kept the lab's domain and network definitions in
+                        // those directories: with the daemon and its QEMUs gone, so are they.
+                        st.domains.clear();
+                        st.network = None;
+                        o(Event::Step("daemon directories removed".to_owned()));
+                    }
+                    Err(e) => errors.push(e),
+                }
+                Ok(())
+            });
+        }
+        if let (Some(ns), Some(true)) = (st.netns.clone(), ns_ours) {
+            let _ = ph.run("namespace", 1, |o| {
+                match netns::stop_processes(&ns).and_then(|()| netns::delete(&ns)) {
+                    Ok(()) => {
+                        st.netns = None;
+                        o(Event::Step(ns));
+                    }
+                    Err(e) => errors.push(e),
+                }
+                Ok(())
+            });
+        }
+        let _ = ph.run("files", st.paths.len() as u64, |o| {
+            let mut kept = Vec::new();
+            for p in std::mem::take(&mut st.paths) {
+                match std::fs::remove_dir_all(&p) {
+                    Ok(()) => o(Event::Step(p.display().to_string())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        errors.push(LabError::io("removing", &p, e));
+                        kept.push(p);
+                    }
+                }
+            }
+            st.paths = kept;
             Ok(())
-        })?;
-        let vms = self.state_dir().join("vms");
-        let _ = std::fs::remove_dir(vms);
-        LabState::remove(self.state_dir())?;
-        Ok(ph.done)
+        });
+        let remaining = !st.is_empty();
+        if remaining {
+            if let Err(e) = self.save(&st) {
+                errors.push(e);
+            }
+        } else {
+            let _ = std::fs::remove_dir(self.state_dir().join("vms"));
+            if let Err(e) = LabState::remove(self.state_dir()) {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() {
+            Ok(ph.done)
+        } else {
+            Err(LabError::Down { errors, remaining })
+        }
     }
 
     fn loaded(&self) -> Result<(LabState, Libvirt), LabError> {
@@ -444,25 +592,31 @@ impl Lab {
         }
     }
 
-    /// How to reach the guests over SSH (pinned keys; inside the namespace when isolated).
+    /// The namespace guests are reached from: the one the state file records (so `lab ssh`
+    /// and the others follow the mode the lab was brought up in, whatever flags they are
+    /// given), or the mode's own before anything is recorded.
+    fn reach_netns(&self) -> Result<Option<String>, LabError> {
+        Ok(match LabState::load(self.state_dir())? {
+            Some(st) => st.netns,
+            None => self.netns().map(str::to_owned),
+        })
+    }
+
+    /// How to reach the guests over SSH (pinned keys; inside the namespace when the recorded
+    /// lab is isolated).
     pub fn guests(&self) -> Result<Guests, LabError> {
-        Guests::load(&self.spec, self.state_dir(), self.netns())
+        Guests::load(&self.spec, self.state_dir(), self.reach_netns()?.as_deref())
     }
 
     /// An interactive OpenSSH command line for `host` with the pinned key enforced
     /// (`StrictHostKeyChecking=yes` against the lab's `known_hosts`), wrapped in
-    /// `ip netns exec` when isolated.
+    /// `ip netns exec` when the state file records an isolated lab.
     pub fn ssh_argv(&self, host: &str) -> Result<Vec<String>, LabError> {
         let vm = self.spec.vm(host)?;
         let sd = self.state_dir();
         let mut argv = Vec::new();
-        if let Some(ns) = self.netns() {
-            argv.extend([
-                "ip".to_owned(),
-                "netns".to_owned(),
-                "exec".to_owned(),
-                ns.to_owned(),
-            ]);
+        if let Some(ns) = self.reach_netns()? {
+            argv.extend(["ip".to_owned(), "netns".to_owned(), "exec".to_owned(), ns]);
         }
         let path = |p: PathBuf| p.display().to_string();
         argv.extend([

@@ -41,7 +41,7 @@ pub struct LabOptions {
     /// Isolated or workstation.
     pub mode: Mode,
     /// Accelerator from `--accel`; `None` leaves it to `SPOFLESS_LAB_ACCEL`, the topology and
-    /// the probe ([`Accel::choose`]).
+    /// the KVM probe ([`Accel::resolve`], [`crate::lab::accel::probe_kvm`]).
     pub accel: Option<Accel>,
     /// vCPUs per guest.
     pub vcpus: u32,

@@ -96,6 +96,16 @@ impl LabState {
         }
     }
 
+    /// Whether nothing removable is recorded any more (no daemon, namespace, libvirt object or
+    /// path), so `lab down` may delete the state file.
+    pub fn is_empty(&self) -> bool {
+        self.netns.is_none()
+            && self.daemon.is_none()
+            && self.network.is_none()
+            && self.domains.is_empty()
+            && self.paths.is_empty()
+    }
+
     /// The recorded domain of topology host `host`.
     pub fn domain(&self, host: &str) -> Option<&Created> {
         self.domains.iter().find(|(h, _)| h == host).map(|(_, c)| c)

@@ -13,7 +13,7 @@ use russh::ChannelMsg;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 
-use super::{Command, Output, Transport, TransportError, tcp};
+use super::{Command, KnownHosts, Output, Transport, TransportError, tcp};
 
 /// Bound on TCP connect plus SSH handshake and authentication.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -33,6 +33,29 @@ pub struct SshTarget {
     pub netns: Option<String>,
     /// Bound on connect + handshake + authentication.
     pub connect_timeout: Duration,
+}
+
+impl SshTarget {
+    /// A target pinned to the key `known` holds for `addr`'s IP address (the way the lab's
+    /// `known_hosts` is keyed). An address without a pin is [`TransportError::UnknownHost`],
+    /// returned before any connection is made: there is no trust on first use.
+    pub fn pinned_from(
+        known: &KnownHosts,
+        host: impl Into<String>,
+        addr: SocketAddr,
+        user: impl Into<String>,
+        netns: Option<String>,
+    ) -> Result<Self, TransportError> {
+        let host_key = known.get(&addr.ip().to_string())?.clone();
+        Ok(SshTarget {
+            host: host.into(),
+            addr,
+            user: user.into(),
+            host_key,
+            netns,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        })
+    }
 }
 
 struct Pinned {

@@ -2,12 +2,25 @@
 //!
 //! Workload: every host sends a heartbeat to each of its peers every 100 ms and marks silent
 //! peers down (the `sim::models::heartbeat` detector), for 15 simulated minutes on 5 hosts. The
-//! same workload runs on turmoil 0.7 (UDP heartbeats between 5 simulated hosts, 1 ms tick), and
-//! the bench prints the wall-time ratio. The scaling group runs 5, 50, 500 and 1000 hosts with a
-//! fanout of 4 peers each (so simulated work grows linearly) for one simulated minute; criterion
-//! reports time per run and elements (events) per second.
+//! same workload runs on turmoil 0.7 (UDP heartbeats between 5 simulated hosts, 1 ms tick).
+//! Both sides are timed over several samples and compared by their medians (with the least
+//! favourable pairing printed too), and the bench says whether the >= 100x target holds. The
+//! scaling table and group run 5, 50, 500 and 1000 hosts with a fanout of 4 peers each (so
+//! simulated work per host is constant) for one simulated minute, printing the cost per event
+//! and per host: flat figures mean linear growth. Criterion then times the engine workloads.
 //!
-//! `SPOFLESS_BENCH_SKIP_TURMOIL=1` skips the turmoil baseline (it takes several seconds).
+//! `SPOFLESS_BENCH_SKIP_TURMOIL=1` skips the turmoil baseline (about 7 s per sample).
+//!
+//! Measured 2026-12-01 on the 2-core development machine (shared with other builds, so expect
+//! noise), `cargo bench -p spofless-benches --bench engine`:
+//! - engine, 5 hosts, 15 simulated minutes, 225,005 events: median 32.3 ms over 5 samples
+//!   (criterion: 23.6 ms, 9.5 M events/s); turmoil: median 7,197 ms over 5 samples.
+//!   Ratio 223x (worst pairing 194x): the >= 100x target holds.
+//! - scaling, fanout 4, 1 simulated minute (median of 5): 5 hosts 1.5 ms (99.8 ns/event),
+//!   50 hosts 16.7 ms (111 ns/event), 500 hosts 230 ms (153 ns/event), 1000 hosts 595 ms
+//!   (198 ns/event). Growth is linear up to 50 hosts; from 500 hosts the cost per event rises
+//!   (about 2x at 1000 hosts), consistent with the O(log n) event heap and a working set that
+//!   no longer fits in cache, so growth there is somewhat worse than linear.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -93,38 +106,103 @@ fn turmoil_run(hosts: usize, simulated: Duration) -> u64 {
     simulated.as_millis() as u64
 }
 
-fn compare_with_turmoil() {
-    const ENGINE_REPEATS: u32 = 5;
-    let start = Instant::now();
-    let mut stats = RunStats::default();
-    for _ in 0..ENGINE_REPEATS {
-        stats = black_box(engine_run(5, None, SIMULATED));
+/// Wall-time samples per side of the turmoil comparison. One measurement of each would let a
+/// single scheduler hiccup on a 2-core machine decide the ratio; the median of several does not.
+const COMPARE_SAMPLES: usize = 5;
+/// Samples per host count of the scaling table.
+const SCALING_SAMPLES: usize = 5;
+/// The ratio the design asks for: the engine does the same simulated work at least this many
+/// times faster than turmoil.
+const TARGET_RATIO: f64 = 100.0;
+
+/// Wall time of `samples` (at least one) runs of `f`, sorted, plus the value of the last run.
+fn sample<T>(samples: usize, mut f: impl FnMut() -> T) -> (Vec<Duration>, T) {
+    let mut timed = || {
+        let start = Instant::now();
+        let value = black_box(f());
+        (start.elapsed(), value)
+    };
+    let (first, mut last) = timed();
+    let mut times = vec![first];
+    for _ in 1..samples {
+        let (time, value) = timed();
+        times.push(time);
+        last = value;
     }
-    let engine = start.elapsed() / ENGINE_REPEATS;
-    let events_per_sec = stats.events as f64 / engine.as_secs_f64();
+    times.sort();
+    (times, last)
+}
+
+fn median(sorted: &[Duration]) -> Duration {
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn compare_with_turmoil() {
+    let (engine_times, stats) = sample(COMPARE_SAMPLES, || engine_run(5, None, SIMULATED));
+    let engine = median(&engine_times);
     println!(
-        "engine: 5 hosts, 100 ms heartbeats, 15 simulated minutes: {:.1} ms wall, {} events ({:.2} M events/s), {:.0}x real time",
-        engine.as_secs_f64() * 1e3,
+        "engine: 5 hosts, 100 ms heartbeats, 15 simulated minutes: median {:.1} ms wall over {} samples (min {:.1}, max {:.1}), {} events ({:.2} M events/s), {:.0}x real time",
+        ms(engine),
+        engine_times.len(),
+        ms(engine_times[0]),
+        ms(engine_times[engine_times.len() - 1]),
         stats.events,
-        events_per_sec / 1e6,
+        stats.events as f64 / engine.as_secs_f64() / 1e6,
         SIMULATED.as_secs_f64() / engine.as_secs_f64()
     );
     if std::env::var_os("SPOFLESS_BENCH_SKIP_TURMOIL").is_some() {
         println!("turmoil baseline skipped (SPOFLESS_BENCH_SKIP_TURMOIL)");
         return;
     }
-    let start = Instant::now();
-    black_box(turmoil_run(5, SIMULATED));
-    let turmoil = start.elapsed();
+    let (turmoil_times, _) = sample(COMPARE_SAMPLES, || turmoil_run(5, SIMULATED));
+    let turmoil = median(&turmoil_times);
     println!(
-        "turmoil 0.7: same workload, 1 ms tick: {:.1} ms wall ({:.0}x real time)",
-        turmoil.as_secs_f64() * 1e3,
+        "turmoil 0.7: same workload, 1 ms tick: median {:.1} ms wall over {} samples (min {:.1}, max {:.1}), {:.0}x real time",
+        ms(turmoil),
+        turmoil_times.len(),
+        ms(turmoil_times[0]),
+        ms(turmoil_times[turmoil_times.len() - 1]),
         SIMULATED.as_secs_f64() / turmoil.as_secs_f64()
     );
+    let ratio = turmoil.as_secs_f64() / engine.as_secs_f64();
+    // The least favourable pairing of samples: the engine's slowest against turmoil's fastest.
+    let worst = turmoil_times[0].as_secs_f64() / engine_times[engine_times.len() - 1].as_secs_f64();
     println!(
-        "ratio: the engine does the same simulated work {:.0}x faster than turmoil (target >= 100x)",
-        turmoil.as_secs_f64() / engine.as_secs_f64()
+        "ratio (medians): the engine does the same simulated work {ratio:.0}x faster than turmoil (worst pairing {worst:.0}x); target >= {TARGET_RATIO:.0}x: {}",
+        if ratio >= TARGET_RATIO {
+            "MET"
+        } else {
+            "NOT MET"
+        }
     );
+}
+
+/// The scaling table: with a fanout of 4, every host sends and handles the same number of events
+/// whatever the cluster size, so linear growth shows as a flat cost per event and per host.
+fn scaling_table() {
+    let simulated = Duration::from_secs(60);
+    println!(
+        "scaling: heartbeat fanout 4, 1 simulated minute, median of {SCALING_SAMPLES} samples"
+    );
+    println!(
+        "{:>6} {:>12} {:>12} {:>14} {:>16}",
+        "hosts", "events", "wall ms", "ns per event", "us per host"
+    );
+    for hosts in [5usize, 50, 500, 1000] {
+        let (times, stats) = sample(SCALING_SAMPLES, || engine_run(hosts, Some(4), simulated));
+        let wall = median(&times);
+        println!(
+            "{hosts:>6} {:>12} {:>12.2} {:>14.1} {:>16.1}",
+            stats.events,
+            ms(wall),
+            wall.as_nanos() as f64 / stats.events.max(1) as f64,
+            wall.as_secs_f64() * 1e6 / hosts as f64
+        );
+    }
 }
 
 fn bench_engine(c: &mut Criterion) {
@@ -154,6 +232,7 @@ fn bench_scaling(c: &mut Criterion) {
 
 fn main() {
     compare_with_turmoil();
+    scaling_table();
     let mut criterion = Criterion::default().configure_from_args();
     bench_engine(&mut criterion);
     bench_scaling(&mut criterion);

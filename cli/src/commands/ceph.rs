@@ -38,15 +38,35 @@ pub struct CrushTestArgs {
     /// Last input x (inclusive).
     #[arg(long, default_value_t = 1023)]
     pub max_x: u32,
-    /// Reweight an OSD, `OSD:W` with W in 0.0..=1.0 (crushtool's `--weight OSD W`).
-    #[arg(long = "weight", value_name = "OSD:W", value_parser = parse_reweight)]
-    pub weights: Vec<(i32, f32)>,
+    /// Reweight an OSD: `--weight OSD:W` or crushtool's two-argument `--weight OSD W`, with W
+    /// in 0.0..=1.0. Repeatable.
+    #[arg(long = "weight", value_name = "OSD[:W]", num_args = 1..=2)]
+    pub weight_args: Vec<String>,
 }
 
-fn parse_reweight(s: &str) -> Result<(i32, f32), String> {
-    let (osd, w) = s
-        .split_once(':')
-        .ok_or_else(|| format!("expected OSD:WEIGHT, got '{s}'"))?;
+impl CrushTestArgs {
+    /// The reweights, from `--weight` values in command-line order: `OSD:W` stands alone,
+    /// `OSD` takes the next value as its weight.
+    pub fn reweights(&self) -> Result<Vec<(i32, f32)>, String> {
+        let mut out = Vec::new();
+        let mut it = self.weight_args.iter();
+        while let Some(a) = it.next() {
+            let (osd, w) = match a.split_once(':') {
+                Some((osd, w)) => (osd, w),
+                None => {
+                    let w = it.next().ok_or_else(|| {
+                        format!("--weight {a}: missing the weight (OSD W or OSD:W)")
+                    })?;
+                    (a.as_str(), w.as_str())
+                }
+            };
+            out.push(parse_reweight(osd, w)?);
+        }
+        Ok(out)
+    }
+}
+
+fn parse_reweight(osd: &str, w: &str) -> Result<(i32, f32), String> {
     let osd = osd.trim_start_matches("osd.");
     let osd = osd
         .parse::<i32>()
@@ -82,7 +102,7 @@ fn crush_test(args: &CrushTestArgs) -> miette::Result<ExitCode> {
         num_rep: args.num_rep,
         min_x: args.min_x,
         max_x: args.max_x,
-        reweights: args.weights.clone(),
+        reweights: args.reweights().map_err(|e| miette!("{e}"))?,
     };
     let mut out = String::new();
     write_mappings(&map, &spec, &mut out);

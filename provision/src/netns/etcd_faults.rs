@@ -3,8 +3,8 @@
 //!
 //! Client threads run the differential workload through `etcdctl` while the main thread walks
 //! the schedule: baseline, SIGKILL the leader (then restart it), SIGSTOP a follower, cut a
-//! follower's link, cut one fixed member off from its peers (a minority partition its pinned
-//! client can still reach), cut the leader's link, healed.
+//! follower's link, cut one fixed member off from its peers (a minority partition its pinned,
+//! write-only client can still reach), cut the leader's link, healed.
 //!
 //! The workload is the simulated clients' (`sim::models::etcd::client`), request for request:
 //! the op mix ([`WorkloadMix`]: read share, compare-and-swap cadence, keys; the differential
@@ -386,6 +386,11 @@ pub struct PhaseOutcome {
     pub counts: PhaseCounts,
     /// The pinned client's calls.
     pub pinned: PhaseCounts,
+    /// From the fault to its repair (ns since the run's start), for phases with a fault.
+    pub fault_window_ns: Option<(u64, u64)>,
+    /// The pinned client's calls sent while the fault was in force; one answered only after
+    /// the repair counts as indeterminate.
+    pub pinned_during_fault: PhaseCounts,
 }
 
 /// The result of a schedule run.
@@ -415,8 +420,7 @@ impl FaultRun {
                 })
             })
             .collect();
-        serde_json::to_string_pretty(&serde_json::json!({ "operations": ops }))
-            .unwrap_or_default()
+        serde_json::to_string_pretty(&serde_json::json!({ "operations": ops })).unwrap_or_default()
     }
 
     /// The whole run (phases and history with phase labels and errors) as JSON.
@@ -427,6 +431,11 @@ impl FaultRun {
 
 fn ns(t0: Instant) -> u64 {
     u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `at` in ns since the run's start.
+fn since(t0: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(t0).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Decodes standard base64 (etcdctl's JSON encoding of keys and values).
@@ -708,7 +717,16 @@ impl Workload {
                 } else {
                     endpoints.to_vec()
                 };
-                let mut real = RealClient::new(c, mix, eps, is_pinned);
+                // The pinned client only writes, so the minority phase always tests writes.
+                let own_mix = if is_pinned {
+                    WorkloadMix {
+                        read_percent: 0,
+                        ..mix.clone()
+                    }
+                } else {
+                    mix.clone()
+                };
+                let mut real = RealClient::new(c, &own_mix, eps, is_pinned);
                 let client = client.clone();
                 let (stop, phase) = (stop.clone(), phase.clone());
                 thread::spawn(move || {
@@ -813,11 +831,9 @@ pub fn run_fault_schedule(
         .ok_or(NetnsError::UnknownHost {
             name: format!("member #{}", cfg.partitioned_member),
         })?;
-    let pinned = lab
-        .endpoint(&pinned_name)
-        .ok_or(NetnsError::UnknownHost {
-            name: pinned_name.clone(),
-        })?;
+    let pinned = lab.endpoint(&pinned_name).ok_or(NetnsError::UnknownHost {
+        name: pinned_name.clone(),
+    })?;
     let t0 = Instant::now();
     let workload = Workload::start(&lab.client()?, &all, &pinned, &cfg.workload, t0);
     let mut phases = Vec::new();
@@ -834,11 +850,18 @@ pub fn run_fault_schedule(
             } else {
                 &mut p.counts
             };
-            counts.add(
-                o.op.is_write(),
-                matches!(o.outcome, RecordedOutcome::Ok(_)),
-                o.outcome == RecordedOutcome::Indeterminate,
-            );
+            let (write, ok) = (o.op.is_write(), matches!(o.outcome, RecordedOutcome::Ok(_)));
+            let indeterminate = o.outcome == RecordedOutcome::Indeterminate;
+            counts.add(write, ok, indeterminate);
+            if o.client == pinned_client
+                && let Some((from, to)) = p.fault_window_ns
+                && (from..to).contains(&o.call_time)
+            {
+                // An answer after the repair is no answer during the fault.
+                let late = o.return_time.is_none_or(|r| r > to);
+                p.pinned_during_fault
+                    .add(write, ok && !late, indeterminate || (ok && late));
+            }
         }
     }
     Ok(FaultRun {
@@ -891,6 +914,7 @@ fn run_phases(
     }
     sleep_rest(fault);
     p.target = Some(leader);
+    p.fault_window_ns = Some((since(t0, fault), ns(t0)));
     lab.lab().restart(daemon)?;
     lab.wait_healthy(&all, cfg.recovery_timeout)?;
     p.end_ns = ns(t0);
@@ -906,6 +930,7 @@ fn run_phases(
     let fault = Instant::now();
     lab.lab().pause(daemon)?;
     sleep_rest(fault);
+    p.fault_window_ns = Some((since(t0, fault), ns(t0)));
     lab.lab().resume(daemon)?;
     p.target = Some(follower);
     lab.wait_healthy(&all, cfg.recovery_timeout)?;
@@ -919,6 +944,7 @@ fn run_phases(
     let fault = Instant::now();
     lab.lab().link_down(&follower)?;
     sleep_rest(fault);
+    p.fault_window_ns = Some((since(t0, fault), ns(t0)));
     lab.lab().link_up(&follower)?;
     p.target = Some(follower);
     lab.wait_healthy(&all, cfg.recovery_timeout)?;
@@ -958,6 +984,7 @@ fn run_phases(
         }
     }
     sleep_rest(fault);
+    p.fault_window_ns = Some((since(t0, fault), ns(t0)));
     for peer in &peers {
         lab.lab().unblock(partitioned, peer)?;
         lab.lab().unblock(peer, partitioned)?;
@@ -979,6 +1006,7 @@ fn run_phases(
         p.reelection_ns = Some(t);
     }
     sleep_rest(fault);
+    p.fault_window_ns = Some((since(t0, fault), ns(t0)));
     lab.lab().link_up(&leader)?;
     p.target = Some(leader);
     lab.wait_healthy(&all, cfg.recovery_timeout)?;
@@ -1143,21 +1171,15 @@ mod tests {
         );
         // A success answer to a txn whose branch has a get is malformed.
         assert_eq!(
-            parse_result(
-                &cas,
-                r#"{"header":{"revision":3},"responses":[]}"#
-            ),
+            parse_result(&cas, r#"{"header":{"revision":3},"responses":[]}"#),
             None
         );
     }
 
     #[test]
     fn txn_input_is_what_etcdctl_reads() {
-        let cas = RecordedOp::compare_and_put(
-            "spf/k1".into(),
-            RecordedTarget::Version(0),
-            "c0-9".into(),
-        );
+        let cas =
+            RecordedOp::compare_and_put("spf/k1".into(), RecordedTarget::Version(0), "c0-9".into());
         let (args, stdin) = cas.etcdctl();
         assert_eq!(args, ["txn", "-w", "json"]);
         assert_eq!(

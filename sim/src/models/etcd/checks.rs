@@ -390,12 +390,6 @@ impl Invariant for MinorityWritesUnavailable {
         // the cut state if this entry changed who runs or who reaches whom.
         let verdict = self.judge(world);
         if is_membership_or_network_change(entry) {
-            eprintln!(
-                "DBG {} {:?} {:?}",
-                entry.time,
-                entry.kind,
-                in_majority(world)
-            );
             for (i, ok) in in_majority(world).into_iter().enumerate() {
                 match (ok, self.cut_since[i]) {
                     (false, None) => self.cut_since[i] = Some(entry.time),
@@ -483,9 +477,7 @@ impl Invariant for WritesRestored {
             .flat_map(|m| m.write_acks().iter().map(|a| a.acked))
             .collect();
         acks.sort();
-        let Some(&first_ack) = acks.first() else {
-            return None;
-        };
+        let &first_ack = acks.first()?;
         let clients: Vec<&EtcdClient> = world
             .directory
             .actors_named(CLIENT_MODEL_NAME)

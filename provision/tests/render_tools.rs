@@ -1,20 +1,27 @@
 //! The rendered default topology checked by the real tools: `kubernetes-validate --strict`
-//! for every core Kubernetes object (CRD-typed objects have no schema there and are reported
-//! as skipped), `haproxy -c`, `keepalived -t` and `systemd-analyze verify`. A missing tool fails
+//! for every core Kubernetes object against the topology's Kubernetes release (CRD-typed
+//! objects have no schema there and are reported as skipped), `haproxy -c`, `keepalived -t`,
+//! `systemd-analyze verify` on every unit, `openssl verify` of every rendered certificate and
+//! of kubeadm's CA pin, and `kubectl kustomize` on every layer and stage. A missing tool fails
 //! the test with the package to install.
 
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use provision::render::kubeadm::kubernetes_release;
 use provision::render::{Rendered, render};
 use provision::secrets::SecretStore;
 use time::OffsetDateTime;
+use topology::{Cluster, Role};
 
-/// The Kubernetes release the manifests target.
-const KUBERNETES_VERSION: &str = "1.34.0";
+fn default_cluster() -> Cluster {
+    topology::default_cluster().expect("embedded topology is valid")
+}
 
 fn rendered_default(out: &Path, state: &Path) -> Rendered {
-    let cluster = topology::default_cluster().expect("embedded topology is valid");
+    let cluster = default_cluster();
     let store = SecretStore::open(state).expect("state dir");
     let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("timestamp");
     let rendered = render(&cluster, &store, now).expect("render");
@@ -33,7 +40,7 @@ fn run(tool: &str, package: &str, args: &[&str]) -> Output {
     }
 }
 
-fn text(o: &Output) -> String {
+fn text_of(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -71,6 +78,7 @@ fn every_core_object_passes_kubernetes_validate_strict() {
     for (rel, file) in rendered.tree.iter() {
         let rel_s = rel.to_string_lossy();
         if !rel_s.starts_with("manifests/")
+            || !rel_s.ends_with(".yaml")
             || rel_s.ends_with("kustomization.yaml")
             || rel_s.ends_with("-values.yaml")
         {
@@ -100,7 +108,10 @@ fn every_core_object_passes_kubernetes_validate_strict() {
         "expected the core objects, found {}",
         core.len()
     );
-    let mut args = vec!["--strict", "--kubernetes-version", KUBERNETES_VERSION];
+    // The release the topology installs (`v1.34.2` -> `1.34.2`), not a copy of it.
+    let cluster = default_cluster();
+    let version = kubernetes_release(&cluster);
+    let mut args = vec!["--strict", "--kubernetes-version", version];
     let paths: Vec<String> = core.iter().map(|p| p.display().to_string()).collect();
     args.extend(paths.iter().map(String::as_str));
     let o = run(
@@ -108,7 +119,7 @@ fn every_core_object_passes_kubernetes_validate_strict() {
         "PyPI kubernetes-validate (pip install kubernetes-validate)",
         &args,
     );
-    let report = text(&o);
+    let report = text_of(&o);
     assert!(o.status.success(), "kubernetes-validate failed:\n{report}");
     let passed = report
         .lines()
@@ -121,10 +132,10 @@ fn every_core_object_passes_kubernetes_validate_strict() {
     );
     // CRD-typed objects: kubernetes-validate has no schema for them and only warns.
     let crd_paths: Vec<String> = crd.iter().map(|(p, _)| p.display().to_string()).collect();
-    let mut args = vec!["--strict", "--kubernetes-version", KUBERNETES_VERSION];
+    let mut args = vec!["--strict", "--kubernetes-version", version];
     args.extend(crd_paths.iter().map(String::as_str));
     let o = run("kubernetes-validate", "PyPI kubernetes-validate", &args);
-    let report = text(&o);
+    let report = text_of(&o);
     let skipped = report
         .lines()
         .filter(|l| l.contains("Couldn't find schema"))
@@ -154,7 +165,7 @@ fn every_haproxy_cfg_passes_haproxy_check() {
             o.status.success(),
             "haproxy -c rejected {}:\n{}",
             rel.display(),
-            text(&o)
+            text_of(&o)
         );
     }
 }
@@ -192,32 +203,313 @@ fn every_keepalived_conf_passes_keepalived_test() {
             "keepalived -t rejected {} (rc {:?}):\n{}",
             rel.display(),
             o.status.code(),
-            text(&o)
+            text_of(&o)
         );
     }
 }
 
+/// Every rendered systemd unit (swap-off on every host, etcd on the etcd members) passes
+/// `systemd-analyze verify`, which also checks that `ExecStart=`'s program exists. It runs
+/// against this machine's root with no substitution: the programs the units start are the
+/// Debian paths `/usr/bin/etcd` (etcd-server) and `/usr/sbin/swapoff` (util-linux), both
+/// installed here, so the check is the one a host would make.
 #[test]
 fn units_pass_systemd_analyze_verify() {
     let out = tempfile::tempdir().expect("tempdir");
     let state = tempfile::tempdir().expect("tempdir");
     let rendered = rendered_default(out.path(), state.path());
-    let units = files_named(&rendered, "spofless-swapoff.service");
-    assert_eq!(units.len(), 5, "one swap-off unit per host");
+    let units: Vec<PathBuf> = rendered
+        .tree
+        .iter()
+        .map(|(p, _)| p.clone())
+        .filter(|p| {
+            p.parent()
+                .is_some_and(|d| d.ends_with("etc/systemd/system"))
+                && p.extension().is_some_and(|e| e == "service")
+        })
+        .collect();
+    let cluster = default_cluster();
+    let etcd_members = cluster.hosts_with(Role::Etcd).count();
+    assert_eq!(
+        units.len(),
+        cluster.spec.hosts.len() + etcd_members,
+        "one swap-off unit per host and one etcd unit per member: {units:?}"
+    );
+    let mut kinds = BTreeSet::new();
     for rel in units {
         let path = out.path().join(&rel);
+        let text = std::fs::read_to_string(&path).expect("read unit");
+        let program = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{} has no ExecStart", rel.display()));
+        assert!(
+            Path::new(program).is_file(),
+            "{} starts {program}, which is not installed here (etcd-server / util-linux)",
+            rel.display()
+        );
         let o = run(
             "systemd-analyze",
             "Debian package systemd",
             &["verify", &path.display().to_string()],
         );
-        let report = text(&o);
+        let report = text_of(&o);
+        let name = rel
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         assert!(
-            o.status.success() && !report.contains("spofless-swapoff"),
+            o.status.success() && !report.contains(&name),
             "systemd-analyze verify {}:\n{report}",
             rel.display()
         );
+        kinds.insert(name);
     }
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "etcd.service".to_owned(),
+            "spofless-swapoff.service".to_owned()
+        ])
+    );
+}
+
+fn openssl(args: &[&str]) -> Output {
+    run("openssl", "Debian package openssl", args)
+}
+
+fn openssl_verify(ca: &Path, cert: &Path, purpose: &str) {
+    let o = openssl(&[
+        "verify",
+        "-CAfile",
+        &ca.display().to_string(),
+        "-purpose",
+        purpose,
+        &cert.display().to_string(),
+    ]);
+    assert!(
+        o.status.success(),
+        "openssl verify -purpose {purpose} {} against {}:\n{}",
+        cert.display(),
+        ca.display(),
+        text_of(&o)
+    );
+}
+
+/// The certificate's public key equals the one derived from its key file.
+fn key_matches(cert: &Path, key: &Path) {
+    let from_cert = openssl(&[
+        "x509",
+        "-in",
+        &cert.display().to_string(),
+        "-noout",
+        "-pubkey",
+    ]);
+    let from_key = openssl(&["pkey", "-in", &key.display().to_string(), "-pubout"]);
+    assert!(from_cert.status.success() && from_key.status.success());
+    assert_eq!(
+        from_cert.stdout,
+        from_key.stdout,
+        "{} does not belong to {}",
+        key.display(),
+        cert.display()
+    );
+}
+
+/// `DNS:x`, `IP Address:y` entries of the certificate's subjectAltName.
+fn sans(cert: &Path) -> BTreeSet<String> {
+    let o = openssl(&[
+        "x509",
+        "-in",
+        &cert.display().to_string(),
+        "-noout",
+        "-ext",
+        "subjectAltName",
+    ]);
+    assert!(o.status.success(), "{}", text_of(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .skip(1)
+        .flat_map(|l| l.split(','))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries {
+        let p = e.expect("dir entry").path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Every certificate under `hosts/*/etc/etcd/pki` and `hosts/*/etc/kubernetes/pki` of the
+/// written tree verifies against its CA for the purpose it serves, its key (when rendered)
+/// belongs to it, etcd server and peer certificates name their member, every key file is 0600,
+/// and kubeadm's `caCertHashes` pin is what openssl computes from the cluster CA.
+#[test]
+fn every_rendered_certificate_verifies_with_openssl() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let state = tempfile::tempdir().expect("tempdir");
+    rendered_default(out.path(), state.path());
+    let cluster = default_cluster();
+    let mut verified = BTreeSet::new();
+    let mut etcd_cas = BTreeSet::new();
+    let mut cluster_ca = None;
+    for host in &cluster.spec.hosts {
+        let root = out.path().join("hosts").join(&host.name);
+        let etcd_pki = root.join("etc/etcd/pki");
+        let kube_pki = root.join("etc/kubernetes/pki");
+        let mut certs = Vec::new();
+        files_under(&etcd_pki, &mut certs);
+        files_under(&kube_pki, &mut certs);
+        for path in &certs {
+            let mode = std::fs::metadata(path).expect("meta").permissions().mode() & 0o777;
+            if path.extension().is_some_and(|e| e == "key") {
+                assert_eq!(mode, 0o600, "{} has mode {mode:o}", path.display());
+            }
+        }
+        assert_eq!(
+            etcd_pki.exists(),
+            host.has_role(Role::Etcd),
+            "{}: etcd PKI only on etcd members",
+            host.name
+        );
+        for cert in certs
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "crt"))
+        {
+            let stem = cert
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .into_owned();
+            let key = cert.with_extension("key");
+            let (ca, purposes): (PathBuf, &[&str]) = if stem == "ca" {
+                // A CA verifies against itself (self-signed root).
+                (cert.clone(), &["any"])
+            } else if cert.starts_with(&etcd_pki) {
+                let purposes: &[&str] = match stem.as_str() {
+                    "server" | "peer" => &["sslserver", "sslclient"],
+                    _ => &["sslclient"],
+                };
+                (etcd_pki.join("ca.crt"), purposes)
+            } else if stem == "apiserver-etcd-client" {
+                (kube_pki.join("etcd/ca.crt"), &["sslclient"])
+            } else {
+                panic!(
+                    "{}: no CA known for this certificate; extend the test",
+                    cert.display()
+                );
+            };
+            for purpose in purposes {
+                openssl_verify(&ca, cert, purpose);
+            }
+            if key.exists() {
+                key_matches(cert, &key);
+            }
+            if stem == "ca" {
+                let t = text_of(&openssl(&[
+                    "x509",
+                    "-in",
+                    &cert.display().to_string(),
+                    "-noout",
+                    "-text",
+                ]));
+                assert!(t.contains("CA:TRUE"), "{}", cert.display());
+                if cert.starts_with(&kube_pki) && !cert.ends_with("etcd/ca.crt") {
+                    cluster_ca = Some(cert.clone());
+                } else {
+                    etcd_cas.insert(std::fs::read(cert).expect("read CA"));
+                }
+            }
+            if matches!(stem.as_str(), "server" | "peer") {
+                let got = sans(cert);
+                for want in [
+                    format!("DNS:{}", host.name),
+                    format!("DNS:{}", cluster.fqdn(host)),
+                    format!("IP Address:{}", host.address),
+                ] {
+                    assert!(
+                        got.contains(&want),
+                        "{} lacks {want}: {got:?}",
+                        cert.display()
+                    );
+                }
+            }
+            if stem == "apiserver-etcd-client" {
+                let subject = text_of(&openssl(&[
+                    "x509",
+                    "-in",
+                    &cert.display().to_string(),
+                    "-noout",
+                    "-subject",
+                ]));
+                assert!(
+                    subject.contains("O = system:masters, CN = kube-apiserver-etcd-client"),
+                    "{subject}"
+                );
+            }
+            verified.insert(
+                cert.strip_prefix(out.path())
+                    .expect("in tree")
+                    .to_path_buf(),
+            );
+        }
+    }
+    // One etcd CA everywhere: on the members and in every apiserver's etcd trust.
+    assert_eq!(etcd_cas.len(), 1, "several etcd CAs rendered");
+    let etcd = cluster.hosts_with(Role::Etcd).count();
+    let cps = cluster.hosts_with(Role::ControlPlane).count();
+    // Per member: ca, server, peer, healthcheck-client; per control plane: etcd CA and the
+    // apiserver client; the cluster CA once.
+    assert_eq!(verified.len(), 4 * etcd + 2 * cps + 1, "{verified:?}");
+
+    // kubeadm's discovery pin: sha256 of the CA's DER SubjectPublicKeyInfo, computed by openssl.
+    let ca = cluster_ca.expect("the cluster CA is rendered on the init host");
+    let pipeline = format!(
+        "openssl x509 -in '{}' -pubkey -noout | openssl pkey -pubin -outform der | sha256sum",
+        ca.display()
+    );
+    let o = run("sh", "Debian package dash", &["-c", &pipeline]);
+    assert!(o.status.success(), "{}", text_of(&o));
+    let digest = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .expect("sha256sum output")
+        .to_owned();
+    assert_eq!(digest.len(), 64);
+    let mut joins = 0;
+    for host in &cluster.spec.hosts {
+        let join = out
+            .path()
+            .join("hosts")
+            .join(&host.name)
+            .join("etc/kubernetes/spofless/kubeadm-join.yaml");
+        let Ok(text) = std::fs::read_to_string(&join) else {
+            continue;
+        };
+        let pins: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- sha256:"))
+            .collect();
+        assert_eq!(pins, vec![digest.as_str()], "{}", join.display());
+        joins += 1;
+    }
+    assert_eq!(
+        joins,
+        cluster.spec.hosts.len() - 1,
+        "every host but the init host joins"
+    );
 }
 
 #[test]
@@ -244,37 +536,181 @@ fn containerd_config_is_toml_with_systemd_cgroups() {
             o.status.success(),
             "{} is not the expected TOML:\n{}",
             rel.display(),
-            text(&o)
+            text_of(&o)
         );
     }
 }
 
-/// Layers that reference no remote manifests build offline with kubectl's built-in kustomize.
+fn kustomize(dir: &Path) -> String {
+    let o = run(
+        "kubectl",
+        "kubectl (Kubernetes apt repository, package kubectl)",
+        &["kustomize", &dir.display().to_string()],
+    );
+    assert!(
+        o.status.success(),
+        "kubectl kustomize {} failed:\n{}",
+        dir.display(),
+        text_of(&o)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[derive(serde::Deserialize)]
+struct KustomizationFile {
+    resources: Vec<String>,
+}
+
+fn kustomization_resources(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("kustomization.yaml")).expect("kustomization");
+    serde_saphyr::from_str::<KustomizationFile>(&text)
+        .expect("kustomization YAML")
+        .resources
+}
+
+/// CRDs and the objects of those CRDs are never applied together (on a fresh cluster that is
+/// "no matches for kind"): operator layers hold only upstream CRD/operator URLs, resource
+/// layers only rendered objects and each builds offline with kubectl's kustomize, and
+/// `apply.sh` (valid sh) applies every layer in order, waiting for CRDs (and MetalLB's webhook)
+/// after each operator layer and before the objects that need them.
 #[test]
-fn local_layers_build_with_kubectl_kustomize() {
+fn layers_build_with_kubectl_kustomize_and_crds_come_first() {
     let out = tempfile::tempdir().expect("tempdir");
     let state = tempfile::tempdir().expect("tempdir");
-    rendered_default(out.path(), state.path());
-    for layer in ["20-coredns", "30-ingress", "40-rook", "50-workloads"] {
-        let dir = out
-            .path()
-            .join("manifests")
-            .join(layer)
-            .display()
-            .to_string();
-        let o = run(
-            "kubectl",
-            "kubectl (Kubernetes apt repository, package kubectl)",
-            &["kustomize", &dir],
-        );
+    let rendered = rendered_default(out.path(), state.path());
+    let manifests = out.path().join("manifests");
+    assert!(
+        !manifests.join("kustomization.yaml").exists(),
+        "a root kustomization would apply CRDs and their objects at once"
+    );
+    let mut layers: Vec<String> = std::fs::read_dir(&manifests)
+        .expect("manifests")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+        .collect();
+    layers.sort();
+    let mut kinds = BTreeSet::new();
+    let mut operator_layers = Vec::new();
+    for layer in &layers {
+        let dir = manifests.join(layer);
+        if !dir.join("kustomization.yaml").exists() {
+            // A Helm-installed operator: only its values file.
+            assert!(layer.ends_with("-operator"), "{layer} has no kustomization");
+            operator_layers.push(layer.clone());
+            continue;
+        }
+        let resources = kustomization_resources(&dir);
+        let remote = resources
+            .iter()
+            .filter(|r| r.starts_with("https://"))
+            .count();
+        if remote > 0 {
+            assert_eq!(
+                remote,
+                resources.len(),
+                "{layer} mixes URLs and local objects"
+            );
+            assert_eq!(
+                std::fs::read_dir(&dir).expect("layer dir").count(),
+                1,
+                "operator layer {layer} holds more than its kustomization"
+            );
+            operator_layers.push(layer.clone());
+            continue;
+        }
+        let built = kustomize(&dir);
+        for l in built.lines() {
+            if let Some(k) = l.strip_prefix("kind: ") {
+                kinds.insert(k.trim().to_owned());
+            }
+        }
+    }
+    for k in [
+        "Installation",
+        "IPPool",
+        "IPAddressPool",
+        "CephCluster",
+        "CephBlockPool",
+        "StorageClass",
+        "Deployment",
+    ] {
         assert!(
-            o.status.success(),
-            "kubectl kustomize {layer} failed:\n{}",
-            text(&o)
-        );
-        assert!(
-            String::from_utf8_lossy(&o.stdout).contains("kind: "),
-            "{layer} built nothing"
+            kinds.contains(k),
+            "no resource layer renders {k}: {kinds:?}"
         );
     }
+    assert!(!kinds.contains("CustomResourceDefinition"));
+    assert_eq!(
+        operator_layers,
+        [
+            "00-calico-operator",
+            "10-metallb-operator",
+            "40-rook-operator"
+        ]
+    );
+
+    let script = manifests.join("apply.sh");
+    let mode = std::fs::metadata(&script)
+        .expect("apply.sh")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o755);
+    let o = run(
+        "sh",
+        "Debian package dash",
+        &["-n", &script.display().to_string()],
+    );
+    assert!(
+        o.status.success(),
+        "apply.sh is not valid sh: {}",
+        text_of(&o)
+    );
+    let text = std::fs::read_to_string(&script).expect("read");
+    // Every layer appears, in directory order.
+    let mut last = 0;
+    for layer in &layers {
+        let at = text
+            .find(&format!("\n# {layer}\n"))
+            .unwrap_or_else(|| panic!("apply.sh skips {layer}:\n{text}"));
+        assert!(at >= last, "apply.sh applies {layer} out of order:\n{text}");
+        last = at;
+    }
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("apply.sh lacks {needle:?}:\n{text}"))
+    };
+    let crd_wait = "kubectl wait --for=condition=Established --timeout=300s crd --all";
+    let calico_op = at("kubectl apply --server-side -k 00-calico-operator\n");
+    let calico = at("kubectl apply -k 01-calico\n");
+    let metallb_op = at("kubectl apply --server-side -k 10-metallb-operator\n");
+    let webhook = at("--for=condition=Available --timeout=300s deployment/controller");
+    let metallb = at("kubectl apply -k 11-metallb\n");
+    let helm = at(
+        "helm upgrade --install rook-ceph rook-ceph --repo https://charts.rook.io/release --version v1.18.3",
+    );
+    let rook = at("kubectl apply -k 41-rook\n");
+    let waits_between = |a: usize, b: usize| text[a..b].contains(crd_wait);
+    assert!(waits_between(calico_op, calico), "{text}");
+    assert!(
+        waits_between(metallb_op, webhook) && webhook < metallb,
+        "{text}"
+    );
+    assert!(waits_between(helm, rook), "{text}");
+    assert!(
+        calico < metallb_op,
+        "MetalLB's controller needs the pod network first"
+    );
+    assert!(
+        manifests
+            .join("40-rook-operator/rook-ceph-operator-values.yaml")
+            .is_file()
+    );
+    assert!(
+        rendered
+            .tree
+            .get("manifests/41-rook/storage-ha.yaml")
+            .is_some()
+    );
 }

@@ -1,13 +1,14 @@
 //! The rendered tree of the default topology: snapshots (secrets and certificates redacted),
-//! byte-identical re-renders, file modes, `--explain`, and a property test that variants of the
-//! default topology that still validate all render.
+//! byte-identical re-renders, file modes, `--explain` (and that it agrees with the files), the
+//! kubeadm API per Kubernetes release, typed refusals, and a property test that any topology
+//! the validator accepts renders, deterministically.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use proptest::prelude::*;
-use provision::render::{Rendered, render};
+use provision::render::{RenderError, Rendered, render};
 use provision::secrets::SecretStore;
 use time::OffsetDateTime;
 use topology::{Cluster, Role, SourceFile};
@@ -225,9 +226,9 @@ fn seed_file_names_exist() {
     let state = tempfile::tempdir().expect("tempdir");
     let rendered = render_in(&default_cluster(), state.path());
     for rel in [
-        "manifests/40-rook/storage-ha.yaml",
+        "manifests/41-rook/storage-ha.yaml",
         "manifests/50-workloads/stateful-storage-ha.yaml",
-        "manifests/kustomization.yaml",
+        "manifests/apply.sh",
         "hosts/cloudserver2/etc/haproxy/haproxy.cfg",
         "hosts/blackboar/etc/kubernetes/spofless/kubeadm-join.yaml",
     ] {
@@ -235,66 +236,239 @@ fn seed_file_names_exist() {
     }
 }
 
-/// A variant of the default topology, or `None` when it does not validate.
-fn variant(
+/// Knobs the property test varies, drawn independently; [`Knobs::apply`] turns them into a
+/// topology derived from the default, which the validator may still refuse.
+#[derive(Debug, Clone)]
+struct Knobs {
     keep_workers: Vec<bool>,
-    coredns: u32,
-    ingress: u32,
-    web: u32,
-    pool_size: u8,
     cp_keep: usize,
-) -> Option<Cluster> {
-    let mut c = default_cluster();
-    let mut worker_i = 0;
-    let mut cp_i = 0;
-    c.spec.hosts.retain(|h| {
-        if h.has_role(Role::ControlPlane) {
-            cp_i += 1;
-            cp_i <= cp_keep
-        } else {
-            worker_i += 1;
-            keep_workers.get(worker_i - 1).copied().unwrap_or(true)
+    drop_mon: Vec<bool>,
+    drop_mgr: Vec<bool>,
+    reverse_priority: bool,
+    kube_minor: u32,
+    kube_patch: u32,
+    api_none: bool,
+    api_port: u16,
+    health_check: Option<(u32, u32, u32)>,
+    vrrp: (u8, u32),
+    leader: (u32, u32, u32),
+    grace: u32,
+    etcd: (u32, u32, bool, u64),
+    calico: (bool, u8, u32, bool),
+    coredns: (u32, u8, bool),
+    ingress: (u32, u8, bool),
+    web: u32,
+    pools: Vec<(u8, bool, u32)>,
+}
+
+fn anti(i: u8) -> topology::AntiAffinity {
+    match i % 3 {
+        0 => topology::AntiAffinity::None,
+        1 => topology::AntiAffinity::Preferred,
+        _ => topology::AntiAffinity::Required,
+    }
+}
+
+impl Knobs {
+    /// The topology, or `None` when the validator refuses it.
+    fn apply(&self) -> Option<Cluster> {
+        let mut c = default_cluster();
+        let (mut worker_i, mut cp_i, mut host_i) = (0, 0, 0);
+        c.spec.hosts.retain(|h| {
+            if h.has_role(Role::ControlPlane) {
+                cp_i += 1;
+                cp_i <= self.cp_keep
+            } else {
+                worker_i += 1;
+                self.keep_workers.get(worker_i - 1).copied().unwrap_or(true)
+            }
+        });
+        for h in &mut c.spec.hosts {
+            if self.drop_mon.get(host_i).copied().unwrap_or(false) {
+                h.roles.retain(|r| *r != Role::CephMon);
+            }
+            if self.drop_mgr.get(host_i).copied().unwrap_or(false) {
+                h.roles.retain(|r| *r != Role::CephMgr);
+            }
+            host_i += 1;
         }
-    });
-    let names: Vec<String> = c.spec.hosts.iter().map(|h| h.name.clone()).collect();
-    c.spec.api_endpoint.priority.retain(|n| names.contains(n));
-    c.spec.coredns.replicas = coredns;
-    c.spec.ingress.replicas = ingress;
-    for w in &mut c.spec.workloads {
-        if w.name == "web" {
-            w.replicas = web;
-            if let Some(h) = &mut w.hpa {
-                h.min_replicas = web;
-                h.max_replicas = web * 2;
+        let names: Vec<String> = c.spec.hosts.iter().map(|h| h.name.clone()).collect();
+        let api = &mut c.spec.api_endpoint;
+        api.priority.retain(|n| names.contains(n));
+        if self.reverse_priority {
+            api.priority.reverse();
+        }
+        if self.api_none {
+            api.method = topology::ApiEndpointMethod::None;
+        }
+        api.port = self.api_port;
+        api.health_check = self
+            .health_check
+            .map(|(interval, fall, rise)| topology::HealthCheck {
+                interval_seconds: interval,
+                fall,
+                rise,
+                ..topology::HealthCheck::default()
+            });
+        api.vrrp.virtual_router_id = self.vrrp.0;
+        api.vrrp.advert_interval_seconds = self.vrrp.1;
+        let cp = &mut c.spec.control_plane;
+        cp.kubernetes_version = format!("v1.{}.{}", self.kube_minor, self.kube_patch);
+        (
+            cp.leader_election.lease_duration_seconds,
+            cp.leader_election.renew_deadline_seconds,
+            cp.leader_election.retry_period_seconds,
+        ) = self.leader;
+        cp.node_lifecycle.node_monitor_grace_period_seconds = self.grace;
+        let e = &mut c.spec.etcd;
+        (
+            e.heartbeat_interval_ms,
+            e.election_timeout_ms,
+            e.pre_vote,
+            e.snapshot_count,
+        ) = self.etcd;
+        let (bgp, encap, asn, mesh) = self.calico;
+        c.spec.calico.bgp = bgp;
+        c.spec.calico.encapsulation = match encap % 4 {
+            0 => topology::CalicoEncapsulation::None,
+            1 => topology::CalicoEncapsulation::IPIP,
+            2 => topology::CalicoEncapsulation::IPIPCrossSubnet,
+            _ => topology::CalicoEncapsulation::VXLAN,
+        };
+        c.spec.calico.as_number = asn;
+        c.spec.calico.node_to_node_mesh = mesh;
+        let (replicas, aa, pdb) = self.coredns;
+        c.spec.coredns.replicas = replicas;
+        c.spec.coredns.anti_affinity = anti(aa);
+        if !pdb {
+            c.spec.coredns.pdb = None;
+        }
+        let (replicas, aa, pdb) = self.ingress;
+        c.spec.ingress.replicas = replicas;
+        c.spec.ingress.anti_affinity = anti(aa);
+        if !pdb {
+            c.spec.ingress.pdb = None;
+        }
+        for w in &mut c.spec.workloads {
+            if w.name == "web" {
+                w.replicas = self.web;
+                if let Some(h) = &mut w.hpa {
+                    h.min_replicas = self.web;
+                    h.max_replicas = self.web * 2;
+                }
             }
         }
+        let template = c.spec.ceph.pools.first().cloned().unwrap_or_default();
+        c.spec.ceph.pools = self
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(i, &(size, by_osd, pg_num))| topology::Pool {
+                name: if i == 0 {
+                    template.name.clone()
+                } else {
+                    format!("pool{i}")
+                },
+                size,
+                min_size: Some(size - size / 2),
+                failure_domain: if by_osd {
+                    topology::FailureDomain::Osd
+                } else {
+                    topology::FailureDomain::Host
+                },
+                pg_num,
+                ..template.clone()
+            })
+            .collect();
+        let json = serde_json::to_string(&c).ok()?;
+        topology::load_valid(&SourceFile::new("variant.yaml", json)).ok()
     }
-    for p in &mut c.spec.ceph.pools {
-        p.size = pool_size;
-        p.min_size = Some(pool_size - pool_size / 2);
-    }
-    let json = serde_json::to_string(&c).ok()?;
-    topology::load_valid(&SourceFile::new("variant.yaml", json)).ok()
+}
+
+fn knobs() -> impl Strategy<Value = Knobs> {
+    let hosts = (
+        proptest::collection::vec(any::<bool>(), 2),
+        1usize..=3,
+        proptest::collection::vec(proptest::bool::weighted(0.2), 5),
+        proptest::collection::vec(proptest::bool::weighted(0.2), 5),
+        any::<bool>(),
+    );
+    let api = (
+        22u32..=36,
+        0u32..=12,
+        proptest::bool::weighted(0.2),
+        prop_oneof![Just(8443u16), Just(16443u16), 1025u16..=65535],
+        proptest::option::of((1u32..=10, 1u32..=5, 1u32..=5)),
+        (1u8..=255, 1u32..=5),
+    );
+    let timers = (
+        (10u32..=60)
+            .prop_flat_map(|lease| (Just(lease), 5u32..lease))
+            .prop_flat_map(|(lease, renew)| (Just(lease), Just(renew), 1u32..renew)),
+        10u32..=120,
+        (20u32..=500, 5u32..=20, any::<bool>(), 1u64..=200_000)
+            .prop_map(|(hb, ratio, pv, snap)| (hb, hb * ratio, pv, snap)),
+    );
+    let addons = (
+        (any::<bool>(), 0u8..4, 64512u32..=65534, any::<bool>()),
+        (1u32..=5, 0u8..3, any::<bool>()),
+        (1u32..=4, 0u8..3, any::<bool>()),
+        1u32..=6,
+        proptest::collection::vec(
+            (
+                1u8..=4,
+                proptest::bool::weighted(0.2),
+                prop_oneof![Just(32u32), Just(64), Just(128)],
+            ),
+            1..=3,
+        ),
+    );
+    (hosts, api, timers, addons).prop_map(
+        |(
+            (keep_workers, cp_keep, drop_mon, drop_mgr, reverse_priority),
+            (kube_minor, kube_patch, api_none, api_port, health_check, vrrp),
+            (leader, grace, etcd),
+            (calico, coredns, ingress, web, pools),
+        )| Knobs {
+            keep_workers,
+            cp_keep,
+            drop_mon,
+            drop_mgr,
+            reverse_priority,
+            kube_minor,
+            kube_patch,
+            api_none,
+            api_port,
+            health_check,
+            vrrp,
+            leader,
+            grace,
+            etcd,
+            calico,
+            coredns,
+            ingress,
+            web,
+            pools,
+        },
+    )
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, max_global_rejects: 20_000, ..ProptestConfig::default() })]
+    /// Any topology the validator accepts renders, and rendering it twice from one state
+    /// directory gives the same tree. A failure here is a combination validation must refuse
+    /// (or the renderer must learn).
     #[test]
-    fn variants_of_the_default_topology_render(
-        keep_workers in proptest::collection::vec(any::<bool>(), 2),
-        coredns in 1u32..6,
-        ingress in 1u32..5,
-        web in 1u32..8,
-        pool_size in 1u8..=5,
-        cp_keep in 1usize..=3,
-    ) {
-        let Some(cluster) = variant(keep_workers, coredns, ingress, web, pool_size, cp_keep) else {
-            return Err(TestCaseError::reject("variant does not validate"));
+    fn any_valid_topology_renders_deterministically(k in knobs()) {
+        let Some(cluster) = k.apply() else {
+            return Err(TestCaseError::reject("the validator refuses this topology"));
         };
         let state = tempfile::tempdir().expect("tempdir");
         let store = SecretStore::open(state.path()).expect("state dir");
-        let rendered = render(&cluster, &store, now());
-        prop_assert!(rendered.is_ok(), "render failed: {:?}", rendered.err());
+        let first = render(&cluster, &store, now());
+        prop_assert!(first.is_ok(), "a validated topology failed to render: {:?}\n{k:?}", first.err());
+        let again = render(&cluster, &store, now()).expect("second render");
+        prop_assert_eq!(first.expect("checked").tree, again.tree);
     }
 }
 
@@ -368,4 +542,169 @@ fn a_failing_vrrp_check_drops_below_every_healthy_host() {
             "priority {p} with weight {weight} stays >= {lowest}"
         );
     }
+}
+
+fn file_text(rendered: &Rendered, rel: &str) -> String {
+    let f = rendered
+        .tree
+        .get(rel)
+        .unwrap_or_else(|| panic!("{rel} not rendered"));
+    String::from_utf8_lossy(f.contents.as_bytes()).into_owned()
+}
+
+fn explained<'a>(rendered: &'a Rendered, knob: &str) -> &'a provision::render::explain::Explained {
+    rendered
+        .explain
+        .iter()
+        .find(|e| e.knob == knob)
+        .unwrap_or_else(|| panic!("{knob} not explained"))
+}
+
+#[test]
+fn etcd_knobs_are_explained_and_rendered() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let rendered = render_in(&default_cluster(), state.path());
+    for (knob, line) in [
+        (
+            "spec.etcd.heartbeatIntervalMs",
+            "spec.etcd.heartbeatIntervalMs = 100 (upstream default 100, etcd --heartbeat-interval",
+        ),
+        (
+            "spec.etcd.electionTimeoutMs",
+            "spec.etcd.electionTimeoutMs = 1000 (upstream default 1000, etcd --election-timeout",
+        ),
+        (
+            "spec.etcd.preVote",
+            "spec.etcd.preVote = true (upstream default false, etcd --pre-vote",
+        ),
+        (
+            "spec.etcd.snapshotCount",
+            "spec.etcd.snapshotCount = 100000 (upstream default 100000, etcd --snapshot-count",
+        ),
+    ] {
+        let got = explained(&rendered, knob).to_string();
+        assert!(got.starts_with(line), "{got}");
+    }
+
+    let mut cluster = default_cluster();
+    cluster.spec.etcd.snapshot_count = 25_000;
+    let state = tempfile::tempdir().expect("tempdir");
+    let rendered = render_in(&cluster, state.path());
+    let members: Vec<_> = cluster.hosts_with(Role::Etcd).collect();
+    assert_eq!(members.len(), 3);
+    for m in members {
+        let env = file_text(&rendered, &format!("hosts/{}/etc/default/etcd", m.name));
+        assert!(env.contains("\nETCD_SNAPSHOT_COUNT=25000\n"), "{env}");
+    }
+    assert!(
+        explained(&rendered, "spec.etcd.snapshotCount")
+            .to_string()
+            .ends_with("[changed]")
+    );
+}
+
+/// `count: N` under `key:` in the CephCluster.
+fn ceph_count(yaml: &str, key: &str) -> usize {
+    let mut lines = yaml.lines().skip_while(|l| l.trim() != format!("{key}:"));
+    lines.next().expect("section");
+    lines
+        .find_map(|l| l.trim().strip_prefix("count: "))
+        .and_then(|v| v.parse().ok())
+        .expect("count")
+}
+
+#[test]
+fn explain_and_cephcluster_agree_on_mon_and_mgr_counts() {
+    let stripped = {
+        let mut c = default_cluster();
+        for h in &mut c.spec.hosts {
+            h.roles
+                .retain(|r| !matches!(r, Role::CephMon | Role::CephMgr));
+        }
+        c
+    };
+    for cluster in [default_cluster(), stripped] {
+        let state = tempfile::tempdir().expect("tempdir");
+        let rendered = render_in(&cluster, state.path());
+        let yaml = file_text(&rendered, "manifests/41-rook/cephcluster.yaml");
+        let mons = explained(&rendered, "spec.hosts[roles contains ceph-mon] (count)");
+        let mgrs = explained(
+            &rendered,
+            "spec.hosts[roles contains ceph-mgr] (count, max 2)",
+        );
+        assert_eq!(mons.value, ceph_count(&yaml, "mon").to_string(), "{yaml}");
+        assert_eq!(mgrs.value, ceph_count(&yaml, "mgr").to_string(), "{yaml}");
+        assert_ne!(mons.value, "0");
+        assert_ne!(mgrs.value, "0");
+    }
+}
+
+#[test]
+fn kubeadm_api_follows_the_kubernetes_version() {
+    let init = "hosts/micklethefickle/etc/kubernetes/spofless/kubeadm-init.yaml";
+    let join = "hosts/blackboar/etc/kubernetes/spofless/kubeadm-join.yaml";
+    let state = tempfile::tempdir().expect("tempdir");
+    let rendered = render_in(&default_cluster(), state.path());
+    let text = file_text(&rendered, init);
+    assert_eq!(
+        text.matches("apiVersion: kubeadm.k8s.io/v1beta4").count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        text.contains("- name: leader-elect\n    value: \"true\""),
+        "{text}"
+    );
+
+    let mut old = default_cluster();
+    old.spec.control_plane.kubernetes_version = "v1.30.14".to_owned();
+    let state = tempfile::tempdir().expect("tempdir");
+    let rendered = render_in(&old, state.path());
+    let text = file_text(&rendered, init);
+    assert_eq!(
+        text.matches("apiVersion: kubeadm.k8s.io/v1beta3").count(),
+        2,
+        "{text}"
+    );
+    assert!(!text.contains("v1beta4"));
+    // v1beta3 extraArgs are a map.
+    assert!(text.contains("node-monitor-grace-period: 50s"), "{text}");
+    assert!(
+        !text.contains("- name: node-monitor-grace-period"),
+        "{text}"
+    );
+    let text = file_text(&rendered, join);
+    assert!(
+        text.contains("apiVersion: kubeadm.k8s.io/v1beta3"),
+        "{text}"
+    );
+    assert!(text.contains("node-ip: "), "{text}");
+
+    let mut ancient = default_cluster();
+    ancient.spec.control_plane.kubernetes_version = "v1.21.3".to_owned();
+    let state = tempfile::tempdir().expect("tempdir");
+    let store = SecretStore::open(state.path()).expect("state");
+    let err = render(&ancient, &store, now()).expect_err("v1.21 has no v1beta3");
+    assert!(
+        matches!(err, RenderError::KubernetesVersion { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("spec.controlPlane.kubernetesVersion"),
+        "{err}"
+    );
+}
+
+#[test]
+fn metallb_bgp_without_peers_is_refused() {
+    let mut cluster = default_cluster();
+    cluster.spec.metallb.mode = topology::MetalLbMode::Bgp;
+    let state = tempfile::tempdir().expect("tempdir");
+    let store = SecretStore::open(state.path()).expect("state");
+    let err = render(&cluster, &store, now()).expect_err("BGP mode has no peers");
+    assert!(
+        matches!(&err, RenderError::Unsupported { what, .. } if what == "spec.metallb.mode: bgp"),
+        "{err}"
+    );
 }

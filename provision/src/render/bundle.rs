@@ -105,6 +105,7 @@ pub fn etcd_cluster(cluster: &Cluster) -> EtcdCluster {
     etcd.heartbeat_interval_ms = cluster.spec.etcd.heartbeat_interval_ms;
     etcd.election_timeout_ms = cluster.spec.etcd.election_timeout_ms;
     etcd.pre_vote = cluster.spec.etcd.pre_vote;
+    etcd.snapshot_count = cluster.spec.etcd.snapshot_count;
     etcd
 }
 

@@ -27,6 +27,16 @@ pub enum RenderError {
         /// How to fix the topology.
         hint: String,
     },
+    /// The Kubernetes release has no kubeadm config API the renderer writes.
+    #[error("{knob} {version:?}: {reason}")]
+    KubernetesVersion {
+        /// The knob (`spec.controlPlane.kubernetesVersion`).
+        knob: &'static str,
+        /// The version in the topology.
+        version: String,
+        /// Why it is refused.
+        reason: String,
+    },
     /// The topology lacks something the renderer needs (validation should have caught it).
     #[error("topology has no {what}: {hint}")]
     Missing {

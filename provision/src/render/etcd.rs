@@ -28,6 +28,9 @@ pub const MIN_ELECTION_TO_HEARTBEAT_RATIO: u32 = 5;
 /// etcd refuses an election timeout above 50 000 ms (etcd 3.4 `embed.Config.Validate`; tuning
 /// docs: "The upper limit of election timeout is 50000ms (50s)").
 pub const MAX_ELECTION_TIMEOUT_MS: u32 = 50_000;
+/// Default `--snapshot-count`: 100 000 applied entries between snapshots (etcd 3.4 and 3.5
+/// "Configuration flags"; the topology's default is the same upstream value).
+pub const DEFAULT_SNAPSHOT_COUNT: u64 = topology::defaults::ETCD_SNAPSHOT_COUNT;
 /// IANA-registered etcd client port, 2379 (<https://etcd.io/docs/v3.4/op-guide/configuration/>).
 pub const CLIENT_PORT: u16 = 2379;
 /// IANA-registered etcd peer port, 2380 (<https://etcd.io/docs/v3.4/op-guide/configuration/>).
@@ -60,6 +63,9 @@ pub struct EtcdCluster {
     /// `--pre-vote`: rendered explicitly, because etcd 3.4 (Debian 12) defaults it off and 3.5
     /// on, and the simulator must run what the hosts run.
     pub pre_vote: bool,
+    /// `--snapshot-count`: applied entries between snapshots (and so how much raft log a
+    /// member keeps in memory and how far behind a follower can fall before it needs a snapshot).
+    pub snapshot_count: u64,
 }
 
 /// Where files go on a member host. [`EtcdLayout::debian`] is the production layout; tests
@@ -159,6 +165,9 @@ pub enum EtcdRenderError {
         /// Election timeout.
         election_ms: u32,
     },
+    /// `--snapshot-count 0`, which etcd silently replaces with its default.
+    #[error("etcd snapshot count must be positive (etcd treats 0 as its default, 100000)")]
+    ZeroSnapshotCount,
     /// A member the PKI has no certificates for.
     #[error("no certificates issued for etcd member {name:?}")]
     MissingCerts {
@@ -190,6 +199,7 @@ impl EtcdCluster {
             heartbeat_interval_ms: DEFAULT_HEARTBEAT_INTERVAL_MS,
             election_timeout_ms: DEFAULT_ELECTION_TIMEOUT_MS,
             pre_vote: topology::defaults::ETCD_PRE_VOTE,
+            snapshot_count: DEFAULT_SNAPSHOT_COUNT,
         }
     }
 
@@ -234,6 +244,9 @@ impl EtcdCluster {
                 heartbeat_ms: hb,
                 election_ms: el,
             });
+        }
+        if self.snapshot_count == 0 {
+            return Err(EtcdRenderError::ZeroSnapshotCount);
         }
         Ok(())
     }
@@ -313,6 +326,7 @@ pub fn member_environment(
             cluster.election_timeout_ms.to_string(),
         ),
         ("ETCD_PRE_VOTE", cluster.pre_vote.to_string()),
+        ("ETCD_SNAPSHOT_COUNT", cluster.snapshot_count.to_string()),
         ("ETCD_CERT_FILE", path(layout.cert(SERVER_STEM))),
         ("ETCD_KEY_FILE", path(layout.key(SERVER_STEM))),
         ("ETCD_TRUSTED_CA_FILE", path(layout.ca_cert())),
@@ -479,6 +493,13 @@ mod tests {
         assert_eq!(get("ETCD_HEARTBEAT_INTERVAL"), "100");
         assert_eq!(get("ETCD_ELECTION_TIMEOUT"), "1000");
         assert_eq!(get("ETCD_KEY_FILE"), "/etc/etcd/pki/server.key");
+        assert_eq!(get("ETCD_SNAPSHOT_COUNT"), "100000");
+        let mut c = cluster();
+        c.snapshot_count = 25_000;
+        let env = member_environment(&c, "cp-1", &EtcdLayout::debian()).unwrap();
+        assert!(env.contains(&("ETCD_SNAPSHOT_COUNT".to_owned(), "25000".to_owned())));
+        c.snapshot_count = 0;
+        assert_eq!(c.validate(), Err(EtcdRenderError::ZeroSnapshotCount));
     }
 
     #[test]

@@ -7,13 +7,18 @@
 
 use std::fmt;
 
+use topology::Cluster;
 use topology::defaults as d;
-use topology::{Cluster, Role};
 
-/// Rook's CephCluster allows at most this many mgrs (Rook `CephCluster.spec.mgr.count`
-/// validation: "maximum: 5", but only one is active; Rook's HA examples use 2). We render the
-/// number of `ceph-mgr` hosts, capped here.
-pub const ROOK_MAX_MGR_COUNT: usize = 2;
+pub use super::addons::rook::ROOK_MAX_MGR_COUNT;
+use super::addons::rook::{mgr_count, mon_count};
+use super::etcd::{
+    DEFAULT_ELECTION_TIMEOUT_MS, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_SNAPSHOT_COUNT,
+};
+
+/// etcd's own `--pre-vote` default in the release the hosts run: `false` in etcd 3.4 (Debian
+/// 12's `etcd-server`, "Configuration flags"); etcd 3.5 turned it on.
+pub const ETCD_34_PRE_VOTE_DEFAULT: bool = false;
 
 /// One explained setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +208,32 @@ pub fn explain(cluster: &Cluster) -> Vec<Explained> {
         "KubeletConfiguration.nodeStatusUpdateFrequency",
     );
 
+    let etcd = &s.etcd;
+    t.add(
+        "spec.etcd.heartbeatIntervalMs",
+        etcd.heartbeat_interval_ms,
+        DEFAULT_HEARTBEAT_INTERVAL_MS,
+        "etcd --heartbeat-interval (ETCD_HEARTBEAT_INTERVAL in /etc/default/etcd)",
+    );
+    t.add(
+        "spec.etcd.electionTimeoutMs",
+        etcd.election_timeout_ms,
+        DEFAULT_ELECTION_TIMEOUT_MS,
+        "etcd --election-timeout (ETCD_ELECTION_TIMEOUT in /etc/default/etcd)",
+    );
+    t.add(
+        "spec.etcd.preVote",
+        etcd.pre_vote,
+        ETCD_34_PRE_VOTE_DEFAULT,
+        "etcd --pre-vote (ETCD_PRE_VOTE in /etc/default/etcd; etcd 3.5+ defaults it to true)",
+    );
+    t.add(
+        "spec.etcd.snapshotCount",
+        etcd.snapshot_count,
+        DEFAULT_SNAPSHOT_COUNT,
+        "etcd --snapshot-count (ETCD_SNAPSHOT_COUNT in /etc/default/etcd)",
+    );
+
     let net = &s.network;
     t.add(
         "spec.network.podSubnet",
@@ -315,22 +346,20 @@ pub fn explain(cluster: &Cluster) -> Vec<Explained> {
         "PodDisruptionBudget for the ingress controller",
     );
 
-    let mons = cluster.hosts_with(Role::CephMon).count();
-    let mgrs = cluster
-        .hosts_with(Role::CephMgr)
-        .count()
-        .min(ROOK_MAX_MGR_COUNT);
+    // The same functions the CephCluster renderer uses, so explain never disagrees with it.
+    let mons = mon_count(cluster);
+    let mgrs = mgr_count(cluster);
     t.add(
         "spec.hosts[roles contains ceph-mon] (count)",
         mons,
         d::ROOK_MON_COUNT,
-        "CephCluster.spec.mon.count (allowMultiplePerNode false)",
+        "CephCluster.spec.mon.count (allowMultiplePerNode false; Rook's default without ceph-mon hosts)",
     );
     t.add(
         "spec.hosts[roles contains ceph-mgr] (count, max 2)",
         mgrs,
         d::ROOK_MGR_COUNT,
-        "CephCluster.spec.mgr.count",
+        "CephCluster.spec.mgr.count (Rook's default without ceph-mgr hosts)",
     );
     let ceph = &s.ceph;
     t.add(

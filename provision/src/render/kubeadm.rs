@@ -1,5 +1,6 @@
-//! kubeadm configuration (kubeadm.k8s.io/v1beta4, the API kubeadm v1.34 reads): the first
-//! control-plane host's `InitConfiguration` + `ClusterConfiguration` (+ the cluster-wide
+//! kubeadm configuration, in the config API the topology's Kubernetes release reads
+//! (`kubeadm.k8s.io/v1beta4` from v1.31, `v1beta3` for v1.22-v1.30; see [`KubeadmApi`]): the
+//! first control-plane host's `InitConfiguration` + `ClusterConfiguration` (+ the cluster-wide
 //! `KubeletConfiguration`), and a `JoinConfiguration` for every other host.
 //!
 //! The cluster uses the external etcd rendered by `render::etcd` (client certificate
@@ -8,6 +9,7 @@
 //! bootstrap token and certificate key are secrets passed in by the caller; the files holding
 //! them are rendered with mode 0600. Joining nodes pin the cluster CA by its public-key hash.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -21,8 +23,18 @@ use super::yaml::{join_documents, to_yaml};
 use super::{FileContents, RenderedFile};
 use crate::secrets::Secret;
 
-/// The kubeadm config API of Kubernetes v1.31+ (v1beta3 is deprecated in v1.34).
-pub const KUBEADM_API_VERSION: &str = "kubeadm.k8s.io/v1beta4";
+/// The kubeadm config API of Kubernetes v1.31+ (kubeadm v1.31 release notes: "v1beta4 is
+/// introduced"; v1beta3 is deprecated).
+pub const KUBEADM_V1BETA4: &str = "kubeadm.k8s.io/v1beta4";
+/// The kubeadm config API of Kubernetes v1.22-v1.30 (introduced in kubeadm v1.22).
+pub const KUBEADM_V1BETA3: &str = "kubeadm.k8s.io/v1beta3";
+/// First Kubernetes minor release (1.x) whose kubeadm reads v1beta4.
+pub const V1BETA4_SINCE_MINOR: u32 = 31;
+/// First Kubernetes minor release (1.x) whose kubeadm reads v1beta3; older kubeadm only reads
+/// v1beta2, which spofless does not render.
+pub const V1BETA3_SINCE_MINOR: u32 = 22;
+/// The topology knob the kubeadm API version is derived from, named in errors.
+pub const KUBERNETES_VERSION_KNOB: &str = "spec.controlPlane.kubernetesVersion";
 /// kubeadm's path for the etcd CA (`constants.EtcdCACertName` under the PKI dir).
 pub const ETCD_CA_PATH: &str = "/etc/kubernetes/pki/etcd/ca.crt";
 /// kubeadm's path for the apiserver's etcd client certificate.
@@ -46,6 +58,79 @@ pub const CONTROL_PLANE_TAINT: &str = "node-role.kubernetes.io/control-plane";
 /// Prefix of the node labels spofless gives each host for its roles (`spofless.dev/ceph-mon`).
 pub const ROLE_LABEL_PREFIX: &str = "spofless.dev/";
 
+/// The kubeadm config API a Kubernetes release reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KubeadmApi {
+    /// `kubeadm.k8s.io/v1beta3`: `extraArgs` are a string map.
+    V1Beta3,
+    /// `kubeadm.k8s.io/v1beta4`: `extraArgs` are a list of `{name, value}` (so a flag may
+    /// repeat).
+    V1Beta4,
+}
+
+impl KubeadmApi {
+    /// The API for `kubernetesVersion` (`v1.34.2`, `1.30`, ...): v1beta4 from 1.31, v1beta3 for
+    /// 1.22-1.30; anything older or unparsable is a [`RenderError::KubernetesVersion`].
+    pub fn for_version(version: &str) -> Result<Self, RenderError> {
+        let err = |reason: String| RenderError::KubernetesVersion {
+            knob: KUBERNETES_VERSION_KNOB,
+            version: version.to_owned(),
+            reason,
+        };
+        let (major, minor) = parse_major_minor(version).ok_or_else(|| {
+            err("expected a release like v1.34.2 (kubeadm needs an exact version)".to_owned())
+        })?;
+        match (major, minor) {
+            (1, m) if m >= V1BETA4_SINCE_MINOR => Ok(Self::V1Beta4),
+            (1, m) if m >= V1BETA3_SINCE_MINOR => Ok(Self::V1Beta3),
+            (1, _) => Err(err(format!(
+                "kubeadm before v1.{V1BETA3_SINCE_MINOR} reads only the v1beta2 config API, \
+                 which spofless does not render; use v1.{V1BETA3_SINCE_MINOR} or newer"
+            ))),
+            _ => Err(err("only Kubernetes 1.x is supported".to_owned())),
+        }
+    }
+
+    /// The `apiVersion` string.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Self::V1Beta3 => KUBEADM_V1BETA3,
+            Self::V1Beta4 => KUBEADM_V1BETA4,
+        }
+    }
+
+    /// `args` in this API's `extraArgs` shape.
+    pub fn extra_args(self, args: Vec<Arg>) -> ExtraArgs {
+        match self {
+            Self::V1Beta4 => ExtraArgs::List(args),
+            Self::V1Beta3 => ExtraArgs::Map(args.into_iter().map(|a| (a.name, a.value)).collect()),
+        }
+    }
+}
+
+/// `MAJOR.MINOR` of `v1.34.2` / `1.34.2` / `1.34`; `None` when not numeric.
+fn parse_major_minor(version: &str) -> Option<(u32, u32)> {
+    let v = version.strip_prefix('v').unwrap_or(version);
+    let mut parts = v.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor_part = parts.next()?;
+    // A pre-release suffix (`1.35.0-alpha.1`) only ever follows the patch number.
+    let minor = minor_part.parse().ok()?;
+    let patch_ok = parts.next().is_none_or(|p| {
+        p.split('-')
+            .next()
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    });
+    patch_ok.then_some((major, minor))
+}
+
+/// The topology's Kubernetes release without the leading `v` (`1.34.2`), as tools such as
+/// kubernetes-validate take it.
+pub fn kubernetes_release(cluster: &Cluster) -> &str {
+    let v = &cluster.spec.control_plane.kubernetes_version;
+    v.strip_prefix('v').unwrap_or(v)
+}
+
 /// Secrets kubeadm needs, generated once by the caller.
 #[derive(Debug, Clone)]
 pub struct KubeadmSecrets {
@@ -57,7 +142,7 @@ pub struct KubeadmSecrets {
     pub ca_cert_hash: String,
 }
 
-/// A v1beta4 `extraArgs` entry.
+/// One `extraArgs` entry (v1beta4 lists these; v1beta3 maps name to value).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Arg {
     /// Flag name without dashes.
@@ -71,6 +156,16 @@ fn arg(name: &str, value: impl ToString) -> Arg {
         name: name.to_owned(),
         value: value.to_string(),
     }
+}
+
+/// `extraArgs` / `kubeletExtraArgs` in the shape of the chosen [`KubeadmApi`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ExtraArgs {
+    /// v1beta4: `[{name, value}]`.
+    List(Vec<Arg>),
+    /// v1beta3: `{name: value}`.
+    Map(BTreeMap<String, String>),
 }
 
 /// `ClusterConfiguration`.
@@ -116,7 +211,7 @@ struct ExternalEtcd {
 struct Component {
     #[serde(rename = "certSANs", skip_serializing_if = "Vec::is_empty")]
     cert_s_a_ns: Vec<String>,
-    extra_args: Vec<Arg>,
+    extra_args: ExtraArgs,
 }
 
 /// `InitConfiguration`.
@@ -153,7 +248,7 @@ struct NodeRegistration {
     name: String,
     cri_socket: &'static str,
     taints: Vec<Taint>,
-    kubelet_extra_args: Vec<Arg>,
+    kubelet_extra_args: ExtraArgs,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -227,6 +322,7 @@ fn secs(n: u32) -> String {
 /// The `ClusterConfiguration` from the topology.
 pub fn cluster_configuration(cluster: &Cluster) -> Result<ClusterConfiguration, RenderError> {
     let s = &cluster.spec;
+    let api = KubeadmApi::for_version(&s.control_plane.kubernetes_version)?;
     let le = &s.control_plane.leader_election;
     let nl = &s.control_plane.node_lifecycle;
     let leader = |mut args: Vec<Arg>| {
@@ -256,7 +352,7 @@ pub fn cluster_configuration(cluster: &Cluster) -> Result<ClusterConfiguration, 
         .map(|h| super::etcd::url(h.address, super::etcd::CLIENT_PORT))
         .collect();
     Ok(ClusterConfiguration {
-        api_version: KUBEADM_API_VERSION,
+        api_version: api.api_version(),
         kind: "ClusterConfiguration",
         cluster_name: cluster.metadata.name.clone(),
         kubernetes_version: s.control_plane.kubernetes_version.clone(),
@@ -276,7 +372,7 @@ pub fn cluster_configuration(cluster: &Cluster) -> Result<ClusterConfiguration, 
         },
         api_server: Component {
             cert_s_a_ns: sans,
-            extra_args: vec![
+            extra_args: api.extra_args(vec![
                 arg(
                     "default-not-ready-toleration-seconds",
                     nl.not_ready_toleration_seconds,
@@ -285,21 +381,21 @@ pub fn cluster_configuration(cluster: &Cluster) -> Result<ClusterConfiguration, 
                     "default-unreachable-toleration-seconds",
                     nl.unreachable_toleration_seconds,
                 ),
-            ],
+            ]),
         },
         controller_manager: Component {
             cert_s_a_ns: Vec::new(),
-            extra_args: leader(vec![
+            extra_args: api.extra_args(leader(vec![
                 arg(
                     "node-monitor-grace-period",
                     secs(nl.node_monitor_grace_period_seconds),
                 ),
                 arg("node-monitor-period", secs(nl.node_monitor_period_seconds)),
-            ]),
+            ])),
         },
         scheduler: Component {
             cert_s_a_ns: Vec::new(),
-            extra_args: leader(Vec::new()),
+            extra_args: api.extra_args(leader(Vec::new())),
         },
     })
 }
@@ -315,7 +411,7 @@ pub fn node_labels(host: &Host) -> String {
     labels.join(",")
 }
 
-fn registration(host: &Host) -> NodeRegistration {
+fn registration(api: KubeadmApi, host: &Host) -> NodeRegistration {
     let tainted = host.has_role(Role::ControlPlane) && !host.has_role(Role::Worker);
     NodeRegistration {
         name: host.name.clone(),
@@ -328,10 +424,10 @@ fn registration(host: &Host) -> NodeRegistration {
         } else {
             Vec::new()
         },
-        kubelet_extra_args: vec![
+        kubelet_extra_args: api.extra_args(vec![
             arg("node-ip", host.address),
             arg("node-labels", node_labels(host)),
-        ],
+        ]),
     }
 }
 
@@ -347,13 +443,14 @@ pub fn render(
     cluster: &Cluster,
     secrets: &KubeadmSecrets,
 ) -> Result<Vec<(String, RenderedFile)>, RenderError> {
+    let api = KubeadmApi::for_version(&cluster.spec.control_plane.kubernetes_version)?;
     let first = init_host(cluster)?;
     let endpoint = control_plane_endpoint(cluster)?;
     let mut out = Vec::new();
     for host in &cluster.spec.hosts {
         let (path, text) = if host.name == first.name {
             let init = InitConfiguration {
-                api_version: KUBEADM_API_VERSION,
+                api_version: api.api_version(),
                 kind: "InitConfiguration",
                 bootstrap_tokens: vec![BootstrapToken {
                     token: secrets.token.expose().to_owned(),
@@ -363,7 +460,7 @@ pub fn render(
                 }],
                 certificate_key: secrets.certificate_key.expose().to_owned(),
                 local_api_endpoint: local_endpoint(host),
-                node_registration: registration(host),
+                node_registration: registration(api, host),
             };
             let docs = [
                 to_yaml("InitConfiguration", &init)?,
@@ -373,7 +470,7 @@ pub fn render(
             (INIT_CONFIG_PATH, join_documents(&docs))
         } else {
             let join = JoinConfiguration {
-                api_version: KUBEADM_API_VERSION,
+                api_version: api.api_version(),
                 kind: "JoinConfiguration",
                 discovery: Discovery {
                     bootstrap_token: BootstrapTokenDiscovery {
@@ -382,7 +479,7 @@ pub fn render(
                         ca_cert_hashes: vec![secrets.ca_cert_hash.clone()],
                     },
                 },
-                node_registration: registration(host),
+                node_registration: registration(api, host),
                 control_plane: host.has_role(Role::ControlPlane).then(|| JoinControlPlane {
                     local_api_endpoint: local_endpoint(host),
                     certificate_key: secrets.certificate_key.expose().to_owned(),
@@ -400,4 +497,45 @@ pub fn render(
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_version_follows_the_kubernetes_release() {
+        for (v, want) in [
+            ("v1.34.2", KubeadmApi::V1Beta4),
+            ("1.31.0", KubeadmApi::V1Beta4),
+            ("v1.40.1", KubeadmApi::V1Beta4),
+            ("v1.30.14", KubeadmApi::V1Beta3),
+            ("1.22.0", KubeadmApi::V1Beta3),
+            ("v1.35.0-alpha.1", KubeadmApi::V1Beta4),
+        ] {
+            assert_eq!(KubeadmApi::for_version(v).unwrap(), want, "{v}");
+        }
+        for bad in ["v1.21.14", "v2.0.0", "latest", "v1", "v1.x.0", ""] {
+            let err = KubeadmApi::for_version(bad).unwrap_err();
+            assert!(
+                matches!(&err, RenderError::KubernetesVersion { knob, version, .. }
+                    if *knob == KUBERNETES_VERSION_KNOB && version == bad),
+                "{bad}: {err}"
+            );
+            assert!(err.to_string().contains(KUBERNETES_VERSION_KNOB), "{err}");
+        }
+    }
+
+    #[test]
+    fn extra_args_take_the_shape_of_the_api() {
+        let args = vec![arg("b", 2), arg("a", 1)];
+        let list = to_yaml("args", &KubeadmApi::V1Beta4.extra_args(args.clone())).unwrap();
+        assert_eq!(
+            list,
+            "- name: b\n  value: \"2\"\n- name: a\n  value: \"1\"\n"
+        );
+        let map = to_yaml("args", &KubeadmApi::V1Beta3.extra_args(args)).unwrap();
+        assert_eq!(map, "a: \"1\"\nb: \"2\"\n");
+    }
 }

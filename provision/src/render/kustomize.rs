@@ -1,18 +1,40 @@
-//! kustomize layout: `manifests/<layer>/kustomization.yaml` per add-on layer and a root
-//! `manifests/kustomization.yaml` listing the layers in apply order, so `kubectl apply -k`
-//! works per layer (as the apply step does, waiting for each layer's CRDs) or for everything.
+//! kustomize layout and apply order.
+//!
+//! Every layer gets `manifests/<layer>/`, with a `kustomization.yaml` unless it is a Helm
+//! release. A fresh cluster cannot take everything in one `kubectl apply -k`: a custom resource
+//! is refused ("no matches for kind") until its CRD is Established, and MetalLB's objects until
+//! its validating webhook answers, which needs the controller pod, which needs the pod network
+//! (Calico's Installation) first. So CRDs and operators are layers of their own
+//! ([`LayerKind::Operator`], [`LayerKind::Helm`]), never mixed with the objects they define, and
+//! `manifests/apply.sh` applies the layers one by one in directory order, waiting after each
+//! operator layer for its CRDs and any webhook Deployment:
+//!
+//! `00-calico-operator`, wait, `01-calico`, `10-metallb-operator`, wait (CRDs and the webhook),
+//! `11-metallb`, `20-coredns`, `30-ingress`, `40-rook-operator` (Helm), wait, `41-rook`,
+//! `50-workloads`.
+//!
+//! There is no root `manifests/kustomization.yaml` on purpose: applying every layer at once is
+//! exactly the failure the split avoids.
+
+use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::addons::Layer;
+use super::addons::{Layer, LayerKind};
 use super::error::RenderError;
-use super::tree::Tree;
+use super::tree::{SCRIPT_MODE, Tree};
 use super::yaml::to_yaml;
+use super::{FileContents, RenderedFile};
 
 /// kustomize's config API version.
 pub const KUSTOMIZE_API_VERSION: &str = "kustomize.config.k8s.io/v1beta1";
 /// Directory of the manifests inside the output tree.
 pub const MANIFESTS_DIR: &str = "manifests";
+/// The script applying the layers in order.
+pub const APPLY_SCRIPT: &str = "apply.sh";
+/// Seconds each `kubectl wait` gives CRDs and operator Deployments. Our choice: image pulls on
+/// a fresh node take most of it.
+pub const WAIT_TIMEOUT_S: u32 = 300;
 
 /// A `Kustomization` with the one field spofless uses.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,23 +58,79 @@ impl Kustomization {
     }
 }
 
-/// Adds every layer's files, its kustomization and the root kustomization to `tree`.
+fn kustomization(tree: &mut Tree, dir: &str, resources: Vec<String>) -> Result<(), RenderError> {
+    let k = to_yaml("Kustomization", &Kustomization::new(resources))?;
+    tree.insert_text(format!("{dir}/kustomization.yaml"), k)
+}
+
+/// Adds every layer's files and kustomization, and `apply.sh` applying them in order.
 pub fn add_layers(tree: &mut Tree, layers: Vec<Layer>) -> Result<(), RenderError> {
-    let mut root = Vec::new();
+    let mut script = String::from(
+        "#!/bin/sh\n\
+         # Applies the rendered add-ons to a fresh cluster layer by layer, rendered by spofless.\n\
+         # CRDs and operators come first, each followed by a wait: the API server accepts an\n\
+         # object only once its CRD is Established (and MetalLB's only once its webhook answers).\n\
+         # Operator layers use server-side apply: Calico's CRDs are too large for the\n\
+         # last-applied annotation. Rendered objects use client-side apply, which takes over\n\
+         # the fields kubeadm set on CoreDNS without a field-manager conflict.\n\
+         set -eu\n\
+         cd \"$(dirname \"$0\")\"\n",
+    );
+    let wait_crds =
+        format!("kubectl wait --for=condition=Established --timeout={WAIT_TIMEOUT_S}s crd --all\n");
     for layer in layers {
         let dir = format!("{MANIFESTS_DIR}/{}", layer.dir);
-        let mut resources = layer.remote.clone();
-        for (name, text) in layer.files {
-            resources.push(name.clone());
-            tree.insert_text(format!("{dir}/{name}"), text)?;
+        let _ = writeln!(script, "\n# {}", layer.dir);
+        match layer.kind {
+            LayerKind::Operator { remote, wait_for } => {
+                kustomization(tree, &dir, remote)?;
+                let _ = writeln!(script, "kubectl apply --server-side -k {}", layer.dir);
+                script.push_str(&wait_crds);
+                for w in wait_for {
+                    let _ = writeln!(
+                        script,
+                        "kubectl wait --namespace {} --for=condition=Available \
+                         --timeout={WAIT_TIMEOUT_S}s deployment/{}",
+                        w.namespace, w.deployment
+                    );
+                }
+            }
+            LayerKind::Helm { release, values } => {
+                let (name, text) = values;
+                tree.insert_text(format!("{dir}/{name}"), text)?;
+                // No `--wait`: the chart's CRDs are created by the install itself, and the
+                // operator pod's readiness is not what the next layer needs.
+                let _ = writeln!(
+                    script,
+                    "helm upgrade --install {} {} --repo {} --version {} --namespace {} \
+                     --create-namespace --values {}/{name}",
+                    release.name,
+                    release.chart,
+                    release.repo,
+                    release.version,
+                    release.namespace,
+                    layer.dir,
+                );
+                script.push_str(&wait_crds);
+            }
+            LayerKind::Resources(files) => {
+                let mut names = Vec::new();
+                for (name, text) in files {
+                    tree.insert_text(format!("{dir}/{name}"), text)?;
+                    names.push(name);
+                }
+                kustomization(tree, &dir, names)?;
+                let _ = writeln!(script, "kubectl apply -k {}", layer.dir);
+            }
         }
-        for (name, text) in layer.extra {
-            tree.insert_text(format!("{dir}/{name}"), text)?;
-        }
-        let k = to_yaml("Kustomization", &Kustomization::new(resources))?;
-        tree.insert_text(format!("{dir}/kustomization.yaml"), k)?;
-        root.push(layer.dir.to_owned());
     }
-    let k = to_yaml("Kustomization", &Kustomization::new(root))?;
-    tree.insert_text(format!("{MANIFESTS_DIR}/kustomization.yaml"), k)
+    let path = format!("{MANIFESTS_DIR}/{APPLY_SCRIPT}");
+    tree.insert(
+        path.clone(),
+        RenderedFile {
+            path: path.into(),
+            mode: SCRIPT_MODE,
+            contents: FileContents::Public(script),
+        },
+    )
 }

@@ -18,8 +18,11 @@ use super::error::RenderError;
 use super::tree::{PUBLIC_MODE, SCRIPT_MODE};
 use super::{FileContents, RenderedFile};
 
-/// keepalived's `default_interface` is `eth0` (keepalived.conf(5), global_defs). The topology
-/// names no interface, so the VRRP instance uses the same one.
+/// The interface VRRP runs on and the VIP is added to. The topology has no interface knob, so
+/// this is the lab's NIC name: the lab boots its VMs with `net.ifnames=0` and netplan
+/// `set-name: eth0` (provision::lab), which keeps the one NIC `eth0`. It is also keepalived's
+/// own `default_interface` (keepalived.conf(5), global_defs). Hosts with predictable interface
+/// names (`enp1s0`) need a topology knob, which does not exist yet.
 pub const VRRP_INTERFACE: &str = "eth0";
 /// Priority of the first host in `apiEndpoint.priority`; each later host is one step lower.
 /// VRRP priorities are 1-254 for backups (RFC 5798 5.2.4; 255 is reserved for the address

@@ -7,7 +7,7 @@
 use serde::Serialize;
 use topology::{CalicoEncapsulation, Cluster};
 
-use super::{CustomObject, Layer, meta};
+use super::{CustomObject, Layer, LayerKind, meta};
 use crate::render::error::RenderError;
 use crate::render::yaml::to_yaml;
 
@@ -88,8 +88,9 @@ fn modes(e: CalicoEncapsulation) -> (&'static str, &'static str) {
     }
 }
 
-/// The `00-calico` layer.
-pub fn layer(cluster: &Cluster) -> Result<Layer, RenderError> {
+/// The `00-calico-operator` layer (Calico's CRDs and the Tigera operator, upstream) and the
+/// `01-calico` layer (Installation, BGPConfiguration, IPPool), in apply order.
+pub fn layers(cluster: &Cluster) -> Result<[Layer; 2], RenderError> {
     let c = &cluster.spec.calico;
     if !c.bgp && c.encapsulation != CalicoEncapsulation::VXLAN {
         return Err(RenderError::Unsupported {
@@ -140,23 +141,32 @@ pub fn layer(cluster: &Cluster) -> Result<Layer, RenderError> {
     let base = format!(
         "https://raw.githubusercontent.com/projectcalico/calico/{CALICO_VERSION}/manifests"
     );
-    Ok(Layer {
-        dir: "00-calico",
-        files: vec![
-            (
-                "installation.yaml".to_owned(),
-                to_yaml("Calico Installation", &installation)?,
-            ),
-            (
-                "bgpconfiguration.yaml".to_owned(),
-                to_yaml("Calico BGPConfiguration", &bgp)?,
-            ),
-            ("ippool.yaml".to_owned(), to_yaml("Calico IPPool", &pool)?),
-        ],
-        remote: vec![
-            format!("{base}/operator-crds.yaml"),
-            format!("{base}/tigera-operator.yaml"),
-        ],
-        extra: Vec::new(),
-    })
+    Ok([
+        Layer {
+            dir: "00-calico-operator",
+            kind: LayerKind::Operator {
+                // operator-crds.yaml holds the operator.tigera.io and crd.projectcalico.org
+                // CRDs; Calico's install guide creates it before tigera-operator.yaml.
+                remote: vec![
+                    format!("{base}/operator-crds.yaml"),
+                    format!("{base}/tigera-operator.yaml"),
+                ],
+                wait_for: Vec::new(),
+            },
+        },
+        Layer {
+            dir: "01-calico",
+            kind: LayerKind::Resources(vec![
+                (
+                    "installation.yaml".to_owned(),
+                    to_yaml("Calico Installation", &installation)?,
+                ),
+                (
+                    "bgpconfiguration.yaml".to_owned(),
+                    to_yaml("Calico BGPConfiguration", &bgp)?,
+                ),
+                ("ippool.yaml".to_owned(), to_yaml("Calico IPPool", &pool)?),
+            ]),
+        },
+    ])
 }

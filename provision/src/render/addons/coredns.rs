@@ -22,7 +22,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use topology::Cluster;
 
 use super::{
-    Layer, anti_affinity, control_plane_toleration, http_probe, meta, pdb, selector, spread,
+    Layer, LayerKind, anti_affinity, control_plane_toleration, http_probe, meta, pdb, selector,
+    spread,
 };
 use crate::render::error::RenderError;
 use crate::render::yaml::to_yaml;
@@ -171,8 +172,6 @@ pub fn layer(cluster: &Cluster) -> Result<Layer, RenderError> {
     }
     Ok(Layer {
         dir: "20-coredns",
-        files,
-        remote: Vec::new(),
-        extra: Vec::new(),
+        kind: LayerKind::Resources(files),
     })
 }

@@ -18,7 +18,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use topology::{Cluster, IngressController};
 
 use super::{
-    Layer, anti_affinity, app_labels, http_probe, meta, pdb, selector, spread, tolerations,
+    Layer, LayerKind, anti_affinity, app_labels, http_probe, meta, pdb, selector, spread,
+    tolerations,
 };
 use crate::render::error::RenderError;
 use crate::render::yaml::{join_documents, to_yaml};
@@ -263,8 +264,6 @@ pub fn layer(cluster: &Cluster) -> Result<Layer, RenderError> {
     }
     Ok(Layer {
         dir: "30-ingress",
-        files,
-        remote: Vec::new(),
-        extra: Vec::new(),
+        kind: LayerKind::Resources(files),
     })
 }

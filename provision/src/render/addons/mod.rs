@@ -42,12 +42,57 @@ pub const PREFERRED_ANTI_AFFINITY_WEIGHT: i32 = 100;
 pub struct Layer {
     /// Directory name under `manifests/`, ordered by its numeric prefix.
     pub dir: &'static str,
-    /// Manifest files (name, YAML) in this layer, in the order kustomize should list them.
-    pub files: Vec<(String, String)>,
-    /// Upstream manifests referenced by URL (operators and CRDs spofless does not re-render).
-    pub remote: Vec<String>,
-    /// Files in the directory that are not Kubernetes objects (Helm values).
-    pub extra: Vec<(String, String)>,
+    /// What the layer holds, which decides its apply stage.
+    pub kind: LayerKind,
+}
+
+/// What a layer holds. CRDs (and the operators serving them) and the custom resources of those
+/// CRDs are never in one layer: on a fresh cluster `kubectl apply` of such a layer fails with
+/// "no matches for kind" because the API server learns the kind only once the CRD is
+/// Established. Operator layers form the first apply stage, resource layers the second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerKind {
+    /// Stage 1: upstream CRD and operator manifests referenced by URL (not re-rendered).
+    Operator {
+        /// Manifest URLs, in order.
+        remote: Vec<String>,
+        /// Deployments that must be Available before stage 2 (admission webhooks that
+        /// validate stage 2's objects).
+        wait_for: Vec<Rollout>,
+    },
+    /// Stage 1: an operator installed from a Helm chart with rendered values.
+    Helm {
+        /// The release.
+        release: HelmRelease,
+        /// Values file name and contents (written into the layer directory).
+        values: (String, String),
+    },
+    /// Stage 2: rendered objects (file name, YAML), in the order kustomize should list them.
+    Resources(Vec<(String, String)>),
+}
+
+/// A Deployment to wait for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollout {
+    /// Namespace.
+    pub namespace: &'static str,
+    /// Deployment name.
+    pub deployment: &'static str,
+}
+
+/// A Helm release installed by the apply script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelmRelease {
+    /// Release name.
+    pub name: &'static str,
+    /// Chart name in the repository.
+    pub chart: &'static str,
+    /// Chart repository URL.
+    pub repo: &'static str,
+    /// Chart version.
+    pub version: &'static str,
+    /// Namespace (created if missing).
+    pub namespace: &'static str,
 }
 
 /// A custom resource with a typed spec.
@@ -64,16 +109,16 @@ pub struct CustomObject<S> {
     pub spec: S,
 }
 
-/// Every add-on layer for `cluster`, in apply order.
+/// Every add-on layer for `cluster`, in directory order (operators before their resources).
 pub fn render_layers(cluster: &Cluster) -> Result<Vec<Layer>, RenderError> {
-    Ok(vec![
-        calico::layer(cluster)?,
-        metallb::layer(cluster)?,
-        coredns::layer(cluster)?,
-        ingress::layer(cluster)?,
-        rook::layer(cluster)?,
-        workloads::layer(cluster)?,
-    ])
+    let mut layers = Vec::new();
+    layers.extend(calico::layers(cluster)?);
+    layers.extend(metallb::layers(cluster)?);
+    layers.push(coredns::layer(cluster)?);
+    layers.push(ingress::layer(cluster)?);
+    layers.extend(rook::layers(cluster)?);
+    layers.push(workloads::layer(cluster)?);
+    Ok(layers)
 }
 
 /// `{app.kubernetes.io/name: name}`.

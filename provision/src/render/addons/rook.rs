@@ -16,14 +16,18 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use serde::Serialize;
 use topology::{Cluster, FailureDomain, Pool, Role};
 
-use super::{CustomObject, Layer, control_plane_toleration, meta};
+use super::{CustomObject, HelmRelease, Layer, LayerKind, control_plane_toleration, meta};
 use crate::render::error::RenderError;
-use crate::render::explain::ROOK_MAX_MGR_COUNT;
 use crate::render::kubeadm::ROLE_LABEL_PREFIX;
 use crate::render::yaml::{join_documents, to_yaml};
 
 /// Rook release the Helm values are written for.
 pub const ROOK_VERSION: &str = "v1.18.3";
+/// Rook's Helm chart repository (Rook "Helm Charts" docs: `helm repo add rook-release
+/// https://charts.rook.io/release`).
+pub const HELM_REPO: &str = "https://charts.rook.io/release";
+/// The operator chart in that repository.
+pub const HELM_CHART: &str = "rook-ceph";
 /// Ceph image (Squid) the CephCluster runs.
 pub const CEPH_IMAGE: &str = "quay.io/ceph/ceph:v19.2.3";
 /// Namespace of the operator and the cluster (Rook's examples).
@@ -34,6 +38,29 @@ pub const DATA_DIR_HOST_PATH: &str = "/var/lib/rook";
 pub const RBD_PROVISIONER: &str = "rook-ceph.rbd.csi.ceph.com";
 /// Replicas of the CSI provisioner Deployment (Rook chart default 2).
 pub const CSI_PROVISIONER_REPLICAS: u32 = 2;
+
+/// Rook's CephCluster allows at most this many mgrs (Rook `CephCluster.spec.mgr.count`
+/// validation: "maximum: 5", but only one is active; Rook's HA examples use 2). We render the
+/// number of `ceph-mgr` hosts, capped here.
+pub const ROOK_MAX_MGR_COUNT: usize = 2;
+
+/// Mons the CephCluster asks for: one per `ceph-mon` host, or Rook's default count (3, placed
+/// by Rook itself) when no host carries the role. The renderer and `--explain` both call this.
+pub fn mon_count(cluster: &Cluster) -> usize {
+    match cluster.hosts_with(Role::CephMon).count() {
+        0 => usize::from(topology::defaults::ROOK_MON_COUNT),
+        n => n,
+    }
+}
+
+/// Mgrs the CephCluster asks for: one per `ceph-mgr` host up to [`ROOK_MAX_MGR_COUNT`], or
+/// Rook's default (2) when no host carries the role. The renderer and `--explain` both call this.
+pub fn mgr_count(cluster: &Cluster) -> usize {
+    match cluster.hosts_with(Role::CephMgr).count() {
+        0 => usize::from(topology::defaults::ROOK_MGR_COUNT),
+        n => n.min(ROOK_MAX_MGR_COUNT),
+    }
+}
 
 /// StorageClass name for pool `pool`.
 pub fn storage_class_name(pool: &str) -> String {
@@ -166,14 +193,8 @@ fn device_name(device: &str) -> String {
 
 fn cluster_spec(cluster: &Cluster) -> CephClusterSpec {
     let ceph = &cluster.spec.ceph;
-    let mons = match cluster.hosts_with(Role::CephMon).count() {
-        0 => usize::from(topology::defaults::ROOK_MON_COUNT),
-        n => n,
-    };
-    let mgrs = match cluster.hosts_with(Role::CephMgr).count() {
-        0 => usize::from(topology::defaults::ROOK_MGR_COUNT),
-        n => n.min(ROOK_MAX_MGR_COUNT),
-    };
+    let mons = mon_count(cluster);
+    let mgrs = mgr_count(cluster);
     let nodes = cluster
         .hosts_with(Role::CephOsd)
         .filter(|h| !h.disks.is_empty())
@@ -342,8 +363,9 @@ pub struct CsiValues {
     pub provisioner_tolerations: Vec<Toleration>,
 }
 
-/// The `40-rook` layer.
-pub fn layer(cluster: &Cluster) -> Result<Layer, RenderError> {
+/// The `40-rook-operator` layer (the operator chart's values; the chart installs Rook's CRDs)
+/// and the `41-rook` layer (CephCluster, `storage-ha.yaml`), in apply order.
+pub fn layers(cluster: &Cluster) -> Result<[Layer; 2], RenderError> {
     let ceph_cluster = CustomObject {
         api_version: "ceph.rook.io/v1",
         kind: "CephCluster",
@@ -367,20 +389,33 @@ pub fn layer(cluster: &Cluster) -> Result<Layer, RenderError> {
         },
     };
     let values_text = format!(
-        "# Helm values for chart rook-release/rook-ceph {ROOK_VERSION} (namespace {NAMESPACE}),\n\
-         # rendered by spofless: helm install rook-ceph rook-release/rook-ceph -n {NAMESPACE} -f this-file\n{}",
+        "# Helm values for chart {HELM_CHART} {ROOK_VERSION} from {HELM_REPO} (namespace {NAMESPACE}),\n\
+         # rendered by spofless; manifests/apply.sh installs the chart with them.\n{}",
         to_yaml("Rook operator values", &values)?
     );
-    Ok(Layer {
-        dir: "40-rook",
-        files: vec![
-            (
-                "cephcluster.yaml".to_owned(),
-                to_yaml("CephCluster", &ceph_cluster)?,
-            ),
-            ("storage-ha.yaml".to_owned(), join_documents(&docs)),
-        ],
-        remote: Vec::new(),
-        extra: vec![("rook-ceph-operator-values.yaml".to_owned(), values_text)],
-    })
+    Ok([
+        Layer {
+            dir: "40-rook-operator",
+            kind: LayerKind::Helm {
+                release: HelmRelease {
+                    name: "rook-ceph",
+                    chart: HELM_CHART,
+                    repo: HELM_REPO,
+                    version: ROOK_VERSION,
+                    namespace: NAMESPACE,
+                },
+                values: ("rook-ceph-operator-values.yaml".to_owned(), values_text),
+            },
+        },
+        Layer {
+            dir: "41-rook",
+            kind: LayerKind::Resources(vec![
+                (
+                    "cephcluster.yaml".to_owned(),
+                    to_yaml("CephCluster", &ceph_cluster)?,
+                ),
+                ("storage-ha.yaml".to_owned(), join_documents(&docs)),
+            ]),
+        },
+    ])
 }

@@ -24,7 +24,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use topology::{Cluster, VolumeAccessMode, VolumeClaim, Workload, WorkloadKind};
 
 use super::rook::storage_class_name;
-use super::{Layer, anti_affinity, app_labels, meta, pdb, probe, selector, spread, tolerations};
+use super::{
+    Layer, LayerKind, anti_affinity, app_labels, meta, pdb, probe, selector, spread, tolerations,
+};
 use crate::render::error::RenderError;
 use crate::render::yaml::{join_documents, to_yaml};
 
@@ -301,8 +303,6 @@ pub fn layer(cluster: &Cluster) -> Result<Layer, RenderError> {
     }
     Ok(Layer {
         dir: "50-workloads",
-        files,
-        remote: Vec::new(),
-        extra: Vec::new(),
+        kind: LayerKind::Resources(files),
     })
 }

@@ -34,8 +34,13 @@ DISABLE_base="apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_
 fstrim.timer man-db.timer dpkg-db-backup.timer systemd-timesyncd.service \
 nftables.service"
 DISABLE_ha="etcd.service haproxy.service keepalived.service containerd.service chrony.service"
+# Ceph's dependencies enable boot-time jobs of their own (lvm2 and device-mapper monitoring,
+# smartd probing every disk, NVMe-oF autoconnect, rbdmap, cron, logrotate) that a lab guest
+# does not need at boot and TCG makes slow; the provisioner starts what Ceph needs.
 DISABLE_ceph="ceph.target ceph-mon.target ceph-osd.target ceph-mgr.target ceph-crash.service \
-ceph-mds.target ceph-fuse.target"
+ceph-mds.target ceph-fuse.target lvm2-monitor.service lvm2-lvmpolld.socket dm-event.socket \
+blk-availability.service smartmontools.service rbdmap.service nvmefc-boot-connections.service \
+nvmf-autoconnect.service uuidd.socket cron.service logrotate.timer"
 
 include=""
 disable=""

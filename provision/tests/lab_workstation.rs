@@ -189,3 +189,57 @@ fn lab_for(cluster: &topology::Cluster, state: &Path) -> Lab {
     };
     Lab::new(cluster, opts).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// `lab ssh` follows the mode recorded in the state file, not the flags it is given: a lab
+/// brought up isolated is entered through its namespace even without `--isolated`, and a
+/// workstation lab is not, even with it.
+#[test]
+fn ssh_follows_the_recorded_mode() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let workstation = lab(dir.path());
+    let host = workstation.spec.vms[0].host.clone();
+    let isolated = {
+        let cluster = topology::default_cluster().unwrap_or_else(|e| panic!("{e:?}"));
+        let mut opts = workstation.opts.clone();
+        opts.mode = Mode::Isolated;
+        Lab::new(&cluster, opts).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let argv = |l: &Lab| l.ssh_argv(&host).unwrap_or_else(|e| panic!("{e}"));
+    let recorded = |netns: Option<&str>| {
+        LabState {
+            lab: workstation.spec.name.clone(),
+            uri: TEST_URI.to_owned(),
+            netns: netns.map(str::to_owned),
+            accel: "test".to_owned(),
+            ..LabState::default()
+        }
+        .save(dir.path())
+        .unwrap_or_else(|e| panic!("{e}"));
+    };
+
+    recorded(Some(&workstation.spec.netns));
+    let ns_prefix = [
+        "ip",
+        "netns",
+        "exec",
+        workstation.spec.netns.as_str(),
+        "ssh",
+    ];
+    assert_eq!(argv(&workstation)[..5], ns_prefix);
+    assert_eq!(argv(&isolated)[..5], ns_prefix);
+
+    recorded(None);
+    assert_eq!(argv(&isolated)[0], "ssh");
+    assert_eq!(argv(&workstation)[0], "ssh");
+    let a = argv(&isolated);
+    assert!(
+        a.last()
+            .is_some_and(|t| t.ends_with(&workstation.spec.vms[0].address.to_string())),
+        "{a:?}"
+    );
+
+    // Nothing recorded yet: the given mode decides.
+    LabState::remove(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(argv(&isolated)[0], "ip");
+    assert_eq!(argv(&workstation)[0], "ssh");
+}

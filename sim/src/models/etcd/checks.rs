@@ -192,12 +192,37 @@ impl Invariant for CommittedLogsAgree {
     }
 }
 
-/// A leader returns within a bound whenever a majority can elect one.
+/// Whether a `LinkSlow`/`LinkLossy` fault is in force. The liveness bounds below assume links
+/// that deliver within their normal latency: with loss or added delay on the links a majority
+/// depends on, pre-vote, vote and heartbeat rounds can fail again and again (each one costs a
+/// randomised election timeout), so no finite bound holds. Only a heal ends the degradation.
+#[derive(Debug, Default)]
+struct LinkDegradation {
+    in_force: bool,
+}
+
+impl LinkDegradation {
+    /// Follows `entry` and answers whether links are degraded after it.
+    fn observe(&mut self, entry: &LogEntry) -> bool {
+        match &entry.kind {
+            LogKind::Fault(Fault::LinkSlow { .. } | Fault::LinkLossy { .. }) => {
+                self.in_force = true;
+            }
+            LogKind::Fault(Fault::Heal) => self.in_force = false,
+            _ => {}
+        }
+        self.in_force
+    }
+}
+
+/// A leader returns within a bound whenever a majority can elect one over healthy links.
 #[derive(Debug)]
 pub struct LeaderRestored {
     bound: SimDuration,
     /// Since when a majority has been up and connected without a leader among it.
     leaderless_since: Option<SimTime>,
+    /// Slow or lossy links suspend the bound (see [`LinkDegradation`]).
+    links: LinkDegradation,
 }
 
 impl LeaderRestored {
@@ -206,6 +231,7 @@ impl LeaderRestored {
         LeaderRestored {
             bound: config.reelection_bound(),
             leaderless_since: None,
+            links: LinkDegradation::default(),
         }
     }
 
@@ -253,6 +279,11 @@ impl Invariant for LeaderRestored {
     }
 
     fn observe(&mut self, entry: &LogEntry, world: &WorldView<'_>) -> Option<String> {
+        if self.links.observe(entry) {
+            // The clock for a leaderless stretch starts again at the heal.
+            self.leaderless_since = None;
+            return None;
+        }
         let (healthy, led) = Self::state(world);
         match (healthy && !led, self.leaderless_since) {
             (true, None) => {
@@ -425,8 +456,8 @@ pub struct WritesRestored {
     /// Membership or network changes after the first acknowledged write: (when, whether a
     /// connected majority existed right after, whether a slow or lossy link was in force).
     changes: Vec<(SimTime, bool, bool)>,
-    /// A `LinkSlow`/`LinkLossy` fault is in force (no timing promise then).
-    degraded: bool,
+    /// Slow or lossy links suspend the bound (see [`LinkDegradation`]).
+    links: LinkDegradation,
 }
 
 impl WritesRestored {
@@ -435,7 +466,7 @@ impl WritesRestored {
         WritesRestored {
             reelection: config.reelection_bound(),
             changes: Vec::new(),
-            degraded: false,
+            links: LinkDegradation::default(),
         }
     }
 
@@ -457,16 +488,10 @@ impl Invariant for WritesRestored {
     }
 
     fn observe(&mut self, entry: &LogEntry, world: &WorldView<'_>) -> Option<String> {
-        match &entry.kind {
-            LogKind::Fault(Fault::LinkSlow { .. } | Fault::LinkLossy { .. }) => {
-                self.degraded = true;
-            }
-            LogKind::Fault(Fault::Heal) => self.degraded = false,
-            _ => {}
-        }
+        let degraded = self.links.observe(entry);
         if is_membership_or_network_change(entry) {
             let majority = in_majority(world).iter().any(|b| *b);
-            self.changes.push((entry.time, majority, self.degraded));
+            self.changes.push((entry.time, majority, degraded));
         }
         None
     }

@@ -21,6 +21,7 @@ use sim::checks::timeline::{Timeline, build_timelines};
 use sim::engine::{LogKind, NullSink, Record, SimConfig, SimDuration, SimTime, Simulation, Status};
 use sim::models::ceph::checks::{CephActors, pg_state_counts};
 use sim::models::ceph::client::CephClient;
+use sim::models::ceph::defaults::{PAXOS_MIN_WAIT_MILLIS, PAXOS_PROPOSE_INTERVAL_MILLIS};
 use sim::models::ceph::layout::CephSimConfig;
 use sim::models::ceph::osd::CephOsdHost;
 use sim::models::ceph::osdmap::parse_map_summary;
@@ -600,6 +601,37 @@ fn killed_osd_detection_over_seeds() {
     let (min, max) = (seen.iter().min().copied(), seen.iter().max().copied());
     println!("marked down after {min:?} .. {max:?}");
     assert!(seen.iter().all(|d| *d <= LAB_KILLED_OSD_DOWN_WITHIN));
+    // Not sooner than the leader's proposal damping allows (`paxos_min_wait`: the cluster
+    // committed nothing in the second before the kill).
+    let min_wait = SimDuration::from_millis(PAXOS_MIN_WAIT_MILLIS);
+    assert!(seen.iter().all(|d| *d >= min_wait), "{seen:?}");
+}
+
+/// Two OSDs killed 300 ms apart: the second is marked down in a map of its own, which the
+/// leader holds back until `paxos_propose_interval` after the commit of the first
+/// (`PaxosService::should_propose`), as real monitors do.
+#[test]
+fn a_second_failure_waits_for_the_propose_interval() {
+    for seed in 1..=4 {
+        let kill = |ms: u64, host: &str| TimedFault {
+            at: Duration::from_millis(ms),
+            fault: Fault::ProcessStop {
+                host: host.into(),
+                process: "ceph-osd".into(),
+            },
+        };
+        let plan = vec![kill(60_000, "cloudserver3"), kill(60_300, "blackboar")];
+        let (sim, _) = run(seed, &CephSimConfig::default(), plan, 90);
+        let first = marked_down(&sim, 3, secs(60), secs(90));
+        let second = marked_down(&sim, 4, secs(60), secs(90));
+        let gap = second - first;
+        println!("seed {seed}: osd.3 down at {first}, osd.4 {gap} later");
+        let interval = SimDuration::from_millis(PAXOS_PROPOSE_INTERVAL_MILLIS);
+        assert!(
+            gap >= interval && gap <= interval + SimDuration::from_millis(100),
+            "seed {seed}: second map {gap} after the first"
+        );
+    }
 }
 
 /// A crashed host sends no RST: over many seeds its OSD is marked down no sooner than the grace

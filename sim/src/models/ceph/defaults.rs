@@ -48,6 +48,34 @@ pub const MON_ELECTION_TIMEOUT_SECS: u64 = 5;
 /// against the down-out interval (`mon_tick_interval`, Ceph default 5 s).
 pub const MON_TICK_INTERVAL_SECS: u64 = 5;
 
+/// Milliseconds a monitor service damps proposals by: a change made within this long of the
+/// last commit waits until this long after it (`paxos_propose_interval`, Ceph default 1.0 s).
+pub const PAXOS_PROPOSE_INTERVAL_MILLIS: u64 = 1_000;
+
+/// Milliseconds a change waits at least before it is proposed, to gather others made at
+/// about the same time, when the last commit is older than [`PAXOS_PROPOSE_INTERVAL_MILLIS`]
+/// (`paxos_min_wait`, Ceph default 0.05 s).
+pub const PAXOS_MIN_WAIT_MILLIS: u64 = 50;
+
+/// How long the leader waits before proposing a pending OSDMap change, as
+/// `PaxosService::should_propose` decides it: [`PAXOS_MIN_WAIT_MILLIS`] if the last commit
+/// was more than [`PAXOS_PROPOSE_INTERVAL_MILLIS`] ago (or this leader has seen none), else
+/// the rest of that interval. This damping is why a killed OSD, reported at once by its peers,
+/// still takes up to about a second to appear down in the map.
+///
+/// Upstream proposes without delay while the service has committed at most one version
+/// ("quick startup", `get_last_committed() <= 1`): that covers a brand-new cluster's first
+/// map only. The simulated cluster starts in service (its first map stands for a settled
+/// cluster that has long passed that point), so the clause never applies here.
+pub fn propose_delay_millis(since_last_commit_millis: Option<u64>) -> u64 {
+    match since_last_commit_millis {
+        Some(since) if since <= PAXOS_PROPOSE_INTERVAL_MILLIS => {
+            PAXOS_PROPOSE_INTERVAL_MILLIS - since
+        }
+        _ => PAXOS_MIN_WAIT_MILLIS,
+    }
+}
+
 /// Backfills an OSD takes part in at once, as primary (local reservations) and as target
 /// (remote reservations) (`osd_max_backfills`, Ceph default 1). The default of
 /// [`super::layout::CephSimConfig::osd_max_backfills`].
@@ -125,6 +153,17 @@ mod tests {
         assert_eq!(heartbeat_wait_millis(0), 500);
         assert_eq!(heartbeat_wait_millis(9), 5_900);
         assert_eq!(heartbeat_wait_millis(19), 5_900);
+    }
+
+    #[test]
+    fn proposals_are_damped_as_paxos_service_should_propose_does() {
+        // Within the interval of the last commit: the rest of the interval.
+        assert_eq!(propose_delay_millis(Some(0)), 1_000);
+        assert_eq!(propose_delay_millis(Some(300)), 700);
+        assert_eq!(propose_delay_millis(Some(1_000)), 0);
+        // Longer ago, or never seen by this leader: the minimum wait.
+        assert_eq!(propose_delay_millis(Some(1_001)), PAXOS_MIN_WAIT_MILLIS);
+        assert_eq!(propose_delay_millis(None), PAXOS_MIN_WAIT_MILLIS);
     }
 
     #[test]

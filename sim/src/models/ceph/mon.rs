@@ -22,7 +22,7 @@ use std::sync::Arc;
 use super::defaults::FailureKnobs;
 use super::defaults::{
     MON_ELECTION_TIMEOUT_SECS, MON_LEASE_ACK_TIMEOUT_MILLIS, MON_LEASE_RENEW_MILLIS,
-    MON_LEASE_SECS, MON_TICK_INTERVAL_SECS, can_mark_down,
+    MON_LEASE_SECS, MON_TICK_INTERVAL_SECS, can_mark_down, propose_delay_millis,
 };
 use super::layout::CephLayout;
 use super::msg::{
@@ -48,6 +48,7 @@ const TAG_ELECTION: u64 = 1;
 const TAG_RENEW: u64 = 2;
 const TAG_LEASE_TIMEOUT: u64 = 3;
 const TAG_TICK: u64 = 4;
+const TAG_PROPOSE: u64 = 5;
 
 #[derive(Clone, Debug)]
 enum Role {
@@ -79,6 +80,10 @@ pub struct CephMon {
     lease_timer: Option<TimerId>,
     renew_timer: Option<TimerId>,
     tick_timer: Option<TimerId>,
+    /// Leader: the damped proposal waiting to go out (`PaxosService::proposal_timer`).
+    propose_timer: Option<TimerId>,
+    /// When this mon last committed a map (`Paxos::last_commit_time`; volatile).
+    last_commit: Option<SimTime>,
     /// Leader: failure reports per target: reporter subtree -> silent seconds.
     reports: BTreeMap<i32, BTreeMap<String, u64>>,
     /// Leader: changes waiting for the next proposal.
@@ -104,6 +109,8 @@ impl CephMon {
             lease_timer: None,
             renew_timer: None,
             tick_timer: None,
+            propose_timer: None,
+            last_commit: None,
             reports: BTreeMap::new(),
             pending: BTreeSet::new(),
             proposal: None,
@@ -328,7 +335,24 @@ impl CephMon {
             return;
         }
         self.pending.insert(change);
-        self.propose(ctx);
+        self.schedule_propose(ctx);
+    }
+
+    /// Leader: proposes the pending changes after the damping `PaxosService::should_propose`
+    /// asks for (see [`propose_delay_millis`]), unless a proposal is in flight or already
+    /// scheduled; the commit of the one in flight schedules the next.
+    fn schedule_propose(&mut self, ctx: &mut Ctx<'_>) {
+        if self.proposal.is_some() || self.propose_timer.is_some() || self.pending.is_empty() {
+            return;
+        }
+        let since = self.last_commit.map(|t| (ctx.now() - t).as_millis());
+        match propose_delay_millis(since) {
+            0 => self.propose(ctx),
+            delay => {
+                self.propose_timer =
+                    Some(ctx.set_timer(SimDuration::from_millis(delay), TAG_PROPOSE));
+            }
+        }
     }
 
     /// `OSDMonitor::can_mark_down`: up OSDs of the newest map (the proposal in flight, else the
@@ -413,9 +437,10 @@ impl CephMon {
             }
         }
         self.map = map;
+        self.last_commit = Some(ctx.now());
         ctx.state(OSDMAP_KEY, self.map.to_string());
         self.push_map(ctx);
-        self.propose(ctx);
+        self.schedule_propose(ctx);
     }
 
     fn on_failure(&mut self, ctx: &mut Ctx<'_>, f: &OsdFailure) {
@@ -658,6 +683,10 @@ impl Model for CephMon {
                 }
                 TAG_RENEW if self.renew_timer == Some(id) => self.renew(ctx),
                 TAG_TICK if self.tick_timer == Some(id) => self.tick(ctx),
+                TAG_PROPOSE if self.propose_timer == Some(id) => {
+                    self.propose_timer = None;
+                    self.propose(ctx);
+                }
                 _ => {}
             },
             Event::Fault(_) => {}
@@ -670,6 +699,8 @@ impl Model for CephMon {
         self.lease_timer = None;
         self.renew_timer = None;
         self.tick_timer = None;
+        self.propose_timer = None;
+        self.last_commit = None;
         self.reports.clear();
         self.pending.clear();
         self.proposal = None;

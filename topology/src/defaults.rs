@@ -139,6 +139,11 @@ pub const INGRESS_REPLICAS: u32 = 2;
 /// also fails while the apiserver cannot reach etcd, so traffic leaves it then too.
 pub const API_HEALTH_CHECK_PATH: &str = "/readyz";
 
+/// Oldest Kubernetes minor release (1.x) spofless renders for: kubeadm reads the
+/// `kubeadm.k8s.io/v1beta3` config API from v1.22 (kubeadm v1.22 release notes); older kubeadm
+/// only reads v1beta2, which spofless does not write.
+pub const OLDEST_KUBERNETES_MINOR: u32 = 22;
+
 /// Kubernetes release the renderer targets. Our choice, not an upstream default: the newest
 /// patch release whose kubeadm `v1beta4` API and `k8s-openapi` types the renderer is built
 /// and tested against.

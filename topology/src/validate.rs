@@ -48,6 +48,7 @@ pub fn validate(cluster: &Cluster, source: &SourceFile, map: &SourceMap) -> Vec<
     hosts(cluster, &mut cx);
     addressing(cluster, &mut cx);
     api_endpoint(cluster, &mut cx);
+    control_plane(cluster, &mut cx);
     etcd(cluster, &mut cx);
     ceph(cluster, &mut cx);
     networking(cluster, &mut cx);
@@ -339,6 +340,37 @@ fn api_endpoint(c: &Cluster, cx: &mut Ctx<'_>) {
             ),
             Some(_) => {}
         }
+    }
+}
+
+fn control_plane(c: &Cluster, cx: &mut Ctx<'_>) {
+    let cp = &c.spec.control_plane;
+    let field = "spec.controlPlane.kubernetesVersion";
+    match cp.kubernetes_release() {
+        None => cx.push(
+            Code::InvalidValue,
+            field,
+            format!(
+                "'{}' is not an exact Kubernetes release; kubeadm installs exact versions",
+                cp.kubernetes_version
+            ),
+            &format!("write a release such as {}", defaults::KUBERNETES_VERSION),
+        ),
+        Some((1, minor)) if minor >= defaults::OLDEST_KUBERNETES_MINOR => {}
+        Some(_) => cx.push(
+            Code::InvalidValue,
+            field,
+            format!(
+                "Kubernetes {} is older than v1.{}, whose kubeadm is the oldest that reads the config API spofless writes (v1beta3)",
+                cp.kubernetes_version,
+                defaults::OLDEST_KUBERNETES_MINOR
+            ),
+            &format!(
+                "use v1.{} or newer (default {})",
+                defaults::OLDEST_KUBERNETES_MINOR,
+                defaults::KUBERNETES_VERSION
+            ),
+        ),
     }
 }
 

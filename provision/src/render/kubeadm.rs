@@ -30,9 +30,9 @@ pub const KUBEADM_V1BETA4: &str = "kubeadm.k8s.io/v1beta4";
 pub const KUBEADM_V1BETA3: &str = "kubeadm.k8s.io/v1beta3";
 /// First Kubernetes minor release (1.x) whose kubeadm reads v1beta4.
 pub const V1BETA4_SINCE_MINOR: u32 = 31;
-/// First Kubernetes minor release (1.x) whose kubeadm reads v1beta3; older kubeadm only reads
-/// v1beta2, which spofless does not render.
-pub const V1BETA3_SINCE_MINOR: u32 = 22;
+/// First Kubernetes minor release (1.x) whose kubeadm reads v1beta3 (the topology's
+/// validation refuses anything older with the same constant).
+pub const V1BETA3_SINCE_MINOR: u32 = topology::defaults::OLDEST_KUBERNETES_MINOR;
 /// The topology knob the kubeadm API version is derived from, named in errors.
 pub const KUBERNETES_VERSION_KNOB: &str = "spec.controlPlane.kubernetesVersion";
 /// kubeadm's path for the etcd CA (`constants.EtcdCACertName` under the PKI dir).
@@ -77,7 +77,7 @@ impl KubeadmApi {
             version: version.to_owned(),
             reason,
         };
-        let (major, minor) = parse_major_minor(version).ok_or_else(|| {
+        let (major, minor) = topology::parse_kubernetes_release(version).ok_or_else(|| {
             err("expected a release like v1.34.2 (kubeadm needs an exact version)".to_owned())
         })?;
         match (major, minor) {
@@ -106,22 +106,6 @@ impl KubeadmApi {
             Self::V1Beta3 => ExtraArgs::Map(args.into_iter().map(|a| (a.name, a.value)).collect()),
         }
     }
-}
-
-/// `MAJOR.MINOR` of `v1.34.2` / `1.34.2` / `1.34`; `None` when not numeric.
-fn parse_major_minor(version: &str) -> Option<(u32, u32)> {
-    let v = version.strip_prefix('v').unwrap_or(version);
-    let mut parts = v.split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor_part = parts.next()?;
-    // A pre-release suffix (`1.35.0-alpha.1`) only ever follows the patch number.
-    let minor = minor_part.parse().ok()?;
-    let patch_ok = parts.next().is_none_or(|p| {
-        p.split('-')
-            .next()
-            .is_some_and(|n| n.parse::<u32>().is_ok())
-    });
-    patch_ok.then_some((major, minor))
 }
 
 /// The topology's Kubernetes release without the leading `v` (`1.34.2`), as tools such as

@@ -106,6 +106,30 @@ pub struct ControlPlane {
     pub node_lifecycle: NodeLifecycle,
 }
 
+impl ControlPlane {
+    /// `(major, minor)` of [`ControlPlane::kubernetes_version`], if it is an exact release.
+    pub fn kubernetes_release(&self) -> Option<(u32, u32)> {
+        parse_kubernetes_release(&self.kubernetes_version)
+    }
+}
+
+/// `(major, minor)` of an exact Kubernetes release such as `v1.34.2`, `1.30.0` or
+/// `v1.35.0-alpha.1` (kubeadm wants an exact version; a pre-release suffix only ever follows
+/// the patch number). `None` for anything else.
+pub fn parse_kubernetes_release(version: &str) -> Option<(u32, u32)> {
+    let v = version.strip_prefix('v').unwrap_or(version);
+    // At most three parts: a pre-release suffix may hold dots of its own (`0-alpha.1`).
+    let mut parts = v.splitn(3, '.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = parts.next()?;
+    let patch_ok = patch
+        .split('-')
+        .next()
+        .is_some_and(|n| n.parse::<u32>().is_ok());
+    patch_ok.then_some((major, minor))
+}
+
 impl Default for ControlPlane {
     fn default() -> Self {
         ControlPlane {

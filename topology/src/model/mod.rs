@@ -13,7 +13,7 @@ mod workload;
 pub use components::{
     ApiEndpoint, ApiEndpointMethod, Calico, CalicoEncapsulation, CephSpec, ControlPlane, CoreDns,
     EtcdSpec, FailureDomain, HealthCheck, Ingress, IngressController, LeaderElection, MetalLb,
-    MetalLbMode, NodeLifecycle, Pool, Vrrp,
+    MetalLbMode, NodeLifecycle, Pool, Vrrp, parse_kubernetes_release,
 };
 pub use host::{DeviceClass, Disk, Host, Resources, Role};
 pub use lab::{Accelerator, LabSettings};

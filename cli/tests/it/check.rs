@@ -1,22 +1,8 @@
 //! The `spofless` binary as a user runs it: exit codes, output formats, diagnostics.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn spofless(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spofless"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run spofless")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use crate::common::{scratch, spofless, text};
 
 fn bad(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -126,7 +112,7 @@ fn a_missing_file_exits_2() {
 
 #[test]
 fn a_spof_design_exits_1() {
-    let dir = tempdir();
+    let dir = scratch("check", "spof-design");
     let yaml = topology::DEFAULT_TOPOLOGY_YAML.replace(
         "    replicas: 2\n    antiAffinity: required\n    pdb: {minAvailable: 1}\n  ingress",
         "    replicas: 2\n    antiAffinity: preferred\n    pdb: {minAvailable: 1}\n  ingress",
@@ -148,10 +134,4 @@ fn schema_is_json_schema_of_the_cluster() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["title"], "Cluster");
     assert!(v["properties"]["spec"].is_object());
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("spofless-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("mkdir");
-    d
 }

@@ -1,35 +1,11 @@
 //! `spofless sim run / explore / replay` as a user runs them: the built binary, its exit codes,
 //! its JSON, its trace and report files. Simulated durations are short so the suite stays quick.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use serde_json::Value;
 
-fn spofless(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spofless"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run spofless")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-/// A fresh scratch directory for one test (cargo's per-target temp dir, never the source tree).
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("sim_cli")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+use crate::common::{scratch, spofless, text};
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -95,7 +71,7 @@ fn run_prints_the_report_as_json() {
 
 #[test]
 fn the_same_seed_writes_the_same_trace_bytes() {
-    let dir = scratch("trace");
+    let dir = scratch("sim", "trace");
     let traces: Vec<Vec<u8>> = ["a.jsonl", "b.jsonl"]
         .iter()
         .map(|name| {
@@ -129,7 +105,7 @@ fn the_same_seed_writes_the_same_trace_bytes() {
 
 #[test]
 fn report_is_one_self_contained_html_file_with_an_svg_timeline() {
-    let dir = scratch("report");
+    let dir = scratch("sim", "report");
     let report = dir.join("run.html");
     let o = spofless(&[
         "sim",
@@ -198,7 +174,7 @@ fn explore_runs_cases_in_parallel_and_exits_0_when_nothing_breaks() {
 
 #[test]
 fn replay_of_a_plan_file_reproduces_the_equivalent_run() {
-    let dir = scratch("replay");
+    let dir = scratch("sim", "replay");
     // Learn the node-failure victim from the run itself, so the test follows the topology.
     let v = run_json(&[
         "sim",

@@ -5,24 +5,8 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn spofless(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spofless"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run spofless")
-}
-
-/// A fresh directory under cargo's per-target scratch space for integration tests.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("render-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+use crate::common::{scratch, spofless};
 
 /// Every file under `root`: relative path -> (mode, bytes).
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
@@ -70,7 +54,7 @@ fn render(out: &Path, state: &Path, extra: &[&str]) -> (String, String) {
 
 #[test]
 fn rendering_twice_writes_identical_trees_and_keeps_secrets_private() {
-    let dir = scratch("twice");
+    let dir = scratch("render", "twice");
     let (out, state) = (dir.join("out"), dir.join("state"));
     let (_, first_err) = render(&out, &state, &[]);
     let first = snapshot(&out);
@@ -137,7 +121,7 @@ fn rendering_twice_writes_identical_trees_and_keeps_secrets_private() {
 
 #[test]
 fn explain_lists_knobs_with_their_upstream_defaults() {
-    let dir = scratch("explain");
+    let dir = scratch("render", "explain");
     let (stdout, _) = render(&dir.join("out"), &dir.join("state"), &["--explain"]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines.len() > 40, "{stdout}");

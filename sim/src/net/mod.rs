@@ -59,7 +59,11 @@ pub struct Network {
     groups: Option<Vec<u32>>,
     one_way: BTreeSet<(HostId, HostId)>,
     faults: BTreeMap<(HostId, HostId), LinkFault>,
-    last_delivery: BTreeMap<(HostId, HostId), SimTime>,
+    /// For FIFO links: the latest delivery time per destination, indexed by sending host.
+    /// Indexed by sender first so the lookup on every packet costs the log of one host's
+    /// peers, not of every pair in the cluster: simulated work then grows linearly with the
+    /// number of hosts.
+    last_delivery: Vec<BTreeMap<HostId, SimTime>>,
 }
 
 fn unordered(a: HostId, b: HostId) -> (HostId, HostId) {
@@ -76,7 +80,7 @@ impl Network {
             groups: None,
             one_way: BTreeSet::new(),
             faults: BTreeMap::new(),
-            last_delivery: BTreeMap::new(),
+            last_delivery: vec![BTreeMap::new(); hosts],
         }
     }
 
@@ -88,6 +92,7 @@ impl Network {
     /// Grows the network to `hosts` hosts.
     pub fn resize(&mut self, hosts: usize) {
         self.hosts = hosts;
+        self.last_delivery.resize(hosts, BTreeMap::new());
         if let Some(groups) = &mut self.groups {
             groups.resize(hosts, 0);
         }
@@ -190,10 +195,12 @@ impl Network {
         }
         let mut at = now + base.latency.sample(rng) + fault.extra_latency;
         if base.fifo {
-            let last = self
-                .last_delivery
-                .entry((from, to))
-                .or_insert(SimTime::ZERO);
+            let index = from.0 as usize;
+            if index >= self.last_delivery.len() {
+                // A host the network was not sized for; `resize` normally prevents this.
+                self.last_delivery.resize(index + 1, BTreeMap::new());
+            }
+            let last = self.last_delivery[index].entry(to).or_insert(SimTime::ZERO);
             if at < *last {
                 at = *last;
             }

@@ -21,9 +21,12 @@ pub const METADATA_NS: &str = "https://spofless.dev/xmlns/lab/1";
 /// `quiet` and a serial console keep TCG from spending time on a framebuffer;
 /// `no_timer_check` skips the IO-APIC timer check, which under TCG on a loaded host panicked
 /// the kernel here ("IO-APIC + timer doesn't work!"); the floppy driver only probes an absent
-/// drive.
-pub const KERNEL_CMDLINE: &str =
-    "root=LABEL=root rw console=ttyS0 net.ifnames=0 quiet no_timer_check modprobe.blacklist=floppy";
+/// drive. `mitigations=off` drops the kernel's speculative-execution mitigations (retpolines,
+/// barriers), which TCG pays for in translated code: a lab guest is disposable and reachable
+/// only from the lab's own network (in isolated mode a private network namespace with nothing
+/// routed in or out), and runs only the lab's own workloads.
+pub const KERNEL_CMDLINE: &str = "root=LABEL=root rw console=ttyS0 net.ifnames=0 quiet \
+     no_timer_check modprobe.blacklist=floppy mitigations=off";
 
 /// Files one guest boots from.
 #[derive(Debug, Clone)]

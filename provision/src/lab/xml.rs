@@ -24,9 +24,13 @@ pub const METADATA_NS: &str = "https://spofless.dev/xmlns/lab/1";
 /// drive. `mitigations=off` drops the kernel's speculative-execution mitigations (retpolines,
 /// barriers), which TCG pays for in translated code: a lab guest is disposable and reachable
 /// only from the lab's own network (in isolated mode a private network namespace with nothing
-/// routed in or out), and runs only the lab's own workloads.
+/// routed in or out), and runs only the lab's own workloads. For the same reason two more
+/// hardening defaults of Debian's kernel are off: `init_on_alloc=0` (Debian builds with
+/// `CONFIG_INIT_ON_ALLOC_DEFAULT_ON=y`, which zeroes every page and slab object as it is
+/// allocated, a memset TCG emulates instruction by instruction) and `audit=0` (no audit
+/// records for journald to take in while the guest boots).
 pub const KERNEL_CMDLINE: &str = "root=LABEL=root rw console=ttyS0 net.ifnames=0 quiet \
-     no_timer_check modprobe.blacklist=floppy mitigations=off";
+     no_timer_check modprobe.blacklist=floppy mitigations=off init_on_alloc=0 audit=0";
 
 /// Files one guest boots from.
 #[derive(Debug, Clone)]

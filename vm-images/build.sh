@@ -84,7 +84,7 @@ chroot "$ROOT" systemctl mask getty@tty1.service >/dev/null 2>&1 || true
 # cores take from each other while they boot.
 for unit in systemd-binfmt.service proc-sys-fs-binfmt_misc.automount sys-kernel-debug.mount \
     sys-kernel-tracing.mount dev-hugepages.mount sys-fs-fuse-connections.mount \
-    modprobe@drm.service; do
+    modprobe@drm.service modprobe@configfs.service modprobe@efi_pstore.service; do
     chroot "$ROOT" systemctl mask "$unit" >/dev/null 2>&1 || true
 done
 
@@ -136,6 +136,15 @@ EOF
 for unit in cloud-init.service cloud-config.service cloud-final.service; do
     chroot "$ROOT" systemctl mask "$unit" >/dev/null 2>&1
 done
+# cloud-init's entry script (setuptools' EASY-INSTALL-ENTRY-SCRIPT) looks its entry point up
+# through importlib.metadata, which scans every installed distribution's metadata before
+# cloud-init starts; the drop-in calls the same function directly.
+mkdir -p "$ROOT/etc/systemd/system/cloud-init-local.service.d"
+cat >"$ROOT/etc/systemd/system/cloud-init-local.service.d/90-spofless-lab.conf" <<'EOF'
+[Service]
+ExecStart=
+ExecStart=/usr/bin/python3 -c "import sys; from cloudinit.cmd.main import main; sys.exit(main())" init --local
+EOF
 mkdir -p "$ROOT/etc/systemd/system/ssh.service.d"
 cat >"$ROOT/etc/systemd/system/ssh.service.d/90-spofless-lab.conf" <<'EOF'
 [Unit]

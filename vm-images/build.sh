@@ -84,7 +84,8 @@ chroot "$ROOT" systemctl mask getty@tty1.service >/dev/null 2>&1 || true
 # cores take from each other while they boot.
 for unit in systemd-binfmt.service proc-sys-fs-binfmt_misc.automount sys-kernel-debug.mount \
     sys-kernel-tracing.mount dev-hugepages.mount sys-fs-fuse-connections.mount \
-    modprobe@drm.service modprobe@configfs.service modprobe@efi_pstore.service; do
+    modprobe@drm.service modprobe@configfs.service modprobe@efi_pstore.service \
+    systemd-update-utmp.service systemd-update-utmp-runlevel.service; do
     chroot "$ROOT" systemctl mask "$unit" >/dev/null 2>&1 || true
 done
 
@@ -145,6 +146,14 @@ cat >"$ROOT/etc/systemd/system/cloud-init-local.service.d/90-spofless-lab.conf" 
 ExecStart=
 ExecStart=/usr/bin/python3 -c "import sys; from cloudinit.cmd.main import main; sys.exit(main())" init --local
 EOF
+# cloud-init's systemd generator runs ds-identify, a 1900-line shell script that probes DMI,
+# block devices and the kernel command line on every boot, before systemd starts any unit, to
+# decide whether cloud-init runs and with which datasources. A lab guest always runs it with
+# NoCloud, so the generator is masked and cloud-init.target enabled as the generator would.
+mkdir -p "$ROOT/etc/systemd/system-generators" "$ROOT/etc/systemd/system/multi-user.target.wants"
+ln -sf /dev/null "$ROOT/etc/systemd/system-generators/cloud-init-generator"
+ln -sf /lib/systemd/system/cloud-init.target \
+    "$ROOT/etc/systemd/system/multi-user.target.wants/cloud-init.target"
 mkdir -p "$ROOT/etc/systemd/system/ssh.service.d"
 cat >"$ROOT/etc/systemd/system/ssh.service.d/90-spofless-lab.conf" <<'EOF'
 [Unit]

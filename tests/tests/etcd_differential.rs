@@ -25,7 +25,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use provision::netns::{
-    EtcdLab, FaultRun, FaultScheduleConfig, LeaderKill, PhaseCounts, RecordedOp, RecordedOutcome,
+    EtcdLab, FaultRun, FaultScheduleConfig, LeaderKill, RecordedOp, RecordedOutcome,
     RecordedResult, WorkloadMix, measure_leader_kills, run_fault_schedule, spec_from_unit,
 };
 use sim::checks::linearizability::{CheckConfig, History, Verdict, check_with_stats};
@@ -144,21 +144,6 @@ fn simulate(
             sim
         })
         .collect()
-}
-
-/// (answered writes / writes, unanswered calls) of a real phase.
-fn real_figures(c: &PhaseCounts) -> (f64, u32) {
-    (
-        f64::from(c.writes_ok) / f64::from(c.writes().max(1)),
-        c.writes_failed + c.writes_indeterminate + c.reads_failed,
-    )
-}
-
-fn sim_figures(c: &drill::PhaseCounts) -> (f64, u32) {
-    (
-        f64::from(c.writes_ok) / f64::from(c.writes().max(1)),
-        c.writes_failed + c.writes_indeterminate + c.reads_failed,
-    )
 }
 
 fn secs(d: Duration) -> String {
@@ -294,8 +279,11 @@ fn real_etcd_and_the_simulator_agree_on_the_fault_schedule() {
     );
     for (i, r) in real.phases.iter().enumerate() {
         let s_phases: Vec<_> = sims.iter().map(|s| &s.phases[i]).collect();
-        let (r_share, r_unanswered) = real_figures(&r.counts);
-        let s_fig: Vec<(f64, u32)> = s_phases.iter().map(|p| sim_figures(&p.counts)).collect();
+        let (r_share, r_unanswered) = r.counts.answered_share_and_misses();
+        let s_fig: Vec<(f64, u32)> = s_phases
+            .iter()
+            .map(|p| p.counts.answered_share_and_misses())
+            .collect();
         let share_lo = s_fig.iter().map(|f| f.0).fold(f64::INFINITY, f64::min);
         let share_hi = s_fig.iter().map(|f| f.0).fold(f64::NEG_INFINITY, f64::max);
         let un_lo = s_fig.iter().map(|f| f.1).min().expect("seeds");

@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod defaults;
+pub mod drill;
 pub mod fault;
 pub mod model;
 

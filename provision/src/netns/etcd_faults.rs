@@ -28,6 +28,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use topology::drill::CallResult;
+pub use topology::drill::PhaseCounts;
 
 use super::NetnsError;
 use super::etcd::{EtcdClient, EtcdLab, EtcdLabError};
@@ -301,6 +303,17 @@ pub enum RecordedOutcome {
     Failed,
 }
 
+impl RecordedOutcome {
+    /// How the drill counts the call.
+    pub fn call_result(&self) -> CallResult {
+        match self {
+            RecordedOutcome::Ok(_) => CallResult::Ok,
+            RecordedOutcome::Failed => CallResult::Failed,
+            RecordedOutcome::Indeterminate => CallResult::Indeterminate,
+        }
+    }
+}
+
 /// One client call, in the shape of `sim::checks::linearizability::Operation`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordedOperation {
@@ -321,48 +334,6 @@ pub struct RecordedOperation {
     /// For an operation without an answer: etcdctl's last stderr line, or "timed out".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-}
-
-/// Calls of one phase by kind and outcome (the simulated drill counts the same way).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct PhaseCounts {
-    /// Writes (puts and txns) answered.
-    pub writes_ok: u32,
-    /// Writes rejected before they were proposed.
-    pub writes_failed: u32,
-    /// Writes without an answer.
-    pub writes_indeterminate: u32,
-    /// Reads answered.
-    pub reads_ok: u32,
-    /// Reads that failed.
-    pub reads_failed: u32,
-}
-
-impl PhaseCounts {
-    /// Counts one call.
-    pub fn add(&mut self, write: bool, ok: bool, indeterminate: bool) {
-        match (write, ok, indeterminate) {
-            (true, true, _) => self.writes_ok += 1,
-            (true, false, true) => self.writes_indeterminate += 1,
-            (true, false, false) => self.writes_failed += 1,
-            (false, true, _) => self.reads_ok += 1,
-            (false, false, _) => self.reads_failed += 1,
-        }
-    }
-
-    /// Every call.
-    pub fn total(&self) -> u32 {
-        self.writes_ok
-            + self.writes_failed
-            + self.writes_indeterminate
-            + self.reads_ok
-            + self.reads_failed
-    }
-
-    /// Writes sent.
-    pub fn writes(&self) -> u32 {
-        self.writes_ok + self.writes_failed + self.writes_indeterminate
-    }
 }
 
 /// What one phase of the schedule did.
@@ -850,17 +821,20 @@ pub fn run_fault_schedule(
             } else {
                 &mut p.counts
             };
-            let (write, ok) = (o.op.is_write(), matches!(o.outcome, RecordedOutcome::Ok(_)));
-            let indeterminate = o.outcome == RecordedOutcome::Indeterminate;
-            counts.add(write, ok, indeterminate);
+            let write = o.op.is_write();
+            let result = o.outcome.call_result();
+            counts.add(write, result);
             if o.client == pinned_client
                 && let Some((from, to)) = p.fault_window_ns
                 && (from..to).contains(&o.call_time)
             {
                 // An answer after the repair is no answer during the fault.
                 let late = o.return_time.is_none_or(|r| r > to);
-                p.pinned_during_fault
-                    .add(write, ok && !late, indeterminate || (ok && late));
+                let result = match result {
+                    CallResult::Ok if late => CallResult::Indeterminate,
+                    other => other,
+                };
+                p.pinned_during_fault.add(write, result);
             }
         }
     }

@@ -16,6 +16,7 @@
 //! `pinned` that only ever talks to the partitioned member and only writes, all with the
 //! workload of [`differential_client`], as the real schedule's etcdctl threads.
 
+use topology::drill::{CallResult, PhaseCounts};
 use topology::fault::Fault;
 
 use super::client::{
@@ -74,44 +75,12 @@ pub struct DrillConfig {
     pub recovery_timeout: SimDuration,
 }
 
-/// Calls of one phase by kind and outcome, as the real schedule's `PhaseCounts`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PhaseCounts {
-    /// Writes (puts and txns) answered.
-    pub writes_ok: u32,
-    /// Writes rejected before they were proposed.
-    pub writes_failed: u32,
-    /// Writes that timed out.
-    pub writes_indeterminate: u32,
-    /// Reads answered.
-    pub reads_ok: u32,
-    /// Reads that failed or timed out.
-    pub reads_failed: u32,
-}
-
-impl PhaseCounts {
-    fn add(&mut self, write: bool, outcome: &Outcome) {
-        match (write, outcome) {
-            (true, Outcome::Ok(_)) => self.writes_ok += 1,
-            (true, Outcome::Failed) => self.writes_failed += 1,
-            (true, Outcome::Indeterminate) => self.writes_indeterminate += 1,
-            (false, Outcome::Ok(_)) => self.reads_ok += 1,
-            (false, _) => self.reads_failed += 1,
-        }
-    }
-
-    /// Every call.
-    pub fn total(&self) -> u32 {
-        self.writes_ok
-            + self.writes_failed
-            + self.writes_indeterminate
-            + self.reads_ok
-            + self.reads_failed
-    }
-
-    /// Writes sent.
-    pub fn writes(&self) -> u32 {
-        self.writes_ok + self.writes_failed + self.writes_indeterminate
+/// How the drill counts a simulated call (as the real schedule counts its recorded ones).
+fn call_result(outcome: &Outcome) -> CallResult {
+    match outcome {
+        Outcome::Ok(_) => CallResult::Ok,
+        Outcome::Failed => CallResult::Failed,
+        Outcome::Indeterminate => CallResult::Indeterminate,
     }
 }
 
@@ -417,18 +386,18 @@ pub fn run_drill(seed: u64, cfg: &DrillConfig) -> Result<SimDrill, EngineError> 
             } else {
                 &mut p.counts
             };
-            counts.add(o.may_write(), &o.outcome);
+            counts.add(o.may_write(), call_result(&o.outcome));
             if o.client == pinned_client.0
                 && let Some((from, to)) = p.fault_window
                 && (from.as_nanos()..to.as_nanos()).contains(&o.call_time)
             {
                 // An answer after the repair is no answer during the fault.
                 let late = o.return_time.is_none_or(|r| r > to.as_nanos());
-                let outcome = match &o.outcome {
-                    Outcome::Ok(_) if late => Outcome::Indeterminate,
-                    other => other.clone(),
+                let result = match call_result(&o.outcome) {
+                    CallResult::Ok if late => CallResult::Indeterminate,
+                    other => other,
                 };
-                p.pinned_during_fault.add(o.may_write(), &outcome);
+                p.pinned_during_fault.add(o.may_write(), result);
             }
         }
     }

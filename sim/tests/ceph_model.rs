@@ -441,7 +441,7 @@ fn same_seed_same_run() {
 /// acknowledged writes then exist only on its own disk, which is lost.
 fn cut_then_lose(bug: bool) -> Simulation {
     let x = "cloudserver3";
-    let mut plan: Vec<TimedFault> = ["micklethefickle", "cloudserver1", "cloudserver2"]
+    let plan: Vec<TimedFault> = ["micklethefickle", "cloudserver1", "cloudserver2"]
         .iter()
         .map(|to| {
             at(
@@ -453,6 +453,12 @@ fn cut_then_lose(bug: bool) -> Simulation {
             )
         })
         .collect();
+    lose_at_150_and_run(plan, x, bug)
+}
+
+/// Ends `plan` with `x`'s disk lost and its OSD killed at 150 s, then runs seed 2 to 240 s
+/// with the ack-after-primary bug planted or not.
+fn lose_at_150_and_run(mut plan: Vec<TimedFault>, x: &str, bug: bool) -> Simulation {
     plan.push(at(
         150,
         Fault::DiskLoss {
@@ -770,19 +776,7 @@ fn lose_two_then_cut_then_lose(bug: bool) -> Simulation {
             },
         ));
     }
-    plan.push(at(
-        150,
-        Fault::DiskLoss {
-            host: x.into(),
-            disk: "/dev/vdb".into(),
-        },
-    ));
-    plan.push(at(150, stop(x)));
-    let cfg = CephSimConfig {
-        planted_ack_after_primary_only: bug,
-        ..CephSimConfig::default()
-    };
-    run(2, &cfg, plan, 240).0
+    lose_at_150_and_run(plan, x, bug)
 }
 
 #[test]

@@ -20,6 +20,15 @@ pub fn text(o: &Output) -> (String, String) {
     )
 }
 
+/// Runs `spofless` with `args`, asserts it exited 0 (showing both streams if not), and
+/// returns its stdout.
+pub fn succeed(args: &[&str]) -> String {
+    let o = spofless(args);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{args:?}\n{out}\n{err}");
+    out
+}
+
 /// A fresh, empty directory `group/name` under cargo's per-target scratch space for
 /// integration tests (never the source tree); emptied again when a later run reuses it.
 pub fn scratch(group: &str, name: &str) -> PathBuf {

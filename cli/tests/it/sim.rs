@@ -5,16 +5,14 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::{scratch, spofless, text};
+use crate::common::{scratch, spofless, succeed, text};
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
 fn run_json(args: &[&str]) -> Value {
-    let o = spofless(args);
-    let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{args:?}\n{out}\n{err}");
+    let out = succeed(args);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
 }
 
@@ -107,7 +105,7 @@ fn the_same_seed_writes_the_same_trace_bytes() {
 fn report_is_one_self_contained_html_file_with_an_svg_timeline() {
     let dir = scratch("sim", "report");
     let report = dir.join("run.html");
-    let o = spofless(&[
+    let out = succeed(&[
         "sim",
         "run",
         "--scenario",
@@ -119,8 +117,6 @@ fn report_is_one_self_contained_html_file_with_an_svg_timeline() {
         "--report",
         path_str(&report),
     ]);
-    let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(out.contains("all invariants held"), "{out}");
     let html = std::fs::read_to_string(&report).expect("report written");
     assert!(html.starts_with("<!DOCTYPE html>"), "{}", &html[..80]);
@@ -152,7 +148,7 @@ fn an_unknown_scenario_is_a_clear_error() {
 
 #[test]
 fn explore_runs_cases_in_parallel_and_exits_0_when_nothing_breaks() {
-    let o = spofless(&[
+    let out = succeed(&[
         "sim",
         "explore",
         "--cases",
@@ -164,8 +160,6 @@ fn explore_runs_cases_in_parallel_and_exits_0_when_nothing_breaks() {
         "--duration",
         "40s",
     ]);
-    let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(
         out.contains("4 cases, seed 5, 2 jobs: no violation"),
         "{out}"
@@ -215,7 +209,7 @@ fn replay_of_a_plan_file_reproduces_the_equivalent_run() {
         path_str(&run_trace),
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
-    let o = spofless(&[
+    let out = succeed(&[
         "sim",
         "replay",
         "--seed",
@@ -227,8 +221,6 @@ fn replay_of_a_plan_file_reproduces_the_equivalent_run() {
         "-o",
         "json",
     ]);
-    let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     let replayed: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(replayed["scenario"], "by-hand");
     // The replay line names the plan file, not a scenario that does not exist.
@@ -271,7 +263,7 @@ fn a_non_default_topology_is_part_of_the_replay_command() {
 
 #[test]
 fn node_drain_says_the_kubernetes_layer_is_not_modelled() {
-    let o = spofless(&[
+    let out = succeed(&[
         "sim",
         "run",
         "--scenario",
@@ -279,8 +271,6 @@ fn node_drain_says_the_kubernetes_layer_is_not_modelled() {
         "--duration",
         "70s",
     ]);
-    let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(
         out.contains("note: The Kubernetes layer is not modelled yet"),
         "{out}"

@@ -364,6 +364,17 @@ pub struct PhaseOutcome {
     pub pinned_during_fault: PhaseCounts,
 }
 
+impl PhaseOutcome {
+    /// Records the leader the survivors elected after the fault and how long it took, when one
+    /// came in time.
+    fn note_reelection(&mut self, found: Option<(String, u64)>) {
+        if let Some((leader, ns)) = found {
+            self.new_leader = Some(leader);
+            self.reelection_ns = Some(ns);
+        }
+    }
+}
+
 /// The result of a schedule run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FaultRun {
@@ -880,12 +891,13 @@ fn run_phases(
     let fault = Instant::now();
     lab.lab().kill(daemon)?;
     let (survivors, _) = others(lab, &leader);
-    if let Some((l, t)) =
-        await_new_leader(lab, &survivors, Some(&leader), fault, cfg.recovery_timeout)
-    {
-        p.new_leader = Some(l);
-        p.reelection_ns = Some(t);
-    }
+    p.note_reelection(await_new_leader(
+        lab,
+        &survivors,
+        Some(&leader),
+        fault,
+        cfg.recovery_timeout,
+    ));
     sleep_rest(fault);
     p.target = Some(leader);
     p.fault_window_ns = Some((since(t0, fault), ns(t0)));
@@ -950,12 +962,13 @@ fn run_phases(
     };
     if leader == partitioned {
         let survivors: Vec<String> = peers.iter().filter_map(|m| lab.endpoint(m)).collect();
-        if let Some((l, t)) =
-            await_new_leader(lab, &survivors, Some(&leader), fault, cfg.recovery_timeout)
-        {
-            p.new_leader = Some(l);
-            p.reelection_ns = Some(t);
-        }
+        p.note_reelection(await_new_leader(
+            lab,
+            &survivors,
+            Some(&leader),
+            fault,
+            cfg.recovery_timeout,
+        ));
     }
     sleep_rest(fault);
     p.fault_window_ns = Some((since(t0, fault), ns(t0)));
@@ -973,12 +986,13 @@ fn run_phases(
     let fault = Instant::now();
     lab.lab().link_down(&leader)?;
     let (survivors, _) = others(lab, &leader);
-    if let Some((l, t)) =
-        await_new_leader(lab, &survivors, Some(&leader), fault, cfg.recovery_timeout)
-    {
-        p.new_leader = Some(l);
-        p.reelection_ns = Some(t);
-    }
+    p.note_reelection(await_new_leader(
+        lab,
+        &survivors,
+        Some(&leader),
+        fault,
+        cfg.recovery_timeout,
+    ));
     sleep_rest(fault);
     p.fault_window_ns = Some((since(t0, fault), ns(t0)));
     lab.lab().link_up(&leader)?;

@@ -1,26 +1,41 @@
 //! `spofless`: prove a five-node Kubernetes cluster has no single point of failure.
 //!
-//! Exit codes (as ripgrep documents its own): 0 success / verdict holds, 1 the verdict or a
-//! comparison does not hold, 2 bad input or an error.
+//! This file holds the command-line definition and the dispatch; each command lives in its
+//! own module under `commands/` with its arguments and `run`. Every command returns
+//! `miette::Result<ExitCode>`; errors go to the one reporter (`report.rs`) and exit statuses are
+//! defined once (`exit.rs`) and documented at the end of `--help`.
 
 mod commands;
+mod exit;
+mod logging;
 mod output;
+mod report;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use topology::Loaded;
 
-/// Prove a Kubernetes cluster free of single points of failure: analyse, simulate, render,
-/// provision and drill it from one topology file.
+/// Prove a Kubernetes cluster free of single points of failure: analyse its topology,
+/// simulate faults deterministically, render every artifact, and run a local VM lab.
 #[derive(Debug, Parser)]
-#[command(name = "spofless", version, about, propagate_version = true)]
-struct Cli {
-    /// Topology file for commands that take no FILE argument (default: the embedded
-    /// bolabaden topology).
-    #[arg(long, short = 't', global = true, value_name = "FILE")]
-    topology: Option<std::path::PathBuf>,
+#[command(
+    name = "spofless",
+    version,
+    about,
+    propagate_version = true,
+    after_help = exit::HELP
+)]
+pub struct Cli {
+    /// Topology file for `sim` and `lab`, and for `check` and `render` when they get no FILE
+    /// (default: the embedded bolabaden topology). Other commands refuse it.
+    #[arg(long, short = 't', value_name = "FILE")]
+    topology: Option<PathBuf>,
+    /// More diagnostics on standard error: -v info, -vv debug, -vvv trace (RUST_LOG, in
+    /// tracing's EnvFilter syntax, overrides).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +57,34 @@ enum Command {
     Ceph(commands::ceph::CephCommand),
     /// Print the JSON Schema of the topology file.
     Schema,
+    /// Print a shell completion script (e.g. `spofless completions bash > /etc/bash_completion.d/spofless`).
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the man page, or write one page per command into a directory.
+    Man(commands::man::ManArgs),
+}
+
+impl Command {
+    /// Whether the command reads the topology that `-t` names.
+    fn reads_topology(&self) -> bool {
+        matches!(
+            self,
+            Command::Check(_) | Command::Sim(_) | Command::Render(_) | Command::Lab(_)
+        )
+    }
+
+    /// The subcommand's name, for messages.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Check(_) => "check",
+            Command::Sim(_) => "sim",
+            Command::Render(_) => "render",
+            Command::Lab(_) => "lab",
+            Command::Ceph(_) => "ceph",
+            Command::Schema => "schema",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
+        }
+    }
 }
 
 /// Loads `file`, or the embedded default topology. Deserialisation problems are fatal;
@@ -51,6 +94,7 @@ pub fn load_topology(file: Option<&Path>) -> miette::Result<Loaded> {
         Some(p) => topology::load::read(p)?,
         None => topology::embedded_source(),
     };
+    tracing::info!(file = %source.name, bytes = source.text.len(), "loading topology");
     Ok(topology::load(&source)?)
 }
 
@@ -59,10 +103,26 @@ pub fn load_valid_topology(file: Option<&Path>) -> miette::Result<topology::Clus
     Ok(load_topology(file)?.into_valid()?)
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// `-t` given to a command that would ignore it.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("-t/--topology has no effect on `spofless {command}`")]
+#[diagnostic(
+    code(spofless::usage),
+    help("`-t` picks the topology for check, sim, render and lab; leave it out here")
+)]
+struct TopologyIgnored {
+    command: &'static str,
+}
+
+fn run(cli: Cli) -> miette::Result<ExitCode> {
     let topology = cli.topology.as_deref();
-    let result = match cli.command {
+    if topology.is_some() && !cli.command.reads_topology() {
+        return Err(TopologyIgnored {
+            command: cli.command.name(),
+        }
+        .into());
+    }
+    match cli.command {
         Command::Check(mut args) => {
             if args.file.is_none() {
                 args.file = topology.map(Path::to_path_buf);
@@ -79,12 +139,17 @@ fn main() -> ExitCode {
         }
         Command::Ceph(cmd) => commands::ceph::run(cmd),
         Command::Schema => commands::schema::run(),
-    };
-    match result {
+        Command::Completions(args) => commands::completions::run(&args, Cli::command()),
+        Command::Man(args) => commands::man::run(&args, Cli::command()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    report::install();
+    logging::init(cli.verbose);
+    match run(cli) {
         Ok(code) => code,
-        Err(report) => {
-            eprintln!("{report:?}");
-            ExitCode::from(commands::check::EXIT_BAD_INPUT)
-        }
+        Err(err) => report::report(&err),
     }
 }

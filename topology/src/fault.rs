@@ -11,8 +11,13 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod effect;
+mod file;
 #[cfg(feature = "proptest")]
 pub mod strategy;
+
+pub use effect::NoOp;
+pub use file::{ScenarioFileError, load_scenario, parse_scenario};
 
 /// `apiVersion` of a Scenario document.
 pub const SCENARIO_API_VERSION: &str = "spofless.dev/v1alpha1";
@@ -319,7 +324,11 @@ impl fmt::Display for Fault {
             | Fault::ProcessResume { host, process } => {
                 write!(f, "{} {host}/{process}", self.kind())
             }
-            Fault::DiskLoss { host, disk } => write!(f, "DiskLoss {host}/{disk}"),
+            Fault::DiskLoss { host, disk } => {
+                // Device paths start with `/`; `host:/dev/vdb` reads better than `host//dev/vdb`.
+                let sep = if disk.starts_with('/') { ":" } else { "/" };
+                write!(f, "DiskLoss {host}{sep}{disk}")
+            }
             Fault::Partition { groups } => {
                 let groups: Vec<String> = groups
                     .iter()

@@ -73,10 +73,7 @@ pub fn embedded_source() -> SourceFile {
 /// Deserialises and validates `source`. `Err` only when the YAML does not deserialise.
 pub fn load(source: &SourceFile) -> Result<Loaded, Problems> {
     let map = SourceMap::build(&source.text);
-    let cluster: Cluster = serde_saphyr::from_str(&source.text).map_err(|e| Problems {
-        file: source.name.clone(),
-        problems: vec![serde_problem(source, &map, &e)],
-    })?;
+    let cluster: Cluster = parse(source, &map)?;
     let problems = validate::validate(&cluster, source, &map);
     Ok(Loaded {
         cluster,
@@ -88,6 +85,141 @@ pub fn load(source: &SourceFile) -> Result<Loaded, Problems> {
 /// Deserialises and validates `source`, refusing any problem.
 pub fn load_valid(source: &SourceFile) -> Result<Cluster, Problems> {
     load(source)?.into_valid()
+}
+
+/// At most this many deserialisation problems are collected from one file: each one costs a
+/// re-parse, and past a screenful more of them help nobody.
+const MAX_PARSE_PROBLEMS: usize = 20;
+
+/// Deserialises `source` (indexed by `map`) as a `T`, reporting every misspelt field and value
+/// in one pass. serde stops at the first error, so after a misspelt key or value the text is
+/// repaired (the key renamed to its closest known name, or the entry dropped; the value
+/// replaced by its closest known one) and parsed again, each problem mapped back to its place
+/// in the user's text. Any other error ends the pass, since what follows it may only be its
+/// echo; so does a "missing field" right after a misspelt key of the same mapping (it is the
+/// same mistake).
+pub fn parse<T: serde::de::DeserializeOwned>(
+    source: &SourceFile,
+    map: &SourceMap,
+) -> Result<T, Problems> {
+    let problems_of = |problems| Problems {
+        file: source.name.clone(),
+        problems,
+    };
+    if source.text.trim().is_empty() {
+        let problem = Problem::new(
+            Code::Syntax,
+            source,
+            ByteSpan { offset: 0, len: 1 },
+            "(document)",
+            "the file is empty",
+        )
+        .help("start from `examples/bolabaden.yaml`, or `spofless schema` for every field");
+        return Err(problems_of(vec![problem]));
+    }
+    let first = match serde_saphyr::from_str::<T>(&source.text) {
+        Ok(value) => return Ok(value),
+        Err(e) => serde_problem(source, map, &e),
+    };
+    let mut problems = vec![first];
+    let mut edits = Edits::default();
+    let mut text = source.text.to_string();
+    while problems.len() < MAX_PARSE_PROBLEMS {
+        let Some(last) = problems.last() else { break };
+        let current = SourceMap::build(&text);
+        if !edits.repair(&mut text, &current, last) {
+            break;
+        }
+        let edited = SourceFile::new(source.name.clone(), text.clone());
+        let emap = SourceMap::build(&text);
+        let Err(e) = serde_saphyr::from_str::<T>(&text) else {
+            break;
+        };
+        let p = serde_problem(&edited, &emap, &e);
+        let echo = p.code == Code::MissingField
+            && problems
+                .iter()
+                .any(|q| q.code == Code::UnknownField && parent(&q.field) == parent(&p.field));
+        let span = edits.original(p.span);
+        if echo || problems.iter().any(|q| q.span == span) {
+            break;
+        }
+        let mut moved = Problem::new(p.code, source, span, p.field.clone(), p.message.clone());
+        moved.help = p.help.clone();
+        problems.push(moved);
+    }
+    problems.sort_by_key(|p| p.span.offset);
+    Err(problems_of(problems))
+}
+
+/// The mapping a dotted field path sits in.
+fn parent(field: &str) -> &str {
+    field.rfind('.').map_or("", |i| &field[..i])
+}
+
+/// Replacements made to a text, in order, so offsets in the edited text map back to the
+/// original.
+#[derive(Default)]
+struct Edits(Vec<(usize, usize, usize)>);
+
+impl Edits {
+    /// Replaces `len` bytes at `at` with `with`.
+    fn replace(&mut self, text: &mut String, at: usize, len: usize, with: &str) -> bool {
+        if text.get(at..at + len).is_none() {
+            return false;
+        }
+        text.replace_range(at..at + len, with);
+        self.0.push((at, len, with.len()));
+        true
+    }
+
+    /// `span` of the edited text, in the original text's offsets.
+    fn original(&self, span: ByteSpan) -> ByteSpan {
+        let mut offset = span.offset;
+        for &(at, old, new) in self.0.iter().rev() {
+            if offset >= at + new {
+                offset = offset - new + old;
+            } else if offset >= at {
+                offset = at;
+            }
+        }
+        ByteSpan {
+            offset,
+            len: span.len,
+        }
+    }
+
+    /// Edits `text` (indexed by `map`) so the next parse gets past `problem`, whose span and
+    /// field are in the original text; false when it cannot.
+    fn repair(&mut self, text: &mut String, map: &SourceMap, problem: &Problem) -> bool {
+        match problem.code {
+            Code::UnknownField => {
+                let suggestion = problem.help.as_deref().and_then(did_you_mean);
+                match (suggestion, map.key_span(&problem.field)) {
+                    (Some(name), Some(key)) => self.replace(text, key.offset, key.len, name),
+                    _ => match map.extent(&problem.field) {
+                        Some(entry) => self.replace(text, entry.offset, entry.len, ""),
+                        None => false,
+                    },
+                }
+            }
+            Code::UnknownVariant => {
+                let Some(name) = problem.help.as_deref().and_then(did_you_mean) else {
+                    return false;
+                };
+                match map.locate(&problem.field) {
+                    Some(value) => self.replace(text, value.offset, value.len, name),
+                    None => false,
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The name in a "did you mean `x`?" hint.
+fn did_you_mean(help: &str) -> Option<&str> {
+    help.strip_prefix("did you mean `")?.strip_suffix("`?")
 }
 
 fn serde_problem(source: &SourceFile, map: &SourceMap, err: &serde_saphyr::Error) -> Problem {
@@ -177,9 +309,60 @@ fn serde_problem(source: &SourceFile, map: &SourceMap, err: &serde_saphyr::Error
             Some("check the indentation and brackets on this line".to_owned()),
         ),
     };
+    // Through `#[serde(flatten)]` (a Scenario's faults) serde reports an unknown value at the
+    // start of the buffered mapping; the value itself is the first whole-word occurrence of
+    // it below that place, so point there.
+    let (span, field) = match err {
+        E::SerdeUnknownVariant { variant, .. } => {
+            refine_to_value(source, map, span, field, variant)
+        }
+        _ => (span, field),
+    };
     let mut p = Problem::new(code, source, span, field, message);
     p.help = help;
     p
+}
+
+/// The span and path of `value`'s first whole-word occurrence within what `field` covers, or
+/// the given ones when it is not there.
+fn refine_to_value(
+    source: &SourceFile,
+    map: &SourceMap,
+    span: ByteSpan,
+    field: String,
+    value: &str,
+) -> (ByteSpan, String) {
+    let Some(extent) = map.extent(&field) else {
+        return (span, field);
+    };
+    if value.is_empty()
+        || span.len >= value.len()
+            && source.text.get(span.offset..span.offset + value.len()) == Some(value)
+    {
+        return (span, field);
+    }
+    let end = (extent.offset + extent.len).min(source.text.len());
+    let Some(region) = source.text.get(extent.offset..end) else {
+        return (span, field);
+    };
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    let found = region.match_indices(value).map(|(i, _)| i).find(|&i| {
+        !word(region[..i].chars().next_back()) && !word(region[i + value.len()..].chars().next())
+    });
+    match found {
+        Some(i) => {
+            let offset = extent.offset + i;
+            let path = map.path_at(offset).unwrap_or(field);
+            (
+                ByteSpan {
+                    offset,
+                    len: value.len(),
+                },
+                path,
+            )
+        }
+        None => (span, field),
+    }
 }
 
 /// "did you mean `x`?" when a known name is close, else the list of known names.

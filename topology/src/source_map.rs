@@ -115,6 +115,35 @@ impl SourceMap {
         }
     }
 
+    /// Span of the key of the mapping entry at `path`.
+    pub fn key_span(&self, path: &str) -> Option<ByteSpan> {
+        self.keys.get(path).copied()
+    }
+
+    /// Everything `path` covers in the text: its key, its value and, for a mapping or a
+    /// sequence, every key and value below it.
+    pub fn extent(&self, path: &str) -> Option<ByteSpan> {
+        let below = |p: &str| {
+            p == path
+                || p.strip_prefix(path)
+                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+        };
+        let spans = self
+            .values
+            .iter()
+            .chain(self.keys.iter())
+            .filter(|(p, _)| below(p))
+            .map(|(_, s)| *s);
+        let (start, end) = spans.fold(None, |acc: Option<(usize, usize)>, s| {
+            let (a, b) = (s.offset, s.offset + s.len);
+            Some(acc.map_or((a, b), |(x, y)| (x.min(a), y.max(b))))
+        })?;
+        Some(ByteSpan {
+            offset: start,
+            len: end - start,
+        })
+    }
+
     /// The innermost path whose key or value covers `offset`.
     pub fn path_at(&self, offset: usize) -> Option<String> {
         let covers = |s: &ByteSpan| s.offset <= offset && offset < s.offset + s.len;

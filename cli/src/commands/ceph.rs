@@ -5,13 +5,11 @@
 //! `crushtool -i map.bin --test --show-mappings` prints, so the two can be
 //! diffed to trust our placement on a real cluster's map.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use miette::{IntoDiagnostic, WrapErr, miette};
-use sim::models::ceph::crush::CrushMap;
-use sim::models::ceph::crush::tester::{TestSpec, write_mappings};
+use sim::models::ceph::crush::tester::{SpecError, TestSpec, write_mappings};
+use sim::models::ceph::crush::{CrushError, CrushMap};
 
 /// Ceph commands.
 #[derive(Debug, clap::Subcommand)]
@@ -87,28 +85,90 @@ pub fn run(cmd: CephCommand) -> miette::Result<ExitCode> {
     }
 }
 
-fn crush_test(args: &CrushTestArgs) -> miette::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.map)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("reading {}", args.map.display()))?;
-    let map = CrushMap::from_text(&text).map_err(|e| miette!("{}: {e}", args.map.display()))?;
-    if let Some(r) = args.rule
-        && map.rule(r).is_none()
-    {
-        return Err(miette!("{}: rule {r} does not exist", args.map.display()));
+/// The first four bytes of a compiled CRUSH map: `CRUSH_MAGIC` (0x00010000, src/crush/crush.h),
+/// little-endian.
+const COMPILED_MAGIC: [u8; 4] = [0x00, 0x00, 0x01, 0x00];
+
+/// The map file could not be used.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+enum MapError {
+    #[error("cannot read the CRUSH map {path}")]
+    #[diagnostic(code(spofless::ceph::read))]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is a compiled (binary) CRUSH map; crush-test reads the text form")]
+    #[diagnostic(
+        code(spofless::ceph::binary_map),
+        help("decompile it first: crushtool -d {path} -o {path}.txt")
+    )]
+    Compiled { path: String },
+    #[error("{path} is not text (not valid UTF-8)")]
+    #[diagnostic(
+        code(spofless::ceph::not_text),
+        help("give the text map that `ceph osd getcrushmap | crushtool -d -` prints")
+    )]
+    NotText { path: String },
+    #[error("{path} is not a usable CRUSH map")]
+    #[diagnostic(code(spofless::ceph::map))]
+    Map {
+        path: String,
+        #[source]
+        source: CrushError,
+    },
+    #[error("nothing to map with these arguments")]
+    #[diagnostic(code(spofless::ceph::spec))]
+    Spec {
+        #[source]
+        source: SpecError,
+    },
+    #[error("bad --weight")]
+    #[diagnostic(
+        code(spofless::ceph::weight),
+        help("--weight OSD W or --weight OSD:W, W between 0 and 1")
+    )]
+    Weight {
+        #[source]
+        source: WeightError,
+    },
+}
+
+/// A `--weight` value that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct WeightError(String);
+
+/// Reads and compiles the text map at `path`.
+fn read_map(path: &std::path::Path) -> Result<CrushMap, MapError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| MapError::Read {
+        path: name.clone(),
+        source,
+    })?;
+    if bytes.starts_with(&COMPILED_MAGIC) {
+        return Err(MapError::Compiled { path: name });
     }
+    let text = String::from_utf8(bytes).map_err(|_| MapError::NotText { path: name.clone() })?;
+    CrushMap::from_text(&text).map_err(|source| MapError::Map { path: name, source })
+}
+
+fn crush_test(args: &CrushTestArgs) -> miette::Result<ExitCode> {
+    let map = read_map(&args.map)?;
     let spec = TestSpec {
         rule: args.rule,
         num_rep: args.num_rep,
         min_x: args.min_x,
         max_x: args.max_x,
-        reweights: args.reweights().map_err(|e| miette!("{e}"))?,
+        reweights: args.reweights().map_err(|e| MapError::Weight {
+            source: WeightError(e),
+        })?,
     };
-    let mut out = String::new();
-    write_mappings(&map, &spec, &mut out);
-    std::io::stdout()
-        .lock()
-        .write_all(out.as_bytes())
-        .into_diagnostic()?;
+    spec.check(&map)
+        .map_err(|source| MapError::Spec { source })?;
+    let mut text = String::new();
+    write_mappings(&map, &spec, &mut text);
+    crate::output::out(text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use topology::analysis::{Report, Severity, Status, analyze};
 
-use crate::output::{Format, structured, use_color};
+use crate::exit;
+use crate::output::{Format, out, structured, use_color};
 
 /// Arguments of `spofless check`.
 #[derive(Debug, clap::Args)]
@@ -23,18 +24,13 @@ pub struct CheckArgs {
     pub output: Format,
 }
 
-/// Exit code when the verdict does not hold.
-pub const EXIT_NOT_ZERO_SPOF: u8 = 1;
-/// Exit code when the input has problems.
-pub const EXIT_BAD_INPUT: u8 = 2;
-
 /// Runs the analysis and prints it.
 pub fn run(args: &CheckArgs) -> miette::Result<ExitCode> {
     let loaded = crate::load_topology(args.file.as_deref())?;
     let report = analyze(&loaded.cluster);
     match args.output {
-        Format::Table => print!("{}", render_table(&report, use_color())),
-        f => print!("{}", structured(&report, f)?),
+        Format::Table => out(render_table(&report, use_color()))?,
+        f => out(structured(&report, f)?)?,
     }
     if !loaded.problems.is_empty() {
         let n = loaded.problems.len();
@@ -44,13 +40,9 @@ pub fn run(args: &CheckArgs) -> miette::Result<ExitCode> {
         };
         eprintln!("{:?}", miette::Report::new(problems));
         eprintln!("{n} problem(s) in the topology file; fix them before provisioning.");
-        return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        return Ok(exit::code(exit::ERROR));
     }
-    Ok(if report.zero_spof {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_NOT_ZERO_SPOF)
-    })
+    Ok(exit::verdict(report.zero_spof))
 }
 
 fn status_cell(s: Status, color: bool) -> Cell {
@@ -83,6 +75,23 @@ fn short(component: &str) -> String {
     }
 }
 
+/// What each shortened column header stands for, so the matrix and the lines below it use
+/// one naming.
+fn legend(components: &[String]) -> String {
+    let pairs: Vec<String> = components
+        .iter()
+        .filter_map(|c| {
+            let s = short(c);
+            (s != *c).then(|| format!("{s} = {c}"))
+        })
+        .collect();
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("Columns: {}", pairs.join(", "))
+    }
+}
+
 /// The human-readable report: the fault x component matrix, pairs, findings, verdict.
 pub fn render_table(report: &Report, color: bool) -> String {
     let mut out = String::new();
@@ -112,6 +121,7 @@ pub fn render_table(report: &Report, color: bool) -> String {
         "Cluster {}: component state under each single fault (DEG = degraded: still serving, less redundancy)\n{table}",
         report.cluster
     );
+    let _ = writeln!(out, "{}", legend(&report.components));
     let pairs_down: Vec<_> = report.pairs_down().collect();
     let _ = writeln!(
         out,
@@ -119,8 +129,12 @@ pub fn render_table(report: &Report, color: bool) -> String {
         pairs_down.len(),
         report.pairs_tried
     );
+    let _ = writeln!(
+        out,
+        "The zero-SPOF verdict is about single faults: two faults at once may still take a component down, and these pairs show which."
+    );
     // Group pairs by what they take down, largest outcome first, a few examples each.
-    let mut groups: Vec<(Vec<&str>, Vec<String>)> = Vec::new();
+    let mut groups: Vec<(Vec<String>, Vec<String>)> = Vec::new();
     for p in &pairs_down {
         let pair = p
             .faults
@@ -128,7 +142,7 @@ pub fn render_table(report: &Report, color: bool) -> String {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(" + ");
-        let down = p.down();
+        let down: Vec<String> = p.down().into_iter().map(short).collect();
         match groups.iter_mut().find(|(d, _)| *d == down) {
             Some((_, pairs)) => pairs.push(pair),
             None => groups.push((down, vec![pair])),

@@ -2,7 +2,9 @@
 
 pub mod ceph;
 pub mod check;
+pub mod completions;
 pub mod lab;
+pub mod man;
 pub mod render;
 pub mod schema;
 pub mod sim;

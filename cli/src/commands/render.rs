@@ -6,8 +6,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use provision::render::{RenderError, render};
+use miette::{IntoDiagnostic as _, WrapErr as _};
+use provision::render::explain::Explained;
+use provision::render::render;
 use provision::secrets::SecretStore;
+use serde::Serialize;
+
+use crate::outln;
+use crate::output::{Format, print_structured};
 
 /// Default state directory for generated secrets, relative to the working directory.
 pub const DEFAULT_STATE_DIR: &str = ".spofless/state";
@@ -26,21 +32,78 @@ pub struct RenderArgs {
     /// Where generated keys and tokens are kept (created with mode 0700).
     #[arg(long, default_value = DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
+    /// Output format of what is printed (the `--explain` table, or the files written).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
-fn report(e: RenderError) -> miette::Report {
-    miette::miette!("render failed: {e}")
+/// What `-o json|yaml` prints.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RenderReport<'a> {
+    out: String,
+    state_dir: String,
+    files: usize,
+    written: Vec<String>,
+    unchanged: usize,
+    /// Present with `--explain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explain: Option<Vec<ExplainedRow<'a>>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExplainedRow<'a> {
+    #[serde(flatten)]
+    setting: &'a Explained,
+    changed: bool,
 }
 
 /// Renders `cluster` into `args.out`.
 pub fn run(args: &RenderArgs, cluster: &topology::Cluster) -> miette::Result<ExitCode> {
-    let store = SecretStore::open(&args.state_dir).map_err(|e| report(e.into()))?;
+    let store = SecretStore::open(&args.state_dir)
+        .into_diagnostic()
+        .wrap_err_with(|| {
+            format!(
+                "cannot open the state directory {}",
+                args.state_dir.display()
+            )
+        })?;
     let now = time::OffsetDateTime::now_utc();
-    let rendered = render(cluster, &store, now).map_err(report)?;
-    let written = rendered.tree.write_to(&args.out).map_err(report)?;
-    if args.explain {
+    let rendered = render(cluster, &store, now)
+        .into_diagnostic()
+        .wrap_err("render failed")?;
+    let written = rendered
+        .tree
+        .write_to(&args.out)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot write the rendered tree into {}", args.out.display()))?;
+    if args.format != Format::Table {
+        let report = RenderReport {
+            out: args.out.display().to_string(),
+            state_dir: args.state_dir.display().to_string(),
+            files: rendered.tree.len(),
+            written: written
+                .written
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            unchanged: written.unchanged.len(),
+            explain: args.explain.then(|| {
+                rendered
+                    .explain
+                    .iter()
+                    .map(|setting| ExplainedRow {
+                        setting,
+                        changed: setting.differs(),
+                    })
+                    .collect()
+            }),
+        };
+        print_structured(&report, args.format)?;
+    } else if args.explain {
         for line in &rendered.explain {
-            println!("{line}");
+            outln!("{line}")?;
         }
     }
     eprintln!(

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 /// Prints the schema.
 pub fn run() -> miette::Result<ExitCode> {
     let schema = schemars::schema_for!(topology::Cluster);
-    let text = serde_json::to_string_pretty(&schema)
-        .map_err(|e| miette::miette!("cannot encode the schema: {e}"))?;
-    println!("{text}");
+    crate::output::out(crate::output::structured(
+        &schema,
+        crate::output::Format::Json,
+    )?)?;
     Ok(ExitCode::SUCCESS)
 }

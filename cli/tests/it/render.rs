@@ -110,12 +110,19 @@ fn rendering_twice_writes_identical_trees_and_keeps_secrets_private() {
             .any(|(_, b)| String::from_utf8_lossy(b).contains("PRIVATE KEY")),
         "the state directory holds the keys"
     );
-    // Rendered private keys are 0600 too.
+    // Rendered private keys (each etcd member's server and peer keys, the apiserver's etcd
+    // client key) are 0600 too; counted, so the check cannot pass by finding none.
+    let mut rendered_keys = 0;
     for (name, (mode, bytes)) in &first {
         if String::from_utf8_lossy(bytes).contains("PRIVATE KEY") {
             assert_eq!(*mode, 0o600, "{} has mode {mode:o}", name.display());
+            rendered_keys += 1;
         }
     }
+    assert!(
+        rendered_keys >= 6,
+        "expected the etcd members' server and peer keys among the rendered files, found {rendered_keys}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -52,7 +52,7 @@ fn run_prints_the_report_as_json() {
     assert_eq!(plan[0]["type"], "HostCrash");
     assert_eq!(plan[0]["at"], "1m");
     assert_eq!(plan[1]["type"], "HostRestart");
-    let summary = v["summary"].as_array().expect("summary");
+    let summary = v["summary"]["rows"].as_array().expect("summary rows");
     let victim = plan[0]["host"].as_str().expect("host");
     let lane = summary
         .iter()

@@ -21,7 +21,8 @@ use super::etcd::{
 pub const ETCD_34_PRE_VOTE_DEFAULT: bool = false;
 
 /// One explained setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Explained {
     /// Path of the knob in `cluster.yaml`, e.g. `spec.controlPlane.leaderElection.leaseDurationSeconds`.
     pub knob: String,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use topology::fault::Scenario;
 
 use crate::engine::{SimDuration, SimTime, Status};
-use crate::report::summary::summary_rows;
+use crate::report::summary::{outcome_summary, warm_up_line};
 use crate::scenario::{PlanSource, RunOutcome};
 
 /// Width of the label column, px.
@@ -223,13 +223,17 @@ pub fn render(outcome: &RunOutcome) -> String {
     for (at, fault) in &outcome.faults {
         let _ = writeln!(h, "<li>{} {}</li>", at, escape(fault));
     }
-    h.push_str("</ol>\n<h2>Summary</h2><table><thead><tr><th>component</th><th>availability</th><th>degraded</th><th>down</th><th>incidents</th><th>max time to recover</th><th>final</th></tr></thead><tbody>\n");
-    for row in summary_rows(&outcome.timelines) {
+    h.push_str("</ol>\n<h2>Summary</h2>\n");
+    let summary = outcome_summary(outcome);
+    let _ = writeln!(h, "<p>{}</p>", escape(&warm_up_line(&summary)));
+    h.push_str("<table><thead><tr><th>component</th><th>serving (up or degraded)</th><th>fully up</th><th>degraded</th><th>down</th><th>incidents</th><th>max time to recover</th><th>final</th></tr></thead><tbody>\n");
+    for row in summary.rows {
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{:.2}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{:.2}%</td><td>{:.2}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&row.component),
-            row.availability_pct,
+            row.serving_pct,
+            row.fully_up_pct,
             row.degraded,
             row.down,
             row.incidents,

@@ -6,4 +6,4 @@ pub mod jsonl;
 pub mod summary;
 
 pub use jsonl::{JsonlSink, TraceDetail};
-pub use summary::{SummaryRow, summary_rows};
+pub use summary::{Summary, SummaryRow, human, outcome_summary, summarize, warm_up_line};

@@ -24,6 +24,24 @@ pub type CaseCheck<'a> = dyn Fn(u64, &FaultPlan) -> Result<Vec<Violation>, SimEr
 /// Upper bound on shrink steps, so a pathological case still ends.
 pub const MAX_SHRINK_STEPS: u32 = 4096;
 
+/// What an exploration tells its caller while it works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// `done` cases have finished.
+    Cases {
+        /// Finished cases.
+        done: u64,
+    },
+    /// A failure is being shrunk: `step` re-runs so far, the smallest failing plan has
+    /// `best_faults` faults.
+    Shrinking {
+        /// Shrink steps taken.
+        step: u32,
+        /// Faults in the smallest failing plan found so far.
+        best_faults: usize,
+    },
+}
+
 /// What to explore.
 #[derive(Clone, Debug)]
 pub struct ExploreConfig {
@@ -74,7 +92,7 @@ pub fn case_seed(seed: u64, case: u64) -> u64 {
 pub fn explore(
     cluster: &Cluster,
     config: &ExploreConfig,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<ExploreOutcome, SimError> {
     let targets = super::simulated_targets(cluster);
     let duration = config.duration;
@@ -86,12 +104,13 @@ pub fn explore(
 }
 
 /// Explores random plans over `targets`, judging each with `check(seed, plan)` (the violations
-/// it returns; empty means the case passed). `progress` is told the number of finished cases.
+/// it returns; empty means the case passed). `progress` is told the number of finished cases,
+/// then each shrink step.
 pub fn explore_with(
     targets: &FaultTargets,
     config: &ExploreConfig,
     check: &CaseCheck<'_>,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<ExploreOutcome, SimError> {
     let shape = PlanShape {
         targets: targets.clone(),
@@ -127,7 +146,9 @@ pub fn explore_with(
                     *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                 }
             }
-            progress(done.fetch_add(1, Ordering::SeqCst) + 1);
+            progress(Progress::Cases {
+                done: done.fetch_add(1, Ordering::SeqCst) + 1,
+            });
         }
     };
     let jobs = config.jobs.max(1);
@@ -153,7 +174,7 @@ pub fn explore_with(
         });
     };
     let seed = case_seed(config.seed, case);
-    let failure = shrink(&fault_plan(&shape), case, seed, original, check)?;
+    let failure = shrink(&fault_plan(&shape), case, seed, original, check, progress)?;
     Ok(ExploreOutcome {
         cases_run,
         failure: Some(failure),
@@ -175,6 +196,7 @@ fn shrink(
     seed: u64,
     original: FaultPlan,
     check: &CaseCheck<'_>,
+    progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<CaseFailure, SimError> {
     let mut runner = runner_for(seed);
     let mut best = original.clone();
@@ -186,6 +208,10 @@ fn shrink(
         {
             while steps < MAX_SHRINK_STEPS {
                 steps += 1;
+                progress(Progress::Shrinking {
+                    step: steps,
+                    best_faults: best.faults.len(),
+                });
                 let candidate = tree.current();
                 let violations = check(seed, &candidate)?;
                 if !violations.is_empty() {
@@ -235,8 +261,10 @@ mod tests {
             &super::super::simulated_targets(&cluster),
             &config,
             &check,
-            &|n| {
-                done.fetch_max(n, Ordering::SeqCst);
+            &|p| {
+                if let Progress::Cases { done: n } = p {
+                    done.fetch_max(n, Ordering::SeqCst);
+                }
             },
         )
         .expect("explore runs");

@@ -80,7 +80,7 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
             "etcd leader elections",
             format!(
                 "{elections}; longest leader-election gap {}",
-                longest.unwrap_or(SimDuration::ZERO)
+                crate::report::human(longest.unwrap_or(SimDuration::ZERO))
             ),
         ));
     }

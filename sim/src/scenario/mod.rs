@@ -20,7 +20,7 @@ use topology::fault::strategy::{PlanShape, fault_plan};
 use topology::fault::{Fault, FaultPlan, FaultTargets, Scenario, TimedFault};
 use topology::{Cluster, Host, Role};
 
-pub use explore::{CaseFailure, ExploreConfig, ExploreOutcome, explore, explore_with};
+pub use explore::{CaseFailure, ExploreConfig, ExploreOutcome, Progress, explore, explore_with};
 pub use run::{
     KUBERNETES_NOT_MODELLED, Origin, PlanSource, RunOutcome, SimError, replay, replay_command,
     run_scenario, run_scenario_traced,

@@ -267,8 +267,17 @@ fn all_timelines(sim: &Simulation, end: SimTime) -> Vec<Timeline> {
     timelines
 }
 
-/// Caveats for a run of `plan` in `sim`: drains without a Kubernetes model do nothing.
+/// Caveats for a run of `plan` in `sim`: drains without a Kubernetes model do nothing, and
+/// faults that change nothing when they come (a resume of a process that is not paused) are
+/// named, so a plan never says less than its author meant without a word.
 fn notes(sim: &Simulation, plan: &FaultPlan) -> Vec<String> {
+    let mut notes = kubernetes_notes(sim, plan);
+    notes.extend(plan.no_ops().iter().map(ToString::to_string));
+    notes
+}
+
+/// The drain caveat, while no Kubernetes model runs.
+fn kubernetes_notes(sim: &Simulation, plan: &FaultPlan) -> Vec<String> {
     let drains = plan.faults.iter().any(|f| {
         matches!(
             f.fault,

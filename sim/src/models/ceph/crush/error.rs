@@ -3,6 +3,9 @@
 /// Why a CRUSH map could not be loaded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CrushError {
+    /// The text declares nothing at all.
+    #[error("the map is empty: it declares no devices, buckets or rules")]
+    Empty,
     /// The text could not be parsed.
     #[error("line {line}: {message}")]
     Parse {

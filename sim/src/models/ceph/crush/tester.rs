@@ -22,6 +22,85 @@ pub struct TestSpec {
     pub reweights: Vec<(i32, f32)>,
 }
 
+/// Ceph's `CEPH_PG_MAX_SIZE` (src/include/rados.h): no placement group has more OSDs, so no
+/// pool asks CRUSH for more replicas than this.
+pub const MAX_NUM_REP: usize = 32;
+
+/// Why a [`TestSpec`] cannot run on a map: each of these would otherwise print nothing (or
+/// crash) without saying why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// `--num-rep 0`.
+    #[error("--num-rep must be at least 1: with 0 replicas CRUSH maps nothing")]
+    NoReplicas,
+    /// More replicas than any placement group can have.
+    #[error(
+        "--num-rep {0} is more than {MAX_NUM_REP}, Ceph's largest placement group (CEPH_PG_MAX_SIZE)"
+    )]
+    TooManyReplicas(usize),
+    /// `--min-x` above `--max-x`.
+    #[error("--min-x {min} is greater than --max-x {max}: no input to map")]
+    EmptyRange {
+        /// First input.
+        min: u32,
+        /// Last input.
+        max: u32,
+    },
+    /// `--rule` names a rule the map does not have.
+    #[error("rule {rule} does not exist; the map has rules {available}")]
+    NoSuchRule {
+        /// The rule asked for.
+        rule: u32,
+        /// The rule ids the map has, as text.
+        available: String,
+    },
+    /// The map has no rule at all.
+    #[error("the map has no rules, so there is nothing to map")]
+    NoRules,
+    /// Every device has weight 0 (after the reweights), which crushtool skips silently.
+    #[error("every device has weight 0, so CRUSH maps nothing (crushtool skips such a map)")]
+    NoWeight,
+}
+
+impl TestSpec {
+    /// Whether this spec maps at least one input on `map`; the reason when not.
+    pub fn check(&self, map: &CrushMap) -> Result<(), SpecError> {
+        if self.num_rep == 0 {
+            return Err(SpecError::NoReplicas);
+        }
+        if self.num_rep > MAX_NUM_REP {
+            return Err(SpecError::TooManyReplicas(self.num_rep));
+        }
+        if self.min_x > self.max_x {
+            return Err(SpecError::EmptyRange {
+                min: self.min_x,
+                max: self.max_x,
+            });
+        }
+        let ids: Vec<String> = map
+            .rules
+            .iter()
+            .flatten()
+            .map(|r| r.id.to_string())
+            .collect();
+        if ids.is_empty() {
+            return Err(SpecError::NoRules);
+        }
+        if let Some(rule) = self.rule
+            && map.rule(rule).is_none()
+        {
+            return Err(SpecError::NoSuchRule {
+                rule,
+                available: ids.join(", "),
+            });
+        }
+        if device_weights(map, &self.reweights).iter().all(|w| *w == 0) {
+            return Err(SpecError::NoWeight);
+        }
+        Ok(())
+    }
+}
+
 /// The device weight vector crushtool passes to `do_rule`: the overrides
 /// (`CrushTester::set_device_weight`: `(int)(w * 0x10000)` clamped to
 /// 0..=0x10000), else 0x10000 for devices present in a bucket, else 0.
@@ -36,10 +115,11 @@ pub fn device_weights(map: &CrushMap, reweights: &[(i32, f32)]) -> Vec<u32> {
     w
 }
 
-/// Appends one `CRUSH rule R x X [a,b,c]` line per input to `out`.
+/// Appends one `CRUSH rule R x X [a,b,c]` line per input to `out`. A spec that
+/// [`TestSpec::check`] refuses appends nothing, as crushtool prints nothing for it.
 pub fn write_mappings(map: &CrushMap, spec: &TestSpec, out: &mut String) {
     let weight = device_weights(map, &spec.reweights);
-    if weight.iter().all(|w| *w == 0) {
+    if weight.iter().all(|w| *w == 0) || spec.num_rep == 0 || spec.num_rep > MAX_NUM_REP {
         // CrushTester skips a rule when the total weight is 0.
         return;
     }

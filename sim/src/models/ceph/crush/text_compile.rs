@@ -362,6 +362,9 @@ impl CrushMap {
     /// Parses and compiles a text CRUSH map the way `crushtool -c` does.
     pub fn from_text(src: &str) -> Result<CrushMap, CrushError> {
         let decls = parse_decls(src)?;
+        if decls.is_empty() {
+            return Err(CrushError::Empty);
+        }
         let mut c = Compiler {
             map: CrushMap {
                 tunables: Tunables::LEGACY,

@@ -13,6 +13,8 @@ use rand::Rng;
 use super::MODEL_NAME;
 use super::messages::{EtcdRequest, EtcdResponse, ReadMode, TransferLeadership};
 use crate::checks::linearizability::{History, Operation, Outcome};
+use topology::component::Component;
+
 use crate::engine::{ActorId, Ctx, Event, Model, SimDuration, SimTime, Status};
 use crate::models::kv::{CompareTarget, KvOp, KvResult, RequestOp, ResponseOp};
 
@@ -218,7 +220,7 @@ impl EtcdClient {
                 } else {
                     (Status::Down, "write failed or timed out".to_owned())
                 };
-                ctx.availability(format!("etcd-writes/{}", self.name), status, why);
+                ctx.availability(Component::EtcdWrites(self.name.clone()), status, why);
             }
         }
         self.operations.push(Operation {

@@ -5,6 +5,7 @@
 //! of failure. The simulator and the provisioner both start from it.
 
 pub mod analysis;
+pub mod compare;
 pub mod component;
 pub mod defaults;
 pub mod drill;
@@ -19,6 +20,7 @@ pub mod load;
 pub mod source_map;
 pub mod validate;
 pub mod wire;
+pub mod workload;
 
 pub use diagnostic::{Problem, Problems, SourceFile};
 pub use load::{Loaded, embedded_source, load, load_valid};

@@ -17,9 +17,9 @@ use topology::fault::Fault;
 /// Shortest leader re-election measured on real etcd after SIGKILL of the leader.
 ///
 /// Measured 2026-12-01 on Debian etcd-server 3.4.23, three TLS members in network namespaces
-/// (`provision::netns::EtcdLab`), `--heartbeat-interval=100 --election-timeout=1000
+/// (`provision::drill::EtcdLab`), `--heartbeat-interval=100 --election-timeout=1000
 /// --pre-vote=true`, from the SIGKILL to the end of the first `etcdctl endpoint status` poll
-/// of the survivors that names a new leader (`provision::netns::measure_leader_kills` and the
+/// of the survivors that names a new leader (`provision::drill::measure_leader_kills` and the
 /// `kill-leader` phase of tests/tests/etcd_differential.rs), on a 2-core machine while other
 /// builds ran. Eight SIGKILL trials over three runs: 0.96, 1.03, 1.31, 1.42, 1.48, 1.55, 1.64
 /// and 1.08 s (median 1.36 s). Cutting the leader's link instead gave 1.14, 1.25, 1.34 and

@@ -218,6 +218,23 @@ impl<T: TimePoint> Timeline<T> {
         }
     }
 
+    /// The part of the timeline between `from` and `to`, intervals cut at both ends.
+    pub fn window(&self, from: T, to: T) -> Timeline<T> {
+        Timeline {
+            component: self.component.clone(),
+            intervals: self
+                .intervals
+                .iter()
+                .filter(|i| i.end > from && i.start < to)
+                .map(|i| Interval {
+                    start: i.start.max(from),
+                    end: i.end.min(to),
+                    status: i.status,
+                })
+                .collect(),
+        }
+    }
+
     /// The same timeline on the common clock (time since the start of the run).
     pub fn to_offsets(&self) -> Timeline<Duration> {
         Timeline {
@@ -275,6 +292,12 @@ mod tests {
         assert_eq!((s.incidents, s.max_time_to_recover), (1, Some(ms(400))));
         assert_eq!(t.status_at(ms(250)), Some(Status::Degraded));
         assert_eq!(t.status_at(ms(1000)), None);
+        let w = t.window(ms(50), ms(600));
+        assert_eq!(
+            (w.intervals.len(), w.intervals[0].start, w.intervals[2].end),
+            (3, ms(50), ms(600))
+        );
+        assert_eq!(w.total(Status::Up), ms(150));
     }
 
     #[test]

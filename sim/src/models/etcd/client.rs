@@ -36,7 +36,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: SimDuration = SimDuration::from_millis(1500);
 pub const DEFAULT_THINK_TIME: SimDuration = SimDuration::from_millis(25);
 
 /// The differential test's op mix, shared by its simulated clients and its real `etcdctl`
-/// workload (`provision::netns::WorkloadMix` gets these values from the test): percent of
+/// workload (`provision::drill::WorkloadMix` gets these values from the test): percent of
 /// requests that are linearizable gets; the rest are writes.
 pub const WORKLOAD_READ_PERCENT: u32 = 50;
 /// Of the differential workload's requests, every `WORKLOAD_CAS_EVERY`-th one (by the client's

@@ -1,5 +1,6 @@
 //! Turns a topology into artifacts, applies them, and drills the real cluster.
 
+pub mod drill;
 pub mod lab;
 pub mod netns;
 pub mod pki;

@@ -15,7 +15,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use provision::netns::{EtcdLab, EtcdLabError, NetnsError};
+use provision::drill::{EtcdLab, EtcdLabError};
+use provision::netns::NetnsError;
 use provision::pki::ensure_etcd_pki;
 use provision::render::etcd::EtcdCluster;
 use provision::render::kubeadm::{

@@ -11,12 +11,16 @@
 //! and pre-vote read back from the members' rendered environment files, over
 //! [`SIM_SEEDS`].
 //!
-//! Judged: both histories by the same Wing-Gong/Lowe checker; per phase, the write success
-//! share and the unanswered writes and reads within stated tolerances of the simulated
-//! seeds' range; the pinned client's writes in the minority partition fail on both sides;
-//! leadership changes in the same phases; real and simulated re-election times against each
-//! other. This lives in the workspace test crate because `provision` (real etcd) and `sim`
-//! (model and checker) never import each other.
+//! Both halves walk one `topology::drill::PhasePlan` (the etcd schedule). Judged: both
+//! histories by the same Wing-Gong/Lowe checker; with `topology::compare` and its stated
+//! tolerances (`Tolerances::ETCD_SCHEDULE`): per phase, the write success share and the
+//! unanswered writes and reads against the simulated seeds' range, real and simulated
+//! re-election times, and the observed `Timeline`s the real run yields (each client's write
+//! lane, `provision::drill::FaultRun::observed_timelines`) against the simulator's own
+//! timelines of the same lanes (downtime, longest outage). Also: the pinned client's writes in
+//! the minority partition fail on both sides; leadership changes in the same phases. This
+//! lives in the workspace test crate because `provision` (real etcd) and `sim` (model and
+//! checker) never import each other.
 //!
 //! This is the only test that starts real etcd for the fault schedule (one cluster, about a
 //! minute).
@@ -24,15 +28,23 @@
 use std::path::Path;
 use std::time::Duration;
 
-use provision::netns::{
-    EtcdLab, FaultRun, FaultScheduleConfig, LeaderKill, RecordedOp, RecordedOutcome,
-    RecordedResult, WorkloadMix, measure_leader_kills, run_fault_schedule, spec_from_unit,
+use provision::drill::{
+    EtcdLab, FaultRun, FaultScheduleConfig, LeaderKill, WorkloadMix, measure_leader_kills,
+    run_fault_schedule, spec_from_unit,
 };
 use sim::checks::linearizability::{CheckConfig, History, Verdict, check_with_stats};
+use sim::checks::timeline::{Timeline as SimTimeline, build_timelines};
 use sim::engine::SimDuration;
 use sim::models::etcd::EtcdSimConfig;
 use sim::models::etcd::client::DEFAULT_REQUEST_TIMEOUT;
 use sim::models::etcd::drill::{self, DrillConfig, SimDrill, run_drill};
+use topology::compare::{
+    Disagreement, OutageFigures, Tolerances, judge_figure, judge_phase, judge_timelines,
+};
+use topology::component::Component;
+use topology::timeline::Timeline;
+use topology::wire::{KvOp, KvResult, Outcome, RequestOp};
+use topology::workload::OpMix;
 
 /// Simulator seeds the real run is compared against.
 const SIM_SEEDS: std::ops::RangeInclusive<u64> = 1..=5;
@@ -41,21 +53,8 @@ const CLIENTS: u32 = 2;
 /// Extra SIGKILLs of the leader after the schedule, for re-election samples.
 const LEADER_KILL_TRIALS: u32 = 5;
 
-/// Tolerance on a phase's share of answered writes, real against the simulated seeds' range.
-/// A phase is 4 s and a client sends a request every ~50-100 ms, so one 1.5 s timeout moves
-/// a client's share by up to ~30 %; two clients halve that. 0.2 absorbs one stray timeout
-/// (a loaded machine makes an etcdctl call overrun now and then) but not a phase where one
-/// side keeps answering while the other stalls.
-const WRITE_SHARE_TOLERANCE: f64 = 0.2;
-/// Tolerance on a phase's count of unanswered calls (failed plus indeterminate, reads and
-/// writes), real against the simulated seeds' range: each costs a client one request
-/// deadline, so a 4 s phase holds at most ~3 per client; two stray ones on a loaded machine
-/// are noise, more means the sides disagree on when the cluster answers.
-const UNANSWERED_TOLERANCE: u32 = 2;
-/// Tolerance on re-election times, real against simulated. The real figure ends with an
-/// `etcdctl endpoint status` poll of the survivors (process start, TLS to two members: 0.1 to
-/// 0.4 s here, more under load), which the simulator's 10 ms poll does not pay.
-const REELECTION_TOLERANCE: Duration = Duration::from_millis(600);
+/// The judge's tolerances for this schedule (their reasons are in their documentation).
+const TOL: Tolerances = Tolerances::ETCD_SCHEDULE;
 
 fn judge(label: &str, history: &History) {
     assert!(
@@ -121,11 +120,9 @@ fn simulate(
     let drill = DrillConfig {
         members: members.to_vec(),
         etcd,
-        phase: SimDuration::from(cfg.phase),
+        plan: cfg.plan.clone(),
         clients: cfg.workload.clients,
         client: drill::differential_client(SimDuration::from(cfg.workload.request_timeout)),
-        partitioned_member: cfg.partitioned_member,
-        recovery_timeout: SimDuration::from(cfg.recovery_timeout),
     };
     SIM_SEEDS
         .map(|seed| {
@@ -157,30 +154,27 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 /// Per-client header revisions never go back, and every answered read returns a value some
 /// write sent before the read returned (no invented values), in the real history.
-fn real_history_sanity(run: &FaultRun) {
-    let written: Vec<(&str, u64)> = run
+fn real_history_sanity(history: &History) {
+    let written: Vec<(&str, u64)> = history
         .operations
         .iter()
         .filter_map(|o| match &o.op {
-            RecordedOp::Put { value, .. } => Some((value.as_str(), o.call_time)),
-            RecordedOp::Txn { success, .. } => success.iter().find_map(|r| match r {
-                provision::netns::RecordedRequest::Put { value, .. } => {
-                    Some((value.as_str(), o.call_time))
-                }
-                provision::netns::RecordedRequest::Get { .. } => None,
+            KvOp::Put { value, .. } => Some((value.as_str(), o.call_time)),
+            KvOp::Txn { success, .. } => success.iter().find_map(|r| match r {
+                RequestOp::Put { value, .. } => Some((value.as_str(), o.call_time)),
+                _ => None,
             }),
-            RecordedOp::Get { .. } => None,
+            _ => None,
         })
         .collect();
     let mut last_rev = std::collections::BTreeMap::new();
-    for o in &run.operations {
-        let RecordedOutcome::Ok(result) = &o.outcome else {
+    for o in &history.operations {
+        let Outcome::Ok(result) = &o.outcome else {
             continue;
         };
-        let (rev, read) = match result {
-            RecordedResult::Put { revision } => (*revision, None),
-            RecordedResult::Get { revision, kv } => (*revision, kv.as_ref()),
-            RecordedResult::Txn { revision, .. } => (*revision, None),
+        let read = match result {
+            KvResult::Get { kv, .. } => kv.as_ref(),
+            _ => None,
         };
         if let Some(kv) = read {
             let ret = o.return_time.expect("answered calls have a return time");
@@ -191,6 +185,7 @@ fn real_history_sanity(run: &FaultRun) {
                 "read returned a value no write sent: {o:?}"
             );
         }
+        let rev = result.revision();
         let last = last_rev.entry(o.client).or_insert(0);
         assert!(
             rev >= *last,
@@ -199,6 +194,46 @@ fn real_history_sanity(run: &FaultRun) {
         );
         *last = rev;
     }
+}
+
+/// The client write lanes of one simulated run, cut to its phases (the simulated clients also
+/// run while the cluster first forms; the real ones start once it is healthy).
+fn predicted_lanes(s: &drill::SimDrill) -> Vec<SimTimeline> {
+    let (Some(first), Some(last)) = (s.phases.first(), s.phases.last()) else {
+        return Vec::new();
+    };
+    build_timelines(s.sim.log(), last.end)
+        .into_iter()
+        .filter(|t| {
+            Component::parse(&t.component).is_some_and(|c| matches!(c, Component::EtcdWrites(_)))
+        })
+        .map(|t| t.window(first.start, last.end))
+        .collect()
+}
+
+/// The observed write lanes, cut to the phases.
+fn observed_lanes(real: &FaultRun) -> Vec<Timeline> {
+    let from = Duration::from_nanos(real.phases.first().map_or(0, |p| p.start_ns));
+    let to = Duration::from_nanos(real.phases.last().map_or(0, |p| p.end_ns));
+    real.observed_timelines()
+        .into_iter()
+        .map(|t| t.window(from, to))
+        .collect()
+}
+
+fn fail_on(what: &str, disagreements: &[Disagreement]) {
+    for d in disagreements {
+        eprintln!("DISAGREES ({what}): {d}");
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{what}: real and simulated disagree beyond tolerance:\n{}",
+        disagreements
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
 
 #[test]
@@ -219,20 +254,23 @@ fn real_etcd_and_the_simulator_agree_on_the_fault_schedule() {
     let members: Vec<String> = lab.members().iter().map(|m| m.name.clone()).collect();
     let mix = WorkloadMix {
         clients: CLIENTS,
-        read_percent: client.read_percent,
-        cas_every: client.cas_every,
-        keys: client.keys,
+        ops: OpMix {
+            read_percent: client.read_percent,
+            cas_every: client.cas_every,
+            keys: client.keys,
+        },
         request_timeout: Duration::from_nanos(client.timeout.as_nanos()),
     };
     let cfg = FaultScheduleConfig::new(mix, members.len());
     let real = run_fault_schedule(&mut lab, &cfg).unwrap_or_else(|e| panic!("fault schedule: {e}"));
     let kills: Vec<LeaderKill> =
-        measure_leader_kills(&mut lab, LEADER_KILL_TRIALS, cfg.recovery_timeout)
+        measure_leader_kills(&mut lab, LEADER_KILL_TRIALS, cfg.plan.recovery_timeout)
             .unwrap_or_else(|e| panic!("leader kills: {e}"));
     drop(lab);
 
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::write(out.join("etcd-fault-history.json"), real.history_json()).expect("write");
+    let real_history = real.history();
+    std::fs::write(out.join("etcd-fault-history.json"), real_history.to_json()).expect("write");
     std::fs::write(out.join("etcd-fault-run.json"), real.to_json()).expect("write");
     eprintln!(
         "real history: {}",
@@ -241,17 +279,24 @@ fn real_etcd_and_the_simulator_agree_on_the_fault_schedule() {
     for o in real.operations.iter().filter(|o| o.detail.is_some()) {
         eprintln!(
             "unanswered in {} (client {} -> {}): {:?} {:?}",
-            o.phase, o.client, o.endpoint, o.op, o.detail
+            o.phase, o.call.client, o.endpoint, o.call.op, o.detail
         );
     }
 
-    let real_history = History::from_json(&real.history_json()).expect("history JSON loads");
+    assert_eq!(
+        History::from_json(&real_history.to_json()).as_ref(),
+        Ok(&real_history),
+        "the history reads back"
+    );
     judge("real etcd", &real_history);
-    real_history_sanity(&real);
+    real_history_sanity(&real_history);
     let txns = |ops: &mut dyn Iterator<Item = bool>| ops.filter(|t| *t).count();
-    let real_txns = txns(&mut real.operations.iter().map(|o| {
-        matches!(o.op, RecordedOp::Txn { .. }) && matches!(o.outcome, RecordedOutcome::Ok(_))
-    }));
+    let real_txns = txns(
+        &mut real_history
+            .operations
+            .iter()
+            .map(|o| matches!(o.op, KvOp::Txn { .. }) && matches!(o.outcome, Outcome::Ok(_))),
+    );
     assert!(
         real_txns >= 5,
         "only {real_txns} answered compare-and-swaps in the real run"
@@ -259,10 +304,12 @@ fn real_etcd_and_the_simulator_agree_on_the_fault_schedule() {
 
     let sims = simulate(&real, &members, etcd, &cfg);
     for s in &sims {
-        let n = txns(&mut s.history.operations.iter().map(|o| {
-            matches!(o.op, sim::models::kv::KvOp::Txn { .. })
-                && matches!(o.outcome, sim::checks::linearizability::Outcome::Ok(_))
-        }));
+        let n =
+            txns(
+                &mut s.history.operations.iter().map(|o| {
+                    matches!(o.op, KvOp::Txn { .. }) && matches!(o.outcome, Outcome::Ok(_))
+                }),
+            );
         assert!(
             n >= 5,
             "only {n} answered compare-and-swaps in a simulated run"
@@ -279,7 +326,6 @@ fn real_etcd_and_the_simulator_agree_on_the_fault_schedule() {
     );
     for (i, r) in real.phases.iter().enumerate() {
         let s_phases: Vec<_> = sims.iter().map(|s| &s.phases[i]).collect();
-        let (r_share, r_unanswered) = r.counts.answered_share_and_misses();
         let s_fig: Vec<(f64, u32)> = s_phases
             .iter()
             .map(|p| p.counts.answered_share_and_misses())
@@ -333,18 +379,8 @@ fn real_etcd_and_the_simulator_agree_on_the_fault_schedule() {
                 r.name
             );
         }
-        assert!(
-            r_share >= share_lo - WRITE_SHARE_TOLERANCE
-                && r_share <= share_hi + WRITE_SHARE_TOLERANCE,
-            "{}: real write success share {r_share:.2} outside the simulated {share_lo:.2}-{share_hi:.2} ± {WRITE_SHARE_TOLERANCE}",
-            r.name
-        );
-        assert!(
-            r_unanswered + UNANSWERED_TOLERANCE >= un_lo
-                && r_unanswered <= un_hi + UNANSWERED_TOLERANCE,
-            "{}: {r_unanswered} real unanswered calls, simulated {un_lo}-{un_hi} ± {UNANSWERED_TOLERANCE}",
-            r.name
-        );
+        let predicted: Vec<_> = s_phases.iter().map(|p| p.counts).collect();
+        fail_on(&r.name, &judge_phase(&r.name, &r.counts, &predicted, &TOL));
         // Leadership changes in the same phases: the next phase starts under another leader
         // exactly when it does in the simulation.
         if let Some(rn) = real.phases.get(i + 1) {
@@ -460,21 +496,52 @@ fn real_etcd_and_the_simulator_agree_on_the_fault_schedule() {
             .join(" "),
         secs(sim_med)
     );
-    assert!(
-        real_med.abs_diff(sim_med) <= REELECTION_TOLERANCE,
-        "median re-election real {} vs simulated {} differ by more than {}",
-        secs(real_med),
-        secs(sim_med),
-        secs(REELECTION_TOLERANCE)
-    );
+    let mut reelection = Vec::new();
+    reelection.extend(judge_figure(
+        "etcd",
+        "median re-election",
+        real_med,
+        &[sim_med],
+        TOL.reelection,
+    ));
     for t in &real_times {
-        assert!(
-            *t + REELECTION_TOLERANCE >= sim_lo && *t <= sim_hi + REELECTION_TOLERANCE,
-            "real re-election {} outside the simulated {}..{} ± {}",
-            secs(*t),
-            secs(sim_lo),
-            secs(sim_hi),
-            secs(REELECTION_TOLERANCE)
+        reelection.extend(judge_figure(
+            "etcd",
+            "re-election",
+            *t,
+            &[sim_lo, sim_hi],
+            TOL.reelection,
+        ));
+    }
+    fail_on("re-election", &reelection);
+
+    // The observed timelines against the simulator's: each client's write lane, from the
+    // first phase to the last, real against every seed.
+    let observed = observed_lanes(&real);
+    let predicted: Vec<Vec<SimTimeline>> = sims.iter().map(predicted_lanes).collect();
+    assert_eq!(
+        observed.len(),
+        usize::try_from(CLIENTS).expect("small") + 1,
+        "one observed write lane per client: {:?}",
+        observed.iter().map(|t| &t.component).collect::<Vec<_>>()
+    );
+    for o in &observed {
+        let seen = OutageFigures::of(o);
+        let sim_figures: Vec<String> = predicted
+            .iter()
+            .filter_map(|run| run.iter().find(|p| p.component == o.component))
+            .map(|p| {
+                let f = OutageFigures::of(p);
+                format!("{}/{}", secs(f.downtime), secs(f.longest_outage))
+            })
+            .collect();
+        eprintln!(
+            "{:<22} real downtime/longest {}/{}; simulated {}",
+            o.component,
+            secs(seen.downtime),
+            secs(seen.longest_outage),
+            sim_figures.join(" ")
         );
     }
+    fail_on("timelines", &judge_timelines(&observed, &predicted, &TOL));
 }

@@ -1,6 +1,14 @@
-//! What a fault drill observes, in one shape for the real run (real members in network
-//! namespaces, later the lab) and the simulator's mirror of it, so the two compare field by
-//! field.
+//! Fault drills as data: the phase plan that both a real run (real members in network
+//! namespaces, later the lab) and the simulator's mirror of it walk, and what each phase
+//! observes, in one shape so the two compare field by field.
+//!
+//! A [`PhasePlan`] is a list of phases of fixed length; a phase may carry one [`PhaseFault`]
+//! aimed at a [`Target`] chosen when the phase starts (the leader, the first member that is not
+//! the leader, or a fixed member). Each runner walks the plan the same way: note the leader,
+//! pick the target, apply the fault, wait for a new leader when the fault took the leader away,
+//! repair at the end of the phase, wait until the cluster is healthy again.
+
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -62,9 +70,192 @@ impl PhaseCounts {
     }
 }
 
+/// Which member a phase's fault hits, chosen when the phase starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// The current leader.
+    Leader,
+    /// The first member (in member order) that is not the leader.
+    FirstFollower,
+    /// The member at this position, whoever leads.
+    Member(usize),
+}
+
+/// A phase's fault, repaired at the end of the phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhaseFault {
+    /// SIGKILL the member's process; restart it.
+    Kill(Target),
+    /// SIGSTOP it; SIGCONT.
+    Pause(Target),
+    /// Take its host's link down; bring it back.
+    CutLink(Target),
+    /// Block traffic between it and every other member, both ways, while its clients still
+    /// reach it (a minority partition); unblock. The phase's calls count from the cut on.
+    CutFromPeers(Target),
+}
+
+impl PhaseFault {
+    /// The member it hits.
+    pub fn target(self) -> Target {
+        match self {
+            PhaseFault::Kill(t)
+            | PhaseFault::Pause(t)
+            | PhaseFault::CutLink(t)
+            | PhaseFault::CutFromPeers(t) => t,
+        }
+    }
+
+    /// Whether the phase starts once the fault is in place (so no call sent before it counts
+    /// against it), rather than before the fault.
+    pub fn starts_after_fault(self) -> bool {
+        matches!(self, PhaseFault::CutFromPeers(_))
+    }
+}
+
+/// One phase of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Phase {
+    /// Name, e.g. `kill-leader`.
+    pub name: String,
+    /// Its fault, if any.
+    pub fault: Option<PhaseFault>,
+}
+
+/// A drill: phases of one length, and a bound on every wait for a leader or for health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhasePlan {
+    /// Length of each phase.
+    pub phase: Duration,
+    /// Bound on waiting for a new leader or for health after a fault.
+    pub recovery_timeout: Duration,
+    /// In order.
+    pub phases: Vec<Phase>,
+}
+
+/// Length of each phase of the etcd schedule: long enough for an election (about 1-2 s with
+/// the rendered 1000 ms election timeout) and a few seconds of service after it.
+pub const ETCD_PHASE: Duration = Duration::from_secs(4);
+/// Bound on waiting for a new leader or for health in the etcd schedule.
+pub const ETCD_RECOVERY_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl PhasePlan {
+    /// The etcd fault schedule: `baseline`; `kill-leader`; `stop-member` (pause the first
+    /// follower); `cut-member` (its link); `partition-member` (member `partitioned` cut from
+    /// its peers, its pinned client still reaching it); `cut-leader`; `healed`.
+    pub fn etcd_schedule(partitioned: usize) -> Self {
+        let phase = |name: &str, fault| Phase {
+            name: name.to_owned(),
+            fault,
+        };
+        PhasePlan {
+            phase: ETCD_PHASE,
+            recovery_timeout: ETCD_RECOVERY_TIMEOUT,
+            phases: vec![
+                phase("baseline", None),
+                phase("kill-leader", Some(PhaseFault::Kill(Target::Leader))),
+                phase(
+                    "stop-member",
+                    Some(PhaseFault::Pause(Target::FirstFollower)),
+                ),
+                phase(
+                    "cut-member",
+                    Some(PhaseFault::CutLink(Target::FirstFollower)),
+                ),
+                phase(
+                    "partition-member",
+                    Some(PhaseFault::CutFromPeers(Target::Member(partitioned))),
+                ),
+                phase("cut-leader", Some(PhaseFault::CutLink(Target::Leader))),
+                phase("healed", None),
+            ],
+        }
+    }
+
+    /// The fixed member a `CutFromPeers` phase isolates, if any: the member the pinned client
+    /// talks to.
+    pub fn partitioned_member(&self) -> Option<usize> {
+        self.phases.iter().find_map(|p| match p.fault {
+            Some(PhaseFault::CutFromPeers(Target::Member(m))) => Some(m),
+            _ => None,
+        })
+    }
+
+    /// Phase names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.phases.iter().map(|p| p.name.as_str()).collect()
+    }
+}
+
+impl Target {
+    /// The member position this target names, given the current leader's position (if any)
+    /// among `members` members.
+    pub fn resolve(self, leader: Option<usize>, members: usize) -> Option<usize> {
+        match self {
+            Target::Leader => leader,
+            Target::FirstFollower => (0..members).find(|i| Some(*i) != leader),
+            Target::Member(m) => (m < members).then_some(m),
+        }
+    }
+}
+
+/// Name (host) of workload client `i` of a drill with `clients` failing-over clients: `client0`
+/// .. for those, `pinned` for the one pinned client (number `clients`). The simulator's client
+/// lanes (`etcd-writes/<name>`) and a real run's observed ones use these names.
+pub fn client_name(i: u32, clients: u32) -> String {
+    if i >= clients {
+        PINNED_CLIENT.to_owned()
+    } else {
+        format!("client{i}")
+    }
+}
+
+/// Name of the client pinned to the partitioned member.
+pub const PINNED_CLIENT: &str = "pinned";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_etcd_schedule_targets_resolve_as_both_runners_pick_them() {
+        let plan = PhasePlan::etcd_schedule(2);
+        assert_eq!(
+            plan.names(),
+            [
+                "baseline",
+                "kill-leader",
+                "stop-member",
+                "cut-member",
+                "partition-member",
+                "cut-leader",
+                "healed"
+            ]
+        );
+        assert_eq!(plan.partitioned_member(), Some(2));
+        assert_eq!(Target::Leader.resolve(Some(1), 3), Some(1));
+        assert_eq!(Target::FirstFollower.resolve(Some(0), 3), Some(1));
+        assert_eq!(Target::FirstFollower.resolve(Some(1), 3), Some(0));
+        assert_eq!(Target::FirstFollower.resolve(None, 3), Some(0));
+        assert_eq!(Target::Member(2).resolve(Some(0), 3), Some(2));
+        assert_eq!(Target::Member(3).resolve(Some(0), 3), None);
+        let starts_after: Vec<bool> = plan
+            .phases
+            .iter()
+            .map(|p| p.fault.is_some_and(PhaseFault::starts_after_fault))
+            .collect();
+        assert_eq!(
+            starts_after,
+            [false, false, false, false, true, false, false]
+        );
+        assert_eq!(
+            (client_name(0, 2), client_name(2, 2)),
+            ("client0".into(), "pinned".into())
+        );
+    }
 
     #[test]
     fn calls_land_in_their_bucket() {

@@ -5,16 +5,22 @@
 //! of failure. The simulator and the provisioner both start from it.
 
 pub mod analysis;
+pub mod compare;
+pub mod component;
 pub mod defaults;
 pub mod drill;
 pub mod fault;
 pub mod model;
+pub mod policy;
+pub mod timeline;
 
 pub use model::*;
 pub mod diagnostic;
 pub mod load;
 pub mod source_map;
 pub mod validate;
+pub mod wire;
+pub mod workload;
 
 pub use diagnostic::{Problem, Problems, SourceFile};
 pub use load::{Loaded, embedded_source, load, load_valid};

@@ -63,16 +63,8 @@ fn status_cell(s: Status, color: bool) -> Cell {
 
 /// Short column headers so the matrix fits a terminal.
 fn short(component: &str) -> String {
-    match component {
-        "kube-apiserver" => "api".to_owned(),
-        "kube-scheduler" => "sched".to_owned(),
-        "kube-controller-manager" => "kcm".to_owned(),
-        c if c.starts_with("pool/") => c["pool/".len()..].to_owned(),
-        c => c
-            .strip_prefix("workload/")
-            .map(|w| w.rsplit('/').next().unwrap_or(w).to_owned())
-            .unwrap_or_else(|| c.to_owned()),
-    }
+    topology::component::Component::parse(component)
+        .map_or_else(|| component.to_owned(), |c| c.short())
 }
 
 /// What each shortened column header stands for, so the matrix and the lines below it use

@@ -12,8 +12,6 @@
 
 mod command;
 mod daemon;
-mod etcd;
-mod etcd_faults;
 mod lab;
 
 use std::io;
@@ -21,14 +19,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use command::{CommandOutput, run_bounded};
+pub(crate) use daemon::SAFE_PATH;
 pub use daemon::{DaemonId, DaemonSpec, DaemonState};
-pub use etcd::{EtcdClient, EtcdLab, EtcdLabError, EtcdLabMember, spec_from_unit, write_rendered};
-pub use etcd_faults::{
-    DEFAULT_PHASE, DEFAULT_RECOVERY_TIMEOUT, FaultRun, FaultScheduleConfig, LeaderKill,
-    PhaseCounts, PhaseOutcome, RecordedCompare, RecordedKv, RecordedOp, RecordedOperation,
-    RecordedOutcome, RecordedRequest, RecordedResponse, RecordedResult, RecordedTarget,
-    WorkloadMix, measure_leader_kills, run_fault_schedule,
-};
 pub use lab::Lab;
 
 /// Errors from the namespace harness.

@@ -5,133 +5,27 @@
 //! counting until it records again.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use serde::Serialize;
+use topology::timeline::TimePoint;
 
 use crate::engine::{LogEntry, LogKind, Observer, Record, SimDuration, SimTime, Status};
 
-/// A stretch of time with one status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Interval {
-    /// Start (inclusive), ns.
-    pub start: SimTime,
-    /// End (exclusive), ns.
-    pub end: SimTime,
-    /// Status throughout.
-    pub status: Status,
-}
+/// A stretch of virtual time with one status.
+pub type Interval = topology::timeline::Interval<SimTime>;
+/// One component's availability over a simulated run.
+pub type Timeline = topology::timeline::Timeline<SimTime>;
+/// A loss of full availability in a simulated run.
+pub type Incident = topology::timeline::Incident<SimTime>;
+/// Summary figures of a simulated component.
+pub type ComponentSummary = topology::timeline::ComponentSummary<SimTime>;
 
-impl Interval {
-    /// Length of the interval.
-    pub fn len(&self) -> SimDuration {
-        self.end - self.start
-    }
-
-    /// True for a zero-length interval.
-    pub fn is_empty(&self) -> bool {
-        self.end <= self.start
-    }
-}
-
-/// One component's availability over the whole run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Timeline {
-    /// Component name, e.g. `host/n1`.
-    pub component: String,
-    /// Consecutive, non-overlapping intervals covering the time the component was known.
-    pub intervals: Vec<Interval>,
-}
-
-/// A loss of full availability and how it ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Incident {
-    /// When the component stopped being up.
-    pub start: SimTime,
-    /// Time until it was up again; `None` if it was still not up when the run ended.
-    pub recovered_after: Option<SimDuration>,
-    /// Worst status during the incident.
-    pub worst: Status,
-}
-
-/// Figures for the summary table.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ComponentSummary {
-    /// Component name.
-    pub component: String,
-    /// Time up.
-    pub up: SimDuration,
-    /// Time degraded.
-    pub degraded: SimDuration,
-    /// Time down.
-    pub down: SimDuration,
-    /// Number of incidents.
-    pub incidents: usize,
-    /// Longest time to recover among incidents that recovered.
-    pub max_time_to_recover: Option<SimDuration>,
-    /// Status at the end of the run.
-    pub final_status: Status,
-}
-
-impl Timeline {
-    /// Status at instant `t`, if known.
-    pub fn status_at(&self, t: SimTime) -> Option<Status> {
-        self.intervals
-            .iter()
-            .find(|i| i.start <= t && t < i.end)
-            .map(|i| i.status)
-    }
-
-    /// Every stretch of not-up time, with its time to recover.
-    pub fn incidents(&self) -> Vec<Incident> {
-        let mut incidents = Vec::new();
-        let mut open: Option<(SimTime, Status)> = None;
-        for interval in &self.intervals {
-            match (interval.status, &mut open) {
-                (Status::Up, Some((start, worst))) => {
-                    incidents.push(Incident {
-                        start: *start,
-                        recovered_after: Some(interval.start - *start),
-                        worst: *worst,
-                    });
-                    open = None;
-                }
-                (Status::Up, None) => {}
-                (status, Some((_, worst))) => *worst = (*worst).max(status),
-                (status, None) => open = Some((interval.start, status)),
-            }
-        }
-        if let Some((start, worst)) = open {
-            incidents.push(Incident {
-                start,
-                recovered_after: None,
-                worst,
-            });
-        }
-        incidents
-    }
-
-    /// Totals and time-to-recover for the summary table.
-    pub fn summary(&self) -> ComponentSummary {
-        let total = |s: Status| {
-            self.intervals
-                .iter()
-                .filter(|i| i.status == s)
-                .fold(SimDuration::ZERO, |acc, i| acc + i.len())
-        };
-        let incidents = self.incidents();
-        ComponentSummary {
-            component: self.component.clone(),
-            up: total(Status::Up),
-            degraded: total(Status::Degraded),
-            down: total(Status::Down),
-            incidents: incidents.len(),
-            max_time_to_recover: incidents.iter().filter_map(|i| i.recovered_after).max(),
-            final_status: self.intervals.last().map_or(Status::Down, |i| i.status),
-        }
+/// Virtual time on a timeline: nanoseconds since the start of the run.
+impl TimePoint for SimTime {
+    type Span = SimDuration;
+    const ZERO_SPAN: SimDuration = SimDuration::ZERO;
+    fn offset(self) -> Duration {
+        Duration::from_nanos(self.as_nanos())
     }
 }
 
@@ -193,27 +87,7 @@ pub fn build_timelines(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
     }
     components
         .into_iter()
-        .map(|(component, state)| {
-            let mut intervals: Vec<Interval> = Vec::new();
-            for (i, (start, status)) in state.changes.iter().enumerate() {
-                let stop = state.changes.get(i + 1).map_or(end, |next| next.0).min(end);
-                if stop <= *start {
-                    continue;
-                }
-                match intervals.last_mut() {
-                    Some(last) if last.status == *status && last.end == *start => last.end = stop,
-                    _ => intervals.push(Interval {
-                        start: *start,
-                        end: stop,
-                        status: *status,
-                    }),
-                }
-            }
-            Timeline {
-                component,
-                intervals,
-            }
-        })
+        .map(|(component, state)| Timeline::from_changes(component, &state.changes, end))
         .collect()
 }
 

@@ -66,28 +66,7 @@ pub enum Event<'a> {
     Fault(&'a Fault),
 }
 
-/// Availability of a component as one observer sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Working fully.
-    Up,
-    /// Working with reduced redundancy or capacity.
-    Degraded,
-    /// Not working.
-    Down,
-}
-
-impl Status {
-    /// Lower-case name, as in the trace.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Up => "up",
-            Status::Degraded => "degraded",
-            Status::Down => "down",
-        }
-    }
-}
+pub use topology::timeline::Status;
 
 /// A state change worth keeping: it goes to the trace, the checks and the timelines.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

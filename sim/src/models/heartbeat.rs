@@ -4,6 +4,8 @@
 //! pauses, records), and the shape the kubelet-lease and OSD-heartbeat models follow: sans-io,
 //! volatile state lost on crash, durable state (the boot counter) kept.
 
+use topology::component::Component;
+
 use crate::engine::{ActorId, Ctx, Event, Message, Model, SimDuration, SimTime, Status};
 
 /// Name the model registers under on every host.
@@ -139,7 +141,7 @@ impl HeartbeatDetector {
                 peer.up = false;
                 let silent = now.saturating_since(peer.last_seen);
                 ctx.availability(
-                    format!("heartbeat/{}", peer.host),
+                    Component::Heartbeat(peer.host.clone()),
                     Status::Down,
                     format!("silent for {silent}"),
                 );
@@ -158,7 +160,7 @@ impl Model for HeartbeatDetector {
                 self.discover_peers(ctx);
                 for peer in &self.peers {
                     ctx.availability(
-                        format!("heartbeat/{}", peer.host),
+                        Component::Heartbeat(peer.host.clone()),
                         Status::Up,
                         "assumed up at start",
                     );
@@ -176,7 +178,7 @@ impl Model for HeartbeatDetector {
                     if !peer.up {
                         peer.up = true;
                         ctx.availability(
-                            format!("heartbeat/{}", peer.host),
+                            Component::Heartbeat(peer.host.clone()),
                             Status::Up,
                             "heartbeat received",
                         );

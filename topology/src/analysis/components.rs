@@ -10,7 +10,9 @@ use super::faults::Damage;
 use super::placement::{
     eligible_nodes, envelope, pool_failure_domains, worst_case_replicas, worst_survivors,
 };
+use crate::component::Component;
 use crate::model::{ApiEndpointMethod, Cluster, Pool, ReplicaPolicy, Role};
+use crate::policy::quorum::majority;
 
 /// How a component fares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -46,17 +48,21 @@ pub struct ComponentState {
     pub reason: String,
 }
 
-fn state(component: &str, status: Status, reason: impl Into<String>) -> ComponentState {
+fn state(
+    component: impl Into<String>,
+    status: Status,
+    reason: impl Into<String>,
+) -> ComponentState {
     ComponentState {
-        component: component.to_owned(),
+        component: component.into(),
         status,
         reason: reason.into(),
     }
 }
 
-/// Majority of `n` voters.
+/// Majority of `n` voters (the one rule in [`crate::policy::quorum`]).
 pub fn quorum(n: usize) -> usize {
-    n / 2 + 1
+    majority(n)
 }
 
 /// The state of every component of `cluster` under `damage`, in a fixed order.
@@ -70,8 +76,8 @@ pub fn evaluate(cluster: &Cluster, damage: &Damage) -> Vec<ComponentState> {
     let mut out = vec![
         etcd,
         api,
-        leader_elected(cluster, damage, etcd_ok, "kube-scheduler"),
-        leader_elected(cluster, damage, etcd_ok, "kube-controller-manager"),
+        leader_elected(cluster, damage, etcd_ok, Component::KubeScheduler),
+        leader_elected(cluster, damage, etcd_ok, Component::KubeControllerManager),
         mons,
         ceph_mgr(cluster, damage),
     ];
@@ -84,7 +90,12 @@ pub fn evaluate(cluster: &Cluster, damage: &Damage) -> Vec<ComponentState> {
         .collect();
     out.extend(pools.iter().cloned());
     out.push(calico(cluster, damage));
-    let ingress = replicas(cluster, damage, "ingress", &cluster.spec.ingress.policy());
+    let ingress = replicas(
+        cluster,
+        damage,
+        &Component::Ingress.to_string(),
+        &cluster.spec.ingress.policy(),
+    );
     out.push(worse_of(
         ingress,
         &metallb,
@@ -94,16 +105,20 @@ pub fn evaluate(cluster: &Cluster, damage: &Damage) -> Vec<ComponentState> {
     out.push(replicas(
         cluster,
         damage,
-        "coredns",
+        &Component::Coredns.to_string(),
         &cluster.spec.coredns.policy(),
     ));
     for w in &cluster.spec.workloads {
-        let name = format!("workload/{}/{}", w.namespace, w.name);
+        let name = Component::Workload {
+            namespace: w.namespace.clone(),
+            name: w.name.clone(),
+        }
+        .to_string();
         let mut s = replicas(cluster, damage, &name, &w.policy());
         for v in &w.volumes {
             if let Some(p) = pools
                 .iter()
-                .find(|p| p.component == format!("pool/{}", v.pool))
+                .find(|p| Component::Pool(v.pool.clone()).is(&p.component))
             {
                 s = worse_of(s, p, "its volumes live there");
             }
@@ -127,12 +142,12 @@ fn etcd(c: &Cluster, d: &Damage) -> ComponentState {
     let n = members.len();
     let up = members.iter().filter(|h| d.reachable(&h.name)).count();
     if n == 0 {
-        return state("etcd", Status::Down, "no etcd members");
+        return state(Component::Etcd, Status::Down, "no etcd members");
     }
     let q = quorum(n);
     if up < q {
         state(
-            "etcd",
+            Component::Etcd,
             Status::Down,
             format!(
                 "{up} of {n} members reachable, quorum needs {q}: writes and linearizable reads stop"
@@ -151,9 +166,13 @@ fn etcd(c: &Cluster, d: &Damage) -> ComponentState {
                 cut.join(", ")
             ));
         }
-        state("etcd", Status::Degraded, r)
+        state(Component::Etcd, Status::Degraded, r)
     } else {
-        state("etcd", Status::Ok, format!("{n} members, quorum {q}"))
+        state(
+            Component::Etcd,
+            Status::Ok,
+            format!("{n} members, quorum {q}"),
+        )
     }
 }
 
@@ -163,12 +182,16 @@ fn api(c: &Cluster, d: &Damage, etcd_ok: bool) -> ComponentState {
     let serving = |h: &str| d.reachable(h) && !d.apiserver_stopped.contains(h);
     let healthy = cps.iter().filter(|h| serving(&h.name)).count();
     if !etcd_ok {
-        return state("kube-apiserver", Status::Down, "etcd has no quorum");
+        return state(Component::KubeApiserver, Status::Down, "etcd has no quorum");
     }
     match ep.method {
         ApiEndpointMethod::None => {
             let Some(first) = cps.first() else {
-                return state("kube-apiserver", Status::Down, "no control-plane host");
+                return state(
+                    Component::KubeApiserver,
+                    Status::Down,
+                    "no control-plane host",
+                );
             };
             if serving(&first.name) {
                 let s = if healthy < cps.len() {
@@ -177,13 +200,13 @@ fn api(c: &Cluster, d: &Damage, etcd_ok: bool) -> ComponentState {
                     Status::Ok
                 };
                 state(
-                    "kube-apiserver",
+                    Component::KubeApiserver,
                     s,
                     format!("clients use {} directly (no VIP)", first.name),
                 )
             } else {
                 state(
-                    "kube-apiserver",
+                    Component::KubeApiserver,
                     Status::Down,
                     format!("clients use {} directly and it is not serving", first.name),
                 )
@@ -191,24 +214,28 @@ fn api(c: &Cluster, d: &Damage, etcd_ok: bool) -> ComponentState {
         }
         ApiEndpointMethod::KeepalivedHaproxy => {
             if healthy == 0 {
-                return state("kube-apiserver", Status::Down, "no apiserver is serving");
+                return state(
+                    Component::KubeApiserver,
+                    Status::Down,
+                    "no apiserver is serving",
+                );
             }
             if healthy == cps.len() {
                 return state(
-                    "kube-apiserver",
+                    Component::KubeApiserver,
                     Status::Ok,
                     format!("{healthy} apiservers behind the VIP"),
                 );
             }
             if ep.health_check.is_none() {
                 return state(
-                    "kube-apiserver",
+                    Component::KubeApiserver,
                     Status::Down,
                     "the VIP has no health check: haproxy keeps sending a share of requests to a dead apiserver",
                 );
             }
             state(
-                "kube-apiserver",
+                Component::KubeApiserver,
                 Status::Degraded,
                 format!(
                     "{healthy} of {} apiservers serving; haproxy's /readyz check takes the rest out",
@@ -219,7 +246,7 @@ fn api(c: &Cluster, d: &Damage, etcd_ok: bool) -> ComponentState {
     }
 }
 
-fn leader_elected(c: &Cluster, d: &Damage, etcd_ok: bool, name: &str) -> ComponentState {
+fn leader_elected(c: &Cluster, d: &Damage, etcd_ok: bool, name: Component) -> ComponentState {
     let cps: Vec<_> = c.hosts_with(Role::ControlPlane).collect();
     // kubeadm points scheduler.conf and controller-manager.conf at the local apiserver, so
     // an instance whose apiserver is stopped cannot renew its lease.
@@ -254,7 +281,7 @@ fn ceph_mon(c: &Cluster, d: &Damage) -> ComponentState {
     let mons: Vec<_> = c.hosts_with(Role::CephMon).collect();
     let n = mons.len();
     if n == 0 {
-        return state("ceph-mon", Status::Down, "no monitors");
+        return state(Component::CephMonQuorum, Status::Down, "no monitors");
     }
     let up = mons.iter().filter(|h| d.reachable(&h.name)).count();
     let q = quorum(n);
@@ -266,7 +293,7 @@ fn ceph_mon(c: &Cluster, d: &Damage) -> ComponentState {
         Status::Ok
     };
     state(
-        "ceph-mon",
+        Component::CephMonQuorum,
         s,
         format!("{up} of {n} monitors, quorum needs {q}"),
     )
@@ -281,7 +308,7 @@ fn ceph_mgr(c: &Cluster, d: &Damage) -> ComponentState {
         _ => Status::Ok,
     };
     state(
-        "ceph-mgr",
+        Component::CephMgr,
         s,
         format!("{up} of {} managers (I/O does not need one)", mgrs.len()),
     )
@@ -314,7 +341,7 @@ fn pool_domains(c: &Cluster, d: &Damage, p: &Pool) -> Vec<Domain> {
 }
 
 fn pool(c: &Cluster, d: &Damage, p: &Pool, mon_ok: bool) -> ComponentState {
-    let name = format!("pool/{}", p.name);
+    let name = Component::Pool(p.name.clone()).to_string();
     let domains = pool_domains(c, d, p);
     let size = usize::from(p.size);
     let min = usize::from(p.effective_min_size());
@@ -381,7 +408,7 @@ fn calico(c: &Cluster, d: &Damage) -> ComponentState {
     let cal = &c.spec.calico;
     if cal.bgp && !cal.node_to_node_mesh {
         return state(
-            "calico",
+            Component::Calico,
             Status::Down,
             "BGP without the node-to-node mesh and without route reflectors distributes no routes",
         );
@@ -389,13 +416,13 @@ fn calico(c: &Cluster, d: &Damage) -> ComponentState {
     let down = nodes.iter().filter(|h| !d.reachable(&h.name)).count();
     if down == 0 {
         state(
-            "calico",
+            Component::Calico,
             Status::Ok,
             format!("{} nodes peer in a full BGP mesh", nodes.len()),
         )
     } else {
         state(
-            "calico",
+            Component::Calico,
             Status::Degraded,
             format!("{down} node(s) gone; the rest keep routing (per-node data plane)"),
         )
@@ -405,7 +432,7 @@ fn calico(c: &Cluster, d: &Damage) -> ComponentState {
 fn metallb(c: &Cluster, d: &Damage) -> ComponentState {
     if c.spec.metallb.address_pool.is_empty() {
         return state(
-            "metallb",
+            Component::Metallb,
             Status::Down,
             "no address pool: LoadBalancer Services get no IP",
         );
@@ -414,10 +441,10 @@ fn metallb(c: &Cluster, d: &Damage) -> ComponentState {
     let nodes = kubernetes_nodes(c);
     let up = nodes.iter().filter(|h| d.reachable(&h.name)).count();
     if up == 0 {
-        state("metallb", Status::Down, "no speaker left")
+        state(Component::Metallb, Status::Down, "no speaker left")
     } else if up < nodes.len() {
         state(
-            "metallb",
+            Component::Metallb,
             Status::Degraded,
             format!(
                 "{up} of {} speakers; IPs announced by a lost node move to another",
@@ -425,7 +452,7 @@ fn metallb(c: &Cluster, d: &Damage) -> ComponentState {
             ),
         )
     } else {
-        state("metallb", Status::Ok, format!("{up} speakers"))
+        state(Component::Metallb, Status::Ok, format!("{up} speakers"))
     }
 }
 

@@ -5,7 +5,9 @@ use serde::Serialize;
 use super::components::{ComponentState, Status};
 use super::faults::StaticFault;
 use super::placement::{eligible_nodes, envelope, pool_failure_domains, worst_case_replicas};
+use crate::component::Component;
 use crate::model::{AntiAffinity, ApiEndpointMethod, Cluster, ReplicaPolicy, Role};
+use crate::policy::quorum::tolerated_failures;
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -56,7 +58,7 @@ pub fn design_findings(c: &Cluster) -> Vec<Finding> {
         out.push(finding(
             "etcd-too-few-members",
             Severity::Error,
-            "etcd",
+            &Component::Etcd.to_string(),
             format!("{etcd} etcd member(s): losing any one stops etcd"),
             "give the etcd role to 3 (or 5) hosts",
         ));
@@ -64,10 +66,10 @@ pub fn design_findings(c: &Cluster) -> Vec<Finding> {
         out.push(finding(
             "etcd-even-members",
             Severity::Error,
-            "etcd",
+            &Component::Etcd.to_string(),
             format!(
                 "{etcd} etcd members tolerate {} failure(s), no more than {} would, with one more member to lose",
-                (etcd - 1) / 2,
+                tolerated_failures(etcd),
                 etcd - 1
             ),
             "use an odd number of etcd members (3 or 5)",
@@ -78,7 +80,7 @@ pub fn design_findings(c: &Cluster) -> Vec<Finding> {
         out.push(finding(
             "ceph-mon-quorum",
             Severity::Error,
-            "ceph-mon",
+            &Component::CephMonQuorum.to_string(),
             format!("{mons} Ceph monitor(s): use an odd number of at least 3"),
             "give the ceph-mon role to 3 hosts (Rook: mon.count 3, allowMultiplePerNode false)",
         ));
@@ -87,7 +89,7 @@ pub fn design_findings(c: &Cluster) -> Vec<Finding> {
         out.push(finding(
             "ceph-mgr-single",
             Severity::Warning,
-            "ceph-mgr",
+            &Component::CephMgr.to_string(),
             "fewer than 2 Ceph managers: no standby for the dashboard, orchestrator and metrics"
                 .to_owned(),
             "give the ceph-mgr role to 2 hosts",
@@ -99,7 +101,7 @@ pub fn design_findings(c: &Cluster) -> Vec<Finding> {
             out.push(finding(
                 "pool-fewer-domains-than-size",
                 Severity::Error,
-                &format!("pool/{}", p.name),
+                &Component::Pool(p.name.clone()).to_string(),
                 format!(
                     "size {} needs {} failure domains ({:?}) but there are {domains}: PGs stay undersized and one more loss blocks I/O",
                     p.size, p.size, p.failure_domain
@@ -111,7 +113,7 @@ pub fn design_findings(c: &Cluster) -> Vec<Finding> {
             out.push(finding(
                 "pool-min-size-equals-size",
                 Severity::Error,
-                &format!("pool/{}", p.name),
+                &Component::Pool(p.name.clone()).to_string(),
                 format!(
                     "min_size {} = size: losing any replica blocks I/O",
                     p.effective_min_size()
@@ -279,17 +281,19 @@ pub fn spof_findings(singles: &[(StaticFault, Vec<ComponentState>)]) -> Vec<Find
 }
 
 fn fix_for(component: &str) -> &'static str {
-    match component {
-        "etcd" => "run 3 or 5 etcd members on distinct hosts",
-        "kube-apiserver" => {
+    match Component::parse(component) {
+        Some(Component::Etcd) => "run 3 or 5 etcd members on distinct hosts",
+        Some(Component::KubeApiserver) => {
             "keep the API behind a health-checked VIP with 3 apiservers and a healthy etcd"
         }
-        "kube-scheduler" | "kube-controller-manager" => "run it on every control-plane host",
-        "ceph-mon" => "run 3 monitors on distinct hosts",
-        "ceph-mgr" => "run 2 managers",
-        "metallb" => "give MetalLB an address pool; its speakers run on every node",
-        "calico" => "enable the node-to-node mesh or configure route reflectors",
-        c if c.starts_with("pool/") => {
+        Some(Component::KubeScheduler | Component::KubeControllerManager) => {
+            "run it on every control-plane host"
+        }
+        Some(Component::CephMonQuorum) => "run 3 monitors on distinct hosts",
+        Some(Component::CephMgr) => "run 2 managers",
+        Some(Component::Metallb) => "give MetalLB an address pool; its speakers run on every node",
+        Some(Component::Calico) => "enable the node-to-node mesh or configure route reflectors",
+        Some(Component::Pool(_)) => {
             "put OSDs on more hosts than the pool's size and keep min_size = size - 1"
         }
         _ => "run 2+ replicas with required anti-affinity (or a DoNotSchedule spread)",

@@ -3,8 +3,10 @@
 //! For every single fault (each host down, each host cut off, each OSD disk lost, each
 //! apiserver stopped) and every pair of them, decide from quorum and placement rules whether
 //! each component stays OK, becomes DEGRADED or goes DOWN. The verdict holds when no single
-//! fault takes anything down and the design has no error-level finding. The same rules give
-//! the simulator its expectations.
+//! fault takes anything down and the design has no error-level finding. Components carry the
+//! names of [`crate::component::Component`], the ones the simulator's timelines use, and the
+//! quorum arithmetic is the one the simulator applies ([`crate::policy::quorum`]); the other
+//! rules here are this analysis's own worst-case reasoning, which the simulator does not run.
 
 mod components;
 mod faults;

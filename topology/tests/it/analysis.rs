@@ -71,7 +71,7 @@ fn seed_topology_is_zero_spof() {
         })
         .expect("pair breaks quorum");
     assert!(both.down().contains(&"etcd"));
-    assert!(both.down().contains(&"ceph-mon"));
+    assert!(both.down().contains(&"ceph/mon-quorum"));
 }
 
 #[test]

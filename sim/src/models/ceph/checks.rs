@@ -352,10 +352,10 @@ impl Invariant for CephIoAvailability {
                         component, status, ..
                     },
             } => {
-                if component == QUORUM_LANE && self.is_mon(*a) {
+                if QUORUM_LANE.is(component) && self.is_mon(*a) {
                     self.mon_up.insert(*a, *status == Status::Up);
                     self.update_quorum(now);
-                } else if component == IO_LANE
+                } else if IO_LANE.is(component)
                     && *status != Status::Down
                     && let Some(since) = self.quorum_lost_at
                     && now.saturating_since(since) > SimDuration::from_secs(MON_LEASE_SECS)

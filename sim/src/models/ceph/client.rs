@@ -17,10 +17,12 @@ use super::layout::{CephLayout, PgId};
 use super::mon::OSD_MODEL;
 use super::msg::{ClientReply, ClientWrite, MapRequest, MapUpdate, MonBeacon};
 use super::osdmap::OsdMap;
+use topology::component::Component;
+
 use crate::engine::{ActorId, Ctx, Event, HostId, Model, SimDuration, SimTime, Status};
 
 /// Availability lane of client I/O.
-pub const IO_LANE: &str = "ceph/io";
+pub const IO_LANE: Component = Component::CephIo;
 /// State key of a write that completed after being stuck.
 pub const STALL_KEY: &str = "ceph/write-stalled";
 /// A write outstanding this long counts as stuck (a model choice, not a Ceph option: normal
@@ -281,7 +283,11 @@ impl CephClient {
                 if let Some(slot) = self.osd_lane.get_mut(o) {
                     *slot = Some(s);
                 }
-                ctx.availability(format!("osd/{o}"), s, format!("{why} (e{epoch})"));
+                ctx.availability(
+                    Component::Osd(u32::try_from(o).unwrap_or(u32::MAX)),
+                    s,
+                    format!("{why} (e{epoch})"),
+                );
             }
         }
     }

@@ -31,6 +31,9 @@ use super::msg::{
 };
 use super::osdmap::{MapChange, OsdMap};
 use super::pg_stats::{PG_COUNTS_KEY, PgStatsReport, PgStatsTable};
+use topology::component::Component;
+use topology::policy::quorum::majority;
+
 use crate::engine::{ActorId, Ctx, Event, Message, Model, SimDuration, SimTime, Status, TimerId};
 
 /// Model name of the monitor actor.
@@ -40,7 +43,7 @@ pub(crate) const OSD_MODEL: &str = "ceph-osd";
 /// Model name of the client actor (maps and beacons are pushed to it).
 pub(crate) const CLIENT_MODEL: &str = "ceph-client";
 /// Availability lane of the monitors' quorum, one opinion per running mon.
-pub const QUORUM_LANE: &str = "ceph/mon-quorum";
+pub const QUORUM_LANE: Component = Component::CephMonQuorum;
 /// State key under which the leader records each committed map.
 pub const OSDMAP_KEY: &str = "ceph/osdmap";
 
@@ -142,7 +145,7 @@ impl CephMon {
     }
 
     fn majority(&self) -> usize {
-        self.n() / 2 + 1
+        majority(self.n())
     }
 
     fn mon_actor(&self, ctx: &Ctx<'_>, rank: usize) -> Option<ActorId> {

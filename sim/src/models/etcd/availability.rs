@@ -11,7 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use topology::component::Component;
 use topology::fault::Fault;
+use topology::policy::quorum::has_quorum;
 
 use super::checks::parse_leader;
 use super::{LEADER_KEY, MODEL_NAME, ROLE_KEY_PREFIX};
@@ -19,7 +21,7 @@ use crate::checks::timeline::{Interval, Timeline};
 use crate::engine::{Directory, LogEntry, LogKind, Record, SimDuration, SimTime, Status};
 
 /// Component name of the derived lane.
-pub const COMPONENT: &str = "etcd";
+pub const COMPONENT: Component = Component::Etcd;
 
 /// One stretch without a usable leader, after the cluster first had one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,7 +61,7 @@ impl Facts {
             .iter()
             .filter(|m| self.group_of.get(*m) == group)
             .count();
-        reachable > members.len() / 2
+        has_quorum(reachable, members.len())
     }
 }
 
@@ -151,7 +153,7 @@ pub fn leader_timeline(log: &[LogEntry], directory: &Directory, end: SimTime) ->
         })
         .collect();
     Timeline {
-        component: COMPONENT.to_owned(),
+        component: COMPONENT.to_string(),
         intervals,
     }
 }

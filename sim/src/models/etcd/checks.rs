@@ -29,6 +29,7 @@ use super::{CLIENT_MODEL_NAME, LEADER_KEY, MODEL_NAME};
 use crate::checks::invariant::{Invariant, WorldView};
 use crate::checks::linearizability::{CheckConfig, History, Verdict, check};
 use topology::fault::Fault;
+use topology::policy::quorum::{majority, tolerated_failures};
 
 use crate::engine::{ActorId, LogEntry, LogKind, Record, SimDuration, SimTime};
 
@@ -99,7 +100,7 @@ pub struct CommitHasMajority;
 impl CommitHasMajority {
     fn check(world: &WorldView<'_>) -> Option<String> {
         let members = member_models(world);
-        let majority = members.len() / 2 + 1;
+        let majority = majority(members.len());
         for m in &members {
             let commit = m.durable_hard_state().commit;
             if commit == 0 {
@@ -238,7 +239,7 @@ impl LeaderRestored {
     /// (a majority of members is running and mutually connected, one of them leads it).
     fn state(world: &WorldView<'_>) -> (bool, bool) {
         let ids = members(world);
-        let majority = ids.len() / 2 + 1;
+        let majority = majority(ids.len());
         let host = |a: ActorId| world.directory.actor_host(a);
         let running = |a: ActorId| world.actor_running.get(a.0 as usize).copied() == Some(true);
         let mut healthy = false;
@@ -321,7 +322,7 @@ impl Invariant for LeaderRestored {
 /// hosts; groups are the transitive closure (a follower reaches the others through the leader).
 fn in_majority(world: &WorldView<'_>) -> Vec<bool> {
     let ids = members(world);
-    let majority = ids.len() / 2 + 1;
+    let majority = majority(ids.len());
     let running = |a: ActorId| world.actor_running.get(a.0 as usize).copied() == Some(true);
     let linked = |a: ActorId, b: ActorId| match (
         world.directory.actor_host(a),
@@ -473,7 +474,7 @@ impl WritesRestored {
     /// The bound for `members` members and clients whose slowest deadline plus think time
     /// is `client_step`.
     pub fn bound(&self, members: usize, client_step: SimDuration) -> SimDuration {
-        let outside = members - (members / 2 + 1) + 1;
+        let outside = tolerated_failures(members) + 1;
         let mut b = self.reelection;
         for _ in 0..outside {
             b = b + client_step;

@@ -13,8 +13,11 @@ use rand::Rng;
 use super::MODEL_NAME;
 use super::messages::{EtcdRequest, EtcdResponse, ReadMode, TransferLeadership};
 use crate::checks::linearizability::{History, Operation, Outcome};
+use topology::component::Component;
+use topology::workload::{OpMix, WorkloadClient};
+
 use crate::engine::{ActorId, Ctx, Event, Model, SimDuration, SimTime, Status};
-use crate::models::kv::{CompareTarget, KvOp, KvResult, RequestOp, ResponseOp};
+use crate::models::kv::KvOp;
 
 /// Timer tags.
 const NEXT_OP: u64 = 1;
@@ -33,7 +36,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: SimDuration = SimDuration::from_millis(1500);
 pub const DEFAULT_THINK_TIME: SimDuration = SimDuration::from_millis(25);
 
 /// The differential test's op mix, shared by its simulated clients and its real `etcdctl`
-/// workload (`provision::netns::WorkloadMix` gets these values from the test): percent of
+/// workload (`provision::drill::WorkloadMix` gets these values from the test): percent of
 /// requests that are linearizable gets; the rest are writes.
 pub const WORKLOAD_READ_PERCENT: u32 = 50;
 /// Of the differential workload's requests, every `WORKLOAD_CAS_EVERY`-th one (by the client's
@@ -105,8 +108,8 @@ pub struct EtcdClient {
     in_flight: Option<InFlight>,
     /// The recorded calls (test instrumentation: kept across crashes).
     operations: Vec<Operation>,
-    /// Last value this client saw per key, for CAS guards.
-    seen: Vec<Option<String>>,
+    /// The request choice and the last value seen per key, for CAS guards.
+    workload: WorkloadClient,
     name: String,
     /// This client's actor id, the `client` of its history entries.
     me: u32,
@@ -116,7 +119,11 @@ pub struct EtcdClient {
 impl EtcdClient {
     /// A client with `config`.
     pub fn new(config: ClientConfig) -> Self {
-        let keys = config.keys.max(1) as usize;
+        let workload = WorkloadClient::new(OpMix {
+            read_percent: config.read_percent,
+            cas_every: config.cas_every,
+            keys: config.keys,
+        });
         EtcdClient {
             config,
             endpoints: Vec::new(),
@@ -124,7 +131,7 @@ impl EtcdClient {
             next_id: 0,
             in_flight: None,
             operations: Vec::new(),
-            seen: vec![None; keys],
+            workload,
             name: String::new(),
             me: 0,
             writes_up: None,
@@ -147,23 +154,9 @@ impl EtcdClient {
     }
 
     fn next_op(&mut self, ctx: &mut Ctx<'_>) -> KvOp {
-        let keys = self.config.keys.max(1);
-        let k = ctx.rng().random_range(0..keys);
-        let key = format!("spf/k{k}");
+        let k = ctx.rng().random_range(0..self.workload.mix().key_count());
         let roll = ctx.rng().random_range(0..100u32);
-        if roll < self.config.read_percent {
-            return KvOp::Get { key };
-        }
-        let value = format!("c{}-{}", ctx.me().0, self.next_id);
-        let every = self.config.cas_every;
-        if every > 0 && self.next_id % every == every - 1 {
-            let target = match &self.seen[k as usize] {
-                Some(v) => CompareTarget::Value(v.clone()),
-                None => CompareTarget::Version(0),
-            };
-            return KvOp::compare_and_put(key, target, value);
-        }
-        KvOp::Put { key, value }
+        self.workload.op(ctx.me().0, self.next_id, k, roll)
     }
 
     fn issue(&mut self, ctx: &mut Ctx<'_>) {
@@ -206,7 +199,7 @@ impl EtcdClient {
             self.next_endpoint = call.endpoint + 1;
         }
         if let Outcome::Ok(result) = &outcome {
-            self.remember(&call.op, result);
+            self.workload.remember(&call.op, result);
         }
         let is_write = !matches!(call.op, KvOp::Get { .. } | KvOp::Range { .. });
         if is_write {
@@ -218,7 +211,7 @@ impl EtcdClient {
                 } else {
                     (Status::Down, "write failed or timed out".to_owned())
                 };
-                ctx.availability(format!("etcd-writes/{}", self.name), status, why);
+                ctx.availability(Component::EtcdWrites(self.name.clone()), status, why);
             }
         }
         self.operations.push(Operation {
@@ -229,51 +222,6 @@ impl EtcdClient {
             outcome,
         });
         ctx.set_timer(self.config.think, NEXT_OP);
-    }
-
-    fn remember(&mut self, op: &KvOp, result: &KvResult) {
-        let slot = |key: &str| {
-            key.strip_prefix("spf/k")
-                .and_then(|n| n.parse::<usize>().ok())
-        };
-        match (op, result) {
-            (KvOp::Put { key, value }, _) => {
-                if let Some(i) = slot(key).filter(|i| *i < self.seen.len()) {
-                    self.seen[i] = Some(value.clone());
-                }
-            }
-            (KvOp::Get { key }, KvResult::Get { kv, .. }) => {
-                if let Some(i) = slot(key).filter(|i| *i < self.seen.len()) {
-                    self.seen[i] = kv.as_ref().map(|kv| kv.value.clone());
-                }
-            }
-            // A compare-and-swap: its put wrote the value, or its read saw the current one.
-            (
-                KvOp::Txn {
-                    success, failure, ..
-                },
-                KvResult::Txn {
-                    succeeded,
-                    responses,
-                    ..
-                },
-            ) => {
-                let branch = if *succeeded { success } else { failure };
-                for (req, resp) in branch.iter().zip(responses) {
-                    let (key, value) = match (req, resp) {
-                        (RequestOp::Put { key, value }, _) => (key, Some(value.clone())),
-                        (RequestOp::Get { key }, ResponseOp::Get { kv }) => {
-                            (key, kv.as_ref().map(|kv| kv.value.clone()))
-                        }
-                        _ => continue,
-                    };
-                    if let Some(i) = slot(key).filter(|i| *i < self.seen.len()) {
-                        self.seen[i] = value;
-                    }
-                }
-            }
-            _ => {}
-        }
     }
 }
 

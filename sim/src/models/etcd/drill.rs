@@ -1,22 +1,20 @@
-//! The real-etcd fault schedule, run in the simulator: the simulated half of the etcd
-//! differential test (issue 4). `provision::netns::run_fault_schedule` drives real members
-//! through the same phases with the same workload; the test compares the two phase by phase.
+//! A drill phase plan (`topology::drill::PhasePlan`), run in the simulator: the simulated half
+//! of the etcd differential test. `provision::drill::run_fault_schedule` walks the same plan
+//! on real members with the same workload; the test compares the two phase by phase.
 //!
-//! Phases, each `phase` long, in order: `baseline`; `kill-leader` (SIGKILL the leader, wait
-//! for the survivors to elect, restart it at the end); `stop-member` (SIGSTOP the first member
-//! that is not the leader, SIGCONT at the end); `cut-member` (that member's link goes down,
-//! comes back at the end); `partition-member` (the fixed member `partitioned_member` loses its
-//! peers in both directions but keeps its clients: a minority partition); `cut-leader` (the
-//! leader's link goes down: the majority elects); `healed`. Between phases the harness waits,
-//! as the real one does, until every member runs and a leader exists. Like the real schedule,
-//! it picks targets by asking who leads now, so it runs the world step by step rather than
-//! from a fixed plan.
+//! Each phase, as the real runner does it: note the leader, resolve the phase's target (the
+//! leader, the first follower, a fixed member), apply its fault (kill: the process stops;
+//! pause; link cut: the host is isolated; cut from peers: one-way blocks to and from every
+//! other member, its clients still reaching it), time a re-election when the fault took the
+//! leader away, repair at the end of the phase, then wait until every member runs, a leader
+//! exists and every member has applied close to the leader's commit index. Like the real
+//! runner, it picks targets by asking who leads now, so it runs the world step by step.
 //!
 //! Clients: `clients` failing-over clients on hosts `client0`.. and one client on host
 //! `pinned` that only ever talks to the partitioned member and only writes, all with the
 //! workload of [`differential_client`], as the real schedule's etcdctl threads.
 
-use topology::drill::{CallResult, PhaseCounts};
+use topology::drill::{CallResult, PINNED_CLIENT, PhaseCounts, PhaseFault, PhasePlan, client_name};
 use topology::fault::Fault;
 
 use super::client::{
@@ -39,7 +37,7 @@ const POLL: SimDuration = SimDuration::from_millis(10);
 const HEALTH_APPLY_SLACK: u64 = 5;
 
 /// Host of the client pinned to the partitioned member.
-pub const PINNED_CLIENT_HOST: &str = "pinned";
+pub const PINNED_CLIENT_HOST: &str = PINNED_CLIENT;
 
 /// The differential test's client: [`WORKLOAD_READ_PERCENT`] gets, a compare-and-swap every
 /// [`WORKLOAD_CAS_EVERY`]-th request when it is a write, [`WORKLOAD_KEYS`] keys, and `timeout`
@@ -61,18 +59,13 @@ pub struct DrillConfig {
     pub members: Vec<String>,
     /// Raft timings.
     pub etcd: EtcdSimConfig,
-    /// Length of each phase.
-    pub phase: SimDuration,
+    /// The phases, their length and the bound on waiting for a leader or for health.
+    pub plan: PhasePlan,
     /// Concurrent failing-over workload clients (each on its own client host); one pinned
     /// client comes on top.
     pub clients: u32,
     /// What each client sends.
     pub client: ClientConfig,
-    /// Position of the member the `partition-member` phase cuts off (and the pinned client
-    /// talks to).
-    pub partitioned_member: usize,
-    /// Bound on waiting for a leader or for health.
-    pub recovery_timeout: SimDuration,
 }
 
 /// How the drill counts a simulated call (as the real schedule counts its recorded ones).
@@ -199,29 +192,47 @@ impl Harness {
         self.sim.run_until(now, &mut NullSink);
         Ok(())
     }
+}
 
-    fn first_follower(&self, leader: usize) -> usize {
-        (0..self.names.len()).find(|i| *i != leader).unwrap_or(0)
+fn process(host: &str) -> (String, String) {
+    (host.to_owned(), super::MODEL_NAME.to_owned())
+}
+
+/// The engine faults that apply `fault` to `target` among `members`.
+fn apply(fault: PhaseFault, target: &str, members: &[String]) -> Vec<Fault> {
+    let (host, process) = process(target);
+    match fault {
+        PhaseFault::Kill(_) => vec![Fault::ProcessStop { host, process }],
+        PhaseFault::Pause(_) => vec![Fault::ProcessPause { host, process }],
+        PhaseFault::CutLink(_) => vec![Fault::Partition {
+            groups: vec![vec![host]],
+        }],
+        PhaseFault::CutFromPeers(_) => members
+            .iter()
+            .filter(|m| *m != target)
+            .flat_map(|peer| {
+                [
+                    Fault::OneWay {
+                        from: target.to_owned(),
+                        to: peer.clone(),
+                    },
+                    Fault::OneWay {
+                        from: peer.clone(),
+                        to: target.to_owned(),
+                    },
+                ]
+            })
+            .collect(),
     }
 }
 
-fn stop(host: &str) -> Fault {
-    Fault::ProcessStop {
-        host: host.into(),
-        process: super::MODEL_NAME.into(),
-    }
-}
-
-fn start(host: &str) -> Fault {
-    Fault::ProcessStart {
-        host: host.into(),
-        process: super::MODEL_NAME.into(),
-    }
-}
-
-fn isolate(host: &str) -> Fault {
-    Fault::Partition {
-        groups: vec![vec![host.into()]],
+/// The engine fault that repairs `fault` on `target`.
+fn repair(fault: PhaseFault, target: &str) -> Fault {
+    let (host, process) = process(target);
+    match fault {
+        PhaseFault::Kill(_) => Fault::ProcessStart { host, process },
+        PhaseFault::Pause(_) => Fault::ProcessResume { host, process },
+        PhaseFault::CutLink(_) | PhaseFault::CutFromPeers(_) => Fault::Heal,
     }
 }
 
@@ -231,7 +242,9 @@ pub fn run_drill(seed: u64, cfg: &DrillConfig) -> Result<SimDrill, EngineError> 
     for m in &cfg.members {
         sim.add_host(m)?;
     }
-    let client_hosts: Vec<String> = (0..cfg.clients).map(|c| format!("client{c}")).collect();
+    let client_hosts: Vec<String> = (0..cfg.clients)
+        .map(|c| client_name(c, cfg.clients))
+        .collect();
     for c in &client_hosts {
         sim.add_host(c)?;
     }
@@ -240,133 +253,74 @@ pub fn run_drill(seed: u64, cfg: &DrillConfig) -> Result<SimDrill, EngineError> 
     let client_refs: Vec<&str> = client_hosts.iter().map(String::as_str).collect();
     let mut actors =
         add_members_and_clients(&mut sim, cfg.etcd, &member_refs, &client_refs, &cfg.client)?;
+    let partitioned_member = cfg.plan.partitioned_member().unwrap_or(0);
     let pinned_client = sim.add_actor(
         pinned_host,
         CLIENT_MODEL_NAME,
         Box::new(EtcdClient::new(ClientConfig {
-            pin_endpoint: Some(cfg.partitioned_member),
+            pin_endpoint: Some(partitioned_member),
             // Writes only, so the minority phase always tests writes.
             read_percent: 0,
             ..cfg.client.clone()
         })),
     )?;
     actors.clients.push(pinned_client);
-    let partitioned = cfg
-        .members
-        .get(cfg.partitioned_member)
-        .cloned()
-        .ok_or_else(|| EngineError::UnknownHost {
+    if partitioned_member >= cfg.members.len() {
+        return Err(EngineError::UnknownHost {
             fault: "partitioned member".to_owned(),
-            host: format!("#{}", cfg.partitioned_member),
-        })?;
+            host: format!("#{partitioned_member}"),
+        });
+    }
+    let phase_len = SimDuration::from(cfg.plan.phase);
     let mut h = Harness {
         sim,
         actors,
         names: cfg.members.clone(),
-        recovery: cfg.recovery_timeout,
+        recovery: SimDuration::from(cfg.plan.recovery_timeout),
     };
     let mut phases = Vec::new();
     // Setup: like the real harness, wait for a healthy cluster before the first phase.
     h.poll(|h| h.healthy().then_some(()));
 
-    let begin = |h: &mut Harness, name: &str| {
+    for phase in &cfg.plan.phases {
         let leader = h.poll(Harness::leader);
-        SimPhase {
-            name: name.to_owned(),
+        let mut p = SimPhase {
+            name: phase.name.clone(),
             start: h.sim.now(),
             leader_before: leader.map(|l| h.names[l].clone()),
             ..SimPhase::default()
-        }
-    };
-    let end = |h: &mut Harness, mut p: SimPhase, phases: &mut Vec<SimPhase>| {
-        h.poll(|h| h.healthy().then_some(()));
-        p.end = h.sim.now();
-        phases.push(p);
-    };
-
-    let p = begin(&mut h, "baseline");
-    h.advance(cfg.phase);
-    end(&mut h, p, &mut phases);
-
-    for (name, cut) in [("kill-leader", false), ("cut-leader", true)] {
-        if name == "cut-leader" {
-            // The real schedule runs the member phases between the two leader phases.
-            for (member_phase, pause) in [("stop-member", true), ("cut-member", false)] {
-                let mut p = begin(&mut h, member_phase);
-                let leader = h.leader().unwrap_or(0);
-                let target = h.names[h.first_follower(leader)].clone();
-                let at = h.sim.now();
-                h.fault(if pause {
-                    Fault::ProcessPause {
-                        host: target.clone(),
-                        process: super::MODEL_NAME.into(),
-                    }
-                } else {
-                    isolate(&target)
-                })?;
-                h.run_to(at + cfg.phase);
-                p.fault_window = Some((at, h.sim.now()));
-                h.fault(if pause {
-                    Fault::ProcessResume {
-                        host: target.clone(),
-                        process: super::MODEL_NAME.into(),
-                    }
-                } else {
-                    Fault::Heal
-                })?;
-                p.target = Some(target);
-                end(&mut h, p, &mut phases);
-            }
-            // The minority partition: the fixed member loses its peers, not its clients.
-            let leader = h.poll(Harness::leader);
+        };
+        if let Some(fault) = phase.fault {
+            let leader = leader.unwrap_or(0);
+            let target = fault
+                .target()
+                .resolve(Some(leader), h.names.len())
+                .unwrap_or(0);
+            let name = h.names[target].clone();
             let at = h.sim.now();
-            for peer in cfg.members.iter().filter(|m| **m != partitioned) {
-                h.fault(Fault::OneWay {
-                    from: partitioned.clone(),
-                    to: peer.clone(),
-                })?;
-                h.fault(Fault::OneWay {
-                    from: peer.clone(),
-                    to: partitioned.clone(),
-                })?;
+            for f in apply(fault, &name, &cfg.members) {
+                h.fault(f)?;
             }
-            let mut p = SimPhase {
-                name: "partition-member".to_owned(),
-                target: Some(partitioned.clone()),
-                start: h.sim.now(),
-                leader_before: leader.map(|l| h.names[l].clone()),
-                ..SimPhase::default()
-            };
-            if let Some(l) = leader.filter(|l| *l == cfg.partitioned_member)
-                && let Some(n) = h.poll(|h| h.leader_among_others(l))
+            if fault.starts_after_fault() {
+                p.start = h.sim.now();
+            }
+            if target == leader
+                && let Some(n) = h.poll(|h| h.leader_among_others(leader))
             {
                 p.new_leader = Some(h.names[n].clone());
                 p.reelection = Some(h.sim.now() - at);
             }
-            h.run_to(at + cfg.phase);
+            h.run_to(at + phase_len);
             p.fault_window = Some((at, h.sim.now()));
-            h.fault(Fault::Heal)?;
-            end(&mut h, p, &mut phases);
+            h.fault(repair(fault, &name))?;
+            p.target = Some(name);
+        } else {
+            h.advance(phase_len);
         }
-        let mut p = begin(&mut h, name);
-        let leader = h.leader().unwrap_or(0);
-        let target = h.names[leader].clone();
-        let at = h.sim.now();
-        h.fault(if cut { isolate(&target) } else { stop(&target) })?;
-        if let Some(l) = h.poll(|h| h.leader_among_others(leader)) {
-            p.new_leader = Some(h.names[l].clone());
-            p.reelection = Some(h.sim.now() - at);
-        }
-        h.run_to(at + cfg.phase);
-        p.fault_window = Some((at, h.sim.now()));
-        h.fault(if cut { Fault::Heal } else { start(&target) })?;
-        p.target = Some(target);
-        end(&mut h, p, &mut phases);
+        h.poll(|h| h.healthy().then_some(()));
+        p.end = h.sim.now();
+        phases.push(p);
     }
-
-    let p = begin(&mut h, "healed");
-    h.advance(cfg.phase);
-    end(&mut h, p, &mut phases);
     h.sim.finish(&mut NullSink);
 
     let operations: Vec<_> = h

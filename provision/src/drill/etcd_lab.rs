@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use super::daemon::SAFE_PATH;
-use super::{CommandOutput, DaemonId, DaemonSpec, Lab, NetnsError, run_bounded, wait_until};
+use crate::netns::{
+    CommandOutput, DaemonId, DaemonSpec, Lab, NetnsError, SAFE_PATH, run_bounded, wait_until,
+};
 use crate::pki::{EtcdPki, PkiError, ensure_etcd_pki};
 use crate::render::RenderedFile;
 use crate::render::etcd::{

@@ -1,5 +1,8 @@
 //! Turns a topology into artifacts, applies them, and drills the real cluster.
 
+pub mod exec;
+pub mod host;
+pub mod inject;
 pub mod lab;
 pub mod netns;
 pub mod pki;

@@ -22,11 +22,11 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use provision::exec::Command;
 use provision::lab::guest::{self, Guests};
 use provision::lab::image;
 use provision::lab::ops::{DAEMON_DIR, Event, FaultAction, Lab};
 use provision::lab::{LabOptions, Mode};
-use provision::transport::Command;
 
 /// Attempts when waiting for a fault to become visible (one ping of 1 s plus a pause each).
 const OBSERVE_ATTEMPTS: u32 = 30;

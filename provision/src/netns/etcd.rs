@@ -11,13 +11,12 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use super::daemon::SAFE_PATH;
-use super::{CommandOutput, DaemonId, DaemonSpec, Lab, NetnsError, run_bounded, wait_until};
+use super::{DaemonId, DaemonSpec, Lab, NetnsError, wait_until};
+use crate::exec::{self, Command, Output};
 use crate::pki::{EtcdPki, PkiError, ensure_etcd_pki};
 use crate::render::RenderedFile;
 use crate::render::etcd::{
@@ -98,10 +97,9 @@ impl EtcdClient {
         endpoints: &[String],
         args: &[&str],
         command_timeout: Duration,
-    ) -> Result<CommandOutput, NetnsError> {
+    ) -> Result<Output, NetnsError> {
         let [ca, cert, key] = &self.tls;
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.namespace, "etcdctl"])
+        let cmd = Command::new("etcdctl")
             .arg(format!("--endpoints={}", endpoints.join(",")))
             .arg(format!("--cacert={}", ca.display()))
             .arg(format!("--cert={}", cert.display()))
@@ -111,10 +109,14 @@ impl EtcdClient {
                 "--command-timeout={}ms",
                 command_timeout.as_millis()
             ))
-            .args(args)
-            .env_clear()
-            .env("PATH", SAFE_PATH);
-        run_bounded(cmd, command_timeout + Duration::from_secs(2))
+            .args(args.iter().copied())
+            .clear_env()
+            .timeout(command_timeout + Duration::from_secs(2));
+        Ok(exec::run(&self.in_namespace(&cmd))?)
+    }
+
+    fn in_namespace(&self, cmd: &Command) -> Command {
+        cmd.wrapped(["ip", "netns", "exec", &self.namespace])
     }
 
     /// One workload request: `etcdctl` against the single `endpoint`, with both the dial and
@@ -128,35 +130,23 @@ impl EtcdClient {
         args: &[&str],
         stdin: Option<&str>,
         timeout: Duration,
-    ) -> Result<CommandOutput, NetnsError> {
+    ) -> Result<Output, NetnsError> {
         let [ca, cert, key] = &self.tls;
         let ms = timeout.as_millis();
-        let mut cmd = Command::new("ip");
-        cmd.env_clear()
-            .env("PATH", SAFE_PATH)
-            .args(["netns", "exec", &self.namespace]);
-        if let Some(text) = stdin {
-            // `run_bounded` closes stdin; a shell that execs etcdctl with a here-document
-            // feeds it instead. The text travels in the environment, never through the
-            // shell's parser, and `exec` keeps etcdctl the process the deadline kills.
-            cmd.args([
-                "/bin/sh",
-                "-c",
-                "exec etcdctl \"$@\" <<SPOFLESS_EOF\n$SPOFLESS_STDIN\nSPOFLESS_EOF\n",
-                "sh",
-            ])
-            .env("SPOFLESS_STDIN", text);
-        } else {
-            cmd.arg("etcdctl");
-        }
-        cmd.arg(format!("--endpoints={endpoint}"))
+        let mut cmd = Command::new("etcdctl")
+            .arg(format!("--endpoints={endpoint}"))
             .arg(format!("--cacert={}", ca.display()))
             .arg(format!("--cert={}", cert.display()))
             .arg(format!("--key={}", key.display()))
             .arg(format!("--dial-timeout={ms}ms"))
             .arg(format!("--command-timeout={ms}ms"))
-            .args(args);
-        run_bounded(cmd, timeout + Duration::from_secs(2))
+            .args(args.iter().copied())
+            .clear_env()
+            .timeout(timeout + Duration::from_secs(2));
+        if let Some(text) = stdin {
+            cmd = cmd.stdin(format!("{text}\n"));
+        }
+        Ok(exec::run(&self.in_namespace(&cmd))?)
     }
 }
 
@@ -403,7 +393,7 @@ impl EtcdLab {
         endpoints: &[String],
         args: &[&str],
         command_timeout: Duration,
-    ) -> Result<CommandOutput, NetnsError> {
+    ) -> Result<Output, NetnsError> {
         self.client()?.etcdctl(endpoints, args, command_timeout)
     }
 
@@ -427,7 +417,7 @@ impl EtcdLab {
                 let out = self
                     .etcdctl(endpoints, &["endpoint", "health"], Duration::from_secs(2))
                     .ok()?;
-                let healthy = format!("{}{}", out.stdout, out.stderr)
+                let healthy = format!("{}{}", out.stdout_str(), out.stderr_str())
                     .matches("is healthy")
                     .count();
                 (out.success() && healthy == endpoints.len()).then_some(())
@@ -442,7 +432,7 @@ impl EtcdLab {
         let out = self
             .etcdctl(endpoints, &["endpoint", "status", "-w", "json"], timeout)
             .ok()?;
-        let json: serde_json::Value = serde_json::from_str(out.stdout.trim()).ok()?;
+        let json: serde_json::Value = serde_json::from_str(out.stdout_str().trim()).ok()?;
         json.as_array()?.iter().find_map(|e| {
             let status = e.get("Status")?;
             let me = status.get("header")?.get("member_id")?.as_u64()?;

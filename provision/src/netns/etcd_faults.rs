@@ -637,12 +637,12 @@ impl RealClient {
         let out = client.request(&endpoint, &args, stdin.as_deref(), self.mix.request_timeout);
         let return_time = Some(ns(t0));
         let (result, detail) = match out {
-            Ok(o) if o.success() => match parse_result(&op, &o.stdout) {
+            Ok(o) if o.success() => match parse_result(&op, &o.stdout_str()) {
                 Some(r) => (Some(r), None),
-                None => (None, Some(format!("unparsable: {}", o.stdout.trim()))),
+                None => (None, Some(format!("unparsable: {}", o.stdout_str().trim()))),
             },
-            Ok(o) if o.timed_out => (None, Some("timed out".to_owned())),
-            Ok(o) => (None, o.stderr.lines().last().map(str::to_owned)),
+            Err(NetnsError::Exec(e)) if e.is_timeout() => (None, Some("timed out".to_owned())),
+            Ok(o) => (None, o.stderr_str().lines().last().map(str::to_owned)),
             Err(e) => (None, Some(e.to_string())),
         };
         let rejected = detail

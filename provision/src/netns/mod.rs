@@ -10,7 +10,6 @@
 //! link), also when a test panics. Where `ip netns add` is not permitted, [`Lab::new`] returns
 //! [`NetnsError::NotPermitted`], which tests turn into a loud skip.
 
-mod command;
 mod daemon;
 mod etcd;
 mod etcd_faults;
@@ -20,7 +19,6 @@ use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use command::{CommandOutput, run_bounded};
 pub use daemon::{DaemonId, DaemonSpec, DaemonState};
 pub use etcd::{EtcdClient, EtcdLab, EtcdLabError, EtcdLabMember, spec_from_unit, write_rendered};
 pub use etcd_faults::{
@@ -29,7 +27,7 @@ pub use etcd_faults::{
     RecordedOutcome, RecordedRequest, RecordedResponse, RecordedResult, RecordedTarget,
     WorkloadMix, measure_leader_kills, run_fault_schedule,
 };
-pub use lab::Lab;
+pub use lab::{Impairment, Lab};
 
 /// Errors from the namespace harness.
 #[derive(Debug, thiserror::Error)]
@@ -49,15 +47,16 @@ pub enum NetnsError {
         /// The Debian package that provides it.
         package: String,
     },
-    /// A setup command exited unsuccessfully.
-    #[error("`{command}` failed ({status}): {stderr}")]
-    CommandFailed {
-        /// The command line.
-        command: String,
-        /// Exit status, or "timed out".
-        status: String,
-        /// What it printed on stderr.
-        stderr: String,
+    /// A setup command or probe failed, ran out of time or is missing.
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecError),
+    /// A fault the test bed cannot apply as asked.
+    #[error("{what}: {reason}")]
+    Unsupported {
+        /// What was asked.
+        what: String,
+        /// Why not.
+        reason: String,
     },
     /// A bounded wait ran out.
     #[error("timed out after {after:?} waiting for {what}")]

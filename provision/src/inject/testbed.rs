@@ -15,10 +15,17 @@ use crate::netns::{DaemonState, Impairment, Lab, NetnsError};
 impl Lab {
     fn apply_fault(&mut self, fault: &Fault) -> Result<(), InjectError> {
         let target = self.target_name();
-        let failed = |source: NetnsError| InjectError::Testbed {
-            target: target.clone(),
-            fault: fault.to_string(),
-            source,
+        let failed = |source: NetnsError| match source {
+            NetnsError::Unsupported { what, reason } => InjectError::Unsupported {
+                target: target.clone(),
+                fault: fault.to_string(),
+                reason: format!("{reason} ({what})"),
+            },
+            source => InjectError::Testbed {
+                target: target.clone(),
+                fault: fault.to_string(),
+                source,
+            },
         };
         let processes = |lab: &Lab, host: &str, process: &str| {
             let ids = lab.daemons_named(host, process).map_err(failed)?;

@@ -74,6 +74,20 @@ fn tool(program: &str, args: &[&str]) -> Result<Output, NetnsError> {
     Ok(exec::run_checked(&cmd)?)
 }
 
+/// A kernel without the prio or netem qdisc (`sch_prio`, `sch_netem`) cannot delay or drop
+/// packets per link: that is [`NetnsError::Unsupported`], not a failure of the test bed.
+fn missing_qdisc(e: NetnsError) -> NetnsError {
+    match e {
+        NetnsError::Exec(ExecError::Failed {
+            command, stderr, ..
+        }) if stderr.contains("qdisc kind is unknown") => NetnsError::Unsupported {
+            what: command,
+            reason: "this kernel lacks the prio or netem qdisc (sch_prio, sch_netem)".into(),
+        },
+        e => e,
+    }
+}
+
 fn valid_host_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
         && name
@@ -527,11 +541,15 @@ impl Lab {
         };
         if fresh_host {
             // Bands 1-3 keep the default priomap; bands 4.. each carry one impaired peer.
-            tc(&[
+            let r = tc(&[
                 "qdisc", "add", "dev", HOST_IFACE, "root", "handle", "1:", "prio", "bands", "16",
                 "priomap", "1", "2", "2", "2", "1", "2", "0", "0", "1", "1", "1", "1", "1", "1",
                 "1", "1",
-            ])?;
+            ]);
+            if let Err(e) = r {
+                self.impaired.remove(&from);
+                return Err(missing_qdisc(e));
+            }
         }
         let parent = format!("1:{band:x}");
         let handle = format!("{:x}:", band + 0x10);
@@ -540,7 +558,8 @@ impl Lab {
         tc(&[
             "qdisc", "replace", "dev", HOST_IFACE, "parent", &parent, "handle", &handle, "netem",
             "delay", &delay, "loss", &loss,
-        ])?;
+        ])
+        .map_err(missing_qdisc)?;
         if fresh_pair {
             let dst = format!("{}/32", self.hosts[to].address);
             tc(&[

@@ -8,4 +8,5 @@ pub mod netns;
 pub mod pki;
 pub mod render;
 pub mod secrets;
+pub mod testbed;
 pub mod transport;

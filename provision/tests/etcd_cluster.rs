@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use provision::exec::Command as Cmd;
-use provision::netns::{EtcdLab, EtcdLabError, NetnsError};
+use provision::netns::{EtcdLab, EtcdLabError};
 use provision::pki::ensure_etcd_pki;
 use provision::render::etcd::EtcdCluster;
 use provision::render::kubeadm::{
@@ -24,6 +24,7 @@ use provision::render::kubeadm::{
 };
 use provision::render::render;
 use provision::secrets::SecretStore;
+use provision::testbed::NetnsError;
 use time::OffsetDateTime;
 use topology::Role;
 

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use provision::exec::Command;
 use provision::inject::{FaultTarget, InjectError};
-use provision::netns::{DaemonSpec, Lab, NetnsError};
+use provision::testbed::{DaemonSpec, NetnsError, Testbed};
 use topology::fault::Fault;
 
-fn lab_or_skip(hosts: &[&str]) -> Option<Lab> {
-    match Lab::new(hosts) {
+fn lab_or_skip(hosts: &[&str]) -> Option<Testbed> {
+    match Testbed::new(hosts) {
         Ok(lab) => Some(lab),
         Err(NetnsError::NotPermitted { detail }) => {
             eprintln!(
@@ -46,7 +46,7 @@ const PORT: u16 = 7400;
 
 /// The time one TCP connect from `from` to `to`'s listener took (one round trip: SYN,
 /// SYN-ACK), or None if it did not connect within `deadline`.
-fn connect_time(lab: &Lab, from: &str, to: &str, deadline: Duration) -> Option<Duration> {
+fn connect_time(lab: &Testbed, from: &str, to: &str, deadline: Duration) -> Option<Duration> {
     let addr = lab.address(to).unwrap().to_string();
     let script = "import socket,sys,time\nt=time.monotonic()\n\
         socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))\n\
@@ -63,7 +63,7 @@ fn connect_time(lab: &Lab, from: &str, to: &str, deadline: Duration) -> Option<D
 }
 
 /// Whether `from` reaches `to` over TCP within 1 s.
-fn reaches(lab: &Lab, from: &str, to: &str) -> bool {
+fn reaches(lab: &Testbed, from: &str, to: &str) -> bool {
     connect_time(lab, from, to, Duration::from_secs(1)).is_some()
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The simulator and the real drills speak the same fault vocabulary, so a case found in
 //! simulation can be replayed for real. A [`FaultTarget`] applies one fault: the namespace test
-//! bed ([`crate::netns::Lab`]: signals to its daemons, `ip link`, blackhole routes and tc netem
+//! bed ([`crate::testbed::Testbed`]: signals to its daemons, `ip link`, blackhole routes and tc netem
 //! for cuts, loss and latency), the libvirt lab (host crash and restart, a guest's link, and
 //! process faults through its guests' SSH [`Host`](crate::host::Host)s), and any `dyn Host`
 //! ([`host::apply_on_host`]: process faults by signal, as on real machines). A fault a target
@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use topology::fault::Fault;
 
 use crate::host::HostError;
-use crate::netns::NetnsError;
+use crate::testbed::NetnsError;
 
 /// Something faults can be applied to.
 pub trait FaultTarget {

@@ -10,9 +10,9 @@
 use topology::fault::Fault;
 
 use super::{FaultTarget, InjectError, partition_groups};
-use crate::netns::{DaemonState, Impairment, Lab, NetnsError};
+use crate::testbed::{DaemonState, Impairment, NetnsError, Testbed};
 
-impl Lab {
+impl Testbed {
     fn apply_fault(&mut self, fault: &Fault) -> Result<(), InjectError> {
         let target = self.target_name();
         let failed = |source: NetnsError| match source {
@@ -27,7 +27,7 @@ impl Lab {
                 source,
             },
         };
-        let processes = |lab: &Lab, host: &str, process: &str| {
+        let processes = |lab: &Testbed, host: &str, process: &str| {
             let ids = lab.daemons_named(host, process).map_err(failed)?;
             if ids.is_empty() {
                 return Err(InjectError::NoSuchProcess {
@@ -121,7 +121,7 @@ impl Lab {
     }
 }
 
-impl FaultTarget for Lab {
+impl FaultTarget for Testbed {
     fn target_name(&self) -> String {
         format!("test bed {}", self.prefix())
     }

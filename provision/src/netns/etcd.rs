@@ -1,4 +1,4 @@
-//! A real etcd cluster on a [`Lab`], started from exactly what `render::etcd` produced.
+//! A real etcd cluster on a [`Testbed`], started from exactly what `render::etcd` produced.
 //!
 //! The PKI is issued into a state directory, each member's files are rendered with a layout
 //! rooted in a scratch directory and written with their rendered modes, and each daemon is
@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use super::{DaemonId, DaemonSpec, Lab, NetnsError, wait_until};
 use crate::exec::{self, Command, Output};
 use crate::pki::{EtcdPki, PkiError, ensure_etcd_pki};
 use crate::render::RenderedFile;
@@ -24,6 +23,7 @@ use crate::render::etcd::{
     parse_environment_file, render_member, url,
 };
 use crate::secrets::SecretStore;
+use crate::testbed::{DaemonId, DaemonSpec, NetnsError, Testbed, wait_until};
 
 /// etcdctl's `--dial-timeout` for probes.
 const DIAL_TIMEOUT: &str = "1s";
@@ -166,7 +166,7 @@ pub struct EtcdLabMember {
 /// A three-or-more member etcd cluster plus a client host, each in its own namespace.
 #[derive(Debug)]
 pub struct EtcdLab {
-    lab: Lab,
+    lab: Testbed,
     cluster: EtcdCluster,
     pki: EtcdPki,
     members: Vec<EtcdLabMember>,
@@ -288,7 +288,7 @@ impl EtcdLab {
     ) -> Result<Self, EtcdLabError> {
         let mut hosts: Vec<&str> = member_names.to_vec();
         hosts.push(client_host);
-        let mut lab = Lab::new(&hosts)?;
+        let mut lab = Testbed::new(&hosts)?;
         let members = member_names
             .iter()
             .map(|n| {
@@ -336,12 +336,12 @@ impl EtcdLab {
     }
 
     /// The namespace lab (for faults).
-    pub fn lab(&mut self) -> &mut Lab {
+    pub fn lab(&mut self) -> &mut Testbed {
         &mut self.lab
     }
 
     /// The namespace lab, read-only (probes, logs).
-    pub fn lab_ref(&self) -> &Lab {
+    pub fn lab_ref(&self) -> &Testbed {
         &self.lab
     }
 

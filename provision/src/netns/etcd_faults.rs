@@ -31,8 +31,8 @@ use serde::Serialize;
 use topology::drill::CallResult;
 pub use topology::drill::PhaseCounts;
 
-use super::NetnsError;
 use super::etcd::{EtcdClient, EtcdLab, EtcdLabError};
+use crate::testbed::NetnsError;
 
 /// Upper bound on operations per client thread (the loop is also bounded by the schedule).
 const MAX_OPS_PER_CLIENT: u64 = 20_000;
@@ -757,7 +757,7 @@ fn await_new_leader(
     since: Instant,
     timeout: Duration,
 ) -> Option<(String, u64)> {
-    super::wait_until(
+    crate::testbed::wait_until(
         "a new etcd leader",
         timeout,
         Duration::from_millis(50),
@@ -776,7 +776,7 @@ fn await_new_leader(
 }
 
 fn current_leader(lab: &EtcdLab, timeout: Duration) -> Result<String, NetnsError> {
-    super::wait_until(
+    crate::testbed::wait_until(
         "an etcd leader",
         timeout,
         Duration::from_millis(100),

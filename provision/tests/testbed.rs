@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use provision::exec::Command;
 use provision::host::Host;
-use provision::netns::{DaemonSpec, DaemonState, Lab, NetnsError};
+use provision::testbed::{DaemonSpec, DaemonState, NetnsError, Testbed};
 
 mod host_common;
 
-fn lab_or_skip(hosts: &[&str]) -> Option<Lab> {
-    match Lab::new(hosts) {
+fn lab_or_skip(hosts: &[&str]) -> Option<Testbed> {
+    match Testbed::new(hosts) {
         Ok(lab) => Some(lab),
         Err(NetnsError::NotPermitted { detail }) => {
             eprintln!(
@@ -46,7 +46,7 @@ fn namespaces() -> String {
         .unwrap_or_default()
 }
 
-fn healthy(lab: &Lab, from: &str, url: &str) -> bool {
+fn healthy(lab: &Testbed, from: &str, url: &str) -> bool {
     let cmd = Command::new("etcdctl")
         .arg(format!("--endpoints={url}"))
         .args([
@@ -61,7 +61,7 @@ fn healthy(lab: &Lab, from: &str, url: &str) -> bool {
 }
 
 fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    provision::netns::wait_until(
+    provision::testbed::wait_until(
         what,
         Duration::from_secs(20),
         Duration::from_millis(100),
@@ -153,11 +153,11 @@ fn netns_lab_cuts_heals_signals_and_cleans_up() {
 #[test]
 fn netns_rejects_bad_host_names() {
     assert!(matches!(
-        Lab::new(&["Bad_Name"]),
+        Testbed::new(&["Bad_Name"]),
         Err(NetnsError::BadHostName { .. })
     ));
     assert!(matches!(
-        Lab::new(&["a", "a"]),
+        Testbed::new(&["a", "a"]),
         Err(NetnsError::BadHostName { .. })
     ));
 }

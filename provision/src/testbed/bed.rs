@@ -1,4 +1,4 @@
-//! The lab: namespaces, the bridge, addressing, daemons and network faults, torn down on Drop.
+//! The test bed: namespaces, the bridge, addressing, daemons and network faults, torn down on Drop.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -38,7 +38,7 @@ struct Host {
 
 /// A set of hosts, each in its own network namespace, on one bridge.
 #[derive(Debug)]
-pub struct Lab {
+pub struct Testbed {
     prefix: String,
     bridge_ns: Option<String>,
     hosts: Vec<Host>,
@@ -95,7 +95,7 @@ fn valid_host_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-impl Lab {
+impl Testbed {
     /// Creates namespaces `spf-<pid>-<n>` (bridge) and `spf-<pid>-<n>-<host>` (hosts), host
     /// `i` getting `10.254.<n mod 256>.<i+1>/24` on `eth0`.
     pub fn new(host_names: &[&str]) -> Result<Self, NetnsError> {
@@ -337,7 +337,7 @@ impl Lab {
         Ok(())
     }
 
-    /// Undoes [`Lab::block`]. Idempotent.
+    /// Undoes [`Testbed::block`]. Idempotent.
     pub fn unblock(&mut self, from: &str, to: &str) -> Result<(), NetnsError> {
         let (f, t) = (self.index(from)?, self.index(to)?);
         if !self.blocked.remove(&(f, t)) {
@@ -394,7 +394,7 @@ impl Lab {
     }
 
     /// Removes every block and impairment and brings every link up (except a crashed host's,
-    /// which comes back with [`Lab::boot`]).
+    /// which comes back with [`Testbed::boot`]).
     pub fn heal(&mut self) -> Result<(), NetnsError> {
         for (f, t) in std::mem::take(&mut self.blocked) {
             self.del_blackhole(f, t)?;
@@ -609,7 +609,7 @@ impl Lab {
     }
 }
 
-impl Drop for Lab {
+impl Drop for Testbed {
     fn drop(&mut self) {
         self.teardown();
         if std::thread::panicking() {

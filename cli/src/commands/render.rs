@@ -34,7 +34,12 @@ fn report(e: RenderError) -> miette::Report {
 
 /// Renders `cluster` into `args.out`.
 pub fn run(args: &RenderArgs, cluster: &topology::Cluster) -> miette::Result<ExitCode> {
-    let store = SecretStore::open(&args.state_dir).map_err(|e| report(e.into()))?;
+    // New secrets come from the operating system's random source.
+    let store = SecretStore::open_with(
+        &args.state_dir,
+        std::sync::Arc::new(provision::secrets::OsRandom),
+    )
+    .map_err(|e| report(e.into()))?;
     let now = time::OffsetDateTime::now_utc();
     let rendered = render(cluster, &store, now).map_err(report)?;
     let written = rendered.tree.write_to(&args.out).map_err(report)?;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use provision::exec::Command;
+use provision::inject::host::apply_on_host;
 use provision::inject::{FaultTarget, InjectError};
 use provision::testbed::{DaemonSpec, NetnsError, Testbed};
 use topology::fault::Fault;
@@ -249,4 +250,65 @@ fn injector_pauses_kills_cuts_slows_and_heals_real_processes() {
             "{f}: {r:?}"
         );
     }
+}
+
+/// Process faults through the `Host` interface (how SSH hosts get them): `pkill` by the
+/// process name, run inside the host; the process is a uniquely named copy of `sleep`, so no
+/// other process on this machine can match.
+#[test]
+fn host_injector_signals_processes_by_name() {
+    let Some(mut lab) = lab_or_skip(&["a"]) else {
+        return;
+    };
+    let bin = tempfile::tempdir().unwrap();
+    let name = format!("spfh{}", std::process::id());
+    let program = bin.path().join(&name);
+    std::fs::copy("/bin/sleep", &program).unwrap();
+    let id = lab
+        .spawn(
+            "a",
+            DaemonSpec {
+                program,
+                args: vec!["600".into()],
+                env: Vec::new(),
+            },
+        )
+        .unwrap();
+    let pid = lab.pid(id).unwrap();
+    eventually("sleeper runs", || {
+        matches!(proc_state(pid), Some('S' | 'R'))
+    });
+    let host = lab.host("a").unwrap();
+    let apply = |f: Fault| provision::host::block_on(apply_on_host(&host, &f)).unwrap();
+    let fault = |kind: &str| {
+        let (host, process) = ("a".to_owned(), name.clone());
+        match kind {
+            "pause" => Fault::ProcessPause { host, process },
+            "resume" => Fault::ProcessResume { host, process },
+            _ => Fault::ProcessStop { host, process },
+        }
+    };
+    apply(fault("pause")).unwrap();
+    eventually("paused (T)", || proc_state(pid) == Some('T'));
+    apply(fault("resume")).unwrap();
+    eventually("resumed", || matches!(proc_state(pid), Some('S' | 'R')));
+    apply(fault("stop")).unwrap();
+    eventually("killed", || {
+        matches!(
+            lab.state(id),
+            Ok(provision::testbed::DaemonState::Exited(_))
+        )
+    });
+    let again = apply(fault("stop"));
+    assert!(
+        matches!(again, Err(InjectError::NoSuchProcess { .. })),
+        "{again:?}"
+    );
+    let cut = apply(Fault::Partition {
+        groups: vec![vec!["a".into()]],
+    });
+    assert!(
+        matches!(cut, Err(InjectError::Unsupported { .. })),
+        "{cut:?}"
+    );
 }

@@ -38,7 +38,7 @@ pub async fn apply_on_host(host: &dyn Host, fault: &Fault) -> Result<(), InjectE
     let out = host.run(&cmd).await.map_err(|source| InjectError::Host {
         target: target.clone(),
         fault: fault.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     match out.status {
         Some(0) => Ok(()),
@@ -52,7 +52,7 @@ pub async fn apply_on_host(host: &dyn Host, fault: &Fault) -> Result<(), InjectE
         _ => Err(InjectError::Host {
             target,
             fault: fault.to_string(),
-            source: crate::host::HostError::Exec {
+            source: Box::new(crate::host::HostError::Exec {
                 host: host.name().to_owned(),
                 source: out
                     .checked(&cmd)
@@ -62,7 +62,7 @@ pub async fn apply_on_host(host: &dyn Host, fault: &Fault) -> Result<(), InjectE
                         status: "unknown".into(),
                         stderr: String::new(),
                     }),
-            },
+            }),
         }),
     }
 }

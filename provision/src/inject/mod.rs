@@ -64,7 +64,7 @@ pub enum InjectError {
         fault: String,
         /// What failed.
         #[source]
-        source: NetnsError,
+        source: Box<NetnsError>,
     },
     /// A host failed to run what the fault needs.
     #[error("{target}: applying `{fault}`: {source}")]
@@ -75,7 +75,7 @@ pub enum InjectError {
         fault: String,
         /// What failed.
         #[source]
-        source: HostError,
+        source: Box<HostError>,
     },
     /// The libvirt lab failed.
     #[error("{target}: applying `{fault}`: {source}")]

@@ -24,7 +24,7 @@ impl Testbed {
             source => InjectError::Testbed {
                 target: target.clone(),
                 fault: fault.to_string(),
-                source,
+                source: Box::new(source),
             },
         };
         let processes = |lab: &Testbed, host: &str, process: &str| {

@@ -1,9 +1,12 @@
 //! Turns a topology into artifacts, applies them, and drills the real cluster.
 
 pub mod drill;
+pub mod exec;
+pub mod host;
+pub mod inject;
 pub mod lab;
-pub mod netns;
 pub mod pki;
 pub mod render;
 pub mod secrets;
+pub mod testbed;
 pub mod transport;

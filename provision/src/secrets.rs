@@ -1,8 +1,11 @@
 //! The state directory that holds generated secrets (private keys, tokens) and the public
 //! artifacts issued from them (certificates).
 //!
-//! Rendering is pure apart from secrets: a key is generated once, written here, and every
-//! later render reads it back, so rendering twice yields identical bytes. Secret files are
+//! Rendering is pure apart from secrets, and secrets come from the store's [`RandomSource`],
+//! injected when the store is opened: the CLI passes [`OsRandom`], tests a [`SeededRandom`],
+//! so a render is a function of (topology, secret source, `now`). A secret is generated once,
+//! written here, and every later render reads it back, so rendering twice yields identical
+//! bytes; two fresh stores with the same seeded source yield identical bytes too. Secret files are
 //! created with mode 0600 at `open(2)` time (never chmod'ed afterwards, so there is no window
 //! in which they are readable by others) and published with a hard link so a crash never leaves
 //! a half-written key under its final name. Secret values are carried in [`Secret`], whose
@@ -13,6 +16,10 @@ use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 /// Mode of secret files: owner read/write only.
 pub const SECRET_FILE_MODE: u32 = 0o600;
@@ -89,15 +96,72 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A state directory holding secrets and the public artifacts derived from them.
+/// Where the randomness of new secrets (keys, tokens) comes from.
+pub trait RandomSource: Send + Sync + fmt::Debug {
+    /// Fills `buf` with random bytes.
+    fn fill(&self, buf: &mut [u8]) -> io::Result<()>;
+}
+
+/// The operating system's random source (`/dev/urandom`): what the CLI uses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsRandom;
+
+impl RandomSource for OsRandom {
+    fn fill(&self, buf: &mut [u8]) -> io::Result<()> {
+        fs::File::open("/dev/urandom")?.read_exact(buf)
+    }
+}
+
+/// A deterministic source (ChaCha20 from a seed), for tests and reproducible renders. Never
+/// for real clusters: anyone with the seed has every key.
+#[derive(Debug)]
+pub struct SeededRandom(Mutex<ChaCha20Rng>);
+
+impl SeededRandom {
+    /// The stream of `seed`.
+    pub fn new(seed: u64) -> Self {
+        SeededRandom(Mutex::new(ChaCha20Rng::seed_from_u64(seed)))
+    }
+}
+
+impl RandomSource for SeededRandom {
+    fn fill(&self, buf: &mut [u8]) -> io::Result<()> {
+        let mut rng = self
+            .0
+            .lock()
+            .map_err(|_| io::Error::other("seeded random source poisoned"))?;
+        rng.fill_bytes(buf);
+        Ok(())
+    }
+}
+
+/// `n` bytes from `source`.
+pub fn random_bytes(source: &dyn RandomSource, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; n];
+    source.fill(&mut buf)?;
+    Ok(buf)
+}
+
+/// A state directory holding secrets and the public artifacts derived from them, with the
+/// random source new secrets are drawn from.
 #[derive(Debug, Clone)]
 pub struct SecretStore {
     dir: PathBuf,
+    random: Arc<dyn RandomSource>,
 }
 
 impl SecretStore {
-    /// Opens (creating with mode 0700 if needed) the state directory `dir`.
+    /// Opens (creating with mode 0700 if needed) the state directory `dir`; new secrets come
+    /// from the operating system ([`OsRandom`]).
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, SecretError> {
+        Self::open_with(dir, Arc::new(OsRandom))
+    }
+
+    /// Opens the state directory `dir` with new secrets drawn from `random`.
+    pub fn open_with(
+        dir: impl Into<PathBuf>,
+        random: Arc<dyn RandomSource>,
+    ) -> Result<Self, SecretError> {
         let dir = dir.into();
         DirBuilder::new()
             .recursive(true)
@@ -107,7 +171,12 @@ impl SecretStore {
                 path: dir.clone(),
                 source,
             })?;
-        Ok(Self { dir })
+        Ok(Self { dir, random })
+    }
+
+    /// The source new secrets are drawn from.
+    pub fn random(&self) -> &dyn RandomSource {
+        self.random.as_ref()
     }
 
     /// The state directory.
@@ -115,12 +184,13 @@ impl SecretStore {
         &self.dir
     }
 
-    /// Returns the secret stored under `name`, generating and storing it first if it is absent.
-    /// An existing secret is never regenerated; one readable by group or others is refused.
+    /// Returns the secret stored under `name`, generating it from the store's random source
+    /// and storing it first if it is absent. An existing secret is never regenerated; one
+    /// readable by group or others is refused.
     pub fn get_or_create<E>(
         &self,
         name: &str,
-        generate: impl FnOnce() -> Result<Secret, E>,
+        generate: impl FnOnce(&dyn RandomSource) -> Result<Secret, E>,
     ) -> Result<Secret, SecretError>
     where
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -129,7 +199,7 @@ impl SecretStore {
         if let Some(existing) = self.read_secret(&path)? {
             return Ok(existing);
         }
-        let secret = generate().map_err(|e| SecretError::Generate {
+        let secret = generate(self.random.as_ref()).map_err(|e| SecretError::Generate {
             name: name.to_owned(),
             source: e.into(),
         })?;
@@ -253,10 +323,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SecretStore::open(dir.path().join("state")).unwrap();
         let first = store
-            .get_or_create("k.key", || Ok::<_, io::Error>(Secret::new("s3cret".into())))
+            .get_or_create("k.key", |_| {
+                Ok::<_, io::Error>(Secret::new("s3cret".into()))
+            })
             .unwrap();
         let second = store
-            .get_or_create("k.key", || -> Result<Secret, io::Error> {
+            .get_or_create("k.key", |_| -> Result<Secret, io::Error> {
                 panic!("must not regenerate")
             })
             .unwrap();
@@ -285,7 +357,7 @@ mod tests {
         )
         .unwrap();
         let err = store
-            .get_or_create("open.key", || Ok::<_, io::Error>(Secret::new("y".into())))
+            .get_or_create("open.key", |_| Ok::<_, io::Error>(Secret::new("y".into())))
             .unwrap_err();
         assert!(matches!(err, SecretError::InsecurePermissions { .. }));
         assert!(matches!(

@@ -16,7 +16,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use provision::drill::{EtcdLab, EtcdLabError};
-use provision::netns::NetnsError;
+use provision::exec::Command as Cmd;
+use provision::testbed::NetnsError;
 use provision::pki::ensure_etcd_pki;
 use provision::render::etcd::EtcdCluster;
 use provision::render::kubeadm::{
@@ -24,6 +25,7 @@ use provision::render::kubeadm::{
 };
 use provision::render::render;
 use provision::secrets::SecretStore;
+use provision::testbed::NetnsError;
 use time::OffsetDateTime;
 use topology::Role;
 
@@ -179,7 +181,7 @@ fn etcd_rendered_cluster_is_healthy_and_enforces_client_certs() {
             )
             .unwrap();
         assert!(
-            get.success() && get.stdout.trim() == "proven",
+            get.success() && get.stdout_text() == "proven",
             "get via {}: {get:?}",
             m.name
         );
@@ -210,7 +212,13 @@ fn etcd_rendered_cluster_is_healthy_and_enforces_client_certs() {
         ];
         full.extend(args.iter().map(|a| (*a).to_owned()));
         lab.lab_ref()
-            .exec(lab.client_host(), "etcdctl", &full, Duration::from_secs(10))
+            .exec(
+                lab.client_host(),
+                &Cmd::new("etcdctl")
+                    .args(full)
+                    .clear_env()
+                    .timeout(Duration::from_secs(10)),
+            )
             .unwrap()
     };
     let put = apiserver_ctl(&["put", "/registry/spofless/apiserver", "rendered-client"]);
@@ -220,7 +228,7 @@ fn etcd_rendered_cluster_is_healthy_and_enforces_client_certs() {
     );
     let get = apiserver_ctl(&["get", "spofless/render", "--print-value-only"]);
     assert!(
-        get.success() && get.stdout.trim() == "proven",
+        get.success() && get.stdout_text() == "proven",
         "get with the rendered apiserver client: {get:?}"
     );
 
@@ -230,23 +238,24 @@ fn etcd_rendered_cluster_is_healthy_and_enforces_client_certs() {
         .lab_ref()
         .exec(
             lab.client_host(),
-            "etcdctl",
-            &[
-                format!("--endpoints={}", all[0]),
-                format!("--cacert={ca}"),
-                "--dial-timeout=1s".into(),
-                "--command-timeout=2s".into(),
-                "get".into(),
-                "spofless/render".into(),
-            ],
-            Duration::from_secs(6),
+            &Cmd::new("etcdctl")
+                .clear_env()
+                .args([
+                    format!("--endpoints={}", all[0]),
+                    format!("--cacert={ca}"),
+                    "--dial-timeout=1s".into(),
+                    "--command-timeout=2s".into(),
+                    "get".into(),
+                    "spofless/render".into(),
+                ])
+                .timeout(Duration::from_secs(6)),
         )
         .unwrap();
     assert!(
         !no_cert.success(),
         "a client without a certificate was served: {no_cert:?}"
     );
-    assert!(!no_cert.stdout.contains("proven"));
+    assert!(!no_cert.stdout_str().contains("proven"));
 
     // A certificate from another CA: refused as well.
     let foreign_dir = tmp.path().join("foreign");
@@ -263,18 +272,19 @@ fn etcd_rendered_cluster_is_healthy_and_enforces_client_certs() {
         .lab_ref()
         .exec(
             lab.client_host(),
-            "etcdctl",
-            &[
-                format!("--endpoints={}", all[0]),
-                format!("--cacert={ca}"),
-                format!("--cert={}", cert.display()),
-                format!("--key={}", key.display()),
-                "--dial-timeout=1s".into(),
-                "--command-timeout=2s".into(),
-                "get".into(),
-                "spofless/render".into(),
-            ],
-            Duration::from_secs(6),
+            &Cmd::new("etcdctl")
+                .clear_env()
+                .args([
+                    format!("--endpoints={}", all[0]),
+                    format!("--cacert={ca}"),
+                    format!("--cert={}", cert.display()),
+                    format!("--key={}", key.display()),
+                    "--dial-timeout=1s".into(),
+                    "--command-timeout=2s".into(),
+                    "get".into(),
+                    "spofless/render".into(),
+                ])
+                .timeout(Duration::from_secs(6)),
         )
         .unwrap();
     assert!(

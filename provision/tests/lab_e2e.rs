@@ -22,11 +22,14 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use provision::exec::Command;
+use provision::inject::FaultTarget;
+use provision::inject::lab::LabFaults;
 use provision::lab::guest::{self, Guests};
 use provision::lab::image;
-use provision::lab::ops::{DAEMON_DIR, Event, FaultAction, Lab};
+use provision::lab::ops::{DAEMON_DIR, Event, Lab};
 use provision::lab::{LabOptions, Mode};
-use provision::transport::Command;
+use topology::fault::Fault;
 
 /// Attempts when waiting for a fault to become visible (one ping of 1 s plus a pause each).
 const OBSERVE_ATTEMPTS: u32 = 30;
@@ -329,7 +332,11 @@ fn run_body(lab: &Lab, state: &Path) {
     // Isolate: the others lose it, it loses them; heal brings it back.
     let iso = isolated.address.to_string();
     assert!(observe(&rt, &guests, &a.host, &iso, true));
-    lab.fault(&isolated.host, FaultAction::Isolate)
+    let mut faults = LabFaults::new(lab);
+    faults
+        .apply(&Fault::Partition {
+            groups: vec![vec![isolated.host.clone()]],
+        })
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         observe(&rt, &guests, &a.host, &iso, false),
@@ -341,14 +348,16 @@ fn run_body(lab: &Lab, state: &Path) {
         "isolate not seen from {}",
         b.host
     );
-    lab.fault(&isolated.host, FaultAction::Heal)
-        .unwrap_or_else(|e| panic!("{e}"));
+    faults.apply(&Fault::Heal).unwrap_or_else(|e| panic!("{e}"));
     assert!(observe(&rt, &guests, &a.host, &iso, true), "heal not seen");
 
     // Crash: the others see it gone; its state is off.
     let cra = crashed.address.to_string();
     assert!(observe(&rt, &guests, &b.host, &cra, true));
-    lab.fault(&crashed.host, FaultAction::Crash)
+    faults
+        .apply(&Fault::HostCrash {
+            host: crashed.host.clone(),
+        })
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         observe(&rt, &guests, &a.host, &cra, false),

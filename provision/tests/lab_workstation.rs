@@ -8,11 +8,14 @@
 
 use std::path::Path;
 
+use provision::inject::lab::LabFaults;
+use provision::inject::{FaultTarget, InjectError};
 use provision::lab::accel::Accel;
 use provision::lab::driver::{Libvirt, RunState};
-use provision::lab::ops::{FaultAction, Lab};
+use provision::lab::ops::Lab;
 use provision::lab::xml::{DomainFiles, domain_xml};
 use provision::lab::{LabError, LabOptions, LabState, Mode};
+use topology::fault::Fault;
 
 const TEST_URI: &str = "test:///default";
 
@@ -77,27 +80,51 @@ fn define_start_fault_destroy_through_the_test_driver() {
     assert_eq!(states(&lab), vec![RunState::Running; 5]);
 
     let h = &lab.spec.vms[2].host;
-    lab.fault(h, FaultAction::Pause)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut faults = LabFaults::new(&lab);
+    lab.pause(h).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(states(&lab)[2], RunState::Paused);
-    lab.fault(h, FaultAction::Resume)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let restart = Fault::HostRestart { host: h.clone() };
+    faults.apply(&restart).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(states(&lab)[2], RunState::Running);
-    lab.fault(h, FaultAction::Crash)
+    faults
+        .apply(&Fault::HostCrash { host: h.clone() })
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(states(&lab)[2], RunState::Off);
-    lab.fault(h, FaultAction::Heal)
-        .unwrap_or_else(|e| panic!("{e}"));
+    faults.apply(&restart).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(states(&lab)[2], RunState::Running);
-    let isolate = lab.fault(h, FaultAction::Isolate);
+    let isolate = faults.apply(&Fault::Partition {
+        groups: vec![vec![h.clone()]],
+    });
     // The test driver may not implement live device updates; anything else must work.
     if let Err(e) = &isolate {
         assert!(e.to_string().contains("not supported"), "isolate: {e}");
     }
-    assert!(matches!(
-        lab.fault("nosuchhost", FaultAction::Crash),
-        Err(LabError::UnknownHost(_))
-    ));
+    let unknown = faults.apply(&Fault::HostCrash {
+        host: "nosuchhost".into(),
+    });
+    assert!(
+        matches!(&unknown, Err(InjectError::Lab { source, .. }) if matches!(**source, LabError::UnknownHost(_))),
+        "{unknown:?}"
+    );
+    // What the lab cannot express is refused, typed, before anything is touched.
+    for f in [
+        Fault::OneWay {
+            from: h.clone(),
+            to: lab.spec.vms[0].host.clone(),
+        },
+        Fault::Partition {
+            groups: vec![
+                lab.spec.vms[..2].iter().map(|v| v.host.clone()).collect(),
+                lab.spec.vms[2..].iter().map(|v| v.host.clone()).collect(),
+            ],
+        },
+    ] {
+        let r = faults.apply(&f);
+        assert!(
+            matches!(r, Err(InjectError::Unsupported { .. })),
+            "{f}: {r:?}"
+        );
+    }
 
     lab.down(&mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
     assert!(LabState::load(dir.path()).ok().flatten().is_none());

@@ -49,19 +49,82 @@ pub struct LabOpts {
     pub without_ceph: bool,
 }
 
-/// A fault `lab fault` injects.
+/// A fault `lab fault` injects, in topology's vocabulary (`topology::fault::Fault`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FaultArg {
-    /// Power the guest off at once.
-    Crash,
-    /// Freeze its vCPUs.
-    Pause,
-    /// Thaw a paused guest or boot a crashed one.
-    Resume,
-    /// Take its network link down.
-    Isolate,
-    /// Undo every fault: link up, thawed, running.
+pub enum FaultKind {
+    /// Power the guest off at once (`--host`).
+    HostCrash,
+    /// Boot a crashed guest, or thaw a paused one (`--host`).
+    HostRestart,
+    /// SIGKILL a process in the guest (`--host`, `--process`).
+    ProcessStop,
+    /// Start a process's unit again (`--host`, `--process`).
+    ProcessStart,
+    /// SIGSTOP a process (`--host`, `--process`).
+    ProcessPause,
+    /// SIGCONT a paused process (`--host`, `--process`).
+    ProcessResume,
+    /// Cut groups of hosts apart (`--group a,b` per group; unnamed hosts form one more).
+    Partition,
+    /// Drop packets from `--from` to `--to` only.
+    OneWay,
+    /// Remove every network fault.
     Heal,
+}
+
+/// Builds the topology fault `lab fault` was asked for; a missing option is an error.
+pub fn fault_from(
+    kind: FaultKind,
+    host: Option<String>,
+    process: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    groups: Vec<String>,
+) -> miette::Result<topology::fault::Fault> {
+    use topology::fault::Fault;
+    let need = |v: Option<String>, flag: &str| {
+        v.ok_or_else(|| miette::miette!("`lab fault {kind:?}` needs {flag}"))
+    };
+    Ok(match kind {
+        FaultKind::HostCrash => Fault::HostCrash {
+            host: need(host, "--host")?,
+        },
+        FaultKind::HostRestart => Fault::HostRestart {
+            host: need(host, "--host")?,
+        },
+        FaultKind::ProcessStop => Fault::ProcessStop {
+            host: need(host, "--host")?,
+            process: need(process, "--process")?,
+        },
+        FaultKind::ProcessStart => Fault::ProcessStart {
+            host: need(host, "--host")?,
+            process: need(process, "--process")?,
+        },
+        FaultKind::ProcessPause => Fault::ProcessPause {
+            host: need(host, "--host")?,
+            process: need(process, "--process")?,
+        },
+        FaultKind::ProcessResume => Fault::ProcessResume {
+            host: need(host, "--host")?,
+            process: need(process, "--process")?,
+        },
+        FaultKind::Partition => {
+            if groups.is_empty() {
+                return Err(miette::miette!("`lab fault partition` needs --group"));
+            }
+            Fault::Partition {
+                groups: groups
+                    .iter()
+                    .map(|g| g.split(',').map(|h| h.trim().to_owned()).collect())
+                    .collect(),
+            }
+        }
+        FaultKind::OneWay => Fault::OneWay {
+            from: need(from, "--from")?,
+            to: need(to, "--to")?,
+        },
+        FaultKind::Heal => Fault::Heal,
+    })
 }
 
 /// The lab subcommands.
@@ -102,13 +165,26 @@ pub enum LabCommand {
         #[command(flatten)]
         opts: LabOpts,
     },
-    /// Inject a fault into a guest.
+    /// Inject a fault (topology's vocabulary); one the lab cannot express is refused.
     Fault {
-        /// Topology host name.
-        host: String,
-        /// What to do.
+        /// What goes wrong.
         #[arg(value_enum)]
-        action: FaultArg,
+        kind: FaultKind,
+        /// The host it happens on.
+        #[arg(long)]
+        host: Option<String>,
+        /// The process (`etcd`, `haproxy`, ...).
+        #[arg(long)]
+        process: Option<String>,
+        /// One-way cut: the sending host.
+        #[arg(long)]
+        from: Option<String>,
+        /// One-way cut: the receiving host.
+        #[arg(long)]
+        to: Option<String>,
+        /// Partition: one group of comma-separated hosts (repeat the flag per group).
+        #[arg(long = "group")]
+        groups: Vec<String>,
         /// Lab options.
         #[command(flatten)]
         opts: LabOpts,
@@ -139,9 +215,11 @@ mod imp {
 
     use comfy_table::Table;
     use indicatif::{ProgressBar, ProgressStyle};
-    use provision::lab::ops::{Event, FaultAction, Lab};
+    use provision::exec::Command;
+    use provision::inject::FaultTarget;
+    use provision::inject::lab::LabFaults;
+    use provision::lab::ops::{Event, Lab};
     use provision::lab::{Accel, LabOptions, Mode};
-    use provision::transport::Command;
     use serde::Serialize;
 
     use super::*;
@@ -346,22 +424,26 @@ mod imp {
                 let _ = std::io::stdout().write_all(&out.stdout);
                 let _ = std::io::stderr().write_all(&out.stderr);
                 Ok(ExitCode::from(
-                    out.exit_status
+                    out.status
                         .and_then(|c| u8::try_from(c).ok())
                         .unwrap_or(EXIT_ERROR),
                 ))
             }
-            LabCommand::Fault { host, action, opts } => {
+            LabCommand::Fault {
+                kind,
+                host,
+                process,
+                from,
+                to,
+                groups,
+                opts,
+            } => {
+                let fault = fault_from(kind, host, process, from, to, groups)?;
                 let lab = lab(&opts)?;
-                let a = match action {
-                    FaultArg::Crash => FaultAction::Crash,
-                    FaultArg::Pause => FaultAction::Pause,
-                    FaultArg::Resume => FaultAction::Resume,
-                    FaultArg::Isolate => FaultAction::Isolate,
-                    FaultArg::Heal => FaultAction::Heal,
-                };
-                lab.fault(&host, a).map_err(|e| miette::miette!("{e}"))?;
-                println!("{host}: {action:?} done");
+                LabFaults::new(&lab)
+                    .apply(&fault)
+                    .map_err(|e| miette::miette!("{e}"))?;
+                println!("{fault}: done");
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -384,6 +466,41 @@ mod tests {
         Cli::try_parse_from(std::iter::once("lab").chain(args.iter().copied()))
             .unwrap_or_else(|e| panic!("{args:?}: {e}"))
             .cmd
+    }
+
+    #[test]
+    fn fault_speaks_topology_vocabulary() {
+        use topology::fault::Fault;
+        let build = |args: &[&str]| match parse(args) {
+            LabCommand::Fault {
+                kind,
+                host,
+                process,
+                from,
+                to,
+                groups,
+                ..
+            } => fault_from(kind, host, process, from, to, groups),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            build(&["fault", "process-pause", "--host", "a", "--process", "etcd"]).ok(),
+            Some(Fault::ProcessPause {
+                host: "a".into(),
+                process: "etcd".into()
+            })
+        );
+        assert_eq!(
+            build(&["fault", "partition", "--group", "a,b", "--group", "c"]).ok(),
+            Some(Fault::Partition {
+                groups: vec![vec!["a".into(), "b".into()], vec!["c".into()]]
+            })
+        );
+        assert!(
+            build(&["fault", "host-crash"]).is_err(),
+            "--host is required"
+        );
+        assert!(build(&["fault", "one-way", "--from", "a"]).is_err());
     }
 
     #[test]

@@ -61,14 +61,18 @@ struct ExplainedRow<'a> {
 
 /// Renders `cluster` into `args.out`.
 pub fn run(args: &RenderArgs, cluster: &topology::Cluster) -> miette::Result<ExitCode> {
-    let store = SecretStore::open(&args.state_dir)
-        .into_diagnostic()
-        .wrap_err_with(|| {
-            format!(
-                "cannot open the state directory {}",
-                args.state_dir.display()
-            )
-        })?;
+    // New secrets come from the operating system's random source.
+    let store = SecretStore::open_with(
+        &args.state_dir,
+        std::sync::Arc::new(provision::secrets::OsRandom),
+    )
+    .into_diagnostic()
+    .wrap_err_with(|| {
+        format!(
+            "cannot open the state directory {}",
+            args.state_dir.display()
+        )
+    })?;
     let now = time::OffsetDateTime::now_utc();
     let rendered = render(cluster, &store, now)
         .into_diagnostic()

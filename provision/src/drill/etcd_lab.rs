@@ -1,4 +1,4 @@
-//! A real etcd cluster on a [`Lab`], started from exactly what `render::etcd` produced.
+//! A real etcd cluster on a [`Testbed`], started from exactly what `render::etcd` produced.
 //!
 //! The PKI is issued into a state directory, each member's files are rendered with a layout
 //! rooted in a scratch directory and written with their rendered modes, and each daemon is
@@ -11,14 +11,11 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use crate::netns::{
-    CommandOutput, DaemonId, DaemonSpec, Lab, NetnsError, SAFE_PATH, run_bounded, wait_until,
-};
+use crate::exec::{self, Command, Output};
 use crate::pki::{EtcdPki, PkiError, ensure_etcd_pki};
 use crate::render::RenderedFile;
 use crate::render::etcd::{
@@ -26,6 +23,7 @@ use crate::render::etcd::{
     parse_environment_file, render_member, url,
 };
 use crate::secrets::SecretStore;
+use crate::testbed::{DaemonId, DaemonSpec, NetnsError, Testbed, wait_until};
 
 /// etcdctl's `--dial-timeout` for probes.
 const DIAL_TIMEOUT: &str = "1s";
@@ -99,10 +97,9 @@ impl EtcdClient {
         endpoints: &[String],
         args: &[&str],
         command_timeout: Duration,
-    ) -> Result<CommandOutput, NetnsError> {
+    ) -> Result<Output, NetnsError> {
         let [ca, cert, key] = &self.tls;
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.namespace, "etcdctl"])
+        let cmd = Command::new("etcdctl")
             .arg(format!("--endpoints={}", endpoints.join(",")))
             .arg(format!("--cacert={}", ca.display()))
             .arg(format!("--cert={}", cert.display()))
@@ -112,10 +109,14 @@ impl EtcdClient {
                 "--command-timeout={}ms",
                 command_timeout.as_millis()
             ))
-            .args(args)
-            .env_clear()
-            .env("PATH", SAFE_PATH);
-        run_bounded(cmd, command_timeout + Duration::from_secs(2))
+            .args(args.iter().copied())
+            .clear_env()
+            .timeout(command_timeout + Duration::from_secs(2));
+        Ok(exec::run(&self.in_namespace(&cmd))?)
+    }
+
+    fn in_namespace(&self, cmd: &Command) -> Command {
+        cmd.wrapped(["ip", "netns", "exec", &self.namespace])
     }
 
     /// One workload request: `etcdctl` against the single `endpoint`, with both the dial and
@@ -129,35 +130,23 @@ impl EtcdClient {
         args: &[&str],
         stdin: Option<&str>,
         timeout: Duration,
-    ) -> Result<CommandOutput, NetnsError> {
+    ) -> Result<Output, NetnsError> {
         let [ca, cert, key] = &self.tls;
         let ms = timeout.as_millis();
-        let mut cmd = Command::new("ip");
-        cmd.env_clear()
-            .env("PATH", SAFE_PATH)
-            .args(["netns", "exec", &self.namespace]);
-        if let Some(text) = stdin {
-            // `run_bounded` closes stdin; a shell that execs etcdctl with a here-document
-            // feeds it instead. The text travels in the environment, never through the
-            // shell's parser, and `exec` keeps etcdctl the process the deadline kills.
-            cmd.args([
-                "/bin/sh",
-                "-c",
-                "exec etcdctl \"$@\" <<SPOFLESS_EOF\n$SPOFLESS_STDIN\nSPOFLESS_EOF\n",
-                "sh",
-            ])
-            .env("SPOFLESS_STDIN", text);
-        } else {
-            cmd.arg("etcdctl");
-        }
-        cmd.arg(format!("--endpoints={endpoint}"))
+        let mut cmd = Command::new("etcdctl")
+            .arg(format!("--endpoints={endpoint}"))
             .arg(format!("--cacert={}", ca.display()))
             .arg(format!("--cert={}", cert.display()))
             .arg(format!("--key={}", key.display()))
             .arg(format!("--dial-timeout={ms}ms"))
             .arg(format!("--command-timeout={ms}ms"))
-            .args(args);
-        run_bounded(cmd, timeout + Duration::from_secs(2))
+            .args(args.iter().copied())
+            .clear_env()
+            .timeout(timeout + Duration::from_secs(2));
+        if let Some(text) = stdin {
+            cmd = cmd.stdin(format!("{text}\n"));
+        }
+        Ok(exec::run(&self.in_namespace(&cmd))?)
     }
 }
 
@@ -177,7 +166,7 @@ pub struct EtcdLabMember {
 /// A three-or-more member etcd cluster plus a client host, each in its own namespace.
 #[derive(Debug)]
 pub struct EtcdLab {
-    lab: Lab,
+    lab: Testbed,
     cluster: EtcdCluster,
     pki: EtcdPki,
     members: Vec<EtcdLabMember>,
@@ -299,7 +288,7 @@ impl EtcdLab {
     ) -> Result<Self, EtcdLabError> {
         let mut hosts: Vec<&str> = member_names.to_vec();
         hosts.push(client_host);
-        let mut lab = Lab::new(&hosts)?;
+        let mut lab = Testbed::new(&hosts)?;
         let members = member_names
             .iter()
             .map(|n| {
@@ -347,12 +336,12 @@ impl EtcdLab {
     }
 
     /// The namespace lab (for faults).
-    pub fn lab(&mut self) -> &mut Lab {
+    pub fn lab(&mut self) -> &mut Testbed {
         &mut self.lab
     }
 
     /// The namespace lab, read-only (probes, logs).
-    pub fn lab_ref(&self) -> &Lab {
+    pub fn lab_ref(&self) -> &Testbed {
         &self.lab
     }
 
@@ -404,7 +393,7 @@ impl EtcdLab {
         endpoints: &[String],
         args: &[&str],
         command_timeout: Duration,
-    ) -> Result<CommandOutput, NetnsError> {
+    ) -> Result<Output, NetnsError> {
         self.client()?.etcdctl(endpoints, args, command_timeout)
     }
 
@@ -428,7 +417,7 @@ impl EtcdLab {
                 let out = self
                     .etcdctl(endpoints, &["endpoint", "health"], Duration::from_secs(2))
                     .ok()?;
-                let healthy = format!("{}{}", out.stdout, out.stderr)
+                let healthy = format!("{}{}", out.stdout_str(), out.stderr_str())
                     .matches("is healthy")
                     .count();
                 (out.success() && healthy == endpoints.len()).then_some(())
@@ -443,7 +432,7 @@ impl EtcdLab {
         let out = self
             .etcdctl(endpoints, &["endpoint", "status", "-w", "json"], timeout)
             .ok()?;
-        let json: serde_json::Value = serde_json::from_str(out.stdout.trim()).ok()?;
+        let json: serde_json::Value = serde_json::from_str(out.stdout_str().trim()).ok()?;
         json.as_array()?.iter().find_map(|e| {
             let status = e.get("Status")?;
             let me = status.get("header")?.get("member_id")?.as_u64()?;

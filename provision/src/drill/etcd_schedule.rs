@@ -38,7 +38,7 @@ use topology::wire::{
 use topology::workload::{OpMix, WorkloadClient, write_lanes};
 
 use super::etcd_lab::{EtcdClient, EtcdLab, EtcdLabError};
-use crate::netns::{NetnsError, wait_until};
+use crate::testbed::{NetnsError, wait_until};
 
 /// Upper bound on operations per client thread (the loop is also bounded by the schedule).
 const MAX_OPS_PER_CLIENT: u64 = 20_000;
@@ -421,12 +421,14 @@ impl RealClient {
             Some((args, stdin)) => {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 match client.request(&endpoint, &args, stdin.as_deref(), self.request_timeout) {
-                    Ok(o) if o.success() => match parse_result(&op, &o.stdout) {
+                    Ok(o) if o.success() => match parse_result(&op, &o.stdout_str()) {
                         Some(r) => (Some(r), None),
-                        None => (None, Some(format!("unparsable: {}", o.stdout.trim()))),
+                        None => (None, Some(format!("unparsable: {}", o.stdout_str().trim()))),
                     },
-                    Ok(o) if o.timed_out => (None, Some("timed out".to_owned())),
-                    Ok(o) => (None, o.stderr.lines().last().map(str::to_owned)),
+                    Err(NetnsError::Exec(e)) if e.is_timeout() => {
+                        (None, Some("timed out".to_owned()))
+                    }
+                    Ok(o) => (None, o.stderr_str().lines().last().map(str::to_owned)),
                     Err(e) => (None, Some(e.to_string())),
                 }
             }

@@ -17,14 +17,13 @@
 //! silently ignored.
 
 use std::fmt;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::LabError;
 use super::tool::QEMU_SYSTEM;
+use crate::exec::{self, Command};
 
 /// Environment variable that overrides the topology and the probe (`kvm`, `tcg` or `auto`).
 pub const ACCEL_ENV: &str = "SPOFLESS_LAB_ACCEL";
@@ -91,7 +90,7 @@ impl KvmProbe {
         } else {
             KvmProbe::Failed {
                 status,
-                stderr: super::tool::tail(stderr.as_bytes()),
+                stderr: exec::tail(stderr.as_bytes()),
             }
         }
     }
@@ -208,8 +207,8 @@ pub fn run_probe(accel_args: &[&str]) -> KvmProbe {
             stderr: format!("writing {}: {e}", image.display()),
         };
     }
-    let mut cmd = Command::new(qemu);
-    cmd.args(accel_args)
+    let cmd = Command::new(qemu.display().to_string())
+        .args(accel_args.iter().copied())
         .args([
             "-machine",
             "pc",
@@ -228,38 +227,14 @@ pub fn run_probe(accel_args: &[&str]) -> KvmProbe {
         ])
         .arg(format!("file={},format=raw,if=ide", image.display()))
         .args(["-boot", "c"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let outcome = match cmd.spawn() {
+        .timeout(PROBE_TIMEOUT);
+    let outcome = match exec::run(&cmd) {
+        Ok(out) => KvmProbe::from_exit(out.status, &out.stderr_str()),
+        Err(e) if e.is_timeout() => KvmProbe::TimedOut,
         Err(e) => KvmProbe::Failed {
             status: None,
             stderr: e.to_string(),
         },
-        Ok(mut child) => {
-            let started = Instant::now();
-            let status = loop {
-                match child.try_wait() {
-                    Ok(Some(s)) => break Some(s),
-                    Ok(None) if started.elapsed() < PROBE_TIMEOUT => {
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    _ => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break None;
-                    }
-                }
-            };
-            let mut stderr = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut stderr);
-            }
-            match status {
-                Some(s) => KvmProbe::from_exit(s.code(), &stderr),
-                None => KvmProbe::TimedOut,
-            }
-        }
     };
     let _ = std::fs::remove_file(&image);
     outcome

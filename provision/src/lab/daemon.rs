@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal, kill_process};
 
 use super::LabError;
-use super::tool::{IP, LIBVIRTD, UNSHARE, VIRTLOGD, run_checked};
+use super::tool::{IP, LIBVIRTD, UNSHARE, VIRTLOGD};
+use crate::exec::run_checked;
 
 /// The standard libvirt directories the daemon sees, and the name of the private directory
 /// mounted over each.
@@ -98,11 +99,12 @@ impl PrivateDaemon {
             LIBVIRTD.path()?.display(),
             self.pidfile("libvirtd").display(),
         ));
-        let mut cmd = IP.command()?;
-        cmd.args(["netns", "exec", netns])
-            .arg(UNSHARE.path()?)
+        let cmd = IP
+            .command()?
+            .args(["netns", "exec", netns])
+            .arg(UNSHARE.path()?.display().to_string())
             .args(["--mount", "--propagation", "private", "sh", "-c", &script]);
-        run_checked(&mut cmd)?;
+        run_checked(&cmd)?;
         let started = Instant::now();
         while started.elapsed() < READY_TIMEOUT {
             if std::os::unix::net::UnixStream::connect(self.socket()).is_ok() {

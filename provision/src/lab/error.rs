@@ -21,6 +21,9 @@ pub enum LabError {
         /// The Debian package providing it.
         package: &'static str,
     },
+    /// A system tool failed, ran out of time or is missing.
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecError),
     /// A system tool ran and failed.
     #[error("`{command}` failed with {status}: {stderr}")]
     Tool {

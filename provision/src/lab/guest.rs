@@ -15,9 +15,9 @@ use russh::keys::PrivateKey;
 use super::LabError;
 use super::keys;
 use super::spec::LabSpec;
-use crate::transport::{
-    Command, KnownHosts, Output, SshTarget, SshTransport, Transport, TransportError,
-};
+use crate::exec::{Command, Output};
+use crate::host::SshHost;
+use crate::transport::{KnownHosts, SshTarget, SshTransport, TransportError};
 
 /// SSH port of the guests.
 pub const SSH_PORT: u16 = 22;
@@ -114,6 +114,11 @@ impl Guests {
             })
     }
 
+    /// `host` as a [`crate::host::Host`]: an authenticated, pinned SSH connection.
+    pub async fn host(&self, host: &str) -> Result<SshHost, LabError> {
+        Ok(SshHost::from_transport(self.connect(host).await?))
+    }
+
     /// Runs `cmd` on `host` over a fresh connection.
     pub async fn run(&self, host: &str, cmd: &Command) -> Result<Output, LabError> {
         let t = self.connect(host).await?;
@@ -136,7 +141,7 @@ impl Guests {
                 .await
             {
                 Ok(out) if out.success() => return Ok(start.elapsed()),
-                Ok(out) => last = format!("`true` exited {:?}", out.exit_status),
+                Ok(out) => last = format!("`true` exited {:?}", out.status),
                 Err(LabError::Transport {
                     source:
                         e

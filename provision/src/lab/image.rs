@@ -7,13 +7,13 @@
 //! that a later run would trust.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 use super::LabError;
-use super::tool::{DEBOOTSTRAP, run_checked};
+use super::tool::DEBOOTSTRAP;
+use crate::exec::{Command, run_checked};
 
 /// The image recipe (`vm-images/build.sh`), embedded so the hash covers exactly what runs.
 pub const RECIPE: &str = include_str!("../../../vm-images/build.sh");
@@ -106,17 +106,15 @@ pub fn ensure(cache_dir: &Path, layers: &[&str], timeout: Duration) -> Result<Im
     let script = tmp.join("build.sh");
     std::fs::write(&script, RECIPE).map_err(|e| LabError::io("writing", &script, e))?;
     let started = Instant::now();
-    let mut cmd = std::process::Command::new("timeout");
-    cmd.arg(timeout.as_secs().to_string())
-        .arg("sh")
-        .arg(&script)
-        .arg(&tmp)
-        .args(layers)
-        .stdout(Stdio::null());
-    let result = run_checked(&mut cmd);
+    let cmd = Command::new("sh")
+        .arg(script.display().to_string())
+        .arg(tmp.display().to_string())
+        .args(layers.iter().copied())
+        .timeout(timeout);
+    let result = run_checked(&cmd);
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
+        return Err(e.into());
     }
     tracing::info!(seconds = started.elapsed().as_secs(), "image built");
     let _ = std::fs::remove_file(&script);

@@ -3,9 +3,9 @@
 //! `up` runs in phases (image, daemon, files, network, domains, ssh), reports each phase's
 //! start and duration through an observer (the CLI draws progress bars from it), and records
 //! every object in the state file the moment it exists. `down` walks the state file backwards
-//! and is idempotent. Faults act on one recorded guest: `crash` pulls the plug, `pause` freezes
-//! its vCPUs, `resume` thaws or reboots it, `isolate` takes its NIC's link down, and `heal`
-//! undoes all of those.
+//! and is idempotent. The fault primitives act on one recorded guest: [`Lab::crash`] pulls the
+//! plug, [`Lab::boot`] thaws or boots it, [`Lab::set_link`] takes its NIC's link down or up;
+//! `crate::inject::lab` maps topology's faults onto them.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -84,21 +84,6 @@ pub struct HostStatus {
     pub address: String,
     /// Run state.
     pub state: RunState,
-}
-
-/// A fault `lab fault` injects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultAction {
-    /// Power off at once.
-    Crash,
-    /// Freeze vCPUs.
-    Pause,
-    /// Thaw a paused guest, or boot a crashed one.
-    Resume,
-    /// Take the NIC's link down.
-    Isolate,
-    /// Link up, thawed, running.
-    Heal,
 }
 
 struct Phases<'a> {
@@ -560,36 +545,44 @@ impl Lab {
             .collect()
     }
 
-    /// Injects `action` on `host`.
-    pub fn fault(&self, host: &str, action: FaultAction) -> Result<(), LabError> {
+    /// Powers `host`'s guest off at once (no shutdown).
+    pub fn crash(&self, host: &str) -> Result<(), LabError> {
+        let (st, lv) = self.loaded()?;
+        lv.crash(Self::created(&st, host)?)
+    }
+
+    /// Thaws a paused guest or boots a powered-off one; a running guest is left alone.
+    pub fn boot(&self, host: &str) -> Result<(), LabError> {
+        let (st, lv) = self.loaded()?;
+        let c = Self::created(&st, host)?;
+        match lv.state(c)? {
+            RunState::Paused => lv.resume(c),
+            RunState::Off => lv.start(c),
+            _ => Ok(()),
+        }
+    }
+
+    /// Freezes `host`'s vCPUs.
+    pub fn pause(&self, host: &str) -> Result<(), LabError> {
+        let (st, lv) = self.loaded()?;
+        lv.pause(Self::created(&st, host)?)
+    }
+
+    /// Sets the link of `host`'s NIC up or down (a live update; a rebooted guest comes back
+    /// with the defined, up link). Setting it to what it is does nothing.
+    pub fn set_link(&self, host: &str, up: bool) -> Result<(), LabError> {
         let (st, lv) = self.loaded()?;
         let vm = self.spec.vm(host)?;
-        let c = st
-            .domain(host)
-            .ok_or_else(|| LabError::UnknownHost(host.to_owned()))?;
-        match action {
-            FaultAction::Crash => lv.crash(c),
-            FaultAction::Pause => lv.pause(c),
-            FaultAction::Resume => match lv.state(c)? {
-                RunState::Paused => lv.resume(c),
-                RunState::Off => lv.start(c),
-                _ => Ok(()),
-            },
-            FaultAction::Isolate => lv.update_interface(c, &interface_xml(&self.spec, vm, false)),
-            FaultAction::Heal => {
-                match lv.state(c)? {
-                    RunState::Paused => lv.resume(c)?,
-                    RunState::Off => lv.start(c)?,
-                    _ => {}
-                }
-                // A rebooted guest comes back with the defined (up) link; only a live
-                // isolated NIC needs updating.
-                if lv.link_is_down(c)? {
-                    lv.update_interface(c, &interface_xml(&self.spec, vm, true))?;
-                }
-                Ok(())
-            }
+        let c = Self::created(&st, host)?;
+        if lv.link_is_down(c)? == up {
+            lv.update_interface(c, &interface_xml(&self.spec, vm, up))?;
         }
+        Ok(())
+    }
+
+    fn created<'s>(st: &'s LabState, host: &str) -> Result<&'s super::state::Created, LabError> {
+        st.domain(host)
+            .ok_or_else(|| LabError::UnknownHost(host.to_owned()))
     }
 
     /// The namespace guests are reached from: the one the state file records (so `lab ssh`

@@ -49,27 +49,27 @@ pub fn prepare(
         let seed_iso = seed::build_iso(&dir, &docs)?;
         let overlay = dir.join("root.qcow2");
         QEMU_IMG.run([
-            "create".as_ref(),
-            "-q".as_ref(),
-            "-f".as_ref(),
-            "qcow2".as_ref(),
-            "-F".as_ref(),
-            "qcow2".as_ref(),
-            "-b".as_ref(),
-            image.base.as_os_str(),
-            overlay.as_os_str(),
+            "create".to_owned(),
+            "-q".to_owned(),
+            "-f".to_owned(),
+            "qcow2".to_owned(),
+            "-F".to_owned(),
+            "qcow2".to_owned(),
+            "-b".to_owned(),
+            image.base.display().to_string(),
+            overlay.display().to_string(),
         ])?;
         let mut disks = Vec::new();
         for (dev, gib) in &vm.disks {
             let path = dir.join(format!("disk-{dev}.qcow2"));
             let size = format!("{gib}G");
             QEMU_IMG.run([
-                "create".as_ref(),
-                "-q".as_ref(),
-                "-f".as_ref(),
-                "qcow2".as_ref(),
-                path.as_os_str(),
-                size.as_ref(),
+                "create".to_owned(),
+                "-q".to_owned(),
+                "-f".to_owned(),
+                "qcow2".to_owned(),
+                path.display().to_string(),
+                size,
             ])?;
             disks.push(path);
         }

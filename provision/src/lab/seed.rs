@@ -95,15 +95,15 @@ pub fn build_iso(dir: &Path, docs: &SeedDocs) -> Result<PathBuf, LabError> {
     let iso = dir.join("seed.iso");
     // Created 0600 before genisoimage opens it, so the host key is never world-readable.
     write_private(&iso, b"")?;
-    let mut args: Vec<std::ffi::OsString> = ["-quiet", "-output"].iter().map(Into::into).collect();
-    args.push(iso.clone().into_os_string());
+    let mut args: Vec<String> = vec!["-quiet".into(), "-output".into()];
+    args.push(iso.display().to_string());
     for a in ["-volid", "cidata", "-joliet", "-rock"] {
         args.push(a.into());
     }
     for (name, _) in files {
-        args.push(dir.join(name).into_os_string());
+        args.push(dir.join(name).display().to_string());
     }
-    GENISOIMAGE.run(&args)?;
+    GENISOIMAGE.run(args)?;
     Ok(iso)
 }
 

@@ -1,12 +1,17 @@
 //! Running the system tools the lab is built from (ip, qemu-img, genisoimage, libvirtd, ...).
 //!
 //! Each tool is named together with the Debian package that provides it, so a missing tool is
-//! reported as "install package X" rather than a bare "No such file or directory".
+//! reported as "install package X" rather than a bare "No such file or directory". Tools run
+//! through the one bounded runner ([`crate::exec`]).
 
-use std::ffi::OsStr;
-use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use super::LabError;
+use crate::exec::{Command, Output, run_checked};
+
+/// Bound on one tool run (disk conversions and ISO builds take seconds; libvirtd's start
+/// returns once it has daemonised).
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A system program and the Debian package it comes from.
 #[derive(Debug, Clone, Copy)]
@@ -81,56 +86,18 @@ impl Tool {
             })
     }
 
-    /// A `Command` for the program, after checking it is installed.
+    /// A [`Command`] for the program (by its full path, after checking it is installed),
+    /// bounded by [`TOOL_TIMEOUT`].
     pub fn command(&self) -> Result<Command, LabError> {
-        Ok(Command::new(self.path()?))
+        Ok(Command::new(self.path()?.display().to_string()).timeout(TOOL_TIMEOUT))
     }
 
-    /// Runs the program with `args`, capturing output; a non-zero exit is a [`LabError::Tool`].
+    /// Runs the program with `args`, capturing output; a non-zero exit is a [`LabError::Exec`].
     pub fn run<I, S>(&self, args: I) -> Result<Output, LabError>
     where
         I: IntoIterator<Item = S>,
-        S: AsRef<OsStr>,
+        S: Into<String>,
     {
-        let mut cmd = self.command()?;
-        cmd.args(args);
-        run_checked(&mut cmd)
+        Ok(run_checked(&self.command()?.args(args))?)
     }
-}
-
-/// Runs `cmd` with stdin closed, capturing output; a non-zero exit becomes [`LabError::Tool`].
-pub fn run_checked(cmd: &mut Command) -> Result<Output, LabError> {
-    let line = describe(cmd);
-    tracing::debug!(command = %line, "running");
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| LabError::io("running", line.clone(), e))?;
-    if out.status.success() {
-        Ok(out)
-    } else {
-        Err(LabError::Tool {
-            command: line,
-            status: out.status.to_string(),
-            stderr: tail(&out.stderr),
-        })
-    }
-}
-
-/// The command line as text, for messages (the lab never passes secrets as arguments).
-pub fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
-
-/// The last few lines of a tool's output, trimmed.
-pub fn tail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(8);
-    lines[start..].join("\n").trim().to_owned()
 }

@@ -10,12 +10,13 @@ use std::net::IpAddr;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PublicKeyData, SanType, SerialNumber,
+    SigningKey,
 };
 use time::{Duration, OffsetDateTime};
 
 use super::PkiError;
-use crate::secrets::{Secret, SecretStore};
+use crate::secrets::{RandomSource, Secret, SecretStore, random_bytes};
 
 /// Leaf certificate lifetime: one year, as kubeadm issues them (`CertificateValidityPeriod =
 /// time.Hour * 24 * 365`, kubernetes `cmd/kubeadm/app/constants/constants.go`).
@@ -82,7 +83,7 @@ impl CertProfile {
     fn params(
         &self,
         stem: &str,
-        key: &KeyPair,
+        key: &impl PublicKeyData,
         now: OffsetDateTime,
     ) -> Result<CertificateParams, PkiError> {
         let validity = if self.usage == CertUsage::Ca {
@@ -117,7 +118,7 @@ impl CertProfile {
         // with the same key must not reuse a serial).
         let mut serial = vec![0x01];
         serial.extend_from_slice(&now.unix_timestamp_nanos().to_be_bytes()[4..]);
-        serial.extend(key.public_key_raw().iter().skip(1).take(7));
+        serial.extend(key.der_bytes().iter().skip(1).take(7));
         p.serial_number = Some(SerialNumber::from_slice(&serial));
         match self.usage {
             CertUsage::Ca => {
@@ -157,13 +158,104 @@ fn rcgen_err(what: String) -> impl FnOnce(rcgen::Error) -> PkiError {
     move |source| PkiError::Rcgen { what, source }
 }
 
-fn load_key(store: &SecretStore, stem: &str) -> Result<(Secret, KeyPair), PkiError> {
-    let secret = store.get_or_create(&format!("{stem}.key"), || {
-        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map(|k| Secret::new(k.serialize_pem()))
-    })?;
-    let pair = KeyPair::from_pem(secret.expose())
-        .map_err(rcgen_err(format!("parsing stored key {stem}.key")))?;
-    Ok((secret, pair))
+/// PKCS#8 wrapping of an RFC 5915 P-256 private key without the optional public key:
+/// `PrivateKeyInfo { version 0, id-ecPublicKey + prime256v1, OCTET STRING { ECPrivateKey {
+/// version 1, privateKey OCTET STRING (32) } } }`; the 32 key bytes follow.
+const P256_PKCS8_PREFIX: [u8; 36] = [
+    0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x27, 0x30, 0x25, 0x02, 0x01,
+    0x01, 0x04, 0x20, 0x00,
+];
+/// Where, in any PKCS#8 P-256 key, the ECPrivateKey's `version 1, OCTET STRING (32)` begins.
+const EC_PRIVATE_KEY_MARKER: [u8; 5] = [0x02, 0x01, 0x01, 0x04, 0x20];
+
+/// A P-256 key drawn from `random` (a scalar in range, by rejection), as PKCS#8 PEM.
+fn generate_key(random: &dyn RandomSource) -> Result<Secret, PkiError> {
+    for _ in 0..64 {
+        let bytes = random_bytes(random, 32).map_err(|e| PkiError::Rcgen {
+            what: format!("drawing key bytes: {e}"),
+            source: rcgen::Error::CouldNotParseKeyPair,
+        })?;
+        if p256::SecretKey::from_slice(&bytes).is_err() {
+            continue;
+        }
+        let mut der = P256_PKCS8_PREFIX[..35].to_vec();
+        der.extend_from_slice(&bytes);
+        let pair = KeyPair::try_from(der.as_slice())
+            .map_err(rcgen_err("encoding a generated P-256 key".to_owned()))?;
+        return Ok(Secret::new(pair.serialize_pem()));
+    }
+    Err(PkiError::Rcgen {
+        what: "no valid P-256 scalar in 64 draws from the random source".to_owned(),
+        source: rcgen::Error::CouldNotParseKeyPair,
+    })
+}
+
+/// A stored P-256 key that signs deterministically (RFC 6979): the same key and message give
+/// the same signature, so issuing is a pure function of its inputs.
+struct DeterministicKey {
+    pair: KeyPair,
+    signer: p256::ecdsa::SigningKey,
+}
+
+impl DeterministicKey {
+    fn from_pem(pem: &str, what: &str) -> Result<Self, PkiError> {
+        let pair = KeyPair::from_pem(pem).map_err(rcgen_err(format!("parsing {what}")))?;
+        let der = pair.serialize_der();
+        let scalar = der
+            .windows(EC_PRIVATE_KEY_MARKER.len())
+            .position(|w| w == EC_PRIVATE_KEY_MARKER)
+            .and_then(|i| {
+                der.get(i + EC_PRIVATE_KEY_MARKER.len()..i + EC_PRIVATE_KEY_MARKER.len() + 32)
+            })
+            .and_then(|b| p256::ecdsa::SigningKey::from_slice(b).ok())
+            .ok_or_else(|| PkiError::Rcgen {
+                what: format!("{what} is not a P-256 key"),
+                source: rcgen::Error::CouldNotParseKeyPair,
+            })?;
+        Ok(DeterministicKey {
+            pair,
+            signer: scalar,
+        })
+    }
+}
+
+impl PublicKeyData for DeterministicKey {
+    fn der_bytes(&self) -> &[u8] {
+        self.pair.der_bytes()
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &PKCS_ECDSA_P256_SHA256
+    }
+}
+
+impl SigningKey for DeterministicKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        use p256::ecdsa::signature::Signer;
+        let sig: p256::ecdsa::Signature = self
+            .signer
+            .try_sign(msg)
+            .map_err(|_| rcgen::Error::RemoteKeyError)?;
+        Ok(sig.to_der().as_bytes().to_vec())
+    }
+}
+
+fn load_key(store: &SecretStore, stem: &str) -> Result<(Secret, DeterministicKey), PkiError> {
+    let mut failure = None;
+    let secret = store.get_or_create(&format!("{stem}.key"), |random| {
+        generate_key(random).map_err(|e| {
+            let text = e.to_string();
+            failure = Some(e);
+            std::io::Error::other(text)
+        })
+    });
+    let secret = match (secret, failure) {
+        (_, Some(e)) => return Err(e),
+        (s, None) => s?,
+    };
+    let key = DeterministicKey::from_pem(secret.expose(), &format!("stored key {stem}.key"))?;
+    Ok((secret, key))
 }
 
 /// The stored certificate if its descriptor matches and it is not about to expire.
@@ -240,9 +332,9 @@ pub fn ensure_leaf(
     now: OffsetDateTime,
 ) -> Result<IssuedCert, PkiError> {
     let (key, pair) = load_key(store, stem)?;
-    let ca_pair = KeyPair::from_pem(ca.key.expose())
-        .map_err(rcgen_err(format!("parsing CA key for {stem}")))?;
+    let ca_pair = DeterministicKey::from_pem(ca.key.expose(), &format!("the CA key for {stem}"))?;
     let issuer_id: String = ca_pair
+        .pair
         .public_key_raw()
         .iter()
         .map(|b| format!("{b:02x}"))

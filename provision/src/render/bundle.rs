@@ -1,12 +1,14 @@
 //! `spofless render`: the whole artifact tree for a cluster, from the topology and the secret
 //! state directory.
 //!
-//! Everything here is a pure function of (topology, stored secrets, `now`) except that a
-//! missing secret is generated once from the OS random source and stored (0600) in the state
-//! directory; every later render reuses it, so rendering twice gives identical bytes. `now`
-//! only decides certificate validity when a certificate is (re)issued, and is passed in.
+//! Everything here is a pure function of (topology, secret source, `now`): the secret source
+//! is the [`SecretStore`] with the random source it was opened with (the OS's for the CLI, a
+//! seeded one in tests). A missing secret is drawn from that source once and stored (0600);
+//! every later render reuses it. Keys come from the source too and certificates are signed with
+//! deterministic ECDSA (RFC 6979), so two fresh stores with the same seeded source render
+//! byte-identical trees. `now` only decides certificate validity when a certificate is
+//! (re)issued, and is passed in.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use rcgen::{KeyPair, PublicKeyData};
@@ -26,7 +28,7 @@ use super::kustomize::add_layers;
 use super::tree::{PUBLIC_MODE, SECRET_MODE, Tree};
 use super::{FileContents, RenderedFile, kubeadm, node, vip};
 use crate::pki::{CertProfile, CertUsage, IssuedCert, PkiError, ensure_ca, ensure_etcd_pki};
-use crate::secrets::{Secret, SecretStore};
+use crate::secrets::{RandomSource, Secret, SecretStore, random_bytes};
 
 /// Common name of the cluster CA (kubeadm `certs.KubeadmCertRootCA`: "kubernetes").
 pub const CLUSTER_CA_COMMON_NAME: &str = "kubernetes";
@@ -47,17 +49,11 @@ pub struct Rendered {
     pub explain: Vec<Explained>,
 }
 
-fn random_bytes(n: usize) -> std::io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
-fn token() -> std::io::Result<Secret> {
+fn token(random: &dyn RandomSource) -> std::io::Result<Secret> {
     // Rejection sampling keeps the characters uniform (252 = 7 * 36).
     let mut out = String::new();
     while out.len() < TOKEN_ID_LEN + TOKEN_SECRET_LEN {
-        for b in random_bytes(32)? {
+        for b in random_bytes(random, 32)? {
             if b < 252 && out.len() < TOKEN_ID_LEN + TOKEN_SECRET_LEN {
                 out.push(char::from(TOKEN_ALPHABET[usize::from(b % 36)]));
             }
@@ -67,8 +63,8 @@ fn token() -> std::io::Result<Secret> {
     Ok(Secret::new(out))
 }
 
-fn certificate_key() -> std::io::Result<Secret> {
-    let hex: String = random_bytes(CERTIFICATE_KEY_BYTES)?
+fn certificate_key(random: &dyn RandomSource) -> std::io::Result<Secret> {
+    let hex: String = random_bytes(random, CERTIFICATE_KEY_BYTES)?
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
@@ -125,7 +121,8 @@ fn secret(path: &str, s: &Secret) -> RenderedFile {
     }
 }
 
-/// Renders every artifact for `cluster`, reading and creating secrets in `store`.
+/// Renders every artifact for `cluster`, reading secrets from `store` and drawing missing ones
+/// from its random source.
 pub fn render(
     cluster: &Cluster,
     store: &SecretStore,

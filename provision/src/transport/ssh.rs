@@ -13,7 +13,8 @@ use russh::ChannelMsg;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 
-use super::{Command, KnownHosts, Output, Transport, TransportError, tcp};
+use super::{KnownHosts, TransportError, tcp};
+use crate::exec::{Command, Output};
 
 /// Bound on TCP connect plus SSH handshake and authentication.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -185,7 +186,7 @@ impl SshTransport {
 
     async fn run_inner(&self, cmd: &Command) -> Result<Output, TransportError> {
         let mut channel = self.handle.channel_open_session().await?;
-        channel.exec(true, cmd.shell_line()).await?;
+        channel.exec(true, cmd.remote_line()).await?;
         if let Some(data) = cmd.stdin_data() {
             channel.data(data).await?;
         }
@@ -195,24 +196,18 @@ impl SshTransport {
             match msg {
                 ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
                 ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
-                ChannelMsg::ExitStatus { exit_status } => out.exit_status = Some(exit_status),
+                ChannelMsg::ExitStatus { exit_status } => {
+                    out.status = Some(i32::try_from(exit_status).unwrap_or(i32::MAX));
+                }
                 _ => {}
             }
         }
         Ok(out)
     }
 
-    /// Closes the connection politely.
-    pub async fn close(self) -> Result<(), TransportError> {
-        self.handle
-            .disconnect(russh::Disconnect::ByApplication, "", "en")
-            .await
-            .map_err(TransportError::Ssh)
-    }
-}
-
-impl Transport for SshTransport {
-    async fn run(&self, cmd: &Command) -> Result<Output, TransportError> {
+    /// Runs `cmd` to completion or its bound; a command that outlives it is
+    /// [`TransportError::Timeout`] (its channel is dropped, which makes sshd hang up on it).
+    pub async fn run(&self, cmd: &Command) -> Result<Output, TransportError> {
         let bound = cmd.time_limit();
         match tokio::time::timeout(bound, self.run_inner(cmd)).await {
             Ok(r) => r,
@@ -221,5 +216,13 @@ impl Transport for SshTransport {
                 seconds: bound.as_secs(),
             }),
         }
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(self) -> Result<(), TransportError> {
+        self.handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await
+            .map_err(TransportError::Ssh)
     }
 }

@@ -1,29 +1,26 @@
-//! "Hosts in network namespaces": the one harness that boots real daemons (etcd, and later
-//! haproxy, keepalived, Ceph) on private virtual hosts and injects faults into them.
+//! The test bed: hosts in network namespaces on a bridge, started and torn down by tests, on
+//! which real daemons (etcd, and later haproxy, keepalived, Ceph) run and faults are injected.
 //!
-//! A [`Lab`] creates a bridge in a namespace of its own and one namespace per host, joined by
+//! A [`Testbed`] creates a bridge in a namespace of its own and one namespace per host, joined by
 //! veth pairs and addressed from a 10.254.x.0/24 subnet that exists only inside those
 //! namespaces, so nothing on the machine's own network is touched and labs of parallel tests
 //! never see each other. Daemons are started with `ip netns exec`; faults are SIGKILL,
 //! SIGSTOP/SIGCONT, a link taken down, and per-direction packet blocks. Every wait is bounded,
-//! and dropping the `Lab` kills its processes and deletes its namespaces (and with them every
-//! link), also when a test panics. Where `ip netns add` is not permitted, [`Lab::new`] returns
+//! and dropping the `Testbed` kills its processes and deletes its namespaces (and with them every
+//! link), also when a test panics. Where `ip netns add` is not permitted, [`Testbed::new`] returns
 //! [`NetnsError::NotPermitted`], which tests turn into a loud skip.
 
-mod command;
+mod bed;
 mod daemon;
-mod lab;
 
 use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use command::{CommandOutput, run_bounded};
-pub(crate) use daemon::SAFE_PATH;
+pub use bed::{Impairment, Testbed};
 pub use daemon::{DaemonId, DaemonSpec, DaemonState};
-pub use lab::Lab;
 
-/// Errors from the namespace harness.
+/// Errors from the test bed.
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
     /// This machine does not let us create network namespaces (not root, no CAP_SYS_ADMIN, or
@@ -41,15 +38,16 @@ pub enum NetnsError {
         /// The Debian package that provides it.
         package: String,
     },
-    /// A setup command exited unsuccessfully.
-    #[error("`{command}` failed ({status}): {stderr}")]
-    CommandFailed {
-        /// The command line.
-        command: String,
-        /// Exit status, or "timed out".
-        status: String,
-        /// What it printed on stderr.
-        stderr: String,
+    /// A setup command or probe failed, ran out of time or is missing.
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecError),
+    /// A fault the test bed cannot apply as asked.
+    #[error("{what}: {reason}")]
+    Unsupported {
+        /// What was asked.
+        what: String,
+        /// Why not.
+        reason: String,
     },
     /// A bounded wait ran out.
     #[error("timed out after {after:?} waiting for {what}")]

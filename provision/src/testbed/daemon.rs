@@ -13,10 +13,8 @@ use std::time::Duration;
 use rustix::process::{Pid, Signal, kill_process};
 
 use super::{NetnsError, wait_until};
+use crate::exec::SAFE_PATH;
 
-/// PATH given to daemons and probes (their environment is otherwise cleared, so stray
-/// variables of the test process, e.g. `ETCD_*`, never leak into them).
-pub(crate) const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// How long a SIGKILLed process gets to be reaped.
 const REAP_TIMEOUT: Duration = Duration::from_secs(10);
 

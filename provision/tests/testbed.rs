@@ -7,10 +7,14 @@
 
 use std::time::Duration;
 
-use provision::netns::{DaemonSpec, DaemonState, Lab, NetnsError};
+use provision::exec::Command;
+use provision::host::Host;
+use provision::testbed::{DaemonSpec, DaemonState, NetnsError, Testbed};
 
-fn lab_or_skip(hosts: &[&str]) -> Option<Lab> {
-    match Lab::new(hosts) {
+mod host_common;
+
+fn lab_or_skip(hosts: &[&str]) -> Option<Testbed> {
+    match Testbed::new(hosts) {
         Ok(lab) => Some(lab),
         Err(NetnsError::NotPermitted { detail }) => {
             eprintln!(
@@ -42,21 +46,22 @@ fn namespaces() -> String {
         .unwrap_or_default()
 }
 
-fn healthy(lab: &Lab, from: &str, url: &str) -> bool {
-    let args = [
-        format!("--endpoints={url}"),
-        "--dial-timeout=1s".to_owned(),
-        "--command-timeout=1s".to_owned(),
-        "endpoint".to_owned(),
-        "health".to_owned(),
-    ];
-    lab.exec(from, "etcdctl", &args, Duration::from_secs(4))
-        .map(|o| o.success())
-        .unwrap_or(false)
+fn healthy(lab: &Testbed, from: &str, url: &str) -> bool {
+    let cmd = Command::new("etcdctl")
+        .arg(format!("--endpoints={url}"))
+        .args([
+            "--dial-timeout=1s",
+            "--command-timeout=1s",
+            "endpoint",
+            "health",
+        ])
+        .clear_env()
+        .timeout(Duration::from_secs(4));
+    lab.exec(from, &cmd).map(|o| o.success()).unwrap_or(false)
 }
 
 fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    provision::netns::wait_until(
+    provision::testbed::wait_until(
         what,
         Duration::from_secs(20),
         Duration::from_millis(100),
@@ -148,11 +153,35 @@ fn netns_lab_cuts_heals_signals_and_cleans_up() {
 #[test]
 fn netns_rejects_bad_host_names() {
     assert!(matches!(
-        Lab::new(&["Bad_Name"]),
+        Testbed::new(&["Bad_Name"]),
         Err(NetnsError::BadHostName { .. })
     ));
     assert!(matches!(
-        Lab::new(&["a", "a"]),
+        Testbed::new(&["a", "a"]),
         Err(NetnsError::BadHostName { .. })
     ));
+}
+
+#[test]
+fn netns_host_runs_inside_its_namespace_and_puts_files() {
+    let Some(lab) = lab_or_skip(&["alpha", "beta"]) else {
+        return;
+    };
+    let host = lab.host("alpha").unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let addr = lab.address("alpha").unwrap().to_string();
+    provision::host::block_on(async {
+        let dynhost: &dyn Host = &host;
+        assert_eq!(dynhost.name(), "alpha");
+        let out = dynhost
+            .run(&Command::new("ip").args(["-o", "-4", "addr", "show", "dev", "eth0"]))
+            .await
+            .unwrap();
+        assert!(
+            out.stdout_str().contains(&format!("{addr}/24")),
+            "not inside alpha's namespace: {out:?}"
+        );
+        host_common::conforms(dynhost, files.path()).await;
+    })
+    .unwrap();
 }

@@ -1,17 +1,17 @@
-//! The lab: namespaces, the bridge, addressing, daemons and network faults, torn down on Drop.
+//! The test bed: namespaces, the bridge, addressing, daemons and network faults, torn down on Drop.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use rustix::process::{Pid, Signal, kill_process};
 
 use super::NetnsError;
-use super::command::{CommandOutput, run_bounded};
-use super::daemon::{Daemon, DaemonId, DaemonSpec, DaemonState, SAFE_PATH};
+use super::daemon::{Daemon, DaemonId, DaemonSpec, DaemonState};
+use crate::exec::{self, Command, ExecError, Output};
+use crate::host::NetnsHost;
 
 /// Labs created by this process so far; numbers namespaces and picks the subnet.
 static NEXT_LAB: AtomicU32 = AtomicU32::new(0);
@@ -23,6 +23,10 @@ const MAX_HOSTS: usize = 250;
 const HOST_IFACE: &str = "eth0";
 /// The bridge inside the bridge namespace.
 const BRIDGE: &str = "br0";
+/// The first prio band that carries an impaired peer's traffic (bands 1-3 are the defaults).
+const FIRST_NETEM_BAND: usize = 4;
+/// Bands of the prio qdisc (its maximum).
+const MAX_BANDS: usize = 16;
 
 #[derive(Debug)]
 struct Host {
@@ -34,7 +38,7 @@ struct Host {
 
 /// A set of hosts, each in its own network namespace, on one bridge.
 #[derive(Debug)]
-pub struct Lab {
+pub struct Testbed {
     prefix: String,
     bridge_ns: Option<String>,
     hosts: Vec<Host>,
@@ -42,24 +46,45 @@ pub struct Lab {
     log_dir: PathBuf,
     blocked: BTreeSet<(usize, usize)>,
     links_down: BTreeSet<usize>,
+    /// Host -> peers its `eth0` delays or drops traffic to (tc netem, one band per peer).
+    impaired: BTreeMap<usize, Vec<(usize, Impairment)>>,
+    /// Crashed host -> the daemons the crash killed (started again when it boots).
+    crashed: BTreeMap<usize, Vec<DaemonId>>,
 }
 
-fn ip(args: &[&str]) -> Result<CommandOutput, NetnsError> {
-    let mut cmd = Command::new("ip");
-    cmd.args(args).env_clear().env("PATH", SAFE_PATH);
-    let out = run_bounded(cmd, IP_TIMEOUT)?;
-    if out.success() {
-        Ok(out)
-    } else {
-        Err(NetnsError::CommandFailed {
-            command: format!("ip {}", args.join(" ")),
-            status: if out.timed_out {
-                "timed out".into()
-            } else {
-                format!("exit {:?}", out.code)
-            },
-            stderr: out.stderr.trim().to_owned(),
-        })
+/// Extra delay and loss on a link (tc netem).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Impairment {
+    /// Added one-way delay.
+    pub delay: Duration,
+    /// Probability (0 to 1) that a packet is dropped.
+    pub loss: f64,
+}
+
+fn ip(args: &[&str]) -> Result<Output, NetnsError> {
+    tool("ip", args)
+}
+
+/// Runs an iproute2 tool (`ip`, `tc`) with a cleared environment; a non-zero exit is an error.
+fn tool(program: &str, args: &[&str]) -> Result<Output, NetnsError> {
+    let cmd = Command::new(program)
+        .args(args.iter().copied())
+        .clear_env()
+        .timeout(IP_TIMEOUT);
+    Ok(exec::run_checked(&cmd)?)
+}
+
+/// A kernel without the prio or netem qdisc (`sch_prio`, `sch_netem`) cannot delay or drop
+/// packets per link: that is [`NetnsError::Unsupported`], not a failure of the test bed.
+fn missing_qdisc(e: NetnsError) -> NetnsError {
+    match e {
+        NetnsError::Exec(ExecError::Failed {
+            command, stderr, ..
+        }) if stderr.contains("qdisc kind is unknown") => NetnsError::Unsupported {
+            what: command,
+            reason: "this kernel lacks the prio or netem qdisc (sch_prio, sch_netem)".into(),
+        },
+        e => e,
     }
 }
 
@@ -70,7 +95,7 @@ fn valid_host_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-impl Lab {
+impl Testbed {
     /// Creates namespaces `spf-<pid>-<n>` (bridge) and `spf-<pid>-<n>-<host>` (hosts), host
     /// `i` getting `10.254.<n mod 256>.<i+1>/24` on `eth0`.
     pub fn new(host_names: &[&str]) -> Result<Self, NetnsError> {
@@ -104,10 +129,12 @@ impl Lab {
             log_dir,
             blocked: BTreeSet::new(),
             links_down: BTreeSet::new(),
+            impaired: BTreeMap::new(),
+            crashed: BTreeMap::new(),
         };
         match ip(&["netns", "add", &prefix]) {
             Ok(_) => lab.bridge_ns = Some(prefix.clone()),
-            Err(NetnsError::CommandFailed { stderr, .. })
+            Err(NetnsError::Exec(ExecError::Failed { stderr, .. }))
                 if stderr.contains("not permitted")
                     || stderr.contains("Permission denied")
                     || stderr.contains("Read-only") =>
@@ -183,20 +210,19 @@ impl Lab {
         Ok(&self.hosts[self.index(host)?].namespace)
     }
 
-    /// Runs a short command inside `host` with a cleared environment, killed after `timeout`.
-    pub fn exec(
-        &self,
-        host: &str,
-        program: &str,
-        args: &[String],
-        timeout: Duration,
-    ) -> Result<CommandOutput, NetnsError> {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", self.namespace(host)?, program])
-            .args(args)
-            .env_clear()
-            .env("PATH", SAFE_PATH);
-        run_bounded(cmd, timeout)
+    /// `host` as a [`crate::host::Host`].
+    pub fn host(&self, host: &str) -> Result<NetnsHost, NetnsError> {
+        Ok(NetnsHost::new(host, self.namespace(host)?))
+    }
+
+    /// Runs `cmd` inside `host` (bounded by its timeout); a non-zero exit is data.
+    pub fn exec(&self, host: &str, cmd: &Command) -> Result<Output, NetnsError> {
+        Ok(exec::run(&cmd.wrapped([
+            "ip",
+            "netns",
+            "exec",
+            self.namespace(host)?,
+        ]))?)
     }
 
     /// Starts a daemon inside `host`; its output goes to `<log_dir>/<host>-<k>.log`.
@@ -311,7 +337,7 @@ impl Lab {
         Ok(())
     }
 
-    /// Undoes [`Lab::block`]. Idempotent.
+    /// Undoes [`Testbed::block`]. Idempotent.
     pub fn unblock(&mut self, from: &str, to: &str) -> Result<(), NetnsError> {
         let (f, t) = (self.index(from)?, self.index(to)?);
         if !self.blocked.remove(&(f, t)) {
@@ -367,13 +393,179 @@ impl Lab {
             .collect())
     }
 
-    /// Removes every block and brings every link up.
+    /// Removes every block and impairment and brings every link up (except a crashed host's,
+    /// which comes back with [`Testbed::boot`]).
     pub fn heal(&mut self) -> Result<(), NetnsError> {
         for (f, t) in std::mem::take(&mut self.blocked) {
             self.del_blackhole(f, t)?;
         }
         for h in std::mem::take(&mut self.links_down) {
+            if !self.crashed.contains_key(&h) {
+                ip(&["-n", &self.prefix, "link", "set", &self.hosts[h].port, "up"])?;
+            }
+        }
+        for h in std::mem::take(&mut self.impaired).into_keys() {
+            let ns = self.hosts[h].namespace.clone();
+            tool(
+                "tc",
+                &["-n", &ns, "qdisc", "del", "dev", HOST_IFACE, "root"],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The daemons on `host` whose program is named `process` (`/usr/bin/etcd` is `etcd`).
+    pub fn daemons_named(&self, host: &str, process: &str) -> Result<Vec<DaemonId>, NetnsError> {
+        let h = self.index(host)?;
+        Ok(self
+            .daemons
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| {
+                d.host == h && d.spec.program.file_name().is_some_and(|n| n == process)
+            })
+            .map(|(i, _)| DaemonId(i))
+            .collect())
+    }
+
+    /// Crashes `host`: its link goes down (silence, not refusals) and every daemon on it is
+    /// SIGKILLed. Idempotent.
+    pub fn crash(&mut self, host: &str) -> Result<(), NetnsError> {
+        let h = self.index(host)?;
+        if self.crashed.contains_key(&h) {
+            return Ok(());
+        }
+        ip(&[
+            "-n",
+            &self.prefix,
+            "link",
+            "set",
+            &self.hosts[h].port,
+            "down",
+        ])?;
+        let mut killed = Vec::new();
+        for (i, d) in self.daemons.iter_mut().enumerate() {
+            if d.host == h && matches!(d.state(), DaemonState::Running | DaemonState::Paused) {
+                d.kill()?;
+                killed.push(DaemonId(i));
+            }
+        }
+        self.crashed.insert(h, killed);
+        Ok(())
+    }
+
+    /// Boots a crashed `host`: link up, and the daemons the crash killed start again.
+    /// A host that is not crashed is left alone.
+    pub fn boot(&mut self, host: &str) -> Result<(), NetnsError> {
+        let h = self.index(host)?;
+        let Some(killed) = self.crashed.remove(&h) else {
+            return Ok(());
+        };
+        if !self.links_down.contains(&h) {
             ip(&["-n", &self.prefix, "link", "set", &self.hosts[h].port, "up"])?;
+        }
+        for id in killed {
+            self.restart(id)?;
+        }
+        Ok(())
+    }
+
+    /// Whether `host` is crashed.
+    pub fn is_crashed(&self, host: &str) -> Result<bool, NetnsError> {
+        Ok(self.crashed.contains_key(&self.index(host)?))
+    }
+
+    /// The impairment currently set on the link between `a` and `b`, if any.
+    pub fn impairment(&self, a: &str, b: &str) -> Result<Option<Impairment>, NetnsError> {
+        let (ia, ib) = (self.index(a)?, self.index(b)?);
+        Ok(self
+            .impaired
+            .get(&ia)
+            .and_then(|peers| peers.iter().find(|(p, _)| *p == ib))
+            .map(|(_, how)| *how))
+    }
+
+    /// Delays and drops traffic between `a` and `b`, both directions (tc netem on each
+    /// side's `eth0`, matched on the peer's address). Applying again replaces the values.
+    pub fn impair(&mut self, a: &str, b: &str, how: Impairment) -> Result<(), NetnsError> {
+        let (ia, ib) = (self.index(a)?, self.index(b)?);
+        if ia == ib {
+            return Err(NetnsError::Unsupported {
+                what: format!("impairing the link between {a} and itself"),
+                reason: "a host's traffic to itself never crosses the bridge".into(),
+            });
+        }
+        if !(0.0..=1.0).contains(&how.loss) {
+            return Err(NetnsError::Unsupported {
+                what: format!("loss {} between {a} and {b}", how.loss),
+                reason: "loss is a probability from 0 to 1".into(),
+            });
+        }
+        self.impair_one_way(ia, ib, how)?;
+        self.impair_one_way(ib, ia, how)
+    }
+
+    fn impair_one_way(
+        &mut self,
+        from: usize,
+        to: usize,
+        how: Impairment,
+    ) -> Result<(), NetnsError> {
+        let ns = self.hosts[from].namespace.clone();
+        let peers = self.impaired.entry(from).or_default();
+        let fresh_host = peers.is_empty();
+        let (band, fresh_pair) = match peers.iter().position(|(p, _)| *p == to) {
+            Some(i) => {
+                peers[i].1 = how;
+                (FIRST_NETEM_BAND + i, false)
+            }
+            None => {
+                peers.push((to, how));
+                (FIRST_NETEM_BAND + peers.len() - 1, true)
+            }
+        };
+        if band > MAX_BANDS {
+            peers.retain(|(p, _)| *p != to);
+            return Err(NetnsError::Unsupported {
+                what: format!(
+                    "impairing more than {} links of one host",
+                    MAX_BANDS - FIRST_NETEM_BAND + 1
+                ),
+                reason: "the prio qdisc has 16 bands".into(),
+            });
+        }
+        let tc = |args: &[&str]| {
+            let mut all = vec!["-n", ns.as_str()];
+            all.extend_from_slice(args);
+            tool("tc", &all)
+        };
+        if fresh_host {
+            // Bands 1-3 keep the default priomap; bands 4.. each carry one impaired peer.
+            let r = tc(&[
+                "qdisc", "add", "dev", HOST_IFACE, "root", "handle", "1:", "prio", "bands", "16",
+                "priomap", "1", "2", "2", "2", "1", "2", "0", "0", "1", "1", "1", "1", "1", "1",
+                "1", "1",
+            ]);
+            if let Err(e) = r {
+                self.impaired.remove(&from);
+                return Err(missing_qdisc(e));
+            }
+        }
+        let parent = format!("1:{band:x}");
+        let handle = format!("{:x}:", band + 0x10);
+        let delay = format!("{}us", how.delay.as_micros());
+        let loss = format!("{}%", how.loss * 100.0);
+        tc(&[
+            "qdisc", "replace", "dev", HOST_IFACE, "parent", &parent, "handle", &handle, "netem",
+            "delay", &delay, "loss", &loss,
+        ])
+        .map_err(missing_qdisc)?;
+        if fresh_pair {
+            let dst = format!("{}/32", self.hosts[to].address);
+            tc(&[
+                "filter", "add", "dev", HOST_IFACE, "parent", "1:", "protocol", "ip", "prio", "1",
+                "u32", "match", "ip", "dst", &dst, "flowid", &parent,
+            ])?;
         }
         Ok(())
     }
@@ -394,7 +586,7 @@ impl Lab {
             // Anything still inside (children of our daemons) is ours: kill it by pid.
             if let Ok(out) = ip(&["netns", "pids", ns]) {
                 for pid in out
-                    .stdout
+                    .stdout_str()
                     .split_whitespace()
                     .filter_map(|p| p.parse::<i32>().ok())
                 {
@@ -417,7 +609,7 @@ impl Lab {
     }
 }
 
-impl Drop for Lab {
+impl Drop for Testbed {
     fn drop(&mut self) {
         self.teardown();
         if std::thread::panicking() {

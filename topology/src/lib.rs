@@ -12,6 +12,7 @@ pub mod drill;
 pub mod fault;
 pub mod model;
 pub mod policy;
+pub mod scenario;
 pub mod timeline;
 
 pub use model::*;

@@ -200,7 +200,8 @@ mod tests {
             op(1, 0, 5, ok()),
         ]);
         let lanes = write_lanes(&h, |c| format!("client{c}"), Duration::from_nanos(100));
-        let shape: Vec<(String, Vec<(u64, u64, Status)>)> = lanes
+        type Shape = (String, Vec<(u64, u64, Status)>);
+        let shape: Vec<Shape> = lanes
             .iter()
             .map(|t| {
                 let iv = t

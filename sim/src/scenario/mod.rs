@@ -1,7 +1,6 @@
-//! The seed's failover drills as named scenarios over a cluster: node failure, control-plane
-//! failure, storage failure, network partition and node drain (the seed's "Failover Scenarios"
-//! and "Testing Failover"), plus `random`, a plan drawn from the proptest strategy for the
-//! given seed. Hosts are picked by role, so the same names work on any topology that has them.
+//! Running the seed's named scenarios (defined in `topology::scenario`, so a drill runs the
+//! same ones) in the simulator, plus `random`, a plan drawn from the proptest strategy for the
+//! given seed.
 //!
 //! `node-drain` is honest about its limits: the simulator has no Kubernetes model yet, so
 //! `Drain` and `Uncordon` only notify the models (the trace shows them as `notified`) and move
@@ -16,9 +15,9 @@ use std::time::Duration;
 
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
+use topology::Cluster;
 use topology::fault::strategy::{PlanShape, fault_plan};
-use topology::fault::{Fault, FaultPlan, FaultTargets, Scenario, TimedFault};
-use topology::{Cluster, Host, Role};
+use topology::fault::{FaultPlan, FaultTargets, Scenario};
 
 pub use explore::{CaseFailure, ExploreConfig, ExploreOutcome, Progress, explore, explore_with};
 pub use run::{
@@ -26,162 +25,23 @@ pub use run::{
     run_scenario, run_scenario_traced,
 };
 
-/// Default length of a scenario run: long enough for Kubernetes' 300 s eviction and Ceph's
-/// 600 s down-out interval to play out.
-pub const DEFAULT_DURATION: Duration = Duration::from_secs(30 * 60);
-/// When the first fault of a named scenario strikes: after a minute of steady state.
-const FAULT_AT: Duration = Duration::from_secs(60);
-/// When a named scenario puts things right again.
-const REPAIR_AT: Duration = Duration::from_secs(15 * 60);
+pub use topology::scenario::{DEFAULT_DURATION, NAMES};
+
 /// Most faults in a `random` plan.
 pub const RANDOM_MAX_FAULTS: usize = 8;
 
-/// Names accepted by [`named`], in display order.
-pub const NAMES: [&str; 6] = [
-    "node-failure",
-    "control-plane-failure",
-    "storage-failure",
-    "network-partition",
-    "node-drain",
-    "random",
-];
-
-fn first_with(cluster: &Cluster, want: impl Fn(&Host) -> bool) -> Option<&Host> {
-    cluster.spec.hosts.iter().find(|h| want(h))
-}
-
-fn at(offset: Duration, fault: Fault) -> TimedFault {
-    TimedFault { at: offset, fault }
-}
-
-/// A worker that is not also control plane (the cheapest node to lose), else the last host.
-fn victim_worker(cluster: &Cluster) -> Option<&Host> {
-    first_with(cluster, |h| {
-        h.has_role(Role::Worker) && !h.has_role(Role::ControlPlane)
-    })
-    .or_else(|| cluster.spec.hosts.last())
-}
-
-/// The named scenario `name` over `cluster`, or `None` if the name is unknown or the cluster
-/// lacks the hosts it needs. `seed` only matters for `random`.
+/// The named scenario `name` over `cluster` (`topology::scenario`), or `None` if the name is
+/// unknown or the cluster lacks the hosts it needs. `seed` only matters for `random`, whose
+/// plan is drawn for it from the faults the simulated world can apply.
 pub fn named(name: &str, cluster: &Cluster, seed: u64) -> Option<Scenario> {
-    let d = DEFAULT_DURATION;
-    let scenario = match name {
-        "node-failure" => {
-            let host = victim_worker(cluster)?.name.clone();
-            Scenario::new(
-                name,
-                "A worker node crashes; pods reschedule to healthy nodes, volumes stay reachable via replication.",
-                d,
-                FaultPlan::new(vec![
-                    at(FAULT_AT, Fault::HostCrash { host: host.clone() }),
-                    at(REPAIR_AT, Fault::HostRestart { host }),
-                ]),
-            )
-        }
-        "control-plane-failure" => {
-            let host = first_with(cluster, |h| h.has_role(Role::ControlPlane))?
-                .name
-                .clone();
-            Scenario::new(
-                name,
-                "One control-plane node stops; the others take over, etcd keeps quorum (2 of 3), the API VIP moves.",
-                d,
-                FaultPlan::new(vec![
-                    at(FAULT_AT, Fault::HostCrash { host: host.clone() }),
-                    at(REPAIR_AT, Fault::HostRestart { host }),
-                ]),
-            )
-        }
-        "storage-failure" => {
-            let host = first_with(cluster, |h| {
-                h.has_role(Role::CephOsd) && !h.disks.is_empty()
-            })?;
-            let disk = host.disks.first()?.device.clone();
-            let host = host.name.clone();
-            Scenario::new(
-                name,
-                "A storage node's OSD disk fails; replicated data stays readable and recovers when replaced.",
-                d,
-                FaultPlan::new(vec![
-                    at(
-                        FAULT_AT,
-                        Fault::DiskLoss {
-                            host: host.clone(),
-                            disk,
-                        },
-                    ),
-                    at(
-                        FAULT_AT,
-                        Fault::ProcessStop {
-                            host: host.clone(),
-                            process: "ceph-osd".into(),
-                        },
-                    ),
-                    at(
-                        REPAIR_AT,
-                        Fault::ProcessStart {
-                            host,
-                            process: "ceph-osd".into(),
-                        },
-                    ),
-                ]),
-            )
-        }
-        "network-partition" => {
-            let minority = minority_side(cluster)?;
-            Scenario::new(
-                name,
-                "The network splits; the majority side keeps etcd quorum and serves, the minority cannot commit, \
-                 and everything reconciles after the heal.",
-                d,
-                FaultPlan::new(vec![
-                    at(
-                        FAULT_AT,
-                        Fault::Partition {
-                            groups: vec![minority],
-                        },
-                    ),
-                    at(Duration::from_secs(5 * 60), Fault::Heal),
-                ]),
-            )
-        }
-        // kubectl drain then uncordon of a worker. Kubernetes is not modelled yet, so this
-        // exercises nothing but the fault plumbing; the description and the run's notes say so.
-        "node-drain" => {
-            let host = victim_worker(cluster)?.name.clone();
-            Scenario::new(
-                name,
-                "kubectl drain of a worker, then uncordon. Kubernetes is not modelled yet: the drain \
-                 has no simulated effect (no pods move, no PodDisruptionBudget is checked).",
-                d,
-                FaultPlan::new(vec![
-                    at(FAULT_AT, Fault::Drain { host: host.clone() }),
-                    at(Duration::from_secs(10 * 60), Fault::Uncordon { host }),
-                ]),
-            )
-        }
-        "random" => Scenario::new(
-            name,
-            "A random fault plan drawn for the seed (the same seed gives the same plan).",
-            d,
-            random_plan(&simulated_targets(cluster), seed, RANDOM_MAX_FAULTS, d),
-        ),
-        _ => return None,
-    };
-    Some(scenario)
-}
-
-/// One etcd member plus one worker when possible: a minority of etcd on one side.
-fn minority_side(cluster: &Cluster) -> Option<Vec<String>> {
-    let etcd = first_with(cluster, |h| h.has_role(Role::Etcd))?
-        .name
-        .clone();
-    let mut side = vec![etcd.clone()];
-    if let Some(worker) = first_with(cluster, |h| !h.has_role(Role::Etcd) && h.name != etcd) {
-        side.push(worker.name.clone());
-    }
-    Some(side)
+    topology::scenario::named_with(name, cluster, || {
+        random_plan(
+            &simulated_targets(cluster),
+            seed,
+            RANDOM_MAX_FAULTS,
+            DEFAULT_DURATION,
+        )
+    })
 }
 
 /// What a generated plan may name on `cluster`: every host and disk, but only the processes the
@@ -238,6 +98,7 @@ pub(crate) fn runner_for(seed: u64) -> TestRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use topology::fault::Fault;
 
     #[test]
     fn every_name_builds_a_valid_scenario_on_the_default_cluster() {

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use provision::drill::{EtcdLab, EtcdLabError};
 use provision::exec::Command as Cmd;
-use provision::testbed::NetnsError;
 use provision::pki::ensure_etcd_pki;
 use provision::render::etcd::EtcdCluster;
 use provision::render::kubeadm::{

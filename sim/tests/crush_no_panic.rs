@@ -11,8 +11,10 @@ use proptest::prelude::*;
 use sim::models::ceph::crush::CrushMap;
 use sim::models::ceph::crush::tester::{MAX_NUM_REP, SpecError, TestSpec, write_mappings};
 
+/// Small maps; at least two hosts, since the generator's ssd and hdd rules need a device of
+/// each class.
 const MAPS: GenOptions = GenOptions {
-    hosts: (1, 6),
+    hosts: (2, 6),
     osds_per_host: (1, 4),
     allow_legacy: false,
     zero_weight_osds: true,

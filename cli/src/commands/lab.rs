@@ -215,6 +215,7 @@ mod imp {
 
     use comfy_table::Table;
     use indicatif::{ProgressBar, ProgressStyle};
+    use miette::IntoDiagnostic as _;
     use provision::exec::Command;
     use provision::inject::FaultTarget;
     use provision::inject::lab::LabFaults;
@@ -304,7 +305,7 @@ mod imp {
 
     pub fn run(cmd: LabCommand, cluster: &topology::Cluster) -> miette::Result<ExitCode> {
         let lab = |o: &LabOpts| -> miette::Result<Lab> {
-            Lab::new(cluster, options(o)?).map_err(|e| miette::miette!("{e}"))
+            Lab::new(cluster, options(o)?).into_diagnostic()
         };
         let mut bars = Bars { bar: None };
         match cmd {
@@ -313,21 +314,21 @@ mod imp {
                 let lab = match file {
                     Some(f) => {
                         let c = crate::load_valid_topology(Some(&f))?;
-                        Lab::new(&c, options(&opts)?).map_err(|e| miette::miette!("{e}"))?
+                        Lab::new(&c, options(&opts)?).into_diagnostic()?
                     }
                     None => lab(&opts)?,
                 };
                 let report = lab.up(&mut |e| bars.event(e)).map_err(|e| {
                     miette::miette!(help = "`spofless lab down` removes what was created", "{e}")
                 })?;
-                println!(
+                crate::outln!(
                     "lab {} up: {} guests SSH-ready with pinned host keys, accelerator {} ({})",
                     lab.spec.name,
                     lab.spec.vms.len(),
                     report.accel,
                     report.accel_reason
-                );
-                println!(
+                )?;
+                crate::outln!(
                     "image: {} ({} MiB, {})",
                     report.image.dir.display(),
                     report.image.qcow2_bytes / (1024 * 1024),
@@ -336,9 +337,9 @@ mod imp {
                     } else {
                         "cached".to_owned()
                     }
-                );
+                )?;
                 for (name, d) in &report.phases {
-                    println!("  {name:<8} {:7.1} s", d.as_secs_f64());
+                    crate::outln!("  {name:<8} {:7.1} s", d.as_secs_f64())?;
                 }
                 let ssh: Option<f64> = report
                     .ssh_ready
@@ -346,23 +347,21 @@ mod imp {
                     .map(|(_, d)| d.as_secs_f64())
                     .reduce(f64::max);
                 if let Some(s) = ssh {
-                    println!("time from domain start to all guests SSH-ready: {s:.1} s");
+                    crate::outln!("time from domain start to all guests SSH-ready: {s:.1} s")?;
                 }
-                println!("lab up total: {:.1} s", report.total.as_secs_f64());
+                crate::outln!("lab up total: {:.1} s", report.total.as_secs_f64())?;
                 Ok(ExitCode::SUCCESS)
             }
             LabCommand::Down { opts } => {
                 let lab = lab(&opts)?;
-                let phases = lab
-                    .down(&mut |e| bars.event(e))
-                    .map_err(|e| miette::miette!("{e}"))?;
+                let phases = lab.down(&mut |e| bars.event(e)).into_diagnostic()?;
                 if phases.is_empty() {
-                    println!(
+                    crate::outln!(
                         "no lab recorded in {}; nothing to remove",
                         lab.opts.state_dir.display()
-                    );
+                    )?;
                 } else {
-                    println!("lab {} removed", lab.spec.name);
+                    crate::outln!("lab {} removed", lab.spec.name)?;
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -370,7 +369,7 @@ mod imp {
                 let lab = lab(&opts)?;
                 let rows: Vec<StatusRow> = lab
                     .status()
-                    .map_err(|e| miette::miette!("{e}"))?
+                    .into_diagnostic()?
                     .into_iter()
                     .map(|s| StatusRow {
                         host: s.host,
@@ -386,9 +385,9 @@ mod imp {
                         for r in &rows {
                             t.add_row([&r.host, &r.domain, &r.address, &r.state]);
                         }
-                        println!("{t}");
+                        crate::outln!("{t}")?;
                     }
-                    f => print!("{}", crate::output::structured(&rows, f)?),
+                    f => crate::output::out(crate::output::structured(&rows, f)?)?,
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -399,7 +398,7 @@ mod imp {
             } => {
                 let lab = lab(&opts)?;
                 if command.is_empty() {
-                    let argv = lab.ssh_argv(&host).map_err(|e| miette::miette!("{e}"))?;
+                    let argv = lab.ssh_argv(&host).into_diagnostic()?;
                     let status = std::process::Command::new(&argv[0])
                         .args(&argv[1..])
                         .status()
@@ -413,13 +412,11 @@ mod imp {
                             .unwrap_or(EXIT_ERROR),
                     ));
                 }
-                let guests = lab.guests().map_err(|e| miette::miette!("{e}"))?;
-                let rt = provision::lab::guest::runtime().map_err(|e| miette::miette!("{e}"))?;
+                let guests = lab.guests().into_diagnostic()?;
+                let rt = provision::lab::guest::runtime().into_diagnostic()?;
                 let mut cmd = Command::new(command[0].clone()).args(command[1..].iter().cloned());
                 cmd = cmd.timeout(Duration::from_secs(600));
-                let out = rt
-                    .block_on(guests.run(&host, &cmd))
-                    .map_err(|e| miette::miette!("{e}"))?;
+                let out = rt.block_on(guests.run(&host, &cmd)).into_diagnostic()?;
                 use std::io::Write;
                 let _ = std::io::stdout().write_all(&out.stdout);
                 let _ = std::io::stderr().write_all(&out.stderr);
@@ -440,10 +437,8 @@ mod imp {
             } => {
                 let fault = fault_from(kind, host, process, from, to, groups)?;
                 let lab = lab(&opts)?;
-                LabFaults::new(&lab)
-                    .apply(&fault)
-                    .map_err(|e| miette::miette!("{e}"))?;
-                println!("{fault}: done");
+                LabFaults::new(&lab).apply(&fault).into_diagnostic()?;
+                crate::outln!("{fault}: done")?;
                 Ok(ExitCode::SUCCESS)
             }
         }

@@ -124,18 +124,20 @@ pub fn parse<T: serde::de::DeserializeOwned>(
     let mut problems = vec![first];
     let mut edits = Edits::default();
     let mut text = source.text.to_string();
+    // The index of `text` as it stands: the caller's for the original, rebuilt after each edit.
+    let mut current = map.clone();
     while problems.len() < MAX_PARSE_PROBLEMS {
         let Some(last) = problems.last() else { break };
-        let current = SourceMap::build(&text);
         if !edits.repair(&mut text, &current, last) {
             break;
         }
         let edited = SourceFile::new(source.name.clone(), text.clone());
-        let emap = SourceMap::build(&text);
+        current = SourceMap::build(&text);
+        let emap = &current;
         let Err(e) = serde_saphyr::from_str::<T>(&text) else {
             break;
         };
-        let p = serde_problem(&edited, &emap, &e);
+        let p = serde_problem(&edited, emap, &e);
         let echo = p.code == Code::MissingField
             && problems
                 .iter()

@@ -38,7 +38,7 @@ use topology::wire::{
 use topology::workload::{OpMix, WorkloadClient, write_lanes};
 
 use super::etcd_lab::{EtcdClient, EtcdLab, EtcdLabError};
-use crate::testbed::{NetnsError, wait_until};
+use crate::testbed::{DaemonId, NetnsError, wait_until};
 
 /// Upper bound on operations per client thread (the loop is also bounded by the schedule).
 const MAX_OPS_PER_CLIENT: u64 = 20_000;
@@ -644,11 +644,7 @@ pub fn run_fault_schedule(
 
 /// Applies `fault` to member `target`.
 fn apply(lab: &mut EtcdLab, fault: PhaseFault, target: &str) -> Result<(), EtcdLabError> {
-    let daemon = || {
-        lab.daemon(target).ok_or(NetnsError::UnknownHost {
-            name: target.to_owned(),
-        })
-    };
+    let daemon = || member_daemon(lab, target);
     match fault {
         PhaseFault::Kill(_) => {
             let d = daemon()?;
@@ -671,11 +667,7 @@ fn apply(lab: &mut EtcdLab, fault: PhaseFault, target: &str) -> Result<(), EtcdL
 
 /// Repairs `fault` on member `target`.
 fn repair(lab: &mut EtcdLab, fault: PhaseFault, target: &str) -> Result<(), EtcdLabError> {
-    let daemon = || {
-        lab.daemon(target).ok_or(NetnsError::UnknownHost {
-            name: target.to_owned(),
-        })
-    };
+    let daemon = || member_daemon(lab, target);
     match fault {
         PhaseFault::Kill(_) => {
             let d = daemon()?;
@@ -694,6 +686,13 @@ fn repair(lab: &mut EtcdLab, fault: PhaseFault, target: &str) -> Result<(), Etcd
         }
     }
     Ok(())
+}
+
+/// The daemon of member `target`.
+fn member_daemon(lab: &EtcdLab, target: &str) -> Result<DaemonId, NetnsError> {
+    lab.daemon(target).ok_or(NetnsError::UnknownHost {
+        name: target.to_owned(),
+    })
 }
 
 /// Every member but `excluded`.

@@ -145,18 +145,6 @@ impl FaultPlan {
             .collect()
     }
 
-    /// The plan without the faults that would change nothing (judged one after another, so
-    /// dropping one never turns a later fault into a no-op).
-    pub fn without_no_ops(&self) -> FaultPlan {
-        let mut states = States::default();
-        FaultPlan::new(
-            self.sorted()
-                .into_iter()
-                .filter(|fault| states.apply(&fault.fault).is_none())
-                .collect(),
-        )
-    }
-
     /// The plan with every fault made to count: an undo with nothing to undo is aimed at
     /// something there is to undo (the first crashed host, stopped or paused process), and any
     /// other no-op is dropped. Random plans go through this, so they exercise restarts and
@@ -217,7 +205,7 @@ mod tests {
             no_ops[0].to_string(),
             "ProcessResume n1/etcd at 30s changes nothing (not paused)"
         );
-        assert!(plan.without_no_ops().faults.is_empty());
+        assert!(plan.effective().faults.is_empty());
     }
 
     #[test]
@@ -248,7 +236,7 @@ mod tests {
             reasons,
             ["not-running", "already-down", "already-up", "not-paused"]
         );
-        assert_eq!(plan.without_no_ops().faults.len(), 4);
+        assert_eq!(plan.effective().faults.len(), 4);
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub fn run(
     topology: Option<&Path>,
 ) -> miette::Result<ExitCode> {
     let topology = topology.map(|p| p.display().to_string());
-    match cmd {
+    let (scenario, plan, seed, duration, output) = match cmd {
         SimCommand::Run(args) => {
             let scenario = load_scenario(&args.scenario, cluster, args.seed)?;
             let plan = if scenario::NAMES.contains(&args.scenario.as_str()) {
@@ -111,35 +111,19 @@ pub fn run(
                     path: args.scenario.clone(),
                 }
             };
-            let origin = Origin { plan, topology };
-            run::execute(
-                cluster,
-                &scenario,
-                args.seed,
-                args.duration,
-                origin,
-                &args.output,
-            )
+            (scenario, plan, args.seed, args.duration, &args.output)
         }
         SimCommand::Replay(args) => {
             let scenario = read_scenario(&args.plan, cluster)?;
-            let origin = Origin {
-                plan: PlanSource::File {
-                    path: args.plan.display().to_string(),
-                },
-                topology,
+            let plan = PlanSource::File {
+                path: args.plan.display().to_string(),
             };
-            run::execute(
-                cluster,
-                &scenario,
-                args.seed,
-                args.duration,
-                origin,
-                &args.output,
-            )
+            (scenario, plan, args.seed, args.duration, &args.output)
         }
-        SimCommand::Explore(args) => explore::run(args, cluster, topology.as_deref()),
-    }
+        SimCommand::Explore(args) => return explore::run(args, cluster, topology.as_deref()),
+    };
+    let origin = Origin { plan, topology };
+    run::execute(cluster, &scenario, seed, duration, origin, output)
 }
 
 fn read_scenario(path: &Path, cluster: &Cluster) -> miette::Result<Scenario> {

@@ -2,10 +2,16 @@
 //! sans-io model interface and the world that drives it. Everything here is deterministic for a
 //! seed: no wall clock, no hash-order iteration, no global RNG.
 
+mod dispatch;
+mod faults;
+mod lifecycle;
 pub mod log;
 pub mod model;
 pub mod queue;
+mod record;
 pub mod rng;
+#[cfg(test)]
+mod testkit;
 pub mod time;
 pub mod trace;
 pub mod world;

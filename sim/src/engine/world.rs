@@ -1,23 +1,23 @@
-//! The simulation itself: hosts, actors, the network, the queue and the clock. `run_until`
-//! pops the earliest event, hands it to the one actor it concerns, and carries out the effects
-//! that actor returned. Crashes, restarts, pauses and network faults are applied here, so
-//! models never see more than their own events. Single-threaded by design: parallelism is across
-//! seeds, never inside a run.
+//! The simulation itself: hosts, actors, the network, the queue and the clock, how a world is
+//! built, and the run loop. `run_until` pops the earliest event and hands it on: delivery and
+//! effects are in `dispatch`, faults in `faults`, starting and killing actors in `lifecycle`,
+//! the log and the invariants in `record`. Models never see more than their own events.
+//! Single-threaded by design: parallelism is across seeds, never inside a run.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeMap;
 
 use topology::fault::{Fault, FaultPlan};
 
-use super::log::{LogEntry, LogKind, Observer};
-use super::model::{
-    ActorId, Ctx, Directory, Effect, Event, HostId, Message, Model, Record, Status, TimerId,
-};
+use super::dispatch::Pending;
+use super::lifecycle::{Actor, host_record};
+use super::log::{LogEntry, Observer};
+use super::model::{ActorId, Directory, Effect, HostId, Model, Status};
 use super::queue::EventQueue;
 use super::rng::{RngStreams, SimRng};
 use super::time::{SimDuration, SimTime};
-use super::trace::{TraceEvent, TraceSink};
-use crate::checks::invariant::{Invariant, Violation, WorldView};
-use crate::net::{LinkConfig, Network, Verdict, loss_to_ppb};
+use super::trace::TraceSink;
+use crate::checks::invariant::{Invariant, Violation};
+use crate::net::{LinkConfig, Network};
 
 /// Name of the network's random stream.
 const NET_STREAM: &str = "net";
@@ -84,78 +84,26 @@ pub struct RunStats {
     pub timers: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Proc {
-    Running,
-    Stopped,
-    Paused,
-}
-
-enum Pending {
-    Start {
-        actor: ActorId,
-        restarted: bool,
-    },
-    Deliver {
-        from: ActorId,
-        to: ActorId,
-        incarnation: u32,
-        msg: Box<dyn Message>,
-    },
-    Timer {
-        actor: ActorId,
-        id: TimerId,
-        tag: u64,
-    },
-    Fault(Fault),
-    Notify {
-        actor: ActorId,
-        fault: Fault,
-    },
-}
-
-struct Actor {
-    host: HostId,
-    name: String,
-    model: Box<dyn Model>,
-    rng: SimRng,
-    proc: Proc,
-    alive: bool,
-    incarnation: u32,
-    armed: BTreeSet<TimerId>,
-    deferred: VecDeque<Pending>,
-}
-
-impl std::fmt::Debug for Actor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Actor")
-            .field("name", &self.name)
-            .field("proc", &self.proc)
-            .field("alive", &self.alive)
-            .finish()
-    }
-}
-
 /// One deterministic simulated world.
 pub struct Simulation {
-    config: SimConfig,
-    now: SimTime,
-    queue: EventQueue<Pending>,
-    directory: Directory,
-    host_index: BTreeMap<String, HostId>,
-    host_up: Vec<bool>,
-    actors: Vec<Actor>,
-    net: Network,
-    net_rng: SimRng,
-    streams: RngStreams,
-    next_timer: u64,
-    effects: Vec<Effect>,
-    invariants: Vec<Box<dyn Invariant>>,
-    log: Vec<LogEntry>,
-    violations: Vec<Violation>,
-    stats: RunStats,
-    started: bool,
-    finished: bool,
+    pub(super) config: SimConfig,
+    pub(super) now: SimTime,
+    pub(super) queue: EventQueue<Pending>,
+    pub(super) directory: Directory,
+    pub(super) host_index: BTreeMap<String, HostId>,
+    pub(super) host_up: Vec<bool>,
+    pub(super) actors: Vec<Actor>,
+    pub(super) net: Network,
+    pub(super) net_rng: SimRng,
+    pub(super) streams: RngStreams,
+    pub(super) next_timer: u64,
+    pub(super) effects: Vec<Effect>,
+    pub(super) invariants: Vec<Box<dyn Invariant>>,
+    pub(super) log: Vec<LogEntry>,
+    pub(super) violations: Vec<Violation>,
+    pub(super) stats: RunStats,
+    pub(super) started: bool,
+    pub(super) finished: bool,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -231,17 +179,7 @@ impl Simulation {
         let id = self.directory.add_actor(host, model_name);
         let name = format!("{host_name}/{model_name}");
         let rng = self.streams.stream(&format!("actor/{name}"));
-        self.actors.push(Actor {
-            host,
-            name,
-            model,
-            rng,
-            proc: Proc::Running,
-            alive: false,
-            incarnation: 0,
-            armed: BTreeSet::new(),
-            deferred: VecDeque::new(),
-        });
+        self.actors.push(Actor::new(host, name, model, rng));
         Ok(id)
     }
 
@@ -382,529 +320,6 @@ impl Simulation {
         self.config.stop_on_violation && !self.violations.is_empty()
     }
 
-    fn handle(&mut self, pending: Pending, sink: &mut dyn TraceSink) {
-        match pending {
-            Pending::Start { actor, restarted } => self.start_actor(actor, restarted, sink),
-            Pending::Fault(fault) => self.apply_fault(fault, sink),
-            other => {
-                let actor = match &other {
-                    Pending::Deliver { to, .. } => *to,
-                    Pending::Timer { actor, .. } | Pending::Notify { actor, .. } => *actor,
-                    Pending::Start { .. } | Pending::Fault(_) => return,
-                };
-                self.deliver(actor, other, sink);
-            }
-        }
-    }
-
-    /// Hands a message, timer or fault notice to its actor (or defers or drops it).
-    fn deliver(&mut self, id: ActorId, pending: Pending, sink: &mut dyn TraceSink) {
-        let Some(actor) = self.actors.get_mut(id.0 as usize) else {
-            return;
-        };
-        match &pending {
-            Pending::Timer { id: timer, .. } if !actor.armed.contains(timer) => return,
-            Pending::Deliver {
-                from,
-                incarnation,
-                msg,
-                ..
-            } if !actor.alive || *incarnation != actor.incarnation => {
-                self.stats.dropped += 1;
-                if sink.wants_messages() {
-                    let from_name = self
-                        .actors
-                        .get(from.0 as usize)
-                        .map(|a| a.name.as_str())
-                        .unwrap_or("");
-                    let to_name = self
-                        .actors
-                        .get(id.0 as usize)
-                        .map(|a| a.name.as_str())
-                        .unwrap_or("");
-                    sink.event(&TraceEvent::Drop {
-                        t: self.now.as_nanos(),
-                        from: from_name,
-                        to: to_name,
-                        msg: msg.kind(),
-                        reason: "receiver-down",
-                    });
-                }
-                return;
-            }
-            _ => {}
-        }
-        if !actor.alive {
-            return;
-        }
-        if actor.proc == Proc::Paused {
-            actor.deferred.push_back(pending);
-            return;
-        }
-        self.dispatch(id, pending, sink);
-    }
-
-    fn dispatch(&mut self, id: ActorId, pending: Pending, sink: &mut dyn TraceSink) {
-        let now = self.now;
-        let t = now.as_nanos();
-        let Some(actor) = self.actors.get_mut(id.0 as usize) else {
-            return;
-        };
-        let mut ctx = Ctx::new(
-            now,
-            id,
-            actor.host,
-            &mut actor.rng,
-            &self.directory,
-            &mut self.effects,
-            &mut self.next_timer,
-        );
-        match &pending {
-            Pending::Deliver { from, msg, .. } => {
-                self.stats.delivered += 1;
-                actor.model.handle(
-                    &mut ctx,
-                    Event::Message {
-                        from: *from,
-                        msg: msg.as_ref(),
-                    },
-                );
-            }
-            Pending::Timer { id: timer, tag, .. } => {
-                self.stats.timers += 1;
-                actor.armed.remove(timer);
-                actor.model.handle(
-                    &mut ctx,
-                    Event::Timer {
-                        id: *timer,
-                        tag: *tag,
-                    },
-                );
-            }
-            Pending::Notify { fault, .. } => actor.model.handle(&mut ctx, Event::Fault(fault)),
-            Pending::Start { restarted, .. } => actor.model.handle(
-                &mut ctx,
-                Event::Start {
-                    restarted: *restarted,
-                },
-            ),
-            Pending::Fault(_) => {}
-        }
-        if sink.wants_messages() {
-            let me = self.actors[id.0 as usize].name.as_str();
-            match &pending {
-                Pending::Deliver { from, msg, .. } => sink.event(&TraceEvent::Deliver {
-                    t,
-                    from: self
-                        .actors
-                        .get(from.0 as usize)
-                        .map(|a| a.name.as_str())
-                        .unwrap_or(""),
-                    to: me,
-                    msg: msg.kind(),
-                    body: format!("{msg:?}"),
-                }),
-                Pending::Timer { tag, .. } => sink.event(&TraceEvent::Timer {
-                    t,
-                    actor: me,
-                    tag: *tag,
-                }),
-                _ => {}
-            }
-        }
-        self.apply_effects(id, sink);
-    }
-
-    fn apply_effects(&mut self, id: ActorId, sink: &mut dyn TraceSink) {
-        let mut effects = std::mem::take(&mut self.effects);
-        for effect in effects.drain(..) {
-            match effect {
-                Effect::Send { to, msg } => self.send(id, to, msg, sink),
-                Effect::SetTimer {
-                    id: timer,
-                    after,
-                    tag,
-                } => {
-                    if let Some(actor) = self.actors.get_mut(id.0 as usize) {
-                        actor.armed.insert(timer);
-                        self.queue.push(
-                            self.now + after,
-                            Pending::Timer {
-                                actor: id,
-                                id: timer,
-                                tag,
-                            },
-                        );
-                    }
-                }
-                Effect::CancelTimer { id: timer } => {
-                    if let Some(actor) = self.actors.get_mut(id.0 as usize) {
-                        actor.armed.remove(&timer);
-                    }
-                }
-                Effect::Record(record) => self.log_record(Observer::from(id), record, sink),
-            }
-        }
-        // Give the buffer back so the next handler reuses its allocation.
-        self.effects = effects;
-    }
-
-    fn send(
-        &mut self,
-        from: ActorId,
-        to: ActorId,
-        msg: Box<dyn Message>,
-        sink: &mut dyn TraceSink,
-    ) {
-        let (Some(sender), Some(receiver)) = (
-            self.actors.get(from.0 as usize),
-            self.actors.get(to.0 as usize),
-        ) else {
-            return;
-        };
-        let incarnation = receiver.incarnation;
-        match self
-            .net
-            .route(sender.host, receiver.host, self.now, &mut self.net_rng)
-        {
-            Verdict::Deliver(at) => self.queue.push(
-                at,
-                Pending::Deliver {
-                    from,
-                    to,
-                    incarnation,
-                    msg,
-                },
-            ),
-            Verdict::Drop(reason) => {
-                self.stats.dropped += 1;
-                if sink.wants_messages() {
-                    sink.event(&TraceEvent::Drop {
-                        t: self.now.as_nanos(),
-                        from: &sender.name,
-                        to: &receiver.name,
-                        msg: msg.kind(),
-                        reason: reason.as_str(),
-                    });
-                }
-            }
-        }
-    }
-
-    fn start_actor(&mut self, id: ActorId, restarted: bool, sink: &mut dyn TraceSink) {
-        let Some(actor) = self.actors.get_mut(id.0 as usize) else {
-            return;
-        };
-        if actor.alive
-            || actor.proc == Proc::Stopped
-            || !self
-                .host_up
-                .get(actor.host.0 as usize)
-                .copied()
-                .unwrap_or(false)
-        {
-            return;
-        }
-        actor.alive = true;
-        if sink.enabled() {
-            sink.event(&TraceEvent::Start {
-                t: self.now.as_nanos(),
-                actor: &actor.name,
-                restarted,
-            });
-        }
-        self.push_log(LogKind::ActorUp(id), sink);
-        self.dispatch(
-            id,
-            Pending::Start {
-                actor: id,
-                restarted,
-            },
-            sink,
-        );
-    }
-
-    fn crash_actor(&mut self, id: ActorId, sink: &mut dyn TraceSink) {
-        let Some(actor) = self.actors.get_mut(id.0 as usize) else {
-            return;
-        };
-        if !actor.alive {
-            return;
-        }
-        actor.alive = false;
-        actor.incarnation = actor.incarnation.wrapping_add(1);
-        actor.armed.clear();
-        actor.deferred.clear();
-        if actor.proc == Proc::Paused {
-            actor.proc = Proc::Running;
-        }
-        actor.model.on_crash();
-        if sink.enabled() {
-            sink.event(&TraceEvent::Crash {
-                t: self.now.as_nanos(),
-                actor: &actor.name,
-            });
-        }
-        self.push_log(LogKind::ActorDown(id), sink);
-    }
-
-    fn actors_on(&self, host: HostId) -> Vec<ActorId> {
-        (0..self.actors.len())
-            .filter(|i| self.actors[*i].host == host)
-            .map(|i| ActorId(i as u32))
-            .collect()
-    }
-
-    fn process(&self, host: &str, process: &str) -> Option<ActorId> {
-        self.host_index
-            .get(host)
-            .and_then(|h| self.directory.actor_on(*h, process))
-    }
-
-    fn apply_fault(&mut self, fault: Fault, sink: &mut dyn TraceSink) {
-        let outcome = self.apply_fault_effects(&fault, sink);
-        if sink.enabled() {
-            sink.event(&TraceEvent::Fault {
-                t: self.now.as_nanos(),
-                fault: &fault,
-                outcome,
-            });
-        }
-        self.push_log(LogKind::Fault(fault.clone()), sink);
-        for i in 0..self.actors.len() {
-            if self.actors[i].alive {
-                let actor = ActorId(i as u32);
-                self.deliver(
-                    actor,
-                    Pending::Notify {
-                        actor,
-                        fault: fault.clone(),
-                    },
-                    sink,
-                );
-            }
-        }
-    }
-
-    fn apply_fault_effects(&mut self, fault: &Fault, sink: &mut dyn TraceSink) -> &'static str {
-        match fault {
-            Fault::HostCrash { host: name } => {
-                let Some(h) = self.host_id(name) else {
-                    return "unknown-host";
-                };
-                if !self.host_up[h.0 as usize] {
-                    return "already-down";
-                }
-                self.host_up[h.0 as usize] = false;
-                for actor in self.actors_on(h) {
-                    self.crash_actor(actor, sink);
-                }
-                self.log_record(
-                    Observer::Engine,
-                    host_record(name, Status::Down, "crashed"),
-                    sink,
-                );
-                "applied"
-            }
-            Fault::HostRestart { host: name } => {
-                let Some(h) = self.host_id(name) else {
-                    return "unknown-host";
-                };
-                if self.host_up[h.0 as usize] {
-                    return "already-up";
-                }
-                self.host_up[h.0 as usize] = true;
-                self.log_record(
-                    Observer::Engine,
-                    host_record(name, Status::Up, "restarted"),
-                    sink,
-                );
-                for actor in self.actors_on(h) {
-                    self.start_actor(actor, true, sink);
-                }
-                "applied"
-            }
-            Fault::ProcessStop { host, process } => {
-                let Some(id) = self.process(host, process) else {
-                    return "no-such-process";
-                };
-                self.crash_actor(id, sink);
-                self.actors[id.0 as usize].proc = Proc::Stopped;
-                "applied"
-            }
-            Fault::ProcessStart { host, process } => {
-                let Some(id) = self.process(host, process) else {
-                    return "no-such-process";
-                };
-                if self.actors[id.0 as usize].proc != Proc::Stopped {
-                    return "already-running";
-                }
-                self.actors[id.0 as usize].proc = Proc::Running;
-                self.start_actor(id, true, sink);
-                "applied"
-            }
-            Fault::ProcessPause { host, process } => {
-                let Some(id) = self.process(host, process) else {
-                    return "no-such-process";
-                };
-                let actor = &mut self.actors[id.0 as usize];
-                if !actor.alive || actor.proc != Proc::Running {
-                    return "not-running";
-                }
-                actor.proc = Proc::Paused;
-                if sink.enabled() {
-                    sink.event(&TraceEvent::Pause {
-                        t: self.now.as_nanos(),
-                        actor: &actor.name,
-                    });
-                }
-                self.push_log(LogKind::ActorDown(id), sink);
-                "applied"
-            }
-            Fault::ProcessResume { host, process } => {
-                let Some(id) = self.process(host, process) else {
-                    return "no-such-process";
-                };
-                let actor = &mut self.actors[id.0 as usize];
-                if actor.proc != Proc::Paused {
-                    return "not-paused";
-                }
-                actor.proc = Proc::Running;
-                let deferred = std::mem::take(&mut actor.deferred);
-                if sink.enabled() {
-                    sink.event(&TraceEvent::Resume {
-                        t: self.now.as_nanos(),
-                        actor: &actor.name,
-                    });
-                }
-                self.push_log(LogKind::ActorUp(id), sink);
-                for pending in deferred {
-                    if self.actors[id.0 as usize].proc == Proc::Running
-                        && self.actors[id.0 as usize].alive
-                    {
-                        self.deliver(id, pending, sink);
-                    }
-                }
-                "applied"
-            }
-            Fault::Partition { groups } => {
-                let groups: Vec<Vec<HostId>> = groups
-                    .iter()
-                    .map(|g| g.iter().filter_map(|n| self.host_id(n)).collect())
-                    .collect();
-                self.net.partition(&groups);
-                "applied"
-            }
-            Fault::OneWay { from, to } => {
-                let (Some(a), Some(b)) = (self.host_id(from), self.host_id(to)) else {
-                    return "unknown-host";
-                };
-                self.net.cut_one_way(a, b);
-                "applied"
-            }
-            Fault::Heal => {
-                self.net.heal();
-                "applied"
-            }
-            Fault::LinkSlow { a, b, latency } => {
-                let (Some(a), Some(b)) = (self.host_id(a), self.host_id(b)) else {
-                    return "unknown-host";
-                };
-                self.net.slow(a, b, SimDuration::from(*latency));
-                "applied"
-            }
-            Fault::LinkLossy { a, b, loss } => {
-                let (Some(a), Some(b)) = (self.host_id(a), self.host_id(b)) else {
-                    return "unknown-host";
-                };
-                self.net.lossy(a, b, loss_to_ppb(*loss));
-                "applied"
-            }
-            Fault::DiskLoss { .. } | Fault::Drain { .. } | Fault::Uncordon { .. } => "notified",
-        }
-    }
-
-    fn log_record(&mut self, observer: Observer, record: Record, sink: &mut dyn TraceSink) {
-        if sink.enabled() {
-            let actor = match observer {
-                Observer::Engine => "engine",
-                Observer::Actor(i) => self
-                    .actors
-                    .get(i as usize)
-                    .map(|a| a.name.as_str())
-                    .unwrap_or(""),
-            };
-            sink.event(&TraceEvent::Record {
-                t: self.now.as_nanos(),
-                actor,
-                record: &record,
-            });
-        }
-        self.push_log(LogKind::Record { observer, record }, sink);
-    }
-
-    fn push_log(&mut self, kind: LogKind, sink: &mut dyn TraceSink) {
-        let entry = LogEntry {
-            time: self.now,
-            kind,
-        };
-        if !self.invariants.is_empty() {
-            self.run_invariants(sink, |invariant, world| invariant.observe(&entry, world));
-        }
-        self.log.push(entry);
-    }
-
-    fn finish_invariants(&mut self, sink: &mut dyn TraceSink) {
-        let end = self.now;
-        self.run_invariants(sink, |invariant, world| invariant.finish(end, world));
-    }
-
-    /// Asks every invariant `probe` against one view of the world and reports what fails, in
-    /// registration order (so the trace stays deterministic).
-    fn run_invariants(
-        &mut self,
-        sink: &mut dyn TraceSink,
-        mut probe: impl FnMut(&mut dyn Invariant, &WorldView<'_>) -> Option<String>,
-    ) {
-        let running: Vec<bool> = self
-            .actors
-            .iter()
-            .map(|a| a.alive && a.proc == Proc::Running)
-            .collect();
-        let models: Vec<&dyn Model> = self.actors.iter().map(|a| a.model.as_ref()).collect();
-        let world = WorldView {
-            directory: &self.directory,
-            host_up: &self.host_up,
-            actor_running: &running,
-            net: &self.net,
-            models: &models,
-        };
-        let mut found = Vec::new();
-        for invariant in &mut self.invariants {
-            if let Some(message) = probe(invariant.as_mut(), &world) {
-                found.push(Violation {
-                    invariant: invariant.name().to_owned(),
-                    time: self.now,
-                    message,
-                });
-            }
-        }
-        for violation in found {
-            self.report_violation(violation, sink);
-        }
-    }
-
-    fn report_violation(&mut self, violation: Violation, sink: &mut dyn TraceSink) {
-        if sink.enabled() {
-            sink.event(&TraceEvent::Violation {
-                t: violation.time.as_nanos(),
-                invariant: &violation.invariant,
-                message: &violation.message,
-            });
-        }
-        self.violations.push(violation);
-    }
-
     /// Actor `id`'s model as a `T`, if it is one: how a harness reads what a model recorded
     /// (a client's history, a member's log) between or after runs.
     pub fn model<T: Model>(&self, id: ActorId) -> Option<&T> {
@@ -913,22 +328,11 @@ impl Simulation {
 
     /// Whether actor `id` is alive and running (not crashed, stopped or paused).
     pub fn actor_running(&self, id: ActorId) -> bool {
-        self.actors
-            .get(id.0 as usize)
-            .is_some_and(|a| a.alive && a.proc == Proc::Running)
+        self.actors.get(id.0 as usize).is_some_and(|a| a.running())
     }
 
     /// Up/down per host, by host id.
     pub fn host_up(&self) -> &[bool] {
         &self.host_up
-    }
-}
-
-/// The engine's ground-truth record for a host.
-fn host_record(name: &str, status: Status, reason: &str) -> Record {
-    Record::Availability {
-        component: format!("host/{name}"),
-        status,
-        reason: reason.to_owned(),
     }
 }

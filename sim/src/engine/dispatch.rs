@@ -1,0 +1,346 @@
+//! Event delivery: hands a message, a timer or a fault notice to the one actor it concerns
+//! (dropping it if that actor died since it was sent, deferring it while the actor is paused),
+//! runs the model's handler, and carries out the effects the handler returned: sends go
+//! through the network, timers into the queue, records into the log and the trace.
+
+use topology::fault::Fault;
+
+use super::lifecycle::Proc;
+use super::log::Observer;
+use super::model::{ActorId, Ctx, Effect, Event, Message, TimerId};
+use super::trace::{TraceEvent, TraceSink};
+use super::world::Simulation;
+use crate::net::Verdict;
+
+/// Something the queue holds until its time comes.
+pub(super) enum Pending {
+    /// Start (or restart) an actor.
+    Start { actor: ActorId, restarted: bool },
+    /// A message in flight to the incarnation `incarnation` of `to`.
+    Deliver {
+        from: ActorId,
+        to: ActorId,
+        incarnation: u32,
+        msg: Box<dyn Message>,
+    },
+    /// A timer of `actor`.
+    Timer {
+        actor: ActorId,
+        id: TimerId,
+        tag: u64,
+    },
+    /// A fault from the plan, to apply.
+    Fault(Fault),
+    /// Tell `actor` that `fault` happened.
+    Notify { actor: ActorId, fault: Fault },
+}
+
+impl Simulation {
+    /// Routes one popped event: starts and faults to their modules, the rest to an actor.
+    pub(super) fn handle(&mut self, pending: Pending, sink: &mut dyn TraceSink) {
+        match pending {
+            Pending::Start { actor, restarted } => self.start_actor(actor, restarted, sink),
+            Pending::Fault(fault) => self.apply_fault(fault, sink),
+            other => {
+                let actor = match &other {
+                    Pending::Deliver { to, .. } => *to,
+                    Pending::Timer { actor, .. } | Pending::Notify { actor, .. } => *actor,
+                    Pending::Start { .. } | Pending::Fault(_) => return,
+                };
+                self.deliver(actor, other, sink);
+            }
+        }
+    }
+
+    /// Hands a message, timer or fault notice to its actor (or defers or drops it).
+    pub(super) fn deliver(&mut self, id: ActorId, pending: Pending, sink: &mut dyn TraceSink) {
+        let Some(actor) = self.actors.get_mut(id.0 as usize) else {
+            return;
+        };
+        match &pending {
+            Pending::Timer { id: timer, .. } if !actor.armed.contains(timer) => return,
+            Pending::Deliver {
+                from,
+                incarnation,
+                msg,
+                ..
+            } if !actor.alive || *incarnation != actor.incarnation => {
+                self.stats.dropped += 1;
+                if sink.wants_messages() {
+                    let from_name = self
+                        .actors
+                        .get(from.0 as usize)
+                        .map(|a| a.name.as_str())
+                        .unwrap_or("");
+                    let to_name = self
+                        .actors
+                        .get(id.0 as usize)
+                        .map(|a| a.name.as_str())
+                        .unwrap_or("");
+                    sink.event(&TraceEvent::Drop {
+                        t: self.now.as_nanos(),
+                        from: from_name,
+                        to: to_name,
+                        msg: msg.kind(),
+                        reason: "receiver-down",
+                    });
+                }
+                return;
+            }
+            _ => {}
+        }
+        if !actor.alive {
+            return;
+        }
+        if actor.proc == Proc::Paused {
+            actor.deferred.push_back(pending);
+            return;
+        }
+        self.dispatch(id, pending, sink);
+    }
+
+    pub(super) fn dispatch(&mut self, id: ActorId, pending: Pending, sink: &mut dyn TraceSink) {
+        let now = self.now;
+        let t = now.as_nanos();
+        let Some(actor) = self.actors.get_mut(id.0 as usize) else {
+            return;
+        };
+        let mut ctx = Ctx::new(
+            now,
+            id,
+            actor.host,
+            &mut actor.rng,
+            &self.directory,
+            &mut self.effects,
+            &mut self.next_timer,
+        );
+        match &pending {
+            Pending::Deliver { from, msg, .. } => {
+                self.stats.delivered += 1;
+                actor.model.handle(
+                    &mut ctx,
+                    Event::Message {
+                        from: *from,
+                        msg: msg.as_ref(),
+                    },
+                );
+            }
+            Pending::Timer { id: timer, tag, .. } => {
+                self.stats.timers += 1;
+                actor.armed.remove(timer);
+                actor.model.handle(
+                    &mut ctx,
+                    Event::Timer {
+                        id: *timer,
+                        tag: *tag,
+                    },
+                );
+            }
+            Pending::Notify { fault, .. } => actor.model.handle(&mut ctx, Event::Fault(fault)),
+            Pending::Start { restarted, .. } => actor.model.handle(
+                &mut ctx,
+                Event::Start {
+                    restarted: *restarted,
+                },
+            ),
+            Pending::Fault(_) => {}
+        }
+        if sink.wants_messages() {
+            let me = self.actors[id.0 as usize].name.as_str();
+            match &pending {
+                Pending::Deliver { from, msg, .. } => sink.event(&TraceEvent::Deliver {
+                    t,
+                    from: self
+                        .actors
+                        .get(from.0 as usize)
+                        .map(|a| a.name.as_str())
+                        .unwrap_or(""),
+                    to: me,
+                    msg: msg.kind(),
+                    body: format!("{msg:?}"),
+                }),
+                Pending::Timer { tag, .. } => sink.event(&TraceEvent::Timer {
+                    t,
+                    actor: me,
+                    tag: *tag,
+                }),
+                _ => {}
+            }
+        }
+        self.apply_effects(id, sink);
+    }
+
+    fn apply_effects(&mut self, id: ActorId, sink: &mut dyn TraceSink) {
+        let mut effects = std::mem::take(&mut self.effects);
+        for effect in effects.drain(..) {
+            match effect {
+                Effect::Send { to, msg } => self.send(id, to, msg, sink),
+                Effect::SetTimer {
+                    id: timer,
+                    after,
+                    tag,
+                } => {
+                    if let Some(actor) = self.actors.get_mut(id.0 as usize) {
+                        actor.armed.insert(timer);
+                        self.queue.push(
+                            self.now + after,
+                            Pending::Timer {
+                                actor: id,
+                                id: timer,
+                                tag,
+                            },
+                        );
+                    }
+                }
+                Effect::CancelTimer { id: timer } => {
+                    if let Some(actor) = self.actors.get_mut(id.0 as usize) {
+                        actor.armed.remove(&timer);
+                    }
+                }
+                Effect::Record(record) => self.log_record(Observer::from(id), record, sink),
+            }
+        }
+        // Give the buffer back so the next handler reuses its allocation.
+        self.effects = effects;
+    }
+
+    fn send(
+        &mut self,
+        from: ActorId,
+        to: ActorId,
+        msg: Box<dyn Message>,
+        sink: &mut dyn TraceSink,
+    ) {
+        let (Some(sender), Some(receiver)) = (
+            self.actors.get(from.0 as usize),
+            self.actors.get(to.0 as usize),
+        ) else {
+            return;
+        };
+        let incarnation = receiver.incarnation;
+        match self
+            .net
+            .route(sender.host, receiver.host, self.now, &mut self.net_rng)
+        {
+            Verdict::Deliver(at) => self.queue.push(
+                at,
+                Pending::Deliver {
+                    from,
+                    to,
+                    incarnation,
+                    msg,
+                },
+            ),
+            Verdict::Drop(reason) => {
+                self.stats.dropped += 1;
+                if sink.wants_messages() {
+                    sink.event(&TraceEvent::Drop {
+                        t: self.now.as_nanos(),
+                        from: &sender.name,
+                        to: &receiver.name,
+                        msg: msg.kind(),
+                        reason: reason.as_str(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Ping, Probe, TICK, world};
+    use super::super::trace::NullSink;
+    use super::*;
+    use crate::engine::{LogKind, Record, SimDuration, SimTime};
+
+    fn seen(sim: &Simulation, id: ActorId) -> &[String] {
+        &sim.model::<Probe>(id).expect("probe").seen
+    }
+
+    #[test]
+    fn a_message_arrives_after_the_link_latency_and_is_handed_to_its_receiver() {
+        let (mut sim, a) = world(&["a", "b"]);
+        let mut sink = NullSink;
+        // First tick at 100 ms; the ping takes 1 ms.
+        sim.run_until(SimTime::ZERO + TICK, &mut sink);
+        assert!(!seen(&sim, a[1]).iter().any(|s| s.starts_with("ping")));
+        sim.run_until(
+            SimTime::ZERO + TICK + SimDuration::from_millis(1),
+            &mut sink,
+        );
+        assert_eq!(
+            seen(&sim, a[1]).last().map(String::as_str),
+            Some("ping from a/probe #1")
+        );
+        assert_eq!(sim.stats().delivered, 2);
+        assert_eq!(sim.stats().timers, 2);
+    }
+
+    #[test]
+    fn a_message_to_an_incarnation_that_died_is_dropped_even_after_a_restart() {
+        let (mut sim, a) = world(&["a", "b"]);
+        let mut sink = NullSink;
+        sim.run_until(SimTime::ZERO + TICK, &mut sink);
+        // a's first ping to b is in flight; b dies and comes back before it lands.
+        sim.crash_actor(a[1], &mut sink);
+        sim.start_actor(a[1], true, &mut sink);
+        sim.run_until(
+            SimTime::ZERO + TICK + SimDuration::from_millis(1),
+            &mut sink,
+        );
+        assert!(!seen(&sim, a[1]).iter().any(|s| s == "ping from a/probe #1"));
+        assert_eq!(sim.stats().dropped, 1);
+    }
+
+    #[test]
+    fn a_cancelled_or_crashed_timer_never_fires() {
+        let (mut sim, a) = world(&["a"]);
+        let mut sink = NullSink;
+        sim.run_until(SimTime::ZERO, &mut sink);
+        let armed: Vec<TimerId> = sim.actors[0].armed.iter().copied().collect();
+        assert_eq!(armed.len(), 1);
+        sim.effects.push(Effect::CancelTimer { id: armed[0] });
+        sim.apply_effects(a[0], &mut sink);
+        sim.run_until(SimTime::ZERO + SimDuration::from_secs(1), &mut sink);
+        assert!(!seen(&sim, a[0]).iter().any(|s| s == "tick"));
+        assert_eq!(sim.stats().timers, 0);
+    }
+
+    #[test]
+    fn records_go_to_the_log_under_their_actor() {
+        let (mut sim, a) = world(&["a"]);
+        let mut sink = NullSink;
+        sim.run_until(SimTime::ZERO, &mut sink);
+        let record = Record::State {
+            key: "k".into(),
+            value: "v".into(),
+        };
+        sim.effects.push(Effect::Record(record.clone()));
+        sim.apply_effects(a[0], &mut sink);
+        let last = sim.log().last().expect("logged");
+        assert_eq!(
+            last.kind,
+            LogKind::Record {
+                observer: Observer::from(a[0]),
+                record
+            }
+        );
+    }
+
+    #[test]
+    fn a_send_effect_goes_through_the_network() {
+        let (mut sim, a) = world(&["a", "b"]);
+        let mut sink = NullSink;
+        sim.run_until(SimTime::ZERO, &mut sink);
+        let b = sim.host_id("b").expect("b");
+        let h = sim.host_id("a").expect("a");
+        sim.network_mut().partition(&[vec![h], vec![b]]);
+        sim.effects.push(Effect::Send {
+            to: a[1],
+            msg: Box::new(Ping(99)),
+        });
+        sim.apply_effects(a[0], &mut sink);
+        assert_eq!(sim.stats().dropped, 1, "partitioned: dropped at send");
+    }
+}

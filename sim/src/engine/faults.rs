@@ -1,0 +1,247 @@
+//! Applying a fault from the plan: host and process faults go to the lifecycle rules, network
+//! faults to the network, and every fault is then written to the trace and the log and
+//! announced to the actors. Unknown names become an outcome in the trace (`unknown-host`,
+//! `no-such-process`), never a panic: plans are checked when scheduled, but a plan built by
+//! hand may still name a process no host runs.
+
+use topology::fault::Fault;
+
+use super::dispatch::Pending;
+use super::lifecycle::Outcome;
+use super::log::LogKind;
+use super::model::{ActorId, HostId};
+use super::time::SimDuration;
+use super::trace::{TraceEvent, TraceSink};
+use super::world::Simulation;
+use crate::net::loss_to_ppb;
+
+impl Simulation {
+    /// Applies `fault` now, traces and logs it, then notifies the running actors.
+    pub(super) fn apply_fault(&mut self, fault: Fault, sink: &mut dyn TraceSink) {
+        let outcome = self.apply_fault_effects(&fault, sink);
+        if sink.enabled() {
+            sink.event(&TraceEvent::Fault {
+                t: self.now.as_nanos(),
+                fault: &fault,
+                outcome,
+            });
+        }
+        self.push_log(LogKind::Fault(fault.clone()), sink);
+        for i in 0..self.actors.len() {
+            if self.actors[i].alive {
+                let actor = ActorId(i as u32);
+                self.deliver(
+                    actor,
+                    Pending::Notify {
+                        actor,
+                        fault: fault.clone(),
+                    },
+                    sink,
+                );
+            }
+        }
+    }
+
+    /// The actor running `process` on `host`.
+    fn process(&self, host: &str, process: &str) -> Option<ActorId> {
+        self.host_index
+            .get(host)
+            .and_then(|h| self.directory.actor_on(*h, process))
+    }
+
+    fn two_hosts(&self, a: &str, b: &str) -> Option<(HostId, HostId)> {
+        Some((self.host_id(a)?, self.host_id(b)?))
+    }
+
+    fn apply_fault_effects(&mut self, fault: &Fault, sink: &mut dyn TraceSink) -> Outcome {
+        match fault {
+            Fault::HostCrash { host } => match self.host_id(host) {
+                Some(h) => self.crash_host(h, sink),
+                None => "unknown-host",
+            },
+            Fault::HostRestart { host } => match self.host_id(host) {
+                Some(h) => self.restart_host(h, sink),
+                None => "unknown-host",
+            },
+            Fault::ProcessStop { host, process } => match self.process(host, process) {
+                Some(id) => self.stop_process(id, sink),
+                None => "no-such-process",
+            },
+            Fault::ProcessStart { host, process } => match self.process(host, process) {
+                Some(id) => self.start_process(id, sink),
+                None => "no-such-process",
+            },
+            Fault::ProcessPause { host, process } => match self.process(host, process) {
+                Some(id) => self.pause_process(id, sink),
+                None => "no-such-process",
+            },
+            Fault::ProcessResume { host, process } => match self.process(host, process) {
+                Some(id) => self.resume_process(id, sink),
+                None => "no-such-process",
+            },
+            Fault::Partition { groups } => {
+                let groups: Vec<Vec<HostId>> = groups
+                    .iter()
+                    .map(|g| g.iter().filter_map(|n| self.host_id(n)).collect())
+                    .collect();
+                self.net.partition(&groups);
+                "applied"
+            }
+            Fault::OneWay { from, to } => match self.two_hosts(from, to) {
+                Some((a, b)) => {
+                    self.net.cut_one_way(a, b);
+                    "applied"
+                }
+                None => "unknown-host",
+            },
+            Fault::Heal => {
+                self.net.heal();
+                "applied"
+            }
+            Fault::LinkSlow { a, b, latency } => match self.two_hosts(a, b) {
+                Some((a, b)) => {
+                    self.net.slow(a, b, SimDuration::from(*latency));
+                    "applied"
+                }
+                None => "unknown-host",
+            },
+            Fault::LinkLossy { a, b, loss } => match self.two_hosts(a, b) {
+                Some((a, b)) => {
+                    self.net.lossy(a, b, loss_to_ppb(*loss));
+                    "applied"
+                }
+                None => "unknown-host",
+            },
+            Fault::DiskLoss { .. } | Fault::Drain { .. } | Fault::Uncordon { .. } => "notified",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Probe, world};
+    use super::*;
+    use crate::engine::SimTime;
+
+    /// Keeps the outcome of every fault line.
+    #[derive(Default)]
+    struct Outcomes(Vec<String>);
+
+    impl TraceSink for Outcomes {
+        fn enabled(&self) -> bool {
+            true
+        }
+        fn wants_messages(&self) -> bool {
+            false
+        }
+        fn event(&mut self, event: &TraceEvent<'_>) {
+            if let TraceEvent::Fault { fault, outcome, .. } = event {
+                self.0.push(format!("{fault}: {outcome}"));
+            }
+        }
+    }
+
+    fn stop(host: &str, process: &str) -> Fault {
+        Fault::ProcessStop {
+            host: host.into(),
+            process: process.into(),
+        }
+    }
+
+    #[test]
+    fn outcomes_say_what_the_engine_made_of_each_fault() {
+        let (mut sim, _) = world(&["a", "b"]);
+        let mut sink = Outcomes::default();
+        sim.run_until(SimTime::ZERO, &mut sink);
+        for fault in [
+            stop("a", "probe"),
+            stop("a", "etcd"),
+            Fault::HostCrash { host: "b".into() },
+            Fault::HostCrash { host: "b".into() },
+            Fault::HostRestart { host: "zz".into() },
+            Fault::Heal,
+            Fault::DiskLoss {
+                host: "a".into(),
+                disk: "vdb".into(),
+            },
+        ] {
+            sim.apply_fault(fault, &mut sink);
+        }
+        let outcomes: Vec<&str> = sink
+            .0
+            .iter()
+            .map(|s| s.rsplit(": ").next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                "applied",
+                "no-such-process",
+                "applied",
+                "already-down",
+                "unknown-host",
+                "applied",
+                "notified"
+            ]
+        );
+    }
+
+    #[test]
+    fn network_faults_change_reachability_until_heal() {
+        let (mut sim, _) = world(&["a", "b", "c"]);
+        let mut sink = Outcomes::default();
+        let (a, b, c) = (
+            sim.host_id("a").expect("a"),
+            sim.host_id("b").expect("b"),
+            sim.host_id("c").expect("c"),
+        );
+        sim.apply_fault(
+            Fault::Partition {
+                groups: vec![vec!["a".into()]],
+            },
+            &mut sink,
+        );
+        assert!(!sim.network().connected(a, b) && sim.network().connected(b, c));
+        sim.apply_fault(
+            Fault::OneWay {
+                from: "b".into(),
+                to: "c".into(),
+            },
+            &mut sink,
+        );
+        assert!(!sim.network().connected(b, c) && sim.network().connected(c, b));
+        sim.apply_fault(Fault::Heal, &mut sink);
+        assert!(sim.network().is_healthy() && sim.network().connected(a, b));
+    }
+
+    #[test]
+    fn process_faults_reach_the_named_actor_only() {
+        let (mut sim, ids) = world(&["a", "b"]);
+        let mut sink = Outcomes::default();
+        sim.run_until(SimTime::ZERO, &mut sink);
+        sim.apply_fault(stop("b", "probe"), &mut sink);
+        assert!(sim.actor_running(ids[0]) && !sim.actor_running(ids[1]));
+        sim.apply_fault(
+            Fault::ProcessStart {
+                host: "b".into(),
+                process: "probe".into(),
+            },
+            &mut sink,
+        );
+        assert!(sim.actor_running(ids[1]));
+        let b = sim.model::<Probe>(ids[1]).expect("probe");
+        assert_eq!(b.starts, vec![false, true]);
+    }
+
+    #[test]
+    fn every_live_actor_is_told_of_a_fault() {
+        let (mut sim, ids) = world(&["a", "b"]);
+        let mut sink = Outcomes::default();
+        sim.run_until(SimTime::ZERO, &mut sink);
+        sim.apply_fault(Fault::Drain { host: "a".into() }, &mut sink);
+        for id in ids {
+            let seen = &sim.model::<Probe>(id).expect("probe").seen;
+            assert!(seen.iter().any(|s| s.starts_with("fault")), "{seen:?}");
+        }
+    }
+}

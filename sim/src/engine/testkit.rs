@@ -1,0 +1,99 @@
+//! A tiny model for the engine's own unit tests: every probe pings every other probe each tick
+//! and writes down, as text, every event it is handed. The tests then read what each probe saw
+//! through `Simulation::model`, so the engine is tested through its public contract (what a
+//! model sees), not its internals alone.
+
+use super::model::{ActorId, Ctx, Event, Message, Model};
+use super::time::SimDuration;
+use super::world::{SimConfig, Simulation};
+use crate::net::LinkConfig;
+
+/// Model name the probes register under.
+pub(crate) const PROBE: &str = "probe";
+/// Tick period of a probe.
+pub(crate) const TICK: SimDuration = SimDuration::from_millis(100);
+
+/// The probe's message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ping(pub(crate) u64);
+
+impl Message for Ping {
+    fn kind(&self) -> &'static str {
+        "Ping"
+    }
+}
+
+/// Records what it is handed; pings its peers every [`TICK`].
+#[derive(Debug, Default)]
+pub(crate) struct Probe {
+    /// Everything handled, as text (kept across crashes: it is the test's notebook).
+    pub(crate) seen: Vec<String>,
+    /// The `restarted` flag of every start.
+    pub(crate) starts: Vec<bool>,
+    /// How many times `on_crash` ran.
+    pub(crate) crashes: u32,
+    /// Pings sent so far.
+    sent: u64,
+}
+
+impl Probe {
+    fn peers(ctx: &Ctx<'_>) -> Vec<ActorId> {
+        ctx.directory()
+            .actors_named(PROBE)
+            .filter(|a| *a != ctx.me())
+            .collect()
+    }
+
+    fn name(ctx: &Ctx<'_>, actor: ActorId) -> String {
+        let dir = ctx.directory();
+        let host = dir.actor_host(actor).map_or("", |h| dir.host_name(h));
+        format!("{host}/{}", dir.actor_model(actor))
+    }
+}
+
+impl Model for Probe {
+    fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
+        match event {
+            Event::Start { restarted } => {
+                self.starts.push(restarted);
+                self.seen.push(format!("start restarted={restarted}"));
+                ctx.set_timer(TICK, 1);
+            }
+            Event::Timer { .. } => {
+                self.seen.push("tick".to_owned());
+                for peer in Self::peers(ctx) {
+                    self.sent += 1;
+                    ctx.send(peer, Ping(self.sent));
+                }
+                ctx.set_timer(TICK, 1);
+            }
+            Event::Message { from, msg } => {
+                if let Some(Ping(n)) = msg.downcast_ref::<Ping>() {
+                    let from = Self::name(ctx, from);
+                    self.seen.push(format!("ping from {from} #{n}"));
+                }
+            }
+            Event::Fault(fault) => self.seen.push(format!("fault {fault}")),
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.crashes += 1;
+    }
+}
+
+/// A world with one probe per named host on fixed 1 ms links; returns the probes' ids.
+pub(crate) fn world(hosts: &[&str]) -> (Simulation, Vec<ActorId>) {
+    let mut config = SimConfig::new(1);
+    config.default_link = LinkConfig::fixed(SimDuration::from_millis(1));
+    let mut sim = Simulation::new(config);
+    let mut actors = Vec::new();
+    for name in hosts {
+        let host = sim.add_host(name).expect("host");
+        actors.push(
+            sim.add_actor(host, PROBE, Box::new(Probe::default()))
+                .expect("actor"),
+        );
+    }
+    (sim, actors)
+}

@@ -40,7 +40,7 @@ impl Model for BuggyRegister {
                 ctx.state("acked", self.durable.to_string());
                 ctx.set_timer(WRITE_EVERY, 0);
             }
-            Event::Message { .. } | Event::Fault(_) => {}
+            Event::Message { .. } | Event::Refused { .. } | Event::Fault(_) => {}
         }
     }
 

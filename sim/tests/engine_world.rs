@@ -78,6 +78,7 @@ impl Model for Probe {
                 }
             }
             Event::Timer { tag, .. } => {
+                let tag = *tag.downcast_ref::<u64>().expect("probe timers carry a u64");
                 if tag == TICK {
                     for peer in &self.peers {
                         ctx.send(*peer, Ping { sent: now });
@@ -89,7 +90,7 @@ impl Model for Probe {
                     self.seen.push((now, Seen::Timer { tag }));
                 }
             }
-            Event::Message { from, msg } => {
+            Event::Message { from, msg, .. } => {
                 if let Some(ping) = msg.downcast_ref::<Ping>() {
                     self.pings_since_start += 1;
                     let host = ctx.directory().actor_host(from).expect("sender host");
@@ -103,7 +104,7 @@ impl Model for Probe {
                     ));
                 }
             }
-            Event::Fault(_) => {}
+            Event::Refused { .. } | Event::Fault(_) => {}
         }
     }
 

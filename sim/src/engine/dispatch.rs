@@ -7,7 +7,7 @@ use topology::fault::Fault;
 
 use super::lifecycle::Proc;
 use super::log::Observer;
-use super::model::{ActorId, Ctx, Effect, Event, Message, TimerId};
+use super::model::{ActorId, Ctx, Effect, Endpoint, Event, Message, Port, TimerId, TimerTag};
 use super::trace::{TraceEvent, TraceSink};
 use super::world::Simulation;
 use crate::net::Verdict;
@@ -19,15 +19,18 @@ pub(super) enum Pending {
     /// A message in flight to the incarnation `incarnation` of `to`.
     Deliver {
         from: ActorId,
+        from_port: Port,
         to: ActorId,
+        to_port: Port,
         incarnation: u32,
         msg: Box<dyn Message>,
     },
-    /// A timer of `actor`.
+    /// A timer of `actor`, armed at `port`.
     Timer {
         actor: ActorId,
         id: TimerId,
-        tag: u64,
+        port: Port,
+        tag: Box<dyn TimerTag>,
     },
     /// A fault from the plan, to apply.
     Fault(Fault),
@@ -105,6 +108,11 @@ impl Simulation {
         let Some(actor) = self.actors.get_mut(id.0 as usize) else {
             return;
         };
+        let port = match &pending {
+            Pending::Deliver { to_port, .. } => *to_port,
+            Pending::Timer { port, .. } => *port,
+            _ => Port::MAIN,
+        };
         let mut ctx = Ctx::new(
             now,
             id,
@@ -113,14 +121,21 @@ impl Simulation {
             &self.directory,
             &mut self.effects,
             &mut self.next_timer,
-        );
+        )
+        .with_port(port);
         match &pending {
-            Pending::Deliver { from, msg, .. } => {
+            Pending::Deliver {
+                from,
+                from_port,
+                msg,
+                ..
+            } => {
                 self.stats.delivered += 1;
                 actor.model.handle(
                     &mut ctx,
                     Event::Message {
                         from: *from,
+                        from_port: *from_port,
                         msg: msg.as_ref(),
                     },
                 );
@@ -132,7 +147,7 @@ impl Simulation {
                     &mut ctx,
                     Event::Timer {
                         id: *timer,
-                        tag: *tag,
+                        tag: tag.as_ref(),
                     },
                 );
             }
@@ -162,7 +177,7 @@ impl Simulation {
                 Pending::Timer { tag, .. } => sink.event(&TraceEvent::Timer {
                     t,
                     actor: me,
-                    tag: *tag,
+                    tag: format!("{tag:?}"),
                 }),
                 _ => {}
             }
@@ -174,11 +189,14 @@ impl Simulation {
         let mut effects = std::mem::take(&mut self.effects);
         for effect in effects.drain(..) {
             match effect {
-                Effect::Send { to, msg } => self.send(id, to, msg, sink),
+                Effect::Send { to, from_port, msg } => {
+                    self.send(Endpoint::new(id, from_port), to, msg, sink)
+                }
                 Effect::SetTimer {
                     id: timer,
                     after,
                     tag,
+                    port,
                 } => {
                     if let Some(actor) = self.actors.get_mut(id.0 as usize) {
                         actor.armed.insert(timer);
@@ -187,6 +205,7 @@ impl Simulation {
                             Pending::Timer {
                                 actor: id,
                                 id: timer,
+                                port,
                                 tag,
                             },
                         );
@@ -206,11 +225,13 @@ impl Simulation {
 
     fn send(
         &mut self,
-        from: ActorId,
-        to: ActorId,
+        sender: Endpoint,
+        to: Endpoint,
         msg: Box<dyn Message>,
         sink: &mut dyn TraceSink,
     ) {
+        let (from, from_port) = (sender.actor, sender.port);
+        let (to, to_port) = (to.actor, to.port);
         let (Some(sender), Some(receiver)) = (
             self.actors.get(from.0 as usize),
             self.actors.get(to.0 as usize),
@@ -226,7 +247,9 @@ impl Simulation {
                 at,
                 Pending::Deliver {
                     from,
+                    from_port,
                     to,
+                    to_port,
                     incarnation,
                     msg,
                 },
@@ -337,7 +360,8 @@ mod tests {
         let h = sim.host_id("a").expect("a");
         sim.network_mut().partition(&[vec![h], vec![b]]);
         sim.effects.push(Effect::Send {
-            to: a[1],
+            to: a[1].into(),
+            from_port: Port::MAIN,
             msg: Box::new(Ping(99)),
         });
         sim.apply_effects(a[0], &mut sink);

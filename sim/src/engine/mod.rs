@@ -10,6 +10,7 @@ pub mod model;
 pub mod queue;
 mod record;
 pub mod rng;
+pub mod sub;
 #[cfg(test)]
 mod testkit;
 pub mod time;
@@ -18,10 +19,12 @@ pub mod world;
 
 pub use log::{LogEntry, LogKind, Observer};
 pub use model::{
-    ActorId, Ctx, Directory, Effect, Event, HostId, Message, Model, Record, Status, TimerId,
+    ActorId, Ctx, Directory, Effect, Endpoint, Event, HostId, Message, Model, Port, Record, Status,
+    TimerId, TimerTag,
 };
 pub use queue::EventQueue;
 pub use rng::{RngStreams, SimRng, stream_seed};
+pub use sub::{Embedded, PortsExhausted, SubMachine};
 pub use time::{SimDuration, SimTime};
 pub use trace::{NullSink, TraceEvent, TraceSink};
 pub use world::{EngineError, RunStats, SimConfig, Simulation};

@@ -25,6 +25,62 @@ pub struct ActorId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TimerId(pub u64);
 
+/// Which part of an actor an event is for: the actor's own handler ([`Port::MAIN`]) or one of
+/// the sub-machines it embeds (a client session, one storage session per volume), numbered by
+/// the parent (see [`Embedded`](super::sub::Embedded)). A message carries its sender's port so
+/// the reply comes back to the sub-machine that asked; a timer fires at the port that armed it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Port(pub u32);
+
+impl Port {
+    /// The actor's own handler.
+    pub const MAIN: Port = Port(0);
+}
+
+/// Where a message goes: an actor, and the port inside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Endpoint {
+    /// The actor.
+    pub actor: ActorId,
+    /// The port inside it.
+    pub port: Port,
+}
+
+impl Endpoint {
+    /// `port` of `actor`.
+    pub fn new(actor: ActorId, port: Port) -> Self {
+        Endpoint { actor, port }
+    }
+}
+
+impl From<ActorId> for Endpoint {
+    fn from(actor: ActorId) -> Self {
+        Endpoint {
+            actor,
+            port: Port::MAIN,
+        }
+    }
+}
+
+/// What a timer carries: a value of the model's own type (typically an enum of its timers),
+/// handed back when it fires, instead of a number the model packs and unpacks. Its `Debug`
+/// text goes into the trace, so the same rules as for messages apply.
+pub trait TimerTag: Any + fmt::Debug {}
+
+impl<T: Any + fmt::Debug> TimerTag for T {}
+
+impl dyn TimerTag {
+    /// The tag as its concrete type, if it is a `T`.
+    pub fn downcast_ref<T: TimerTag>(&self) -> Option<&T> {
+        (self as &dyn Any).downcast_ref::<T>()
+    }
+
+    /// True when the tag is a `T` equal to `value`.
+    pub fn is<T: TimerTag + PartialEq>(&self, value: &T) -> bool {
+        self.downcast_ref::<T>() == Some(value)
+    }
+}
+
 /// A message one actor sends another. Its `Debug` text goes into the trace, so it must not
 /// depend on hash order or addresses (use `BTreeMap`, never `HashMap`, inside messages).
 pub trait Message: Any + fmt::Debug {
@@ -51,6 +107,9 @@ pub enum Event<'a> {
     Message {
         /// The sender.
         from: ActorId,
+        /// The sender's port: reply to `Endpoint::new(from, from_port)` so the answer reaches
+        /// the sub-machine that asked.
+        from_port: Port,
         /// The payload; use `downcast_ref` to read it.
         msg: &'a dyn Message,
     },
@@ -58,8 +117,16 @@ pub enum Event<'a> {
     Timer {
         /// Its handle, as returned by [`Ctx::set_timer`].
         id: TimerId,
-        /// The tag given when it was armed.
-        tag: u64,
+        /// The tag given when it was armed; use `downcast_ref` to read it.
+        tag: &'a dyn TimerTag,
+    },
+    /// A message this actor sent was refused: the receiving host is up and reachable but no
+    /// process listens there (it crashed or was stopped), as a TCP RST after one round trip.
+    Refused {
+        /// Where the message was going.
+        to: Endpoint,
+        /// The message, so the sender knows which request failed.
+        msg: &'a dyn Message,
     },
     /// A fault was applied somewhere in the cluster (every running actor is told; most ignore
     /// it, but e.g. a Kubernetes model reacts to `Drain` and a Ceph model to `DiskLoss`).
@@ -95,19 +162,23 @@ pub enum Record {
 pub enum Effect {
     /// Send `msg` to `to` over the simulated network.
     Send {
-        /// Destination actor.
-        to: ActorId,
+        /// Destination.
+        to: Endpoint,
+        /// The sending port (where a reply or a refusal goes).
+        from_port: Port,
         /// Payload.
         msg: Box<dyn Message>,
     },
-    /// Fire a `Timer` event with `tag` after `after`.
+    /// Fire a `Timer` event with `tag` at `port` after `after`.
     SetTimer {
         /// The handle returned to the model.
         id: TimerId,
         /// Delay.
         after: SimDuration,
         /// Returned in the event.
-        tag: u64,
+        tag: Box<dyn TimerTag>,
+        /// The port that armed it, where it fires.
+        port: Port,
     },
     /// Forget a timer (no effect if it already fired).
     CancelTimer {
@@ -192,6 +263,7 @@ pub struct Ctx<'a> {
     directory: &'a Directory,
     effects: &'a mut Vec<Effect>,
     next_timer: &'a mut u64,
+    port: Port,
 }
 
 impl<'a> Ctx<'a> {
@@ -213,6 +285,34 @@ impl<'a> Ctx<'a> {
             directory,
             effects,
             next_timer,
+            port: Port::MAIN,
+        }
+    }
+
+    /// The same context addressed to `port`: what the engine builds for an event to a
+    /// sub-machine; tests may too.
+    pub fn with_port(mut self, port: Port) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// The port this event is addressed to, and that this context sends and arms timers from.
+    pub fn port(&self) -> Port {
+        self.port
+    }
+
+    /// This context seen from `port`: how a parent lets an embedded sub-machine act, so the
+    /// sub-machine's timers fire at its port and replies to its messages come back to it.
+    pub fn scoped(&mut self, port: Port) -> Ctx<'_> {
+        Ctx {
+            now: self.now,
+            me: self.me,
+            host: self.host,
+            rng: &mut *self.rng,
+            directory: self.directory,
+            effects: &mut *self.effects,
+            next_timer: &mut *self.next_timer,
+            port,
         }
     }
 
@@ -241,19 +341,25 @@ impl<'a> Ctx<'a> {
         self.directory
     }
 
-    /// Sends `msg` to `to`.
-    pub fn send(&mut self, to: ActorId, msg: impl Message) {
+    /// Sends `msg` to `to` (an actor, or a port of one) from this context's port.
+    pub fn send(&mut self, to: impl Into<Endpoint>, msg: impl Message) {
         self.effects.push(Effect::Send {
-            to,
+            to: to.into(),
+            from_port: self.port,
             msg: Box::new(msg),
         });
     }
 
-    /// Arms a timer that fires after `after` with `tag`.
-    pub fn set_timer(&mut self, after: SimDuration, tag: u64) -> TimerId {
+    /// Arms a timer that fires after `after` at this context's port, carrying `tag`.
+    pub fn set_timer(&mut self, after: SimDuration, tag: impl TimerTag) -> TimerId {
         let id = TimerId(*self.next_timer);
         *self.next_timer += 1;
-        self.effects.push(Effect::SetTimer { id, after, tag });
+        self.effects.push(Effect::SetTimer {
+            id,
+            after,
+            tag: Box::new(tag),
+            port: self.port,
+        });
         id
     }
 

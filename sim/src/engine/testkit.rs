@@ -23,6 +23,13 @@ impl Message for Ping {
     }
 }
 
+/// The probe's only timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProbeTimer {
+    /// Time to ping the peers.
+    Tick,
+}
+
 /// Records what it is handed; pings its peers every [`TICK`].
 #[derive(Debug, Default)]
 pub(crate) struct Probe {
@@ -57,7 +64,7 @@ impl Model for Probe {
             Event::Start { restarted } => {
                 self.starts.push(restarted);
                 self.seen.push(format!("start restarted={restarted}"));
-                ctx.set_timer(TICK, 1);
+                ctx.set_timer(TICK, ProbeTimer::Tick);
             }
             Event::Timer { .. } => {
                 self.seen.push("tick".to_owned());
@@ -65,13 +72,17 @@ impl Model for Probe {
                     self.sent += 1;
                     ctx.send(peer, Ping(self.sent));
                 }
-                ctx.set_timer(TICK, 1);
+                ctx.set_timer(TICK, ProbeTimer::Tick);
             }
-            Event::Message { from, msg } => {
+            Event::Message { from, msg, .. } => {
                 if let Some(Ping(n)) = msg.downcast_ref::<Ping>() {
                     let from = Self::name(ctx, from);
                     self.seen.push(format!("ping from {from} #{n}"));
                 }
+            }
+            Event::Refused { to, msg } => {
+                let to = Self::name(ctx, to.actor);
+                self.seen.push(format!("refused {} to {to}", msg.kind()));
             }
             Event::Fault(fault) => self.seen.push(format!("fault {fault}")),
         }

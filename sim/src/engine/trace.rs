@@ -83,8 +83,8 @@ pub enum TraceEvent<'a> {
         t: u64,
         /// `host/model`.
         actor: &'a str,
-        /// The tag it was armed with.
-        tag: u64,
+        /// The tag it was armed with, as its `Debug` text.
+        tag: String,
     },
     /// A model recorded a state change.
     Record {

@@ -14,8 +14,12 @@ pub const MODEL_NAME: &str = "heartbeat";
 pub const DEFAULT_INTERVAL: SimDuration = SimDuration::from_millis(100);
 /// Silence after which a peer is marked down: five missed heartbeats.
 pub const DEFAULT_GRACE: SimDuration = SimDuration::from_millis(500);
-/// Timer tag of the periodic tick.
-const TICK: u64 = 1;
+/// The detector's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HeartbeatTimer {
+    /// The periodic tick: send heartbeats, check the peers.
+    Tick,
+}
 
 /// Settings of the detector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,7 +151,7 @@ impl HeartbeatDetector {
                 );
             }
         }
-        ctx.set_timer(self.config.interval, TICK);
+        ctx.set_timer(self.config.interval, HeartbeatTimer::Tick);
     }
 }
 
@@ -167,8 +171,8 @@ impl Model for HeartbeatDetector {
                 }
                 self.tick(ctx);
             }
-            Event::Timer { tag: TICK, .. } => self.tick(ctx),
-            Event::Message { from, msg } => {
+            Event::Timer { tag, .. } if tag.is(&HeartbeatTimer::Tick) => self.tick(ctx),
+            Event::Message { from, msg, .. } => {
                 if msg.downcast_ref::<Heartbeat>().is_none() {
                     return;
                 }
@@ -185,7 +189,7 @@ impl Model for HeartbeatDetector {
                     }
                 }
             }
-            Event::Timer { .. } | Event::Fault(_) => {}
+            Event::Timer { .. } | Event::Refused { .. } | Event::Fault(_) => {}
         }
     }
 
@@ -239,6 +243,7 @@ mod tests {
                 &mut det,
                 Event::Message {
                     from: actors[1],
+                    from_port: crate::engine::Port::MAIN,
                     msg: &beat,
                 },
                 &mut effects,
@@ -248,7 +253,7 @@ mod tests {
                 &mut det,
                 Event::Timer {
                     id: crate::engine::TimerId(0),
-                    tag: TICK,
+                    tag: &HeartbeatTimer::Tick,
                 },
                 &mut effects,
             );

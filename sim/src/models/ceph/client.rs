@@ -29,7 +29,11 @@ pub const STALL_KEY: &str = "ceph/write-stalled";
 /// writes take about a millisecond on the simulated LAN; an application notices seconds).
 pub const IO_STALL_AFTER: SimDuration = SimDuration::from_secs(2);
 
-const TAG_TICK: u64 = 1;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientTimer {
+    /// Time for the next write round.
+    Tick,
+}
 
 /// One write the client issued.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,7 +222,7 @@ impl CephClient {
         }
         self.new_write(ctx);
         self.update_io(ctx);
-        ctx.set_timer(self.layout.config.write_interval, TAG_TICK);
+        ctx.set_timer(self.layout.config.write_interval, ClientTimer::Tick);
         let _ = now;
     }
 
@@ -343,10 +347,10 @@ impl Model for CephClient {
         match event {
             Event::Start { .. } => {
                 self.record_osd_lanes(ctx);
-                ctx.set_timer(self.layout.config.write_interval, TAG_TICK);
+                ctx.set_timer(self.layout.config.write_interval, ClientTimer::Tick);
             }
-            Event::Timer { tag: TAG_TICK, .. } => self.tick(ctx),
-            Event::Message { from, msg } => {
+            Event::Timer { tag, .. } if tag.is(&ClientTimer::Tick) => self.tick(ctx),
+            Event::Message { from, msg, .. } => {
                 if let Some(m) = msg.downcast_ref::<MapUpdate>() {
                     self.on_map(ctx, &m.map);
                 } else if let Some(b) = msg.downcast_ref::<MonBeacon>() {
@@ -363,7 +367,7 @@ impl Model for CephClient {
                     self.on_reply(ctx, r);
                 }
             }
-            Event::Timer { .. } | Event::Fault(_) => {}
+            Event::Timer { .. } | Event::Refused { .. } | Event::Fault(_) => {}
         }
     }
 

@@ -47,11 +47,20 @@ pub const QUORUM_LANE: Component = Component::CephMonQuorum;
 /// State key under which the leader records each committed map.
 pub const OSDMAP_KEY: &str = "ceph/osdmap";
 
-const TAG_ELECTION: u64 = 1;
-const TAG_RENEW: u64 = 2;
-const TAG_LEASE_TIMEOUT: u64 = 3;
-const TAG_TICK: u64 = 4;
-const TAG_PROPOSE: u64 = 5;
+/// The monitor's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MonTimer {
+    /// The election round ends.
+    Election,
+    /// Leader: extend the lease.
+    Renew,
+    /// Peon: the leader's lease ran out.
+    LeaseTimeout,
+    /// Leader: the periodic tick (mark-down checks).
+    Tick,
+    /// Leader: the damped proposal goes out.
+    Propose,
+}
 
 #[derive(Clone, Debug)]
 enum Role {
@@ -175,7 +184,7 @@ impl CephMon {
         }
         self.election_timer = Some(ctx.set_timer(
             SimDuration::from_secs(MON_ELECTION_TIMEOUT_SECS),
-            TAG_ELECTION,
+            MonTimer::Election,
         ));
     }
 
@@ -185,7 +194,7 @@ impl CephMon {
         }
         self.lease_timer = Some(ctx.set_timer(
             SimDuration::from_millis(MON_LEASE_ACK_TIMEOUT_MILLIS),
-            TAG_LEASE_TIMEOUT,
+            MonTimer::LeaseTimeout,
         ));
     }
 
@@ -261,8 +270,10 @@ impl CephMon {
         self.set_quorum(ctx, true, &format!("leader of quorum {quorum:?}"));
         ctx.state("ceph/mon-leader", self.layout.mons[self.rank].clone());
         self.renew(ctx);
-        self.tick_timer =
-            Some(ctx.set_timer(SimDuration::from_secs(MON_TICK_INTERVAL_SECS), TAG_TICK));
+        self.tick_timer = Some(ctx.set_timer(
+            SimDuration::from_secs(MON_TICK_INTERVAL_SECS),
+            MonTimer::Tick,
+        ));
         self.push_map(ctx);
     }
 
@@ -305,8 +316,10 @@ impl CephMon {
             };
             self.broadcast_clients(ctx, &beacon);
         }
-        self.renew_timer =
-            Some(ctx.set_timer(SimDuration::from_millis(MON_LEASE_RENEW_MILLIS), TAG_RENEW));
+        self.renew_timer = Some(ctx.set_timer(
+            SimDuration::from_millis(MON_LEASE_RENEW_MILLIS),
+            MonTimer::Renew,
+        ));
     }
 
     fn broadcast_clients<M: Message + Clone>(&self, ctx: &mut Ctx<'_>, msg: &M) {
@@ -353,7 +366,7 @@ impl CephMon {
             0 => self.propose(ctx),
             delay => {
                 self.propose_timer =
-                    Some(ctx.set_timer(SimDuration::from_millis(delay), TAG_PROPOSE));
+                    Some(ctx.set_timer(SimDuration::from_millis(delay), MonTimer::Propose));
             }
         }
     }
@@ -487,8 +500,10 @@ impl CephMon {
                 }
             }
         }
-        self.tick_timer =
-            Some(ctx.set_timer(SimDuration::from_secs(MON_TICK_INTERVAL_SECS), TAG_TICK));
+        self.tick_timer = Some(ctx.set_timer(
+            SimDuration::from_secs(MON_TICK_INTERVAL_SECS),
+            MonTimer::Tick,
+        ));
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_>, from: ActorId, msg: &dyn Message) {
@@ -663,9 +678,9 @@ impl Model for CephMon {
                 self.in_quorum = None;
                 self.start_election(ctx);
             }
-            Event::Message { from, msg } => self.on_message(ctx, from, msg),
-            Event::Timer { id, tag } => match tag {
-                TAG_ELECTION if self.election_timer == Some(id) => {
+            Event::Message { from, msg, .. } => self.on_message(ctx, from, msg),
+            Event::Timer { id, tag } => match tag.downcast_ref::<MonTimer>() {
+                Some(MonTimer::Election) if self.election_timer == Some(id) => {
                     self.election_timer = None;
                     let won = matches!(
                         &self.role,
@@ -678,21 +693,21 @@ impl Model for CephMon {
                         self.start_election(ctx);
                     }
                 }
-                TAG_LEASE_TIMEOUT if self.lease_timer == Some(id) => {
+                Some(MonTimer::LeaseTimeout) if self.lease_timer == Some(id) => {
                     self.lease_timer = None;
                     if matches!(self.role, Role::Peon { .. }) {
                         self.start_election(ctx);
                     }
                 }
-                TAG_RENEW if self.renew_timer == Some(id) => self.renew(ctx),
-                TAG_TICK if self.tick_timer == Some(id) => self.tick(ctx),
-                TAG_PROPOSE if self.propose_timer == Some(id) => {
+                Some(MonTimer::Renew) if self.renew_timer == Some(id) => self.renew(ctx),
+                Some(MonTimer::Tick) if self.tick_timer == Some(id) => self.tick(ctx),
+                Some(MonTimer::Propose) if self.propose_timer == Some(id) => {
                     self.propose_timer = None;
                     self.propose(ctx);
                 }
                 _ => {}
             },
-            Event::Fault(_) => {}
+            Event::Refused { .. } | Event::Fault(_) => {}
         }
     }
 

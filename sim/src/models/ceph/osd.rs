@@ -215,7 +215,10 @@ impl CephOsdHost {
             self.run.insert(o, OsdRun::default());
             self.schedule_heartbeat(ctx, o);
         }
-        let t = ctx.set_timer(SimDuration::from_secs(OSD_MON_REPORT_INTERVAL_SECS), 0);
+        let t = ctx.set_timer(
+            SimDuration::from_secs(OSD_MON_REPORT_INTERVAL_SECS),
+            TimerWhat::Report,
+        );
         self.timers.insert(t, TimerWhat::Report);
         self.apply_map(ctx);
         for o in self.osds.clone() {
@@ -246,7 +249,10 @@ impl CephOsdHost {
                 },
             );
         }
-        let t = ctx.set_timer(SimDuration::from_secs(OSD_MON_REPORT_INTERVAL_SECS), 0);
+        let t = ctx.set_timer(
+            SimDuration::from_secs(OSD_MON_REPORT_INTERVAL_SECS),
+            TimerWhat::Report,
+        );
         self.timers.insert(t, TimerWhat::Report);
     }
 
@@ -259,7 +265,7 @@ impl CephOsdHost {
         let r = ctx.rng().random_range(0..10u64);
         let t = ctx.set_timer(
             SimDuration::from_millis(heartbeat_wait_millis(r)),
-            osd as u64,
+            TimerWhat::Heartbeat(osd),
         );
         self.timers.insert(t, TimerWhat::Heartbeat(osd));
     }
@@ -646,7 +652,7 @@ impl Model for CephOsdHost {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
         match event {
             Event::Start { .. } => self.start(ctx),
-            Event::Message { from, msg } => self.on_message(ctx, from, msg),
+            Event::Message { from, msg, .. } => self.on_message(ctx, from, msg),
             Event::Timer { id, .. } => match self.timers.remove(&id) {
                 Some(TimerWhat::Heartbeat(o)) => self.heartbeat(ctx, o),
                 Some(TimerWhat::Report) => self.report_pg_stats(ctx),
@@ -655,6 +661,7 @@ impl Model for CephOsdHost {
                 }
                 None => {}
             },
+            Event::Refused { .. } => {}
             Event::Fault(f) => self.on_fault(ctx, f),
         }
     }

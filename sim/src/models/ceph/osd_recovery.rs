@@ -87,15 +87,13 @@ impl CephOsdHost {
         };
         p.transfer = Some((g.from, bytes, kind));
         let nanos = (u128::from(bytes) * NANOS / bw).min(u128::from(u64::MAX)) as u64;
-        let t = ctx.set_timer(SimDuration::from_nanos(nanos), 0);
-        self.timers.insert(
-            t,
-            TimerWhat::Transfer {
-                osd: g.to,
-                pg: g.pg,
-                round: g.round,
-            },
-        );
+        let what = TimerWhat::Transfer {
+            osd: g.to,
+            pg: g.pg,
+            round: g.round,
+        };
+        let t = ctx.set_timer(SimDuration::from_nanos(nanos), what.clone());
+        self.timers.insert(t, what);
     }
 
     pub(super) fn on_transfer_done(&mut self, ctx: &mut Ctx<'_>, osd: i32, pg: PgId, round: u64) {

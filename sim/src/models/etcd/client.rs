@@ -20,8 +20,14 @@ use crate::engine::{ActorId, Ctx, Event, Model, SimDuration, SimTime, Status};
 use crate::models::kv::KvOp;
 
 /// Timer tags.
-const NEXT_OP: u64 = 1;
-const DEADLINE: u64 = 2;
+/// The client's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientTimer {
+    /// Think time is over: issue the next operation.
+    NextOp,
+    /// Request `id` has waited its whole timeout.
+    Deadline(u64),
+}
 
 /// Per-request deadline of the workload. Not an etcd value: etcd has no server-side request
 /// deadline a client sees, and `etcdctl`'s own `--command-timeout` default is 5 s. 1.5 s is this
@@ -180,7 +186,7 @@ impl EtcdClient {
                 read: self.config.read_mode,
             },
         );
-        ctx.set_timer(self.config.timeout, DEADLINE + (id << 2));
+        ctx.set_timer(self.config.timeout, ClientTimer::Deadline(id));
         self.in_flight = Some(InFlight {
             id,
             op,
@@ -221,7 +227,7 @@ impl EtcdClient {
             return_time: Some(ctx.now().as_nanos()),
             outcome,
         });
-        ctx.set_timer(self.config.think, NEXT_OP);
+        ctx.set_timer(self.config.think, ClientTimer::NextOp);
     }
 }
 
@@ -243,15 +249,20 @@ impl Model for EtcdClient {
                     endpoints.rotate_left(pos);
                 }
                 self.endpoints = endpoints;
-                ctx.set_timer(self.config.start_after, NEXT_OP);
+                ctx.set_timer(self.config.start_after, ClientTimer::NextOp);
             }
-            Event::Timer { tag: NEXT_OP, .. } => {
+            Event::Timer { tag, .. } if tag.is(&ClientTimer::NextOp) => {
                 if self.in_flight.is_none() {
                     self.issue(ctx);
                 }
             }
-            Event::Timer { tag, .. } if tag & 3 == DEADLINE => {
-                if self.in_flight.as_ref().is_some_and(|c| c.id == tag >> 2) {
+            Event::Timer { tag, .. }
+                if matches!(tag.downcast_ref(), Some(ClientTimer::Deadline(_))) =>
+            {
+                let Some(ClientTimer::Deadline(id)) = tag.downcast_ref::<ClientTimer>() else {
+                    return;
+                };
+                if self.in_flight.as_ref().is_some_and(|c| c.id == *id) {
                     let is_read = self
                         .in_flight
                         .as_ref()
@@ -275,7 +286,7 @@ impl Model for EtcdClient {
                     self.finish(ctx, outcome);
                 }
             }
-            Event::Timer { .. } | Event::Fault(_) => {}
+            Event::Timer { .. } | Event::Refused { .. } | Event::Fault(_) => {}
         }
     }
 
@@ -299,6 +310,13 @@ impl Model for EtcdClient {
     }
 }
 
+/// The only timer of [`MoveLeader`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MoveLeaderTimer {
+    /// Time to ask for the transfer.
+    Now,
+}
+
 /// Asks the cluster to move leadership to member `to` at `at` (`etcdctl move-leader`): sends
 /// the request to every member; only the leader acts on it.
 #[derive(Debug)]
@@ -318,7 +336,7 @@ impl Model for MoveLeader {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
         match event {
             Event::Start { restarted: false } => {
-                ctx.set_timer(self.at, 0);
+                ctx.set_timer(self.at, MoveLeaderTimer::Now);
             }
             Event::Timer { .. } => {
                 let members: Vec<ActorId> = ctx.directory().actors_named(MODEL_NAME).collect();
@@ -326,7 +344,10 @@ impl Model for MoveLeader {
                     ctx.send(m, TransferLeadership { to: self.to });
                 }
             }
-            Event::Start { .. } | Event::Message { .. } | Event::Fault(_) => {}
+            Event::Start { .. }
+            | Event::Message { .. }
+            | Event::Refused { .. }
+            | Event::Fault(_) => {}
         }
     }
 

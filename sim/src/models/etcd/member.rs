@@ -38,7 +38,11 @@ use crate::engine::{ActorId, Ctx, Event, Model, SimDuration, SimTime};
 use crate::models::kv::{KvOp, KvStore};
 
 /// Timer tag of the Raft tick.
-const TICK: u64 = 1;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MemberTimer {
+    /// raft-rs `RawNode::tick`, every heartbeat interval.
+    Tick,
+}
 
 /// A client request waiting for its entry to be applied or its read index to be reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -256,7 +260,7 @@ impl EtcdMember {
         let phase = ctx
             .rng()
             .random_range(1..=self.config.heartbeat.as_nanos().max(1));
-        ctx.set_timer(SimDuration::from_nanos(phase), TICK);
+        ctx.set_timer(SimDuration::from_nanos(phase), MemberTimer::Tick);
         self.after_raft_call(ctx);
     }
 
@@ -465,14 +469,14 @@ impl Model for EtcdMember {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
         match event {
             Event::Start { .. } => self.start(ctx),
-            Event::Timer { tag: TICK, .. } => {
+            Event::Timer { tag, .. } if tag.is(&MemberTimer::Tick) => {
                 if let Some(run) = self.running.as_mut() {
                     run.node.tick();
-                    ctx.set_timer(self.config.heartbeat, TICK);
+                    ctx.set_timer(self.config.heartbeat, MemberTimer::Tick);
                     self.after_raft_call(ctx);
                 }
             }
-            Event::Message { from, msg } => {
+            Event::Message { from, msg, .. } => {
                 if let Some(m) = msg.downcast_ref::<RaftMessage>() {
                     if let Some(run) = self.running.as_mut() {
                         // Stale or misdirected messages are rejected by Raft itself.
@@ -488,7 +492,7 @@ impl Model for EtcdMember {
                     self.after_raft_call(ctx);
                 }
             }
-            Event::Timer { .. } | Event::Fault(_) => {}
+            Event::Timer { .. } | Event::Refused { .. } | Event::Fault(_) => {}
         }
     }
 

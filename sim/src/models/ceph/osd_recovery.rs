@@ -92,7 +92,7 @@ impl CephOsdHost {
             pg: g.pg,
             round: g.round,
         };
-        let t = ctx.set_timer(SimDuration::from_nanos(nanos), what.clone());
+        let t = ctx.set_timer(SimDuration::from_nanos(nanos), what);
         self.timers.insert(t, what);
     }
 

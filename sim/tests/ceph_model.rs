@@ -18,13 +18,16 @@
 use std::time::Duration;
 
 use sim::checks::timeline::{Timeline, build_timelines};
-use sim::engine::{LogKind, NullSink, Record, SimConfig, SimDuration, SimTime, Simulation, Status};
+use sim::engine::{
+    LogKind, NullSink, Record, SimConfig, SimDuration, SimTime, Simulation, Status, TraceEvent,
+    TraceSink,
+};
 use sim::models::ceph::checks::{CephActors, pg_state_counts};
 use sim::models::ceph::client::CephClient;
 use sim::models::ceph::defaults::{PAXOS_MIN_WAIT_MILLIS, PAXOS_PROPOSE_INTERVAL_MILLIS};
+use sim::models::ceph::facts::{MonLeader, OsdMapCommitted, PgCounts};
 use sim::models::ceph::layout::CephSimConfig;
 use sim::models::ceph::osd::CephOsdHost;
-use sim::models::ceph::osdmap::parse_map_summary;
 use sim::models::ceph::setup::add_ceph;
 use topology::fault::{Fault, FaultPlan, TimedFault};
 
@@ -162,10 +165,11 @@ fn storage_failure_detects_outs_recovers_and_never_blocks() {
         .iter()
         .find_map(|e| match &e.kind {
             LogKind::Record {
-                record: Record::State { key, value },
+                record: Record::Fact(fact),
                 ..
-            } if key == "ceph/osdmap" => parse_map_summary(value)
-                .filter(|(_, _, inn)| !inn.contains(&0))
+            } => fact
+                .get::<OsdMapCommitted>()
+                .filter(|m| !m.inn.contains(&0))
                 .map(|_| e.time),
             _ => None,
         })
@@ -287,9 +291,9 @@ fn storage_failure_detects_outs_recovers_and_never_blocks() {
             .take_while(|e| e.time <= t)
             .filter_map(|e| match &e.kind {
                 LogKind::Record {
-                    record: Record::State { key, value },
+                    record: Record::Fact(fact),
                     ..
-                } if key == "ceph/pg-states" => Some(value.clone()),
+                } => fact.get::<PgCounts>().map(|c| c.summary.clone()),
                 _ => None,
             })
             .last()
@@ -399,9 +403,9 @@ fn mon_quorum_loss_blocks_io_and_freezes_the_map() {
         .iter()
         .filter_map(|e| match &e.kind {
             LogKind::Record {
-                record: Record::State { key, .. },
+                record: Record::Fact(fact),
                 ..
-            } if key == "ceph/osdmap" => Some(e.time),
+            } if fact.get::<OsdMapCommitted>().is_some() => Some(e.time),
             _ => None,
         })
         .collect();
@@ -535,9 +539,9 @@ fn mon_leader_crash_elects_the_next_rank() {
         .iter()
         .find_map(|e| match &e.kind {
             LogKind::Record {
-                record: Record::State { key, value },
+                record: Record::Fact(fact),
                 ..
-            } if key == "ceph/mon-leader" && e.time > secs(60) => Some((e.time, value.clone())),
+            } if e.time > secs(60) => fact.get::<MonLeader>().map(|l| (e.time, l.mon.clone())),
             _ => None,
         })
         .expect("a new leader");
@@ -615,9 +619,30 @@ fn killed_osd_detection_over_seeds() {
 
 /// Two OSDs killed 300 ms apart: the second is marked down in a map of its own, which the
 /// leader holds back until `paxos_propose_interval` after the commit of the first
-/// (`PaxosService::should_propose`), as real monitors do.
+/// (`PaxosService::should_propose`), as real monitors do. Peers learn of each kill at their
+/// next heartbeat to it (the refused reconnect), so the immediate reports come a random
+/// heartbeat wait after the kills: the second failure gets a map of its own only if its first
+/// report reaches the monitors after the first map was proposed, and is otherwise batched
+/// into it. The times of the reports are read from the trace.
 #[test]
 fn a_second_failure_waits_for_the_propose_interval() {
+    /// When the first immediate failure report naming `osd.4` reached a monitor.
+    struct FirstReport(Option<SimTime>);
+    impl TraceSink for FirstReport {
+        fn enabled(&self) -> bool {
+            true
+        }
+        fn event(&mut self, event: &TraceEvent<'_>) {
+            if let TraceEvent::Deliver { t, msg, body, .. } = event
+                && *msg == "OsdFailure"
+                && body.contains("target: 4,")
+                && self.0.is_none()
+            {
+                self.0 = Some(SimTime::from_nanos(*t));
+            }
+        }
+    }
+    let mut separate = 0;
     for seed in 1..=4 {
         let kill = |ms: u64, host: &str| TimedFault {
             at: Duration::from_millis(ms),
@@ -627,17 +652,37 @@ fn a_second_failure_waits_for_the_propose_interval() {
             },
         };
         let plan = vec![kill(60_000, "cloudserver3"), kill(60_300, "blackboar")];
-        let (sim, _) = run(seed, &CephSimConfig::default(), plan, 90);
+        let cluster = topology::default_cluster().expect("default topology");
+        let (mut sim, _) = world_of(&cluster, seed, &CephSimConfig::default());
+        sim.schedule_plan(&FaultPlan::new(plan)).expect("plan");
+        let mut sink = FirstReport(None);
+        sim.run_until(secs(90), &mut sink);
+        let report = sink.0.expect("osd.4 reported");
         let first = marked_down(&sim, 3, secs(60), secs(90));
         let second = marked_down(&sim, 4, secs(60), secs(90));
         let gap = second - first;
-        println!("seed {seed}: osd.3 down at {first}, osd.4 {gap} later");
+        println!(
+            "seed {seed}: osd.3 down at {first}, osd.4 reported at {report}, down {gap} later"
+        );
+        if gap == SimDuration::ZERO {
+            assert!(
+                report <= first,
+                "seed {seed}: batched into a map proposed before the report"
+            );
+            continue;
+        }
+        separate += 1;
         let interval = SimDuration::from_millis(PAXOS_PROPOSE_INTERVAL_MILLIS);
+        let due = (first + interval).max(report + SimDuration::from_millis(PAXOS_MIN_WAIT_MILLIS));
         assert!(
-            gap >= interval && gap <= interval + SimDuration::from_millis(100),
-            "seed {seed}: second map {gap} after the first"
+            gap >= interval && second <= due + SimDuration::from_millis(100),
+            "seed {seed}: second map {gap} after the first (report at {report})"
         );
     }
+    assert!(
+        separate > 0,
+        "no seed gave the second failure a map of its own"
+    );
 }
 
 /// A crashed host sends no RST: over many seeds its OSD is marked down no sooner than the grace
@@ -736,10 +781,11 @@ fn topology_down_out_interval_sets_out_time() {
         .iter()
         .find_map(|e| match &e.kind {
             LogKind::Record {
-                record: Record::State { key, value },
+                record: Record::Fact(fact),
                 ..
-            } if key == "ceph/osdmap" => parse_map_summary(value)
-                .filter(|(_, _, inn)| !inn.contains(&0))
+            } => fact
+                .get::<OsdMapCommitted>()
+                .filter(|m| !m.inn.contains(&0))
                 .map(|_| e.time),
             _ => None,
         })

@@ -6,17 +6,36 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde::Serialize;
 use sim::checks::invariant::{Invariant, Violation, WorldView};
 use sim::engine::{
-    Ctx, Event, LogEntry, LogKind, Model, NullSink, Observer, Record, SimConfig, SimDuration,
-    SimTime, Simulation,
+    Ctx, Event, Fact, LogEntry, LogKind, Model, NullSink, Observer, Record, SimConfig, SimDuration,
+    SimTime, Simulation, fact_json,
 };
+use sim::models::etcd::EtcdLeader;
+use sim::models::etcd::checks::SingleLeaderPerTerm;
 use sim::scenario::run::{SimError, run_world};
 use sim::scenario::{ExploreConfig, explore_with};
 use topology::fault::{Fault, FaultPlan, FaultTargets, HostTargets, TimedFault};
 
 const HOSTS: [&str; 5] = ["n1", "n2", "n3", "n4", "n5"];
 const WRITE_EVERY: SimDuration = SimDuration::from_secs(1);
+
+/// What the register states: writes acknowledged so far, or recovered after a restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+enum Register {
+    Acked(u64),
+    Recovered(u64),
+}
+
+impl Fact for Register {
+    fn kind(&self) -> &'static str {
+        "test/register"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}
 
 /// Acknowledges one write per second; `durable` should survive crashes.
 #[derive(Debug, Default)]
@@ -31,13 +50,13 @@ impl Model for BuggyRegister {
         match event {
             Event::Start { restarted } => {
                 if restarted {
-                    ctx.state("recovered", self.durable.to_string());
+                    ctx.fact(Register::Recovered(self.durable));
                 }
                 ctx.set_timer(WRITE_EVERY, 0);
             }
             Event::Timer { .. } => {
                 self.durable += 1;
-                ctx.state("acked", self.durable.to_string());
+                ctx.fact(Register::Acked(self.durable));
                 ctx.set_timer(WRITE_EVERY, 0);
             }
             Event::Message { .. } | Event::Refused { .. } | Event::Fault(_) => {}
@@ -66,24 +85,22 @@ impl Invariant for NoAckedWriteLost {
     fn observe(&mut self, entry: &LogEntry, _world: &WorldView<'_>) -> Option<String> {
         let LogKind::Record {
             observer,
-            record: Record::State { key, value },
+            record: Record::Fact(fact),
         } = &entry.kind
         else {
             return None;
         };
-        let value: u64 = value.parse().ok()?;
-        match key.as_str() {
-            "acked" => {
-                self.acked.insert(*observer, value);
+        match fact.get::<Register>()? {
+            Register::Acked(value) => {
+                self.acked.insert(*observer, *value);
                 None
             }
-            "recovered" => {
+            Register::Recovered(value) => {
                 let acked = self.acked.get(observer).copied().unwrap_or(0);
-                (value < acked).then(|| {
+                (*value < acked).then(|| {
                     format!("{observer:?} acknowledged {acked} writes but recovered {value}")
                 })
             }
-            _ => None,
         }
     }
 
@@ -225,4 +242,51 @@ fn a_correct_model_passes_every_case() {
     let outcome = explore_with(&targets(), &config, &correct, &|_| {}).expect("explore runs");
     assert_eq!(outcome.cases_run, 100);
     assert!(outcome.failure.is_none());
+}
+
+/// A planted bug in leader election: every member declares itself leader of `term` at start,
+/// as a member that skipped the vote would. The typed `EtcdLeader` fact reaches
+/// `SingleLeaderPerTerm` through the engine's log.
+#[derive(Debug)]
+struct SelfElected {
+    term: u64,
+}
+
+impl Model for SelfElected {
+    fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
+        if let Event::Start { .. } = event {
+            let host = ctx.directory().host_name(ctx.host()).to_owned();
+            ctx.fact(EtcdLeader {
+                host,
+                term: self.term,
+            });
+        }
+    }
+    fn on_crash(&mut self) {}
+}
+
+fn self_elected(terms: &[u64]) -> Vec<Violation> {
+    let mut sim = Simulation::new(SimConfig::new(1));
+    for (i, term) in terms.iter().enumerate() {
+        let host = sim.add_host(HOSTS[i]).expect("host");
+        sim.add_actor(host, "etcd", Box::new(SelfElected { term: *term }))
+            .expect("actor");
+    }
+    sim.add_invariant(Box::new(SingleLeaderPerTerm::default()));
+    sim.run_until(SimTime::ZERO + SimDuration::from_secs(1), &mut NullSink);
+    sim.finish(&mut NullSink);
+    sim.violations().to_vec()
+}
+
+#[test]
+fn single_leader_per_term_fires_on_two_leaders_of_one_term() {
+    let found = self_elected(&[4, 4]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].invariant, "etcd-single-leader-per-term");
+    assert_eq!(
+        found[0].message,
+        "n2 became leader in term 4, which n1 already leads"
+    );
+    // Control: one leader per term is fine.
+    assert!(self_elected(&[4, 5]).is_empty());
 }

@@ -1,5 +1,7 @@
 //! Event delivery: hands a message, a timer or a fault notice to the one actor it concerns
-//! (dropping it if that actor died since it was sent, deferring it while the actor is paused),
+//! (deferring it while the actor is paused; if that actor died since it was sent, refusing it
+//! back to the sender when the receiver's host is up, as a kernel answers a SYN or a segment
+//! to a closed port with a reset, and dropping it silently when the host is down),
 //! runs the model's handler, and carries out the effects the handler returned: sends go
 //! through the network, timers into the queue, records into the log and the trace.
 
@@ -20,6 +22,7 @@ pub(super) enum Pending {
     Deliver {
         from: ActorId,
         from_port: Port,
+        from_incarnation: u32,
         to: ActorId,
         to_port: Port,
         incarnation: u32,
@@ -31,6 +34,14 @@ pub(super) enum Pending {
         id: TimerId,
         port: Port,
         tag: Box<dyn TimerTag>,
+    },
+    /// A refusal on its way back to incarnation `incarnation` of `actor`, at `port`.
+    Refused {
+        actor: ActorId,
+        port: Port,
+        incarnation: u32,
+        to: Endpoint,
+        msg: Box<dyn Message>,
     },
     /// A fault from the plan, to apply.
     Fault(Fault),
@@ -47,7 +58,9 @@ impl Simulation {
             other => {
                 let actor = match &other {
                     Pending::Deliver { to, .. } => *to,
-                    Pending::Timer { actor, .. } | Pending::Notify { actor, .. } => *actor,
+                    Pending::Timer { actor, .. }
+                    | Pending::Notify { actor, .. }
+                    | Pending::Refused { actor, .. } => *actor,
                     Pending::Start { .. } | Pending::Fault(_) => return,
                 };
                 self.deliver(actor, other, sink);
@@ -62,12 +75,23 @@ impl Simulation {
         };
         match &pending {
             Pending::Timer { id: timer, .. } if !actor.armed.contains(timer) => return,
+            // A refusal for a sender that died since: its connection died with it.
+            Pending::Refused { incarnation, .. }
+                if !actor.alive || *incarnation != actor.incarnation =>
+            {
+                return;
+            }
             Pending::Deliver {
                 from,
                 incarnation,
                 msg,
                 ..
             } if !actor.alive || *incarnation != actor.incarnation => {
+                let host_up = self
+                    .host_up
+                    .get(actor.host.0 as usize)
+                    .copied()
+                    .unwrap_or(false);
                 self.stats.dropped += 1;
                 if sink.wants_messages() {
                     let from_name = self
@@ -85,8 +109,11 @@ impl Simulation {
                         from: from_name,
                         to: to_name,
                         msg: msg.kind(),
-                        reason: "receiver-down",
+                        reason: if host_up { "refused" } else { "receiver-down" },
                     });
+                }
+                if host_up && let Pending::Deliver { .. } = pending {
+                    self.refuse(pending);
                 }
                 return;
             }
@@ -110,7 +137,7 @@ impl Simulation {
         };
         let port = match &pending {
             Pending::Deliver { to_port, .. } => *to_port,
-            Pending::Timer { port, .. } => *port,
+            Pending::Timer { port, .. } | Pending::Refused { port, .. } => *port,
             _ => Port::MAIN,
         };
         let mut ctx = Ctx::new(
@@ -151,6 +178,13 @@ impl Simulation {
                     },
                 );
             }
+            Pending::Refused { to, msg, .. } => actor.model.handle(
+                &mut ctx,
+                Event::Refused {
+                    to: *to,
+                    msg: msg.as_ref(),
+                },
+            ),
             Pending::Notify { fault, .. } => actor.model.handle(&mut ctx, Event::Fault(fault)),
             Pending::Start { restarted, .. } => actor.model.handle(
                 &mut ctx,
@@ -239,6 +273,7 @@ impl Simulation {
             return;
         };
         let incarnation = receiver.incarnation;
+        let from_incarnation = sender.incarnation;
         match self
             .net
             .route(sender.host, receiver.host, self.now, &mut self.net_rng)
@@ -248,6 +283,7 @@ impl Simulation {
                 Pending::Deliver {
                     from,
                     from_port,
+                    from_incarnation,
                     to,
                     to_port,
                     incarnation,
@@ -266,6 +302,45 @@ impl Simulation {
                     });
                 }
             }
+        }
+    }
+
+    /// Sends the reset for `pending` (a message that reached a host where nothing listens)
+    /// back to its sender: it takes the return trip over the network, so a cut-off sender
+    /// hears nothing, and arrives as `Event::Refused` at the port that sent it.
+    fn refuse(&mut self, pending: Pending) {
+        let Pending::Deliver {
+            from,
+            from_port,
+            from_incarnation,
+            to,
+            to_port,
+            msg,
+            ..
+        } = pending
+        else {
+            return;
+        };
+        let (Some(sender), Some(receiver)) = (
+            self.actors.get(from.0 as usize),
+            self.actors.get(to.0 as usize),
+        ) else {
+            return;
+        };
+        if let Verdict::Deliver(at) =
+            self.net
+                .route(receiver.host, sender.host, self.now, &mut self.net_rng)
+        {
+            self.queue.push(
+                at,
+                Pending::Refused {
+                    actor: from,
+                    port: from_port,
+                    incarnation: from_incarnation,
+                    to: Endpoint::new(to, to_port),
+                    msg,
+                },
+            );
         }
     }
 }
@@ -335,9 +410,10 @@ mod tests {
         let (mut sim, a) = world(&["a"]);
         let mut sink = NullSink;
         sim.run_until(SimTime::ZERO, &mut sink);
-        let record = Record::State {
-            key: "k".into(),
-            value: "v".into(),
+        let record = Record::Availability {
+            component: "k".into(),
+            status: crate::engine::Status::Up,
+            reason: "v".into(),
         };
         sim.effects.push(Effect::Record(record.clone()));
         sim.apply_effects(a[0], &mut sink);
@@ -366,5 +442,104 @@ mod tests {
         });
         sim.apply_effects(a[0], &mut sink);
         assert_eq!(sim.stats().dropped, 1, "partitioned: dropped at send");
+    }
+
+    /// What probe `a` heard back in the first second after `fault` hit `b` at 50 ms: the
+    /// refusals, with the time of the first.
+    fn refusals_after(fault: impl Fn(&mut Simulation, &mut NullSink)) -> (usize, Option<String>) {
+        let (mut sim, a) = world(&["a", "b"]);
+        let mut sink = NullSink;
+        sim.run_until(SimTime::ZERO + SimDuration::from_millis(50), &mut sink);
+        fault(&mut sim, &mut sink);
+        sim.run_until(SimTime::ZERO + SimDuration::from_secs(1), &mut sink);
+        let seen = seen(&sim, a[0]);
+        let refused = seen.iter().filter(|s| s.starts_with("refused")).count();
+        (
+            refused,
+            seen.iter().find(|s| s.starts_with("refused")).cloned(),
+        )
+    }
+
+    #[test]
+    fn a_stopped_or_crashed_process_on_a_live_host_refuses() {
+        for stop in [true, false] {
+            let (n, first) = refusals_after(|sim, sink| {
+                let b = ActorId(1);
+                if stop {
+                    sim.stop_process(b, sink);
+                } else {
+                    sim.crash_actor(b, sink);
+                }
+            });
+            // a pings b at every 100 ms tick from 100 ms to 1 s: each one is refused.
+            assert_eq!(n, 9, "stop={stop}");
+            assert_eq!(first.as_deref(), Some("refused Ping to b/probe"));
+        }
+    }
+
+    #[test]
+    fn the_refusal_takes_one_round_trip_and_reaches_the_sending_port() {
+        let (mut sim, a) = world(&["a", "b"]);
+        let mut sink = NullSink;
+        sim.run_until(SimTime::ZERO, &mut sink);
+        sim.stop_process(a[1], &mut sink);
+        sim.run_until(SimTime::ZERO + TICK, &mut sink);
+        // Sent at 100 ms over 1 ms links: the reset is back at 102 ms, not before.
+        sim.run_until(
+            SimTime::ZERO + TICK + SimDuration::from_micros(1999),
+            &mut sink,
+        );
+        assert!(!seen(&sim, a[0]).iter().any(|s| s.starts_with("refused")));
+        sim.run_until(
+            SimTime::ZERO + TICK + SimDuration::from_millis(2),
+            &mut sink,
+        );
+        assert_eq!(
+            seen(&sim, a[0]).last().map(String::as_str),
+            Some("refused Ping to b/probe")
+        );
+    }
+
+    #[test]
+    fn a_down_paused_or_cut_off_receiver_is_silence() {
+        let host_down = refusals_after(|sim, sink| {
+            let b = sim.host_id("b").expect("b");
+            sim.crash_host(b, sink);
+        });
+        assert_eq!(host_down, (0, None), "host down");
+        let paused = refusals_after(|sim, sink| {
+            sim.pause_process(ActorId(1), sink);
+        });
+        assert_eq!(paused, (0, None), "paused");
+        let cut_off = refusals_after(|sim, sink| {
+            let (a, b) = (sim.host_id("a").expect("a"), sim.host_id("b").expect("b"));
+            sim.net.partition(&[vec![a], vec![b]]);
+            sim.stop_process(ActorId(1), sink);
+        });
+        assert_eq!(cut_off, (0, None), "partitioned and stopped");
+        let one_way_back = refusals_after(|sim, sink| {
+            let (a, b) = (sim.host_id("a").expect("a"), sim.host_id("b").expect("b"));
+            // The ping gets there but the reset cannot come back.
+            sim.net.cut_one_way(b, a);
+            sim.stop_process(ActorId(1), sink);
+        });
+        assert_eq!(one_way_back, (0, None), "return path cut");
+    }
+
+    #[test]
+    fn a_refusal_for_a_sender_that_died_since_is_dropped() {
+        let (mut sim, a) = world(&["a", "b"]);
+        let mut sink = NullSink;
+        sim.run_until(SimTime::ZERO, &mut sink);
+        sim.stop_process(a[1], &mut sink);
+        sim.run_until(SimTime::ZERO + TICK, &mut sink);
+        // a's ping is in flight; a dies and restarts before the reset is back.
+        sim.crash_actor(a[0], &mut sink);
+        sim.start_actor(a[0], true, &mut sink);
+        sim.run_until(
+            SimTime::ZERO + TICK + SimDuration::from_millis(3),
+            &mut sink,
+        );
+        assert!(!seen(&sim, a[0]).iter().any(|s| s.starts_with("refused")));
     }
 }

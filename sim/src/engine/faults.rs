@@ -1,6 +1,9 @@
 //! Applying a fault from the plan: host and process faults go to the lifecycle rules, network
-//! faults to the network, and every fault is then written to the trace and the log and
-//! announced to the actors. Unknown names become an outcome in the trace (`unknown-host`,
+//! faults to the network, and every fault is then written to the trace and the log. A fault
+//! is announced (`Event::Fault`) only to the actors on the one host it happens to (a lost
+//! disk, a drain), as a local daemon would see it; nobody is told of a crash elsewhere or of
+//! a network fault, so models cannot use the notice as an oracle and must learn of remote
+//! failures the way real ones do: silence, or a refused connection. Unknown names become an outcome in the trace (`unknown-host`,
 //! `no-such-process`), never a panic: plans are checked when scheduled, but a plan built by
 //! hand may still name a process no host runs.
 
@@ -16,7 +19,7 @@ use super::world::Simulation;
 use crate::net::loss_to_ppb;
 
 impl Simulation {
-    /// Applies `fault` now, traces and logs it, then notifies the running actors.
+    /// Applies `fault` now, traces and logs it, then notifies the live actors of its host.
     pub(super) fn apply_fault(&mut self, fault: Fault, sink: &mut dyn TraceSink) {
         let outcome = self.apply_fault_effects(&fault, sink);
         if sink.enabled() {
@@ -27,9 +30,11 @@ impl Simulation {
             });
         }
         self.push_log(LogKind::Fault(fault.clone()), sink);
-        for i in 0..self.actors.len() {
-            if self.actors[i].alive {
-                let actor = ActorId(i as u32);
+        let Some(host) = local_host(&fault).and_then(|h| self.host_id(h)) else {
+            return;
+        };
+        for actor in self.actors_on(host) {
+            if self.actors[actor.0 as usize].alive {
                 self.deliver(
                     actor,
                     Pending::Notify {
@@ -114,6 +119,27 @@ impl Simulation {
             },
             Fault::DiskLoss { .. } | Fault::Drain { .. } | Fault::Uncordon { .. } => "notified",
         }
+    }
+}
+
+/// The one host a host-local fault happens on; `None` for network faults, which no process
+/// can observe directly.
+fn local_host(fault: &Fault) -> Option<&str> {
+    match fault {
+        Fault::HostCrash { host }
+        | Fault::HostRestart { host }
+        | Fault::ProcessStop { host, .. }
+        | Fault::ProcessStart { host, .. }
+        | Fault::ProcessPause { host, .. }
+        | Fault::ProcessResume { host, .. }
+        | Fault::DiskLoss { host, .. }
+        | Fault::Drain { host }
+        | Fault::Uncordon { host } => Some(host),
+        Fault::Partition { .. }
+        | Fault::OneWay { .. }
+        | Fault::Heal
+        | Fault::LinkSlow { .. }
+        | Fault::LinkLossy { .. } => None,
     }
 }
 
@@ -233,15 +259,52 @@ mod tests {
         assert_eq!(b.starts, vec![false, true]);
     }
 
+    fn told(sim: &Simulation, id: ActorId) -> Vec<String> {
+        let seen = &sim.model::<Probe>(id).expect("probe").seen;
+        seen.iter()
+            .filter(|s| s.starts_with("fault"))
+            .cloned()
+            .collect()
+    }
+
     #[test]
-    fn every_live_actor_is_told_of_a_fault() {
+    fn only_the_actors_on_the_faulted_host_are_told() {
+        let (mut sim, ids) = world(&["a", "b", "c"]);
+        let mut sink = Outcomes::default();
+        sim.run_until(SimTime::ZERO, &mut sink);
+        for fault in [
+            Fault::Drain { host: "a".into() },
+            Fault::DiskLoss {
+                host: "a".into(),
+                disk: "vdb".into(),
+            },
+            stop("b", "probe"),
+            Fault::HostCrash { host: "c".into() },
+        ] {
+            sim.apply_fault(fault, &mut sink);
+        }
+        assert_eq!(
+            told(&sim, ids[0]),
+            ["fault Drain a", "fault DiskLoss a/vdb"]
+        );
+        assert!(told(&sim, ids[1]).is_empty(), "b itself died");
+        assert!(told(&sim, ids[2]).is_empty(), "c died with its host");
+    }
+
+    #[test]
+    fn nobody_is_told_of_a_network_fault() {
         let (mut sim, ids) = world(&["a", "b"]);
         let mut sink = Outcomes::default();
         sim.run_until(SimTime::ZERO, &mut sink);
-        sim.apply_fault(Fault::Drain { host: "a".into() }, &mut sink);
+        sim.apply_fault(
+            Fault::Partition {
+                groups: vec![vec!["a".into()]],
+            },
+            &mut sink,
+        );
+        sim.apply_fault(Fault::Heal, &mut sink);
         for id in ids {
-            let seen = &sim.model::<Probe>(id).expect("probe").seen;
-            assert!(seen.iter().any(|s| s.starts_with("fault")), "{seen:?}");
+            assert!(told(&sim, id).is_empty());
         }
     }
 }

@@ -3,6 +3,7 @@
 //! seed: no wall clock, no hash-order iteration, no global RNG.
 
 mod dispatch;
+pub mod fact;
 mod faults;
 mod lifecycle;
 pub mod log;
@@ -17,6 +18,7 @@ pub mod time;
 pub mod trace;
 pub mod world;
 
+pub use fact::{Fact, FactRecord, fact_json};
 pub use log::{LogEntry, LogKind, Observer};
 pub use model::{
     ActorId, Ctx, Directory, Effect, Endpoint, Event, HostId, Message, Model, Port, Record, Status,

@@ -10,6 +10,7 @@ use std::fmt;
 use serde::Serialize;
 use topology::fault::Fault;
 
+use super::fact::{Fact, FactRecord};
 use super::rng::SimRng;
 use super::time::{SimDuration, SimTime};
 
@@ -148,13 +149,8 @@ pub enum Record {
         /// Why, for people.
         reason: String,
     },
-    /// A model-specific fact, e.g. `leader` = `n2`.
-    State {
-        /// What changed.
-        key: String,
-        /// Its new value.
-        value: String,
-    },
+    /// A model-specific fact as a typed value (read it with [`FactRecord::get`]).
+    Fact(FactRecord),
 }
 
 /// One effect a model asks the engine to carry out.
@@ -382,12 +378,10 @@ impl<'a> Ctx<'a> {
         }));
     }
 
-    /// Records a model-specific state change.
-    pub fn state(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.effects.push(Effect::Record(Record::State {
-            key: key.into(),
-            value: value.into(),
-        }));
+    /// States a model-specific fact as a typed value.
+    pub fn fact(&mut self, fact: impl Fact) {
+        self.effects
+            .push(Effect::Record(Record::Fact(FactRecord::new(fact))));
     }
 }
 

@@ -6,9 +6,8 @@ use serde::Serialize;
 
 use crate::checks::timeline::Timeline;
 use crate::engine::{LogEntry, LogKind, Record, SimDuration};
-use crate::models::ceph::osd_pg::RECOVERY_KEY;
-use crate::models::ceph::pg_stats::PG_COUNTS_KEY;
-use crate::models::etcd::LEADER_KEY;
+use crate::models::ceph::facts::{PgCounts, Recovered};
+use crate::models::etcd::EtcdLeader;
 use crate::models::etcd::availability::COMPONENT as ETCD_LANE;
 
 /// One named figure, e.g. `ceph re-replicated` = `27.6 GB in 15 transfers`.
@@ -27,31 +26,22 @@ fn fact(name: &str, value: String) -> Fact {
     }
 }
 
-/// Bytes in a recovery record (`... bytes=<n> ...`).
-fn recovered_bytes(value: &str) -> Option<u64> {
-    value
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("bytes="))?
-        .parse()
-        .ok()
-}
-
 /// The run's figures from its `log` and `timelines`.
 pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
     let mut out = Vec::new();
     let (mut bytes, mut transfers, mut pg_states, mut elections) = (0u64, 0u64, None, 0u64);
     for entry in log {
         if let LogKind::Record {
-            record: Record::State { key, value },
+            record: Record::Fact(fact),
             ..
         } = &entry.kind
         {
-            if key == RECOVERY_KEY {
-                bytes = bytes.saturating_add(recovered_bytes(value).unwrap_or(0));
+            if let Some(r) = fact.get::<Recovered>() {
+                bytes = bytes.saturating_add(r.bytes);
                 transfers += 1;
-            } else if key == PG_COUNTS_KEY {
-                pg_states = Some(value.clone());
-            } else if key == LEADER_KEY {
+            } else if let Some(PgCounts { summary }) = fact.get() {
+                pg_states = Some(summary.clone());
+            } else if fact.get::<EtcdLeader>().is_some() {
                 elections += 1;
             }
         }
@@ -90,13 +80,26 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{FactRecord, Observer, SimTime};
+    use crate::models::ceph::layout::PgId;
 
     #[test]
-    fn reads_bytes_from_recovery_records() {
-        assert_eq!(
-            recovered_bytes("pg=1.a recovery osd.3 bytes=4096 host_total=8192"),
-            Some(4096)
-        );
-        assert_eq!(recovered_bytes("pg=1.a"), None);
+    fn sums_bytes_from_typed_recovery_facts() {
+        let recovered = |bytes| LogEntry {
+            time: SimTime::ZERO,
+            kind: LogKind::Record {
+                observer: Observer::Actor(0),
+                record: Record::Fact(FactRecord::new(Recovered {
+                    pg: PgId { pool: 1, ps: 10 },
+                    how: "recovery",
+                    osd: 3,
+                    bytes,
+                    host_total: bytes,
+                })),
+            },
+        };
+        let out = facts(&[recovered(1_500_000_000), recovered(500_000_000)], &[]);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].value, "2.0 GB in 2 PG transfers");
     }
 }

@@ -20,13 +20,13 @@ use std::sync::Arc;
 
 use topology::fault::Fault;
 
-use super::client::{CephClient, IO_LANE, STALL_KEY};
+use super::client::{CephClient, IO_LANE};
 use super::defaults::{MON_LEASE_ACK_TIMEOUT_MILLIS, MON_LEASE_SECS};
+use super::facts::{OsdMapCommitted, PgStateFact, WriteStalled};
 use super::layout::{CephLayout, PgId};
-use super::mon::{OSDMAP_KEY, QUORUM_LANE};
+use super::mon::QUORUM_LANE;
 use super::osd::CephOsdHost;
-use super::osd_pg::PG_KEY_PREFIX;
-use super::osdmap::{parse_list, parse_map_summary, states_from};
+use super::osdmap::states_from;
 use super::pool::OsdStates;
 use crate::checks::invariant::{Invariant, WorldView};
 use crate::engine::{ActorId, LogEntry, LogKind, Observer, Record, SimDuration, SimTime, Status};
@@ -227,16 +227,14 @@ impl CephIoAvailability {
             .map_or(1, |p| p.pool.min_size)
     }
 
-    fn check_pg_record(&mut self, now: SimTime, pg: PgId, value: &str) -> Option<String> {
-        let state = value.split_whitespace().next()?;
-        let active = state.split('+').any(|s| s == "active");
+    fn check_pg_record(&mut self, now: SimTime, record: &PgStateFact) -> Option<String> {
+        let PgStateFact {
+            pg, epoch, acting, ..
+        } = record;
+        let (pg, epoch) = (*pg, *epoch);
+        let active = record.has("active");
         self.pg_history.entry(pg).or_default().push((now, active));
-        let epoch: u64 = value
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix('e'))?
-            .parse()
-            .ok()?;
-        let acting = parse_list(value.split(" acting=").nth(1)?.split(" up=").next()?)?;
+        let value = format!("{} e{epoch} acting={acting:?}", record.state);
         let min_size = self.min_size(pg);
         let Some(map) = self.map_of_epoch(epoch) else {
             return Some(format!(
@@ -249,7 +247,7 @@ impl CephIoAvailability {
                 "pg {pg} recorded `{value}` with acting members down in epoch {epoch}"
             ));
         }
-        let down = state.split('+').any(|s| s == "down" || s == "incomplete");
+        let down = record.has("down") || record.has("incomplete");
         if active && acting.len() < min_size {
             return Some(format!(
                 "pg {pg} recorded active with {} acting replicas, below min_size {min_size}",
@@ -368,25 +366,17 @@ impl Invariant for CephIoAvailability {
                 None
             }
             LogKind::Record {
-                record: Record::State { key, value },
+                record: Record::Fact(fact),
                 ..
             } => {
-                if key == OSDMAP_KEY {
-                    let (epoch, up, inn) = parse_map_summary(value)?;
+                if let Some(OsdMapCommitted { epoch, up, inn }) = fact.get() {
                     let n = self.actors.layout.osds.len();
-                    self.maps.push((now, epoch, states_from(n, &up, &inn)));
+                    self.maps.push((now, *epoch, states_from(n, up, inn)));
                     None
-                } else if let Some(pg) = key.strip_prefix(PG_KEY_PREFIX) {
-                    let pg = parse_pgid(pg)?;
-                    self.check_pg_record(now, pg, value)
-                } else if key == STALL_KEY {
-                    let pg = parse_pgid(value.strip_prefix("pg=")?.split(' ').next()?)?;
-                    let issued: u64 = value
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("issued_ns="))?
-                        .parse()
-                        .ok()?;
-                    let from = SimTime::from_nanos(issued);
+                } else if let Some(record) = fact.get::<PgStateFact>() {
+                    self.check_pg_record(now, record)
+                } else if let Some(WriteStalled { pg, issued, .. }) = fact.get() {
+                    let (pg, from) = (*pg, *issued);
                     if self.stall_explained(pg, from, now) {
                         None
                     } else {
@@ -425,7 +415,7 @@ pub struct CephCleanAfterHeal {
     actors: CephActors,
     settle: SimDuration,
     last_fault: SimTime,
-    latest: BTreeMap<PgId, String>,
+    latest: BTreeMap<PgId, PgStateFact>,
 }
 
 impl CephCleanAfterHeal {
@@ -449,11 +439,11 @@ impl Invariant for CephCleanAfterHeal {
         match &entry.kind {
             LogKind::Fault(_) => self.last_fault = entry.time,
             LogKind::Record {
-                record: Record::State { key, value },
+                record: Record::Fact(fact),
                 ..
             } => {
-                if let Some(pg) = key.strip_prefix(PG_KEY_PREFIX).and_then(parse_pgid) {
-                    self.latest.insert(pg, value.clone());
+                if let Some(record) = fact.get::<PgStateFact>() {
+                    self.latest.insert(record.pg, record.clone());
                 }
             }
             _ => {}
@@ -491,8 +481,11 @@ impl Invariant for CephCleanAfterHeal {
             .layout
             .pgs()
             .filter_map(|pg| match self.latest.get(&pg) {
-                Some(v) if v.starts_with("active+clean ") => None,
-                Some(v) => Some(format!("{pg} {v}")),
+                Some(v) if v.state == "active+clean" => None,
+                Some(v) => Some(format!(
+                    "{pg} {} e{} acting={:?} up={:?}",
+                    v.state, v.epoch, v.acting, v.up
+                )),
                 None => Some(format!("{pg} never peered")),
             })
             .collect();
@@ -523,13 +516,12 @@ pub fn pg_state_counts(log: &[LogEntry], t: SimTime) -> BTreeMap<String, usize> 
     let mut latest: BTreeMap<PgId, String> = BTreeMap::new();
     for e in log.iter().take_while(|e| e.time <= t) {
         if let LogKind::Record {
-            record: Record::State { key, value },
+            record: Record::Fact(fact),
             ..
         } = &e.kind
-            && let Some(pg) = key.strip_prefix(PG_KEY_PREFIX).and_then(parse_pgid)
+            && let Some(record) = fact.get::<PgStateFact>()
         {
-            let state = value.split_whitespace().next().unwrap_or("").to_owned();
-            latest.insert(pg, state);
+            latest.insert(record.pg, record.state.clone());
         }
     }
     let mut counts = BTreeMap::new();
@@ -547,17 +539,28 @@ mod tests {
     use crate::models::ceph::layout::CephSimConfig;
     use crate::net::{LinkConfig, Network};
 
-    fn state(t_s: u64, observer: u32, key: &str, value: &str) -> LogEntry {
+    fn fact(t_s: u64, observer: u32, fact: impl crate::engine::Fact) -> LogEntry {
         LogEntry {
             time: SimTime::ZERO + SimDuration::from_secs(t_s),
             kind: LogKind::Record {
                 observer: Observer::Actor(observer),
-                record: Record::State {
-                    key: key.into(),
-                    value: value.into(),
-                },
+                record: Record::Fact(crate::engine::FactRecord::new(fact)),
             },
         }
+    }
+
+    fn pg(t_s: u64, ps: u32, state: &str, epoch: u64, acting: &[i32]) -> LogEntry {
+        fact(
+            t_s,
+            1,
+            PgStateFact {
+                pg: PgId { pool: 1, ps },
+                state: state.into(),
+                epoch,
+                acting: acting.to_vec(),
+                up: acting.to_vec(),
+            },
+        )
     }
 
     /// The availability check rejects PG records that disagree with the committed map.
@@ -581,51 +584,34 @@ mod tests {
             models: &[],
         };
         let mut check = CephIoAvailability::new(actors);
-        let ok = state(
-            1,
-            1,
-            "pg/1.0",
-            "active+clean e1 acting=[0, 1, 2] up=[0, 1, 2]",
-        );
+        let ok = pg(1, 0, "active+clean", 1, &[0, 1, 2]);
         assert_eq!(check.observe(&ok, &world), None);
-        let map = state(2, 0, OSDMAP_KEY, "e2 up=[0,3,4] in=[0,1,2,3,4]");
-        assert_eq!(check.observe(&map, &world), None);
-        let too_few = state(
-            3,
-            1,
-            "pg/1.0",
-            "active+undersized+degraded e2 acting=[0] up=[0]",
+        let map = fact(
+            2,
+            0,
+            OsdMapCommitted {
+                epoch: 2,
+                up: vec![0, 3, 4],
+                inn: vec![0, 1, 2, 3, 4],
+            },
         );
+        assert_eq!(check.observe(&map, &world), None);
+        let too_few = pg(3, 0, "active+undersized+degraded", 2, &[0]);
         assert!(
             check.observe(&too_few, &world).is_some(),
             "active below min_size"
         );
-        let down_member = state(
-            3,
-            1,
-            "pg/1.1",
-            "active+clean e2 acting=[0, 1, 3] up=[0, 1, 3]",
-        );
+        let down_member = pg(3, 1, "active+clean", 2, &[0, 1, 3]);
         assert!(
             check.observe(&down_member, &world).is_some(),
             "acting OSD down"
         );
-        let idle = state(
-            3,
-            1,
-            "pg/1.2",
-            "undersized+peered e2 acting=[0, 3] up=[0, 3]",
-        );
+        let idle = pg(3, 2, "undersized+peered", 2, &[0, 3]);
         assert!(
             check.observe(&idle, &world).is_some(),
             "inactive with min_size up"
         );
-        let unknown = state(
-            4,
-            1,
-            "pg/1.3",
-            "active+clean e9 acting=[0, 3, 4] up=[0, 3, 4]",
-        );
+        let unknown = pg(4, 3, "active+clean", 9, &[0, 3, 4]);
         assert!(
             check.observe(&unknown, &world).is_some(),
             "uncommitted epoch"

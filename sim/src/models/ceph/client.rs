@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::crush::hash::hash32_2;
+use super::facts::WriteStalled;
 use super::layout::{CephLayout, PgId};
 use super::mon::OSD_MODEL;
 use super::msg::{ClientReply, ClientWrite, MapRequest, MapUpdate, MonBeacon};
@@ -23,8 +24,6 @@ use crate::engine::{ActorId, Ctx, Event, HostId, Model, SimDuration, SimTime, St
 
 /// Availability lane of client I/O.
 pub const IO_LANE: Component = Component::CephIo;
-/// State key of a write that completed after being stuck.
-pub const STALL_KEY: &str = "ceph/write-stalled";
 /// A write outstanding this long counts as stuck (a model choice, not a Ceph option: normal
 /// writes take about a millisecond on the simulated LAN; an application notices seconds).
 pub const IO_STALL_AFTER: SimDuration = SimDuration::from_secs(2);
@@ -325,17 +324,14 @@ impl CephClient {
             w.inactive_wait = w.inactive_wait + r.inactive_wait;
             let took = now.saturating_since(w.issued);
             if took > IO_STALL_AFTER {
-                ctx.state(
-                    STALL_KEY,
-                    format!(
-                        "pg={} tid={} issued_ns={} took={took} inactive={} no_quorum={}",
-                        r.pg,
-                        r.tid,
-                        w.issued.as_nanos(),
-                        r.inactive_wait,
-                        w.quorum_wait
-                    ),
-                );
+                ctx.fact(WriteStalled {
+                    pg: r.pg,
+                    tid: r.tid,
+                    issued: w.issued,
+                    took,
+                    inactive: r.inactive_wait,
+                    no_quorum: w.quorum_wait,
+                });
             }
         }
         self.update_io(ctx);

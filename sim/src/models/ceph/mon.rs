@@ -24,13 +24,14 @@ use super::defaults::{
     MON_ELECTION_TIMEOUT_SECS, MON_LEASE_ACK_TIMEOUT_MILLIS, MON_LEASE_RENEW_MILLIS,
     MON_LEASE_SECS, MON_TICK_INTERVAL_SECS, can_mark_down, propose_delay_millis,
 };
+use super::facts::{MonLeader, OsdMapCommitted, PgCounts};
 use super::layout::CephLayout;
 use super::msg::{
     MapRequest, MapUpdate, MonAccept, MonAck, MonBeacon, MonBegin, MonCommit, MonLease,
     MonLeaseAck, MonPropose, MonVictory, OsdBoot, OsdFailure,
 };
 use super::osdmap::{MapChange, OsdMap};
-use super::pg_stats::{PG_COUNTS_KEY, PgStatsReport, PgStatsTable};
+use super::pg_stats::{PgStatsReport, PgStatsTable};
 use topology::component::Component;
 use topology::policy::quorum::majority;
 
@@ -44,8 +45,6 @@ pub(crate) const OSD_MODEL: &str = "ceph-osd";
 pub(crate) const CLIENT_MODEL: &str = "ceph-client";
 /// Availability lane of the monitors' quorum, one opinion per running mon.
 pub const QUORUM_LANE: Component = Component::CephMonQuorum;
-/// State key under which the leader records each committed map.
-pub const OSDMAP_KEY: &str = "ceph/osdmap";
 
 /// The monitor's timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,7 +267,9 @@ impl CephMon {
             }
         }
         self.set_quorum(ctx, true, &format!("leader of quorum {quorum:?}"));
-        ctx.state("ceph/mon-leader", self.layout.mons[self.rank].clone());
+        ctx.fact(MonLeader {
+            mon: self.layout.mons[self.rank].clone(),
+        });
         self.renew(ctx);
         self.tick_timer = Some(ctx.set_timer(
             SimDuration::from_secs(MON_TICK_INTERVAL_SECS),
@@ -454,7 +455,11 @@ impl CephMon {
         }
         self.map = map;
         self.last_commit = Some(ctx.now());
-        ctx.state(OSDMAP_KEY, self.map.to_string());
+        ctx.fact(OsdMapCommitted {
+            epoch: self.map.epoch,
+            up: self.map.up_osds(),
+            inn: self.map.in_osds(),
+        });
         self.push_map(ctx);
         self.schedule_propose(ctx);
     }
@@ -602,8 +607,8 @@ impl CephMon {
         } else if let Some(r) = msg.downcast_ref::<PgStatsReport>() {
             if self.is_leader() {
                 self.pg_stats.update(r);
-                if let Some(text) = self.pg_stats.changed_summary(&self.layout, &self.map) {
-                    ctx.state(PG_COUNTS_KEY, text);
+                if let Some(summary) = self.pg_stats.changed_summary(&self.layout, &self.map) {
+                    ctx.fact(PgCounts { summary });
                 }
             }
         } else if let Some(r) = msg.downcast_ref::<MapRequest>()

@@ -187,6 +187,18 @@ pub struct PingReply {
     pub stamp: SimTime,
 }
 
+/// The kernel's reset for a ping to an OSD whose process died while its host stayed up (the
+/// disk under it was lost): the OSD's port is closed, so the peer's reconnect is refused. The
+/// host's other OSDs run in this actor, so the actor answers for the dead one's kernel; a
+/// whole `ceph-osd` actor that is down is refused by the engine (`Event::Refused`).
+#[derive(Clone, Debug)]
+pub struct PingRefused {
+    /// The dead OSD that was pinged.
+    pub from: i32,
+    /// The OSD that pinged.
+    pub to: i32,
+}
+
 /// Peering: the primary asks an OSD for its copy of `pg`.
 #[derive(Clone, Debug)]
 pub struct PgQuery {
@@ -363,6 +375,7 @@ message!(
     OsdFailure,
     Ping,
     PingReply,
+    PingRefused,
     PgQuery,
     PgInfo,
     RepOp,

@@ -38,12 +38,13 @@ use topology::fault::Fault;
 use super::defaults::{
     OSD_FAST_FAIL_ON_CONNECTION_REFUSED, OSD_HEARTBEAT_MIN_PEERS, heartbeat_wait_millis,
 };
+use super::facts::DiskLost;
 use super::layout::{CephLayout, PgId};
 use super::mon::{MON_MODEL, OSD_MODEL};
 use super::msg::{
     ClientReply, ClientWrite, MapRequest, MapUpdate, MonBeacon, OsdBoot, OsdFailure, PgCopy,
-    PgInfo, PgQuery, PgRemove, Ping, PingReply, Push, PushAck, RepOp, RepOpAck, ReserveCancel,
-    ReserveGrant, ReserveRequest,
+    PgInfo, PgQuery, PgRemove, Ping, PingRefused, PingReply, Push, PushAck, RepOp, RepOpAck,
+    ReserveCancel, ReserveGrant, ReserveRequest,
 };
 use super::osd_pg::PrimaryPg;
 use super::osdmap::OsdMap;
@@ -410,54 +411,41 @@ impl CephOsdHost {
     }
 
     fn on_fault(&mut self, ctx: &mut Ctx<'_>, fault: &Fault) {
-        // OSD processes that die while their host stays up: their kernel resets the peers'
-        // connections and refuses the reconnect.
-        let died: Vec<i32> = match fault {
-            Fault::DiskLoss { host, disk } => {
-                self.lose_disk(ctx, host, disk);
-                self.layout
-                    .osds
-                    .iter()
-                    .filter(|d| &d.host == host && &d.disk == disk)
-                    .map(|d| d.id)
-                    .collect()
-            }
-            Fault::ProcessStop { host, process } if process == OSD_MODEL => {
-                self.layout.osds_on(host)
-            }
-            _ => Vec::new(),
-        };
-        if OSD_FAST_FAIL_ON_CONNECTION_REFUSED && !died.is_empty() {
-            self.report_refused(ctx, &died);
+        // The engine tells only this host's actors of its own faults; peers learn of a dead
+        // OSD the way Ceph's do, by silence or by a refused connection.
+        if let Fault::DiskLoss { host, disk } = fault {
+            self.lose_disk(ctx, host, disk);
         }
     }
 
-    /// `OSD::ms_handle_refused`: every running OSD here whose heartbeat session with a dead
-    /// OSD was live reports it with `FLAG_IMMEDIATE` (and `failed_for` = grace + 1, as Ceph
-    /// sends it), once, if the map still has it up.
-    fn report_refused(&mut self, ctx: &mut Ctx<'_>, died: &[i32]) {
+    /// `OSD::ms_handle_refused` (with `osd_fast_fail_on_connection_refused`): `reporter`'s
+    /// heartbeat connection to `target` was refused, so its process is gone while its host is
+    /// up; `reporter` reports it with `FLAG_IMMEDIATE` (and `failed_for` = grace + 1, as Ceph
+    /// sends it), once, if its session was live and the map still has `target` up.
+    fn report_refused(&mut self, ctx: &mut Ctx<'_>, reporter: i32, target: i32) {
+        if !OSD_FAST_FAIL_ON_CONNECTION_REFUSED {
+            return;
+        }
         let now = ctx.now();
         let failed_for = SimDuration::from_secs(self.layout.knobs.heartbeat_grace_secs + 1);
-        let mut reports = Vec::new();
-        for (o, run) in &mut self.run {
-            if !run.booted || died.contains(o) {
-                continue;
-            }
-            for target in died {
-                let Some(h) = run.hb.get_mut(target) else {
-                    continue;
-                };
-                let live = h
-                    .unacked
-                    .front()
-                    .is_none_or(|t| now.saturating_since(*t) <= SESSION_LIVE_WITHIN);
-                if live && !h.reported && self.map.is_up(*target) {
-                    h.reported = true;
-                    reports.push((*o, *target));
-                }
-            }
+        let up = self.map.is_up(target);
+        let Some(run) = self.run.get_mut(&reporter) else {
+            return;
+        };
+        if !run.booted {
+            return;
         }
-        for (reporter, target) in reports {
+        let Some(h) = run.hb.get_mut(&target) else {
+            return;
+        };
+        // The refused ping is the newest unanswered one; the session was live if nothing
+        // older than that went unanswered for long.
+        let live = h
+            .unacked
+            .front()
+            .is_none_or(|t| now.saturating_since(*t) <= SESSION_LIVE_WITHIN);
+        if live && !h.reported && up {
+            h.reported = true;
             self.send_mons(
                 ctx,
                 &OsdFailure {
@@ -491,7 +479,7 @@ impl CephOsdHost {
             if let Some(s) = self.stores.get_mut(&o) {
                 s.clear();
             }
-            ctx.state("ceph/disk-lost", format!("osd.{o}"));
+            ctx.fact(DiskLost { osd: o });
         }
     }
 
@@ -518,7 +506,19 @@ impl CephOsdHost {
                         stamp: p.stamp,
                     },
                 );
+            } else if self.osds.contains(&p.to) && !self.run.contains_key(&p.to) {
+                // Its process died with its disk; this host's kernel refuses the reconnect.
+                self.send_osd(
+                    ctx,
+                    p.from,
+                    PingRefused {
+                        from: p.to,
+                        to: p.from,
+                    },
+                );
             }
+        } else if let Some(r) = msg.downcast_ref::<PingRefused>() {
+            self.report_refused(ctx, r.to, r.from);
         } else if let Some(r) = msg.downcast_ref::<PingReply>() {
             let cancel = self
                 .run
@@ -661,7 +661,12 @@ impl Model for CephOsdHost {
                 }
                 None => {}
             },
-            Event::Refused { .. } => {}
+            Event::Refused { msg, .. } => {
+                // The whole `ceph-osd` actor of the peer's host is down on a live host.
+                if let Some(p) = msg.downcast_ref::<Ping>() {
+                    self.report_refused(ctx, p.from, p.to);
+                }
+            }
             Event::Fault(f) => self.on_fault(ctx, f),
         }
     }

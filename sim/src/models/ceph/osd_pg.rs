@@ -24,6 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::facts::{PgStateFact, Recovered};
 use super::layout::PgId;
 use super::msg::{
     ClientReply, ClientWrite, PgCopy, PgInfo, PgQuery, PgRemove, Push, RepOp, RepOpAck,
@@ -32,11 +33,6 @@ use super::msg::{
 use super::osd::CephOsdHost;
 use super::pg::{PgState, pg_state};
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
-
-/// State key prefix of a PG's recorded state (`pg/1.a`).
-pub const PG_KEY_PREFIX: &str = "pg/";
-/// State key of a finished recovery transfer.
-pub const RECOVERY_KEY: &str = "ceph/recovery";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -358,8 +354,14 @@ impl CephOsdHost {
             p.epoch, p.acting, p.up
         );
         if text != p.recorded {
-            p.recorded = text.clone();
-            ctx.state(format!("{PG_KEY_PREFIX}{pg}"), text);
+            p.recorded = text;
+            ctx.fact(PgStateFact {
+                pg,
+                state: format!("{state}{extra}"),
+                epoch: p.epoch,
+                acting: p.acting.clone(),
+                up: p.up.clone(),
+            });
         }
         // A clean PG drops copies outside its acting set (strays).
         let strays: Vec<i32> = if p.targets.is_empty() && p.acting == p.up {
@@ -401,13 +403,13 @@ impl CephOsdHost {
             let bytes = missing.saturating_mul(object_bytes);
             self.recovered_bytes = self.recovered_bytes.saturating_add(bytes);
             self.transfers.push((now, pg, o, bytes, "recovery"));
-            ctx.state(
-                RECOVERY_KEY,
-                format!(
-                    "pg={pg} recovery osd.{o} bytes={bytes} host_total={}",
-                    self.recovered_bytes
-                ),
-            );
+            ctx.fact(Recovered {
+                pg,
+                how: "recovery",
+                osd: o,
+                bytes,
+                host_total: self.recovered_bytes,
+            });
         }
         if active {
             self.drain_queue(ctx, osd, pg);

@@ -2,12 +2,12 @@
 //! (Ceph default 1) transfers per OSD at a time on each side. The primary takes a local slot,
 //! asks the target for a remote slot, and once granted the transfer lasts the bytes to move divided by the
 //! per-OSD recovery bandwidth; then the copy is pushed, the target acknowledges, the bytes are
-//! recorded under [`RECOVERY_KEY`] and the PG peers again (which picks the next target).
+//! recorded as a [`Recovered`] fact and the PG peers again (which picks the next target).
 
+use super::facts::Recovered;
 use super::layout::PgId;
 use super::msg::{PgCopy, Push, PushAck, ReserveCancel, ReserveGrant, ReserveRequest};
 use super::osd::{CephOsdHost, TimerWhat};
-use super::osd_pg::RECOVERY_KEY;
 use crate::engine::{Ctx, SimDuration};
 
 /// Nanoseconds per second.
@@ -161,13 +161,13 @@ impl CephOsdHost {
         run.local_slots.retain(|p| *p != a.pg);
         self.recovered_bytes = self.recovered_bytes.saturating_add(bytes);
         self.transfers.push((now, a.pg, target, bytes, kind));
-        ctx.state(
-            RECOVERY_KEY,
-            format!(
-                "pg={} {kind} osd.{target} bytes={bytes} host_total={}",
-                a.pg, self.recovered_bytes
-            ),
-        );
+        ctx.fact(Recovered {
+            pg: a.pg,
+            how: kind,
+            osd: target,
+            bytes,
+            host_total: self.recovered_bytes,
+        });
         self.start_peering(ctx, a.to, a.pg, up);
         self.start_local(ctx, a.to);
     }

@@ -125,7 +125,7 @@ impl OsdMap {
 }
 
 impl fmt::Display for OsdMap {
-    /// `e5 up=[0,1,2] in=[0,1,2,3]`, parsed back by the checks.
+    /// `e5 up=[0,1,2] in=[0,1,2,3]`, for people (checks read the `OsdMapCommitted` fact).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let list = |v: Vec<i32>| {
             v.iter()

@@ -1,6 +1,6 @@
 //! PG state counts as the cluster reports them (`ceph -s`'s "pgs:" line): every OSD sends the
 //! states of the PGs it is primary of to the monitors every `osd_mon_report_interval`
-//! (`MPGStats`), and the leader folds them into counts, recorded under [`PG_COUNTS_KEY`] when they
+//! (`MPGStats`), and the leader folds them into counts, recorded as a [`super::facts::PgCounts`] fact when they
 //! change. A PG whose current primary has not reported it counts as `stale`, as Ceph shows a PG
 //! whose primary stopped reporting.
 
@@ -12,8 +12,6 @@ use crate::engine::Message;
 
 /// Seconds between an OSD's PG stats reports (`osd_mon_report_interval`, Ceph default 5 s).
 pub const OSD_MON_REPORT_INTERVAL_SECS: u64 = 5;
-/// State key of the PG state counts.
-pub const PG_COUNTS_KEY: &str = "ceph/pg-states";
 
 /// An OSD's report of the PGs it is primary of.
 #[derive(Clone, Debug)]

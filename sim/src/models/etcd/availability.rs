@@ -15,8 +15,8 @@ use topology::component::Component;
 use topology::fault::Fault;
 use topology::policy::quorum::has_quorum;
 
-use super::checks::parse_leader;
-use super::{LEADER_KEY, MODEL_NAME, ROLE_KEY_PREFIX};
+use super::MODEL_NAME;
+use super::facts::{EtcdLeader, EtcdRole, RoleState};
 use crate::checks::timeline::{Interval, Timeline};
 use crate::engine::{Directory, LogEntry, LogKind, Record, SimDuration, SimTime, Status};
 
@@ -37,8 +37,8 @@ pub struct ElectionGap {
 struct Facts {
     /// Latest winner: host and term.
     leader: Option<(String, u64)>,
-    /// Latest role record per host ("leader term 3", ...).
-    roles: BTreeMap<String, String>,
+    /// Latest role record per host.
+    roles: BTreeMap<String, RoleState>,
     /// Hosts whose etcd actor is running.
     running: BTreeSet<String>,
     /// Partition group index per host (absent: not partitioned).
@@ -53,7 +53,11 @@ impl Facts {
         if !self.running.contains(host) {
             return false;
         }
-        if self.roles.get(host) != Some(&format!("leader term {term}")) {
+        let leads = RoleState::InTerm {
+            role: "leader",
+            term: *term,
+        };
+        if self.roles.get(host) != Some(&leads) {
             return false;
         }
         let group = self.group_of.get(host);
@@ -82,15 +86,13 @@ pub fn leader_timeline(log: &[LogEntry], directory: &Directory, end: SimTime) ->
     for entry in log {
         match &entry.kind {
             LogKind::Record {
-                record: Record::State { key, value },
+                record: Record::Fact(fact),
                 ..
             } => {
-                if key == LEADER_KEY {
-                    if let Some((host, term)) = parse_leader(value) {
-                        facts.leader = Some((host.to_owned(), term));
-                    }
-                } else if let Some(host) = key.strip_prefix(ROLE_KEY_PREFIX) {
-                    facts.roles.insert(host.to_owned(), value.clone());
+                if let Some(EtcdLeader { host, term }) = fact.get() {
+                    facts.leader = Some((host.clone(), *term));
+                } else if let Some(EtcdRole { host, role }) = fact.get() {
+                    facts.roles.insert(host.clone(), role.clone());
                 }
             }
             LogKind::ActorUp(a) => {

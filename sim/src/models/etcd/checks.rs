@@ -24,8 +24,9 @@ use std::collections::BTreeMap;
 
 use super::client::EtcdClient;
 use super::config::EtcdSimConfig;
+use super::facts::EtcdLeader;
 use super::member::{EtcdMember, WriteAck};
-use super::{CLIENT_MODEL_NAME, LEADER_KEY, MODEL_NAME};
+use super::{CLIENT_MODEL_NAME, MODEL_NAME};
 use crate::checks::invariant::{Invariant, WorldView};
 use crate::checks::linearizability::{CheckConfig, History, Verdict, check};
 use topology::fault::Fault;
@@ -47,12 +48,6 @@ fn member_models<'a>(world: &'a WorldView<'_>) -> Vec<&'a EtcdMember> {
         .collect()
 }
 
-/// Parses a leader record value `"<host> term <n>"`.
-pub fn parse_leader(value: &str) -> Option<(&str, u64)> {
-    let (host, term) = value.rsplit_once(" term ")?;
-    Some((host, term.parse().ok()?))
-}
-
 /// At most one leader per term.
 #[derive(Debug, Default)]
 pub struct SingleLeaderPerTerm {
@@ -66,23 +61,20 @@ impl Invariant for SingleLeaderPerTerm {
 
     fn observe(&mut self, entry: &LogEntry, _world: &WorldView<'_>) -> Option<String> {
         let LogKind::Record {
-            record: Record::State { key, value },
+            record: Record::Fact(fact),
             ..
         } = &entry.kind
         else {
             return None;
         };
-        if key != LEADER_KEY {
-            return None;
-        }
-        let (host, term) = parse_leader(value)?;
-        match self.leaders.get(&term) {
+        let EtcdLeader { host, term } = fact.get()?;
+        match self.leaders.get(term) {
             Some(other) if other != host => Some(format!(
                 "{host} became leader in term {term}, which {other} already leads"
             )),
             Some(_) => None,
             None => {
-                self.leaders.insert(term, host.to_owned());
+                self.leaders.insert(*term, host.clone());
                 None
             }
         }
@@ -181,9 +173,9 @@ impl Invariant for CommittedLogsAgree {
         // The full comparison is linear in the log: run it when leadership changes.
         match &entry.kind {
             LogKind::Record {
-                record: Record::State { key, .. },
+                record: Record::Fact(fact),
                 ..
-            } if key == LEADER_KEY => Self::check(world),
+            } if fact.get::<EtcdLeader>().is_some() => Self::check(world),
             _ => None,
         }
     }
@@ -581,14 +573,41 @@ impl Invariant for ClientHistoryLinearizable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{Directory, FactRecord, Observer};
+    use crate::net::{LinkConfig, Network};
+
+    fn leader(t_s: u64, host: &str, term: u64) -> LogEntry {
+        LogEntry {
+            time: SimTime::ZERO + SimDuration::from_secs(t_s),
+            kind: LogKind::Record {
+                observer: Observer::Actor(0),
+                record: Record::Fact(FactRecord::new(EtcdLeader {
+                    host: host.into(),
+                    term,
+                })),
+            },
+        }
+    }
 
     #[test]
-    fn leader_records_parse() {
+    fn single_leader_per_term_fires_on_a_second_leader_in_one_term() {
+        let dir = Directory::default();
+        let net = Network::new(0, LinkConfig::default());
+        let world = WorldView {
+            directory: &dir,
+            host_up: &[],
+            actor_running: &[],
+            net: &net,
+            models: &[],
+        };
+        let mut check = SingleLeaderPerTerm::default();
+        assert_eq!(check.observe(&leader(1, "n1", 2), &world), None);
+        assert_eq!(check.observe(&leader(2, "n1", 2), &world), None);
+        assert_eq!(check.observe(&leader(3, "n2", 3), &world), None);
+        let found = check.observe(&leader(4, "n3", 3), &world);
         assert_eq!(
-            parse_leader("cloudserver1 term 7"),
-            Some(("cloudserver1", 7))
+            found.as_deref(),
+            Some("n3 became leader in term 3, which n2 already leads")
         );
-        assert_eq!(parse_leader("no term here"), None);
-        assert_eq!(parse_leader("a term x"), None);
     }
 }

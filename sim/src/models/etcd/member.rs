@@ -29,11 +29,12 @@ use raft::{RawNode, StateRole, Storage};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::MODEL_NAME;
 use super::config::EtcdSimConfig;
+use super::facts::{EtcdLeader, EtcdRole, RoleState};
 use super::messages::{
     EtcdError, EtcdRequest, EtcdResponse, RaftMessage, ReadMode, TransferLeadership,
 };
-use super::{LEADER_KEY, MODEL_NAME, role_key};
 use crate::engine::{ActorId, Ctx, Event, Model, SimDuration, SimTime};
 use crate::models::kv::{KvOp, KvStore};
 
@@ -242,7 +243,12 @@ impl EtcdMember {
         ) {
             Ok(node) => node,
             Err(e) => {
-                ctx.state(role_key(&self.host), format!("failed to start: {e}"));
+                ctx.fact(EtcdRole {
+                    host: self.host.clone(),
+                    role: RoleState::Failed {
+                        reason: format!("failed to start: {e}"),
+                    },
+                });
                 return;
             }
         };
@@ -279,12 +285,18 @@ impl EtcdMember {
             let draw = ctx.rng().random_range(election..2 * election);
             run.node.raft.set_randomized_election_timeout(draw);
             run.last_term_role = now;
-            ctx.state(
-                role_key(&self.host),
-                format!("{} term {}", role_name(now.1), now.0),
-            );
+            ctx.fact(EtcdRole {
+                host: self.host.clone(),
+                role: RoleState::InTerm {
+                    role: role_name(now.1),
+                    term: now.0,
+                },
+            });
             if now.1 == StateRole::Leader {
-                ctx.state(LEADER_KEY, format!("{} term {}", self.host, now.0));
+                ctx.fact(EtcdLeader {
+                    host: self.host.clone(),
+                    term: now.0,
+                });
             }
         }
         self.drain_ready(ctx);
@@ -321,7 +333,12 @@ impl EtcdMember {
             if !ready.entries().is_empty()
                 && let Err(e) = self.disk.wl().append(ready.entries())
             {
-                ctx.state(role_key(&self.host), format!("log append failed: {e}"));
+                ctx.fact(EtcdRole {
+                    host: self.host.clone(),
+                    role: RoleState::Failed {
+                        reason: format!("log append failed: {e}"),
+                    },
+                });
             }
             if let Some(hs) = ready.hs() {
                 self.disk.wl().set_hardstate(hs.clone());

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod client;
 pub mod config;
 pub mod drill;
+pub mod facts;
 pub mod member;
 pub mod messages;
 
@@ -27,15 +28,7 @@ pub use messages::ReadMode;
 pub const MODEL_NAME: &str = "etcd";
 /// Process name of a workload client.
 pub const CLIENT_MODEL_NAME: &str = "etcd-client";
-/// State record naming an election winner: value `"<host> term <n>"`.
-pub const LEADER_KEY: &str = "etcd/leader";
-/// Prefix of the per-member role records (`etcd/role/<host>` = `"follower term 3"`).
-pub const ROLE_KEY_PREFIX: &str = "etcd/role/";
-
-/// Key of `host`'s role record.
-pub fn role_key(host: &str) -> String {
-    format!("{ROLE_KEY_PREFIX}{host}")
-}
+pub use facts::{EtcdLeader, EtcdRole, RoleState};
 
 /// The actors [`add_etcd`] created.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -111,7 +111,7 @@ fn golden_trace_digest_is_stable() {
 }
 
 /// (length, FNV-1a digest) of the golden trace.
-const GOLDEN: (usize, &str) = (71786, "7919442cbce7cd01");
+const GOLDEN: (usize, &str) = (72854, "a261a45c7a140583");
 
 /// The full default world (heartbeats, etcd on raft-rs, Ceph mons, OSDs and client) pinned the
 /// same way: storage-failure, seed 1, three simulated minutes (the OSD disk is lost at 1m). This
@@ -141,4 +141,4 @@ fn golden_etcd_and_ceph_trace_digest_is_stable() {
 }
 
 /// (length, FNV-1a digest) of the storage-failure seed-1 three-minute trace.
-const GOLDEN_ETCD_CEPH: (usize, &str) = (15005428, "e19f854606a3d3d2");
+const GOLDEN_ETCD_CEPH: (usize, &str) = (15170908, "9e8d1bb1026ec852");

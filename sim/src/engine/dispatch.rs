@@ -5,6 +5,8 @@
 //! runs the model's handler, and carries out the effects the handler returned: sends go
 //! through the network, timers into the queue, records into the log and the trace.
 
+use std::collections::BTreeMap;
+
 use topology::fault::Fault;
 
 use super::lifecycle::Proc;
@@ -274,10 +276,16 @@ impl Simulation {
         };
         let incarnation = receiver.incarnation;
         let from_incarnation = sender.incarnation;
-        match self
-            .net
-            .route(sender.host, receiver.host, self.now, &mut self.net_rng)
-        {
+        let Some(verdict) = self.route(from, to) else {
+            return;
+        };
+        let (Some(sender), Some(receiver)) = (
+            self.actors.get(from.0 as usize),
+            self.actors.get(to.0 as usize),
+        ) else {
+            return;
+        };
+        match verdict {
             Verdict::Deliver(at) => self.queue.push(
                 at,
                 Pending::Deliver {
@@ -305,6 +313,26 @@ impl Simulation {
         }
     }
 
+    /// Asks the network about one packet of the flow `from` -> `to`, drawing from that flow's
+    /// own random stream (named after both actors, made on first use) so that adding actors
+    /// or traffic elsewhere never shifts this flow's draws.
+    fn route(&mut self, from: ActorId, to: ActorId) -> Option<Verdict> {
+        let sender = self.actors.get(from.0 as usize)?;
+        let receiver = self.actors.get(to.0 as usize)?;
+        let index = from.0 as usize;
+        if index >= self.flow_rngs.len() {
+            self.flow_rngs.resize_with(index + 1, BTreeMap::new);
+        }
+        let streams = &self.streams;
+        let rng = self.flow_rngs[index]
+            .entry(to.0)
+            .or_insert_with(|| streams.stream(&format!("net/{}->{}", sender.name, receiver.name)));
+        Some(
+            self.net
+                .route_flow(sender.host, receiver.host, (from.0, to.0), self.now, rng),
+        )
+    }
+
     /// Sends the reset for `pending` (a message that reached a host where nothing listens)
     /// back to its sender: it takes the return trip over the network, so a cut-off sender
     /// hears nothing, and arrives as `Event::Refused` at the port that sent it.
@@ -321,16 +349,8 @@ impl Simulation {
         else {
             return;
         };
-        let (Some(sender), Some(receiver)) = (
-            self.actors.get(from.0 as usize),
-            self.actors.get(to.0 as usize),
-        ) else {
-            return;
-        };
-        if let Verdict::Deliver(at) =
-            self.net
-                .route(receiver.host, sender.host, self.now, &mut self.net_rng)
-        {
+        // The reset travels back on the reverse flow, as a reply would.
+        if let Some(Verdict::Deliver(at)) = self.route(to, from) {
             self.queue.push(
                 at,
                 Pending::Refused {

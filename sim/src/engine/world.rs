@@ -19,9 +19,6 @@ use super::trace::TraceSink;
 use crate::checks::invariant::{Invariant, Violation};
 use crate::net::{LinkConfig, Network};
 
-/// Name of the network's random stream.
-const NET_STREAM: &str = "net";
-
 /// Errors from building or driving a simulation.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EngineError {
@@ -94,7 +91,8 @@ pub struct Simulation {
     pub(super) host_up: Vec<bool>,
     pub(super) actors: Vec<Actor>,
     pub(super) net: Network,
-    pub(super) net_rng: SimRng,
+    /// Per flow (sender, receiver): the network's random stream for it, by sender id.
+    pub(super) flow_rngs: Vec<BTreeMap<u32, SimRng>>,
     pub(super) streams: RngStreams,
     pub(super) next_timer: u64,
     pub(super) effects: Vec<Effect>,
@@ -124,7 +122,7 @@ impl Simulation {
         let streams = RngStreams::new(config.seed);
         Simulation {
             net: Network::new(0, config.default_link),
-            net_rng: streams.stream(NET_STREAM),
+            flow_rngs: Vec::new(),
             streams,
             config,
             now: SimTime::ZERO,

@@ -34,6 +34,8 @@ enum ChattyTimer {
 #[derive(Debug, Default)]
 struct Chatty {
     said: u64,
+    /// Highest sequence number heard from any peer.
+    heard: u64,
 }
 
 impl Model for Chatty {
@@ -53,6 +55,11 @@ impl Model for Chatty {
                     ctx.send(peer, Chat(self.said));
                 }
                 ctx.set_timer(EVERY, ChattyTimer::Talk);
+            }
+            Event::Message { msg, .. } => {
+                if let Some(Chat(n)) = msg.downcast_ref::<Chat>() {
+                    self.heard = self.heard.max(*n);
+                }
             }
             _ => {}
         }

@@ -253,6 +253,31 @@ impl Simulation {
                     }
                 }
                 Effect::Record(record) => self.log_record(Observer::from(id), record, sink),
+                Effect::Claim { address, port } => {
+                    self.addresses.claim(address, Endpoint::new(id, port));
+                }
+                Effect::Release { address, port } => {
+                    self.addresses.release(&address, Endpoint::new(id, port));
+                }
+                Effect::SendToAddress {
+                    address,
+                    from_port,
+                    msg,
+                } => match self.addresses.resolve(&address) {
+                    Some(to) => self.send(Endpoint::new(id, from_port), to, msg, sink),
+                    None => {
+                        self.stats.dropped += 1;
+                        if sink.wants_messages() {
+                            sink.event(&TraceEvent::Drop {
+                                t: self.now.as_nanos(),
+                                from: self.actors.get(id.0 as usize).map_or("", |a| &a.name),
+                                to: &address.0,
+                                msg: msg.kind(),
+                                reason: "no-such-address",
+                            });
+                        }
+                    }
+                },
             }
         }
         // Give the buffer back so the next handler reuses its allocation.

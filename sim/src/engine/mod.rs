@@ -2,6 +2,7 @@
 //! sans-io model interface and the world that drives it. Everything here is deterministic for a
 //! seed: no wall clock, no hash-order iteration, no global RNG.
 
+pub mod address;
 mod dispatch;
 pub mod fact;
 mod faults;
@@ -18,6 +19,7 @@ pub mod time;
 pub mod trace;
 pub mod world;
 
+pub use address::{Address, AddressTable};
 pub use fact::{Fact, FactRecord, fact_json};
 pub use log::{LogEntry, LogKind, Observer};
 pub use model::{

@@ -10,6 +10,7 @@ use std::fmt;
 use serde::Serialize;
 use topology::fault::Fault;
 
+use super::address::Address;
 use super::fact::{Fact, FactRecord};
 use super::rng::SimRng;
 use super::time::{SimDuration, SimTime};
@@ -183,6 +184,29 @@ pub enum Effect {
     },
     /// Keep a state change.
     Record(Record),
+    /// Announce `address` (a gratuitous ARP): it resolves to this actor's `port` from now.
+    Claim {
+        /// The address.
+        address: Address,
+        /// The claiming port.
+        port: Port,
+    },
+    /// Give `address` up, if this actor's `port` still holds it.
+    Release {
+        /// The address.
+        address: Address,
+        /// The releasing port.
+        port: Port,
+    },
+    /// Send `msg` to whoever holds `address` now (silence if no one does).
+    SendToAddress {
+        /// The address.
+        address: Address,
+        /// The sending port.
+        from_port: Port,
+        /// Payload.
+        msg: Box<dyn Message>,
+    },
 }
 
 /// Static facts about the simulated world that models may look up: host and actor names.
@@ -343,6 +367,31 @@ impl<'a> Ctx<'a> {
             to: to.into(),
             from_port: self.port,
             msg: Box::new(msg),
+        });
+    }
+
+    /// Sends `msg` to whoever holds `address` when it is sent (see [`Ctx::claim`]).
+    pub fn send_to_address(&mut self, address: Address, msg: impl Message) {
+        self.effects.push(Effect::SendToAddress {
+            address,
+            from_port: self.port,
+            msg: Box::new(msg),
+        });
+    }
+
+    /// Claims `address` for this context's port, taking it over from any holder.
+    pub fn claim(&mut self, address: Address) {
+        self.effects.push(Effect::Claim {
+            address,
+            port: self.port,
+        });
+    }
+
+    /// Releases `address` if this context's port holds it.
+    pub fn release(&mut self, address: Address) {
+        self.effects.push(Effect::Release {
+            address,
+            port: self.port,
         });
     }
 

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 
 use topology::fault::{Fault, FaultPlan};
 
+use super::address::{Address, AddressTable};
 use super::dispatch::Pending;
 use super::lifecycle::{Actor, host_record};
 use super::log::{LogEntry, Observer};
-use super::model::{ActorId, Directory, Effect, HostId, Model, Status};
+use super::model::{ActorId, Directory, Effect, Endpoint, HostId, Model, Status};
 use super::queue::EventQueue;
 use super::rng::{RngStreams, SimRng};
 use super::time::{SimDuration, SimTime};
@@ -93,6 +94,8 @@ pub struct Simulation {
     pub(super) net: Network,
     /// Per flow (sender, receiver): the network's random stream for it, by sender id.
     pub(super) flow_rngs: Vec<BTreeMap<u32, SimRng>>,
+    /// Addresses models claimed, and their holders.
+    pub(super) addresses: AddressTable,
     pub(super) streams: RngStreams,
     pub(super) next_timer: u64,
     pub(super) effects: Vec<Effect>,
@@ -123,6 +126,7 @@ impl Simulation {
         Simulation {
             net: Network::new(0, config.default_link),
             flow_rngs: Vec::new(),
+            addresses: AddressTable::default(),
             streams,
             config,
             now: SimTime::ZERO,
@@ -327,6 +331,11 @@ impl Simulation {
     /// Whether actor `id` is alive and running (not crashed, stopped or paused).
     pub fn actor_running(&self, id: ActorId) -> bool {
         self.actors.get(id.0 as usize).is_some_and(|a| a.running())
+    }
+
+    /// Who holds `address` now, if anyone.
+    pub fn address_holder(&self, address: &Address) -> Option<Endpoint> {
+        self.addresses.resolve(address)
     }
 
     /// Up/down per host, by host id.

@@ -7,9 +7,8 @@
 use std::time::Duration;
 
 use sim::engine::{LogKind, NullSink, Record, SimDuration, SimTime, Status};
-use sim::models::etcd::LEADER_KEY;
+use sim::models::etcd::EtcdLeader;
 use sim::models::etcd::availability::{COMPONENT, ElectionGap, election_gaps};
-use sim::models::etcd::checks::parse_leader;
 use sim::scenario::named;
 use sim::scenario::run::{build_world, run_world};
 use topology::fault::Fault;
@@ -76,9 +75,9 @@ fn run(name: &str, seed: u64) -> Run {
         .take_while(|e| e.time < fault_at)
         .filter_map(|e| match &e.kind {
             LogKind::Record {
-                record: Record::State { key, value },
+                record: Record::Fact(fact),
                 ..
-            } if key == LEADER_KEY => parse_leader(value).map(|(h, _)| h.to_owned()),
+            } => fact.get::<EtcdLeader>().map(|l| l.host.clone()),
             _ => None,
         })
         .last();

@@ -210,6 +210,10 @@ pub struct PgQuery {
     pub primary: i32,
     /// Asked OSD.
     pub to: i32,
+    /// The primary's OSDMap epoch: an OSD whose map is older holds the query until its map
+    /// catches up, as Ceph queues a peering event until the PG's shard reaches the event's
+    /// epoch (`OSDShard::wait_min_pg_epoch`) instead of answering from an older interval.
+    pub epoch: u64,
 }
 
 /// Peering: an OSD's answer.

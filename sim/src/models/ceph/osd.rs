@@ -95,6 +95,9 @@ pub(super) struct OsdRun {
     /// `osd_max_backfills`.
     pub(super) remote_slots: Vec<(PgId, i32, u64)>,
     pub(super) remote_queue: VecDeque<(PgId, i32, u64)>,
+    /// Peering queries from primaries whose map is newer than this OSD's (or that came before
+    /// this OSD saw itself up): answered once the map catches up.
+    pub(super) queries_waiting_for_map: Vec<PgQuery>,
 }
 
 /// The OSDs of one host.
@@ -407,6 +410,7 @@ impl CephOsdHost {
             }
             self.grant_next(ctx, o);
             self.repeer_all(ctx, o);
+            self.answer_held_queries(ctx, o);
         }
     }
 
@@ -548,22 +552,50 @@ impl CephOsdHost {
         }
     }
 
+    /// Answers a peering query, or holds it while this OSD's map is older than the primary's
+    /// (a freshly started OSD hears from primaries before the map that marks it up).
+    fn on_query(&mut self, ctx: &mut Ctx<'_>, q: &PgQuery) {
+        let current = self.map.epoch >= q.epoch;
+        let Some(run) = self.run.get_mut(&q.to) else {
+            return;
+        };
+        if !(run.booted && current) {
+            run.queries_waiting_for_map.push(q.clone());
+            return;
+        }
+        let copy = self.copy(q.to, q.pg).cloned();
+        self.send_osd(
+            ctx,
+            q.primary,
+            PgInfo {
+                pg: q.pg,
+                round: q.round,
+                from: q.to,
+                to: q.primary,
+                copy,
+            },
+        );
+    }
+
+    /// Answers the held queries that this OSD's map has caught up with.
+    fn answer_held_queries(&mut self, ctx: &mut Ctx<'_>, osd: i32) {
+        let epoch = self.map.epoch;
+        let Some(run) = self.run.get_mut(&osd) else {
+            return;
+        };
+        let (ready, later): (Vec<PgQuery>, Vec<PgQuery>) =
+            std::mem::take(&mut run.queries_waiting_for_map)
+                .into_iter()
+                .partition(|q| q.epoch <= epoch);
+        run.queries_waiting_for_map = later;
+        for q in ready {
+            self.on_query(ctx, &q);
+        }
+    }
+
     fn on_pg_message(&mut self, ctx: &mut Ctx<'_>, from: ActorId, msg: &dyn Message) {
         if let Some(q) = msg.downcast_ref::<PgQuery>() {
-            if self.is_booted(q.to) {
-                let copy = self.copy(q.to, q.pg).cloned();
-                self.send_osd(
-                    ctx,
-                    q.primary,
-                    PgInfo {
-                        pg: q.pg,
-                        round: q.round,
-                        from: q.to,
-                        to: q.primary,
-                        copy,
-                    },
-                );
-            }
+            self.on_query(ctx, q);
         } else if let Some(i) = msg.downcast_ref::<PgInfo>() {
             self.on_info(ctx, i);
         } else if let Some(w) = msg.downcast_ref::<ClientWrite>() {

@@ -218,6 +218,7 @@ impl CephOsdHost {
                     round,
                     primary: osd,
                     to: o,
+                    epoch,
                 },
             );
         }

@@ -490,12 +490,12 @@ impl Invariant for WritesRestored {
     }
 
     fn finish(&mut self, end: SimTime, world: &WorldView<'_>) -> Option<String> {
-        let mut acks: Vec<SimTime> = member_models(world)
+        let mut acks: Vec<WriteAck> = member_models(world)
             .iter()
-            .flat_map(|m| m.write_acks().iter().map(|a| a.acked))
+            .flat_map(|m| m.write_acks().iter().copied())
             .collect();
-        acks.sort();
-        let &first_ack = acks.first()?;
+        acks.sort_by_key(|a| (a.acked, a.proposed));
+        let first_ack = acks.first()?.acked;
         let clients: Vec<&EtcdClient> = world
             .directory
             .actors_named(CLIENT_MODEL_NAME)
@@ -528,7 +528,9 @@ impl Invariant for WritesRestored {
             if !sent {
                 continue;
             }
-            let acked = acks.iter().any(|t| *t > at && *t <= deadline);
+            // A write proposed after the change: one proposed before it and committed by the
+            // new leader (with its first entry of the term) shows a leader, not write service.
+            let acked = acks.iter().any(|a| a.proposed > at && a.acked <= deadline);
             if !acked {
                 return Some(format!(
                     "no write acknowledged in the {bound} after the change at {at}, though a majority of members ran connected and clients kept writing"

@@ -28,15 +28,11 @@ use provision::testbed::NetnsError;
 use time::OffsetDateTime;
 use topology::Role;
 
+mod testbed_support;
+use testbed_support::debian_tool;
+
 const MEMBERS: [&str; 3] = ["etcd-1", "etcd-2", "etcd-3"];
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn require(tool: &str, package: &str) {
-    assert!(
-        Path::new("/usr/bin").join(tool).is_file(),
-        "`/usr/bin/{tool}` is missing: install the Debian package `{package}`"
-    );
-}
 
 fn openssl_verify(ca: &Path, cert: &Path, purpose: &str) {
     let out = Command::new("openssl")
@@ -132,9 +128,9 @@ fn rendered_apiserver_client(state: &Path, out: &Path) -> [std::path::PathBuf; 3
 
 #[test]
 fn etcd_rendered_cluster_is_healthy_and_enforces_client_certs() {
-    require("etcd", "etcd-server");
-    require("etcdctl", "etcd-client");
-    require("openssl", "openssl");
+    debian_tool("etcd", "etcd-server");
+    debian_tool("etcdctl", "etcd-client");
+    debian_tool("openssl", "openssl");
     let tmp = tempfile::tempdir().unwrap();
     let Some(lab) = start_or_skip(&tmp.path().join("state"), &tmp.path().join("hosts")) else {
         return;

@@ -11,22 +11,11 @@ use std::time::{Duration, Instant};
 use provision::exec::Command;
 use provision::inject::host::apply_on_host;
 use provision::inject::{FaultTarget, InjectError};
-use provision::testbed::{DaemonSpec, NetnsError, Testbed};
+use provision::testbed::{DaemonSpec, Testbed};
 use topology::fault::Fault;
 
-fn lab_or_skip(hosts: &[&str]) -> Option<Testbed> {
-    match Testbed::new(hosts) {
-        Ok(lab) => Some(lab),
-        Err(NetnsError::NotPermitted { detail }) => {
-            eprintln!(
-                "\n*** SKIPPED: network namespaces are not permitted here ({detail}); \
-                 this test needs root or CAP_SYS_ADMIN ***\n"
-            );
-            None
-        }
-        Err(e) => panic!("creating the test bed: {e}"),
-    }
-}
+mod testbed_support;
+use testbed_support::testbed_or_skip;
 
 /// The one-letter state in /proc/PID/stat (R, S, T, Z...), or None once it is gone.
 fn proc_state(pid: u32) -> Option<char> {
@@ -95,7 +84,7 @@ fn listener(port: u16) -> DaemonSpec {
 
 #[test]
 fn injector_pauses_kills_cuts_slows_and_heals_real_processes() {
-    let Some(mut lab) = lab_or_skip(&["a", "b", "c"]) else {
+    let Some(mut lab) = testbed_or_skip(&["a", "b", "c"]) else {
         return;
     };
     let bin = tempfile::tempdir().unwrap();
@@ -257,7 +246,7 @@ fn injector_pauses_kills_cuts_slows_and_heals_real_processes() {
 /// other process on this machine can match.
 #[test]
 fn host_injector_signals_processes_by_name() {
-    let Some(mut lab) = lab_or_skip(&["a"]) else {
+    let Some(mut lab) = testbed_or_skip(&["a"]) else {
         return;
     };
     let bin = tempfile::tempdir().unwrap();

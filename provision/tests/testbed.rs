@@ -13,30 +13,8 @@ use provision::testbed::{DaemonSpec, DaemonState, NetnsError, Testbed};
 
 mod host_common;
 
-fn lab_or_skip(hosts: &[&str]) -> Option<Testbed> {
-    match Testbed::new(hosts) {
-        Ok(lab) => Some(lab),
-        Err(NetnsError::NotPermitted { detail }) => {
-            eprintln!(
-                "\n*** SKIPPED: network namespaces are not permitted here ({detail}); \
-                 this test needs root or CAP_SYS_ADMIN ***\n"
-            );
-            None
-        }
-        Err(e) => panic!("creating the lab: {e}"),
-    }
-}
-
-fn require(tool: &str, package: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false)
-        || std::path::Path::new("/usr/bin").join(tool).is_file();
-    assert!(
-        found,
-        "`{tool}` is missing: install the Debian package `{package}`"
-    );
-}
+mod testbed_support;
+use testbed_support::{debian_tool, testbed_or_skip};
 
 fn namespaces() -> String {
     std::process::Command::new("ip")
@@ -72,9 +50,9 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn netns_lab_cuts_heals_signals_and_cleans_up() {
-    require("etcd", "etcd-server");
-    require("etcdctl", "etcd-client");
-    let Some(mut lab) = lab_or_skip(&["server", "client", "other"]) else {
+    debian_tool("etcd", "etcd-server");
+    debian_tool("etcdctl", "etcd-client");
+    let Some(mut lab) = testbed_or_skip(&["server", "client", "other"]) else {
         return;
     };
     let prefix = lab.prefix().to_owned();
@@ -164,7 +142,7 @@ fn netns_rejects_bad_host_names() {
 
 #[test]
 fn netns_host_runs_inside_its_namespace_and_puts_files() {
-    let Some(lab) = lab_or_skip(&["alpha", "beta"]) else {
+    let Some(lab) = testbed_or_skip(&["alpha", "beta"]) else {
         return;
     };
     let host = lab.host("alpha").unwrap();

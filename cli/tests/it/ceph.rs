@@ -5,61 +5,24 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+use testkit::crush::JEWEL_TUNABLES;
+use testkit::{SplitMix64, run_ok, tool};
 
 /// Inputs mapped per rule and replica count.
 const MAX_X: &str = "1023";
 
 fn crushtool() -> PathBuf {
-    let p = Path::new("/usr/bin/crushtool");
-    assert!(
-        p.exists(),
-        "crushtool not found: install the Debian package `ceph-base` (apt-get install ceph-base)"
-    );
-    p.to_path_buf()
-}
-
-fn ok(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// SplitMix64: a fixed, dependency-free stream so the map is the same on every run.
-struct Mix(u64);
-
-impl Mix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+    tool("crushtool", "the Debian package `ceph-base`")
 }
 
 /// Hosts of 1-4 OSDs with random weights (one of them zero), both device classes, and a
 /// replicated rule over hosts, a per-class rule and an erasure (indep) rule.
 fn random_map(seed: u64) -> String {
-    let mut rng = Mix(seed);
+    let mut rng = SplitMix64::new(seed);
     let hosts = 4 + rng.below(5) as usize;
-    let mut t = String::from(
-        "tunable choose_local_tries 0\ntunable choose_local_fallback_tries 0\n\
-         tunable choose_total_tries 50\ntunable chooseleaf_descend_once 1\n\
-         tunable chooseleaf_vary_r 1\ntunable chooseleaf_stable 1\n\
-         tunable straw_calc_version 1\ntunable allowed_bucket_algs 54\n",
-    );
+    let mut t = String::from(JEWEL_TUNABLES);
     let mut buckets = String::new();
     let mut root = String::new();
     let mut osd = 0;
@@ -119,16 +82,20 @@ fn compiled(name: &str, seed: u64) -> (PathBuf, PathBuf) {
     let bin = dir.join("map.bin");
     let dec = dir.join("map.decompiled.txt");
     std::fs::write(&src, random_map(seed)).expect("write map");
-    ok(Command::new(crushtool())
-        .arg("-c")
-        .arg(&src)
-        .arg("-o")
-        .arg(&bin));
-    ok(Command::new(crushtool())
-        .arg("-d")
-        .arg(&bin)
-        .arg("-o")
-        .arg(&dec));
+    run_ok(
+        Command::new(crushtool())
+            .arg("-c")
+            .arg(&src)
+            .arg("-o")
+            .arg(&bin),
+    );
+    run_ok(
+        Command::new(crushtool())
+            .arg("-d")
+            .arg(&bin)
+            .arg("-o")
+            .arg(&dec),
+    );
     (bin, dec)
 }
 
@@ -150,22 +117,26 @@ fn ours(map: &Path, rule: u32, rep: u32, extra: &[&str]) -> Vec<u8> {
         MAX_X,
     ];
     args.extend_from_slice(extra);
-    ok(Command::new(env!("CARGO_BIN_EXE_spofless"))
-        .args(&args)
-        .env("NO_COLOR", "1"))
+    run_ok(
+        Command::new(env!("CARGO_BIN_EXE_spofless"))
+            .args(&args)
+            .env("NO_COLOR", "1"),
+    )
     .stdout
 }
 
 fn theirs(bin: &Path, rule: u32, rep: u32, extra: &[&str]) -> Vec<u8> {
-    ok(Command::new(crushtool())
-        .arg("-i")
-        .arg(bin)
-        .args(["--test", "--show-mappings", "--rule"])
-        .arg(rule.to_string())
-        .arg("--num-rep")
-        .arg(rep.to_string())
-        .args(["--min-x", "0", "--max-x", MAX_X])
-        .args(extra))
+    run_ok(
+        Command::new(crushtool())
+            .arg("-i")
+            .arg(bin)
+            .args(["--test", "--show-mappings", "--rule"])
+            .arg(rule.to_string())
+            .arg("--num-rep")
+            .arg(rep.to_string())
+            .args(["--min-x", "0", "--max-x", MAX_X])
+            .args(extra),
+    )
     .stdout
 }
 

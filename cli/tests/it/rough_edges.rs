@@ -4,24 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use testkit::crush::JEWEL_TUNABLES;
+
 use crate::common::{scratch, spofless, succeed, text};
 
 fn crush_map(dir: &Path) -> PathBuf {
     let path = dir.join("map.txt");
-    std::fs::write(&path, SMALL_MAP).expect("write map");
+    std::fs::write(&path, format!("{JEWEL_TUNABLES}{SMALL_MAP}")).expect("write map");
     path
 }
 
-/// A three-host map with one rule, as `crushtool -d` writes it.
+/// A three-host map with one rule, as `crushtool -d` writes it (after the tunables).
 const SMALL_MAP: &str = "\
-tunable choose_local_tries 0
-tunable choose_local_fallback_tries 0
-tunable choose_total_tries 50
-tunable chooseleaf_descend_once 1
-tunable chooseleaf_vary_r 1
-tunable chooseleaf_stable 1
-tunable straw_calc_version 1
-tunable allowed_bucket_algs 54
 device 0 osd.0 class hdd
 device 1 osd.1 class hdd
 device 2 osd.2 class hdd

@@ -10,6 +10,8 @@ use std::process::Command;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use testkit::crush::JEWEL_TUNABLES;
+use testkit::{stdout_ok, tool};
 
 /// A generated map plus the reweights to test it with.
 #[derive(Debug, Clone)]
@@ -50,16 +52,6 @@ impl Default for GenOptions {
         }
     }
 }
-
-const JEWEL_TUNABLES: &str = "tunable choose_local_tries 0
-tunable choose_local_fallback_tries 0
-tunable choose_total_tries 50
-tunable chooseleaf_descend_once 1
-tunable chooseleaf_vary_r 1
-tunable chooseleaf_stable 1
-tunable straw_calc_version 1
-tunable allowed_bucket_algs 54
-";
 
 /// A random map: hosts under optional racks under one root, two device
 /// classes (hdd/ssd), random weights, and replicated / erasure / per-class
@@ -228,31 +220,9 @@ fn write_parent_item(text: &mut String, rng: &mut ChaCha8Rng, name: &str, sum: f
     }
 }
 
-/// Path of a required Ceph tool, or a panic naming the package to install.
+/// Path of a Ceph tool from the Debian package `ceph-base`, or a panic saying to install it.
 pub fn require_tool(name: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!(
-        "`{name}` not found: install the Debian package `ceph-base` (apt-get install ceph-base)"
-    );
-}
-
-/// Runs a command and returns stdout, panicking with stderr on failure.
-pub fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    tool(name, "the Debian package `ceph-base`")
 }
 
 /// Compiles `text` with `crushtool -c` into `dir/name.bin` (keeping
@@ -262,11 +232,13 @@ pub fn crushtool_compile(dir: &Path, name: &str, text: &str) -> PathBuf {
     let txt = dir.join(format!("{name}.txt"));
     let bin = dir.join(format!("{name}.bin"));
     std::fs::write(&txt, text).unwrap_or_else(|e| panic!("writing {}: {e}", txt.display()));
-    run(Command::new(crushtool)
-        .arg("-c")
-        .arg(&txt)
-        .arg("-o")
-        .arg(&bin));
+    stdout_ok(
+        Command::new(crushtool)
+            .arg("-c")
+            .arg(&txt)
+            .arg("-o")
+            .arg(&bin),
+    );
     bin
 }
 

@@ -4,9 +4,7 @@
 //! `TestSpec::check`, `write_mappings`) with arbitrary text, mangled real maps and arbitrary
 //! arguments.
 
-mod crush_support;
-
-use crush_support::{GenOptions, generate};
+use crate::crush_support::{GenOptions, generate};
 use proptest::prelude::*;
 use sim::models::ceph::crush::CrushMap;
 use sim::models::ceph::crush::tester::{MAX_NUM_REP, SpecError, TestSpec, write_mappings};

@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 use provision::render::kubeadm::kubernetes_release;
 use provision::render::{Rendered, render};
 use provision::secrets::SecretStore;
+use testkit::output_text;
 use time::OffsetDateTime;
 use topology::{Cluster, Role};
 
@@ -38,14 +39,6 @@ fn run(tool: &str, package: &str, args: &[&str]) -> Output {
         }
         Err(e) => panic!("running {tool}: {e}"),
     }
-}
-
-fn text_of(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn files_named(rendered: &Rendered, suffix: &str) -> Vec<PathBuf> {
@@ -119,7 +112,7 @@ fn every_core_object_passes_kubernetes_validate_strict() {
         "PyPI kubernetes-validate (pip install kubernetes-validate)",
         &args,
     );
-    let report = text_of(&o);
+    let report = output_text(&o);
     assert!(o.status.success(), "kubernetes-validate failed:\n{report}");
     let passed = report
         .lines()
@@ -135,7 +128,7 @@ fn every_core_object_passes_kubernetes_validate_strict() {
     let mut args = vec!["--strict", "--kubernetes-version", version];
     args.extend(crd_paths.iter().map(String::as_str));
     let o = run("kubernetes-validate", "PyPI kubernetes-validate", &args);
-    let report = text_of(&o);
+    let report = output_text(&o);
     let skipped = report
         .lines()
         .filter(|l| l.contains("Couldn't find schema"))
@@ -165,7 +158,7 @@ fn every_haproxy_cfg_passes_haproxy_check() {
             o.status.success(),
             "haproxy -c rejected {}:\n{}",
             rel.display(),
-            text_of(&o)
+            output_text(&o)
         );
     }
 }
@@ -203,7 +196,7 @@ fn every_keepalived_conf_passes_keepalived_test() {
             "keepalived -t rejected {} (rc {:?}):\n{}",
             rel.display(),
             o.status.code(),
-            text_of(&o)
+            output_text(&o)
         );
     }
 }
@@ -254,7 +247,7 @@ fn units_pass_systemd_analyze_verify() {
             "Debian package systemd",
             &["verify", &path.display().to_string()],
         );
-        let report = text_of(&o);
+        let report = output_text(&o);
         let name = rel
             .file_name()
             .expect("name")
@@ -294,7 +287,7 @@ fn openssl_verify(ca: &Path, cert: &Path, purpose: &str) {
         "openssl verify -purpose {purpose} {} against {}:\n{}",
         cert.display(),
         ca.display(),
-        text_of(&o)
+        output_text(&o)
     );
 }
 
@@ -328,7 +321,7 @@ fn sans(cert: &Path) -> BTreeSet<String> {
         "-ext",
         "subjectAltName",
     ]);
-    assert!(o.status.success(), "{}", text_of(&o));
+    assert!(o.status.success(), "{}", output_text(&o));
     String::from_utf8_lossy(&o.stdout)
         .lines()
         .skip(1)
@@ -418,7 +411,7 @@ fn every_rendered_certificate_verifies_with_openssl() {
                 key_matches(cert, &key);
             }
             if stem == "ca" {
-                let t = text_of(&openssl(&[
+                let t = output_text(&openssl(&[
                     "x509",
                     "-in",
                     &cert.display().to_string(),
@@ -447,7 +440,7 @@ fn every_rendered_certificate_verifies_with_openssl() {
                 }
             }
             if stem == "apiserver-etcd-client" {
-                let subject = text_of(&openssl(&[
+                let subject = output_text(&openssl(&[
                     "x509",
                     "-in",
                     &cert.display().to_string(),
@@ -481,7 +474,7 @@ fn every_rendered_certificate_verifies_with_openssl() {
         ca.display()
     );
     let o = run("sh", "Debian package dash", &["-c", &pipeline]);
-    assert!(o.status.success(), "{}", text_of(&o));
+    assert!(o.status.success(), "{}", output_text(&o));
     let digest = String::from_utf8_lossy(&o.stdout)
         .split_whitespace()
         .next()
@@ -536,7 +529,7 @@ fn containerd_config_is_toml_with_systemd_cgroups() {
             o.status.success(),
             "{} is not the expected TOML:\n{}",
             rel.display(),
-            text_of(&o)
+            output_text(&o)
         );
     }
 }
@@ -551,7 +544,7 @@ fn kustomize(dir: &Path) -> String {
         o.status.success(),
         "kubectl kustomize {} failed:\n{}",
         dir.display(),
-        text_of(&o)
+        output_text(&o)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -665,7 +658,7 @@ fn layers_build_with_kubectl_kustomize_and_crds_come_first() {
     assert!(
         o.status.success(),
         "apply.sh is not valid sh: {}",
-        text_of(&o)
+        output_text(&o)
     );
     let text = std::fs::read_to_string(&script).expect("read");
     // Every layer appears, in directory order.

@@ -2,9 +2,7 @@
 //! weight grows, and a size-3 / min_size-2 pool replicated across hosts
 //! survives the loss of any one host.
 
-mod crush_support;
-
-use crush_support::{GenOptions, generate};
+use crate::crush_support::{GenOptions, generate};
 use proptest::prelude::*;
 use sim::models::ceph::crush::classes::rebuild_shadow_trees;
 use sim::models::ceph::crush::{CrushMap, Step, Workspace};

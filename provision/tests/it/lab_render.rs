@@ -15,14 +15,12 @@ fn spec() -> LabSpec {
     LabSpec::from_cluster(&cluster, 1, 2048).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn tool(program: &str, package: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"] {
-        let p = Path::new(dir).join(program);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("`{program}` not found: install the Debian package `{package}` (.ci/lab-packages.sh)");
+/// A lab tool from Debian package `package` (.ci/lab-packages.sh installs them).
+fn lab_tool(program: &str, package: &str) -> PathBuf {
+    testkit::tool(
+        program,
+        &format!("the Debian package `{package}` (.ci/lab-packages.sh)"),
+    )
 }
 
 fn validate_xml(kind: &str, xml: &str) {
@@ -30,8 +28,8 @@ fn validate_xml(kind: &str, xml: &str) {
     let f = dir.path().join(format!("{kind}.xml"));
     std::fs::write(&f, xml).unwrap_or_else(|e| panic!("{e}"));
     // virt-xml-validate is a shell script around xmllint.
-    tool("xmllint", "libxml2-utils");
-    let out = Command::new(tool("virt-xml-validate", "libvirt-clients"))
+    lab_tool("xmllint", "libxml2-utils");
+    let out = Command::new(lab_tool("virt-xml-validate", "libvirt-clients"))
         .arg(&f)
         .arg(kind)
         .output()
@@ -104,7 +102,7 @@ fn cloud_init_user_data_passes_schema_and_seed_iso_builds() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let client = keys::generate("lab").unwrap_or_else(|e| panic!("{e}"));
     let host = keys::generate("host").unwrap_or_else(|e| panic!("{e}"));
-    let cloud_init = tool("cloud-init", "cloud-init");
+    let cloud_init = lab_tool("cloud-init", "cloud-init");
     for vm in &spec.vms {
         let docs = seed::render(
             &spec,
@@ -141,7 +139,7 @@ fn cloud_init_user_data_passes_schema_and_seed_iso_builds() {
         "k",
         "ssh-ed25519 BBBB",
     );
-    tool("genisoimage", "genisoimage");
+    lab_tool("genisoimage", "genisoimage");
     let iso = seed::build_iso(&vm_dir, &docs).unwrap_or_else(|e| panic!("{e}"));
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&iso)

@@ -5,17 +5,16 @@
 //! identical; on a mismatch the map is kept and the first differing line is
 //! reported.
 
-mod crush_support;
-
 use std::process::{Command, Stdio};
 
-use crush_support::{
-    GenOptions, crushtool_compile, first_difference, generate, require_tool, run, scratch_dir,
+use crate::crush_support::{
+    GenOptions, crushtool_compile, first_difference, generate, require_tool, scratch_dir,
 };
 use sim::models::ceph::crush::CrushMap;
 use sim::models::ceph::crush::mapper::Workspace;
 use sim::models::ceph::crush::tester::{TestSpec, write_mappings};
 use sim::models::ceph::pool::{OsdStates, Pool, map_pg, pgid};
+use testkit::stdout_ok;
 
 /// Maps per run: enough variety, under a minute on two cores.
 const MAPS: u64 = 30;
@@ -101,7 +100,7 @@ fn text_round_trip_matches_crushtool_decompile() {
     for seed in 100..105 {
         let g = generate(seed, GenOptions::default());
         let bin = crushtool_compile(&dir, "m", &g.text);
-        let theirs = run(Command::new(&crushtool).arg("-d").arg(&bin));
+        let theirs = stdout_ok(Command::new(&crushtool).arg("-d").arg(&bin));
         let ours = CrushMap::from_text(&g.text)
             .expect("generated map parses")
             .to_text();
@@ -113,7 +112,7 @@ fn text_round_trip_matches_crushtool_decompile() {
         // Our output compiles with crushtool, and both tools read it back the same way
         // (weights are now rounded to 3 decimals, so compare against the re-read map).
         let bin2 = crushtool_compile(&dir, "ours", &ours);
-        let theirs2 = run(Command::new(&crushtool).arg("-d").arg(&bin2));
+        let theirs2 = stdout_ok(Command::new(&crushtool).arg("-d").arg(&bin2));
         let ours2 = CrushMap::from_text(&ours)
             .expect("our output parses")
             .to_text();
@@ -140,20 +139,24 @@ fn pg_mappings_identical_to_osdmaptool() {
         let g = generate(seed, opts);
         let bin = crushtool_compile(&dir, "crush", &g.text);
         let om = dir.join("osdmap");
-        run(Command::new(&osdmaptool)
-            .args([
-                "--createsimple",
-                &g.num_osds.to_string(),
-                "--clobber",
-                "--with-default-pool",
-            ])
-            .args(["--osd_pool_default_size", "3"])
-            .arg(&om));
-        run(Command::new(&osdmaptool)
-            .arg(&om)
-            .arg("--import-crush")
-            .arg(&bin));
-        let print = run(Command::new(&osdmaptool).arg(&om).arg("--print"));
+        stdout_ok(
+            Command::new(&osdmaptool)
+                .args([
+                    "--createsimple",
+                    &g.num_osds.to_string(),
+                    "--clobber",
+                    "--with-default-pool",
+                ])
+                .args(["--osd_pool_default_size", "3"])
+                .arg(&om),
+        );
+        stdout_ok(
+            Command::new(&osdmaptool)
+                .arg(&om)
+                .arg("--import-crush")
+                .arg(&bin),
+        );
+        let print = stdout_ok(Command::new(&osdmaptool).arg(&om).arg("--print"));
         let pool = parse_pool(&print)
             .unwrap_or_else(|| panic!("no pool 1 in osdmaptool --print:\n{print}"));
         let out_osd = (seed as usize * 7) % g.num_osds;
@@ -164,7 +167,7 @@ fn pg_mappings_identical_to_osdmaptool() {
                 cmd.args(["--mark-out", &o.to_string()]);
             }
             cmd.arg("--test-map-pgs-dump");
-            let dump = run(&mut cmd);
+            let dump = stdout_ok(&mut cmd);
             let theirs: Vec<&str> = dump.lines().filter(|l| is_pg_line(l)).collect();
             assert_eq!(
                 theirs.len(),

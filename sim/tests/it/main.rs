@@ -1,0 +1,21 @@
+//! The simulator's integration tests as one binary (one link instead of one per file): each
+//! module was a test file of its own. `crush_support` holds the CRUSH tests' shared maps and
+//! the `crushtool` runner.
+
+mod ceph_model;
+mod crush_differential;
+mod crush_ln_tables;
+mod crush_no_panic;
+mod crush_props;
+mod crush_support;
+mod crush_text;
+mod engine_determinism;
+mod engine_determinism_rules;
+mod engine_html_chromium;
+mod engine_isolation;
+mod engine_planted_bug;
+mod engine_world;
+mod etcd_model;
+mod etcd_seed_scenarios;
+mod linearizability;
+mod linearizability_prop;

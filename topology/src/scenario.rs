@@ -58,7 +58,8 @@ pub fn named_with(
             let host = victim_worker(cluster)?.name.clone();
             Scenario::new(
                 name,
-                "A worker node crashes; pods reschedule to healthy nodes, volumes stay reachable via replication.",
+                "A worker node crashes at 1 min and restarts at 15 min; its Ceph OSDs drop out and replicated \
+                 data stays readable and writable. Pod rescheduling is not simulated yet (no Kubernetes model).",
                 d,
                 FaultPlan::new(vec![
                     at(FAULT_AT, Fault::HostCrash { host: host.clone() }),
@@ -72,7 +73,9 @@ pub fn named_with(
                 .clone();
             Scenario::new(
                 name,
-                "One control-plane node stops; the others take over, etcd keeps quorum (2 of 3), the API VIP moves.",
+                "One control-plane node crashes at 1 min and restarts at 15 min; etcd keeps quorum (2 of 3) and \
+                 elects a new leader if it led, Ceph keeps its monitor quorum. The API VIP, haproxy and the Kubernetes \
+                 control plane are not simulated yet.",
                 d,
                 FaultPlan::new(vec![
                     at(FAULT_AT, Fault::HostCrash { host: host.clone() }),

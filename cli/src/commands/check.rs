@@ -47,7 +47,7 @@ pub fn run(args: &CheckArgs) -> miette::Result<ExitCode> {
 
 fn status_cell(s: Status, color: bool) -> Cell {
     let cell = Cell::new(match s {
-        Status::Ok => "OK",
+        Status::Up => "OK",
         Status::Degraded => "DEG",
         Status::Down => "DOWN",
     });
@@ -55,7 +55,7 @@ fn status_cell(s: Status, color: bool) -> Cell {
         return cell;
     }
     cell.fg(match s {
-        Status::Ok => Color::Green,
+        Status::Up => Color::Green,
         Status::Degraded => Color::Yellow,
         Status::Down => Color::Red,
     })

@@ -73,6 +73,7 @@ pub enum FaultKind {
 }
 
 /// Builds the topology fault `lab fault` was asked for; a missing option is an error.
+#[cfg(any(feature = "libvirt", test))]
 pub fn fault_from(
     kind: FaultKind,
     host: Option<String>,

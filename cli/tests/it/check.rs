@@ -40,7 +40,7 @@ fn check_json_is_the_report_as_data() {
     assert!(pairs.iter().any(|p| {
         p["states"]
             .as_array()
-            .is_some_and(|s| s.iter().all(|c| c["status"] != "DOWN"))
+            .is_some_and(|s| s.iter().all(|c| c["status"] != "down"))
     }));
 }
 

@@ -248,6 +248,38 @@ fn a_fault_that_changes_nothing_is_named() {
     );
 }
 
+/// Until the Kubernetes control-plane model lands, a plan that faults keepalived, haproxy or
+/// the apiserver would change nothing in simulation yet read as applied: it is refused, for
+/// `sim run` and `sim replay` alike, naming what the host does run.
+#[test]
+fn a_fault_on_a_process_nothing_models_is_refused() {
+    let dir = scratch("rough-edges", "unmodelled");
+    for process in ["keepalived", "haproxy", "kube-apiserver"] {
+        let plan = dir.join(format!("{process}.yaml"));
+        std::fs::write(
+            &plan,
+            format!("apiVersion: spofless.dev/v1alpha1\nkind: Scenario\nmetadata:\n  name: stop\nspec:\n  duration: 30s\n  faults:\n  - at: 10s\n    type: ProcessStop\n    host: micklethefickle\n    process: {process}\n"),
+        )
+        .expect("write plan");
+        let path = plan.to_str().expect("utf-8");
+        for args in [
+            vec!["sim", "run", "--scenario", path],
+            vec!["sim", "replay", "--seed", "1", "--plan", path],
+        ] {
+            refused(
+                &args,
+                &[
+                    &format!("ProcessStop micklethefickle/{process}"),
+                    &format!("does not model `{process}`"),
+                    "on micklethefickle it runs",
+                    "etcd",
+                    "ceph-mon",
+                ],
+            );
+        }
+    }
+}
+
 #[test]
 fn a_scenario_file_error_names_file_line_and_field() {
     let dir = scratch("rough-edges", "plan-errors");

@@ -158,16 +158,44 @@ fn rcgen_err(what: String) -> impl FnOnce(rcgen::Error) -> PkiError {
     move |source| PkiError::Rcgen { what, source }
 }
 
-/// PKCS#8 wrapping of an RFC 5915 P-256 private key without the optional public key:
-/// `PrivateKeyInfo { version 0, id-ecPublicKey + prime256v1, OCTET STRING { ECPrivateKey {
-/// version 1, privateKey OCTET STRING (32) } } }`; the 32 key bytes follow.
+/// PKCS#8 wrapping of an RFC 5915 P-256 private key with its public key (the form OpenSSL's
+/// `genpkey` writes, and the only one ring accepts): `PrivateKeyInfo { version 0,
+/// id-ecPublicKey + prime256v1, OCTET STRING { ECPrivateKey { version 1, privateKey OCTET
+/// STRING (32), [1] publicKey BIT STRING } } }`. The 32 key bytes follow this prefix, then
+/// [`P256_PKCS8_PUBLIC_KEY_TAG`] and the 65-byte uncompressed point.
 const P256_PKCS8_PREFIX: [u8; 36] = [
-    0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
-    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x27, 0x30, 0x25, 0x02, 0x01,
-    0x01, 0x04, 0x20, 0x00,
+    0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
+    0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x6d, 0x30, 0x6b, 0x02,
+    0x01, 0x01, 0x04, 0x20,
 ];
-/// Where, in any PKCS#8 P-256 key, the ECPrivateKey's `version 1, OCTET STRING (32)` begins.
-const EC_PRIVATE_KEY_MARKER: [u8; 5] = [0x02, 0x01, 0x01, 0x04, 0x20];
+/// `[1] { BIT STRING, 0 unused bits }` around the 65-byte uncompressed public point.
+const P256_PKCS8_PUBLIC_KEY_TAG: [u8; 5] = [0xa1, 0x44, 0x03, 0x42, 0x00];
+/// A P-256 key from its 32-byte scalar: the RFC 6979 signer, and rcgen's key pair built from
+/// the full PKCS#8 form. `None` if the bytes are not a scalar in range.
+fn p256_key(scalar: &[u8]) -> Option<(KeyPair, p256::ecdsa::SigningKey)> {
+    let signer = p256::ecdsa::SigningKey::from_slice(scalar).ok()?;
+    let mut der = P256_PKCS8_PREFIX.to_vec();
+    der.extend_from_slice(scalar);
+    der.extend_from_slice(&P256_PKCS8_PUBLIC_KEY_TAG);
+    der.extend_from_slice(signer.verifying_key().to_sec1_point(false).as_bytes());
+    let pair = KeyPair::try_from(der.as_slice()).ok()?;
+    Some((pair, signer))
+}
+
+/// A stored P-256 key in PKCS#8 PEM, with or without its optional public key (keys written
+/// before the switch to ring lack it, and ring refuses those).
+pub(crate) fn p256_key_from_pem(
+    pem: &str,
+    what: &str,
+) -> Result<(KeyPair, p256::ecdsa::SigningKey), PkiError> {
+    use p256::pkcs8::DecodePrivateKey;
+    let not_p256 = || PkiError::Rcgen {
+        what: format!("{what} is not a P-256 key in PKCS#8 PEM"),
+        source: rcgen::Error::CouldNotParseKeyPair,
+    };
+    let secret = p256::SecretKey::from_pkcs8_pem(pem).map_err(|_| not_p256())?;
+    p256_key(&secret.to_bytes()).ok_or_else(not_p256)
+}
 
 /// A P-256 key drawn from `random` (a scalar in range, by rejection), as PKCS#8 PEM.
 fn generate_key(random: &dyn RandomSource) -> Result<Secret, PkiError> {
@@ -176,14 +204,9 @@ fn generate_key(random: &dyn RandomSource) -> Result<Secret, PkiError> {
             what: format!("drawing key bytes: {e}"),
             source: rcgen::Error::CouldNotParseKeyPair,
         })?;
-        if p256::SecretKey::from_slice(&bytes).is_err() {
-            continue;
+        if let Some((pair, _)) = p256_key(&bytes) {
+            return Ok(Secret::new(pair.serialize_pem()));
         }
-        let mut der = P256_PKCS8_PREFIX[..35].to_vec();
-        der.extend_from_slice(&bytes);
-        let pair = KeyPair::try_from(der.as_slice())
-            .map_err(rcgen_err("encoding a generated P-256 key".to_owned()))?;
-        return Ok(Secret::new(pair.serialize_pem()));
     }
     Err(PkiError::Rcgen {
         what: "no valid P-256 scalar in 64 draws from the random source".to_owned(),
@@ -200,23 +223,8 @@ struct DeterministicKey {
 
 impl DeterministicKey {
     fn from_pem(pem: &str, what: &str) -> Result<Self, PkiError> {
-        let pair = KeyPair::from_pem(pem).map_err(rcgen_err(format!("parsing {what}")))?;
-        let der = pair.serialize_der();
-        let scalar = der
-            .windows(EC_PRIVATE_KEY_MARKER.len())
-            .position(|w| w == EC_PRIVATE_KEY_MARKER)
-            .and_then(|i| {
-                der.get(i + EC_PRIVATE_KEY_MARKER.len()..i + EC_PRIVATE_KEY_MARKER.len() + 32)
-            })
-            .and_then(|b| p256::ecdsa::SigningKey::from_slice(b).ok())
-            .ok_or_else(|| PkiError::Rcgen {
-                what: format!("{what} is not a P-256 key"),
-                source: rcgen::Error::CouldNotParseKeyPair,
-            })?;
-        Ok(DeterministicKey {
-            pair,
-            signer: scalar,
-        })
+        let (pair, signer) = p256_key_from_pem(pem, what)?;
+        Ok(DeterministicKey { pair, signer })
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod etcd;
 mod issue;
+pub(crate) use issue::p256_key_from_pem;
 
 pub use etcd::{
     APISERVER_ETCD_CLIENT_COMMON_NAME, ETCD_CA_COMMON_NAME, ETCD_HEALTHCHECK_CLIENT_COMMON_NAME,

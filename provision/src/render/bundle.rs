@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use rcgen::{KeyPair, PublicKeyData};
+use rcgen::PublicKeyData;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use topology::{Cluster, Role};
@@ -27,7 +27,7 @@ use super::kubeadm::{
 use super::kustomize::add_layers;
 use super::tree::{PUBLIC_MODE, SECRET_MODE, Tree};
 use super::{FileContents, RenderedFile, kubeadm, node, vip};
-use crate::pki::{CertProfile, CertUsage, IssuedCert, PkiError, ensure_ca, ensure_etcd_pki};
+use crate::pki::{CertProfile, CertUsage, IssuedCert, ensure_ca, ensure_etcd_pki};
 use crate::secrets::{RandomSource, Secret, SecretStore, random_bytes};
 
 /// Common name of the cluster CA (kubeadm `certs.KubeadmCertRootCA`: "kubernetes").
@@ -73,10 +73,7 @@ fn certificate_key(random: &dyn RandomSource) -> std::io::Result<Secret> {
 
 /// kubeadm's CA pin: `sha256:` + hex SHA-256 of the CA's DER SubjectPublicKeyInfo.
 pub fn ca_cert_hash(ca: &IssuedCert) -> Result<String, RenderError> {
-    let pair = KeyPair::from_pem(ca.key.expose()).map_err(|source| PkiError::Rcgen {
-        what: "reading the cluster CA key".to_owned(),
-        source,
-    })?;
+    let (pair, _) = crate::pki::p256_key_from_pem(ca.key.expose(), "the cluster CA key")?;
     let digest = Sha256::digest(pair.subject_public_key_info());
     Ok(format!(
         "sha256:{}",

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use topology::Cluster;
-use topology::fault::{FaultPlan, FaultTargets, Scenario};
+use topology::fault::{Fault, FaultPlan, FaultTargets, Scenario};
 
 use crate::checks::invariant::{HeartbeatAccuracy, HeartbeatCompleteness, Violation};
 use crate::checks::timeline::{Timeline, build_timelines};
@@ -29,6 +29,25 @@ pub enum SimError {
     /// The Ceph layout could not be built from the topology.
     #[error(transparent)]
     Ceph(#[from] crate::models::ceph::layout::CephError),
+    /// A process fault names a process no simulated model runs on that host: applying it would
+    /// change nothing, and a report would still list it as applied.
+    #[error(
+        "`{fault}` at {at}: the simulator does not model `{process}`; on {host} it runs {modelled}. \
+         keepalived, haproxy and the Kubernetes processes have no model yet, so a plan cannot fault \
+         them in simulation (`spofless lab fault` applies them to the lab)"
+    )]
+    Unmodelled {
+        /// The fault, as text.
+        fault: String,
+        /// When the plan applies it.
+        at: String,
+        /// The process it names.
+        process: String,
+        /// The host it names.
+        host: String,
+        /// The processes the simulation runs on that host, comma-separated (or "nothing").
+        modelled: String,
+    },
     /// A worker thread of `explore` panicked.
     #[error("an explore worker thread panicked; rerun with --jobs 1 to see the case")]
     WorkerPanicked,
@@ -296,6 +315,45 @@ fn kubernetes_notes(sim: &Simulation, plan: &FaultPlan) -> Vec<String> {
     }
 }
 
+/// The first process fault of `plan` that names a process the world does not run on that
+/// host, as an error (the engine itself would trace it as `no-such-process` and change nothing).
+fn refuse_unmodelled_processes(sim: &Simulation, plan: &FaultPlan) -> Result<(), SimError> {
+    let dir = sim.directory();
+    for timed in plan.sorted() {
+        let (Fault::ProcessStop { host, process }
+        | Fault::ProcessStart { host, process }
+        | Fault::ProcessPause { host, process }
+        | Fault::ProcessResume { host, process }) = &timed.fault
+        else {
+            continue;
+        };
+        let Some(host_id) = sim.host_id(host) else {
+            continue; // scheduling reports the unknown host
+        };
+        if dir.actor_on(host_id, process).is_some() {
+            continue;
+        }
+        let running: Vec<&str> = dir
+            .actors
+            .iter()
+            .filter(|(h, _)| *h == host_id)
+            .map(|(_, model)| model.as_str())
+            .collect();
+        return Err(SimError::Unmodelled {
+            fault: timed.fault.to_string(),
+            at: SimDuration::from(timed.at).to_string(),
+            process: process.clone(),
+            host: host.clone(),
+            modelled: if running.is_empty() {
+                "nothing".to_owned()
+            } else {
+                running.join(", ")
+            },
+        });
+    }
+    Ok(())
+}
+
 /// Schedules `plan` on an already built world and runs it for `duration`.
 pub fn run_world(
     sim: &mut Simulation,
@@ -304,6 +362,7 @@ pub fn run_world(
     duration: Duration,
     sink: &mut dyn TraceSink,
 ) -> Result<RunOutcome, SimError> {
+    refuse_unmodelled_processes(sim, plan)?;
     sim.schedule_plan(plan)?;
     let requested = SimDuration::from(duration);
     let end = SimTime::ZERO + requested;

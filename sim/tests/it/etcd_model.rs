@@ -696,6 +696,37 @@ fn writes_in_a_minority_partition_are_never_acknowledged_and_a_planted_ack_is_ca
     }
 }
 
+/// Commit-has-majority and committed-logs-agree watch the durable state: with etcd's
+/// behaviour no member's commit index ever runs ahead of what a majority of logs holds, even
+/// while a leader is cut off; with the planted storage bug (every appended entry recorded as
+/// committed) the cut-off leader's own writes are "committed" on one log only, and the
+/// invariant names it. (Committed-logs-agree is shown firing on crafted logs in its unit
+/// test: a divergence it sees also breaks commit-has-majority for one side.)
+#[test]
+fn a_commit_no_majority_holds_is_caught() {
+    let mut caught = 0;
+    for seed in 1..=3 {
+        let (mut clean, _) = world_with_bug(seed, PlantedBug::None);
+        clean.add_invariant(Box::new(checks::CommittedLogsAgree));
+        isolate_each_member(&mut clean);
+        run(&mut clean, secs(30));
+        clean.finish(&mut NullSink);
+        assert_no_violations(&clean);
+
+        let (mut buggy, _) = world_with_bug(seed, PlantedBug::CommitOnAppend);
+        isolate_each_member(&mut buggy);
+        run(&mut buggy, secs(30));
+        buggy.finish(&mut NullSink);
+        let names = violated(&buggy);
+        if names.contains(&"etcd-commit-has-majority") {
+            caught += 1;
+        }
+    }
+    // Each seed isolates the leader at least once (the isolations take every member in turn);
+    // the cut-off leader's local client keeps proposing until check-quorum makes it step down.
+    assert_eq!(caught, 3, "the planted commit-on-append bug went unnoticed");
+}
+
 /// Writes-restored is stronger than leader-restored: with the planted bug a re-elected
 /// leader exists (leader-restored holds) but ignores every write, and only the writes
 /// invariant notices. Without the bug, killing the leader lets writes resume within the bound.

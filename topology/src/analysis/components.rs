@@ -1,8 +1,8 @@
 //! Quorum and placement rules: the state of each component under a given damage.
 //!
-//! OK means full service with full redundancy; DEGRADED means full service with less
-//! redundancy, or a failover gap that heals by itself; DOWN means the service is interrupted
-//! for some or all clients until someone acts.
+//! Up (OK in the matrix) means full service with full redundancy; Degraded means full service
+//! with less redundancy, or a failover gap that heals by itself; Down means the service is
+//! interrupted for some or all clients until someone acts.
 
 use serde::Serialize;
 
@@ -14,28 +14,9 @@ use crate::component::Component;
 use crate::model::{ApiEndpointMethod, Cluster, Pool, ReplicaPolicy, Role};
 use crate::policy::quorum::majority;
 
-/// How a component fares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Status {
-    /// Full service, full redundancy.
-    Ok,
-    /// Full service with reduced redundancy or a self-healing gap.
-    Degraded,
-    /// Service interrupted.
-    Down,
-}
-
-impl Status {
-    /// Upper-case name as the matrix prints it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "OK",
-            Status::Degraded => "DEGRADED",
-            Status::Down => "DOWN",
-        }
-    }
-}
+/// How a component fares: the same [`Status`] the simulator's and the drills' timelines use
+/// (`Up` is full service with full redundancy).
+pub use crate::timeline::Status;
 
 /// One component's state and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -170,7 +151,7 @@ fn etcd(c: &Cluster, d: &Damage) -> ComponentState {
     } else {
         state(
             Component::Etcd,
-            Status::Ok,
+            Status::Up,
             format!("{n} members, quorum {q}"),
         )
     }
@@ -197,7 +178,7 @@ fn api(c: &Cluster, d: &Damage, etcd_ok: bool) -> ComponentState {
                 let s = if healthy < cps.len() {
                     Status::Degraded
                 } else {
-                    Status::Ok
+                    Status::Up
                 };
                 state(
                     Component::KubeApiserver,
@@ -223,7 +204,7 @@ fn api(c: &Cluster, d: &Damage, etcd_ok: bool) -> ComponentState {
             if healthy == cps.len() {
                 return state(
                     Component::KubeApiserver,
-                    Status::Ok,
+                    Status::Up,
                     format!("{healthy} apiservers behind the VIP"),
                 );
             }
@@ -273,7 +254,7 @@ fn leader_elected(c: &Cluster, d: &Damage, etcd_ok: bool, name: Component) -> Co
             ),
         )
     } else {
-        state(name, Status::Ok, format!("{live} instances, one leader"))
+        state(name, Status::Up, format!("{live} instances, one leader"))
     }
 }
 
@@ -290,7 +271,7 @@ fn ceph_mon(c: &Cluster, d: &Damage) -> ComponentState {
     } else if up < n {
         Status::Degraded
     } else {
-        Status::Ok
+        Status::Up
     };
     state(
         Component::CephMonQuorum,
@@ -305,7 +286,7 @@ fn ceph_mgr(c: &Cluster, d: &Damage) -> ComponentState {
     let s = match (up, mgrs.len()) {
         (0, _) => Status::Down,
         (u, n) if u < n => Status::Degraded,
-        _ => Status::Ok,
+        _ => Status::Up,
     };
     state(
         Component::CephMgr,
@@ -398,7 +379,7 @@ fn pool(c: &Cluster, d: &Damage, p: &Pool, mon_ok: bool) -> ComponentState {
     }
     state(
         &name,
-        Status::Ok,
+        Status::Up,
         format!("{size} replicas in {} domains", domains.len()),
     )
 }
@@ -417,7 +398,7 @@ fn calico(c: &Cluster, d: &Damage) -> ComponentState {
     if down == 0 {
         state(
             Component::Calico,
-            Status::Ok,
+            Status::Up,
             format!("{} nodes peer in a full BGP mesh", nodes.len()),
         )
     } else {
@@ -452,7 +433,7 @@ fn metallb(c: &Cluster, d: &Damage) -> ComponentState {
             ),
         )
     } else {
-        state(Component::Metallb, Status::Ok, format!("{up} speakers"))
+        state(Component::Metallb, Status::Up, format!("{up} speakers"))
     }
 }
 
@@ -511,5 +492,5 @@ pub fn replicas(c: &Cluster, d: &Damage, name: &str, policy: &ReplicaPolicy) -> 
     } else {
         format!("{n} replicas")
     };
-    state(name, Status::Ok, what)
+    state(name, Status::Up, what)
 }

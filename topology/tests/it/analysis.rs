@@ -41,7 +41,7 @@ fn seed_topology_is_zero_spof() {
     assert_eq!(r.single_faults.len(), 5 + 5 + 5 + 3);
     assert_eq!(r.pairs_tried, 18 * 17 / 2);
     assert!(
-        r.baseline.iter().all(|s| s.status == Status::Ok),
+        r.baseline.iter().all(|s| s.status == Status::Up),
         "{:#?}",
         r.baseline
     );
@@ -102,7 +102,7 @@ fn every_pair_keeps_every_component_state() {
     };
     assert_eq!(status("pool/replicapool"), Some(Status::Degraded));
     assert_eq!(status("kube-apiserver"), Some(Status::Degraded));
-    assert_eq!(status("etcd"), Some(Status::Ok));
+    assert_eq!(status("etcd"), Some(Status::Up));
     // The data output carries them as well.
     let json = serde_json::to_value(&r).expect("json");
     assert_eq!(
@@ -282,7 +282,7 @@ fn a_daemon_set_is_judged_by_its_eligible_nodes_not_replicas() {
     let base = r.baseline.iter().find(|s| s.component == name);
     assert_eq!(
         base.map(|s| (s.status, s.reason.as_str())),
-        Some((Status::Ok, "5 pods, one per eligible node"))
+        Some((Status::Up, "5 pods, one per eligible node"))
     );
     assert_eq!(
         state(&r, "cloudserver3 down", name).status,

@@ -4,14 +4,19 @@
 //! * [`CephNoLostWrite`]: every acknowledged write is still held by some OSD's complete copy,
 //!   and no version of a PG was acknowledged for two different writes, for every PG that has
 //!   lost fewer than `size` of its replicas (disks holding a copy of that PG when they were
-//!   lost); losses elsewhere in the cluster do not excuse it.
+//!   lost); losses elsewhere in the cluster do not excuse it. A write is also excused when every
+//!   OSD that held it (at least `min_size` of them, as Ceph promises before acknowledging) lost
+//!   its disk: a host down, then the disks of the two that took its writes, loses them on real
+//!   Ceph too.
 //! * [`CephIoAvailability`]: I/O is served exactly when it may be: every PG state a primary
 //!   records agrees with the committed map (active iff at least `min_size` acting members, all
 //!   up in that epoch); every acknowledged write landed while its PG was recorded active; the
 //!   client's I/O lane is never up without a monitor quorum; and a write stuck for longer than
 //!   [`super::client::IO_STALL_AFTER`] is explained by its PG dropping below `min_size`, a lost quorum, the PG
 //!   being inactive, an OSD failure the monitors had yet to mark down (a map change during
-//!   the wait), or a network fault (slow, lossy or cut links) in force during the wait.
+//!   the wait), an OSD of the PG that was paused, stopped or on a downed host during the wait
+//!   (still marked up: writes wait for it), or a network fault (slow, lossy or cut links) in
+//!   force during the wait.
 //! * [`CephCleanAfterHeal`]: once every OSD runs again and the cluster had time to recover, every
 //!   PG is active+clean.
 
@@ -24,7 +29,7 @@ use super::client::{CephClient, IO_LANE};
 use super::defaults::{MON_LEASE_ACK_TIMEOUT_MILLIS, MON_LEASE_SECS};
 use super::facts::{OsdMapCommitted, PgStateFact, WriteStalled};
 use super::layout::{CephLayout, PgId};
-use super::mon::QUORUM_LANE;
+use super::mon::{OSD_MODEL, QUORUM_LANE};
 use super::osd::CephOsdHost;
 use super::osdmap::states_from;
 use super::pool::OsdStates;
@@ -44,13 +49,17 @@ pub struct CephActors {
     pub client: ActorId,
 }
 
-/// No acknowledged write of a PG is lost while fewer than `size` of that PG's replicas are.
+/// No acknowledged write of a PG is lost while fewer than `size` of that PG's replicas are,
+/// or while one of the copies Ceph made of it survives.
 #[derive(Debug)]
 pub struct CephNoLostWrite {
     actors: CephActors,
     lost_osds: BTreeSet<i32>,
     /// Per PG: the lost OSDs that held a copy of it when their disk went.
     lost_replicas: BTreeMap<PgId, BTreeSet<i32>>,
+    /// Per acknowledged write (pg, version, write id): every OSD seen holding it when a disk
+    /// with a copy of its PG was lost.
+    holders: BTreeMap<(PgId, u64, u64), BTreeSet<i32>>,
 }
 
 impl CephNoLostWrite {
@@ -60,6 +69,46 @@ impl CephNoLostWrite {
             actors,
             lost_osds: BTreeSet::new(),
             lost_replicas: BTreeMap::new(),
+            holders: BTreeMap::new(),
+        }
+    }
+
+    /// Whether losing acknowledged write `tid` (pg `pg`, version `v`) is what Ceph's promise
+    /// allows: its PG lost `size` replicas, or every one of the at least `min_size` OSDs that
+    /// held the write lost its disk (a write that only fewer OSDs ever held was acknowledged
+    /// too early, and its loss is a bug).
+    fn excused(&self, pg: PgId, v: u64, tid: u64) -> bool {
+        let min_size = self
+            .actors
+            .layout
+            .pool(pg.pool)
+            .map_or(1, |p| p.pool.min_size);
+        self.exempt(pg)
+            || self.holders.get(&(pg, v, tid)).is_some_and(|h| {
+                h.len() >= min_size && h.iter().all(|o| self.lost_osds.contains(o))
+            })
+    }
+
+    /// Notes which OSDs hold each acknowledged write of `pg`, before a disk with a copy of it
+    /// goes.
+    fn note_holders(&mut self, world: &WorldView<'_>, pg: PgId) {
+        let Some(client) = world.model::<CephClient>(self.actors.client) else {
+            return;
+        };
+        let Some(versions) = client.acked_versions().get(&pg) else {
+            return;
+        };
+        for (v, tid) in versions {
+            let seen = self.holders.entry((pg, *v, *tid)).or_default();
+            for a in &self.actors.osd_hosts {
+                if let Some(h) = world.model::<CephOsdHost>(*a) {
+                    seen.extend(
+                        h.osd_ids()
+                            .iter()
+                            .filter(|o| h.copy(**o, pg).is_some_and(|c| c.holds(*v, *tid))),
+                    );
+                }
+            }
         }
     }
 
@@ -73,6 +122,7 @@ impl CephNoLostWrite {
     /// fault is logged before the OSD host hears of it, so the copies are still readable.
     fn lose(&mut self, world: &WorldView<'_>, osd: i32) {
         self.lost_osds.insert(osd);
+        let mut held: Vec<PgId> = Vec::new();
         for a in &self.actors.osd_hosts {
             let Some(h) = world.model::<CephOsdHost>(*a) else {
                 continue;
@@ -80,11 +130,16 @@ impl CephNoLostWrite {
             if !h.osd_ids().contains(&osd) {
                 continue;
             }
-            for pg in self.actors.layout.pgs() {
-                if h.copy(osd, pg).is_some() {
-                    self.lost_replicas.entry(pg).or_default().insert(osd);
-                }
-            }
+            held.extend(
+                self.actors
+                    .layout
+                    .pgs()
+                    .filter(|pg| h.copy(osd, *pg).is_some()),
+            );
+        }
+        for pg in held {
+            self.lost_replicas.entry(pg).or_default().insert(osd);
+            self.note_holders(world, pg);
         }
     }
 
@@ -100,7 +155,11 @@ impl CephNoLostWrite {
 
     fn check(&self, world: &WorldView<'_>, all: bool) -> Option<String> {
         let client = world.model::<CephClient>(self.actors.client)?;
-        if let Some((pg, v, old, new)) = client.conflicts.iter().find(|c| !self.exempt(c.0)) {
+        if let Some((pg, v, old, new)) = client
+            .conflicts
+            .iter()
+            .find(|c| !self.excused(c.0, c.1, c.2))
+        {
             return Some(format!(
                 "pg {pg}: version {v} was acknowledged for write {old} and later for write {new}; \
                  write {old} is lost"
@@ -109,14 +168,14 @@ impl CephNoLostWrite {
         if all {
             for (pg, versions) in client.acked_versions() {
                 for (v, tid) in versions {
-                    if !self.exempt(*pg) && !self.held(world, *pg, *v, *tid) {
+                    if !self.excused(*pg, *v, *tid) && !self.held(world, *pg, *v, *tid) {
                         return Some(self.lost(*pg, *v, *tid));
                     }
                 }
             }
         } else {
             for (pg, (v, tid)) in client.acked() {
-                if !self.exempt(*pg) && !self.held(world, *pg, *v, *tid) {
+                if !self.excused(*pg, *v, *tid) && !self.held(world, *pg, *v, *tid) {
                     return Some(self.lost(*pg, *v, *tid));
                 }
             }
@@ -179,6 +238,9 @@ pub struct CephIoAvailability {
     pg_history: BTreeMap<PgId, PgHistory>,
     /// Network faults (slow, lossy, cut, partitioned links): (from, healed at).
     net_faults: Vec<(SimTime, Option<SimTime>)>,
+    /// Stretches in which a host's OSDs did not run (its `ceph-osd` paused or stopped, or the
+    /// host down): (host, from, back at).
+    osd_outages: Vec<(String, SimTime, Option<SimTime>)>,
 }
 
 impl CephIoAvailability {
@@ -193,6 +255,7 @@ impl CephIoAvailability {
             no_quorum: Vec::new(),
             pg_history: BTreeMap::new(),
             net_faults: Vec::new(),
+            osd_outages: Vec::new(),
         }
     }
 
@@ -263,6 +326,73 @@ impl CephIoAvailability {
         None
     }
 
+    /// Follows the faults that stop or resume a host's OSDs.
+    fn note_osd_outage(&mut self, now: SimTime, fault: &Fault) {
+        let osd = |process: &str| process == OSD_MODEL;
+        match fault {
+            Fault::HostCrash { host } => self.osd_outages.push((host.clone(), now, None)),
+            Fault::ProcessStop { host, process } | Fault::ProcessPause { host, process }
+                if osd(process) =>
+            {
+                self.osd_outages.push((host.clone(), now, None));
+            }
+            Fault::HostRestart { host } => self.end_osd_outage(now, host),
+            Fault::ProcessStart { host, process } | Fault::ProcessResume { host, process }
+                if osd(process) =>
+            {
+                self.end_osd_outage(now, host);
+            }
+            _ => {}
+        }
+    }
+
+    fn end_osd_outage(&mut self, now: SimTime, host: &str) {
+        for outage in self.osd_outages.iter_mut().filter(|o| o.0 == host) {
+            outage.2.get_or_insert(now);
+        }
+    }
+
+    /// Whether an OSD of `pg`'s up set (under any map in force during [from, to]) stopped
+    /// answering during that time while still marked up: a paused OSD (SIGSTOP) keeps its
+    /// connections open, so nobody marks it down before `osd_heartbeat_grace`, and writes to
+    /// its PGs wait for it; a shorter pause or host outage ends before any map change.
+    fn silent_osd(&self, pg: PgId, from: SimTime, to: SimTime) -> bool {
+        let silent_hosts: BTreeSet<&str> = self
+            .osd_outages
+            .iter()
+            .filter(|(_, a, b)| *a <= to && b.is_none_or(|b| b >= from))
+            .map(|(h, _, _)| h.as_str())
+            .collect();
+        if silent_hosts.is_empty() {
+            return false;
+        }
+        let silent: BTreeSet<i32> = self
+            .actors
+            .layout
+            .osds
+            .iter()
+            .filter(|o| silent_hosts.contains(o.host.as_str()))
+            .map(|o| o.id)
+            .collect();
+        let start = self
+            .maps
+            .iter()
+            .rposition(|(t, _, _)| *t <= from)
+            .unwrap_or(0);
+        self.maps
+            .iter()
+            .skip(start)
+            .take_while(|(t, _, _)| *t <= to)
+            .any(|(_, _, states)| {
+                self.actors
+                    .layout
+                    .map_all(states)
+                    .iter()
+                    .find(|(p, _)| *p == pg)
+                    .is_some_and(|(_, m)| m.up.iter().any(|o| silent.contains(o)))
+            })
+    }
+
     /// Whether the write stuck in [from, to] is explained.
     fn stall_explained(&self, pg: PgId, from: SimTime, to: SimTime) -> bool {
         let quorum_gap = self.no_quorum.iter().any(|(a, b)| *a <= to && *b >= from)
@@ -300,7 +430,12 @@ impl CephIoAvailability {
             .net_faults
             .iter()
             .any(|(a, b)| *a <= to && b.is_none_or(|b| b + after_heal >= from));
-        quorum_gap || map_change || inactive || below_min || network
+        quorum_gap
+            || map_change
+            || inactive
+            || below_min
+            || network
+            || self.silent_osd(pg, from, to)
     }
 
     fn active_at(&self, pg: PgId, t: SimTime) -> bool {
@@ -322,6 +457,9 @@ impl Invariant for CephIoAvailability {
 
     fn observe(&mut self, entry: &LogEntry, _world: &WorldView<'_>) -> Option<String> {
         let now = entry.time;
+        if let LogKind::Fault(fault) = &entry.kind {
+            self.note_osd_outage(now, fault);
+        }
         match &entry.kind {
             LogKind::Fault(Fault::Heal) => {
                 for f in &mut self.net_faults {

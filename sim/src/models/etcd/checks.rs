@@ -575,8 +575,9 @@ impl Invariant for ClientHistoryLinearizable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Directory, FactRecord, Observer};
+    use crate::engine::{Directory, FactRecord, HostId, Model, Observer};
     use crate::net::{LinkConfig, Network};
+    use raft::eraftpb::Entry;
 
     fn leader(t_s: u64, host: &str, term: u64) -> LogEntry {
         LogEntry {
@@ -589,6 +590,101 @@ mod tests {
                 })),
             },
         }
+    }
+
+    /// Three members with durable logs of `(index, term)` entries and commit indexes.
+    fn members_with(logs: [(&[(u64, u64)], u64); 3]) -> Vec<EtcdMember> {
+        logs.iter()
+            .zip(1u64..)
+            .map(|((entries, commit), id)| {
+                let m = EtcdMember::new(EtcdSimConfig::default(), id, 3);
+                let entries: Vec<Entry> = entries
+                    .iter()
+                    .map(|&(index, term)| Entry {
+                        index,
+                        term,
+                        ..Entry::default()
+                    })
+                    .collect();
+                let mut disk = m.disk().wl();
+                disk.append(&entries).expect("append");
+                let hs = disk.mut_hard_state();
+                hs.term = entries.last().map_or(0, |e| e.term);
+                hs.commit = *commit;
+                drop(disk);
+                m
+            })
+            .collect()
+    }
+
+    /// Runs `check` over a world of `members` (hosts m1..m3, one member actor each).
+    fn judge(
+        members: &[EtcdMember],
+        check: fn(&WorldView<'_>) -> Option<String>,
+    ) -> Option<String> {
+        let dir = Directory {
+            hosts: vec!["m1".into(), "m2".into(), "m3".into()],
+            actors: (0..3).map(|h| (HostId(h), MODEL_NAME.to_owned())).collect(),
+        };
+        let net = Network::new(0, LinkConfig::default());
+        let models: Vec<&dyn Model> = members.iter().map(|m| m as &dyn Model).collect();
+        let world = WorldView {
+            directory: &dir,
+            host_up: &[true; 3],
+            actor_running: &[true; 3],
+            net: &net,
+            models: &models,
+        };
+        check(&world)
+    }
+
+    #[test]
+    fn commit_has_majority_fires_on_an_entry_only_one_log_holds() {
+        // Entry 2 of term 1 is on members 1 and 2: committed by a majority.
+        let sound = members_with([
+            (&[(1, 1), (2, 1)], 2),
+            (&[(1, 1), (2, 1)], 2),
+            (&[(1, 1)], 1),
+        ]);
+        assert_eq!(judge(&sound, CommitHasMajority::check), None);
+        // Member 1 commits entry 3, which only its own log holds.
+        let planted = members_with([
+            (&[(1, 1), (2, 1), (3, 1)], 3),
+            (&[(1, 1), (2, 1)], 2),
+            (&[(1, 1)], 1),
+        ]);
+        assert_eq!(
+            judge(&planted, CommitHasMajority::check).as_deref(),
+            Some("member 1 committed index 3 (term 1) held by only 1 of 3 logs")
+        );
+        // A commit beyond the member's own log.
+        let beyond = members_with([(&[(1, 1)], 2), (&[(1, 1)], 1), (&[(1, 1)], 1)]);
+        assert_eq!(
+            judge(&beyond, CommitHasMajority::check).as_deref(),
+            Some("member 1 committed index 2 beyond its own log (last 1)")
+        );
+    }
+
+    #[test]
+    fn committed_logs_agree_fires_on_two_committed_entries_of_different_terms_at_one_index() {
+        let agree = members_with([
+            (&[(1, 1), (2, 2)], 2),
+            (&[(1, 1), (2, 2)], 2),
+            (&[(1, 1), (2, 3)], 1),
+        ]);
+        // Member 3's entry 2 differs, but member 3 has not committed it: no violation.
+        assert_eq!(judge(&agree, CommittedLogsAgree::check), None);
+        let planted = members_with([
+            (&[(1, 1), (2, 2)], 2),
+            (&[(1, 1), (2, 2)], 2),
+            (&[(1, 1), (2, 3)], 2),
+        ]);
+        assert_eq!(
+            judge(&planted, CommittedLogsAgree::check).as_deref(),
+            Some(
+                "members 1 and 3 committed different entries at index 2 (terms Some(2) and Some(3))"
+            )
+        );
     }
 
     #[test]

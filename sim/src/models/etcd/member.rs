@@ -98,6 +98,10 @@ pub enum PlantedBug {
     /// Once a member has seen a leader, it silently ignores client writes in every later term
     /// (a bug that leaves a re-elected cluster with a leader but without write service).
     IgnoreWritesAfterLeaderChange,
+    /// The member's storage layer records every entry it appends as committed (hard state
+    /// `commit` = last index) before a quorum has it: a leader cut off from its followers then
+    /// holds "committed" entries no majority has, which a restart would apply.
+    CommitOnAppend,
 }
 
 /// Everything that dies with the process.
@@ -189,6 +193,13 @@ impl EtcdMember {
     /// Index of the last persisted entry.
     pub fn durable_last_index(&self) -> u64 {
         self.disk.last_index().unwrap_or(0)
+    }
+
+    /// The durable log and hard state, for the invariants' own tests to write states Raft would
+    /// never produce.
+    #[cfg(test)]
+    pub(crate) fn disk(&self) -> &MemStorage {
+        &self.disk
     }
 
     /// Term of the persisted entry at `index`, if the log holds it.
@@ -365,6 +376,12 @@ impl EtcdMember {
             self.apply(ctx, committed);
             if let Some(run) = self.running.as_mut() {
                 run.node.advance_apply();
+            }
+            if self.planted == PlantedBug::CommitOnAppend {
+                let last = self.durable_last_index();
+                let mut disk = self.disk.wl();
+                let hs = disk.mut_hard_state();
+                hs.commit = hs.commit.max(last);
             }
             self.serve_ready_reads(ctx);
         }

@@ -361,3 +361,40 @@ pub fn ensure_leaf(
     store_cert(store, stem, &cert_pem, &descriptor, params.not_after)?;
     Ok(IssuedCert { cert_pem, key })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::pkcs8::LineEnding;
+
+    /// A key as this module wrote it before the switch to ring: RFC 5915 without the optional
+    /// public key. ring refuses that form; the decoder still reads it, and the rebuilt key pair
+    /// has the same public key as one generated from the same scalar today.
+    #[test]
+    fn a_stored_key_without_its_public_key_still_loads() {
+        let scalar = [7u8; 32];
+        let mut old = vec![
+            0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+            0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x27,
+            0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20,
+        ];
+        old.extend_from_slice(&scalar);
+        assert!(
+            KeyPair::try_from(old.as_slice()).is_err(),
+            "ring refuses it"
+        );
+        let pem = p256::pkcs8::SecretDocument::try_from(old.as_slice())
+            .expect("DER")
+            .to_pem("PRIVATE KEY", LineEnding::LF)
+            .expect("PEM");
+        let (pair, _) = p256_key_from_pem(&pem, "old key").expect("loads");
+        let (fresh, _) = p256_key(&scalar).expect("in range");
+        assert_eq!(
+            pair.subject_public_key_info(),
+            fresh.subject_public_key_info()
+        );
+        // And today's form round-trips through the same reader.
+        let (again, _) = p256_key_from_pem(&fresh.serialize_pem(), "new key").expect("loads");
+        assert_eq!(again.serialize_der(), fresh.serialize_der());
+    }
+}

@@ -374,6 +374,14 @@ impl CephIoAvailability {
             .filter(|o| silent_hosts.contains(o.host.as_str()))
             .map(|o| o.id)
             .collect();
+        self.up_sets_during(pg, from, to)
+            .iter()
+            .any(|up| up.iter().any(|o| silent.contains(o)))
+    }
+
+    /// `pg`'s up set under each map in force during [from, to] (the one committed last before
+    /// `from`, then every later one up to `to`).
+    fn up_sets_during(&self, pg: PgId, from: SimTime, to: SimTime) -> Vec<Vec<i32>> {
         let start = self
             .maps
             .iter()
@@ -383,14 +391,15 @@ impl CephIoAvailability {
             .iter()
             .skip(start)
             .take_while(|(t, _, _)| *t <= to)
-            .any(|(_, _, states)| {
+            .filter_map(|(_, _, states)| {
                 self.actors
                     .layout
                     .map_all(states)
-                    .iter()
+                    .into_iter()
                     .find(|(p, _)| *p == pg)
-                    .is_some_and(|(_, m)| m.up.iter().any(|o| silent.contains(o)))
+                    .map(|(_, m)| m.up)
             })
+            .collect()
     }
 
     /// Whether the write stuck in [from, to] is explained.
@@ -403,24 +412,11 @@ impl CephIoAvailability {
             let at_start = h.iter().rev().find(|(t, _)| *t <= from).map(|x| x.1);
             at_start == Some(false) || h.iter().any(|(t, a)| *t > from && *t <= to && !a)
         });
-        let below_min = {
-            let min = self.min_size(pg);
-            let start = self
-                .maps
-                .iter()
-                .rposition(|(t, _, _)| *t <= from)
-                .unwrap_or(0);
-            self.maps
-                .iter()
-                .skip(start)
-                .take_while(|(t, _, _)| *t <= to)
-                .any(|(_, _, s)| {
-                    let m = self.actors.layout.map_all(s);
-                    m.iter()
-                        .find(|(p, _)| *p == pg)
-                        .is_some_and(|(_, m)| m.up.len() < min)
-                })
-        };
+        let min = self.min_size(pg);
+        let below_min = self
+            .up_sets_during(pg, from, to)
+            .iter()
+            .any(|up| up.len() < min);
         // A slowed link delays every message over it; a partition or one-way cut stops them
         // until the monitors mark the unreachable OSD down (a map change) or the network heals.
         // A client cut from the leader lost its lease and needs one more beacon after the heal

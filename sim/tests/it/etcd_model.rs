@@ -3,6 +3,8 @@
 //! the Raft invariants (registered with the engine), the clients' history with the
 //! linearizability checker, and the timing etcd's defaults imply.
 
+use std::time::Duration;
+
 use sim::checks::linearizability::{CheckConfig, History, Outcome, Verdict, check};
 use sim::engine::{ActorId, NullSink, SimConfig, SimDuration, SimTime, Simulation, TraceSink};
 use sim::models::etcd::availability::{election_gaps, leader_timeline};
@@ -807,4 +809,62 @@ fn a_lossy_majority_link_suspends_the_liveness_bounds_until_heal() {
             "seed {seed}: writes did not resume after the heal"
         );
     }
+}
+
+/// Found by `sim explore` (seed 1: `OneWay cloudserver1 -> micklethefickle` at 0 s, then
+/// `LinkSlow micklethefickle<->cloudserver2 +900ms` at 5m42.3s) and reported as an
+/// `etcd-linearizable` violation. The cause was the history, not the model: the run ended
+/// while a client's put was still waiting for its answer, after the put had committed and
+/// another client had read its value. The history left the waiting put out, so the read saw a
+/// value "nobody wrote". A call still in flight now enters the history as an open call.
+#[test]
+fn a_write_still_in_flight_when_the_run_ends_is_in_the_history() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let plan = topology::fault::FaultPlan::new(vec![
+        topology::fault::TimedFault {
+            at: Duration::ZERO,
+            fault: Fault::OneWay {
+                from: "cloudserver1".into(),
+                to: "micklethefickle".into(),
+            },
+        },
+        topology::fault::TimedFault {
+            at: Duration::from_millis(342_300),
+            fault: Fault::LinkSlow {
+                a: "micklethefickle".into(),
+                b: "cloudserver2".into(),
+                latency: Duration::from_millis(900),
+            },
+        },
+    ]);
+    let mut sim = sim::scenario::run::build_world(&cluster, 1).expect("world");
+    let outcome = sim::scenario::run::run_world(
+        &mut sim,
+        "explore-seed-1",
+        &plan,
+        Duration::from_secs(600),
+        &mut NullSink,
+    )
+    .expect("runs");
+    assert!(outcome.passed(), "{:?}", outcome.violations);
+    // The case still has its shape: some write is open at the end, and a read saw its value.
+    let clients: Vec<&EtcdClient> = sim
+        .directory()
+        .actors_named("etcd-client")
+        .filter_map(|a| sim.model::<EtcdClient>(a))
+        .collect();
+    let open_puts: Vec<String> = clients
+        .iter()
+        .flat_map(|c| c.calls())
+        .filter(|o| o.return_time.is_none())
+        .filter_map(|o| match o.op {
+            KvOp::Put { value, .. } => Some(value),
+            _ => None,
+        })
+        .collect();
+    let read_open = clients.iter().flat_map(|c| c.calls()).any(|o| {
+        matches!(&o.outcome, Outcome::Ok(sim::models::kv::KvResult::Get { kv: Some(kv), .. })
+            if open_puts.contains(&kv.value))
+    });
+    assert!(read_open, "no read saw an open put's value: {open_puts:?}");
 }

@@ -509,7 +509,7 @@ impl Invariant for WritesRestored {
         let bound = self.bound(member_models(world).len(), step);
         let mut write_calls: Vec<SimTime> = clients
             .iter()
-            .flat_map(|c| c.operations().iter())
+            .flat_map(|c| c.calls())
             .filter(|o| o.may_write())
             .map(|o| SimTime::from_nanos(o.call_time))
             .collect();
@@ -559,7 +559,7 @@ impl Invariant for ClientHistoryLinearizable {
             .directory
             .actors_named(CLIENT_MODEL_NAME)
             .filter_map(|a| world.model::<EtcdClient>(a))
-            .flat_map(|c| c.operations().iter().cloned())
+            .flat_map(|c| c.calls())
             .collect();
         match check(&History::new(operations), &CheckConfig::default()) {
             Ok(Verdict::Linearizable) => None,

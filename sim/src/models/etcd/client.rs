@@ -144,9 +144,20 @@ impl EtcdClient {
         }
     }
 
-    /// Every call so far, as a history for the checker.
+    /// Every call so far, as a history for the checker (the one still in flight included).
     pub fn history(&self) -> History {
-        History::new(self.operations.clone())
+        History::new(self.calls().collect())
+    }
+
+    /// Every call so far: the answered or abandoned ones, then the one still waiting for its
+    /// answer as an open call (a write that may yet commit, a read that changed nothing). A
+    /// history without it can show a read of a value no recorded write wrote: a run that ends
+    /// while a put is in flight, after the put committed and another client read it.
+    pub fn calls(&self) -> impl Iterator<Item = Operation> + '_ {
+        self.operations
+            .iter()
+            .cloned()
+            .chain(self.in_flight.as_ref().map(|c| open_call(self.me, c)))
     }
 
     /// What this client does.
@@ -291,22 +302,28 @@ impl Model for EtcdClient {
     }
 
     fn on_crash(&mut self) {
-        // The process died with a call outstanding: a write may still commit, a read did
-        // nothing. The history is the test's record, so it survives.
+        // The process died with a call outstanding. The history is the test's record, so it
+        // survives.
         if let Some(call) = self.in_flight.take() {
-            let is_read = matches!(call.op, KvOp::Get { .. } | KvOp::Range { .. });
-            self.operations.push(Operation {
-                client: self.me,
-                op: call.op,
-                call_time: call.call.as_nanos(),
-                return_time: None,
-                outcome: if is_read {
-                    Outcome::Failed
-                } else {
-                    Outcome::Indeterminate
-                },
-            });
+            self.operations.push(open_call(self.me, &call));
         }
+    }
+}
+
+/// A call that never got its answer: a write may still commit (indeterminate), a read changed
+/// nothing (failed).
+fn open_call(client: u32, call: &InFlight) -> Operation {
+    let is_read = matches!(call.op, KvOp::Get { .. } | KvOp::Range { .. });
+    Operation {
+        client,
+        op: call.op.clone(),
+        call_time: call.call.as_nanos(),
+        return_time: None,
+        outcome: if is_read {
+            Outcome::Failed
+        } else {
+            Outcome::Indeterminate
+        },
     }
 }
 

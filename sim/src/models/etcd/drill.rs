@@ -328,7 +328,7 @@ pub fn run_drill(seed: u64, cfg: &DrillConfig) -> Result<SimDrill, EngineError> 
         .clients
         .iter()
         .filter_map(|c| h.sim.model::<EtcdClient>(*c))
-        .flat_map(|c| c.operations().iter().cloned())
+        .flat_map(|c| c.calls())
         .collect();
     for p in &mut phases {
         for o in operations

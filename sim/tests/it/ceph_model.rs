@@ -984,3 +984,64 @@ fn writes_whose_every_replica_is_lost_are_excused() {
         "the plan lost no write; it no longer tests the excuse"
     );
 }
+
+/// Found by `sim explore` (seed 15644613797087363028): with the link between the primary's host
+/// and the client's slowed by 1.5 s, the primary acknowledged a write while its PG was active;
+/// the answer reached the client 1.5 s later, 14 ms after a disk loss had made the PG inactive.
+/// The availability invariant judged the acknowledgement by the client's receive time and
+/// reported it; it now judges it by when the primary sent it.
+#[test]
+fn an_acknowledgement_is_judged_when_the_primary_sends_it() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let plan = FaultPlan::new(vec![
+        at(
+            0,
+            Fault::HostCrash {
+                host: "cloudserver1".into(),
+            },
+        ),
+        at(
+            0,
+            Fault::LinkSlow {
+                a: "cloudserver2".into(),
+                b: "blackboar".into(),
+                latency: Duration::from_millis(1516),
+            },
+        ),
+        TimedFault {
+            at: Duration::from_millis(76_800),
+            fault: Fault::DiskLoss {
+                host: "blackboar".into(),
+                disk: "/dev/vdb".into(),
+            },
+        },
+    ]);
+    let seed = 15_644_613_797_087_363_028;
+    let mut sim = sim::scenario::run::build_world(&cluster, seed).expect("world");
+    let outcome = sim::scenario::run::run_world(
+        &mut sim,
+        "explore-slow-ack",
+        &plan,
+        Duration::from_secs(600),
+        &mut NullSink,
+    )
+    .expect("runs");
+    assert!(outcome.passed(), "{:?}", outcome.violations);
+    // The case keeps its shape: an acknowledgement spent over a second on the slowed link.
+    let client_id = sim
+        .directory()
+        .actors_named("ceph-client")
+        .next()
+        .expect("client");
+    let client = sim.model::<CephClient>(client_id).expect("client");
+    let slow = client
+        .writes
+        .values()
+        .any(|w| match (w.acked, w.primary_acked) {
+            (Some((heard, _)), Some(sent)) => {
+                heard.saturating_since(sent) > SimDuration::from_secs(1)
+            }
+            _ => false,
+        });
+    assert!(slow, "no acknowledgement crossed the slowed link");
+}

@@ -530,7 +530,9 @@ impl Invariant for CephIoAvailability {
     fn finish(&mut self, _end: SimTime, world: &WorldView<'_>) -> Option<String> {
         let client = world.model::<CephClient>(self.actors.client)?;
         for w in client.writes.values() {
-            if let Some((t, v)) = w.acked
+            // Judged when the primary acknowledged: the client may hear it much later.
+            if let Some((_, v)) = w.acked
+                && let Some(t) = w.primary_acked
                 && !self.active_at(w.pg, t)
             {
                 return Some(format!(

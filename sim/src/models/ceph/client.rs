@@ -50,6 +50,8 @@ pub struct WriteRecord {
     pub inactive_wait: SimDuration,
     /// Time it was held back for lack of a monitor quorum.
     pub quorum_wait: SimDuration,
+    /// When the primary sent the acknowledgement (`acked` is when the client got it).
+    pub primary_acked: Option<SimTime>,
 }
 
 #[derive(Clone, Debug)]
@@ -194,6 +196,7 @@ impl CephClient {
                 acked: None,
                 inactive_wait: SimDuration::ZERO,
                 quorum_wait: SimDuration::ZERO,
+                primary_acked: None,
             },
         );
         self.pending.insert(
@@ -321,6 +324,7 @@ impl CephClient {
         }
         if let Some(w) = self.writes.get_mut(&r.tid) {
             w.acked = Some((now, v));
+            w.primary_acked = Some(r.sent);
             w.inactive_wait = w.inactive_wait + r.inactive_wait;
             let took = now.saturating_since(w.issued);
             if took > IO_STALL_AFTER {

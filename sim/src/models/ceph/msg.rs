@@ -361,6 +361,9 @@ pub struct ClientReply {
     pub degraded: bool,
     /// Time the write waited in the PG's queue because the PG was not active.
     pub inactive_wait: SimDuration,
+    /// When the primary sent this answer (for the checks: over a slowed link the client hears
+    /// it later, possibly after the PG left the state it answered in).
+    pub sent: SimTime,
 }
 
 message!(

@@ -675,6 +675,7 @@ impl CephOsdHost {
                 version: None,
                 degraded: false,
                 inactive_wait,
+                sent: ctx.now(),
             },
         );
     }

@@ -490,6 +490,7 @@ impl CephOsdHost {
                     version: Some(version),
                     degraded,
                     inactive_wait,
+                    sent: ctx.now(),
                 },
             );
         } else {
@@ -579,6 +580,7 @@ impl CephOsdHost {
                     version: Some(a.version),
                     degraded,
                     inactive_wait: op.inactive_wait,
+                    sent: ctx.now(),
                 },
             );
         }

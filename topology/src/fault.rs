@@ -289,8 +289,9 @@ impl Fault {
         }
     }
 
-    /// Every host name the fault mentions, in the order written.
-    pub fn hosts(&self) -> Vec<&str> {
+    /// The one host a host-local fault happens on (its processes can notice it); `None` for
+    /// network faults, which span hosts.
+    pub fn local_host(&self) -> Option<&str> {
         match self {
             Fault::HostCrash { host }
             | Fault::HostRestart { host }
@@ -300,13 +301,39 @@ impl Fault {
             | Fault::ProcessResume { host, .. }
             | Fault::DiskLoss { host, .. }
             | Fault::Drain { host }
-            | Fault::Uncordon { host } => vec![host.as_str()],
+            | Fault::Uncordon { host } => Some(host),
+            Fault::Partition { .. }
+            | Fault::OneWay { .. }
+            | Fault::Heal
+            | Fault::LinkSlow { .. }
+            | Fault::LinkLossy { .. } => None,
+        }
+    }
+
+    /// (host, process) of a process fault (stop, start, pause, resume).
+    pub fn process_target(&self) -> Option<(&str, &str)> {
+        match self {
+            Fault::ProcessStop { host, process }
+            | Fault::ProcessStart { host, process }
+            | Fault::ProcessPause { host, process }
+            | Fault::ProcessResume { host, process } => Some((host, process)),
+            _ => None,
+        }
+    }
+
+    /// Every host name the fault mentions, in the order written.
+    pub fn hosts(&self) -> Vec<&str> {
+        if let Some(host) = self.local_host() {
+            return vec![host];
+        }
+        match self {
             Fault::Partition { groups } => groups.iter().flatten().map(String::as_str).collect(),
             Fault::OneWay { from, to } => vec![from.as_str(), to.as_str()],
             Fault::LinkSlow { a, b, .. } | Fault::LinkLossy { a, b, .. } => {
                 vec![a.as_str(), b.as_str()]
             }
-            Fault::Heal => Vec::new(),
+            // Heal names no host; host-local faults were answered above.
+            _ => Vec::new(),
         }
     }
 }

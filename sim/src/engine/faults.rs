@@ -30,7 +30,7 @@ impl Simulation {
             });
         }
         self.push_log(LogKind::Fault(fault.clone()), sink);
-        let Some(host) = local_host(&fault).and_then(|h| self.host_id(h)) else {
+        let Some(host) = fault.local_host().and_then(|h| self.host_id(h)) else {
             return;
         };
         for actor in self.actors_on(host) {
@@ -119,27 +119,6 @@ impl Simulation {
             },
             Fault::DiskLoss { .. } | Fault::Drain { .. } | Fault::Uncordon { .. } => "notified",
         }
-    }
-}
-
-/// The one host a host-local fault happens on; `None` for network faults, which no process
-/// can observe directly.
-fn local_host(fault: &Fault) -> Option<&str> {
-    match fault {
-        Fault::HostCrash { host }
-        | Fault::HostRestart { host }
-        | Fault::ProcessStop { host, .. }
-        | Fault::ProcessStart { host, .. }
-        | Fault::ProcessPause { host, .. }
-        | Fault::ProcessResume { host, .. }
-        | Fault::DiskLoss { host, .. }
-        | Fault::Drain { host }
-        | Fault::Uncordon { host } => Some(host),
-        Fault::Partition { .. }
-        | Fault::OneWay { .. }
-        | Fault::Heal
-        | Fault::LinkSlow { .. }
-        | Fault::LinkLossy { .. } => None,
     }
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use topology::Cluster;
-use topology::fault::{Fault, FaultPlan, FaultTargets, Scenario};
+use topology::fault::{FaultPlan, FaultTargets, Scenario};
 
 use crate::checks::invariant::{HeartbeatAccuracy, HeartbeatCompleteness, Violation};
 use crate::checks::timeline::{Timeline, build_timelines};
@@ -320,11 +320,7 @@ fn kubernetes_notes(sim: &Simulation, plan: &FaultPlan) -> Vec<String> {
 fn refuse_unmodelled_processes(sim: &Simulation, plan: &FaultPlan) -> Result<(), SimError> {
     let dir = sim.directory();
     for timed in plan.sorted() {
-        let (Fault::ProcessStop { host, process }
-        | Fault::ProcessStart { host, process }
-        | Fault::ProcessPause { host, process }
-        | Fault::ProcessResume { host, process }) = &timed.fault
-        else {
+        let Some((host, process)) = timed.fault.process_target() else {
             continue;
         };
         let Some(host_id) = sim.host_id(host) else {
@@ -342,8 +338,8 @@ fn refuse_unmodelled_processes(sim: &Simulation, plan: &FaultPlan) -> Result<(),
         return Err(SimError::Unmodelled {
             fault: timed.fault.to_string(),
             at: SimDuration::from(timed.at).to_string(),
-            process: process.clone(),
-            host: host.clone(),
+            process: process.to_owned(),
+            host: host.to_owned(),
             modelled: if running.is_empty() {
                 "nothing".to_owned()
             } else {

@@ -138,7 +138,7 @@ mod tests {
                     }
                 }
                 Event::Refused { .. } => self.refused += 1,
-                Event::Fault(_) => {}
+                Event::Closed { .. } | Event::Fault(_) => {}
             }
         }
         fn on_crash(&mut self) {}

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use topology::fault::Fault;
 
+use super::connection::ClientEnd;
 use super::lifecycle::Proc;
 use super::log::Observer;
 use super::model::{ActorId, Ctx, Effect, Endpoint, Event, Message, Port, TimerId, TimerTag};
@@ -45,6 +46,14 @@ pub(super) enum Pending {
         to: Endpoint,
         msg: Box<dyn Message>,
     },
+    /// The reset of a connection whose server process died, on its way to incarnation
+    /// `incarnation` of `actor`, at `port`.
+    Closed {
+        actor: ActorId,
+        port: Port,
+        incarnation: u32,
+        peer: ActorId,
+    },
     /// A fault from the plan, to apply.
     Fault(Fault),
     /// Tell `actor` that `fault` happened.
@@ -62,7 +71,8 @@ impl Simulation {
                     Pending::Deliver { to, .. } => *to,
                     Pending::Timer { actor, .. }
                     | Pending::Notify { actor, .. }
-                    | Pending::Refused { actor, .. } => *actor,
+                    | Pending::Refused { actor, .. }
+                    | Pending::Closed { actor, .. } => *actor,
                     Pending::Start { .. } | Pending::Fault(_) => return,
                 };
                 self.deliver(actor, other, sink);
@@ -78,7 +88,7 @@ impl Simulation {
         match &pending {
             Pending::Timer { id: timer, .. } if !actor.armed.contains(timer) => return,
             // A refusal for a sender that died since: its connection died with it.
-            Pending::Refused { incarnation, .. }
+            Pending::Refused { incarnation, .. } | Pending::Closed { incarnation, .. }
                 if !actor.alive || *incarnation != actor.incarnation =>
             {
                 return;
@@ -139,7 +149,9 @@ impl Simulation {
         };
         let port = match &pending {
             Pending::Deliver { to_port, .. } => *to_port,
-            Pending::Timer { port, .. } | Pending::Refused { port, .. } => *port,
+            Pending::Timer { port, .. }
+            | Pending::Refused { port, .. }
+            | Pending::Closed { port, .. } => *port,
             _ => Port::MAIN,
         };
         let mut ctx = Ctx::new(
@@ -187,6 +199,9 @@ impl Simulation {
                     msg: msg.as_ref(),
                 },
             ),
+            Pending::Closed { peer, .. } => {
+                actor.model.handle(&mut ctx, Event::Closed { peer: *peer })
+            }
             Pending::Notify { fault, .. } => actor.model.handle(&mut ctx, Event::Fault(fault)),
             Pending::Start { restarted, .. } => actor.model.handle(
                 &mut ctx,
@@ -258,6 +273,19 @@ impl Simulation {
                 }
                 Effect::Release { address, port } => {
                     self.addresses.release(&address, Endpoint::new(id, port));
+                }
+                Effect::Connect { server, port } => {
+                    let incarnation = self.actors.get(id.0 as usize).map_or(0, |a| a.incarnation);
+                    self.connections.open(
+                        server,
+                        ClientEnd {
+                            client: Endpoint::new(id, port),
+                            incarnation,
+                        },
+                    );
+                }
+                Effect::Disconnect { server, port } => {
+                    self.connections.close(server, Endpoint::new(id, port));
                 }
                 Effect::SendToAddress {
                     address,
@@ -356,6 +384,28 @@ impl Simulation {
             self.net
                 .route_flow(sender.host, receiver.host, (from.0, to.0), self.now, rng),
         )
+    }
+
+    /// `server`'s process died: resets every connection to it. On a live host the kernel's
+    /// FIN or RST travels to each client over the network (a cut-off client hears nothing); a
+    /// crashed host sends nothing, and its connections are simply gone.
+    pub(super) fn reset_connections(&mut self, server: ActorId, host_up: bool) {
+        for end in self.connections.take(server) {
+            if !host_up {
+                continue;
+            }
+            if let Some(Verdict::Deliver(at)) = self.route(server, end.client.actor) {
+                self.queue.push(
+                    at,
+                    Pending::Closed {
+                        actor: end.client.actor,
+                        port: end.client.port,
+                        incarnation: end.incarnation,
+                        peer: server,
+                    },
+                );
+            }
+        }
     }
 
     /// Sends the reset for `pending` (a message that reached a host where nothing listens)
@@ -569,6 +619,79 @@ mod tests {
             sim.stop_process(ActorId(1), sink);
         });
         assert_eq!(one_way_back, (0, None), "return path cut");
+    }
+
+    /// What probe `a` was told about its connection to `b` in the 50 ms after `fault` hit `b`
+    /// at 50 ms (between two ticks, so no ping is refused in that window).
+    fn closures_after(fault: impl Fn(&mut Simulation, &mut NullSink)) -> Vec<(u64, String)> {
+        let (mut sim, a) = world(&["a", "b"]);
+        let mut sink = NullSink;
+        sim.run_until(SimTime::ZERO + SimDuration::from_millis(50), &mut sink);
+        let before = seen(&sim, a[0]).len();
+        fault(&mut sim, &mut sink);
+        let mut heard = Vec::new();
+        for ms in 51..=99 {
+            sim.run_until(SimTime::ZERO + SimDuration::from_millis(ms), &mut sink);
+            let seen = seen(&sim, a[0]);
+            heard.extend(seen[before + heard.len()..].iter().map(|s| (ms, s.clone())));
+        }
+        heard
+    }
+
+    #[test]
+    fn a_process_death_on_a_live_host_resets_its_connections_after_one_trip() {
+        for stop in [true, false] {
+            let heard = closures_after(|sim, sink| {
+                if stop {
+                    sim.stop_process(ActorId(1), sink);
+                } else {
+                    sim.crash_actor(ActorId(1), sink);
+                }
+            });
+            assert_eq!(heard, [(51, "closed b/probe".to_owned())], "stop={stop}");
+        }
+    }
+
+    #[test]
+    fn a_host_crash_a_pause_or_a_cut_sends_no_reset() {
+        let host_down = closures_after(|sim, sink| {
+            let b = sim.host_id("b").expect("b");
+            sim.crash_host(b, sink);
+        });
+        assert_eq!(host_down, [], "host down");
+        let paused = closures_after(|sim, sink| {
+            sim.pause_process(ActorId(1), sink);
+        });
+        assert_eq!(paused, [], "paused");
+        let cut_off = closures_after(|sim, sink| {
+            let (a, b) = (sim.host_id("a").expect("a"), sim.host_id("b").expect("b"));
+            sim.net.cut_one_way(b, a);
+            sim.crash_actor(ActorId(1), sink);
+        });
+        assert_eq!(cut_off, [], "the way back is cut");
+    }
+
+    #[test]
+    fn a_reset_reaches_only_live_holders_of_the_connection() {
+        let (mut sim, a) = world(&["a", "b", "c"]);
+        let mut sink = NullSink;
+        sim.run_until(SimTime::ZERO + SimDuration::from_millis(50), &mut sink);
+        // c closed its connection to b, and a's process died before b's did.
+        sim.effects.push(Effect::Disconnect {
+            server: a[1],
+            port: Port::MAIN,
+        });
+        sim.apply_effects(a[2], &mut sink);
+        sim.crash_actor(a[0], &mut sink);
+        sim.crash_actor(a[1], &mut sink);
+        sim.run_until(SimTime::ZERO + SimDuration::from_millis(60), &mut sink);
+        assert!(!seen(&sim, a[0]).iter().any(|s| s.starts_with("closed")));
+        // c still hears of a's death (it never closed that one), not of b's.
+        let c_heard: Vec<&String> = seen(&sim, a[2])
+            .iter()
+            .filter(|s| s.starts_with("closed"))
+            .collect();
+        assert_eq!(c_heard, ["closed a/probe"]);
     }
 
     #[test]

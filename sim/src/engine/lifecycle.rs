@@ -131,6 +131,12 @@ impl Simulation {
                 actor: &actor.name,
             });
         }
+        let host_up = self
+            .host_up
+            .get(actor.host.0 as usize)
+            .copied()
+            .unwrap_or(false);
+        self.reset_connections(id, host_up);
         self.push_log(LogKind::ActorDown(id), sink);
     }
 

@@ -3,6 +3,7 @@
 //! seed: no wall clock, no hash-order iteration, no global RNG.
 
 pub mod address;
+mod connection;
 mod dispatch;
 pub mod fact;
 mod faults;

@@ -130,6 +130,12 @@ pub enum Event<'a> {
         /// The message, so the sender knows which request failed.
         msg: &'a dyn Message,
     },
+    /// The connection this port held to `peer` (see [`Ctx::connect`]) was reset: `peer`'s
+    /// process died while its host stayed up, and the kernel's FIN or RST came back.
+    Closed {
+        /// The server whose process died.
+        peer: ActorId,
+    },
     /// A fault was applied somewhere in the cluster (every running actor is told; most ignore
     /// it, but e.g. a Kubernetes model reacts to `Drain` and a Ceph model to `DiskLoss`).
     Fault(&'a Fault),
@@ -196,6 +202,20 @@ pub enum Effect {
         /// The address.
         address: Address,
         /// The releasing port.
+        port: Port,
+    },
+    /// This port holds a connection to `server` from now on: reset it when `server` dies.
+    Connect {
+        /// The server.
+        server: ActorId,
+        /// The client port.
+        port: Port,
+    },
+    /// This port closed its connection to `server`.
+    Disconnect {
+        /// The server.
+        server: ActorId,
+        /// The client port.
         port: Port,
     },
     /// Send `msg` to whoever holds `address` now (silence if no one does).
@@ -391,6 +411,25 @@ impl<'a> Ctx<'a> {
     pub fn release(&mut self, address: Address) {
         self.effects.push(Effect::Release {
             address,
+            port: self.port,
+        });
+    }
+
+    /// Marks this port as holding a connection to `server` (a gRPC client's TCP connection to
+    /// an etcd member): when `server`'s process dies on a live, reachable host, this port gets
+    /// `Event::Closed` one network trip later. Silence when the host crashes or the process is
+    /// paused, as with real sockets.
+    pub fn connect(&mut self, server: ActorId) {
+        self.effects.push(Effect::Connect {
+            server,
+            port: self.port,
+        });
+    }
+
+    /// Forgets the connection [`Ctx::connect`] opened.
+    pub fn disconnect(&mut self, server: ActorId) {
+        self.effects.push(Effect::Disconnect {
+            server,
             port: self.port,
         });
     }

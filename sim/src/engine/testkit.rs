@@ -64,6 +64,10 @@ impl Model for Probe {
             Event::Start { restarted } => {
                 self.starts.push(restarted);
                 self.seen.push(format!("start restarted={restarted}"));
+                // Every probe holds a connection to each peer, as a gRPC client would.
+                for peer in Self::peers(ctx) {
+                    ctx.connect(peer);
+                }
                 ctx.set_timer(TICK, ProbeTimer::Tick);
             }
             Event::Timer { .. } => {
@@ -83,6 +87,10 @@ impl Model for Probe {
             Event::Refused { to, msg } => {
                 let to = Self::name(ctx, to.actor);
                 self.seen.push(format!("refused {} to {to}", msg.kind()));
+            }
+            Event::Closed { peer } => {
+                let peer = Self::name(ctx, peer);
+                self.seen.push(format!("closed {peer}"));
             }
             Event::Fault(fault) => self.seen.push(format!("fault {fault}")),
         }

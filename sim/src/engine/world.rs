@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use topology::fault::{Fault, FaultPlan};
 
 use super::address::{Address, AddressTable};
+use super::connection::Connections;
 use super::dispatch::Pending;
 use super::lifecycle::{Actor, host_record};
 use super::log::{LogEntry, Observer};
@@ -96,6 +97,8 @@ pub struct Simulation {
     pub(super) flow_rngs: Vec<BTreeMap<u32, SimRng>>,
     /// Addresses models claimed, and their holders.
     pub(super) addresses: AddressTable,
+    /// Client ports holding connections to each server actor.
+    pub(super) connections: Connections,
     pub(super) streams: RngStreams,
     pub(super) next_timer: u64,
     pub(super) effects: Vec<Effect>,
@@ -127,6 +130,7 @@ impl Simulation {
             net: Network::new(0, config.default_link),
             flow_rngs: Vec::new(),
             addresses: AddressTable::default(),
+            connections: Connections::default(),
             streams,
             config,
             now: SimTime::ZERO,

@@ -189,7 +189,10 @@ impl Model for HeartbeatDetector {
                     }
                 }
             }
-            Event::Timer { .. } | Event::Refused { .. } | Event::Fault(_) => {}
+            Event::Timer { .. }
+            | Event::Refused { .. }
+            | Event::Closed { .. }
+            | Event::Fault(_) => {}
         }
     }
 

@@ -59,7 +59,10 @@ impl Model for BuggyRegister {
                 ctx.fact(Register::Acked(self.durable));
                 ctx.set_timer(WRITE_EVERY, 0);
             }
-            Event::Message { .. } | Event::Refused { .. } | Event::Fault(_) => {}
+            Event::Message { .. }
+            | Event::Refused { .. }
+            | Event::Closed { .. }
+            | Event::Fault(_) => {}
         }
     }
 

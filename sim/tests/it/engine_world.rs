@@ -104,7 +104,7 @@ impl Model for Probe {
                     ));
                 }
             }
-            Event::Refused { .. } | Event::Fault(_) => {}
+            Event::Refused { .. } | Event::Closed { .. } | Event::Fault(_) => {}
         }
     }
 

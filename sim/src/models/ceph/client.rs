@@ -367,7 +367,10 @@ impl Model for CephClient {
                     self.on_reply(ctx, r);
                 }
             }
-            Event::Timer { .. } | Event::Refused { .. } | Event::Fault(_) => {}
+            Event::Timer { .. }
+            | Event::Refused { .. }
+            | Event::Closed { .. }
+            | Event::Fault(_) => {}
         }
     }
 

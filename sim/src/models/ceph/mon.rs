@@ -712,7 +712,7 @@ impl Model for CephMon {
                 }
                 _ => {}
             },
-            Event::Refused { .. } | Event::Fault(_) => {}
+            Event::Refused { .. } | Event::Closed { .. } | Event::Fault(_) => {}
         }
     }
 

@@ -700,6 +700,7 @@ impl Model for CephOsdHost {
                     self.report_refused(ctx, p.from, p.to);
                 }
             }
+            Event::Closed { .. } => {}
             Event::Fault(f) => self.on_fault(ctx, f),
         }
     }

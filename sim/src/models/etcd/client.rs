@@ -297,7 +297,10 @@ impl Model for EtcdClient {
                     self.finish(ctx, outcome);
                 }
             }
-            Event::Timer { .. } | Event::Refused { .. } | Event::Fault(_) => {}
+            Event::Timer { .. }
+            | Event::Refused { .. }
+            | Event::Closed { .. }
+            | Event::Fault(_) => {}
         }
     }
 
@@ -364,6 +367,7 @@ impl Model for MoveLeader {
             Event::Start { .. }
             | Event::Message { .. }
             | Event::Refused { .. }
+            | Event::Closed { .. }
             | Event::Fault(_) => {}
         }
     }

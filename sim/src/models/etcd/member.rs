@@ -526,7 +526,10 @@ impl Model for EtcdMember {
                     self.after_raft_call(ctx);
                 }
             }
-            Event::Timer { .. } | Event::Refused { .. } | Event::Fault(_) => {}
+            Event::Timer { .. }
+            | Event::Refused { .. }
+            | Event::Closed { .. }
+            | Event::Fault(_) => {}
         }
     }
 

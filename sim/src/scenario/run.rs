@@ -208,8 +208,8 @@ pub fn build_heartbeat_world(cluster: &Cluster, seed: u64) -> Result<Simulation,
     Ok(sim)
 }
 
-/// The etcd load a scenario runs: each control-plane host's apiserver stand-in issues a request
-/// every 200 ms (a quiet control plane's lease renewals and status updates), enough to show
+/// The etcd load a scenario runs: each control-plane host's apiserver stand-in (a clientv3
+/// session over all members with kube-apiserver's keepalive) issues a request every 200 ms (a quiet control plane's lease renewals and status updates), enough to show
 /// when writes stop and resume without making half-hour histories slow to check. It starts
 /// after 3 s, once etcd has elected its first leader, as kubeadm starts the apiserver only
 /// after etcd answers.
@@ -217,6 +217,10 @@ pub fn apiserver_etcd_client() -> etcd::ClientConfig {
     etcd::ClientConfig {
         think: SimDuration::from_millis(200),
         start_after: SimDuration::from_secs(3),
+        session: etcd::session::SessionConfig {
+            keepalive: Some(etcd::session::Keepalive::KUBE_APISERVER),
+            ..etcd::session::SessionConfig::default()
+        },
         ..etcd::ClientConfig::default()
     }
 }

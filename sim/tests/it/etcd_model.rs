@@ -227,7 +227,15 @@ fn a_minority_cannot_write_and_an_isolated_leader_steps_down() {
             "seed {seed}: the minority side acknowledged a write"
         );
         let majority_client = actors.clients[(old + 1) % 3];
-        assert!(ok_puts_called_in(&client_history(&sim, majority_client), secs(8), secs(12)) > 10);
+        // clientv3's round robin keeps a third of the calls on the cut-off member, whose
+        // connection stays READY (no keepalive by default) and which hold the client for its
+        // 1.5 s deadline: about two calls per 1.55 s round, three in five of them writes.
+        let majority_puts =
+            ok_puts_called_in(&client_history(&sim, majority_client), secs(8), secs(12));
+        assert!(
+            majority_puts >= 2,
+            "seed {seed}: the majority stopped acknowledging writes ({majority_puts} in 4 s)"
+        );
         let h = history(&sim, &actors);
         assert_linearizable(&h);
         let revisions: Vec<i64> = (0..3)
@@ -254,6 +262,7 @@ fn serializable_reads_answer_in_a_minority_and_the_checker_catches_their_stalene
     let reader = ClientConfig {
         read_mode: ReadMode::Serializable,
         read_percent: 100,
+        pin_endpoint: Some(2),
         ..ClientConfig::default()
     };
     let writer = ClientConfig::default();
@@ -264,7 +273,7 @@ fn serializable_reads_answer_in_a_minority_and_the_checker_catches_their_stalene
             sim.add_host(h).expect("host");
         }
         sim.add_host("writer").expect("host");
-        // The reader sits on m3 and reads from it; the writer talks to the others.
+        // The reader sits on m3 and reads only from it; the writer talks to every member.
         let actors = add_members_and_clients(&mut sim, config, &MEMBERS, &["writer"], &writer)
             .expect("etcd");
         let m3 = sim.host_id("m3").expect("m3");
@@ -817,37 +826,81 @@ fn a_lossy_majority_link_suspends_the_liveness_bounds_until_heal() {
 /// while a client's put was still waiting for its answer, after the put had committed and
 /// another client had read its value. The history left the waiting put out, so the read saw a
 /// value "nobody wrote". A call still in flight now enters the history as an open call.
+///
+/// The shape, built on purpose: a writer behind a 900 ms link (its put commits 900 ms after it
+/// leaves, its answer needs 900 ms more) and a reader next to the members; the run stops at the
+/// first instant a read has seen a put that is still open.
 #[test]
 fn a_write_still_in_flight_when_the_run_ends_is_in_the_history() {
-    let cluster = topology::default_cluster().expect("default topology");
-    let plan = topology::fault::FaultPlan::new(vec![
-        topology::fault::TimedFault {
-            at: Duration::ZERO,
-            fault: Fault::OneWay {
-                from: "cloudserver1".into(),
-                to: "micklethefickle".into(),
-            },
-        },
-        topology::fault::TimedFault {
-            at: Duration::from_millis(342_300),
-            fault: Fault::LinkSlow {
-                a: "micklethefickle".into(),
-                b: "cloudserver2".into(),
-                latency: Duration::from_millis(900),
-            },
-        },
-    ]);
-    let mut sim = sim::scenario::run::build_world(&cluster, 1).expect("world");
-    let outcome = sim::scenario::run::run_world(
+    let mut sim = Simulation::new(SimConfig::new(1));
+    for h in MEMBERS.iter().chain(&["writer", "reader"]) {
+        sim.add_host(h).expect("host");
+    }
+    let one_key = ClientConfig {
+        keys: 1,
+        cas_every: 0,
+        pin_endpoint: Some(0),
+        start_after: SimDuration::from_secs(3),
+        ..ClientConfig::default()
+    };
+    let writer = ClientConfig {
+        read_percent: 0,
+        ..one_key.clone()
+    };
+    let reader = ClientConfig {
+        read_percent: 100,
+        ..one_key
+    };
+    let mut actors = add_members_and_clients(
         &mut sim,
-        "explore-seed-1",
-        &plan,
-        Duration::from_secs(600),
-        &mut NullSink,
+        EtcdSimConfig::default(),
+        &MEMBERS,
+        &["writer"],
+        &writer,
     )
-    .expect("runs");
-    assert!(outcome.passed(), "{:?}", outcome.violations);
-    // The case still has its shape: some write is open at the end, and a read saw its value.
+    .expect("etcd");
+    let reader_host = sim.host_id("reader").expect("reader");
+    actors.clients.push(
+        sim.add_actor(
+            reader_host,
+            "etcd-client",
+            Box::new(EtcdClient::new(reader)),
+        )
+        .expect("reader"),
+    );
+    sim.schedule_fault(
+        SimTime::ZERO,
+        Fault::LinkSlow {
+            a: "writer".into(),
+            b: "m1".into(),
+            latency: Duration::from_millis(900),
+        },
+    )
+    .expect("fault");
+    let mut at = secs(4);
+    while !read_saw_an_open_put(&sim) {
+        assert!(at < secs(20), "no read saw an open put's value by 20 s");
+        at = at + SimDuration::from_millis(10);
+        run(&mut sim, at);
+    }
+    let with_open = history(&sim, &actors);
+    assert_linearizable(&with_open);
+    // Without the open put the same history is wrong: the checker would have cried wolf.
+    let answered = History::new(
+        with_open
+            .operations
+            .into_iter()
+            .filter(|o| o.return_time.is_some())
+            .collect(),
+    );
+    assert!(matches!(
+        check(&answered, &CheckConfig::default()).expect("well-formed"),
+        Verdict::NotLinearizable(_)
+    ));
+}
+
+/// Some write is open at the end of the run, and some read saw its value.
+fn read_saw_an_open_put(sim: &Simulation) -> bool {
     let clients: Vec<&EtcdClient> = sim
         .directory()
         .actors_named("etcd-client")
@@ -862,9 +915,8 @@ fn a_write_still_in_flight_when_the_run_ends_is_in_the_history() {
             _ => None,
         })
         .collect();
-    let read_open = clients.iter().flat_map(|c| c.calls()).any(|o| {
+    clients.iter().flat_map(|c| c.calls()).any(|o| {
         matches!(&o.outcome, Outcome::Ok(sim::models::kv::KvResult::Get { kv: Some(kv), .. })
             if open_puts.contains(&kv.value))
-    });
-    assert!(read_open, "no read saw an open put's value: {open_puts:?}");
+    })
 }

@@ -1,40 +1,45 @@
-//! An etcd client the way kube-apiserver and `etcdctl` use one: one request at a time against
-//! one endpoint, a per-request deadline, and on an error or a timeout the next endpoint
-//! (clientv3's balancer moves on from an endpoint that fails). Every call goes into a
-//! [`History`] for the linearizability checker: an answered call is `ok`, a read or a rejected
-//! request that failed is `failed` (it changed nothing), and a write whose deadline passed is
-//! `indeterminate` (it may still commit, as real etcd's `context deadline exceeded` may).
+//! A workload client: a process that issues puts, linearizable (or serializable) gets and
+//! compare-and-swap txns on a few keys through an embedded [`EtcdSession`] (clientv3's
+//! endpoint handling, retries and connection states), with a per-call deadline, and records
+//! every call in a [`History`] for the linearizability checker: an answered call is `ok`, a
+//! read that failed or a write that never reached etcd is `failed` (it changed nothing), and a
+//! write that reached a member and got no answer that rules it out is `indeterminate` (it may
+//! still commit, as real etcd's `context deadline exceeded` may).
 //!
-//! The workload mixes puts, linearizable (or serializable) gets and compare-and-swap txns on a
-//! few keys, so concurrent clients contend on the same keys the way controllers do.
+//! The workload mixes operations on a few keys, so concurrent clients contend on the same keys
+//! the way controllers do.
+
+use std::collections::BTreeMap;
 
 use rand::Rng;
 
 use super::MODEL_NAME;
-use super::messages::{EtcdRequest, EtcdResponse, ReadMode, TransferLeadership};
+use super::messages::{ReadMode, TransferLeadership};
+use super::session::{CallId, EtcdSession, SessionConfig, SessionEvent};
 use crate::checks::linearizability::{History, Operation, Outcome};
 use topology::component::Component;
 use topology::workload::{OpMix, WorkloadClient};
 
-use crate::engine::{ActorId, Ctx, Event, Model, SimDuration, SimTime, Status};
+use crate::engine::{ActorId, Ctx, Event, Model, Port, SimDuration, SimTime, Status, SubMachine};
 use crate::models::kv::KvOp;
 
-/// Timer tags.
-/// The client's timers.
+/// The port the client's session lives on.
+const SESSION_PORT: Port = Port(1);
+
+/// The client's own timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ClientTimer {
     /// Think time is over: issue the next operation.
     NextOp,
-    /// Request `id` has waited its whole timeout.
-    Deadline(u64),
 }
 
-/// Per-request deadline of the workload. Not an etcd value: etcd has no server-side request
-/// deadline a client sees, and `etcdctl`'s own `--command-timeout` default is 5 s. 1.5 s is this
-/// project's choice for the differential test's clients, the `etcdctl --command-timeout` (and
-/// dial timeout) its real half passes, so simulated and real clients give up at the same moment.
-/// It sits above one election timeout (1 s) so a request is not abandoned by an ordinary
-/// leader election's first half, and well below etcdctl's 5 s so the clients notice outages.
+/// Per-request deadline of the workload. Not an etcd value: clientv3 sets no deadline of its
+/// own (the caller's context decides), and `etcdctl`'s `--command-timeout` default is 5 s.
+/// 1.5 s is this project's choice for the differential test's clients, the `etcdctl
+/// --command-timeout` (and dial timeout) its real half passes, so simulated and real clients
+/// give up at the same moment. It sits above one election timeout (1 s) so a request is not
+/// abandoned by an ordinary leader election's first half, and well below etcdctl's 5 s so the
+/// clients notice outages.
 pub const DEFAULT_REQUEST_TIMEOUT: SimDuration = SimDuration::from_millis(1500);
 
 /// Pause between one answer and the next request: about what spawning `etcdctl` costs in the
@@ -58,7 +63,7 @@ pub const WORKLOAD_KEYS: u32 = 3;
 pub struct ClientConfig {
     /// Per-request deadline.
     pub timeout: SimDuration,
-    /// Pause between requests.
+    /// Pause between an answer and the next request.
     pub think: SimDuration,
     /// When the first request goes out.
     pub start_after: SimDuration,
@@ -72,11 +77,15 @@ pub struct ClientConfig {
     /// compare-and-swap txn (guarded by the last value this client saw for the key, or by
     /// "the key does not exist" when it saw none); the other writes are puts. 0: no txns.
     pub cas_every: u64,
-    /// Talk only to the member at this position (Raft id - 1) and never fail over: a client
-    /// pinned to one endpoint, as a process that was given a single `--endpoints` URL is.
+    /// Talk only to the member at this position (Raft id - 1): a client pinned to one
+    /// endpoint, as a process that was given a single `--endpoints` URL is.
     pub pin_endpoint: Option<usize>,
     /// Stop issuing requests at this time (the history ends cleanly before the run does).
     pub stop_at: Option<SimDuration>,
+    /// Calls the client keeps in flight at once (each followed by its own think time).
+    pub concurrency: u32,
+    /// How the client's etcd session uses the endpoints.
+    pub session: SessionConfig,
 }
 
 impl Default for ClientConfig {
@@ -91,27 +100,28 @@ impl Default for ClientConfig {
             cas_every: WORKLOAD_CAS_EVERY,
             pin_endpoint: None,
             stop_at: None,
+            concurrency: 1,
+            session: SessionConfig::default(),
         }
     }
 }
 
-/// The call in flight.
+/// A call not answered yet.
 #[derive(Clone, Debug)]
-struct InFlight {
-    id: u64,
+struct OpenCall {
     op: KvOp,
     call: SimTime,
-    endpoint: usize,
 }
 
 /// A workload client.
 #[derive(Debug)]
 pub struct EtcdClient {
     config: ClientConfig,
-    endpoints: Vec<ActorId>,
-    next_endpoint: usize,
-    next_id: u64,
-    in_flight: Option<InFlight>,
+    session: EtcdSession,
+    /// Calls in flight, by session handle.
+    open: BTreeMap<CallId, OpenCall>,
+    /// Requests issued so far (the workload's request counter).
+    issued: u64,
     /// The recorded calls (test instrumentation: kept across crashes).
     operations: Vec<Operation>,
     /// The request choice and the last value seen per key, for CAS guards.
@@ -131,11 +141,10 @@ impl EtcdClient {
             keys: config.keys,
         });
         EtcdClient {
+            session: EtcdSession::new(config.session),
             config,
-            endpoints: Vec::new(),
-            next_endpoint: 0,
-            next_id: 0,
-            in_flight: None,
+            open: BTreeMap::new(),
+            issued: 0,
             operations: Vec::new(),
             workload,
             name: String::new(),
@@ -144,20 +153,20 @@ impl EtcdClient {
         }
     }
 
-    /// Every call so far, as a history for the checker (the one still in flight included).
+    /// Every call so far, as a history for the checker (the ones still in flight included).
     pub fn history(&self) -> History {
         History::new(self.calls().collect())
     }
 
-    /// Every call so far: the answered or abandoned ones, then the one still waiting for its
-    /// answer as an open call (a write that may yet commit, a read that changed nothing). A
-    /// history without it can show a read of a value no recorded write wrote: a run that ends
-    /// while a put is in flight, after the put committed and another client read it.
+    /// Every call so far: the answered or abandoned ones, then those still waiting for their
+    /// answer as open calls (a write that may yet commit, a read that changed nothing). A
+    /// history without them can show a read of a value no recorded write wrote: a run that
+    /// ends while a put is in flight, after the put committed and another client read it.
     pub fn calls(&self) -> impl Iterator<Item = Operation> + '_ {
         self.operations
             .iter()
             .cloned()
-            .chain(self.in_flight.as_ref().map(|c| open_call(self.me, c)))
+            .chain(self.open.values().map(|c| open_call(self.me, c)))
     }
 
     /// What this client does.
@@ -173,54 +182,41 @@ impl EtcdClient {
     fn next_op(&mut self, ctx: &mut Ctx<'_>) -> KvOp {
         let k = ctx.rng().random_range(0..self.workload.mix().key_count());
         let roll = ctx.rng().random_range(0..100u32);
-        self.workload.op(ctx.me().0, self.next_id, k, roll)
+        self.workload.op(ctx.me().0, self.issued, k, roll)
     }
 
     fn issue(&mut self, ctx: &mut Ctx<'_>) {
-        if self.endpoints.is_empty() {
-            return;
-        }
         if let Some(stop) = self.config.stop_at
             && ctx.now().since_start() >= stop
         {
             return;
         }
         let op = self.next_op(ctx);
-        let id = self.next_id;
-        self.next_id += 1;
-        let endpoint = self.next_endpoint % self.endpoints.len();
-        ctx.send(
-            self.endpoints[endpoint],
-            EtcdRequest {
-                id,
-                op: op.clone(),
-                read: self.config.read_mode,
+        self.issued += 1;
+        let id = self.session.call(
+            &mut ctx.scoped(SESSION_PORT),
+            op.clone(),
+            self.config.read_mode,
+            self.config.timeout,
+        );
+        self.open.insert(
+            id,
+            OpenCall {
+                op,
+                call: ctx.now(),
             },
         );
-        ctx.set_timer(self.config.timeout, ClientTimer::Deadline(id));
-        self.in_flight = Some(InFlight {
-            id,
-            op,
-            call: ctx.now(),
-            endpoint,
-        });
     }
 
-    fn finish(&mut self, ctx: &mut Ctx<'_>, outcome: Outcome) {
-        let Some(call) = self.in_flight.take() else {
+    fn finish(&mut self, ctx: &mut Ctx<'_>, id: CallId, outcome: Outcome) {
+        let Some(call) = self.open.remove(&id) else {
             return;
         };
-        let failed = !matches!(outcome, Outcome::Ok(_));
-        if failed && self.config.pin_endpoint.is_none() {
-            // clientv3 moves on from an endpoint that errors or times out.
-            self.next_endpoint = call.endpoint + 1;
-        }
         if let Outcome::Ok(result) = &outcome {
             self.workload.remember(&call.op, result);
         }
-        let is_write = !matches!(call.op, KvOp::Get { .. } | KvOp::Range { .. });
-        if is_write {
-            let up = !failed;
+        if !is_read(&call.op) {
+            let up = matches!(outcome, Outcome::Ok(_));
             if self.writes_up != Some(up) {
                 self.writes_up = Some(up);
                 let (status, why) = if up {
@@ -240,64 +236,66 @@ impl EtcdClient {
         });
         ctx.set_timer(self.config.think, ClientTimer::NextOp);
     }
+
+    fn on_session(&mut self, ctx: &mut Ctx<'_>, event: SessionEvent) {
+        match event {
+            SessionEvent::Done { call, result } => {
+                let read = self.open.get(&call).is_some_and(|c| is_read(&c.op));
+                let outcome = match result {
+                    Ok(result) => Outcome::Ok(result),
+                    Err(f) if !read && f.may_have_applied => Outcome::Indeterminate,
+                    Err(_) => Outcome::Failed,
+                };
+                self.finish(ctx, call, outcome);
+            }
+        }
+    }
+
+    fn start(&mut self, ctx: &mut Ctx<'_>) {
+        let dir = ctx.directory();
+        self.name = dir.host_name(ctx.host()).to_owned();
+        self.me = ctx.me().0;
+        let mut endpoints: Vec<ActorId> = dir.actors_named(MODEL_NAME).collect();
+        if let Some(pin) = self.config.pin_endpoint {
+            endpoints = endpoints.get(pin).copied().into_iter().collect();
+        }
+        // Start with the member on this host, if any (an apiserver's local etcd).
+        if let Some(local) = dir.actor_on(ctx.host(), MODEL_NAME)
+            && let Some(pos) = endpoints.iter().position(|a| *a == local)
+        {
+            endpoints.rotate_left(pos);
+        }
+        if endpoints.is_empty() {
+            return;
+        }
+        self.session
+            .start(&mut ctx.scoped(SESSION_PORT), &endpoints);
+        for _ in 0..self.config.concurrency.max(1) {
+            ctx.set_timer(self.config.start_after, ClientTimer::NextOp);
+        }
+    }
+}
+
+fn is_read(op: &KvOp) -> bool {
+    matches!(op, KvOp::Get { .. } | KvOp::Range { .. })
 }
 
 impl Model for EtcdClient {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
+        if ctx.port() == SESSION_PORT {
+            let mut out = Vec::new();
+            self.session.handle(ctx, event, &mut out);
+            let mut main = ctx.scoped(Port::MAIN);
+            for report in out {
+                self.on_session(&mut main, report);
+            }
+            return;
+        }
         match event {
-            Event::Start { .. } => {
-                let dir = ctx.directory();
-                self.name = dir.host_name(ctx.host()).to_owned();
-                self.me = ctx.me().0;
-                let mut endpoints: Vec<ActorId> = dir.actors_named(MODEL_NAME).collect();
-                if let Some(pin) = self.config.pin_endpoint {
-                    endpoints = endpoints.get(pin).copied().into_iter().collect();
-                }
-                // Start with the member on this host, if any (an apiserver's local etcd).
-                if let Some(local) = dir.actor_on(ctx.host(), MODEL_NAME)
-                    && let Some(pos) = endpoints.iter().position(|a| *a == local)
-                {
-                    endpoints.rotate_left(pos);
-                }
-                self.endpoints = endpoints;
-                ctx.set_timer(self.config.start_after, ClientTimer::NextOp);
-            }
-            Event::Timer { tag, .. } if tag.is(&ClientTimer::NextOp) => {
-                if self.in_flight.is_none() {
-                    self.issue(ctx);
-                }
-            }
-            Event::Timer { tag, .. }
-                if matches!(tag.downcast_ref(), Some(ClientTimer::Deadline(_))) =>
-            {
-                let Some(ClientTimer::Deadline(id)) = tag.downcast_ref::<ClientTimer>() else {
-                    return;
-                };
-                if self.in_flight.as_ref().is_some_and(|c| c.id == *id) {
-                    let is_read = self
-                        .in_flight
-                        .as_ref()
-                        .is_some_and(|c| matches!(c.op, KvOp::Get { .. } | KvOp::Range { .. }));
-                    let outcome = if is_read {
-                        Outcome::Failed
-                    } else {
-                        Outcome::Indeterminate
-                    };
-                    self.finish(ctx, outcome);
-                }
-            }
-            Event::Message { msg, .. } => {
-                if let Some(resp) = msg.downcast_ref::<EtcdResponse>()
-                    && self.in_flight.as_ref().is_some_and(|c| c.id == resp.id)
-                {
-                    let outcome = match &resp.result {
-                        Ok(result) => Outcome::Ok(result.clone()),
-                        Err(_) => Outcome::Failed,
-                    };
-                    self.finish(ctx, outcome);
-                }
-            }
+            Event::Start { .. } => self.start(ctx),
+            Event::Timer { tag, .. } if tag.is(&ClientTimer::NextOp) => self.issue(ctx),
             Event::Timer { .. }
+            | Event::Message { .. }
             | Event::Refused { .. }
             | Event::Closed { .. }
             | Event::Fault(_) => {}
@@ -305,24 +303,25 @@ impl Model for EtcdClient {
     }
 
     fn on_crash(&mut self) {
-        // The process died with a call outstanding. The history is the test's record, so it
+        // The process died with calls outstanding. The history is the test's record, so it
         // survives.
-        if let Some(call) = self.in_flight.take() {
-            self.operations.push(open_call(self.me, &call));
-        }
+        let me = self.me;
+        let open = std::mem::take(&mut self.open);
+        self.operations
+            .extend(open.values().map(|call| open_call(me, call)));
+        self.session.reset();
     }
 }
 
 /// A call that never got its answer: a write may still commit (indeterminate), a read changed
 /// nothing (failed).
-fn open_call(client: u32, call: &InFlight) -> Operation {
-    let is_read = matches!(call.op, KvOp::Get { .. } | KvOp::Range { .. });
+fn open_call(client: u32, call: &OpenCall) -> Operation {
     Operation {
         client,
         op: call.op.clone(),
         call_time: call.call.as_nanos(),
         return_time: None,
-        outcome: if is_read {
+        outcome: if is_read(&call.op) {
             Outcome::Failed
         } else {
             Outcome::Indeterminate

@@ -79,6 +79,14 @@ impl EtcdSimConfig {
         }
     }
 
+    /// How long a member waits for a client's proposal or linearizable read before it gives
+    /// up on it: etcd's `ReqTimeout()` = 5 s + 2 x election timeout ("5s for queue waiting,
+    /// computation and disk IO delay + 2 * election timeout for possible leader election",
+    /// `etcdserver/config.go`, 3.4 and 3.5): 7 s at the upstream defaults.
+    pub fn request_timeout(&self) -> SimDuration {
+        SimDuration::from_secs(5) + self.election_timeout + self.election_timeout
+    }
+
     /// Longest a healthy majority may go without a leader after losing one: the worst
     /// randomised timeout (just under `2T`), measured from the last heartbeat (one heartbeat
     /// before the loss at worst), plus a pre-vote and a vote round and one retry after a split
@@ -105,5 +113,6 @@ mod tests {
         assert_eq!((rc.min_election_tick, rc.max_election_tick), (10, 20));
         assert!(rc.check_quorum && rc.pre_vote);
         rc.validate().expect("raft-rs accepts the config");
+        assert_eq!(c.request_timeout(), SimDuration::from_secs(7));
     }
 }

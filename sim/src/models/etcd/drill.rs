@@ -22,6 +22,7 @@ use super::client::{
 };
 use super::config::EtcdSimConfig;
 use super::member::EtcdMember;
+use super::session::{Balancer, SessionConfig};
 use super::{CLIENT_MODEL_NAME, EtcdActors, add_members_and_clients};
 use crate::checks::linearizability::{History, Outcome};
 use crate::engine::{EngineError, NullSink, SimConfig, SimDuration, SimTime, Simulation};
@@ -48,6 +49,10 @@ pub fn differential_client(timeout: SimDuration) -> ClientConfig {
         read_percent: WORKLOAD_READ_PERCENT,
         cas_every: WORKLOAD_CAS_EVERY,
         keys: WORKLOAD_KEYS,
+        session: SessionConfig {
+            balancer: Balancer::FailoverOnError,
+            ..SessionConfig::default()
+        },
         ..ClientConfig::default()
     }
 }

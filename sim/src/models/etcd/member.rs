@@ -33,9 +33,10 @@ use super::MODEL_NAME;
 use super::config::EtcdSimConfig;
 use super::facts::{EtcdLeader, EtcdRole, RoleState};
 use super::messages::{
-    EtcdError, EtcdRequest, EtcdResponse, RaftMessage, ReadMode, TransferLeadership,
+    ConnPing, ConnPong, EtcdError, EtcdRequest, EtcdResponse, RaftMessage, ReadMode,
+    TransferLeadership,
 };
-use crate::engine::{ActorId, Ctx, Event, Model, SimDuration, SimTime};
+use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, Port, SimDuration, SimTime};
 use crate::models::kv::{KvOp, KvStore};
 
 /// Timer tag of the Raft tick.
@@ -45,24 +46,40 @@ enum MemberTimer {
     Tick,
 }
 
-/// A client request waiting for its entry to be applied or its read index to be reached.
+/// A client request waiting for its entry to be applied or its read index to be reached: who
+/// asked (actor and port, where the answer goes) and the client's id for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 struct RequestKey {
     client: u32,
+    port: u32,
     id: u64,
 }
 
 impl RequestKey {
+    fn new(from: Endpoint, id: u64) -> Self {
+        RequestKey {
+            client: from.actor.0,
+            port: from.port.0,
+            id,
+        }
+    }
+
+    fn reply_to(self) -> Endpoint {
+        Endpoint::new(ActorId(self.client), Port(self.port))
+    }
+
     fn to_bytes(self) -> Vec<u8> {
         let mut b = self.client.to_be_bytes().to_vec();
+        b.extend_from_slice(&self.port.to_be_bytes());
         b.extend_from_slice(&self.id.to_be_bytes());
         b
     }
 
     fn from_bytes(b: &[u8]) -> Option<Self> {
         let client = u32::from_be_bytes(b.get(..4)?.try_into().ok()?);
-        let id = u64::from_be_bytes(b.get(4..12)?.try_into().ok()?);
-        Some(RequestKey { client, id })
+        let port = u32::from_be_bytes(b.get(4..8)?.try_into().ok()?);
+        let id = u64::from_be_bytes(b.get(8..16)?.try_into().ok()?);
+        Some(RequestKey { client, port, id })
     }
 }
 
@@ -109,12 +126,18 @@ struct Running {
     node: RawNode<MemStorage>,
     store: KvStore,
     applied: u64,
-    /// Writes proposed here (with when), answered when applied.
+    /// Writes that arrived while Raft knew no leader, with when: etcd blocks the proposal
+    /// until a leader is known or the request times out (raft `node.Propose` waits while
+    /// `propc` is nil, `raft/node.go`).
+    awaiting_leader: Vec<(RequestKey, KvOp, SimTime)>,
+    /// Writes proposed here (with when they arrived), answered when applied.
     proposals: BTreeMap<RequestKey, (KvOp, SimTime)>,
-    /// Linearizable reads waiting for their ReadIndex.
-    reads_awaiting_index: BTreeMap<RequestKey, KvOp>,
+    /// Linearizable reads waiting for their ReadIndex, with when they arrived.
+    reads_awaiting_index: BTreeMap<RequestKey, (KvOp, SimTime)>,
     /// Reads whose index is known, waiting until `applied` reaches it.
-    reads_awaiting_apply: Vec<(u64, RequestKey, KvOp)>,
+    reads_awaiting_apply: Vec<(u64, RequestKey, KvOp, SimTime)>,
+    /// The leader this member last knew of (0: none), for etcd's leader-changed notice.
+    last_lead: u64,
     /// (term, role) after the last call into Raft, to spot timeout resets.
     last_term_role: (u64, StateRole),
 }
@@ -268,9 +291,11 @@ impl EtcdMember {
             node,
             store: KvStore::new(),
             applied: 0,
+            awaiting_leader: Vec::new(),
             proposals: BTreeMap::new(),
             reads_awaiting_index: BTreeMap::new(),
             reads_awaiting_apply: Vec::new(),
+            last_lead: 0,
             last_term_role: (u64::MAX, term_role.1),
         });
         // Real members' tickers are not phase-aligned: each starts whenever its process did.
@@ -311,6 +336,14 @@ impl EtcdMember {
             }
         }
         self.drain_ready(ctx);
+        if self
+            .running
+            .as_ref()
+            .is_some_and(|r| r.node.raft.leader_id != r.last_lead)
+        {
+            self.on_leader_known(ctx);
+            self.drain_ready(ctx);
+        }
     }
 
     fn send_all(&self, ctx: &mut Ctx<'_>, msgs: Vec<raft::eraftpb::Message>) {
@@ -356,9 +389,9 @@ impl EtcdMember {
             }
             for rs in ready.take_read_states() {
                 if let Some(key) = RequestKey::from_bytes(&rs.request_ctx)
-                    && let Some(op) = run.reads_awaiting_index.remove(&key)
+                    && let Some((op, since)) = run.reads_awaiting_index.remove(&key)
                 {
-                    run.reads_awaiting_apply.push((rs.index, key, op));
+                    run.reads_awaiting_apply.push((rs.index, key, op, since));
                 }
             }
             let persisted = ready.take_persisted_messages();
@@ -410,7 +443,7 @@ impl EtcdMember {
                     });
                 }
                 ctx.send(
-                    ActorId(p.request.client),
+                    p.request.reply_to(),
                     EtcdResponse {
                         id: p.request.id,
                         result,
@@ -427,22 +460,93 @@ impl EtcdMember {
         let applied = run.applied;
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut run.reads_awaiting_apply)
             .into_iter()
-            .partition(|(index, _, _)| *index <= applied);
+            .partition(|(index, ..)| *index <= applied);
         run.reads_awaiting_apply = waiting;
-        for (_, key, op) in ready {
+        for (_, key, op, _) in ready {
             let result = run.store.apply(&op).map_err(EtcdError::from);
-            ctx.send(ActorId(key.client), EtcdResponse { id: key.id, result });
+            ctx.send(key.reply_to(), EtcdResponse { id: key.id, result });
         }
     }
 
-    fn on_request(&mut self, ctx: &mut Ctx<'_>, from: ActorId, req: &EtcdRequest) {
+    /// What etcd does when a member learns of a new leader (`leaderChangedNotifier`, fired
+    /// whenever raft's soft state names a leader other than the last one seen, including
+    /// after none): linearizable reads still waiting for a read index fail with
+    /// `ErrLeaderChanged` (their ReadIndex went to a leader that is gone, or was dropped for
+    /// want of one), and writes held back for want of a leader go to Raft now.
+    fn on_leader_known(&mut self, ctx: &mut Ctx<'_>) {
         let Some(run) = self.running.as_mut() else {
             return;
         };
-        let key = RequestKey {
-            client: from.0,
-            id: req.id,
+        let lead = run.node.raft.leader_id;
+        let changed = lead != raft::INVALID_ID && lead != run.last_lead;
+        run.last_lead = lead;
+        if changed {
+            for (key, _) in std::mem::take(&mut run.reads_awaiting_index) {
+                let result = Err(EtcdError::LeaderChanged);
+                ctx.send(key.reply_to(), EtcdResponse { id: key.id, result });
+            }
+        }
+        if lead != raft::INVALID_ID && !run.awaiting_leader.is_empty() {
+            for (key, op, since) in std::mem::take(&mut run.awaiting_leader) {
+                self.propose(ctx, key, op, since);
+            }
+        }
+    }
+
+    /// Answers every request that has waited `request_timeout` (checked once per tick, so up
+    /// to one heartbeat late): a write still held back for want of a leader was never
+    /// proposed (`DeadlineExceeded`); a proposal or read handed to Raft gets `ErrTimeout`.
+    fn expire_requests(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(run) = self.running.as_mut() else {
+            return;
         };
+        let timeout = self.config.request_timeout();
+        let expired = |since: SimTime| ctx.now().saturating_since(since) >= timeout;
+        let mut answers = Vec::new();
+        run.awaiting_leader.retain(|(key, _, since)| {
+            let keep = !expired(*since);
+            if !keep {
+                answers.push((*key, EtcdError::DeadlineExceeded));
+            }
+            keep
+        });
+        run.proposals.retain(|key, (_, since)| {
+            let keep = !expired(*since);
+            if !keep {
+                answers.push((*key, EtcdError::Timeout));
+            }
+            keep
+        });
+        run.reads_awaiting_index.retain(|key, (_, since)| {
+            let keep = !expired(*since);
+            if !keep {
+                answers.push((*key, EtcdError::Timeout));
+            }
+            keep
+        });
+        run.reads_awaiting_apply.retain(|(_, key, _, since)| {
+            let keep = !expired(*since);
+            if !keep {
+                answers.push((*key, EtcdError::Timeout));
+            }
+            keep
+        });
+        for (key, error) in answers {
+            ctx.send(
+                key.reply_to(),
+                EtcdResponse {
+                    id: key.id,
+                    result: Err(error),
+                },
+            );
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_>, from: Endpoint, req: &EtcdRequest) {
+        let Some(run) = self.running.as_mut() else {
+            return;
+        };
+        let key = RequestKey::new(from, req.id);
         let is_read = matches!(req.op, KvOp::Get { .. } | KvOp::Range { .. });
         if is_read && req.read == ReadMode::Serializable {
             let result = run.store.apply(&req.op).map_err(EtcdError::from);
@@ -450,42 +554,56 @@ impl EtcdMember {
             return;
         }
         if is_read {
-            run.reads_awaiting_index.insert(key, req.op.clone());
+            // Without a leader raft drops the ReadIndex; the read then waits for the next
+            // leader (which fails it with `LeaderChanged`) or its timeout, as in etcd 3.4's
+            // `linearizableReadLoop`.
+            run.reads_awaiting_index
+                .insert(key, (req.op.clone(), ctx.now()));
             run.node.read_index(key.to_bytes());
+        } else if self.planted == PlantedBug::IgnoreWritesAfterLeaderChange
+            && self.first_led_term.is_some_and(|t| run.node.raft.term > t)
+        {
+            return;
+        } else if run.node.raft.leader_id == raft::INVALID_ID {
+            run.awaiting_leader.push((key, req.op.clone(), ctx.now()));
+            return;
         } else {
-            let proposal = Proposal {
-                origin: self.id,
-                request: key,
-                op: req.op.clone(),
-            };
-            let data = serde_json::to_vec(&proposal).unwrap_or_default();
-            if self.planted == PlantedBug::IgnoreWritesAfterLeaderChange
-                && self.first_led_term.is_some_and(|t| run.node.raft.term > t)
-            {
-                return;
-            }
-            match run.node.propose(Vec::new(), data) {
-                Ok(()) if self.planted == PlantedBug::AckOnPropose => {
-                    let result = run.store.clone().apply(&req.op).map_err(EtcdError::from);
-                    self.acks.push(WriteAck {
-                        proposed: ctx.now(),
-                        acked: ctx.now(),
-                    });
-                    ctx.send(from, EtcdResponse { id: req.id, result });
-                }
-                Ok(()) => {
-                    run.proposals.insert(key, (req.op.clone(), ctx.now()));
-                }
-                Err(_) => ctx.send(
-                    from,
-                    EtcdResponse {
-                        id: req.id,
-                        result: Err(EtcdError::NoLeader),
-                    },
-                ),
-            }
+            self.propose(ctx, key, req.op.clone(), ctx.now());
         }
         self.after_raft_call(ctx);
+    }
+
+    /// Hands a client's write to Raft (which forwards it to the leader from a follower).
+    fn propose(&mut self, ctx: &mut Ctx<'_>, key: RequestKey, op: KvOp, since: SimTime) {
+        let Some(run) = self.running.as_mut() else {
+            return;
+        };
+        let proposal = Proposal {
+            origin: self.id,
+            request: key,
+            op: op.clone(),
+        };
+        let data = serde_json::to_vec(&proposal).unwrap_or_default();
+        match run.node.propose(Vec::new(), data) {
+            Ok(()) if self.planted == PlantedBug::AckOnPropose => {
+                let result = run.store.clone().apply(&op).map_err(EtcdError::from);
+                self.acks.push(WriteAck {
+                    proposed: ctx.now(),
+                    acked: ctx.now(),
+                });
+                ctx.send(key.reply_to(), EtcdResponse { id: key.id, result });
+            }
+            Ok(()) => {
+                run.proposals.insert(key, (op, since));
+            }
+            Err(_) => ctx.send(
+                key.reply_to(),
+                EtcdResponse {
+                    id: key.id,
+                    result: Err(EtcdError::ProposalDropped),
+                },
+            ),
+        }
     }
 }
 
@@ -508,9 +626,15 @@ impl Model for EtcdMember {
                     run.node.tick();
                     ctx.set_timer(self.config.heartbeat, MemberTimer::Tick);
                     self.after_raft_call(ctx);
+                    self.expire_requests(ctx);
                 }
             }
-            Event::Message { from, msg, .. } => {
+            Event::Message {
+                from,
+                from_port,
+                msg,
+            } => {
+                let from = Endpoint::new(from, from_port);
                 if let Some(m) = msg.downcast_ref::<RaftMessage>() {
                     if let Some(run) = self.running.as_mut() {
                         // Stale or misdirected messages are rejected by Raft itself.
@@ -519,6 +643,10 @@ impl Model for EtcdMember {
                     }
                 } else if let Some(req) = msg.downcast_ref::<EtcdRequest>() {
                     self.on_request(ctx, from, req);
+                } else if let Some(ping) = msg.downcast_ref::<ConnPing>() {
+                    if self.running.is_some() {
+                        ctx.send(from, ConnPong { seq: ping.seq });
+                    }
                 } else if let Some(t) = msg.downcast_ref::<TransferLeadership>()
                     && let Some(run) = self.running.as_mut()
                 {
@@ -546,6 +674,7 @@ mod tests {
     fn request_keys_round_trip() {
         let k = RequestKey {
             client: 7,
+            port: 3,
             id: 1 << 40,
         };
         assert_eq!(RequestKey::from_bytes(&k.to_bytes()), Some(k));

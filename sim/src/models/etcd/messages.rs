@@ -86,16 +86,74 @@ impl Message for EtcdRequest {
     }
 }
 
-/// Errors a member returns without applying anything.
+/// Why a member answered a request with an error. Each variant is the etcd error a real
+/// member returns in that situation (`etcdserver/errors.go`, `api/v3rpc/rpctypes/error.go`,
+/// 3.4 and 3.5).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EtcdError {
-    /// Raft dropped the proposal or read: no leader is known (etcd `raft proposal dropped` /
-    /// `etcdserver: no leader`).
-    #[error("no leader")]
-    NoLeader,
+    /// Raft refused the proposal (raft `ErrProposalDropped`, "raft proposal dropped"): the
+    /// leader is handing leadership over, or the member lost its leader between learning of it
+    /// and proposing. Nothing entered the log.
+    #[error("raft proposal dropped")]
+    ProposalDropped,
+    /// The member knew no leader for its whole request timeout, so the write never reached
+    /// Raft (etcd blocks a proposal while raft has no leader, then its context expires:
+    /// `context deadline exceeded`, gRPC DeadlineExceeded). Nothing entered the log.
+    #[error("context deadline exceeded")]
+    DeadlineExceeded,
+    /// The proposal or read was handed to Raft and no answer came within the request timeout
+    /// (`ErrTimeout` "etcdserver: request timed out", or `ErrTimeoutDueToLeaderFail` when the
+    /// leader changed meanwhile; gRPC Unavailable). A write may still commit.
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    /// A linearizable read was waiting for its read index when the member learnt of a new
+    /// leader (`ErrLeaderChanged` "etcdserver: leader changed", gRPC Unavailable).
+    #[error("etcdserver: leader changed")]
+    LeaderChanged,
     /// The request itself is invalid (etcd rejects it before Raft).
     #[error(transparent)]
     Invalid(#[from] KvError),
+}
+
+impl EtcdError {
+    /// Whether the error reaches the client as gRPC `Unavailable`, the code clientv3's retry
+    /// interceptor retries repeatable calls on (`isSafeRetryImmutableRPC`).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, EtcdError::Timeout | EtcdError::LeaderChanged)
+    }
+
+    /// Whether a write answered with this error may still be applied.
+    pub fn may_have_applied(&self) -> bool {
+        matches!(self, EtcdError::Timeout)
+    }
+}
+
+/// A gRPC client's connection check: the handshake of a new connection (its answer is what
+/// makes the connection READY) and, on a READY connection, the HTTP/2 keepalive PING. The
+/// member's process answers it at once while it runs; a paused process does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnPing {
+    /// Echoed in the answer.
+    pub seq: u64,
+}
+
+impl Message for ConnPing {
+    fn kind(&self) -> &'static str {
+        "ConnPing"
+    }
+}
+
+/// The answer to a [`ConnPing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnPong {
+    /// The ping's sequence number.
+    pub seq: u64,
+}
+
+impl Message for ConnPong {
+    fn kind(&self) -> &'static str {
+        "ConnPong"
+    }
 }
 
 /// A member's answer.

@@ -14,6 +14,7 @@ pub mod drill;
 pub mod facts;
 pub mod member;
 pub mod messages;
+pub mod session;
 
 use topology::{Cluster, Role};
 

@@ -1,0 +1,720 @@
+//! An etcd client session as clientv3 (3.4 and 3.5) runs one, as a sub-machine that a model
+//! embeds on a port of its own (the workload client today, an apiserver next).
+//!
+//! What it does, and where each rule comes from:
+//! - **One connection per endpoint**, each in one of gRPC's states: connecting (a handshake is
+//!   out), READY, or transient failure (waiting out the reconnect backoff). A dead process
+//!   refuses the handshake; a paused one or a cut-off host never answers, and the attempt
+//!   gives up after gRPC's minimum connect timeout. A READY connection is lost when the
+//!   member's process dies (the kernel's reset, `Event::Closed`), when a request on it is
+//!   refused, or when a keepalive ping goes unanswered; a paused member's connection stays
+//!   READY (its sockets stay open) unless keepalive is on.
+//! - **Round-robin per call over READY connections** (3.4's `etcd-picker-roundrobin-balanced`,
+//!   3.5's gRPC `round_robin`), several calls in flight at once; with no READY connection a call
+//!   waits for one (clientv3 sets `grpc.WaitForReady(true)`, `clientv3/options.go`).
+//! - **Retries** as clientv3's unary interceptor makes them (`clientv3/retry_interceptor.go`,
+//!   `retry.go`): up to [`UNARY_MAX_RETRIES`], each to the next picked endpoint, with
+//!   `roundRobinQuorumBackoff(25 ms, 10 %)` between attempts. Reads (`Range`) are retried on any
+//!   gRPC `Unavailable` answer; writes (`Put`, `DeleteRange`, `Txn`) only when the request
+//!   never reached a server (here: it was refused, or its connection broke before it went out).
+//! - **Deadlines are the caller's**: clientv3 sets none of its own. When one passes, a write
+//!   that reached a member may still commit, and the failure says so.
+//!
+//! [`Balancer::FailoverOnError`] is the other way a client can use endpoints, and the one the
+//! differential test's real half uses: one `etcdctl --endpoints=<one member>` per call, moving
+//! to the next member after a call fails or times out (no connections kept between calls).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use rand::Rng;
+
+use super::messages::{ConnPing, ConnPong, EtcdError, EtcdRequest, EtcdResponse, ReadMode};
+use crate::engine::{ActorId, Ctx, Event, SimDuration, SubMachine, TimerId};
+use crate::models::kv::{KvOp, KvResult};
+
+/// `defaultUnaryMaxRetries` in clientv3's `options.go` (3.4, 3.5): 100.
+pub const UNARY_MAX_RETRIES: u32 = 100;
+/// `defaultBackoffWaitBetween` in clientv3's `options.go`: 25 ms between retry rounds.
+pub const RETRY_WAIT: SimDuration = SimDuration::from_millis(25);
+/// `defaultBackoffJitterFraction` in clientv3's `options.go`: 0.10.
+const RETRY_JITTER: f64 = 0.10;
+/// gRPC's connection backoff (`grpc/doc/connection-backoff.md`, grpc-go
+/// `backoff.DefaultConfig`): the first reconnect waits 1 s ...
+pub const CONNECT_BACKOFF_BASE: SimDuration = SimDuration::from_secs(1);
+/// ... each later one 1.6 times longer ...
+const CONNECT_BACKOFF_MULTIPLIER: f64 = 1.6;
+/// ... with ±20 % jitter ...
+const CONNECT_BACKOFF_JITTER: f64 = 0.2;
+/// ... up to 120 s.
+pub const CONNECT_BACKOFF_MAX: SimDuration = SimDuration::from_secs(120);
+/// gRPC's `MIN_CONNECT_TIMEOUT` (same document, grpc-go `minConnectTimeout`): 20 s for one
+/// connection attempt to a host that does not answer.
+pub const MIN_CONNECT_TIMEOUT: SimDuration = SimDuration::from_secs(20);
+
+/// How the session spreads calls over the endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Balancer {
+    /// clientv3: a connection per endpoint, each call (and retry) to the next READY one.
+    RoundRobin,
+    /// One endpoint at a time, no connection kept: each call goes to the current endpoint and
+    /// a failed or timed-out call moves the session to the next (`etcdctl --endpoints=<one>`
+    /// per call, as the differential test's real clients run it).
+    FailoverOnError,
+}
+
+/// gRPC client keepalive: a ping after `time` without hearing from the member, and the
+/// connection dropped when no answer comes within `timeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Quiet time before a ping (`DialKeepAliveTime`).
+    pub time: SimDuration,
+    /// How long the ping may go unanswered (`DialKeepAliveTimeout`).
+    pub timeout: SimDuration,
+}
+
+impl Keepalive {
+    /// kube-apiserver's etcd client: keepalive time 30 s, timeout 10 s
+    /// (`k8s.io/apiserver/pkg/storage/storagebackend/factory/etcd3.go`). clientv3 itself
+    /// defaults to no keepalive (`DialKeepAliveTime` 0).
+    pub const KUBE_APISERVER: Keepalive = Keepalive {
+        time: SimDuration::from_secs(30),
+        timeout: SimDuration::from_secs(10),
+    };
+}
+
+/// How a session behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// How calls are spread over endpoints.
+    pub balancer: Balancer,
+    /// Keepalive pings on READY connections, if any.
+    pub keepalive: Option<Keepalive>,
+    /// Retries per call after the first attempt.
+    pub max_retries: u32,
+}
+
+impl Default for SessionConfig {
+    /// clientv3's defaults: round-robin, no keepalive, 100 retries.
+    fn default() -> Self {
+        SessionConfig {
+            balancer: Balancer::RoundRobin,
+            keepalive: None,
+            max_retries: UNARY_MAX_RETRIES,
+        }
+    }
+}
+
+/// A call's handle, unique within one session's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+/// Why a call failed, as the caller sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallError {
+    /// The member answered with an error.
+    Server(EtcdError),
+    /// The caller's deadline passed first.
+    DeadlineExceeded,
+    /// The connection the request went out on broke before an answer came.
+    ConnectionClosed,
+    /// The member's host refused the request (nothing listens there), and no retry was left.
+    Refused,
+}
+
+/// A failed call: why, and whether its write may still be applied (the history checker must
+/// then treat it as indeterminate, not as failed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallFailure {
+    /// Why.
+    pub error: CallError,
+    /// True when some attempt reached a member and no answer ruled the write out.
+    pub may_have_applied: bool,
+}
+
+/// What the session reports to its parent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// A call finished.
+    Done {
+        /// Which.
+        call: CallId,
+        /// Its answer, or why it failed.
+        result: Result<KvResult, CallFailure>,
+    },
+}
+
+/// The session's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SessionTimer {
+    /// The caller's deadline for a call.
+    Deadline(CallId),
+    /// A call's retry backoff is over.
+    Retry(CallId),
+    /// A connection attempt's minimum connect timeout.
+    ConnectTimeout { endpoint: usize, seq: u64 },
+    /// Time to try connecting again after a failure.
+    Reconnect { endpoint: usize },
+    /// Time to check whether a keepalive ping is due.
+    Keepalive { endpoint: usize },
+    /// A keepalive ping's answer is overdue.
+    KeepaliveTimeout { endpoint: usize, seq: u64 },
+}
+
+/// One endpoint's connection, as gRPC's subconnection states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Conn {
+    /// A handshake (`seq`) is out.
+    Connecting { seq: u64 },
+    /// Usable.
+    Ready,
+    /// Waiting for the reconnect timer.
+    TransientFailure,
+}
+
+#[derive(Clone, Debug)]
+struct EndpointState {
+    actor: ActorId,
+    conn: Conn,
+    /// Connection attempts that failed since the last success (gRPC's backoff index).
+    failures: u32,
+    /// When the member was last heard on this connection.
+    last_heard: crate::engine::SimTime,
+    /// The keepalive ping out, if any.
+    ping: Option<u64>,
+}
+
+/// The attempt of a call that is out.
+#[derive(Clone, Copy, Debug)]
+struct Attempt {
+    wire: u64,
+    endpoint: usize,
+}
+
+#[derive(Clone, Debug)]
+struct Call {
+    op: KvOp,
+    read: ReadMode,
+    attempt: Option<Attempt>,
+    attempts: u32,
+    /// An earlier attempt ended without ruling out that the write was applied.
+    uncertain: bool,
+    /// The endpoint of the latest attempt (where a failover session moves on from).
+    last_endpoint: Option<usize>,
+    deadline: TimerId,
+}
+
+impl Call {
+    /// `Range` and `Get` are repeatable; `Put`, `DeleteRange` and `Txn` are not (clientv3's
+    /// `nonRepeatable` retry policy, even for a txn that only reads).
+    fn repeatable(&self) -> bool {
+        matches!(self.op, KvOp::Get { .. } | KvOp::Range { .. })
+    }
+}
+
+/// One clientv3 session over a fixed set of members.
+#[derive(Debug)]
+pub struct EtcdSession {
+    config: SessionConfig,
+    endpoints: Vec<EndpointState>,
+    /// Round-robin position (RoundRobin) or the current endpoint (FailoverOnError).
+    next: usize,
+    calls: BTreeMap<CallId, Call>,
+    /// Wire request id -> call.
+    by_wire: BTreeMap<u64, CallId>,
+    /// Calls waiting for a READY connection, oldest first.
+    waiting: VecDeque<CallId>,
+    next_call: u64,
+    next_wire: u64,
+    next_seq: u64,
+    /// Reports for the parent, handed over at the end of each event.
+    outbox: Vec<SessionEvent>,
+}
+
+impl EtcdSession {
+    /// A session that does nothing until [`EtcdSession::start`].
+    pub fn new(config: SessionConfig) -> Self {
+        EtcdSession {
+            config,
+            endpoints: Vec::new(),
+            next: 0,
+            calls: BTreeMap::new(),
+            by_wire: BTreeMap::new(),
+            waiting: VecDeque::new(),
+            next_call: 0,
+            next_wire: 0,
+            next_seq: 0,
+            outbox: Vec::new(),
+        }
+    }
+
+    /// How the session behaves.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Starts over against `members` (in the order the caller prefers them): forgets every
+    /// call and connection and, for round-robin, dials every member.
+    pub fn start(&mut self, ctx: &mut Ctx<'_>, members: &[ActorId]) {
+        self.reset();
+        let now = ctx.now();
+        self.endpoints = members
+            .iter()
+            .map(|&actor| EndpointState {
+                actor,
+                conn: Conn::TransientFailure,
+                failures: 0,
+                last_heard: now,
+                ping: None,
+            })
+            .collect();
+        if self.config.balancer == Balancer::RoundRobin {
+            for endpoint in 0..self.endpoints.len() {
+                self.dial(ctx, endpoint);
+            }
+        }
+    }
+
+    /// Forgets everything (the process holding the session died).
+    pub fn reset(&mut self) {
+        self.endpoints.clear();
+        self.calls.clear();
+        self.by_wire.clear();
+        self.waiting.clear();
+        self.next = 0;
+    }
+
+    /// Number of calls not finished yet.
+    pub fn in_flight(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether the connection to endpoint `i` is READY (always false for failover sessions,
+    /// which keep none).
+    pub fn is_ready(&self, i: usize) -> bool {
+        self.endpoints.get(i).is_some_and(|e| e.conn == Conn::Ready)
+    }
+
+    /// Starts a call that fails with `DeadlineExceeded` unless answered within `deadline`.
+    pub fn call(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        op: KvOp,
+        read: ReadMode,
+        deadline: SimDuration,
+    ) -> CallId {
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let deadline = ctx.set_timer(deadline, SessionTimer::Deadline(id));
+        self.calls.insert(
+            id,
+            Call {
+                op,
+                read,
+                attempt: None,
+                attempts: 0,
+                uncertain: false,
+                last_endpoint: None,
+                deadline,
+            },
+        );
+        self.dispatch(ctx, id);
+        id
+    }
+
+    fn dial(&mut self, ctx: &mut Ctx<'_>, endpoint: usize) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let Some(e) = self.endpoints.get_mut(endpoint) else {
+            return;
+        };
+        e.conn = Conn::Connecting { seq };
+        e.ping = None;
+        let timeout = connect_timeout(e.failures);
+        ctx.send(e.actor, ConnPing { seq });
+        ctx.set_timer(timeout, SessionTimer::ConnectTimeout { endpoint, seq });
+    }
+
+    /// A connection attempt failed: wait out the backoff, then dial again.
+    fn connect_failed(&mut self, ctx: &mut Ctx<'_>, endpoint: usize) {
+        let Some(e) = self.endpoints.get_mut(endpoint) else {
+            return;
+        };
+        let wait = connect_backoff(ctx, e.failures);
+        e.failures = e.failures.saturating_add(1);
+        e.conn = Conn::TransientFailure;
+        ctx.set_timer(wait, SessionTimer::Reconnect { endpoint });
+    }
+
+    fn became_ready(&mut self, ctx: &mut Ctx<'_>, endpoint: usize) {
+        let Some(e) = self.endpoints.get_mut(endpoint) else {
+            return;
+        };
+        e.conn = Conn::Ready;
+        e.failures = 0;
+        e.last_heard = ctx.now();
+        ctx.connect(e.actor);
+        if let Some(k) = self.config.keepalive {
+            ctx.set_timer(k.time, SessionTimer::Keepalive { endpoint });
+        }
+        for id in std::mem::take(&mut self.waiting) {
+            self.dispatch(ctx, id);
+        }
+    }
+
+    /// A READY (or connecting) connection broke: gRPC reconnects at once, and the calls out
+    /// on it fail, each as its retry policy says.
+    fn connection_lost(&mut self, ctx: &mut Ctx<'_>, endpoint: usize) {
+        let Some(e) = self.endpoints.get(endpoint) else {
+            return;
+        };
+        if e.conn == Conn::TransientFailure {
+            return;
+        }
+        ctx.disconnect(e.actor);
+        self.dial(ctx, endpoint);
+        let out: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.attempt.is_some_and(|a| a.endpoint == endpoint))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in out {
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            if let Some(a) = call.attempt.take() {
+                self.by_wire.remove(&a.wire);
+            }
+            if call.repeatable() {
+                self.retry(ctx, id, CallError::ConnectionClosed);
+            } else {
+                // Sent on the wire, so possibly applied: clientv3 does not retry it.
+                self.fail(ctx, id, CallError::ConnectionClosed, true);
+            }
+        }
+    }
+
+    /// The endpoint the next call goes to, if one can take it now.
+    fn pick(&mut self) -> Option<usize> {
+        let n = self.endpoints.len();
+        if n == 0 {
+            return None;
+        }
+        match self.config.balancer {
+            Balancer::FailoverOnError => Some(self.next % n),
+            Balancer::RoundRobin => {
+                let found = (0..n)
+                    .map(|i| (self.next + i) % n)
+                    .find(|&i| self.endpoints[i].conn == Conn::Ready)?;
+                self.next = found + 1;
+                Some(found)
+            }
+        }
+    }
+
+    fn dispatch(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
+        let Some(endpoint) = self.pick() else {
+            self.waiting.push_back(id);
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let wire = self.next_wire;
+        self.next_wire += 1;
+        call.attempt = Some(Attempt { wire, endpoint });
+        call.last_endpoint = Some(endpoint);
+        call.attempts += 1;
+        self.by_wire.insert(wire, id);
+        ctx.send(
+            self.endpoints[endpoint].actor,
+            EtcdRequest {
+                id: wire,
+                op: call.op.clone(),
+                read: call.read,
+            },
+        );
+    }
+
+    /// Tries `id` again if retries are left, after clientv3's backoff: none within a round of
+    /// `quorum` attempts, 25 ms (±10 %) between rounds (`roundRobinQuorumBackoff`).
+    fn retry(&mut self, ctx: &mut Ctx<'_>, id: CallId, last_error: CallError) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if call.attempts > self.config.max_retries {
+            let uncertain = call.uncertain;
+            self.fail(ctx, id, last_error, uncertain);
+            return;
+        }
+        let quorum = (self.endpoints.len() / 2 + 1).max(1) as u32;
+        if call.attempts % quorum == 0 {
+            let jitter = RETRY_JITTER * (ctx.rng().random::<f64>() * 2.0 - 1.0);
+            let wait = scale(RETRY_WAIT, 1.0 + jitter);
+            ctx.set_timer(wait, SessionTimer::Retry(id));
+        } else {
+            self.dispatch(ctx, id);
+        }
+    }
+
+    fn finish(&mut self, ctx: &mut Ctx<'_>, id: CallId) -> Option<Call> {
+        let call = self.calls.remove(&id)?;
+        if let Some(a) = call.attempt {
+            self.by_wire.remove(&a.wire);
+        }
+        self.waiting.retain(|w| *w != id);
+        ctx.cancel_timer(call.deadline);
+        Some(call)
+    }
+
+    fn fail(&mut self, ctx: &mut Ctx<'_>, id: CallId, error: CallError, may_have_applied: bool) {
+        let Some(call) = self.finish(ctx, id) else {
+            return;
+        };
+        if self.config.balancer == Balancer::FailoverOnError
+            && let Some(endpoint) = call.last_endpoint
+        {
+            self.next = endpoint + 1;
+        }
+        let may_have_applied = !call.repeatable() && (may_have_applied || call.uncertain);
+        self.done(
+            id,
+            Err(CallFailure {
+                error,
+                may_have_applied,
+            }),
+        );
+    }
+
+    fn done(&mut self, call: CallId, result: Result<KvResult, CallFailure>) {
+        self.outbox.push(SessionEvent::Done { call, result });
+    }
+
+    fn on_response(&mut self, ctx: &mut Ctx<'_>, resp: &EtcdResponse) {
+        let Some(&id) = self.by_wire.get(&resp.id) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Some(a) = call.attempt
+            && let Some(e) = self.endpoints.get_mut(a.endpoint)
+        {
+            e.last_heard = ctx.now();
+        }
+        match &resp.result {
+            Ok(result) => {
+                let result = result.clone();
+                self.finish(ctx, id);
+                self.done(id, Ok(result));
+            }
+            Err(error) => {
+                call.uncertain |= error.may_have_applied();
+                if call.repeatable() && error.is_unavailable() {
+                    // Round-robin retries on the next READY endpoint; a failover session
+                    // (etcdctl with one endpoint) on the same one.
+                    if let Some(a) = call.attempt.take() {
+                        self.by_wire.remove(&a.wire);
+                    }
+                    self.retry(ctx, id, CallError::Server(error.clone()));
+                } else {
+                    self.fail(ctx, id, CallError::Server(error.clone()), false);
+                }
+            }
+        }
+    }
+
+    /// A request of ours hit a host where no process listens: it never reached etcd.
+    fn on_refused_request(&mut self, ctx: &mut Ctx<'_>, wire: u64) {
+        let Some(id) = self.by_wire.remove(&wire) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(attempt) = call.attempt.take() else {
+            return;
+        };
+        match self.config.balancer {
+            // etcdctl's blocking dial keeps retrying a refused connection until its dial
+            // timeout, which the real clients set to the call's deadline: the call waits for
+            // its deadline, known not to have reached etcd.
+            Balancer::FailoverOnError => {}
+            Balancer::RoundRobin => {
+                // The connection is gone first, so the retry picks another endpoint.
+                self.connection_lost(ctx, attempt.endpoint);
+                self.retry(ctx, id, CallError::Refused);
+            }
+        }
+    }
+
+    fn endpoint_of(&self, actor: ActorId) -> Option<usize> {
+        self.endpoints.iter().position(|e| e.actor == actor)
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, timer: SessionTimer) {
+        match timer {
+            SessionTimer::Deadline(id) => {
+                let in_flight = self.calls.get(&id).is_some_and(|c| c.attempt.is_some());
+                self.fail(ctx, id, CallError::DeadlineExceeded, in_flight);
+            }
+            SessionTimer::Retry(id) => {
+                if self.calls.get(&id).is_some_and(|c| c.attempt.is_none()) {
+                    self.dispatch(ctx, id);
+                }
+            }
+            SessionTimer::ConnectTimeout { endpoint, seq } => {
+                if self
+                    .endpoints
+                    .get(endpoint)
+                    .is_some_and(|e| e.conn == Conn::Connecting { seq })
+                {
+                    self.connect_failed(ctx, endpoint);
+                }
+            }
+            SessionTimer::Reconnect { endpoint } => {
+                if self
+                    .endpoints
+                    .get(endpoint)
+                    .is_some_and(|e| e.conn == Conn::TransientFailure)
+                {
+                    self.dial(ctx, endpoint);
+                }
+            }
+            SessionTimer::Keepalive { endpoint } => self.keepalive_due(ctx, endpoint),
+            SessionTimer::KeepaliveTimeout { endpoint, seq } => {
+                if self
+                    .endpoints
+                    .get(endpoint)
+                    .is_some_and(|e| e.conn == Conn::Ready && e.ping == Some(seq))
+                {
+                    self.connection_lost(ctx, endpoint);
+                }
+            }
+        }
+    }
+
+    /// gRPC pings a connection it has not heard from for `time`, and drops it when the ping
+    /// is not answered within `timeout`.
+    fn keepalive_due(&mut self, ctx: &mut Ctx<'_>, endpoint: usize) {
+        let Some(k) = self.config.keepalive else {
+            return;
+        };
+        let seq = self.next_seq;
+        let Some(e) = self.endpoints.get_mut(endpoint) else {
+            return;
+        };
+        if e.conn != Conn::Ready || e.ping.is_some() {
+            return;
+        }
+        let quiet = ctx.now().saturating_since(e.last_heard);
+        if quiet < k.time {
+            ctx.set_timer(
+                SimDuration::from_nanos(k.time.as_nanos() - quiet.as_nanos()),
+                SessionTimer::Keepalive { endpoint },
+            );
+            return;
+        }
+        self.next_seq += 1;
+        e.ping = Some(seq);
+        ctx.send(e.actor, ConnPing { seq });
+        ctx.set_timer(k.timeout, SessionTimer::KeepaliveTimeout { endpoint, seq });
+    }
+
+    fn on_pong(&mut self, ctx: &mut Ctx<'_>, from: ActorId, seq: u64) {
+        let Some(endpoint) = self.endpoint_of(from) else {
+            return;
+        };
+        let e = &mut self.endpoints[endpoint];
+        match e.conn {
+            Conn::Connecting { seq: s } if s == seq => self.became_ready(ctx, endpoint),
+            Conn::Ready if e.ping == Some(seq) => {
+                e.ping = None;
+                e.last_heard = ctx.now();
+                if let Some(k) = self.config.keepalive {
+                    ctx.set_timer(k.time, SessionTimer::Keepalive { endpoint });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl SubMachine for EtcdSession {
+    type Output = SessionEvent;
+
+    fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>, out: &mut Vec<SessionEvent>) {
+        match event {
+            Event::Message { from, msg, .. } => {
+                if let Some(resp) = msg.downcast_ref::<EtcdResponse>() {
+                    self.on_response(ctx, resp);
+                } else if let Some(pong) = msg.downcast_ref::<ConnPong>() {
+                    self.on_pong(ctx, from, pong.seq);
+                }
+            }
+            Event::Timer { tag, .. } => {
+                if let Some(timer) = tag.downcast_ref::<SessionTimer>() {
+                    self.on_timer(ctx, *timer);
+                }
+            }
+            Event::Refused { to, msg } => {
+                if let Some(req) = msg.downcast_ref::<EtcdRequest>() {
+                    self.on_refused_request(ctx, req.id);
+                } else if msg.downcast_ref::<ConnPing>().is_some()
+                    && let Some(endpoint) = self.endpoint_of(to.actor)
+                {
+                    match self.endpoints[endpoint].conn {
+                        Conn::Connecting { .. } => self.connect_failed(ctx, endpoint),
+                        Conn::Ready => self.connection_lost(ctx, endpoint),
+                        Conn::TransientFailure => {}
+                    }
+                }
+            }
+            Event::Closed { peer } => {
+                if let Some(endpoint) = self.endpoint_of(peer) {
+                    self.connection_lost(ctx, endpoint);
+                }
+            }
+            Event::Start { .. } | Event::Fault(_) => {}
+        }
+        out.append(&mut self.outbox);
+    }
+}
+
+/// gRPC's backoff before reconnect attempt number `failures + 1`: the base delay for the
+/// first, then `base * 1.6^failures` capped at 120 s, with ±20 % jitter (grpc-go
+/// `backoff.Exponential.Backoff`).
+fn connect_backoff(ctx: &mut Ctx<'_>, failures: u32) -> SimDuration {
+    if failures == 0 {
+        return CONNECT_BACKOFF_BASE;
+    }
+    let max = CONNECT_BACKOFF_MAX.as_nanos() as f64;
+    let mut backoff = CONNECT_BACKOFF_BASE.as_nanos() as f64;
+    let mut left = failures;
+    while backoff < max && left > 0 {
+        backoff *= CONNECT_BACKOFF_MULTIPLIER;
+        left -= 1;
+    }
+    let jitter = CONNECT_BACKOFF_JITTER * (ctx.rng().random::<f64>() * 2.0 - 1.0);
+    SimDuration::from_nanos((backoff.min(max) * (1.0 + jitter)) as u64)
+}
+
+/// How long one connection attempt may take: `max(MIN_CONNECT_TIMEOUT, backoff)` (gRPC's
+/// connection-backoff document). The backoff draw here is only compared, so its jitter does
+/// not matter below 120 s.
+fn connect_timeout(failures: u32) -> SimDuration {
+    let backoff = if failures == 0 {
+        CONNECT_BACKOFF_BASE
+    } else {
+        let f = CONNECT_BACKOFF_MULTIPLIER.powi(failures.min(20) as i32);
+        SimDuration::from_nanos(
+            ((CONNECT_BACKOFF_BASE.as_nanos() as f64) * f)
+                .min(CONNECT_BACKOFF_MAX.as_nanos() as f64) as u64,
+        )
+    };
+    backoff.max(MIN_CONNECT_TIMEOUT)
+}
+
+fn scale(d: SimDuration, factor: f64) -> SimDuration {
+    SimDuration::from_nanos((d.as_nanos() as f64 * factor.max(0.0)) as u64)
+}

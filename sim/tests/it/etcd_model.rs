@@ -880,7 +880,7 @@ fn a_write_still_in_flight_when_the_run_ends_is_in_the_history() {
     let mut at = secs(4);
     while !read_saw_an_open_put(&sim) {
         assert!(at < secs(20), "no read saw an open put's value by 20 s");
-        at = at + SimDuration::from_millis(10);
+        at += SimDuration::from_millis(10);
         run(&mut sim, at);
     }
     let with_open = history(&sim, &actors);

@@ -17,5 +17,6 @@ mod engine_planted_bug;
 mod engine_world;
 mod etcd_model;
 mod etcd_seed_scenarios;
+mod etcd_session;
 mod linearizability;
 mod linearizability_prop;

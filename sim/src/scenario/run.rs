@@ -181,7 +181,8 @@ pub fn replay_command(origin: &Origin, seed: u64, duration: SimDuration) -> Stri
 /// Builds the world for `cluster`: hosts, the models implemented so far, their invariants.
 pub fn build_world(cluster: &Cluster, seed: u64) -> Result<Simulation, SimError> {
     let mut sim = build_heartbeat_world(cluster, seed)?;
-    etcd::add_etcd(&mut sim, cluster, &apiserver_etcd_client())?;
+    let etcd_config = etcd::EtcdSimConfig::from_spec(&cluster.spec.etcd);
+    etcd::add_etcd(&mut sim, cluster, &apiserver_etcd_client(&etcd_config))?;
     if ceph::setup::cluster_has_ceph(cluster) {
         ceph::setup::add_ceph(&mut sim, cluster, &ceph::layout::CephSimConfig::default())?;
     }
@@ -209,12 +210,20 @@ pub fn build_heartbeat_world(cluster: &Cluster, seed: u64) -> Result<Simulation,
 }
 
 /// The etcd load a scenario runs: each control-plane host's apiserver stand-in (a clientv3
-/// session over all members with kube-apiserver's keepalive) issues a request every 200 ms (a quiet control plane's lease renewals and status updates), enough to show
-/// when writes stop and resume without making half-hour histories slow to check. It starts
-/// after 3 s, once etcd has elected its first leader, as kubeadm starts the apiserver only
-/// after etcd answers.
-pub fn apiserver_etcd_client() -> etcd::ClientConfig {
+/// session over all members with kube-apiserver's keepalive) issues a request every 200 ms (a
+/// quiet control plane's lease renewals and status updates), enough to show when writes stop
+/// and resume without making half-hour histories slow to check. It starts after 3 s, once
+/// etcd has elected its first leader, as kubeadm starts the apiserver only after etcd answers.
+///
+/// Each call may wait one second longer than etcd's own request timeout (7 s at the defaults),
+/// so the member's answer reaches the stand-in: a write held for want of a leader comes back
+/// as never proposed (a failed call), and only one handed to a leader that vanished stays
+/// indeterminate. kube-apiserver itself waits up to its `--request-timeout` (60 s) but serves
+/// many requests at once; a stand-in with one call in flight and that long a wait would stop
+/// sampling the write path for a minute.
+pub fn apiserver_etcd_client(etcd: &etcd::EtcdSimConfig) -> etcd::ClientConfig {
     etcd::ClientConfig {
+        timeout: etcd.request_timeout() + SimDuration::from_secs(1),
         think: SimDuration::from_millis(200),
         start_after: SimDuration::from_secs(3),
         session: etcd::session::SessionConfig {

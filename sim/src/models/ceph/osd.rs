@@ -98,6 +98,12 @@ pub(super) struct OsdRun {
     /// Peering queries from primaries whose map is newer than this OSD's (or that came before
     /// this OSD saw itself up): answered once the map catches up.
     pub(super) queries_waiting_for_map: Vec<PgQuery>,
+    /// Per PG, the peering round (primary, round) this OSD last answered a query of: the
+    /// current interval as this replica knows it. Replication and recovery messages from any
+    /// other round are stale (a primary that was marked down and has not heard yet) and are
+    /// dropped, as Ceph's replicas discard ops from before `same_interval_since`
+    /// (`PG::can_discard_replica_op`).
+    pub(super) intervals: BTreeMap<PgId, (i32, u64)>,
 }
 
 /// The OSDs of one host.
@@ -563,6 +569,7 @@ impl CephOsdHost {
             run.queries_waiting_for_map.push(q.clone());
             return;
         }
+        run.intervals.insert(q.pg, (q.primary, q.round));
         let copy = self.copy(q.to, q.pg).cloned();
         self.send_osd(
             ctx,

@@ -475,6 +475,25 @@ impl CephOsdHost {
         let Some(p) = self.run.get_mut(&osd).and_then(|r| r.primary.get_mut(&pg)) else {
             return;
         };
+        // A resent write already in the log is not applied twice: Ceph finds its request id
+        // in the PG log and answers with the version it got (`PrimaryLogPG::do_op`,
+        // `already_complete`), or the answer comes when its replication finishes.
+        if let Some(index) = p.auth.log.iter().rposition(|t| *t == tid) {
+            if !p.inflight.values().any(|op| op.tid == tid) {
+                ctx.send(
+                    client,
+                    ClientReply {
+                        tid,
+                        pg,
+                        version: Some(index as u64 + 1),
+                        degraded: !p.state.clean,
+                        inactive_wait,
+                        sent: ctx.now(),
+                    },
+                );
+            }
+            return;
+        }
         p.auth.log.push(tid);
         let version = p.auth.version();
         let round = p.round;
@@ -527,8 +546,16 @@ impl CephOsdHost {
         }
     }
 
+    /// Whether `osd` is in the peering round (`primary`, `round`) of `pg`: the only round whose
+    /// replication and recovery messages it applies.
+    pub(super) fn in_round(&self, osd: i32, pg: PgId, primary: i32, round: u64) -> bool {
+        self.run
+            .get(&osd)
+            .is_some_and(|r| r.booted && r.intervals.get(&pg) == Some(&(primary, round)))
+    }
+
     pub(super) fn on_repop(&mut self, ctx: &mut Ctx<'_>, r: &RepOp) {
-        if !self.is_booted(r.to) {
+        if !self.in_round(r.to, r.pg, r.primary, r.round) {
             return;
         }
         let Some(c) = self.stores.get_mut(&r.to).and_then(|s| s.get_mut(&r.pg)) else {

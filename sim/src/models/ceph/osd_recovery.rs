@@ -121,6 +121,9 @@ impl CephOsdHost {
     }
 
     pub(super) fn on_push(&mut self, ctx: &mut Ctx<'_>, p: &Push) {
+        if !self.in_round(p.to, p.pg, p.primary, p.round) {
+            return;
+        }
         let Some(run) = self.run.get_mut(&p.to).filter(|r| r.booted) else {
             return;
         };

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::crush::hash::hash32_2;
 use super::facts::WriteStalled;
 use super::layout::{CephLayout, PgId};
-use super::mon::OSD_MODEL;
+use super::mon::{MON_MODEL, OSD_MODEL};
 use super::msg::{ClientReply, ClientWrite, MapRequest, MapUpdate, MonBeacon};
 use super::osdmap::OsdMap;
 use topology::component::Component;
@@ -347,6 +347,20 @@ impl Model for CephClient {
         match event {
             Event::Start { .. } => {
                 self.record_osd_lanes(ctx);
+                // librados' MonClient opens a session with the monitors at once, hunting
+                // several in parallel (`mon_client_hunt_parallel`, default 3 in Pacific), and
+                // subscribes to the osdmap: the first mon in quorum answers. Here every mon is
+                // asked; the leader answers.
+                let mons: Vec<ActorId> = ctx.directory().actors_named(MON_MODEL).collect();
+                for mon in mons {
+                    ctx.send(
+                        mon,
+                        MapRequest {
+                            have: self.map.epoch,
+                            session_start: true,
+                        },
+                    );
+                }
                 ctx.set_timer(self.layout.config.write_interval, ClientTimer::Tick);
             }
             Event::Timer { tag, .. } if tag.is(&ClientTimer::Tick) => self.tick(ctx),
@@ -360,6 +374,7 @@ impl Model for CephClient {
                             from,
                             MapRequest {
                                 have: self.map.epoch,
+                                session_start: false,
                             },
                         );
                     }

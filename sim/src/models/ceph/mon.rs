@@ -90,6 +90,9 @@ pub struct CephMon {
     election_timer: Option<TimerId>,
     lease_timer: Option<TimerId>,
     renew_timer: Option<TimerId>,
+    /// The leader's last beacon to OSDs and clients: what a client that just connected is told
+    /// about the quorum's lease.
+    last_beacon: Option<MonBeacon>,
     tick_timer: Option<TimerId>,
     /// Leader: the damped proposal waiting to go out (`PaxosService::proposal_timer`).
     propose_timer: Option<TimerId>,
@@ -119,6 +122,7 @@ impl CephMon {
             election_timer: None,
             lease_timer: None,
             renew_timer: None,
+            last_beacon: None,
             tick_timer: None,
             propose_timer: None,
             last_commit: None,
@@ -316,6 +320,7 @@ impl CephMon {
                 until: now + SimDuration::from_secs(MON_LEASE_SECS),
             };
             self.broadcast_clients(ctx, &beacon);
+            self.last_beacon = Some(beacon);
         }
         self.renew_timer = Some(ctx.set_timer(
             SimDuration::from_millis(MON_LEASE_RENEW_MILLIS),
@@ -613,14 +618,22 @@ impl CephMon {
             }
         } else if let Some(r) = msg.downcast_ref::<MapRequest>()
             && self.is_leader()
-            && r.have < self.map.epoch
         {
-            ctx.send(
-                from,
-                MapUpdate {
-                    map: self.map.clone(),
-                },
-            );
+            if r.have < self.map.epoch {
+                ctx.send(
+                    from,
+                    MapUpdate {
+                        map: self.map.clone(),
+                    },
+                );
+            }
+            // A client that (re)connects learns that a quorum stands from its session with a
+            // mon, not from the next periodic beacon.
+            if r.session_start
+                && let Some(beacon) = self.last_beacon.clone().filter(|b| b.until > ctx.now())
+            {
+                ctx.send(from, beacon);
+            }
         }
     }
 
@@ -721,6 +734,7 @@ impl Model for CephMon {
         self.election_timer = None;
         self.lease_timer = None;
         self.renew_timer = None;
+        self.last_beacon = None;
         self.tick_timer = None;
         self.propose_timer = None;
         self.last_commit = None;

@@ -133,11 +133,14 @@ pub struct MapUpdate {
     pub map: OsdMap,
 }
 
-/// "Send me the latest map" (after a beacon showed a newer epoch).
+/// "Send me the latest map": after a beacon showed a newer epoch, or when a client opens its
+/// monitor session (then the leader also tells it the quorum's lease).
 #[derive(Clone, Debug)]
 pub struct MapRequest {
     /// The epoch the asker has.
     pub have: u64,
+    /// Sent by a client opening its session (`MonClient` subscribing to the osdmap).
+    pub session_start: bool,
 }
 
 /// An OSD incarnation asks to be marked up.

@@ -502,6 +502,7 @@ impl CephOsdHost {
                     from,
                     MapRequest {
                         have: self.map.epoch,
+                        session_start: false,
                     },
                 );
             }

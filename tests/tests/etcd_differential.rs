@@ -29,19 +29,20 @@ use std::path::Path;
 use std::time::Duration;
 
 use provision::drill::{
-    EtcdLab, FaultRun, FaultScheduleConfig, LeaderKill, WorkloadMix, measure_leader_kills,
-    run_fault_schedule, spec_from_unit,
+    EtcdLab, FaultRun, FaultScheduleConfig, LeaderKill, LeaderLoss, WorkloadMix,
+    measure_leader_kills, measure_leader_losses, run_fault_schedule, spec_from_unit,
 };
 use sim::checks::linearizability::{CheckConfig, History, Verdict, check_with_stats};
 use sim::checks::timeline::{Timeline as SimTimeline, build_timelines};
-use sim::engine::SimDuration;
-use sim::models::etcd::EtcdSimConfig;
+use sim::engine::{NullSink, SimConfig, SimDuration, SimTime, Simulation};
 use sim::models::etcd::client::DEFAULT_REQUEST_TIMEOUT;
 use sim::models::etcd::drill::{self, DrillConfig, SimDrill, run_drill};
+use sim::models::etcd::{ClientConfig, EtcdMember, EtcdSimConfig, add_members_and_clients};
 use topology::compare::{
     Disagreement, OutageFigures, Tolerances, judge_figure, judge_phase, judge_timelines,
 };
 use topology::component::Component;
+use topology::fault::Fault;
 use topology::timeline::Timeline;
 use topology::wire::{KvOp, KvResult, Outcome, RequestOp};
 use topology::workload::OpMix;
@@ -52,6 +53,9 @@ const SIM_SEEDS: std::ops::RangeInclusive<u64> = 1..=5;
 const CLIENTS: u32 = 2;
 /// Extra SIGKILLs of the leader after the schedule, for re-election samples.
 const LEADER_KILL_TRIALS: u32 = 5;
+
+/// SIGTERMs of the leader after the kills, for hand-over samples.
+const LEADER_TERMINATE_TRIALS: u32 = 3;
 
 /// The judge's tolerances for this schedule (their reasons are in their documentation).
 const TOL: Tolerances = Tolerances::ETCD_SCHEDULE;
@@ -141,6 +145,69 @@ fn simulate(
             sim
         })
         .collect()
+}
+
+/// The simulated graceful stop of the leader: three members, the leader SIGTERMed at 5 s, and
+/// the time until another member leads, polled every 10 ms as the simulated drill polls.
+fn simulated_handover(config: EtcdSimConfig, seed: u64) -> Duration {
+    const NAMES: [&str; 3] = ["etcd-1", "etcd-2", "etcd-3"];
+    let mut sim = Simulation::new(SimConfig::new(seed));
+    for n in NAMES {
+        sim.add_host(n).expect("host");
+    }
+    let actors = add_members_and_clients(&mut sim, config, &NAMES, &[], &ClientConfig::default())
+        .expect("members");
+    let at = |ms: u64| SimTime::ZERO + SimDuration::from_millis(ms);
+    sim.run_until(at(5000), &mut NullSink);
+    let leader = |sim: &Simulation| {
+        actors.members.iter().position(|m| {
+            sim.model::<EtcdMember>(*m)
+                .is_some_and(EtcdMember::is_leader)
+        })
+    };
+    let old = leader(&sim).expect("a leader by 5 s");
+    sim.schedule_fault(
+        at(5000),
+        Fault::ProcessTerminate {
+            host: NAMES[old].to_owned(),
+            process: "etcd".to_owned(),
+        },
+    )
+    .expect("fault");
+    let mut t = 5000;
+    while leader(&sim).is_none_or(|l| l == old) {
+        t += 10;
+        assert!(t < 20_000, "seed {seed}: no leader after the hand-over");
+        sim.run_until(at(t), &mut NullSink);
+    }
+    Duration::from_millis(t - 5000)
+}
+
+/// SIGTERM of the real leader against the simulated graceful stop: etcd hands leadership over
+/// before exiting, so both sides see a new leader far sooner than an election after a kill.
+/// Judged with the re-election tolerance: the real figure is the first `endpoint status` poll
+/// (50 ms apart, each an `etcdctl` with a TLS handshake) that names the new leader.
+fn judge_handover(real: &[LeaderKill], config: EtcdSimConfig) {
+    let sim: Vec<Duration> = SIM_SEEDS.map(|s| simulated_handover(config, s)).collect();
+    let real_times: Vec<Duration> = real.iter().map(|k| k.reelection).collect();
+    eprintln!(
+        "leader SIGTERM hand-over real: {}; simulated: {}",
+        real_times
+            .iter()
+            .map(|d| secs(*d))
+            .collect::<Vec<_>>()
+            .join(" "),
+        sim.iter().map(|d| secs(*d)).collect::<Vec<_>>().join(" "),
+    );
+    let (lo, hi) = (
+        *sim.iter().min().expect("seeds"),
+        *sim.iter().max().expect("seeds"),
+    );
+    let off: Vec<Disagreement> = real_times
+        .iter()
+        .filter_map(|t| judge_figure("etcd", "SIGTERM hand-over", *t, &[lo, hi], TOL.reelection))
+        .collect();
+    fail_on("hand-over", &off);
 }
 
 fn secs(d: Duration) -> String {
@@ -266,7 +333,15 @@ fn real_etcd_and_the_simulator_agree_on_the_fault_schedule() {
     let kills: Vec<LeaderKill> =
         measure_leader_kills(&mut lab, LEADER_KILL_TRIALS, cfg.plan.recovery_timeout)
             .unwrap_or_else(|e| panic!("leader kills: {e}"));
+    let handovers: Vec<LeaderKill> = measure_leader_losses(
+        &mut lab,
+        LeaderLoss::Terminate,
+        LEADER_TERMINATE_TRIALS,
+        cfg.plan.recovery_timeout,
+    )
+    .unwrap_or_else(|e| panic!("leader terminations: {e}"));
     drop(lab);
+    judge_handover(&handovers, etcd);
 
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let real_history = real.history();

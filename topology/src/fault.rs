@@ -34,6 +34,10 @@ pub enum Fault {
     HostRestart { host: String },
     /// One process is stopped (SIGKILL): it loses volatile state.
     ProcessStop { host: String, process: String },
+    /// One process is asked to stop (SIGTERM, `systemctl stop`): it runs its shutdown path
+    /// (etcd hands leadership over, keepalived sends a priority-0 advert), then exits and stays
+    /// stopped like after `ProcessStop`. A process with no shutdown path exits at once.
+    ProcessTerminate { host: String, process: String },
     /// A stopped process is started again.
     ProcessStart { host: String, process: String },
     /// A process is frozen (SIGSTOP, a VM pause, a long GC): it keeps its state, handles nothing.
@@ -275,6 +279,7 @@ impl Fault {
             Fault::HostCrash { .. } => "HostCrash",
             Fault::HostRestart { .. } => "HostRestart",
             Fault::ProcessStop { .. } => "ProcessStop",
+            Fault::ProcessTerminate { .. } => "ProcessTerminate",
             Fault::ProcessStart { .. } => "ProcessStart",
             Fault::ProcessPause { .. } => "ProcessPause",
             Fault::ProcessResume { .. } => "ProcessResume",
@@ -296,6 +301,7 @@ impl Fault {
             Fault::HostCrash { host }
             | Fault::HostRestart { host }
             | Fault::ProcessStop { host, .. }
+            | Fault::ProcessTerminate { host, .. }
             | Fault::ProcessStart { host, .. }
             | Fault::ProcessPause { host, .. }
             | Fault::ProcessResume { host, .. }
@@ -310,10 +316,11 @@ impl Fault {
         }
     }
 
-    /// (host, process) of a process fault (stop, start, pause, resume).
+    /// (host, process) of a process fault (stop, terminate, start, pause, resume).
     pub fn process_target(&self) -> Option<(&str, &str)> {
         match self {
             Fault::ProcessStop { host, process }
+            | Fault::ProcessTerminate { host, process }
             | Fault::ProcessStart { host, process }
             | Fault::ProcessPause { host, process }
             | Fault::ProcessResume { host, process } => Some((host, process)),
@@ -346,6 +353,7 @@ impl fmt::Display for Fault {
             | Fault::Drain { host }
             | Fault::Uncordon { host } => write!(f, "{} {host}", self.kind()),
             Fault::ProcessStop { host, process }
+            | Fault::ProcessTerminate { host, process }
             | Fault::ProcessStart { host, process }
             | Fault::ProcessPause { host, process }
             | Fault::ProcessResume { host, process } => {
@@ -441,6 +449,7 @@ fn validate_fault(index: usize, fault: &Fault, targets: &FaultTargets) -> Result
             }
         }
         Fault::ProcessStop { host, process }
+        | Fault::ProcessTerminate { host, process }
         | Fault::ProcessStart { host, process }
         | Fault::ProcessPause { host, process }
         | Fault::ProcessResume { host, process } => {

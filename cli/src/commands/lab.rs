@@ -58,6 +58,9 @@ pub enum FaultKind {
     HostRestart,
     /// SIGKILL a process in the guest (`--host`, `--process`).
     ProcessStop,
+    /// Stop a process's unit gracefully: SIGTERM, its shutdown path, SIGKILL after systemd's
+    /// stop timeout (`--host`, `--process`).
+    ProcessTerminate,
     /// Start a process's unit again (`--host`, `--process`).
     ProcessStart,
     /// SIGSTOP a process (`--host`, `--process`).
@@ -94,6 +97,10 @@ pub fn fault_from(
             host: need(host, "--host")?,
         },
         FaultKind::ProcessStop => Fault::ProcessStop {
+            host: need(host, "--host")?,
+            process: need(process, "--process")?,
+        },
+        FaultKind::ProcessTerminate => Fault::ProcessTerminate {
             host: need(host, "--host")?,
             process: need(process, "--process")?,
         },

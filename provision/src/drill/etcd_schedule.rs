@@ -771,11 +771,11 @@ fn run_phases(
 /// One SIGKILL of the leader and the election that followed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LeaderKill {
-    /// The killed leader.
+    /// The leader that was killed or terminated.
     pub killed: String,
     /// Who won.
     pub new_leader: String,
-    /// From the SIGKILL to the end of the first `endpoint status` poll of the survivors that
+    /// From the signal to the end of the first `endpoint status` poll of the survivors that
     /// named a new leader.
     pub reelection: Duration,
 }
@@ -788,6 +788,26 @@ pub fn measure_leader_kills(
     trials: u32,
     recovery_timeout: Duration,
 ) -> Result<Vec<LeaderKill>, EtcdLabError> {
+    measure_leader_losses(lab, LeaderLoss::Kill, trials, recovery_timeout)
+}
+
+/// How [`measure_leader_losses`] takes the leader away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaderLoss {
+    /// SIGKILL: the followers elect a new leader after their election timeout.
+    Kill,
+    /// SIGTERM: etcd hands leadership to a follower before it exits.
+    Terminate,
+}
+
+/// Takes the leader away `trials` times as `how` says (restarting it and waiting for health
+/// in between) and measures, each time, how long until a survivor names a new leader.
+pub fn measure_leader_losses(
+    lab: &mut EtcdLab,
+    how: LeaderLoss,
+    trials: u32,
+    recovery_timeout: Duration,
+) -> Result<Vec<LeaderKill>, EtcdLabError> {
     let all = lab.endpoints();
     let mut out = Vec::new();
     for _ in 0..trials {
@@ -797,9 +817,16 @@ pub fn measure_leader_kills(
             name: leader.clone(),
         })?;
         let fault = Instant::now();
-        lab.lab().kill(daemon)?;
+        match how {
+            LeaderLoss::Kill => lab.lab().kill(daemon)?,
+            LeaderLoss::Terminate => lab.lab().sigterm(daemon)?,
+        }
         let (survivors, _) = others(lab, &leader);
         let found = await_new_leader(lab, &survivors, Some(&leader), fault, recovery_timeout);
+        if how == LeaderLoss::Terminate {
+            // Reap it (it exits after the hand-over; killed if it hangs).
+            lab.lab().terminate(daemon, recovery_timeout)?;
+        }
         lab.lab().restart(daemon)?;
         let (new_leader, t) = found.ok_or(NetnsError::Timeout {
             what: format!("a new leader after killing {leader}"),

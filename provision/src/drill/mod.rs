@@ -10,6 +10,6 @@ pub use etcd_lab::{
     EtcdClient, EtcdLab, EtcdLabError, EtcdLabMember, spec_from_unit, write_rendered,
 };
 pub use etcd_schedule::{
-    DrillOperation, FaultRun, FaultScheduleConfig, LeaderKill, PhaseCounts, PhaseOutcome,
-    WorkloadMix, measure_leader_kills, run_fault_schedule,
+    DrillOperation, FaultRun, FaultScheduleConfig, LeaderKill, LeaderLoss, PhaseCounts,
+    PhaseOutcome, WorkloadMix, measure_leader_kills, measure_leader_losses, run_fault_schedule,
 };

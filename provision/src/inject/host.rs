@@ -1,7 +1,8 @@
 //! Process faults on any [`Host`], by signal, as on a real machine reached over SSH.
 //!
-//! Stop is `pkill -KILL -x NAME`, pause and resume `pkill -STOP` / `-CONT`, start is
-//! `systemctl start NAME` (a real host's daemons are systemd units). `pkill` matches the
+//! Stop is `pkill -KILL -x NAME`, pause and resume `pkill -STOP` / `-CONT`, a graceful stop
+//! `systemctl stop NAME` and start `systemctl start NAME` (a real host's daemons are systemd
+//! units). `pkill` matches the
 //! kernel's 15-character process name, so longer names are cut to it. Faults that involve more
 //! than one host (partitions, slow links) or the machine itself (crash, disks, drains) are
 //! refused here; the targets that own those (the test bed, the libvirt lab) apply them.
@@ -20,6 +21,12 @@ pub async fn apply_on_host(host: &dyn Host, fault: &Fault) -> Result<(), InjectE
     let target = format!("host {}", host.name());
     let (process, cmd) = match fault {
         Fault::ProcessStop { process, .. } => (process, signal("KILL", process)),
+        // systemd sends SIGTERM (then SIGCONT), waits up to TimeoutStopSec, then SIGKILL, and
+        // keeps the unit stopped.
+        Fault::ProcessTerminate { process, .. } => (
+            process,
+            Command::new("systemctl").args(["stop", process.as_str()]),
+        ),
         Fault::ProcessPause { process, .. } => (process, signal("STOP", process)),
         Fault::ProcessResume { process, .. } => (process, signal("CONT", process)),
         Fault::ProcessStart { process, .. } => (

@@ -59,6 +59,7 @@ impl FaultTarget for LabFaults<'_> {
             Fault::HostCrash { host } => self.lab.crash(host).map_err(self.failed(fault)),
             Fault::HostRestart { host } => self.lab.boot(host).map_err(self.failed(fault)),
             Fault::ProcessStop { host, .. }
+            | Fault::ProcessTerminate { host, .. }
             | Fault::ProcessStart { host, .. }
             | Fault::ProcessPause { host, .. }
             | Fault::ProcessResume { host, .. } => self.process_fault(host, fault),

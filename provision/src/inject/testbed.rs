@@ -12,6 +12,10 @@ use topology::fault::Fault;
 use super::{FaultTarget, InjectError, partition_groups};
 use crate::testbed::{DaemonState, Impairment, NetnsError, Testbed};
 
+/// How long a SIGTERMed daemon may take to exit before it is killed: systemd's
+/// `DefaultTimeoutStopSec` (90 s), the bound `systemctl stop` applies on a real host.
+const TERMINATE_GRACE: std::time::Duration = std::time::Duration::from_secs(90);
+
 impl Testbed {
     fn apply_fault(&mut self, fault: &Fault) -> Result<(), InjectError> {
         let target = self.target_name();
@@ -45,6 +49,12 @@ impl Testbed {
             Fault::ProcessStop { host, process } => {
                 for id in processes(self, host, process)? {
                     self.kill(id).map_err(failed)?;
+                }
+                Ok(())
+            }
+            Fault::ProcessTerminate { host, process } => {
+                for id in processes(self, host, process)? {
+                    self.terminate(id, TERMINATE_GRACE).map_err(failed)?;
                 }
                 Ok(())
             }

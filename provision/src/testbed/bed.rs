@@ -272,6 +272,19 @@ impl Testbed {
         self.daemon(id)?.kill()
     }
 
+    /// SIGTERM the daemon (and SIGCONT, for a paused one), wait up to `grace` for it to exit,
+    /// then SIGKILL it, as `systemctl stop` does with `TimeoutStopSec`.
+    pub fn terminate(&mut self, id: DaemonId, grace: Duration) -> Result<(), NetnsError> {
+        self.daemon(id)?.terminate(grace)
+    }
+
+    /// SIGTERM the daemon (and SIGCONT, for a paused one) without waiting for it to exit.
+    pub fn sigterm(&mut self, id: DaemonId) -> Result<(), NetnsError> {
+        let d = self.daemon(id)?;
+        d.signal(Signal::TERM)?;
+        d.signal(Signal::CONT)
+    }
+
     /// SIGSTOP the daemon.
     pub fn pause(&mut self, id: DaemonId) -> Result<(), NetnsError> {
         self.daemon(id)?.signal(Signal::STOP)

@@ -159,6 +159,34 @@ impl Daemon {
         Ok(())
     }
 
+    /// SIGTERM then SIGCONT (so a paused daemon handles it, as `systemctl stop` does), then
+    /// waits for the exit up to `grace`, and SIGKILLs a daemon still running after that.
+    pub(crate) fn terminate(&mut self, grace: Duration) -> Result<(), NetnsError> {
+        if matches!(self.state(), DaemonState::Exited(_)) {
+            return Ok(());
+        }
+        self.signal(Signal::TERM)?;
+        self.signal(Signal::CONT)?;
+        let Some(child) = &mut self.child else {
+            return Ok(());
+        };
+        let exited = wait_until(
+            "a SIGTERMed daemon to exit",
+            grace,
+            Duration::from_millis(5),
+            || child.try_wait().ok().flatten(),
+        );
+        match exited {
+            Ok(status) => {
+                self.last_exit = Some(status.code());
+                self.child = None;
+                self.paused = false;
+                Ok(())
+            }
+            Err(_) => self.kill(),
+        }
+    }
+
     /// SIGKILL and reap, bounded. A daemon that already exited is left as it is.
     pub(crate) fn kill(&mut self) -> Result<(), NetnsError> {
         let Some(child) = &mut self.child else {

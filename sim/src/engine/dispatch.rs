@@ -54,6 +54,10 @@ pub(super) enum Pending {
         incarnation: u32,
         peer: ActorId,
     },
+    /// SIGTERM to `actor`: run its shutdown path now.
+    Terminate { actor: ActorId },
+    /// SIGKILL after a shutdown that took too long, if incarnation `incarnation` still runs.
+    Kill { actor: ActorId, incarnation: u32 },
     /// A fault from the plan, to apply.
     Fault(Fault),
     /// Tell `actor` that `fault` happened.
@@ -66,6 +70,15 @@ impl Simulation {
         match pending {
             Pending::Start { actor, restarted } => self.start_actor(actor, restarted, sink),
             Pending::Fault(fault) => self.apply_fault(fault, sink),
+            Pending::Kill { actor, incarnation } => {
+                let runs = self
+                    .actors
+                    .get(actor.0 as usize)
+                    .is_some_and(|a| a.alive && a.incarnation == incarnation);
+                if runs {
+                    self.stop_process(actor, sink);
+                }
+            }
             other => {
                 let actor = match &other {
                     Pending::Deliver { to, .. } => *to,
@@ -73,7 +86,8 @@ impl Simulation {
                     | Pending::Notify { actor, .. }
                     | Pending::Refused { actor, .. }
                     | Pending::Closed { actor, .. } => *actor,
-                    Pending::Start { .. } | Pending::Fault(_) => return,
+                    Pending::Terminate { actor } => *actor,
+                    Pending::Start { .. } | Pending::Fault(_) | Pending::Kill { .. } => return,
                 };
                 self.deliver(actor, other, sink);
             }
@@ -209,7 +223,12 @@ impl Simulation {
                     restarted: *restarted,
                 },
             ),
-            Pending::Fault(_) => {}
+            Pending::Terminate { .. } => {
+                if !actor.model.terminate(&mut ctx) {
+                    ctx.exit();
+                }
+            }
+            Pending::Fault(_) | Pending::Kill { .. } => {}
         }
         if sink.wants_messages() {
             let me = self.actors[id.0 as usize].name.as_str();
@@ -238,8 +257,10 @@ impl Simulation {
 
     fn apply_effects(&mut self, id: ActorId, sink: &mut dyn TraceSink) {
         let mut effects = std::mem::take(&mut self.effects);
+        let mut exit = false;
         for effect in effects.drain(..) {
             match effect {
+                Effect::Exit => exit = true,
                 Effect::Send { to, from_port, msg } => {
                     self.send(Endpoint::new(id, from_port), to, msg, sink)
                 }
@@ -310,6 +331,9 @@ impl Simulation {
         }
         // Give the buffer back so the next handler reuses its allocation.
         self.effects = effects;
+        if exit {
+            self.stop_process(id, sink);
+        }
     }
 
     fn send(

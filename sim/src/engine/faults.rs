@@ -72,6 +72,10 @@ impl Simulation {
                 Some(id) => self.stop_process(id, sink),
                 None => "no-such-process",
             },
+            Fault::ProcessTerminate { host, process } => match self.process(host, process) {
+                Some(id) => self.terminate_process(id, sink),
+                None => "no-such-process",
+            },
             Fault::ProcessStart { host, process } => match self.process(host, process) {
                 Some(id) => self.start_process(id, sink),
                 None => "no-such-process",

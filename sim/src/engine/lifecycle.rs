@@ -10,6 +10,7 @@ use super::dispatch::Pending;
 use super::log::{LogKind, Observer};
 use super::model::{ActorId, HostId, Model, Record, Status, TimerId};
 use super::rng::SimRng;
+use super::time::SimDuration;
 use super::trace::{TraceEvent, TraceSink};
 use super::world::Simulation;
 
@@ -23,6 +24,11 @@ pub(super) enum Proc {
     /// Frozen by `ProcessPause`: alive, but handles nothing until `ProcessResume`.
     Paused,
 }
+
+/// How long a process may take over its shutdown after SIGTERM before it is killed: systemd's
+/// `DefaultTimeoutStopSec`, 90 s (systemd-system.conf(5)), which the units spofless renders do
+/// not override.
+pub const TERMINATE_KILL_AFTER: SimDuration = SimDuration::from_secs(90);
 
 /// One model instance on one host, with the engine's bookkeeping around it.
 pub(super) struct Actor {
@@ -191,6 +197,36 @@ impl Simulation {
         "applied"
     }
 
+    /// Sends SIGTERM to actor `id`'s process: a paused one is thawed first (systemd follows
+    /// SIGTERM with SIGCONT), then the model runs its shutdown path ([`Model::terminate`]),
+    /// or is stopped at once when it has none. A process that is not running is marked stopped,
+    /// as `ProcessStop` marks it.
+    pub(super) fn terminate_process(&mut self, id: ActorId, sink: &mut dyn TraceSink) -> Outcome {
+        if !self.actors[id.0 as usize].alive {
+            self.actors[id.0 as usize].proc = Proc::Stopped;
+            return "applied";
+        }
+        if self.actors[id.0 as usize].proc == Proc::Paused {
+            self.resume_process(id, sink);
+        }
+        if !self.actors[id.0 as usize].running() {
+            return "applied";
+        }
+        let incarnation = self.actors[id.0 as usize].incarnation;
+        self.dispatch(id, Pending::Terminate { actor: id }, sink);
+        let actor = &self.actors[id.0 as usize];
+        if actor.alive && actor.incarnation == incarnation {
+            self.queue.push(
+                self.now + TERMINATE_KILL_AFTER,
+                Pending::Kill {
+                    actor: id,
+                    incarnation,
+                },
+            );
+        }
+        "applied"
+    }
+
     /// Starts a stopped process again.
     pub(super) fn start_process(&mut self, id: ActorId, sink: &mut dyn TraceSink) -> Outcome {
         if self.actors[id.0 as usize].proc != Proc::Stopped {
@@ -260,6 +296,66 @@ mod tests {
 
     fn probe(sim: &Simulation, id: ActorId) -> &Probe {
         sim.model::<Probe>(id).expect("probe")
+    }
+
+    /// Probe b with `shutdown`, SIGTERMed at 50 ms: what it saw and when it stopped running
+    /// (checked every 10 ms up to 100 s).
+    fn terminated(shutdown: Option<SimDuration>, pause_first: bool) -> (Vec<String>, SimTime) {
+        let (mut sim, a) = world(&["a", "b"]);
+        let mut sink = NullSink;
+        sim.actors[1].model = Box::new(Probe {
+            shutdown,
+            ..Probe::default()
+        });
+        sim.run_until(SimTime::ZERO + SimDuration::from_millis(50), &mut sink);
+        if pause_first {
+            sim.pause_process(a[1], &mut sink);
+            sim.run_until(SimTime::ZERO + SimDuration::from_millis(150), &mut sink);
+        }
+        assert_eq!(sim.terminate_process(a[1], &mut sink), "applied");
+        let mut t = sim.now;
+        while sim.actor_running(a[1]) && t < SimTime::ZERO + SimDuration::from_secs(100) {
+            t += SimDuration::from_millis(10);
+            sim.run_until(t, &mut sink);
+        }
+        assert_eq!(
+            sim.actors[1].proc,
+            Proc::Stopped,
+            "stays down until started"
+        );
+        (probe(&sim, a[1]).seen.clone(), t)
+    }
+
+    #[test]
+    fn sigterm_stops_at_once_without_a_shutdown_path_and_after_it_with_one() {
+        let at = |ms: u64| SimTime::ZERO + SimDuration::from_millis(ms);
+        let (seen, stopped) = terminated(None, false);
+        assert_eq!(seen.last().map(String::as_str), Some("sigterm"));
+        assert_eq!(stopped, at(50));
+        let (seen, stopped) = terminated(Some(SimDuration::from_millis(300)), false);
+        let sigterm = seen.iter().position(|s| s == "sigterm").expect("sigterm");
+        // It keeps working through its shutdown, then exits.
+        assert!(seen[sigterm..].iter().any(|s| s == "tick"), "{seen:?}");
+        assert_eq!(seen.last().map(String::as_str), Some("exit"));
+        assert_eq!(stopped, at(350));
+    }
+
+    #[test]
+    fn a_shutdown_that_never_ends_is_killed_after_systemds_stop_timeout() {
+        let (seen, stopped) = terminated(Some(SimDuration::from_secs(1000)), false);
+        assert!(!seen.iter().any(|s| s == "exit"));
+        assert_eq!(
+            stopped,
+            SimTime::ZERO + SimDuration::from_millis(50) + TERMINATE_KILL_AFTER
+        );
+    }
+
+    #[test]
+    fn a_paused_process_is_thawed_before_its_sigterm() {
+        let (seen, _) = terminated(None, true);
+        let sigterm = seen.iter().position(|s| s == "sigterm").expect("sigterm");
+        // The ping that arrived during the pause (at 101 ms) is handled first.
+        assert_eq!(seen[sigterm - 1], "ping from a/probe #1");
     }
 
     #[test]

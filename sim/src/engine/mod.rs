@@ -22,6 +22,7 @@ pub mod world;
 
 pub use address::{Address, AddressTable};
 pub use fact::{Fact, FactRecord, fact_json};
+pub use lifecycle::TERMINATE_KILL_AFTER;
 pub use log::{LogEntry, LogKind, Observer};
 pub use model::{
     ActorId, Ctx, Directory, Effect, Endpoint, Event, HostId, Message, Model, Port, Record, Status,

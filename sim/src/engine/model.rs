@@ -197,6 +197,8 @@ pub enum Effect {
         /// The claiming port.
         port: Port,
     },
+    /// The process finished its shutdown path (see [`Model::terminate`]) and exits now.
+    Exit,
     /// Give `address` up, if this actor's `port` still holds it.
     Release {
         /// The address.
@@ -447,6 +449,12 @@ impl<'a> Ctx<'a> {
         id
     }
 
+    /// Ends a shutdown begun by [`Model::terminate`]: the process exits (like a stop) once
+    /// this handler returns.
+    pub fn exit(&mut self) {
+        self.effects.push(Effect::Exit);
+    }
+
     /// Cancels a timer.
     pub fn cancel_timer(&mut self, id: TimerId) {
         self.effects.push(Effect::CancelTimer { id });
@@ -488,6 +496,15 @@ pub trait Model: Any + fmt::Debug {
     /// process keeps on disk. Its timers are cancelled and its in-flight messages to it dropped
     /// by the engine; it gets `Event::Start { restarted: true }` when it comes back.
     fn on_crash(&mut self);
+
+    /// The process got SIGTERM (`ProcessTerminate`). Return `false` (the default) when the
+    /// real program has no shutdown path worth modelling: the engine stops it at once, as a
+    /// kill. Return `true` after starting the shutdown (e.g. an etcd leader handing leadership
+    /// over); the model then calls [`Ctx::exit`] when done, and the engine kills it anyway after
+    /// [`TERMINATE_KILL_AFTER`](super::TERMINATE_KILL_AFTER), as systemd does.
+    fn terminate(&mut self, _ctx: &mut Ctx<'_>) -> bool {
+        false
+    }
 }
 
 impl dyn Model {

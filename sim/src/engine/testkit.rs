@@ -28,6 +28,8 @@ impl Message for Ping {
 pub(crate) enum ProbeTimer {
     /// Time to ping the peers.
     Tick,
+    /// The shutdown begun by SIGTERM is over.
+    Exit,
 }
 
 /// Records what it is handed; pings its peers every [`TICK`].
@@ -40,7 +42,9 @@ pub(crate) struct Probe {
     /// How many times `on_crash` ran.
     pub(crate) crashes: u32,
     /// Pings sent so far.
-    sent: u64,
+    pub(crate) sent: u64,
+    /// How long a shutdown after SIGTERM takes, if the probe has a shutdown path at all.
+    pub(crate) shutdown: Option<SimDuration>,
 }
 
 impl Probe {
@@ -70,6 +74,10 @@ impl Model for Probe {
                 }
                 ctx.set_timer(TICK, ProbeTimer::Tick);
             }
+            Event::Timer { tag, .. } if tag.is(&ProbeTimer::Exit) => {
+                self.seen.push("exit".to_owned());
+                ctx.exit();
+            }
             Event::Timer { .. } => {
                 self.seen.push("tick".to_owned());
                 for peer in Self::peers(ctx) {
@@ -98,6 +106,17 @@ impl Model for Probe {
 
     fn on_crash(&mut self) {
         self.crashes += 1;
+    }
+
+    fn terminate(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        self.seen.push("sigterm".to_owned());
+        match self.shutdown {
+            Some(after) => {
+                ctx.set_timer(after, ProbeTimer::Exit);
+                true
+            }
+            None => false,
+        }
     }
 }
 

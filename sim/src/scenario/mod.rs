@@ -127,6 +127,7 @@ mod tests {
             for timed in &plan.faults {
                 match &timed.fault {
                     Fault::ProcessStop { host, process }
+                    | Fault::ProcessTerminate { host, process }
                     | Fault::ProcessStart { host, process }
                     | Fault::ProcessPause { host, process }
                     | Fault::ProcessResume { host, process } => {

@@ -920,3 +920,67 @@ fn read_saw_an_open_put(sim: &Simulation) -> bool {
             if open_puts.contains(&kv.value))
     })
 }
+
+/// When the leader is the member that fault hits at 5 s: how long until another member leads,
+/// polled every 5 ms, and the calls that failed in the 3 s after.
+fn after_leader_fault(seed: u64, fault: impl Fn(&str) -> Fault) -> Option<(SimDuration, usize)> {
+    let (mut sim, actors) = world(
+        seed,
+        EtcdSimConfig::default(),
+        &MEMBERS,
+        &ClientConfig::default(),
+    );
+    run(&mut sim, secs(5));
+    let old = leader(&sim, &actors)?;
+    sim.schedule_fault(secs(5), fault(MEMBERS[old]))
+        .expect("fault");
+    let mut t = secs(5);
+    let mut new_leader = None;
+    while t < secs(8) {
+        t += SimDuration::from_millis(5);
+        run(&mut sim, t);
+        if new_leader.is_none() && leader(&sim, &actors).is_some_and(|l| l != old) {
+            new_leader = Some(t.saturating_since(secs(5)));
+        }
+    }
+    let failed = history(&sim, &actors)
+        .operations
+        .iter()
+        .filter(|o| o.call_time >= secs(5).as_nanos())
+        .filter(|o| !matches!(o.outcome, Outcome::Ok(_)))
+        .count();
+    assert_no_violations(&sim);
+    Some((new_leader?, failed))
+}
+
+/// SIGTERM to the leader (`ProcessTerminate`): etcd hands leadership to a follower before it
+/// exits, so a new leader takes over within a few round trips and no client call fails (a
+/// call the stopping member turns away is retried on another); SIGKILL leaves the followers
+/// to time out, an election timeout after the last heartbeat or more.
+#[test]
+fn a_terminated_leader_hands_over_and_a_killed_one_is_timed_out() {
+    for seed in 1..=4 {
+        let process = |host: &str| (host.to_owned(), "etcd".to_owned());
+        let (graceful, failed) = after_leader_fault(seed, |h| {
+            let (host, process) = process(h);
+            Fault::ProcessTerminate { host, process }
+        })
+        .expect("a leader");
+        assert!(
+            graceful < SimDuration::from_millis(50),
+            "seed {seed}: {graceful:?}"
+        );
+        assert_eq!(failed, 0, "seed {seed}: calls failed across the hand-over");
+        let (killed, _) = after_leader_fault(seed, |h| {
+            let (host, process) = process(h);
+            Fault::ProcessStop { host, process }
+        })
+        .expect("a leader");
+        // The followers' randomised timeouts (at least one election timeout) run from the
+        // last heartbeat, up to one heartbeat interval before the kill.
+        assert!(
+            killed >= SimDuration::from_millis(900),
+            "seed {seed}: {killed:?}"
+        );
+    }
+}

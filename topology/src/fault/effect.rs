@@ -62,7 +62,8 @@ impl States {
                     return Some("already-up");
                 }
             }
-            Fault::ProcessStop { host, process } => {
+            // systemd follows SIGTERM with SIGCONT, so a paused process terminates too.
+            Fault::ProcessStop { host, process } | Fault::ProcessTerminate { host, process } => {
                 self.paused.remove(&key(host, process));
                 if !self.stopped.insert(key(host, process)) {
                     return Some("already-stopped");

@@ -155,6 +155,11 @@ pub fn fault(shape: &PlanShape) -> BoxedStrategy<Fault> {
         );
         choices.push(
             p.clone()
+                .prop_map(|(host, process)| Fault::ProcessTerminate { host, process })
+                .boxed(),
+        );
+        choices.push(
+            p.clone()
                 .prop_map(|(host, process)| Fault::ProcessStart { host, process })
                 .boxed(),
         );
@@ -259,6 +264,7 @@ mod tests {
         })) {
             for timed in &plan.faults {
                 if let Fault::ProcessStop { process, .. }
+                | Fault::ProcessTerminate { process, .. }
                 | Fault::ProcessStart { process, .. }
                 | Fault::ProcessPause { process, .. }
                 | Fault::ProcessResume { process, .. } = &timed.fault
@@ -283,7 +289,7 @@ mod tests {
             }
         }
         // Every kind except the opt-in drain/uncordon shows up.
-        assert_eq!(kinds.len(), 12, "{kinds:?}");
+        assert_eq!(kinds.len(), 13, "{kinds:?}");
         assert!(!kinds.contains("Drain") && !kinds.contains("Uncordon"));
     }
 

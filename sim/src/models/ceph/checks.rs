@@ -331,7 +331,9 @@ impl CephIoAvailability {
         let osd = |process: &str| process == OSD_MODEL;
         match fault {
             Fault::HostCrash { host } => self.osd_outages.push((host.clone(), now, None)),
-            Fault::ProcessStop { host, process } | Fault::ProcessPause { host, process }
+            Fault::ProcessStop { host, process }
+            | Fault::ProcessTerminate { host, process }
+            | Fault::ProcessPause { host, process }
                 if osd(process) =>
             {
                 self.osd_outages.push((host.clone(), now, None));

@@ -11,15 +11,17 @@
 //! | fault                                   | what peers see                 | detection           |
 //! |-----------------------------------------|--------------------------------|---------------------|
 //! | `ProcessStop` of `ceph-osd` (SIGKILL)   | RST, reconnect refused         | immediate report    |
+//! | `ProcessTerminate` (SIGTERM)            | RST, reconnect refused         | immediate report    |
 //! | `DiskLoss` (the OSD aborts on EIO)      | RST, reconnect refused         | immediate report    |
 //! | `HostCrash`, `Partition`, `OneWay`      | silence                        | heartbeat grace     |
 //! | `ProcessPause` (SIGSTOP)                | sockets stay open, silence     | heartbeat grace     |
 //!
 //! A peer reports immediately only when its heartbeat session with the dead OSD was live (it
 //! answered every ping older than [`SESSION_LIVE_WITHIN`]): a peer already cut off from that
-//! host gets no RST. The fault vocabulary has no graceful stop (`ProcessStop` is SIGKILL), so
-//! the `MOSDMarkMeDown` an OSD sends on SIGTERM (`OSD::shutdown`, `osd_mon_shutdown_timeout`)
-//! has no fault that triggers it and is not modelled.
+//! host gets no RST. A graceful stop (`ProcessTerminate`) is the same as a kill here: with
+//! Pacific's defaults `osd_fast_shutdown` = true and `osd_fast_shutdown_notify_mon` = false,
+//! so the OSD exits at once without sending `MOSDMarkMeDown` (`OSD::shutdown`); the peers'
+//! refused reconnects report it, as for SIGKILL.
 //!
 //! PG work lives in `osd_pg.rs` (peering as primary, replication) and `osd_recovery.rs`
 //! (backfill and recovery); this file is the daemon shell: boot, heartbeats, maps, PG stats

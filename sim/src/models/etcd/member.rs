@@ -138,6 +138,9 @@ struct Running {
     reads_awaiting_apply: Vec<(u64, RequestKey, KvOp, SimTime)>,
     /// The leader this member last knew of (0: none), for etcd's leader-changed notice.
     last_lead: u64,
+    /// After SIGTERM: when the member exits whatever is still pending (etcd bounds its
+    /// graceful stop and its leadership transfer by `ReqTimeout`).
+    terminating: Option<SimTime>,
     /// (term, role) after the last call into Raft, to spot timeout resets.
     last_term_role: (u64, StateRole),
 }
@@ -296,6 +299,7 @@ impl EtcdMember {
             reads_awaiting_index: BTreeMap::new(),
             reads_awaiting_apply: Vec::new(),
             last_lead: 0,
+            terminating: None,
             last_term_role: (u64::MAX, term_role.1),
         });
         // Real members' tickers are not phase-aligned: each starts whenever its process did.
@@ -546,6 +550,17 @@ impl EtcdMember {
         let Some(run) = self.running.as_mut() else {
             return;
         };
+        if run.terminating.is_some() {
+            // The gRPC server is stopping (GracefulStop): no new call is taken.
+            ctx.send(
+                from,
+                EtcdResponse {
+                    id: req.id,
+                    result: Err(EtcdError::Stopping),
+                },
+            );
+            return;
+        }
         let key = RequestKey::new(from, req.id);
         let is_read = matches!(req.op, KvOp::Get { .. } | KvOp::Range { .. });
         if is_read && req.read == ReadMode::Serializable {
@@ -607,6 +622,59 @@ impl EtcdMember {
     }
 }
 
+impl EtcdMember {
+    /// What etcd does on SIGTERM (`embed.Etcd.Close`): it stops taking client calls, lets
+    /// those in flight finish, and a leader of a cluster with other voters hands leadership to
+    /// a follower (`EtcdServer.TransferLeadership`, waiting until the transferee leads); all of
+    /// it within `ReqTimeout` (7 s), then the process exits. etcd picks the follower connected
+    /// the longest; the model picks the one whose log matches furthest (lowest id on a tie),
+    /// which is the follower raft can hand over to soonest.
+    fn begin_shutdown(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let Some(run) = self.running.as_mut() else {
+            return false;
+        };
+        if run.terminating.is_some() {
+            return true;
+        }
+        run.terminating = Some(ctx.now() + self.config.request_timeout());
+        if run.node.raft.state == StateRole::Leader {
+            let me = self.id;
+            let transferee = self
+                .peers
+                .keys()
+                .filter(|id| **id != me)
+                .filter_map(|id| run.node.raft.prs().get(*id).map(|p| (p.matched, *id)))
+                .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+                .map(|(_, id)| id);
+            if let Some(to) = transferee {
+                run.node.transfer_leader(to);
+            }
+        }
+        self.after_raft_call(ctx);
+        self.exit_when_done(ctx);
+        true
+    }
+
+    /// Exits a terminating member once it leads no more and has nothing pending, or once its
+    /// shutdown deadline passed.
+    fn exit_when_done(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(run) = self.running.as_ref() else {
+            return;
+        };
+        let Some(deadline) = run.terminating else {
+            return;
+        };
+        let idle = run.proposals.is_empty()
+            && run.awaiting_leader.is_empty()
+            && run.reads_awaiting_index.is_empty()
+            && run.reads_awaiting_apply.is_empty();
+        let leads = run.node.raft.state == StateRole::Leader;
+        if ctx.now() >= deadline || (idle && !leads) {
+            ctx.exit();
+        }
+    }
+}
+
 /// Lower-case role name, as in the trace.
 pub fn role_name(role: StateRole) -> &'static str {
     match role {
@@ -619,6 +687,21 @@ pub fn role_name(role: StateRole) -> &'static str {
 
 impl Model for EtcdMember {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
+        self.on_event(ctx, event);
+        self.exit_when_done(ctx);
+    }
+
+    fn on_crash(&mut self) {
+        self.running = None;
+    }
+
+    fn terminate(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        self.begin_shutdown(ctx)
+    }
+}
+
+impl EtcdMember {
+    fn on_event(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
         match event {
             Event::Start { .. } => self.start(ctx),
             Event::Timer { tag, .. } if tag.is(&MemberTimer::Tick) => {
@@ -659,10 +742,6 @@ impl Model for EtcdMember {
             | Event::Closed { .. }
             | Event::Fault(_) => {}
         }
-    }
-
-    fn on_crash(&mut self) {
-        self.running = None;
     }
 }
 

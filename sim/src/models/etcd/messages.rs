@@ -110,6 +110,10 @@ pub enum EtcdError {
     /// leader (`ErrLeaderChanged` "etcdserver: leader changed", gRPC Unavailable).
     #[error("etcdserver: leader changed")]
     LeaderChanged,
+    /// The member is shutting down and its gRPC server takes no new call (GracefulStop sends
+    /// GOAWAY; the client sees gRPC Unavailable on a call the server never started).
+    #[error("grpc: the server has been stopped")]
+    Stopping,
     /// The request itself is invalid (etcd rejects it before Raft).
     #[error(transparent)]
     Invalid(#[from] KvError),
@@ -119,7 +123,16 @@ impl EtcdError {
     /// Whether the error reaches the client as gRPC `Unavailable`, the code clientv3's retry
     /// interceptor retries repeatable calls on (`isSafeRetryImmutableRPC`).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, EtcdError::Timeout | EtcdError::LeaderChanged)
+        matches!(
+            self,
+            EtcdError::Timeout | EtcdError::LeaderChanged | EtcdError::Stopping
+        )
+    }
+
+    /// Whether the member never started the call (so any call, a write too, may be retried
+    /// elsewhere).
+    pub fn never_started(&self) -> bool {
+        matches!(self, EtcdError::Stopping)
     }
 
     /// Whether a write answered with this error may still be applied.

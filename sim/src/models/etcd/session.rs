@@ -508,6 +508,17 @@ impl EtcdSession {
                 self.finish(ctx, id);
                 self.done(id, Ok(result));
             }
+            Err(error) if error.never_started() && self.config.balancer == Balancer::RoundRobin => {
+                // GOAWAY: the connection is going away and the call was never started.
+                let endpoint = call.attempt.take().map(|a| {
+                    self.by_wire.remove(&a.wire);
+                    a.endpoint
+                });
+                if let Some(endpoint) = endpoint {
+                    self.connection_lost(ctx, endpoint);
+                }
+                self.retry(ctx, id, CallError::Server(error.clone()));
+            }
             Err(error) => {
                 call.uncertain |= error.may_have_applied();
                 if call.repeatable() && error.is_unavailable() {

@@ -43,6 +43,38 @@ pub enum KvError {
     EmptyKey,
 }
 
+/// What a watcher is told about one key a write changed (etcd `mvccpb.Event`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KvEvent {
+    /// The key was put; its new state (`mod_revision` is the event's revision).
+    Put(KeyValue),
+    /// The key was deleted at `revision`.
+    Delete {
+        /// The key.
+        key: String,
+        /// The revision of the delete.
+        revision: i64,
+    },
+}
+
+impl KvEvent {
+    /// The key the event is about.
+    pub fn key(&self) -> &str {
+        match self {
+            KvEvent::Put(kv) => &kv.key,
+            KvEvent::Delete { key, .. } => key,
+        }
+    }
+
+    /// The revision of the write that caused it.
+    pub fn revision(&self) -> i64 {
+        match self {
+            KvEvent::Put(kv) => kv.mod_revision,
+            KvEvent::Delete { revision, .. } => *revision,
+        }
+    }
+}
+
 /// The store: current revision and the live keys.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct KvStore {
@@ -156,6 +188,38 @@ impl KvStore {
         }
     }
 
+    /// [`KvStore::apply`], plus the watch events the operation caused, in key order: a put
+    /// event for every key it put, a delete event for every live key it deleted (a delete of a
+    /// missing key changes nothing and tells watchers nothing, as in etcd's mvcc).
+    pub fn apply_with_events(&mut self, op: &KvOp) -> (Result<KvResult, KvError>, Vec<KvEvent>) {
+        let written: std::collections::BTreeSet<&str> = match op {
+            KvOp::Put { key, .. } | KvOp::Delete { key } => [key.as_str()].into(),
+            KvOp::Get { .. } | KvOp::Range { .. } => Default::default(),
+            KvOp::Txn {
+                success, failure, ..
+            } => success
+                .iter()
+                .chain(failure)
+                .filter_map(RequestOp::written_key)
+                .collect(),
+        };
+        let before: Vec<(String, Option<KeyValue>)> = written
+            .iter()
+            .map(|k| ((*k).to_owned(), self.keys.get(*k).cloned()))
+            .collect();
+        let result = self.apply(op);
+        let revision = self.revision;
+        let events = before
+            .into_iter()
+            .filter_map(|(key, was)| match (was, self.keys.get(&key)) {
+                (_, Some(now)) if now.mod_revision == revision => Some(KvEvent::Put(now.clone())),
+                (Some(_), None) => Some(KvEvent::Delete { key, revision }),
+                _ => None,
+            })
+            .collect();
+        (result, events)
+    }
+
     /// Evaluate one txn guard against the current state, as etcd's `applyCompare` does.
     pub fn compare(&self, c: &Compare) -> bool {
         let kv = self.keys.get(&c.key);
@@ -251,6 +315,46 @@ pub fn check_txn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_tell_watchers_what_changed_and_reads_tell_nothing() {
+        let mut s = KvStore::new();
+        let (_, e) = s.apply_with_events(&put("a", "1"));
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].key(), e[0].revision()), ("a", 2));
+        let (_, e) = s.apply_with_events(&KvOp::Get { key: "a".into() });
+        assert_eq!(e, []);
+        let (_, e) = s.apply_with_events(&KvOp::Delete { key: "zz".into() });
+        assert_eq!(e, [], "deleting a missing key changes nothing");
+        let txn = KvOp::Txn {
+            compares: vec![],
+            success: vec![
+                RequestOp::Delete { key: "a".into() },
+                RequestOp::Put {
+                    key: "b".into(),
+                    value: "2".into(),
+                },
+            ],
+            failure: vec![],
+        };
+        let (_, e) = s.apply_with_events(&txn);
+        assert_eq!(
+            e,
+            [
+                KvEvent::Delete {
+                    key: "a".into(),
+                    revision: 3
+                },
+                KvEvent::Put(KeyValue {
+                    key: "b".into(),
+                    value: "2".into(),
+                    create_revision: 3,
+                    mod_revision: 3,
+                    version: 1
+                })
+            ]
+        );
+    }
 
     fn put(k: &str, v: &str) -> KvOp {
         KvOp::Put {

@@ -16,7 +16,7 @@ use sim::models::etcd::session::{
     Balancer, CallError, CallFailure, CallId, EtcdSession, Keepalive, SessionConfig, SessionEvent,
 };
 use sim::models::etcd::{EtcdMember, EtcdSimConfig, MODEL_NAME};
-use sim::models::kv::{KvOp, KvResult};
+use sim::models::kv::{KvEvent, KvOp, KvResult};
 use topology::fault::Fault;
 
 const MEMBERS: [&str; 3] = ["m1", "m2", "m3"];
@@ -55,7 +55,14 @@ struct Driver {
     /// Call -> (index in the plan, when it finished, the result).
     done: BTreeMap<CallId, (SimTime, Result<KvResult, CallFailure>)>,
     issued: Vec<(usize, CallId)>,
+    /// A watch to open: when, on which prefix, from which revision.
+    watch: Option<(SimDuration, String, i64)>,
+    /// What the watch reported, in order.
+    seen: Vec<KvEvent>,
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct OpenWatch;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Issue(usize);
@@ -65,8 +72,13 @@ impl Model for Driver {
         if ctx.port() == PORT {
             let mut out = Vec::new();
             self.session.handle(ctx, event, &mut out);
-            for SessionEvent::Done { call, result } in out {
-                self.done.insert(call, (ctx.now(), result));
+            for event in out {
+                match event {
+                    SessionEvent::Done { call, result } => {
+                        self.done.insert(call, (ctx.now(), result));
+                    }
+                    SessionEvent::Watch { events, .. } => self.seen.extend(events),
+                }
             }
             return;
         }
@@ -81,6 +93,14 @@ impl Model for Driver {
                 self.session.start(&mut ctx.scoped(PORT), &members);
                 for (i, p) in self.plan.iter().enumerate() {
                     ctx.set_timer(p.at, Issue(i));
+                }
+                if let Some((at, _, _)) = &self.watch {
+                    ctx.set_timer(*at, OpenWatch);
+                }
+            }
+            Event::Timer { tag, .. } if tag.is(&OpenWatch) => {
+                if let Some((_, prefix, start)) = self.watch.clone() {
+                    self.session.watch(&mut ctx.scoped(PORT), &prefix, start);
                 }
             }
             Event::Timer { tag, .. } => {
@@ -158,6 +178,17 @@ struct World {
 /// Three members and a driver host `client` with `session`, calling `plan` against the members
 /// at positions `only` (all when empty).
 fn world(seed: u64, session: SessionConfig, only: &[usize], plan: Vec<Planned>) -> World {
+    world_watching(seed, session, only, plan, None)
+}
+
+/// [`world`], with a watch the driver opens: when, on which prefix, from which revision.
+fn world_watching(
+    seed: u64,
+    session: SessionConfig,
+    only: &[usize],
+    plan: Vec<Planned>,
+    watch: Option<(SimDuration, String, i64)>,
+) -> World {
     let mut sim = Simulation::new(SimConfig::new(seed));
     let config = EtcdSimConfig::default();
     for (id, h) in (1u64..).zip(MEMBERS) {
@@ -176,6 +207,8 @@ fn world(seed: u64, session: SessionConfig, only: &[usize], plan: Vec<Planned>) 
                 plan,
                 done: BTreeMap::new(),
                 issued: Vec::new(),
+                watch,
+                seen: Vec::new(),
             }),
         )
         .expect("driver");
@@ -492,4 +525,72 @@ fn a_write_forwarded_to_a_lost_leader_times_out_after_etcds_request_timeout() {
         assert!(matches!(d.result(1), Some((_, Ok(_)))), "seed {seed}");
         assert!(w.trace.leader_changed >= 1, "seed {seed}");
     }
+}
+
+fn start(host: &str) -> Fault {
+    Fault::ProcessStart {
+        host: host.into(),
+        process: MODEL_NAME.into(),
+    }
+}
+
+/// The revisions of the puts that were acknowledged.
+fn acked_put_revisions(d: &Driver) -> Vec<i64> {
+    let mut revs: Vec<i64> = d
+        .done
+        .values()
+        .filter_map(|(_, r)| match r {
+            Ok(KvResult::Put { revision }) => Some(*revision),
+            _ => None,
+        })
+        .collect();
+    revs.sort_unstable();
+    revs
+}
+
+#[test]
+fn a_watch_survives_each_member_dying_and_misses_or_repeats_nothing() {
+    for seed in 1..=3 {
+        // A put every 50 ms from 3.1 s to 15 s; a watch on "k" from 3 s; each member's etcd
+        // killed in turn for 2 s, so whichever member carries the stream dies under it.
+        let plan = calls(3100, 50, 238, |i| put(&format!("v{i}")));
+        let watch = Some((SimDuration::from_secs(3), "k".to_owned(), 0));
+        let mut w = world_watching(seed, SessionConfig::default(), &[], plan, watch);
+        for (i, host) in MEMBERS.iter().enumerate() {
+            let down = 5000 + 4000 * i as u64;
+            w.fault(at_ms(down), stop(host));
+            w.fault(at_ms(down + 2000), start(host));
+        }
+        w.run(at_ms(20_000));
+        let d = w.driver();
+        let seen: Vec<i64> = d.seen.iter().map(KvEvent::revision).collect();
+        assert!(
+            seen.windows(2).all(|p| p[0] < p[1]),
+            "seed {seed}: events out of order or repeated: {seen:?}"
+        );
+        let acked = acked_put_revisions(d);
+        assert!(
+            acked.len() > 150,
+            "seed {seed}: {} puts acknowledged",
+            acked.len()
+        );
+        let missed: Vec<&i64> = acked.iter().filter(|r| !seen.contains(r)).collect();
+        assert_eq!(
+            missed,
+            Vec::<&i64>::new(),
+            "seed {seed}: the watch missed these"
+        );
+    }
+}
+
+#[test]
+fn a_watch_from_a_past_revision_replays_the_history() {
+    let plan = calls(3000, 20, 20, |i| put(&format!("v{i}")));
+    let watch = Some((SimDuration::from_secs(5), "k".to_owned(), 1));
+    let mut w = world_watching(7, SessionConfig::default(), &[2], plan, watch);
+    w.run(at_ms(6000));
+    let d = w.driver();
+    let seen: Vec<i64> = d.seen.iter().map(KvEvent::revision).collect();
+    assert_eq!(seen, acked_put_revisions(d));
+    assert_eq!(seen.len(), 20);
 }

@@ -248,6 +248,8 @@ impl EtcdClient {
                 };
                 self.finish(ctx, call, outcome);
             }
+            // The workload opens no watches.
+            SessionEvent::Watch { .. } => {}
         }
     }
 

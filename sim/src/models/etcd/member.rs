@@ -34,10 +34,10 @@ use super::config::EtcdSimConfig;
 use super::facts::{EtcdLeader, EtcdRole, RoleState};
 use super::messages::{
     ConnPing, ConnPong, EtcdError, EtcdRequest, EtcdResponse, RaftMessage, ReadMode,
-    TransferLeadership,
+    TransferLeadership, WatchCancel, WatchCreate, WatchEvents,
 };
 use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, Port, SimDuration, SimTime};
-use crate::models::kv::{KvOp, KvStore};
+use crate::models::kv::{KvEvent, KvOp, KvStore};
 
 /// Timer tag of the Raft tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +141,12 @@ struct Running {
     /// After SIGTERM: when the member exits whatever is still pending (etcd bounds its
     /// graceful stop and its leadership transfer by `ReqTimeout`).
     terminating: Option<SimTime>,
+    /// Every change applied so far, in revision order: etcd's MVCC history, which watches
+    /// replay from their start revision (never compacted within a run; the apiserver compacts
+    /// every 5 minutes, which no watch here reaches back past).
+    history: Vec<KvEvent>,
+    /// Open watches, by the client endpoint and its watch id: the key prefix.
+    watchers: BTreeMap<(Endpoint, u64), String>,
     /// (term, role) after the last call into Raft, to spot timeout resets.
     last_term_role: (u64, StateRole),
 }
@@ -300,6 +306,8 @@ impl EtcdMember {
             reads_awaiting_apply: Vec::new(),
             last_lead: 0,
             terminating: None,
+            history: Vec::new(),
+            watchers: BTreeMap::new(),
             last_term_role: (u64::MAX, term_role.1),
         });
         // Real members' tickers are not phase-aligned: each starts whenever its process did.
@@ -436,7 +444,12 @@ impl EtcdMember {
             let Ok(p) = serde_json::from_slice::<Proposal>(&entry.data) else {
                 continue;
             };
-            let result = run.store.apply(&p.op).map_err(EtcdError::from);
+            let (result, events) = run.store.apply_with_events(&p.op);
+            let result = result.map_err(EtcdError::from);
+            if !events.is_empty() {
+                notify_watchers(ctx, &run.watchers, &events);
+                run.history.extend(events);
+            }
             if p.origin == self.id
                 && let Some((_, proposed)) = run.proposals.remove(&p.request)
             {
@@ -675,6 +688,64 @@ impl EtcdMember {
     }
 }
 
+/// Sends each open watch the events under its prefix.
+fn notify_watchers(
+    ctx: &mut Ctx<'_>,
+    watchers: &BTreeMap<(Endpoint, u64), String>,
+    events: &[KvEvent],
+) {
+    for ((client, id), prefix) in watchers {
+        let mine: Vec<KvEvent> = events
+            .iter()
+            .filter(|e| e.key().starts_with(prefix.as_str()))
+            .cloned()
+            .collect();
+        if let Some(revision) = mine.last().map(KvEvent::revision) {
+            ctx.send(
+                *client,
+                WatchEvents {
+                    id: *id,
+                    revision,
+                    events: mine,
+                },
+            );
+        }
+    }
+}
+
+impl EtcdMember {
+    /// Opens a watch: replays the history from its start revision (a member serves watches
+    /// from its own applied state, leader or not), then follows every later apply.
+    fn on_watch_create(&mut self, ctx: &mut Ctx<'_>, from: Endpoint, w: &WatchCreate) {
+        let Some(run) = self.running.as_mut() else {
+            return;
+        };
+        if run.terminating.is_some() {
+            return;
+        }
+        let start = if w.start_revision > 0 {
+            w.start_revision
+        } else {
+            run.store.revision() + 1
+        };
+        let past: Vec<KvEvent> = run
+            .history
+            .iter()
+            .filter(|e| e.revision() >= start && e.key().starts_with(w.prefix.as_str()))
+            .cloned()
+            .collect();
+        run.watchers.insert((from, w.id), w.prefix.clone());
+        ctx.send(
+            from,
+            WatchEvents {
+                id: w.id,
+                revision: run.store.revision(),
+                events: past,
+            },
+        );
+    }
+}
+
 /// Lower-case role name, as in the trace.
 pub fn role_name(role: StateRole) -> &'static str {
     match role {
@@ -726,6 +797,12 @@ impl EtcdMember {
                     }
                 } else if let Some(req) = msg.downcast_ref::<EtcdRequest>() {
                     self.on_request(ctx, from, req);
+                } else if let Some(w) = msg.downcast_ref::<WatchCreate>() {
+                    self.on_watch_create(ctx, from, w);
+                } else if let Some(c) = msg.downcast_ref::<WatchCancel>() {
+                    if let Some(run) = self.running.as_mut() {
+                        run.watchers.remove(&(from, c.id));
+                    }
                 } else if let Some(ping) = msg.downcast_ref::<ConnPing>() {
                     if self.running.is_some() {
                         ctx.send(from, ConnPong { seq: ping.seq });
@@ -737,10 +814,15 @@ impl EtcdMember {
                     self.after_raft_call(ctx);
                 }
             }
-            Event::Timer { .. }
-            | Event::Refused { .. }
-            | Event::Closed { .. }
-            | Event::Fault(_) => {}
+            Event::Refused { to, msg } => {
+                // The watching client's process is gone: its stream with it.
+                if let Some(w) = msg.downcast_ref::<WatchEvents>()
+                    && let Some(run) = self.running.as_mut()
+                {
+                    run.watchers.remove(&(to, w.id));
+                }
+            }
+            Event::Timer { .. } | Event::Closed { .. } | Event::Fault(_) => {}
         }
     }
 }

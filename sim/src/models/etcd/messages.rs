@@ -198,3 +198,53 @@ impl Message for TransferLeadership {
         "TransferLeadership"
     }
 }
+
+/// Open a watch on every key under `prefix` (etcd `WatchCreateRequest` with a range end that
+/// makes it a prefix watch), from `start_revision` (0: from the next write on).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchCreate {
+    /// Client-chosen id, echoed in every [`WatchEvents`].
+    pub id: u64,
+    /// Key prefix.
+    pub prefix: String,
+    /// First revision to report; events already applied from it on are sent at once.
+    pub start_revision: i64,
+}
+
+impl Message for WatchCreate {
+    fn kind(&self) -> &'static str {
+        "WatchCreate"
+    }
+}
+
+/// Events for one watch, in revision order (etcd `WatchResponse`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchEvents {
+    /// The watch's id.
+    pub id: u64,
+    /// The member's store revision when it sent this (the response header's revision): the
+    /// watch has seen everything up to it. The first response of a watch always comes, events
+    /// or not (etcd's `created` response).
+    pub revision: i64,
+    /// What changed.
+    pub events: Vec<crate::models::kv::KvEvent>,
+}
+
+impl Message for WatchEvents {
+    fn kind(&self) -> &'static str {
+        "WatchEvents"
+    }
+}
+
+/// Close a watch (etcd `WatchCancelRequest`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WatchCancel {
+    /// The watch's id.
+    pub id: u64,
+}
+
+impl Message for WatchCancel {
+    fn kind(&self) -> &'static str {
+        "WatchCancel"
+    }
+}

@@ -19,6 +19,9 @@
 //!   never reached a server (here: it was refused, or its connection broke before it went out).
 //! - **Deadlines are the caller's**: clientv3 sets none of its own. When one passes, a write
 //!   that reached a member may still commit, and the failure says so.
+//! - **Watches** from a revision, served by whichever member the stream lands on (from its own
+//!   applied history) and resumed on another member from the first revision not yet reported
+//!   when the stream breaks.
 //!
 //! [`Balancer::FailoverOnError`] is the other way a client can use endpoints, and the one the
 //! differential test's real half uses: one `etcdctl --endpoints=<one member>` per call, moving
@@ -28,9 +31,12 @@ use std::collections::{BTreeMap, VecDeque};
 
 use rand::Rng;
 
-use super::messages::{ConnPing, ConnPong, EtcdError, EtcdRequest, EtcdResponse, ReadMode};
+use super::messages::{
+    ConnPing, ConnPong, EtcdError, EtcdRequest, EtcdResponse, ReadMode, WatchCancel, WatchCreate,
+    WatchEvents,
+};
 use crate::engine::{ActorId, Ctx, Event, SimDuration, SubMachine, TimerId};
-use crate::models::kv::{KvOp, KvResult};
+use crate::models::kv::{KvEvent, KvOp, KvResult};
 
 /// `defaultUnaryMaxRetries` in clientv3's `options.go` (3.4, 3.5): 100.
 pub const UNARY_MAX_RETRIES: u32 = 100;
@@ -131,6 +137,10 @@ pub struct CallFailure {
     pub may_have_applied: bool,
 }
 
+/// A watch's handle, unique within one session's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WatchId(pub u64);
+
 /// What the session reports to its parent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionEvent {
@@ -141,6 +151,23 @@ pub enum SessionEvent {
         /// Its answer, or why it failed.
         result: Result<KvResult, CallFailure>,
     },
+    /// A watch saw changes (in revision order, none missed or repeated across stream breaks).
+    Watch {
+        /// Which.
+        watch: WatchId,
+        /// What changed.
+        events: Vec<KvEvent>,
+    },
+}
+
+/// A watch and the stream that currently carries it.
+#[derive(Clone, Debug)]
+struct Watch {
+    prefix: String,
+    /// The first revision not yet seen: where a new stream resumes.
+    next_rev: i64,
+    /// (wire id, endpoint) of the open stream, if any.
+    stream: Option<(u64, usize)>,
 }
 
 /// The session's timers.
@@ -228,6 +255,12 @@ pub struct EtcdSession {
     next_seq: u64,
     /// Reports for the parent, handed over at the end of each event.
     outbox: Vec<SessionEvent>,
+    watches: BTreeMap<WatchId, Watch>,
+    /// Stream wire id -> watch.
+    watch_wires: BTreeMap<u64, WatchId>,
+    /// Watches waiting for a READY connection.
+    waiting_watches: Vec<WatchId>,
+    next_watch: u64,
 }
 
 impl EtcdSession {
@@ -244,6 +277,10 @@ impl EtcdSession {
             next_wire: 0,
             next_seq: 0,
             outbox: Vec::new(),
+            watches: BTreeMap::new(),
+            watch_wires: BTreeMap::new(),
+            waiting_watches: Vec::new(),
+            next_watch: 0,
         }
     }
 
@@ -280,7 +317,110 @@ impl EtcdSession {
         self.calls.clear();
         self.by_wire.clear();
         self.waiting.clear();
+        self.watches.clear();
+        self.watch_wires.clear();
+        self.waiting_watches.clear();
         self.next = 0;
+    }
+
+    /// Watches every key under `prefix` from `start_revision` (0: from the next write). The
+    /// session keeps the watch open across member failures: a broken stream is re-created on
+    /// another member from the first revision not yet reported, as clientv3's watcher resumes
+    /// (streams are retried without limit, `defaultStreamMaxRetries`).
+    pub fn watch(&mut self, ctx: &mut Ctx<'_>, prefix: &str, start_revision: i64) -> WatchId {
+        let id = WatchId(self.next_watch);
+        self.next_watch += 1;
+        self.watches.insert(
+            id,
+            Watch {
+                prefix: prefix.to_owned(),
+                next_rev: start_revision.max(0),
+                stream: None,
+            },
+        );
+        self.open_stream(ctx, id);
+        id
+    }
+
+    /// Closes a watch.
+    pub fn cancel_watch(&mut self, ctx: &mut Ctx<'_>, id: WatchId) {
+        if let Some(w) = self.watches.remove(&id)
+            && let Some((wire, endpoint)) = w.stream
+        {
+            self.watch_wires.remove(&wire);
+            ctx.send(self.endpoints[endpoint].actor, WatchCancel { id: wire });
+        }
+        self.waiting_watches.retain(|w| *w != id);
+    }
+
+    fn open_stream(&mut self, ctx: &mut Ctx<'_>, id: WatchId) {
+        let Some(endpoint) = self.pick() else {
+            if !self.waiting_watches.contains(&id) {
+                self.waiting_watches.push(id);
+            }
+            return;
+        };
+        let Some(w) = self.watches.get_mut(&id) else {
+            return;
+        };
+        let wire = self.next_wire;
+        self.next_wire += 1;
+        w.stream = Some((wire, endpoint));
+        self.watch_wires.insert(wire, id);
+        ctx.send(
+            self.endpoints[endpoint].actor,
+            WatchCreate {
+                id: wire,
+                prefix: w.prefix.clone(),
+                start_revision: w.next_rev,
+            },
+        );
+    }
+
+    fn on_watch_events(&mut self, ctx: &mut Ctx<'_>, m: &WatchEvents) {
+        let Some(&id) = self.watch_wires.get(&m.id) else {
+            return;
+        };
+        let Some(w) = self.watches.get_mut(&id) else {
+            return;
+        };
+        if let Some((_, endpoint)) = w.stream
+            && let Some(e) = self.endpoints.get_mut(endpoint)
+        {
+            e.last_heard = ctx.now();
+        }
+        // A resumed stream may repeat what the broken one already delivered: skip it.
+        let fresh: Vec<KvEvent> = m
+            .events
+            .iter()
+            .filter(|e| e.revision() >= w.next_rev)
+            .cloned()
+            .collect();
+        w.next_rev = w.next_rev.max(m.revision + 1);
+        if !fresh.is_empty() {
+            self.outbox.push(SessionEvent::Watch {
+                watch: id,
+                events: fresh,
+            });
+        }
+    }
+
+    /// Re-creates the watches whose stream ran on `endpoint`.
+    fn reopen_watches_on(&mut self, ctx: &mut Ctx<'_>, endpoint: usize) {
+        let broken: Vec<WatchId> = self
+            .watches
+            .iter()
+            .filter(|(_, w)| w.stream.is_some_and(|(_, e)| e == endpoint))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in broken {
+            if let Some(w) = self.watches.get_mut(&id)
+                && let Some((wire, _)) = w.stream.take()
+            {
+                self.watch_wires.remove(&wire);
+            }
+            self.open_stream(ctx, id);
+        }
     }
 
     /// Number of calls not finished yet.
@@ -359,6 +499,9 @@ impl EtcdSession {
         for id in std::mem::take(&mut self.waiting) {
             self.dispatch(ctx, id);
         }
+        for id in std::mem::take(&mut self.waiting_watches) {
+            self.open_stream(ctx, id);
+        }
     }
 
     /// A READY (or connecting) connection broke: gRPC reconnects at once, and the calls out
@@ -372,6 +515,7 @@ impl EtcdSession {
         }
         ctx.disconnect(e.actor);
         self.dial(ctx, endpoint);
+        self.reopen_watches_on(ctx, endpoint);
         let out: Vec<CallId> = self
             .calls
             .iter()
@@ -661,6 +805,8 @@ impl SubMachine for EtcdSession {
                     self.on_response(ctx, resp);
                 } else if let Some(pong) = msg.downcast_ref::<ConnPong>() {
                     self.on_pong(ctx, from, pong.seq);
+                } else if let Some(w) = msg.downcast_ref::<WatchEvents>() {
+                    self.on_watch_events(ctx, w);
                 }
             }
             Event::Timer { tag, .. } => {
@@ -671,6 +817,10 @@ impl SubMachine for EtcdSession {
             Event::Refused { to, msg } => {
                 if let Some(req) = msg.downcast_ref::<EtcdRequest>() {
                     self.on_refused_request(ctx, req.id);
+                } else if msg.downcast_ref::<WatchCreate>().is_some()
+                    && let Some(endpoint) = self.endpoint_of(to.actor)
+                {
+                    self.connection_lost(ctx, endpoint);
                 } else if msg.downcast_ref::<ConnPing>().is_some()
                     && let Some(endpoint) = self.endpoint_of(to.actor)
                 {

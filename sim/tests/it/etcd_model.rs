@@ -984,3 +984,31 @@ fn a_terminated_leader_hands_over_and_a_killed_one_is_timed_out() {
         );
     }
 }
+
+/// Found by `sim explore` (seed 8): the host of the etcd leader crashed at 9m34.8s. The
+/// survivors' first calls had been forwarded to the dead leader (answered `ErrTimeout` after
+/// etcd's 7 s), and their round robin then sent every third call to the silent member, each
+/// waiting out its 8 s deadline until keepalive (30 s + 10 s) dropped the connection: no write
+/// was acknowledged within the old bound, which assumed clients leave a failing member at
+/// once. The bound now adds keepalive's detection for round-robin clients.
+#[test]
+fn round_robin_clients_keep_a_crashed_member_until_keepalive_drops_it() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let plan = topology::fault::FaultPlan::new(vec![topology::fault::TimedFault {
+        at: Duration::from_millis(574_800),
+        fault: Fault::HostCrash {
+            host: "micklethefickle".into(),
+        },
+    }]);
+    let mut sim =
+        sim::scenario::run::build_world(&cluster, 17_294_569_062_091_494_426).expect("world");
+    let outcome = sim::scenario::run::run_world(
+        &mut sim,
+        "explore-seed-8",
+        &plan,
+        Duration::from_secs(600),
+        &mut NullSink,
+    )
+    .expect("runs");
+    assert!(outcome.passed(), "{:?}", outcome.violations);
+}

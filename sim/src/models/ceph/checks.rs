@@ -89,24 +89,24 @@ impl CephNoLostWrite {
             })
     }
 
-    /// Notes which OSDs hold each acknowledged write of `pg`, before a disk with a copy of it
-    /// goes.
+    /// Notes which OSDs hold each write of `pg`, before a disk with a copy of it goes. Every
+    /// logged write counts, not only those the client has heard acknowledged: an
+    /// acknowledgement can still be on its way when the disk goes (explore seed 7: acked on
+    /// two replicas, the reply 600 ms down a slow link, both disks then lost).
     fn note_holders(&mut self, world: &WorldView<'_>, pg: PgId) {
-        let Some(client) = world.model::<CephClient>(self.actors.client) else {
-            return;
-        };
-        let Some(versions) = client.acked_versions().get(&pg) else {
-            return;
-        };
-        for (v, tid) in versions {
-            let seen = self.holders.entry((pg, *v, *tid)).or_default();
-            for a in &self.actors.osd_hosts {
-                if let Some(h) = world.model::<CephOsdHost>(*a) {
-                    seen.extend(
-                        h.osd_ids()
-                            .iter()
-                            .filter(|o| h.copy(**o, pg).is_some_and(|c| c.holds(*v, *tid))),
-                    );
+        for a in &self.actors.osd_hosts {
+            let Some(h) = world.model::<CephOsdHost>(*a) else {
+                continue;
+            };
+            for o in h.osd_ids() {
+                let Some(c) = h.copy(*o, pg) else {
+                    continue;
+                };
+                for (i, tid) in c.log.iter().enumerate() {
+                    let v = i as u64 + 1;
+                    if c.holds(v, *tid) {
+                        self.holders.entry((pg, v, *tid)).or_default().insert(*o);
+                    }
                 }
             }
         }

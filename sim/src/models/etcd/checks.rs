@@ -26,6 +26,7 @@ use super::client::EtcdClient;
 use super::config::EtcdSimConfig;
 use super::facts::EtcdLeader;
 use super::member::{EtcdMember, WriteAck};
+use super::session::Balancer;
 use super::{CLIENT_MODEL_NAME, MODEL_NAME};
 use crate::checks::invariant::{Invariant, WorldView};
 use crate::checks::linearizability::{CheckConfig, History, Verdict, check};
@@ -443,6 +444,9 @@ impl Invariant for MinorityWritesUnavailable {
 /// request it sent to a member that cannot answer (it gives up after its deadline) and may
 /// try each of the members outside the majority before reaching one inside it: at most
 /// `members - majority + 1` further deadlines (each followed by the client's think time).
+/// A round-robin client (clientv3) also keeps a member that went silent in its rotation until
+/// keepalive drops the connection, so the bound adds keepalive's time and timeout and one more
+/// deadline; with no keepalive there is no bound, and the invariant does not judge.
 #[derive(Debug)]
 pub struct WritesRestored {
     reelection: SimDuration,
@@ -472,6 +476,32 @@ impl WritesRestored {
             b = b + client_step;
         }
         b
+    }
+}
+
+impl WritesRestored {
+    /// The bound for these clients. A round-robin client keeps a member that went silent
+    /// (crashed host, pause, cut link: no reset) in its rotation until keepalive drops the
+    /// connection, `time + timeout` after it last heard from it, and every call it sends
+    /// there meanwhile waits out its deadline; so the bound grows by that detection time.
+    /// A round-robin client without keepalive (clientv3's default) may keep the silent member
+    /// for good, and then there is no bound to hold the model to.
+    fn bound_for(
+        &self,
+        clients: &[&EtcdClient],
+        members: usize,
+        step: SimDuration,
+    ) -> Option<SimDuration> {
+        let mut detection = SimDuration::ZERO;
+        for c in clients {
+            let session = c.config().session;
+            // A client pinned to one member has no rotation to keep a silent member in.
+            if session.balancer == Balancer::RoundRobin && c.config().pin_endpoint.is_none() {
+                let k = session.keepalive?;
+                detection = detection.max(k.time + k.timeout + step);
+            }
+        }
+        Some(self.bound(members, step) + detection)
     }
 }
 
@@ -506,7 +536,9 @@ impl Invariant for WritesRestored {
             .map(|c| c.config().timeout + c.config().think)
             .max()
             .unwrap_or(SimDuration::ZERO);
-        let bound = self.bound(member_models(world).len(), step);
+        let Some(bound) = self.bound_for(&clients, member_models(world).len(), step) else {
+            return None;
+        };
         let mut write_calls: Vec<SimTime> = clients
             .iter()
             .flat_map(|c| c.calls())

@@ -536,9 +536,7 @@ impl Invariant for WritesRestored {
             .map(|c| c.config().timeout + c.config().think)
             .max()
             .unwrap_or(SimDuration::ZERO);
-        let Some(bound) = self.bound_for(&clients, member_models(world).len(), step) else {
-            return None;
-        };
+        let bound = self.bound_for(&clients, member_models(world).len(), step)?;
         let mut write_calls: Vec<SimTime> = clients
             .iter()
             .flat_map(|c| c.calls())

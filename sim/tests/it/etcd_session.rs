@@ -11,7 +11,7 @@ use sim::engine::{
     ActorId, Ctx, Event, Model, Port, SimConfig, SimDuration, SimTime, Simulation, SubMachine,
     TraceEvent, TraceSink,
 };
-use sim::models::etcd::messages::{EtcdError, ReadMode};
+use sim::models::etcd::messages::{EtcdError, LeaseOp, LeaseResult, ReadMode};
 use sim::models::etcd::session::{
     Balancer, CallError, CallFailure, CallId, EtcdSession, Keepalive, SessionConfig, SessionEvent,
 };
@@ -78,6 +78,7 @@ impl Model for Driver {
                         self.done.insert(call, (ctx.now(), result));
                     }
                     SessionEvent::Watch { events, .. } => self.seen.extend(events),
+                    SessionEvent::LeaseDone { .. } | SessionEvent::LeaseLost { .. } => {}
                 }
             }
             return;
@@ -593,4 +594,168 @@ fn a_watch_from_a_past_revision_replays_the_history() {
     let seen: Vec<i64> = d.seen.iter().map(KvEvent::revision).collect();
     assert_eq!(seen, acked_put_revisions(d));
     assert_eq!(seen.len(), 20);
+}
+
+/// Takes a lease of `ttl` at 3 s, puts `key` attached to it and, if `keep`, keeps it alive.
+#[derive(Debug)]
+struct Holder {
+    session: EtcdSession,
+    key: String,
+    ttl: SimDuration,
+    keep: bool,
+    lease: Option<i64>,
+    lost: Option<SimTime>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Take;
+
+impl Model for Holder {
+    fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
+        if ctx.port() == PORT {
+            let mut out = Vec::new();
+            self.session.handle(ctx, event, &mut out);
+            for e in out {
+                match e {
+                    SessionEvent::LeaseDone {
+                        result: Ok(LeaseResult::Granted { lease, ttl }),
+                        ..
+                    } => {
+                        self.lease = Some(lease);
+                        let mut s = ctx.scoped(PORT);
+                        let (key, deadline) = (self.key.clone(), SimDuration::from_secs(5));
+                        self.session
+                            .put_with_lease(&mut s, &key, "held", lease, deadline);
+                        if self.keep {
+                            self.session.keep_alive(&mut s, lease, ttl);
+                        }
+                    }
+                    SessionEvent::LeaseLost { .. } => self.lost = Some(ctx.now()),
+                    _ => {}
+                }
+            }
+            return;
+        }
+        match event {
+            Event::Start { .. } => {
+                let members: Vec<ActorId> = ctx.directory().actors_named(MODEL_NAME).collect();
+                self.session.start(&mut ctx.scoped(PORT), &members);
+                ctx.set_timer(SimDuration::from_secs(3), Take);
+            }
+            Event::Timer { .. } => {
+                let ttl = self.ttl;
+                self.session.lease(
+                    &mut ctx.scoped(PORT),
+                    LeaseOp::Grant { ttl },
+                    SimDuration::from_secs(5),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.session.reset();
+    }
+}
+
+/// Three members, a holder that keeps its lease ("kept") and one that does not ("dropped"),
+/// both with a `ttl` lease.
+fn lease_world(seed: u64, ttl: SimDuration) -> (Simulation, [ActorId; 2]) {
+    let mut sim = Simulation::new(SimConfig::new(seed));
+    let config = EtcdSimConfig::default();
+    for (id, h) in (1u64..).zip(MEMBERS) {
+        let host = sim.add_host(h).expect("host");
+        sim.add_actor(host, MODEL_NAME, Box::new(EtcdMember::new(config, id, 3)))
+            .expect("member");
+    }
+    let holders = ["kept", "dropped"].map(|name| {
+        let host = sim.add_host(name).expect("host");
+        sim.add_actor(
+            host,
+            "holder",
+            Box::new(Holder {
+                session: EtcdSession::new(SessionConfig::default()),
+                key: format!("{name}-lock"),
+                ttl,
+                keep: name == "kept",
+                lease: None,
+                lost: None,
+            }),
+        )
+        .expect("holder")
+    });
+    (sim, holders)
+}
+
+/// Whether every running member has `key`.
+fn everywhere(sim: &Simulation, key: &str) -> Option<bool> {
+    let stores: Vec<bool> = (0..3)
+        .filter_map(|i| sim.model::<EtcdMember>(ActorId(i)))
+        .filter_map(|m| m.store().map(|s| s.get(key).is_some()))
+        .collect();
+    (!stores.is_empty() && stores.iter().all(|b| *b == stores[0])).then(|| stores[0])
+}
+
+#[test]
+fn a_kept_lease_outlives_a_leader_kill_and_an_abandoned_one_takes_its_key_along() {
+    let ttl = SimDuration::from_secs(5);
+    for seed in 1..=3 {
+        let (mut probe, _) = lease_world(seed, ttl);
+        probe.run_until(at_ms(5000), &mut sim::engine::NullSink);
+        let leader = MEMBERS
+            .iter()
+            .zip(0u32..)
+            .find(|(_, i)| {
+                probe
+                    .model::<EtcdMember>(ActorId(*i))
+                    .is_some_and(EtcdMember::is_leader)
+            })
+            .map(|(h, _)| *h)
+            .expect("a leader at 5 s");
+        let (mut sim, [kept, dropped]) = lease_world(seed, ttl);
+        sim.schedule_fault(at_ms(5000), stop(leader))
+            .expect("fault");
+        sim.run_until(at_ms(4000), &mut sim::engine::NullSink);
+        assert_eq!(everywhere(&sim, "kept-lock"), Some(true), "seed {seed}");
+        assert_eq!(everywhere(&sim, "dropped-lock"), Some(true), "seed {seed}");
+        sim.run_until(at_ms(30_000), &mut sim::engine::NullSink);
+        assert_eq!(
+            everywhere(&sim, "kept-lock"),
+            Some(true),
+            "seed {seed}: kept lease lost"
+        );
+        assert_eq!(
+            everywhere(&sim, "dropped-lock"),
+            Some(false),
+            "seed {seed}: the abandoned lease's key is still there"
+        );
+        let holder = |a| sim.model::<Holder>(a).expect("holder");
+        assert_eq!(holder(kept).lost, None, "seed {seed}");
+        assert!(holder(kept).lease.is_some() && holder(dropped).lease.is_some());
+    }
+}
+
+#[test]
+fn a_holder_cut_off_loses_its_lease_and_the_cluster_deletes_its_key() {
+    let ttl = SimDuration::from_secs(5);
+    let (mut sim, [kept, _]) = lease_world(4, ttl);
+    sim.schedule_fault(
+        at_ms(6000),
+        Fault::Partition {
+            groups: vec![vec!["kept".into()]],
+        },
+    )
+    .expect("fault");
+    sim.run_until(at_ms(9000), &mut sim::engine::NullSink);
+    assert_eq!(everywhere(&sim, "kept-lock"), Some(true));
+    sim.run_until(at_ms(20_000), &mut sim::engine::NullSink);
+    let lost = sim.model::<Holder>(kept).expect("holder").lost;
+    // The client gives up a TTL after its last renewal (at most a third of a TTL before the
+    // cut); the leader revokes the lease a TTL after that renewal too.
+    assert!(
+        lost.is_some_and(|t| t >= at_ms(9300) && t <= at_ms(11_100)),
+        "{lost:?}"
+    );
+    assert_eq!(everywhere(&sim, "kept-lock"), Some(false));
 }

@@ -248,8 +248,10 @@ impl EtcdClient {
                 };
                 self.finish(ctx, call, outcome);
             }
-            // The workload opens no watches.
-            SessionEvent::Watch { .. } => {}
+            // The workload opens no watches and takes no leases.
+            SessionEvent::Watch { .. }
+            | SessionEvent::LeaseDone { .. }
+            | SessionEvent::LeaseLost { .. } => {}
         }
     }
 

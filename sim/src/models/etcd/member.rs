@@ -20,7 +20,7 @@
 //! re-applies committed entries from index 1 (etcd replays its WAL the same way; it keeps a
 //! snapshot of the state machine too, which only shortens the replay).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use raft::eraftpb::{ConfState, Entry, EntryType, HardState};
@@ -32,12 +32,14 @@ use serde::{Deserialize, Serialize};
 use super::MODEL_NAME;
 use super::config::EtcdSimConfig;
 use super::facts::{EtcdLeader, EtcdRole, RoleState};
+use super::lessor::{self, Lessor};
 use super::messages::{
-    ConnPing, ConnPong, EtcdError, EtcdRequest, EtcdResponse, RaftMessage, ReadMode,
-    TransferLeadership, WatchCancel, WatchCreate, WatchEvents,
+    ConnPing, ConnPong, EtcdError, EtcdRequest, EtcdResponse, LeaseOp, LeaseRenew, LeaseRequest,
+    LeaseResponse, LeaseResult, RaftMessage, ReadMode, TransferLeadership, WatchCancel,
+    WatchCreate, WatchEvents,
 };
 use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, Port, SimDuration, SimTime};
-use crate::models::kv::{KvEvent, KvOp, KvStore};
+use crate::models::kv::{KvEvent, KvOp, KvResult, KvStore, RequestOp};
 
 /// Timer tag of the Raft tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,13 +85,52 @@ impl RequestKey {
     }
 }
 
-/// What a normal log entry carries: the request and which member proposed it (so only that
-/// member answers the client).
+/// What a normal log entry carries: the operation, which member proposed it and for which
+/// client request (so only that member answers, and only when a client asked).
 #[derive(Debug, Serialize, Deserialize)]
 struct Proposal {
     origin: u64,
-    request: RequestKey,
-    op: KvOp,
+    request: Option<RequestKey>,
+    op: EntryOp,
+}
+
+/// An operation that goes through the log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum EntryOp {
+    /// A key-value write, its put attached to `lease` if given.
+    Kv { op: KvOp, lease: Option<i64> },
+    /// A lease grant.
+    Grant { lease: i64, ttl_ns: u64 },
+    /// A lease revocation (a client's, or the leader's on expiry).
+    Revoke { lease: i64 },
+}
+
+impl EntryOp {
+    fn is_kv(&self) -> bool {
+        matches!(self, EntryOp::Kv { .. })
+    }
+}
+
+/// Sends the error answer for `op` to the client that asked: an [`EtcdResponse`] for a key-value
+/// call, a [`LeaseResponse`] for a lease call.
+fn reply_error(ctx: &mut Ctx<'_>, key: RequestKey, op: &EntryOp, error: EtcdError) {
+    if op.is_kv() {
+        ctx.send(
+            key.reply_to(),
+            EtcdResponse {
+                id: key.id,
+                result: Err(error),
+            },
+        );
+    } else {
+        ctx.send(
+            key.reply_to(),
+            LeaseResponse {
+                id: key.id,
+                result: Err(error),
+            },
+        );
+    }
 }
 
 /// One write this member answered with success: when it was proposed here and when the answer
@@ -129,9 +170,9 @@ struct Running {
     /// Writes that arrived while Raft knew no leader, with when: etcd blocks the proposal
     /// until a leader is known or the request times out (raft `node.Propose` waits while
     /// `propc` is nil, `raft/node.go`).
-    awaiting_leader: Vec<(RequestKey, KvOp, SimTime)>,
+    awaiting_leader: Vec<(RequestKey, EntryOp, SimTime)>,
     /// Writes proposed here (with when they arrived), answered when applied.
-    proposals: BTreeMap<RequestKey, (KvOp, SimTime)>,
+    proposals: BTreeMap<RequestKey, (EntryOp, SimTime)>,
     /// Linearizable reads waiting for their ReadIndex, with when they arrived.
     reads_awaiting_index: BTreeMap<RequestKey, (KvOp, SimTime)>,
     /// Reads whose index is known, waiting until `applied` reaches it.
@@ -147,6 +188,13 @@ struct Running {
     history: Vec<KvEvent>,
     /// Open watches, by the client endpoint and its watch id: the key prefix.
     watchers: BTreeMap<(Endpoint, u64), String>,
+    /// Leases, from the applied grants and revocations.
+    lessor: Lessor,
+    /// Expired leases whose revocation this leader proposed and has not applied yet.
+    revoking: BTreeSet<i64>,
+    /// Lease ids granted through this member so far (ids are this member's Raft id and a
+    /// counter, as etcd's id generator combines member id and a counter).
+    granted: u64,
     /// (term, role) after the last call into Raft, to spot timeout resets.
     last_term_role: (u64, StateRole),
 }
@@ -308,6 +356,9 @@ impl EtcdMember {
             terminating: None,
             history: Vec::new(),
             watchers: BTreeMap::new(),
+            lessor: Lessor::default(),
+            revoking: BTreeSet::new(),
+            granted: 0,
             last_term_role: (u64::MAX, term_role.1),
         });
         // Real members' tickers are not phase-aligned: each starts whenever its process did.
@@ -333,6 +384,12 @@ impl EtcdMember {
             let draw = ctx.rng().random_range(election..2 * election);
             run.node.raft.set_randomized_election_timeout(draw);
             run.last_term_role = now;
+            if now.1 == StateRole::Leader {
+                run.lessor.promote(ctx.now(), self.config.election_timeout);
+            } else if run.lessor.is_primary() {
+                run.lessor.demote();
+                run.revoking.clear();
+            }
             ctx.fact(EtcdRole {
                 host: self.host.clone(),
                 role: RoleState::InTerm {
@@ -444,28 +501,44 @@ impl EtcdMember {
             let Ok(p) = serde_json::from_slice::<Proposal>(&entry.data) else {
                 continue;
             };
-            let (result, events) = run.store.apply_with_events(&p.op);
-            let result = result.map_err(EtcdError::from);
-            if !events.is_empty() {
-                notify_watchers(ctx, &run.watchers, &events);
-                run.history.extend(events);
-            }
-            if p.origin == self.id
-                && let Some((_, proposed)) = run.proposals.remove(&p.request)
-            {
-                if result.is_ok() {
-                    self.acks.push(WriteAck {
-                        proposed,
-                        acked: ctx.now(),
-                    });
+            let reply = p
+                .request
+                .filter(|_| p.origin == self.id)
+                .and_then(|k| run.proposals.remove(&k).map(|(_, since)| (k, since)));
+            match p.op {
+                EntryOp::Kv { op, lease } => {
+                    let result = apply_kv(ctx, run, &op, lease);
+                    if let Some((key, proposed)) = reply {
+                        if result.is_ok() {
+                            self.acks.push(WriteAck {
+                                proposed,
+                                acked: ctx.now(),
+                            });
+                        }
+                        ctx.send(key.reply_to(), EtcdResponse { id: key.id, result });
+                    }
                 }
-                ctx.send(
-                    p.request.reply_to(),
-                    EtcdResponse {
-                        id: p.request.id,
-                        result,
-                    },
-                );
+                EntryOp::Grant { lease, ttl_ns } => {
+                    let ttl = SimDuration::from_nanos(ttl_ns);
+                    run.lessor.grant(lease, ttl, ctx.now());
+                    if let Some((key, _)) = reply {
+                        let result = Ok(LeaseResult::Granted { lease, ttl });
+                        ctx.send(key.reply_to(), LeaseResponse { id: key.id, result });
+                    }
+                }
+                EntryOp::Revoke { lease } => {
+                    run.revoking.remove(&lease);
+                    let result = match run.lessor.revoke(lease) {
+                        Some(keys) => {
+                            revoke_keys(ctx, run, keys);
+                            Ok(LeaseResult::Revoked)
+                        }
+                        None => Err(EtcdError::LeaseNotFound),
+                    };
+                    if let Some((key, _)) = reply {
+                        ctx.send(key.reply_to(), LeaseResponse { id: key.id, result });
+                    }
+                }
             }
         }
     }
@@ -505,7 +578,7 @@ impl EtcdMember {
         }
         if lead != raft::INVALID_ID && !run.awaiting_leader.is_empty() {
             for (key, op, since) in std::mem::take(&mut run.awaiting_leader) {
-                self.propose(ctx, key, op, since);
+                self.propose(ctx, Some(key), op, since);
             }
         }
     }
@@ -518,22 +591,27 @@ impl EtcdMember {
             return;
         };
         let timeout = self.config.request_timeout();
-        let expired = |since: SimTime| ctx.now().saturating_since(since) >= timeout;
+        let now = ctx.now();
+        let expired = |since: SimTime| now.saturating_since(since) >= timeout;
         let mut answers = Vec::new();
-        run.awaiting_leader.retain(|(key, _, since)| {
+        let mut lease_answers = Vec::new();
+        run.awaiting_leader.retain(|(key, op, since)| {
             let keep = !expired(*since);
             if !keep {
-                answers.push((*key, EtcdError::DeadlineExceeded));
+                lease_answers.push((*key, op.clone(), EtcdError::DeadlineExceeded));
             }
             keep
         });
-        run.proposals.retain(|key, (_, since)| {
+        run.proposals.retain(|key, (op, since)| {
             let keep = !expired(*since);
             if !keep {
-                answers.push((*key, EtcdError::Timeout));
+                lease_answers.push((*key, op.clone(), EtcdError::Timeout));
             }
             keep
         });
+        for (key, op, error) in lease_answers {
+            reply_error(ctx, key, &op, error);
+        }
         run.reads_awaiting_index.retain(|key, (_, since)| {
             let keep = !expired(*since);
             if !keep {
@@ -592,17 +670,116 @@ impl EtcdMember {
             && self.first_led_term.is_some_and(|t| run.node.raft.term > t)
         {
             return;
-        } else if run.node.raft.leader_id == raft::INVALID_ID {
-            run.awaiting_leader.push((key, req.op.clone(), ctx.now()));
-            return;
         } else {
-            self.propose(ctx, key, req.op.clone(), ctx.now());
+            let op = EntryOp::Kv {
+                op: req.op.clone(),
+                lease: req.lease,
+            };
+            if run.node.raft.leader_id == raft::INVALID_ID {
+                run.awaiting_leader.push((key, op, ctx.now()));
+                return;
+            }
+            self.propose(ctx, Some(key), op, ctx.now());
         }
         self.after_raft_call(ctx);
     }
 
-    /// Hands a client's write to Raft (which forwards it to the leader from a follower).
-    fn propose(&mut self, ctx: &mut Ctx<'_>, key: RequestKey, op: KvOp, since: SimTime) {
+    /// A lease call: grants and revocations go through the log like writes; a keepalive is
+    /// the leader's to answer, and a follower passes it on.
+    fn on_lease_request(&mut self, ctx: &mut Ctx<'_>, from: Endpoint, req: &LeaseRequest) {
+        let min_ttl = lessor::min_ttl(self.config.election_timeout);
+        let Some(run) = self.running.as_mut() else {
+            return;
+        };
+        let key = RequestKey::new(from, req.id);
+        if run.terminating.is_some() {
+            reply_error(ctx, key, &EntryOp::Revoke { lease: 0 }, EtcdError::Stopping);
+            return;
+        }
+        let op = match &req.op {
+            LeaseOp::KeepAlive { lease } => {
+                let leader = run.node.raft.leader_id;
+                if leader == self.id {
+                    let result = run
+                        .lessor
+                        .renew(*lease, ctx.now())
+                        .map(|ttl| LeaseResult::Alive { ttl })
+                        .ok_or(EtcdError::LeaseNotFound);
+                    ctx.send(from, LeaseResponse { id: req.id, result });
+                } else if let Some(actor) = self.peers.get(&leader) {
+                    ctx.send(
+                        *actor,
+                        LeaseRenew {
+                            lease: *lease,
+                            reply_to: from,
+                            id: req.id,
+                        },
+                    );
+                } else {
+                    reply_error(ctx, key, &EntryOp::Revoke { lease: 0 }, EtcdError::NoLeader);
+                }
+                return;
+            }
+            LeaseOp::Grant { ttl } => {
+                run.granted += 1;
+                EntryOp::Grant {
+                    lease: ((self.id as i64) << 48) | run.granted as i64,
+                    ttl_ns: (*ttl).max(min_ttl).as_nanos(),
+                }
+            }
+            LeaseOp::Revoke { lease } => EntryOp::Revoke { lease: *lease },
+        };
+        if run.node.raft.leader_id == raft::INVALID_ID {
+            run.awaiting_leader.push((key, op, ctx.now()));
+            return;
+        }
+        self.propose(ctx, Some(key), op, ctx.now());
+        self.after_raft_call(ctx);
+    }
+
+    /// The leader renews a lease for a keepalive a follower passed on.
+    fn on_lease_renew(&mut self, ctx: &mut Ctx<'_>, r: &LeaseRenew) {
+        let Some(run) = self.running.as_mut() else {
+            return;
+        };
+        let result = if run.lessor.is_primary() {
+            run.lessor
+                .renew(r.lease, ctx.now())
+                .map(|ttl| LeaseResult::Alive { ttl })
+                .ok_or(EtcdError::LeaseNotFound)
+        } else {
+            Err(EtcdError::NoLeader)
+        };
+        ctx.send(r.reply_to, LeaseResponse { id: r.id, result });
+    }
+
+    /// The leader proposes the revocation of every lease whose time ran out (etcd's lessor
+    /// checks every 500 ms; here every tick), once per lease until it is applied.
+    fn revoke_expired(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(run) = self.running.as_mut() else {
+            return;
+        };
+        if !run.lessor.is_primary() || run.terminating.is_some() {
+            return;
+        }
+        let due: Vec<i64> = run
+            .lessor
+            .expired(ctx.now())
+            .into_iter()
+            .filter(|l| !run.revoking.contains(l))
+            .collect();
+        for lease in due {
+            if let Some(run) = self.running.as_mut() {
+                run.revoking.insert(lease);
+            }
+            self.propose(ctx, None, EntryOp::Revoke { lease }, ctx.now());
+        }
+        self.after_raft_call(ctx);
+    }
+
+    /// Hands a write or lease operation to Raft (which forwards it to the leader from a
+    /// follower); `key` is the client request it answers, if any.
+    fn propose(&mut self, ctx: &mut Ctx<'_>, key: Option<RequestKey>, op: EntryOp, since: SimTime) {
         let Some(run) = self.running.as_mut() else {
             return;
         };
@@ -614,23 +791,25 @@ impl EtcdMember {
         let data = serde_json::to_vec(&proposal).unwrap_or_default();
         match run.node.propose(Vec::new(), data) {
             Ok(()) if self.planted == PlantedBug::AckOnPropose => {
-                let result = run.store.clone().apply(&op).map_err(EtcdError::from);
-                self.acks.push(WriteAck {
-                    proposed: ctx.now(),
-                    acked: ctx.now(),
-                });
-                ctx.send(key.reply_to(), EtcdResponse { id: key.id, result });
+                if let (Some(key), EntryOp::Kv { op, .. }) = (key, &op) {
+                    let result = run.store.clone().apply(op).map_err(EtcdError::from);
+                    self.acks.push(WriteAck {
+                        proposed: ctx.now(),
+                        acked: ctx.now(),
+                    });
+                    ctx.send(key.reply_to(), EtcdResponse { id: key.id, result });
+                }
             }
             Ok(()) => {
-                run.proposals.insert(key, (op, since));
+                if let Some(key) = key {
+                    run.proposals.insert(key, (op, since));
+                }
             }
-            Err(_) => ctx.send(
-                key.reply_to(),
-                EtcdResponse {
-                    id: key.id,
-                    result: Err(EtcdError::ProposalDropped),
-                },
-            ),
+            Err(_) => {
+                if let Some(key) = key {
+                    reply_error(ctx, key, &op, EtcdError::ProposalDropped);
+                }
+            }
         }
     }
 }
@@ -686,6 +865,49 @@ impl EtcdMember {
             ctx.exit();
         }
     }
+}
+
+/// Applies a key-value write from the log: refused when it names a lease that does not exist;
+/// otherwise the store changes, watchers hear of it, and the keys it put join its lease (or
+/// leave theirs) while the keys it deleted leave theirs.
+fn apply_kv(
+    ctx: &mut Ctx<'_>,
+    run: &mut Running,
+    op: &KvOp,
+    lease: Option<i64>,
+) -> Result<KvResult, EtcdError> {
+    if lease.is_some_and(|l| !run.lessor.contains(l)) {
+        return Err(EtcdError::LeaseNotFound);
+    }
+    let (result, events) = run.store.apply_with_events(op);
+    let lease = lease.filter(|_| matches!(op, KvOp::Put { .. }));
+    for e in &events {
+        match e {
+            KvEvent::Put(kv) => run.lessor.attach(&kv.key, lease),
+            KvEvent::Delete { key, .. } => run.lessor.detach(key),
+        }
+    }
+    if !events.is_empty() {
+        notify_watchers(ctx, &run.watchers, &events);
+        run.history.extend(events);
+    }
+    result.map_err(EtcdError::from)
+}
+
+/// Deletes a revoked lease's keys, in one revision as etcd's revoke does.
+fn revoke_keys(ctx: &mut Ctx<'_>, run: &mut Running, keys: Vec<String>) {
+    if keys.is_empty() {
+        return;
+    }
+    let txn = KvOp::Txn {
+        compares: Vec::new(),
+        success: keys
+            .into_iter()
+            .map(|key| RequestOp::Delete { key })
+            .collect(),
+        failure: Vec::new(),
+    };
+    let _ = apply_kv(ctx, run, &txn, None);
 }
 
 /// Sends each open watch the events under its prefix.
@@ -781,6 +1003,7 @@ impl EtcdMember {
                     ctx.set_timer(self.config.heartbeat, MemberTimer::Tick);
                     self.after_raft_call(ctx);
                     self.expire_requests(ctx);
+                    self.revoke_expired(ctx);
                 }
             }
             Event::Message {
@@ -797,6 +1020,10 @@ impl EtcdMember {
                     }
                 } else if let Some(req) = msg.downcast_ref::<EtcdRequest>() {
                     self.on_request(ctx, from, req);
+                } else if let Some(l) = msg.downcast_ref::<LeaseRequest>() {
+                    self.on_lease_request(ctx, from, l);
+                } else if let Some(r) = msg.downcast_ref::<LeaseRenew>() {
+                    self.on_lease_renew(ctx, r);
                 } else if let Some(w) = msg.downcast_ref::<WatchCreate>() {
                     self.on_watch_create(ctx, from, w);
                 } else if let Some(c) = msg.downcast_ref::<WatchCancel>() {

@@ -6,7 +6,7 @@ use std::fmt;
 
 use raft::eraftpb::{self, MessageType};
 
-use crate::engine::Message;
+use crate::engine::{Message, SimDuration};
 use crate::models::kv::{KvError, KvOp, KvResult};
 
 /// A Raft message between members.
@@ -78,6 +78,8 @@ pub struct EtcdRequest {
     pub op: KvOp,
     /// How reads (`Get`, `Range`) are served; writes always go through Raft.
     pub read: ReadMode,
+    /// For a put: the lease the key is attached to (etcd `PutRequest.lease`); none detaches.
+    pub lease: Option<i64>,
 }
 
 impl Message for EtcdRequest {
@@ -110,6 +112,14 @@ pub enum EtcdError {
     /// leader (`ErrLeaderChanged` "etcdserver: leader changed", gRPC Unavailable).
     #[error("etcdserver: leader changed")]
     LeaderChanged,
+    /// A put named a lease that does not exist (`ErrLeaseNotFound`, "etcdserver: requested
+    /// lease not found", gRPC NotFound), or a keepalive or revoke found none. Nothing applied.
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+    /// A keepalive reached a member that knows no leader to renew it (`ErrNoLeader`,
+    /// "etcdserver: no leader", gRPC Unavailable).
+    #[error("etcdserver: no leader")]
+    NoLeader,
     /// The member is shutting down and its gRPC server takes no new call (GracefulStop sends
     /// GOAWAY; the client sees gRPC Unavailable on a call the server never started).
     #[error("grpc: the server has been stopped")]
@@ -125,7 +135,10 @@ impl EtcdError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            EtcdError::Timeout | EtcdError::LeaderChanged | EtcdError::Stopping
+            EtcdError::Timeout
+                | EtcdError::LeaderChanged
+                | EtcdError::Stopping
+                | EtcdError::NoLeader
         )
     }
 
@@ -246,5 +259,92 @@ pub struct WatchCancel {
 impl Message for WatchCancel {
     fn kind(&self) -> &'static str {
         "WatchCancel"
+    }
+}
+
+/// What a lease call asks (etcd's `Lease` service).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseOp {
+    /// `LeaseGrant`: a new lease of at least `ttl` (raised to etcd's minimum TTL).
+    Grant {
+        /// Requested TTL.
+        ttl: SimDuration,
+    },
+    /// `LeaseRevoke`: end the lease now and delete its keys.
+    Revoke {
+        /// The lease.
+        lease: i64,
+    },
+    /// One `LeaseKeepAlive` round: the leader starts the lease's clock over.
+    KeepAlive {
+        /// The lease.
+        lease: i64,
+    },
+}
+
+/// A lease call to one member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseRequest {
+    /// Client-chosen id, echoed in the response.
+    pub id: u64,
+    /// The call.
+    pub op: LeaseOp,
+}
+
+impl Message for LeaseRequest {
+    fn kind(&self) -> &'static str {
+        "LeaseRequest"
+    }
+}
+
+/// What a lease call returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseResult {
+    /// The lease and its TTL.
+    Granted {
+        /// Its id.
+        lease: i64,
+        /// Its TTL.
+        ttl: SimDuration,
+    },
+    /// The lease and its keys are gone.
+    Revoked,
+    /// Renewed: the lease lives `ttl` from now.
+    Alive {
+        /// Its TTL.
+        ttl: SimDuration,
+    },
+}
+
+/// A member's answer to a [`LeaseRequest`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseResponse {
+    /// The request's id.
+    pub id: u64,
+    /// The result, or why nothing happened.
+    pub result: Result<LeaseResult, EtcdError>,
+}
+
+impl Message for LeaseResponse {
+    fn kind(&self) -> &'static str {
+        "LeaseResponse"
+    }
+}
+
+/// A follower passes a keepalive to the leader, whose lessor alone renews (etcd forwards it
+/// over the peer HTTP API, `leasehttp.RenewHTTP`); the leader answers the client directly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseRenew {
+    /// The lease.
+    pub lease: i64,
+    /// Where the answer goes.
+    pub reply_to: crate::engine::Endpoint,
+    /// The client's request id.
+    pub id: u64,
+}
+
+impl Message for LeaseRenew {
+    fn kind(&self) -> &'static str {
+        "LeaseRenew"
     }
 }

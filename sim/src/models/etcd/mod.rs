@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod drill;
 pub mod facts;
+pub mod lessor;
 pub mod member;
 pub mod messages;
 pub mod session;

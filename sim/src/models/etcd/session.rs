@@ -32,8 +32,8 @@ use std::collections::{BTreeMap, VecDeque};
 use rand::Rng;
 
 use super::messages::{
-    ConnPing, ConnPong, EtcdError, EtcdRequest, EtcdResponse, ReadMode, WatchCancel, WatchCreate,
-    WatchEvents,
+    ConnPing, ConnPong, EtcdError, EtcdRequest, EtcdResponse, LeaseOp, LeaseRequest, LeaseResponse,
+    LeaseResult, ReadMode, WatchCancel, WatchCreate, WatchEvents,
 };
 use crate::engine::{ActorId, Ctx, Event, SimDuration, SubMachine, TimerId};
 use crate::models::kv::{KvEvent, KvOp, KvResult};
@@ -151,6 +151,19 @@ pub enum SessionEvent {
         /// Its answer, or why it failed.
         result: Result<KvResult, CallFailure>,
     },
+    /// A lease call (grant, revoke) finished.
+    LeaseDone {
+        /// Which.
+        call: CallId,
+        /// Its answer, or why it failed.
+        result: Result<LeaseResult, CallFailure>,
+    },
+    /// A lease kept alive with [`EtcdSession::keep_alive`] is gone: the leader no longer has
+    /// it, or no renewal came for a whole TTL.
+    LeaseLost {
+        /// The lease.
+        lease: i64,
+    },
     /// A watch saw changes (in revision order, none missed or repeated across stream breaks).
     Watch {
         /// Which.
@@ -158,6 +171,16 @@ pub enum SessionEvent {
         /// What changed.
         events: Vec<KvEvent>,
     },
+}
+
+/// A lease the session keeps alive.
+#[derive(Clone, Debug)]
+struct KeptLease {
+    ttl: SimDuration,
+    /// When the last renewal was answered.
+    renewed: crate::engine::SimTime,
+    /// The keepalive call out, if any.
+    call: Option<CallId>,
 }
 
 /// A watch and the stream that currently carries it.
@@ -183,6 +206,8 @@ enum SessionTimer {
     Reconnect { endpoint: usize },
     /// Time to check whether a keepalive ping is due.
     Keepalive { endpoint: usize },
+    /// Time for the next keepalive of a lease.
+    LeaseKeepAlive(i64),
     /// A keepalive ping's answer is overdue.
     KeepaliveTimeout { endpoint: usize, seq: u64 },
 }
@@ -217,10 +242,30 @@ struct Attempt {
     endpoint: usize,
 }
 
+/// What a call asks.
+#[derive(Clone, Debug)]
+enum CallOp {
+    /// A key-value call; a put may attach its key to a lease.
+    Kv {
+        op: KvOp,
+        read: ReadMode,
+        lease: Option<i64>,
+    },
+    /// A lease call.
+    Lease(LeaseOp),
+}
+
+/// A finished call's answer.
+enum Answer {
+    Kv(KvResult),
+    Lease(LeaseResult),
+}
+
 #[derive(Clone, Debug)]
 struct Call {
-    op: KvOp,
-    read: ReadMode,
+    op: CallOp,
+    /// The lease this call keeps alive, for the session's own keepalive calls.
+    keepalive: Option<i64>,
     attempt: Option<Attempt>,
     attempts: u32,
     /// An earlier attempt ended without ruling out that the write was applied.
@@ -233,8 +278,12 @@ struct Call {
 impl Call {
     /// `Range` and `Get` are repeatable; `Put`, `DeleteRange` and `Txn` are not (clientv3's
     /// `nonRepeatable` retry policy, even for a txn that only reads).
+    /// Lease calls (`LeaseGrant`, `LeaseRevoke`, `LeaseKeepAlive`) are repeatable too.
     fn repeatable(&self) -> bool {
-        matches!(self.op, KvOp::Get { .. } | KvOp::Range { .. })
+        match &self.op {
+            CallOp::Kv { op, .. } => matches!(op, KvOp::Get { .. } | KvOp::Range { .. }),
+            CallOp::Lease(_) => true,
+        }
     }
 }
 
@@ -261,6 +310,8 @@ pub struct EtcdSession {
     /// Watches waiting for a READY connection.
     waiting_watches: Vec<WatchId>,
     next_watch: u64,
+    /// Leases kept alive, by id.
+    kept: BTreeMap<i64, KeptLease>,
 }
 
 impl EtcdSession {
@@ -281,6 +332,7 @@ impl EtcdSession {
             watch_wires: BTreeMap::new(),
             waiting_watches: Vec::new(),
             next_watch: 0,
+            kept: BTreeMap::new(),
         }
     }
 
@@ -320,6 +372,7 @@ impl EtcdSession {
         self.watches.clear();
         self.watch_wires.clear();
         self.waiting_watches.clear();
+        self.kept.clear();
         self.next = 0;
     }
 
@@ -442,6 +495,114 @@ impl EtcdSession {
         read: ReadMode,
         deadline: SimDuration,
     ) -> CallId {
+        let op = CallOp::Kv {
+            op,
+            read,
+            lease: None,
+        };
+        self.start_call(ctx, op, None, deadline)
+    }
+
+    /// A put of `key` attached to `lease` (its key goes when the lease does).
+    pub fn put_with_lease(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &str,
+        value: &str,
+        lease: i64,
+        deadline: SimDuration,
+    ) -> CallId {
+        let op = CallOp::Kv {
+            op: KvOp::Put {
+                key: key.to_owned(),
+                value: value.to_owned(),
+            },
+            read: ReadMode::Linearizable,
+            lease: Some(lease),
+        };
+        self.start_call(ctx, op, None, deadline)
+    }
+
+    /// A lease call (grant or revoke); its answer comes as [`SessionEvent::LeaseDone`].
+    pub fn lease(&mut self, ctx: &mut Ctx<'_>, op: LeaseOp, deadline: SimDuration) -> CallId {
+        self.start_call(ctx, CallOp::Lease(op), None, deadline)
+    }
+
+    /// Keeps `lease` (of `ttl`) alive as clientv3's `KeepAlive` does: a keepalive every third
+    /// of the TTL (`nextKeepAlive = now + TTL/3`, `lease.go`) through the session's endpoints,
+    /// and [`SessionEvent::LeaseLost`] once no renewal has come for a whole TTL (the client's
+    /// `deadlineLoop`) or the leader says the lease is gone.
+    pub fn keep_alive(&mut self, ctx: &mut Ctx<'_>, lease: i64, ttl: SimDuration) {
+        self.kept.insert(
+            lease,
+            KeptLease {
+                ttl,
+                renewed: ctx.now(),
+                call: None,
+            },
+        );
+        self.lease_keepalive_due(ctx, lease);
+    }
+
+    fn lease_keepalive_due(&mut self, ctx: &mut Ctx<'_>, lease: i64) {
+        let Some(k) = self.kept.get(&lease) else {
+            return;
+        };
+        if ctx.now().saturating_since(k.renewed) >= k.ttl {
+            self.kept.remove(&lease);
+            self.outbox.push(SessionEvent::LeaseLost { lease });
+            return;
+        }
+        let third = SimDuration::from_nanos(k.ttl.as_nanos() / 3);
+        // Wake at the next keepalive or at the lease's deadline, whichever comes first
+        // (clientv3's `deadlineLoop` looks every 500 ms).
+        let left = k.ttl.as_nanos() - ctx.now().saturating_since(k.renewed).as_nanos();
+        let wake = SimDuration::from_nanos(third.as_nanos().min(left));
+        if k.call.is_none() {
+            let call = self.start_call(
+                ctx,
+                CallOp::Lease(LeaseOp::KeepAlive { lease }),
+                Some(lease),
+                third,
+            );
+            if let Some(k) = self.kept.get_mut(&lease) {
+                k.call = Some(call);
+            }
+        }
+        ctx.set_timer(wake, SessionTimer::LeaseKeepAlive(lease));
+    }
+
+    /// One of the session's own keepalive calls ended.
+    fn keepalive_answered(
+        &mut self,
+        lease: i64,
+        result: Result<LeaseResult, CallFailure>,
+        now: crate::engine::SimTime,
+    ) {
+        let Some(k) = self.kept.get_mut(&lease) else {
+            return;
+        };
+        k.call = None;
+        match result {
+            Ok(_) => k.renewed = now,
+            Err(CallFailure {
+                error: CallError::Server(EtcdError::LeaseNotFound),
+                ..
+            }) => {
+                self.kept.remove(&lease);
+                self.outbox.push(SessionEvent::LeaseLost { lease });
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn start_call(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        op: CallOp,
+        keepalive: Option<i64>,
+        deadline: SimDuration,
+    ) -> CallId {
         let id = CallId(self.next_call);
         self.next_call += 1;
         let deadline = ctx.set_timer(deadline, SessionTimer::Deadline(id));
@@ -449,7 +610,7 @@ impl EtcdSession {
             id,
             Call {
                 op,
-                read,
+                keepalive,
                 attempt: None,
                 attempts: 0,
                 uncertain: false,
@@ -570,14 +731,25 @@ impl EtcdSession {
         call.last_endpoint = Some(endpoint);
         call.attempts += 1;
         self.by_wire.insert(wire, id);
-        ctx.send(
-            self.endpoints[endpoint].actor,
-            EtcdRequest {
-                id: wire,
-                op: call.op.clone(),
-                read: call.read,
-            },
-        );
+        let to = self.endpoints[endpoint].actor;
+        match &call.op {
+            CallOp::Kv { op, read, lease } => ctx.send(
+                to,
+                EtcdRequest {
+                    id: wire,
+                    op: op.clone(),
+                    read: *read,
+                    lease: *lease,
+                },
+            ),
+            CallOp::Lease(op) => ctx.send(
+                to,
+                LeaseRequest {
+                    id: wire,
+                    op: op.clone(),
+                },
+            ),
+        }
     }
 
     /// Tries `id` again if retries are left, after clientv3's backoff: none within a round of
@@ -621,21 +793,52 @@ impl EtcdSession {
             self.next = endpoint + 1;
         }
         let may_have_applied = !call.repeatable() && (may_have_applied || call.uncertain);
-        self.done(
-            id,
-            Err(CallFailure {
-                error,
-                may_have_applied,
+        let failure = CallFailure {
+            error,
+            may_have_applied,
+        };
+        match (&call.op, call.keepalive) {
+            (_, Some(lease)) => self.keepalive_answered(lease, Err(failure), ctx.now()),
+            (CallOp::Lease(_), None) => self.outbox.push(SessionEvent::LeaseDone {
+                call: id,
+                result: Err(failure),
             }),
-        );
+            (CallOp::Kv { .. }, None) => self.outbox.push(SessionEvent::Done {
+                call: id,
+                result: Err(failure),
+            }),
+        }
     }
 
-    fn done(&mut self, call: CallId, result: Result<KvResult, CallFailure>) {
-        self.outbox.push(SessionEvent::Done { call, result });
+    fn succeed(&mut self, ctx: &mut Ctx<'_>, id: CallId, answer: Answer) {
+        let Some(call) = self.finish(ctx, id) else {
+            return;
+        };
+        match (answer, call.keepalive) {
+            (Answer::Lease(r), Some(lease)) => self.keepalive_answered(lease, Ok(r), ctx.now()),
+            (Answer::Lease(result), None) => self.outbox.push(SessionEvent::LeaseDone {
+                call: id,
+                result: Ok(result),
+            }),
+            (Answer::Kv(result), _) => self.outbox.push(SessionEvent::Done {
+                call: id,
+                result: Ok(result),
+            }),
+        }
     }
 
     fn on_response(&mut self, ctx: &mut Ctx<'_>, resp: &EtcdResponse) {
-        let Some(&id) = self.by_wire.get(&resp.id) else {
+        let answer = resp.result.clone().map(Answer::Kv);
+        self.on_answer(ctx, resp.id, answer);
+    }
+
+    fn on_lease_response(&mut self, ctx: &mut Ctx<'_>, resp: &LeaseResponse) {
+        let answer = resp.result.clone().map(Answer::Lease);
+        self.on_answer(ctx, resp.id, answer);
+    }
+
+    fn on_answer(&mut self, ctx: &mut Ctx<'_>, wire: u64, answer: Result<Answer, EtcdError>) {
+        let Some(&id) = self.by_wire.get(&wire) else {
             return;
         };
         let Some(call) = self.calls.get_mut(&id) else {
@@ -646,11 +849,11 @@ impl EtcdSession {
         {
             e.last_heard = ctx.now();
         }
-        match &resp.result {
-            Ok(result) => {
-                let result = result.clone();
-                self.finish(ctx, id);
-                self.done(id, Ok(result));
+        match &answer {
+            Ok(_) => {
+                if let Ok(answer) = answer {
+                    self.succeed(ctx, id, answer);
+                }
             }
             Err(error) if error.never_started() && self.config.balancer == Balancer::RoundRobin => {
                 // GOAWAY: the connection is going away and the call was never started.
@@ -737,6 +940,7 @@ impl EtcdSession {
                 }
             }
             SessionTimer::Keepalive { endpoint } => self.keepalive_due(ctx, endpoint),
+            SessionTimer::LeaseKeepAlive(lease) => self.lease_keepalive_due(ctx, lease),
             SessionTimer::KeepaliveTimeout { endpoint, seq } => {
                 if self
                     .endpoints
@@ -807,6 +1011,8 @@ impl SubMachine for EtcdSession {
                     self.on_pong(ctx, from, pong.seq);
                 } else if let Some(w) = msg.downcast_ref::<WatchEvents>() {
                     self.on_watch_events(ctx, w);
+                } else if let Some(l) = msg.downcast_ref::<LeaseResponse>() {
+                    self.on_lease_response(ctx, l);
                 }
             }
             Event::Timer { tag, .. } => {
@@ -816,6 +1022,8 @@ impl SubMachine for EtcdSession {
             }
             Event::Refused { to, msg } => {
                 if let Some(req) = msg.downcast_ref::<EtcdRequest>() {
+                    self.on_refused_request(ctx, req.id);
+                } else if let Some(req) = msg.downcast_ref::<LeaseRequest>() {
                     self.on_refused_request(ctx, req.id);
                 } else if msg.downcast_ref::<WatchCreate>().is_some()
                     && let Some(endpoint) = self.endpoint_of(to.actor)

@@ -71,11 +71,21 @@ pub(super) struct PrimaryPg {
     state: PgState,
     recorded: String,
     inflight: BTreeMap<u64, Inflight>,
+    /// Versions every acting replica acknowledged in this round.
+    replicated: BTreeSet<u64>,
+    /// Replicas sent the authoritative log at activation (log-based recovery), with the
+    /// version it reached, and whether they confirmed it.
+    pub(super) synced: BTreeMap<i32, (u64, bool)>,
     queue: VecDeque<Queued>,
     pub(super) transfer: Option<(i32, u64, &'static str)>,
 }
 
 impl PrimaryPg {
+    /// Whether the PG serves I/O in this round.
+    pub(super) fn is_active(&self) -> bool {
+        self.phase == Phase::Active
+    }
+
     /// The PG's state name as last recorded (`peering` before the first round ends).
     pub(super) fn state_name(&self) -> String {
         self.recorded
@@ -197,6 +207,8 @@ impl CephOsdHost {
                 state,
                 recorded,
                 inflight: BTreeMap::new(),
+                replicated: BTreeSet::new(),
+                synced: BTreeMap::new(),
                 queue,
                 transfer: None,
             },
@@ -389,6 +401,9 @@ impl CephOsdHost {
                     s.insert(pg, sync_copy.clone());
                 }
             } else {
+                if let Some(p) = self.run.get_mut(&osd).and_then(|r| r.primary.get_mut(&pg)) {
+                    p.synced.insert(o, (sync_copy.version(), false));
+                }
                 self.send_osd(
                     ctx,
                     o,
@@ -425,7 +440,7 @@ impl CephOsdHost {
         }
     }
 
-    fn drain_queue(&mut self, ctx: &mut Ctx<'_>, osd: i32, pg: PgId) {
+    pub(super) fn drain_queue(&mut self, ctx: &mut Ctx<'_>, osd: i32, pg: PgId) {
         let now = ctx.now();
         let queued: Vec<Queued> = match self.run.get_mut(&osd).and_then(|r| r.primary.get_mut(&pg))
         {
@@ -477,20 +492,39 @@ impl CephOsdHost {
         };
         // A resent write already in the log is not applied twice: Ceph finds its request id
         // in the PG log and answers with the version it got (`PrimaryLogPG::do_op`,
-        // `already_complete`), or the answer comes when its replication finishes.
+        // `already_complete`), or the answer comes when its replication finishes. A write to
+        // an object some acting replica still lacks waits for its recovery first
+        // (`wait_for_degraded_object` comes before the duplicate check).
         if let Some(index) = p.auth.log.iter().rposition(|t| *t == tid) {
-            if !p.inflight.values().any(|op| op.tid == tid) {
+            let version = index as u64 + 1;
+            if p.inflight.values().any(|op| op.tid == tid) {
+                return;
+            }
+            let everywhere = p.replicated.contains(&version)
+                || p.acting.iter().filter(|o| **o != osd).all(|o| {
+                    p.infos
+                        .get(o)
+                        .is_some_and(|c| c.as_ref().is_some_and(|c| c.holds(version, tid)))
+                        || p.synced.get(o).is_some_and(|(v, ok)| *ok && *v >= version)
+                });
+            if everywhere {
                 ctx.send(
                     client,
                     ClientReply {
                         tid,
                         pg,
-                        version: Some(index as u64 + 1),
+                        version: Some(version),
                         degraded: !p.state.clean,
                         inactive_wait,
                         sent: ctx.now(),
                     },
                 );
+            } else {
+                p.queue.push_back(Queued {
+                    tid,
+                    client,
+                    since: ctx.now(),
+                });
             }
             return;
         }
@@ -598,6 +632,9 @@ impl CephOsdHost {
             }
             None => false,
         };
+        if done {
+            p.replicated.insert(a.version);
+        }
         if done && let Some(op) = p.inflight.remove(&a.version) {
             ctx.send(
                 op.client,

@@ -153,6 +153,18 @@ impl CephOsdHost {
         let Some(p) = run.primary.get_mut(&a.pg) else {
             return;
         };
+        // A replica confirms the log it was sent at activation: resent writes waiting for it
+        // may be answered now.
+        if p.round == a.round
+            && let Some(sync) = p.synced.get_mut(&a.from)
+            && !sync.1
+        {
+            sync.1 = true;
+            if p.is_active() {
+                self.drain_queue(ctx, a.to, a.pg);
+            }
+            return;
+        }
         let Some((target, bytes, kind)) = p
             .transfer
             .filter(|(t, _, _)| p.round == a.round && *t == a.from)

@@ -1235,3 +1235,49 @@ fn a_resent_write_is_not_acknowledged_before_every_acting_replica_has_it() {
     .expect("runs");
     assert!(outcome.passed(), "{:?}", outcome.violations);
 }
+
+/// With every OSD but one paused, no two hosts are left to report the others (the mon wants
+/// reporters on two hosts), so only the beacon backstop marks them down. The leader looks only
+/// once it has led for `mon_osd_report_timeout` (900 s); an OSD it has no beacon from then
+/// starts its clock at that look, so the paused OSDs (silent since before this leader's
+/// election) go down 900 s later still, about 30 minutes in, all four in one map
+/// (`mon_osd_min_up_ratio` 0.3 is checked before each mark-down, so the fourth still passes
+/// with two of five up).
+#[test]
+fn osds_nobody_reports_are_marked_down_by_the_beacon_timeout() {
+    let pause = |h: &str| {
+        at(
+            60,
+            Fault::ProcessPause {
+                host: h.into(),
+                process: "ceph-osd".into(),
+            },
+        )
+    };
+    let plan = [
+        "micklethefickle",
+        "cloudserver1",
+        "cloudserver2",
+        "cloudserver3",
+    ]
+    .map(pause)
+    .to_vec();
+    let (sim, _) = run(3, &CephSimConfig::default(), plan, 2000);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    let timelines = build_timelines(sim.log(), secs(2000));
+    let down_at: Vec<Option<SimTime>> = (0..4)
+        .map(|o| {
+            first(
+                lane(&timelines, &format!("osd/{o}")),
+                Status::Down,
+                secs(60),
+            )
+        })
+        .collect();
+    let marked: Vec<SimTime> = down_at.iter().flatten().copied().collect();
+    assert_eq!(marked.len(), 4, "{down_at:?}");
+    assert!(
+        marked.iter().all(|t| *t >= secs(1805) && *t <= secs(1825)),
+        "{down_at:?}"
+    );
+}

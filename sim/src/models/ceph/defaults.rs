@@ -129,6 +129,16 @@ impl FailureKnobs {
     }
 }
 
+/// `osd_beacon_report_interval`, Ceph default 300 s: a running OSD sends the monitors an
+/// `MOSDBeacon` this often (`OSD::maybe_send_beacon`), and one at once when it boots.
+pub const OSD_BEACON_REPORT_INTERVAL_SECS: u64 = 300;
+
+/// `mon_osd_report_timeout`, Ceph default 900 s: the leader marks an up OSD down when it has
+/// not had a beacon from it for `max(this, 2 x beacon interval)`, and never within this long of
+/// becoming leader (`OSDMonitor::handle_osd_timeouts`). The backstop for OSDs nobody is left
+/// to report.
+pub const MON_OSD_REPORT_TIMEOUT_SECS: u64 = 900;
+
 /// `OSDMonitor::can_mark_down`: the monitors mark no OSD down while the share of up OSDs
 /// (counting the ones already marked down in the pending map) is below
 /// [`MON_OSD_MIN_UP_RATIO`].

@@ -9,7 +9,9 @@
 //! after the grace, [`FailureKnobs::reports_mark_down`]; either way only while
 //! [`can_mark_down`] allows), down OSDs into "out" after `mon_osd_down_out_interval` (checked
 //! every `mon_tick_interval`), and boots into "up". The grace, reporter count and down-out
-//! interval come from the topology.
+//! interval come from the topology. OSDs nobody reports (no peers left on two hosts) are
+//! marked down by the beacon backstop: no `MOSDBeacon` for `mon_osd_report_timeout`
+//! (`handle_osd_timeouts`).
 //! Without a quorum nothing is committed and no beacon goes out, so clients block.
 //!
 //! Durable (kept across a crash, as the mon store is): the committed OSDMap and the election
@@ -22,13 +24,14 @@ use std::sync::Arc;
 use super::defaults::FailureKnobs;
 use super::defaults::{
     MON_ELECTION_TIMEOUT_SECS, MON_LEASE_ACK_TIMEOUT_MILLIS, MON_LEASE_RENEW_MILLIS,
-    MON_LEASE_SECS, MON_TICK_INTERVAL_SECS, can_mark_down, propose_delay_millis,
+    MON_LEASE_SECS, MON_OSD_REPORT_TIMEOUT_SECS, MON_TICK_INTERVAL_SECS,
+    OSD_BEACON_REPORT_INTERVAL_SECS, can_mark_down, propose_delay_millis,
 };
 use super::facts::{MonLeader, OsdMapCommitted, PgCounts};
 use super::layout::CephLayout;
 use super::msg::{
     MapRequest, MapUpdate, MonAccept, MonAck, MonBeacon, MonBegin, MonCommit, MonLease,
-    MonLeaseAck, MonPropose, MonVictory, OsdBoot, OsdFailure,
+    MonLeaseAck, MonPropose, MonVictory, OsdBeacon, OsdBoot, OsdFailure,
 };
 use super::osdmap::{MapChange, OsdMap};
 use super::pg_stats::{PgStatsReport, PgStatsTable};
@@ -93,6 +96,10 @@ pub struct CephMon {
     /// The leader's last beacon to OSDs and clients: what a client that just connected is told
     /// about the quorum's lease.
     last_beacon: Option<MonBeacon>,
+    /// Leader: when it last heard a beacon from each OSD (`last_osd_report`).
+    last_osd_report: BTreeMap<i32, SimTime>,
+    /// Leader: since when it leads.
+    leader_since: Option<SimTime>,
     tick_timer: Option<TimerId>,
     /// Leader: the damped proposal waiting to go out (`PaxosService::proposal_timer`).
     propose_timer: Option<TimerId>,
@@ -123,6 +130,8 @@ impl CephMon {
             lease_timer: None,
             renew_timer: None,
             last_beacon: None,
+            last_osd_report: BTreeMap::new(),
+            leader_since: None,
             tick_timer: None,
             propose_timer: None,
             last_commit: None,
@@ -249,6 +258,10 @@ impl CephMon {
         }
         self.election_epoch += 1;
         let now = ctx.now();
+        self.leader_since = Some(now);
+        // `OSDMonitor::on_restart` forgets the reports at every election: a new leader knows
+        // only the beacons that reach it.
+        self.last_osd_report.clear();
         self.role = Role::Leader {
             last_ack: quorum.iter().map(|r| (*r, now)).collect(),
             quorum: quorum.clone(),
@@ -502,6 +515,7 @@ impl CephMon {
             return;
         }
         let now = ctx.now();
+        self.handle_osd_timeouts(ctx);
         for o in 0..self.map.states.osds.len() {
             if let Some(since) = self.map.down_since[o] {
                 let secs = now.saturating_since(since).as_nanos() / 1_000_000_000;
@@ -514,6 +528,35 @@ impl CephMon {
             SimDuration::from_secs(MON_TICK_INTERVAL_SECS),
             MonTimer::Tick,
         ));
+    }
+
+    /// `OSDMonitor::handle_osd_timeouts`: an up OSD not heard from (no beacon) for
+    /// `max(mon_osd_report_timeout, 2 x osd_beacon_report_interval)` is marked down, but only
+    /// once this mon has led for `mon_osd_report_timeout`; an OSD seen for the first time starts
+    /// its clock now. The mark-down goes through the usual proposal (Ceph's tick proposes at
+    /// once; the model's damping can add up to a second).
+    fn handle_osd_timeouts(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now();
+        let timeout = SimDuration::from_secs(MON_OSD_REPORT_TIMEOUT_SECS);
+        if self
+            .leader_since
+            .is_none_or(|t| now.saturating_since(t) < timeout)
+        {
+            return;
+        }
+        let limit = SimDuration::from_secs(
+            MON_OSD_REPORT_TIMEOUT_SECS.max(2 * OSD_BEACON_REPORT_INTERVAL_SECS),
+        );
+        let mut silent = Vec::new();
+        for o in self.map.up_osds() {
+            let last = *self.last_osd_report.entry(o).or_insert(now);
+            if now.saturating_since(last) > limit {
+                silent.push(o);
+            }
+        }
+        for o in silent {
+            self.change(ctx, MapChange::MarkDown(o));
+        }
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_>, from: ActorId, msg: &dyn Message) {
@@ -609,6 +652,10 @@ impl CephMon {
                     nonce: b.nonce,
                 },
             );
+        } else if let Some(b) = msg.downcast_ref::<OsdBeacon>() {
+            if self.is_leader() {
+                self.last_osd_report.insert(b.osd, ctx.now());
+            }
         } else if let Some(r) = msg.downcast_ref::<PgStatsReport>() {
             if self.is_leader() {
                 self.pg_stats.update(r);
@@ -735,6 +782,8 @@ impl Model for CephMon {
         self.lease_timer = None;
         self.renew_timer = None;
         self.last_beacon = None;
+        self.last_osd_report.clear();
+        self.leader_since = None;
         self.tick_timer = None;
         self.propose_timer = None;
         self.last_commit = None;

@@ -152,6 +152,13 @@ pub struct OsdBoot {
     pub nonce: u64,
 }
 
+/// An OSD tells the monitors it is alive (`MOSDBeacon`).
+#[derive(Clone, Debug)]
+pub struct OsdBeacon {
+    /// OSD id.
+    pub osd: i32,
+}
+
 /// A failure report (or its cancellation when `alive`).
 #[derive(Clone, Debug)]
 pub struct OsdFailure {
@@ -382,6 +389,7 @@ message!(
     MapUpdate,
     MapRequest,
     OsdBoot,
+    OsdBeacon,
     OsdFailure,
     Ping,
     PingReply,

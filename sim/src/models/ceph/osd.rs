@@ -38,15 +38,16 @@ use rand::Rng;
 use topology::fault::Fault;
 
 use super::defaults::{
-    OSD_FAST_FAIL_ON_CONNECTION_REFUSED, OSD_HEARTBEAT_MIN_PEERS, heartbeat_wait_millis,
+    OSD_BEACON_REPORT_INTERVAL_SECS, OSD_FAST_FAIL_ON_CONNECTION_REFUSED, OSD_HEARTBEAT_MIN_PEERS,
+    heartbeat_wait_millis,
 };
 use super::facts::DiskLost;
 use super::layout::{CephLayout, PgId};
 use super::mon::{MON_MODEL, OSD_MODEL};
 use super::msg::{
-    ClientReply, ClientWrite, MapRequest, MapUpdate, MonBeacon, OsdBoot, OsdFailure, PgCopy,
-    PgInfo, PgQuery, PgRemove, Ping, PingRefused, PingReply, Push, PushAck, RepOp, RepOpAck,
-    ReserveCancel, ReserveGrant, ReserveRequest,
+    ClientReply, ClientWrite, MapRequest, MapUpdate, MonBeacon, OsdBeacon, OsdBoot, OsdFailure,
+    PgCopy, PgInfo, PgQuery, PgRemove, Ping, PingRefused, PingReply, Push, PushAck, RepOp,
+    RepOpAck, ReserveCancel, ReserveGrant, ReserveRequest,
 };
 use super::osd_pg::PrimaryPg;
 use super::osdmap::OsdMap;
@@ -69,6 +70,8 @@ pub(super) enum TimerWhat {
     Heartbeat(i32),
     /// Send PG stats to the monitors.
     Report,
+    /// Time for `osd`'s next beacon.
+    Beacon(i32),
     /// A recovery transfer of `pg` from primary `osd` to `target` ends.
     Transfer {
         osd: i32,
@@ -100,6 +103,10 @@ pub(super) struct OsdRun {
     /// Peering queries from primaries whose map is newer than this OSD's (or that came before
     /// this OSD saw itself up): answered once the map catches up.
     pub(super) queries_waiting_for_map: Vec<PgQuery>,
+    /// Whether this OSD has sent its first beacon since it started: it sends one as soon as it
+    /// hears from a monitor quorum (`OSD::ms_handle_connect` beacons on a new mon session),
+    /// then every `osd_beacon_report_interval`.
+    pub(super) beaconed: bool,
     /// Per PG, the peering round (primary, round) this OSD last answered a query of: the
     /// current interval as this replica knows it. Replication and recovery messages from any
     /// other round are stale (a primary that was marked down and has not heard yet) and are
@@ -401,6 +408,15 @@ impl CephOsdHost {
                 continue;
             }
             if let Some(r) = self.run.get_mut(&o) {
+                if !r.booted {
+                    let t = ctx.set_timer(
+                        SimDuration::from_secs(OSD_BEACON_REPORT_INTERVAL_SECS),
+                        TimerWhat::Beacon(o),
+                    );
+                    self.timers.insert(t, TimerWhat::Beacon(o));
+                }
+            }
+            if let Some(r) = self.run.get_mut(&o) {
                 r.booted = true;
             }
             let peers = self.heartbeat_peers(o);
@@ -485,7 +501,9 @@ impl CephOsdHost {
             self.stop_primaries(ctx, o);
             self.run.remove(&o);
             self.timers.retain(|_, w| match w {
-                TimerWhat::Heartbeat(x) | TimerWhat::Transfer { osd: x, .. } => *x != o,
+                TimerWhat::Heartbeat(x)
+                | TimerWhat::Beacon(x)
+                | TimerWhat::Transfer { osd: x, .. } => *x != o,
                 TimerWhat::Report => true,
             });
             if let Some(s) = self.stores.get_mut(&o) {
@@ -499,6 +517,18 @@ impl CephOsdHost {
         if let Some(m) = msg.downcast_ref::<MapUpdate>() {
             self.on_map(ctx, &m.map);
         } else if let Some(b) = msg.downcast_ref::<MonBeacon>() {
+            let first: Vec<i32> = self
+                .run
+                .iter_mut()
+                .filter(|(_, r)| r.booted && !r.beaconed)
+                .map(|(o, r)| {
+                    r.beaconed = true;
+                    *o
+                })
+                .collect();
+            for osd in first {
+                self.send_mons(ctx, &OsdBeacon { osd });
+            }
             if b.map_epoch > self.map.epoch {
                 ctx.send(
                     from,
@@ -699,6 +729,16 @@ impl Model for CephOsdHost {
             Event::Timer { id, .. } => match self.timers.remove(&id) {
                 Some(TimerWhat::Heartbeat(o)) => self.heartbeat(ctx, o),
                 Some(TimerWhat::Report) => self.report_pg_stats(ctx),
+                Some(TimerWhat::Beacon(o)) => {
+                    if self.is_booted(o) {
+                        self.send_mons(ctx, &OsdBeacon { osd: o });
+                        let t = ctx.set_timer(
+                            SimDuration::from_secs(OSD_BEACON_REPORT_INTERVAL_SECS),
+                            TimerWhat::Beacon(o),
+                        );
+                        self.timers.insert(t, TimerWhat::Beacon(o));
+                    }
+                }
                 Some(TimerWhat::Transfer { osd, pg, round }) => {
                     self.on_transfer_done(ctx, osd, pg, round)
                 }

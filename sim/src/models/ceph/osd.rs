@@ -280,6 +280,15 @@ impl CephOsdHost {
         self.send_mons(ctx, &OsdBoot { osd, nonce });
     }
 
+    /// `osd`'s next beacon, `osd_beacon_report_interval` from now.
+    fn arm_beacon(&mut self, ctx: &mut Ctx<'_>, osd: i32) {
+        let t = ctx.set_timer(
+            SimDuration::from_secs(OSD_BEACON_REPORT_INTERVAL_SECS),
+            TimerWhat::Beacon(osd),
+        );
+        self.timers.insert(t, TimerWhat::Beacon(osd));
+    }
+
     fn schedule_heartbeat(&mut self, ctx: &mut Ctx<'_>, osd: i32) {
         let r = ctx.rng().random_range(0..10u64);
         let t = ctx.set_timer(
@@ -407,14 +416,8 @@ impl CephOsdHost {
             if !me_up {
                 continue;
             }
-            if let Some(r) = self.run.get_mut(&o) {
-                if !r.booted {
-                    let t = ctx.set_timer(
-                        SimDuration::from_secs(OSD_BEACON_REPORT_INTERVAL_SECS),
-                        TimerWhat::Beacon(o),
-                    );
-                    self.timers.insert(t, TimerWhat::Beacon(o));
-                }
+            if self.run.get(&o).is_some_and(|r| !r.booted) {
+                self.arm_beacon(ctx, o);
             }
             if let Some(r) = self.run.get_mut(&o) {
                 r.booted = true;
@@ -729,16 +732,11 @@ impl Model for CephOsdHost {
             Event::Timer { id, .. } => match self.timers.remove(&id) {
                 Some(TimerWhat::Heartbeat(o)) => self.heartbeat(ctx, o),
                 Some(TimerWhat::Report) => self.report_pg_stats(ctx),
-                Some(TimerWhat::Beacon(o)) => {
-                    if self.is_booted(o) {
-                        self.send_mons(ctx, &OsdBeacon { osd: o });
-                        let t = ctx.set_timer(
-                            SimDuration::from_secs(OSD_BEACON_REPORT_INTERVAL_SECS),
-                            TimerWhat::Beacon(o),
-                        );
-                        self.timers.insert(t, TimerWhat::Beacon(o));
-                    }
+                Some(TimerWhat::Beacon(o)) if self.is_booted(o) => {
+                    self.send_mons(ctx, &OsdBeacon { osd: o });
+                    self.arm_beacon(ctx, o);
                 }
+                Some(TimerWhat::Beacon(_)) => {}
                 Some(TimerWhat::Transfer { osd, pg, round }) => {
                     self.on_transfer_done(ctx, osd, pg, round)
                 }

@@ -21,6 +21,10 @@
 //! snapshot of the state machine too, which only shortens the replay).
 
 use std::collections::{BTreeMap, BTreeSet};
+
+mod leases;
+mod shutdown;
+mod watch;
 use std::fmt;
 
 use raft::eraftpb::{ConfState, Entry, EntryType, HardState};
@@ -32,14 +36,15 @@ use serde::{Deserialize, Serialize};
 use super::MODEL_NAME;
 use super::config::EtcdSimConfig;
 use super::facts::{EtcdLeader, EtcdRole, RoleState};
-use super::lessor::{self, Lessor};
+use super::lessor::Lessor;
 use super::messages::{
-    ConnPing, ConnPong, EtcdError, EtcdRequest, EtcdResponse, LeaseOp, LeaseRenew, LeaseRequest,
+    ConnPing, ConnPong, EtcdError, EtcdRequest, EtcdResponse, LeaseRenew, LeaseRequest,
     LeaseResponse, LeaseResult, RaftMessage, ReadMode, TransferLeadership, WatchCancel,
     WatchCreate, WatchEvents,
 };
 use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, Port, SimDuration, SimTime};
-use crate::models::kv::{KvEvent, KvOp, KvResult, KvStore, RequestOp};
+use crate::models::kv::{KvEvent, KvOp, KvStore};
+use leases::{apply_kv, revoke_keys};
 
 /// Timer tag of the Raft tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -684,99 +689,6 @@ impl EtcdMember {
         self.after_raft_call(ctx);
     }
 
-    /// A lease call: grants and revocations go through the log like writes; a keepalive is
-    /// the leader's to answer, and a follower passes it on.
-    fn on_lease_request(&mut self, ctx: &mut Ctx<'_>, from: Endpoint, req: &LeaseRequest) {
-        let min_ttl = lessor::min_ttl(self.config.election_timeout);
-        let Some(run) = self.running.as_mut() else {
-            return;
-        };
-        let key = RequestKey::new(from, req.id);
-        if run.terminating.is_some() {
-            reply_error(ctx, key, &EntryOp::Revoke { lease: 0 }, EtcdError::Stopping);
-            return;
-        }
-        let op = match &req.op {
-            LeaseOp::KeepAlive { lease } => {
-                let leader = run.node.raft.leader_id;
-                if leader == self.id {
-                    let result = run
-                        .lessor
-                        .renew(*lease, ctx.now())
-                        .map(|ttl| LeaseResult::Alive { ttl })
-                        .ok_or(EtcdError::LeaseNotFound);
-                    ctx.send(from, LeaseResponse { id: req.id, result });
-                } else if let Some(actor) = self.peers.get(&leader) {
-                    ctx.send(
-                        *actor,
-                        LeaseRenew {
-                            lease: *lease,
-                            reply_to: from,
-                            id: req.id,
-                        },
-                    );
-                } else {
-                    reply_error(ctx, key, &EntryOp::Revoke { lease: 0 }, EtcdError::NoLeader);
-                }
-                return;
-            }
-            LeaseOp::Grant { ttl } => {
-                run.granted += 1;
-                EntryOp::Grant {
-                    lease: ((self.id as i64) << 48) | run.granted as i64,
-                    ttl_ns: (*ttl).max(min_ttl).as_nanos(),
-                }
-            }
-            LeaseOp::Revoke { lease } => EntryOp::Revoke { lease: *lease },
-        };
-        if run.node.raft.leader_id == raft::INVALID_ID {
-            run.awaiting_leader.push((key, op, ctx.now()));
-            return;
-        }
-        self.propose(ctx, Some(key), op, ctx.now());
-        self.after_raft_call(ctx);
-    }
-
-    /// The leader renews a lease for a keepalive a follower passed on.
-    fn on_lease_renew(&mut self, ctx: &mut Ctx<'_>, r: &LeaseRenew) {
-        let Some(run) = self.running.as_mut() else {
-            return;
-        };
-        let result = if run.lessor.is_primary() {
-            run.lessor
-                .renew(r.lease, ctx.now())
-                .map(|ttl| LeaseResult::Alive { ttl })
-                .ok_or(EtcdError::LeaseNotFound)
-        } else {
-            Err(EtcdError::NoLeader)
-        };
-        ctx.send(r.reply_to, LeaseResponse { id: r.id, result });
-    }
-
-    /// The leader proposes the revocation of every lease whose time ran out (etcd's lessor
-    /// checks every 500 ms; here every tick), once per lease until it is applied.
-    fn revoke_expired(&mut self, ctx: &mut Ctx<'_>) {
-        let Some(run) = self.running.as_mut() else {
-            return;
-        };
-        if !run.lessor.is_primary() || run.terminating.is_some() {
-            return;
-        }
-        let due: Vec<i64> = run
-            .lessor
-            .expired(ctx.now())
-            .into_iter()
-            .filter(|l| !run.revoking.contains(l))
-            .collect();
-        for lease in due {
-            if let Some(run) = self.running.as_mut() {
-                run.revoking.insert(lease);
-            }
-            self.propose(ctx, None, EntryOp::Revoke { lease }, ctx.now());
-        }
-        self.after_raft_call(ctx);
-    }
-
     /// Hands a write or lease operation to Raft (which forwards it to the leader from a
     /// follower); `key` is the client request it answers, if any.
     fn propose(&mut self, ctx: &mut Ctx<'_>, key: Option<RequestKey>, op: EntryOp, since: SimTime) {
@@ -814,159 +726,7 @@ impl EtcdMember {
     }
 }
 
-impl EtcdMember {
-    /// What etcd does on SIGTERM (`embed.Etcd.Close`): it stops taking client calls, lets
-    /// those in flight finish, and a leader of a cluster with other voters hands leadership to
-    /// a follower (`EtcdServer.TransferLeadership`, waiting until the transferee leads); all of
-    /// it within `ReqTimeout` (7 s), then the process exits. etcd picks the follower connected
-    /// the longest; the model picks the one whose log matches furthest (lowest id on a tie),
-    /// which is the follower raft can hand over to soonest.
-    fn begin_shutdown(&mut self, ctx: &mut Ctx<'_>) -> bool {
-        let Some(run) = self.running.as_mut() else {
-            return false;
-        };
-        if run.terminating.is_some() {
-            return true;
-        }
-        run.terminating = Some(ctx.now() + self.config.request_timeout());
-        if run.node.raft.state == StateRole::Leader {
-            let me = self.id;
-            let transferee = self
-                .peers
-                .keys()
-                .filter(|id| **id != me)
-                .filter_map(|id| run.node.raft.prs().get(*id).map(|p| (p.matched, *id)))
-                .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
-                .map(|(_, id)| id);
-            if let Some(to) = transferee {
-                run.node.transfer_leader(to);
-            }
-        }
-        self.after_raft_call(ctx);
-        self.exit_when_done(ctx);
-        true
-    }
-
-    /// Exits a terminating member once it leads no more and has nothing pending, or once its
-    /// shutdown deadline passed.
-    fn exit_when_done(&mut self, ctx: &mut Ctx<'_>) {
-        let Some(run) = self.running.as_ref() else {
-            return;
-        };
-        let Some(deadline) = run.terminating else {
-            return;
-        };
-        let idle = run.proposals.is_empty()
-            && run.awaiting_leader.is_empty()
-            && run.reads_awaiting_index.is_empty()
-            && run.reads_awaiting_apply.is_empty();
-        let leads = run.node.raft.state == StateRole::Leader;
-        if ctx.now() >= deadline || (idle && !leads) {
-            ctx.exit();
-        }
-    }
-}
-
-/// Applies a key-value write from the log: refused when it names a lease that does not exist;
-/// otherwise the store changes, watchers hear of it, and the keys it put join its lease (or
-/// leave theirs) while the keys it deleted leave theirs.
-fn apply_kv(
-    ctx: &mut Ctx<'_>,
-    run: &mut Running,
-    op: &KvOp,
-    lease: Option<i64>,
-) -> Result<KvResult, EtcdError> {
-    if lease.is_some_and(|l| !run.lessor.contains(l)) {
-        return Err(EtcdError::LeaseNotFound);
-    }
-    let (result, events) = run.store.apply_with_events(op);
-    let lease = lease.filter(|_| matches!(op, KvOp::Put { .. }));
-    for e in &events {
-        match e {
-            KvEvent::Put(kv) => run.lessor.attach(&kv.key, lease),
-            KvEvent::Delete { key, .. } => run.lessor.detach(key),
-        }
-    }
-    if !events.is_empty() {
-        notify_watchers(ctx, &run.watchers, &events);
-        run.history.extend(events);
-    }
-    result.map_err(EtcdError::from)
-}
-
-/// Deletes a revoked lease's keys, in one revision as etcd's revoke does.
-fn revoke_keys(ctx: &mut Ctx<'_>, run: &mut Running, keys: Vec<String>) {
-    if keys.is_empty() {
-        return;
-    }
-    let txn = KvOp::Txn {
-        compares: Vec::new(),
-        success: keys
-            .into_iter()
-            .map(|key| RequestOp::Delete { key })
-            .collect(),
-        failure: Vec::new(),
-    };
-    let _ = apply_kv(ctx, run, &txn, None);
-}
-
-/// Sends each open watch the events under its prefix.
-fn notify_watchers(
-    ctx: &mut Ctx<'_>,
-    watchers: &BTreeMap<(Endpoint, u64), String>,
-    events: &[KvEvent],
-) {
-    for ((client, id), prefix) in watchers {
-        let mine: Vec<KvEvent> = events
-            .iter()
-            .filter(|e| e.key().starts_with(prefix.as_str()))
-            .cloned()
-            .collect();
-        if let Some(revision) = mine.last().map(KvEvent::revision) {
-            ctx.send(
-                *client,
-                WatchEvents {
-                    id: *id,
-                    revision,
-                    events: mine,
-                },
-            );
-        }
-    }
-}
-
-impl EtcdMember {
-    /// Opens a watch: replays the history from its start revision (a member serves watches
-    /// from its own applied state, leader or not), then follows every later apply.
-    fn on_watch_create(&mut self, ctx: &mut Ctx<'_>, from: Endpoint, w: &WatchCreate) {
-        let Some(run) = self.running.as_mut() else {
-            return;
-        };
-        if run.terminating.is_some() {
-            return;
-        }
-        let start = if w.start_revision > 0 {
-            w.start_revision
-        } else {
-            run.store.revision() + 1
-        };
-        let past: Vec<KvEvent> = run
-            .history
-            .iter()
-            .filter(|e| e.revision() >= start && e.key().starts_with(w.prefix.as_str()))
-            .cloned()
-            .collect();
-        run.watchers.insert((from, w.id), w.prefix.clone());
-        ctx.send(
-            from,
-            WatchEvents {
-                id: w.id,
-                revision: run.store.revision(),
-                events: past,
-            },
-        );
-    }
-}
+impl EtcdMember {}
 
 /// Lower-case role name, as in the trace.
 pub fn role_name(role: StateRole) -> &'static str {

@@ -29,11 +29,16 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+mod backoff;
+mod conn;
+mod lease;
+mod watch;
+
 use rand::Rng;
 
 use super::messages::{
     ConnPing, ConnPong, EtcdError, EtcdRequest, EtcdResponse, LeaseOp, LeaseRequest, LeaseResponse,
-    LeaseResult, ReadMode, WatchCancel, WatchCreate, WatchEvents,
+    LeaseResult, ReadMode, WatchCreate, WatchEvents,
 };
 use crate::engine::{ActorId, Ctx, Event, SimDuration, SubMachine, TimerId};
 use crate::models::kv::{KvEvent, KvOp, KvResult};
@@ -376,106 +381,6 @@ impl EtcdSession {
         self.next = 0;
     }
 
-    /// Watches every key under `prefix` from `start_revision` (0: from the next write). The
-    /// session keeps the watch open across member failures: a broken stream is re-created on
-    /// another member from the first revision not yet reported, as clientv3's watcher resumes
-    /// (streams are retried without limit, `defaultStreamMaxRetries`).
-    pub fn watch(&mut self, ctx: &mut Ctx<'_>, prefix: &str, start_revision: i64) -> WatchId {
-        let id = WatchId(self.next_watch);
-        self.next_watch += 1;
-        self.watches.insert(
-            id,
-            Watch {
-                prefix: prefix.to_owned(),
-                next_rev: start_revision.max(0),
-                stream: None,
-            },
-        );
-        self.open_stream(ctx, id);
-        id
-    }
-
-    /// Closes a watch.
-    pub fn cancel_watch(&mut self, ctx: &mut Ctx<'_>, id: WatchId) {
-        if let Some(w) = self.watches.remove(&id)
-            && let Some((wire, endpoint)) = w.stream
-        {
-            self.watch_wires.remove(&wire);
-            ctx.send(self.endpoints[endpoint].actor, WatchCancel { id: wire });
-        }
-        self.waiting_watches.retain(|w| *w != id);
-    }
-
-    fn open_stream(&mut self, ctx: &mut Ctx<'_>, id: WatchId) {
-        let Some(endpoint) = self.pick() else {
-            if !self.waiting_watches.contains(&id) {
-                self.waiting_watches.push(id);
-            }
-            return;
-        };
-        let Some(w) = self.watches.get_mut(&id) else {
-            return;
-        };
-        let wire = self.next_wire;
-        self.next_wire += 1;
-        w.stream = Some((wire, endpoint));
-        self.watch_wires.insert(wire, id);
-        ctx.send(
-            self.endpoints[endpoint].actor,
-            WatchCreate {
-                id: wire,
-                prefix: w.prefix.clone(),
-                start_revision: w.next_rev,
-            },
-        );
-    }
-
-    fn on_watch_events(&mut self, ctx: &mut Ctx<'_>, m: &WatchEvents) {
-        let Some(&id) = self.watch_wires.get(&m.id) else {
-            return;
-        };
-        let Some(w) = self.watches.get_mut(&id) else {
-            return;
-        };
-        if let Some((_, endpoint)) = w.stream
-            && let Some(e) = self.endpoints.get_mut(endpoint)
-        {
-            e.last_heard = ctx.now();
-        }
-        // A resumed stream may repeat what the broken one already delivered: skip it.
-        let fresh: Vec<KvEvent> = m
-            .events
-            .iter()
-            .filter(|e| e.revision() >= w.next_rev)
-            .cloned()
-            .collect();
-        w.next_rev = w.next_rev.max(m.revision + 1);
-        if !fresh.is_empty() {
-            self.outbox.push(SessionEvent::Watch {
-                watch: id,
-                events: fresh,
-            });
-        }
-    }
-
-    /// Re-creates the watches whose stream ran on `endpoint`.
-    fn reopen_watches_on(&mut self, ctx: &mut Ctx<'_>, endpoint: usize) {
-        let broken: Vec<WatchId> = self
-            .watches
-            .iter()
-            .filter(|(_, w)| w.stream.is_some_and(|(_, e)| e == endpoint))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in broken {
-            if let Some(w) = self.watches.get_mut(&id)
-                && let Some((wire, _)) = w.stream.take()
-            {
-                self.watch_wires.remove(&wire);
-            }
-            self.open_stream(ctx, id);
-        }
-    }
-
     /// Number of calls not finished yet.
     pub fn in_flight(&self) -> usize {
         self.calls.len()
@@ -503,99 +408,6 @@ impl EtcdSession {
         self.start_call(ctx, op, None, deadline)
     }
 
-    /// A put of `key` attached to `lease` (its key goes when the lease does).
-    pub fn put_with_lease(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        key: &str,
-        value: &str,
-        lease: i64,
-        deadline: SimDuration,
-    ) -> CallId {
-        let op = CallOp::Kv {
-            op: KvOp::Put {
-                key: key.to_owned(),
-                value: value.to_owned(),
-            },
-            read: ReadMode::Linearizable,
-            lease: Some(lease),
-        };
-        self.start_call(ctx, op, None, deadline)
-    }
-
-    /// A lease call (grant or revoke); its answer comes as [`SessionEvent::LeaseDone`].
-    pub fn lease(&mut self, ctx: &mut Ctx<'_>, op: LeaseOp, deadline: SimDuration) -> CallId {
-        self.start_call(ctx, CallOp::Lease(op), None, deadline)
-    }
-
-    /// Keeps `lease` (of `ttl`) alive as clientv3's `KeepAlive` does: a keepalive every third
-    /// of the TTL (`nextKeepAlive = now + TTL/3`, `lease.go`) through the session's endpoints,
-    /// and [`SessionEvent::LeaseLost`] once no renewal has come for a whole TTL (the client's
-    /// `deadlineLoop`) or the leader says the lease is gone.
-    pub fn keep_alive(&mut self, ctx: &mut Ctx<'_>, lease: i64, ttl: SimDuration) {
-        self.kept.insert(
-            lease,
-            KeptLease {
-                ttl,
-                renewed: ctx.now(),
-                call: None,
-            },
-        );
-        self.lease_keepalive_due(ctx, lease);
-    }
-
-    fn lease_keepalive_due(&mut self, ctx: &mut Ctx<'_>, lease: i64) {
-        let Some(k) = self.kept.get(&lease) else {
-            return;
-        };
-        if ctx.now().saturating_since(k.renewed) >= k.ttl {
-            self.kept.remove(&lease);
-            self.outbox.push(SessionEvent::LeaseLost { lease });
-            return;
-        }
-        let third = SimDuration::from_nanos(k.ttl.as_nanos() / 3);
-        // Wake at the next keepalive or at the lease's deadline, whichever comes first
-        // (clientv3's `deadlineLoop` looks every 500 ms).
-        let left = k.ttl.as_nanos() - ctx.now().saturating_since(k.renewed).as_nanos();
-        let wake = SimDuration::from_nanos(third.as_nanos().min(left));
-        if k.call.is_none() {
-            let call = self.start_call(
-                ctx,
-                CallOp::Lease(LeaseOp::KeepAlive { lease }),
-                Some(lease),
-                third,
-            );
-            if let Some(k) = self.kept.get_mut(&lease) {
-                k.call = Some(call);
-            }
-        }
-        ctx.set_timer(wake, SessionTimer::LeaseKeepAlive(lease));
-    }
-
-    /// One of the session's own keepalive calls ended.
-    fn keepalive_answered(
-        &mut self,
-        lease: i64,
-        result: Result<LeaseResult, CallFailure>,
-        now: crate::engine::SimTime,
-    ) {
-        let Some(k) = self.kept.get_mut(&lease) else {
-            return;
-        };
-        k.call = None;
-        match result {
-            Ok(_) => k.renewed = now,
-            Err(CallFailure {
-                error: CallError::Server(EtcdError::LeaseNotFound),
-                ..
-            }) => {
-                self.kept.remove(&lease);
-                self.outbox.push(SessionEvent::LeaseLost { lease });
-            }
-            Err(_) => {}
-        }
-    }
-
     fn start_call(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -620,83 +432,6 @@ impl EtcdSession {
         );
         self.dispatch(ctx, id);
         id
-    }
-
-    fn dial(&mut self, ctx: &mut Ctx<'_>, endpoint: usize) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let Some(e) = self.endpoints.get_mut(endpoint) else {
-            return;
-        };
-        e.conn = Conn::Connecting { seq };
-        e.ping = None;
-        let timeout = connect_timeout(e.failures);
-        ctx.send(e.actor, ConnPing { seq });
-        ctx.set_timer(timeout, SessionTimer::ConnectTimeout { endpoint, seq });
-    }
-
-    /// A connection attempt failed: wait out the backoff, then dial again.
-    fn connect_failed(&mut self, ctx: &mut Ctx<'_>, endpoint: usize) {
-        let Some(e) = self.endpoints.get_mut(endpoint) else {
-            return;
-        };
-        let wait = connect_backoff(ctx, e.failures);
-        e.failures = e.failures.saturating_add(1);
-        e.conn = Conn::TransientFailure;
-        ctx.set_timer(wait, SessionTimer::Reconnect { endpoint });
-    }
-
-    fn became_ready(&mut self, ctx: &mut Ctx<'_>, endpoint: usize) {
-        let Some(e) = self.endpoints.get_mut(endpoint) else {
-            return;
-        };
-        e.conn = Conn::Ready;
-        e.failures = 0;
-        e.last_heard = ctx.now();
-        ctx.connect(e.actor);
-        if let Some(k) = self.config.keepalive {
-            ctx.set_timer(k.time, SessionTimer::Keepalive { endpoint });
-        }
-        for id in std::mem::take(&mut self.waiting) {
-            self.dispatch(ctx, id);
-        }
-        for id in std::mem::take(&mut self.waiting_watches) {
-            self.open_stream(ctx, id);
-        }
-    }
-
-    /// A READY (or connecting) connection broke: gRPC reconnects at once, and the calls out
-    /// on it fail, each as its retry policy says.
-    fn connection_lost(&mut self, ctx: &mut Ctx<'_>, endpoint: usize) {
-        let Some(e) = self.endpoints.get(endpoint) else {
-            return;
-        };
-        if e.conn == Conn::TransientFailure {
-            return;
-        }
-        ctx.disconnect(e.actor);
-        self.dial(ctx, endpoint);
-        self.reopen_watches_on(ctx, endpoint);
-        let out: Vec<CallId> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.attempt.is_some_and(|a| a.endpoint == endpoint))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in out {
-            let Some(call) = self.calls.get_mut(&id) else {
-                continue;
-            };
-            if let Some(a) = call.attempt.take() {
-                self.by_wire.remove(&a.wire);
-            }
-            if call.repeatable() {
-                self.retry(ctx, id, CallError::ConnectionClosed);
-            } else {
-                // Sent on the wire, so possibly applied: clientv3 does not retry it.
-                self.fail(ctx, id, CallError::ConnectionClosed, true);
-            }
-        }
     }
 
     /// The endpoint the next call goes to, if one can take it now.
@@ -766,7 +501,7 @@ impl EtcdSession {
         let quorum = (self.endpoints.len() / 2 + 1).max(1) as u32;
         if call.attempts % quorum == 0 {
             let jitter = RETRY_JITTER * (ctx.rng().random::<f64>() * 2.0 - 1.0);
-            let wait = scale(RETRY_WAIT, 1.0 + jitter);
+            let wait = backoff::scale(RETRY_WAIT, 1.0 + jitter);
             ctx.set_timer(wait, SessionTimer::Retry(id));
         } else {
             self.dispatch(ctx, id);
@@ -952,51 +687,6 @@ impl EtcdSession {
             }
         }
     }
-
-    /// gRPC pings a connection it has not heard from for `time`, and drops it when the ping
-    /// is not answered within `timeout`.
-    fn keepalive_due(&mut self, ctx: &mut Ctx<'_>, endpoint: usize) {
-        let Some(k) = self.config.keepalive else {
-            return;
-        };
-        let seq = self.next_seq;
-        let Some(e) = self.endpoints.get_mut(endpoint) else {
-            return;
-        };
-        if e.conn != Conn::Ready || e.ping.is_some() {
-            return;
-        }
-        let quiet = ctx.now().saturating_since(e.last_heard);
-        if quiet < k.time {
-            ctx.set_timer(
-                SimDuration::from_nanos(k.time.as_nanos() - quiet.as_nanos()),
-                SessionTimer::Keepalive { endpoint },
-            );
-            return;
-        }
-        self.next_seq += 1;
-        e.ping = Some(seq);
-        ctx.send(e.actor, ConnPing { seq });
-        ctx.set_timer(k.timeout, SessionTimer::KeepaliveTimeout { endpoint, seq });
-    }
-
-    fn on_pong(&mut self, ctx: &mut Ctx<'_>, from: ActorId, seq: u64) {
-        let Some(endpoint) = self.endpoint_of(from) else {
-            return;
-        };
-        let e = &mut self.endpoints[endpoint];
-        match e.conn {
-            Conn::Connecting { seq: s } if s == seq => self.became_ready(ctx, endpoint),
-            Conn::Ready if e.ping == Some(seq) => {
-                e.ping = None;
-                e.last_heard = ctx.now();
-                if let Some(k) = self.config.keepalive {
-                    ctx.set_timer(k.time, SessionTimer::Keepalive { endpoint });
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 impl SubMachine for EtcdSession {
@@ -1048,42 +738,4 @@ impl SubMachine for EtcdSession {
         }
         out.append(&mut self.outbox);
     }
-}
-
-/// gRPC's backoff before reconnect attempt number `failures + 1`: the base delay for the
-/// first, then `base * 1.6^failures` capped at 120 s, with ±20 % jitter (grpc-go
-/// `backoff.Exponential.Backoff`).
-fn connect_backoff(ctx: &mut Ctx<'_>, failures: u32) -> SimDuration {
-    if failures == 0 {
-        return CONNECT_BACKOFF_BASE;
-    }
-    let max = CONNECT_BACKOFF_MAX.as_nanos() as f64;
-    let mut backoff = CONNECT_BACKOFF_BASE.as_nanos() as f64;
-    let mut left = failures;
-    while backoff < max && left > 0 {
-        backoff *= CONNECT_BACKOFF_MULTIPLIER;
-        left -= 1;
-    }
-    let jitter = CONNECT_BACKOFF_JITTER * (ctx.rng().random::<f64>() * 2.0 - 1.0);
-    SimDuration::from_nanos((backoff.min(max) * (1.0 + jitter)) as u64)
-}
-
-/// How long one connection attempt may take: `max(MIN_CONNECT_TIMEOUT, backoff)` (gRPC's
-/// connection-backoff document). The backoff draw here is only compared, so its jitter does
-/// not matter below 120 s.
-fn connect_timeout(failures: u32) -> SimDuration {
-    let backoff = if failures == 0 {
-        CONNECT_BACKOFF_BASE
-    } else {
-        let f = CONNECT_BACKOFF_MULTIPLIER.powi(failures.min(20) as i32);
-        SimDuration::from_nanos(
-            ((CONNECT_BACKOFF_BASE.as_nanos() as f64) * f)
-                .min(CONNECT_BACKOFF_MAX.as_nanos() as f64) as u64,
-        )
-    };
-    backoff.max(MIN_CONNECT_TIMEOUT)
-}
-
-fn scale(d: SimDuration, factor: f64) -> SimDuration {
-    SimDuration::from_nanos((d.as_nanos() as f64 * factor.max(0.0)) as u64)
 }

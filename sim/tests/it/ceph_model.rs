@@ -992,8 +992,7 @@ fn writes_whose_every_replica_is_lost_are_excused() {
 /// reported it; it now judges it by when the primary sent it.
 #[test]
 fn an_acknowledgement_is_judged_when_the_primary_sends_it() {
-    let cluster = topology::default_cluster().expect("default topology");
-    let plan = FaultPlan::new(vec![
+    let faults = vec![
         at(
             0,
             Fault::HostCrash {
@@ -1015,18 +1014,12 @@ fn an_acknowledgement_is_judged_when_the_primary_sends_it() {
                 disk: "/dev/vdb".into(),
             },
         },
-    ]);
-    let seed = 15_644_613_797_087_363_028;
-    let mut sim = sim::scenario::run::build_world(&cluster, seed).expect("world");
-    let outcome = sim::scenario::run::run_world(
-        &mut sim,
+    ];
+    let sim = crate::explore_cases::assert_case_passes(
         "explore-slow-ack",
-        &plan,
-        Duration::from_secs(600),
-        &mut NullSink,
-    )
-    .expect("runs");
-    assert!(outcome.passed(), "{:?}", outcome.violations);
+        15_644_613_797_087_363_028,
+        faults,
+    );
     // The case keeps its shape: an acknowledgement spent over a second on the slowed link.
     let client_id = sim
         .directory()
@@ -1055,8 +1048,7 @@ fn an_acknowledgement_is_judged_when_the_primary_sends_it() {
 /// a resent write already in the log is answered with its version instead of applied twice.
 #[test]
 fn a_stale_primarys_replication_ops_do_not_overwrite_the_new_interval() {
-    let cluster = topology::default_cluster().expect("default topology");
-    let plan = FaultPlan::new(vec![
+    let faults = vec![
         TimedFault {
             at: Duration::from_millis(6_100),
             fault: Fault::LinkLossy {
@@ -1083,18 +1075,12 @@ fn a_stale_primarys_replication_ops_do_not_overwrite_the_new_interval() {
             at: Duration::from_millis(140_900),
             fault: Fault::Heal,
         },
-    ]);
-    let seed = 10_543_416_432_524_464_603;
-    let mut sim = sim::scenario::run::build_world(&cluster, seed).expect("world");
-    let outcome = sim::scenario::run::run_world(
-        &mut sim,
+    ];
+    crate::explore_cases::assert_case_passes(
         "explore-stale-primary",
-        &plan,
-        Duration::from_secs(600),
-        &mut NullSink,
-    )
-    .expect("runs");
-    assert!(outcome.passed(), "{:?}", outcome.violations);
+        10_543_416_432_524_464_603,
+        faults,
+    );
 }
 
 /// Found by `sim explore` (seed 5, shrunk): the client's host crashed at the start and came
@@ -1103,8 +1089,7 @@ fn a_stale_primarys_replication_ops_do_not_overwrite_the_new_interval() {
 /// start and subscribes to the osdmap, so it writes as soon as a mon in quorum answers.
 #[test]
 fn a_restarted_client_writes_once_its_monitor_session_is_open() {
-    let cluster = topology::default_cluster().expect("default topology");
-    let plan = FaultPlan::new(vec![
+    let faults = vec![
         TimedFault {
             at: Duration::ZERO,
             fault: Fault::HostCrash {
@@ -1117,18 +1102,12 @@ fn a_restarted_client_writes_once_its_monitor_session_is_open() {
                 host: "blackboar".into(),
             },
         },
-    ]);
-    let seed = 4_589_877_429_849_796_261;
-    let mut sim = sim::scenario::run::build_world(&cluster, seed).expect("world");
-    let outcome = sim::scenario::run::run_world(
-        &mut sim,
+    ];
+    crate::explore_cases::assert_case_passes(
         "explore-client-restart",
-        &plan,
-        Duration::from_secs(600),
-        &mut NullSink,
-    )
-    .expect("runs");
-    assert!(outcome.passed(), "{:?}", outcome.violations);
+        4_589_877_429_849_796_261,
+        faults,
+    );
 }
 
 /// Found by `sim explore` (seed 7, shrunk): a write acknowledged on its two replicas while
@@ -1138,8 +1117,7 @@ fn a_restarted_client_writes_once_its_monitor_session_is_open() {
 /// had not heard the acknowledgement yet, and called the loss a violation.
 #[test]
 fn a_write_acknowledged_on_the_way_is_excused_when_all_its_replicas_are_lost() {
-    let cluster = topology::default_cluster().expect("default topology");
-    let plan = FaultPlan::new(vec![
+    let faults = vec![
         TimedFault {
             at: Duration::ZERO,
             fault: Fault::ProcessStop {
@@ -1169,18 +1147,12 @@ fn a_write_acknowledged_on_the_way_is_excused_when_all_its_replicas_are_lost() {
                 disk: "/dev/vdb".into(),
             },
         },
-    ]);
-    let seed = 16_603_659_650_849_260_516;
-    let mut sim = sim::scenario::run::build_world(&cluster, seed).expect("world");
-    let outcome = sim::scenario::run::run_world(
-        &mut sim,
+    ];
+    crate::explore_cases::assert_case_passes(
         "explore-ack-in-flight",
-        &plan,
-        Duration::from_secs(600),
-        &mut NullSink,
-    )
-    .expect("runs");
-    assert!(outcome.passed(), "{:?}", outcome.violations);
+        16_603_659_650_849_260_516,
+        faults,
+    );
 }
 
 /// Found by `sim explore` (seed 11, shrunk): a write reached its primary just before the PG
@@ -1191,8 +1163,7 @@ fn a_write_acknowledged_on_the_way_is_excused_when_all_its_replicas_are_lost() {
 /// `wait_for_degraded_object` makes it.
 #[test]
 fn a_resent_write_is_not_acknowledged_before_every_acting_replica_has_it() {
-    let cluster = topology::default_cluster().expect("default topology");
-    let plan = FaultPlan::new(vec![
+    let faults = vec![
         TimedFault {
             at: Duration::from_millis(68_900),
             fault: Fault::LinkLossy {
@@ -1222,18 +1193,12 @@ fn a_resent_write_is_not_acknowledged_before_every_acting_replica_has_it() {
                 disk: "/dev/vdb".into(),
             },
         },
-    ]);
-    let seed = 9_241_197_497_139_167_732;
-    let mut sim = sim::scenario::run::build_world(&cluster, seed).expect("world");
-    let outcome = sim::scenario::run::run_world(
-        &mut sim,
+    ];
+    crate::explore_cases::assert_case_passes(
         "explore-dup-before-recovery",
-        &plan,
-        Duration::from_secs(600),
-        &mut NullSink,
-    )
-    .expect("runs");
-    assert!(outcome.passed(), "{:?}", outcome.violations);
+        9_241_197_497_139_167_732,
+        faults,
+    );
 }
 
 /// With every OSD but one paused, no two hosts are left to report the others (the mon wants

@@ -993,22 +993,9 @@ fn a_terminated_leader_hands_over_and_a_killed_one_is_timed_out() {
 /// once. The bound now adds keepalive's detection for round-robin clients.
 #[test]
 fn round_robin_clients_keep_a_crashed_member_until_keepalive_drops_it() {
-    let cluster = topology::default_cluster().expect("default topology");
-    let plan = topology::fault::FaultPlan::new(vec![topology::fault::TimedFault {
-        at: Duration::from_millis(574_800),
-        fault: Fault::HostCrash {
-            host: "micklethefickle".into(),
-        },
-    }]);
-    let mut sim =
-        sim::scenario::run::build_world(&cluster, 17_294_569_062_091_494_426).expect("world");
-    let outcome = sim::scenario::run::run_world(
-        &mut sim,
-        "explore-seed-8",
-        &plan,
-        Duration::from_secs(600),
-        &mut NullSink,
-    )
-    .expect("runs");
-    assert!(outcome.passed(), "{:?}", outcome.violations);
+    let crash = Fault::HostCrash {
+        host: "micklethefickle".into(),
+    };
+    let faults = vec![crate::explore_cases::at_ms(574_800, crash)];
+    crate::explore_cases::assert_case_passes("explore-seed-8", 17_294_569_062_091_494_426, faults);
 }

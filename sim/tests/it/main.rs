@@ -18,5 +18,6 @@ mod engine_world;
 mod etcd_model;
 mod etcd_seed_scenarios;
 mod etcd_session;
+mod explore_cases;
 mod linearizability;
 mod linearizability_prop;

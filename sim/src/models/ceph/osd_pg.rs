@@ -508,17 +508,8 @@ impl CephOsdHost {
                         || p.synced.get(o).is_some_and(|(v, ok)| *ok && *v >= version)
                 });
             if everywhere {
-                ctx.send(
-                    client,
-                    ClientReply {
-                        tid,
-                        pg,
-                        version: Some(version),
-                        degraded: !p.state.clean,
-                        inactive_wait,
-                        sent: ctx.now(),
-                    },
-                );
+                let degraded = !p.state.clean;
+                acknowledge(ctx, client, tid, pg, version, degraded, inactive_wait);
             } else {
                 p.queue.push_back(Queued {
                     tid,
@@ -535,17 +526,7 @@ impl CephOsdHost {
         let degraded = !p.state.clean;
         let self_acting = p.acting.contains(&osd);
         if planted || others.is_empty() {
-            ctx.send(
-                client,
-                ClientReply {
-                    tid,
-                    pg,
-                    version: Some(version),
-                    degraded,
-                    inactive_wait,
-                    sent: ctx.now(),
-                },
-            );
+            acknowledge(ctx, client, tid, pg, version, degraded, inactive_wait);
         } else {
             p.inflight.insert(
                 version,
@@ -636,17 +617,31 @@ impl CephOsdHost {
             p.replicated.insert(a.version);
         }
         if done && let Some(op) = p.inflight.remove(&a.version) {
-            ctx.send(
-                op.client,
-                ClientReply {
-                    tid: op.tid,
-                    pg: a.pg,
-                    version: Some(a.version),
-                    degraded,
-                    inactive_wait: op.inactive_wait,
-                    sent: ctx.now(),
-                },
-            );
+            let (client, tid, wait) = (op.client, op.tid, op.inactive_wait);
+            acknowledge(ctx, client, tid, a.pg, a.version, degraded, wait);
         }
     }
+}
+
+/// Tells `client` that write `tid` is durable at `version` of `pg`.
+fn acknowledge(
+    ctx: &mut Ctx<'_>,
+    client: ActorId,
+    tid: u64,
+    pg: PgId,
+    version: u64,
+    degraded: bool,
+    inactive_wait: SimDuration,
+) {
+    ctx.send(
+        client,
+        ClientReply {
+            tid,
+            pg,
+            version: Some(version),
+            degraded,
+            inactive_wait,
+            sent: ctx.now(),
+        },
+    );
 }

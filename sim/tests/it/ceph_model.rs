@@ -1246,3 +1246,30 @@ fn osds_nobody_reports_are_marked_down_by_the_beacon_timeout() {
         "{down_at:?}"
     );
 }
+
+/// Found by `sim explore` (seed 15, shrunk): the leading monitor paused for 8 s. Its peons
+/// still reported a quorum until their own lease ran out, but nobody renewed the client's
+/// lease, so its writes were held; the availability check called that a stall with a quorum
+/// standing. A silent leader now counts as a quorum gap until it comes back or another mon
+/// wins, and a held client gets one lease-ack timeout after any gap to hear a new lease.
+#[test]
+fn a_paused_monitor_leader_is_a_quorum_gap_for_clients() {
+    let mon = |fault: fn(String, String) -> Fault, at_ms| {
+        crate::explore_cases::at_ms(at_ms, fault("micklethefickle".into(), "ceph-mon".into()))
+    };
+    let faults = vec![
+        mon(
+            |host, process| Fault::ProcessPause { host, process },
+            246_100,
+        ),
+        mon(
+            |host, process| Fault::ProcessResume { host, process },
+            254_100,
+        ),
+    ];
+    crate::explore_cases::assert_case_passes(
+        "explore-paused-mon-leader",
+        14_436_899_987_277_311_237,
+        faults,
+    );
+}

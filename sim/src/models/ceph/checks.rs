@@ -27,7 +27,7 @@ use topology::fault::Fault;
 
 use super::client::{CephClient, IO_LANE};
 use super::defaults::{MON_LEASE_ACK_TIMEOUT_MILLIS, MON_LEASE_SECS};
-use super::facts::{OsdMapCommitted, PgStateFact, WriteStalled};
+use super::facts::{MonLeader, OsdMapCommitted, PgStateFact, WriteStalled};
 use super::layout::{CephLayout, PgId};
 use super::mon::{OSD_MODEL, QUORUM_LANE};
 use super::osd::CephOsdHost;
@@ -231,6 +231,11 @@ pub struct CephIoAvailability {
     maps: Vec<(SimTime, u64, OsdStates)>,
     /// Per mon actor: in quorum?
     mon_up: BTreeMap<u32, bool>,
+    /// The mon that last won an election.
+    leader: Option<u32>,
+    /// Since when that leader's process has been down or paused: its peons still report a
+    /// quorum until their lease runs out, but nobody renews the clients' leases.
+    leader_silent_since: Option<SimTime>,
     /// Since when no mon has been in a quorum.
     quorum_lost_at: Option<SimTime>,
     /// Intervals without quorum: (from, to or MAX).
@@ -251,6 +256,8 @@ impl CephIoAvailability {
             maps: vec![(SimTime::ZERO, 1, OsdStates::all_up_in(n))],
             actors,
             mon_up: BTreeMap::new(),
+            leader: None,
+            leader_silent_since: None,
             quorum_lost_at: Some(SimTime::ZERO),
             no_quorum: Vec::new(),
             pg_history: BTreeMap::new(),
@@ -261,6 +268,14 @@ impl CephIoAvailability {
 
     fn is_mon(&self, actor: u32) -> bool {
         self.actors.mons.iter().any(|a| a.0 == actor)
+    }
+
+    /// The leader's silence ended (it came back, or another mon won): clients' leases can be
+    /// renewed again, which counts as the end of a quorum gap.
+    fn leader_back(&mut self, now: SimTime) {
+        if let Some(since) = self.leader_silent_since.take() {
+            self.no_quorum.push((since, now));
+        }
     }
 
     fn update_quorum(&mut self, now: SimTime) {
@@ -406,8 +421,15 @@ impl CephIoAvailability {
 
     /// Whether the write stuck in [from, to] is explained.
     fn stall_explained(&self, pg: PgId, from: SimTime, to: SimTime) -> bool {
-        let quorum_gap = self.no_quorum.iter().any(|(a, b)| *a <= to && *b >= from)
-            || self.quorum_lost_at.is_some_and(|a| a <= to);
+        // After a gap the client needs one more lease from the leader (it renews every
+        // `mon_lease_renew_interval`, and a lapsed client waits for that beacon).
+        let renew = SimDuration::from_millis(MON_LEASE_ACK_TIMEOUT_MILLIS);
+        let quorum_gap = self
+            .no_quorum
+            .iter()
+            .any(|(a, b)| *a <= to && *b + renew >= from)
+            || self.quorum_lost_at.is_some_and(|a| a <= to)
+            || self.leader_silent_since.is_some_and(|a| a <= to);
         let map_change = self.maps.iter().any(|(t, _, _)| *t >= from && *t <= to);
         // The record in force when the write was issued, and every one made while it waited.
         let inactive = self.pg_history.get(&pg).is_some_and(|h| {
@@ -477,6 +499,21 @@ impl Invariant for CephIoAvailability {
             LogKind::ActorDown(a) if self.is_mon(a.0) => {
                 self.mon_up.remove(&a.0);
                 self.update_quorum(now);
+                if self.leader == Some(a.0) {
+                    self.leader_silent_since.get_or_insert(now);
+                }
+                None
+            }
+            LogKind::ActorUp(a) if self.leader == Some(a.0) => {
+                self.leader_back(now);
+                None
+            }
+            LogKind::Record {
+                observer: Observer::Actor(a),
+                record: Record::Fact(fact),
+            } if fact.get::<MonLeader>().is_some() => {
+                self.leader_back(now);
+                self.leader = Some(*a);
                 None
             }
             LogKind::Record {

@@ -130,6 +130,12 @@ pub enum KvOp {
 }
 
 impl KvOp {
+    /// A get or a range: answered without changing the store, and safe to send again
+    /// (clientv3 retries it; linearizable ones go through ReadIndex, not the log).
+    pub fn is_read(&self) -> bool {
+        matches!(self, KvOp::Get { .. } | KvOp::Range { .. })
+    }
+
     /// Compare-and-swap as controllers write it: if `key`'s field equals `target`, put `value`,
     /// else read the key back.
     pub fn compare_and_put(key: String, target: CompareTarget, value: String) -> KvOp {

@@ -437,7 +437,7 @@ impl RealClient {
         let rejected = detail
             .as_deref()
             .is_some_and(|d| d.contains(PROPOSAL_DROPPED) || d.contains(NO_LEADER));
-        let is_write = !matches!(op, KvOp::Get { .. } | KvOp::Range { .. });
+        let is_write = !op.is_read();
         let outcome = match result {
             Some(r) => {
                 self.workload.remember(&op, &r);

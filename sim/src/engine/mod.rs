@@ -30,7 +30,7 @@ pub use model::{
 };
 pub use queue::EventQueue;
 pub use rng::{RngStreams, SimRng, stream_seed};
-pub use sub::{Embedded, PortsExhausted, SubMachine};
+pub use sub::{Embedded, PortsExhausted, SubMachine, route_to};
 pub use time::{SimDuration, SimTime};
 pub use trace::{NullSink, TraceEvent, TraceSink};
 pub use world::{EngineError, RunStats, SimConfig, Simulation};

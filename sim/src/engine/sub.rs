@@ -21,6 +21,23 @@ pub trait SubMachine: fmt::Debug {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>, out: &mut Vec<Self::Output>);
 }
 
+/// Hands `event` to `machine` when it is addressed to `port`, the one port a model keeps a
+/// single sub-machine on (a client's etcd session), and returns what the machine reported; an
+/// event for any other port comes back untouched for the parent to handle.
+pub fn route_to<'e, S: SubMachine>(
+    machine: &mut S,
+    port: Port,
+    ctx: &mut Ctx<'_>,
+    event: Event<'e>,
+) -> Result<Vec<S::Output>, Event<'e>> {
+    if ctx.port() != port {
+        return Err(event);
+    }
+    let mut out = Vec::new();
+    machine.handle(ctx, event, &mut out);
+    Ok(out)
+}
+
 /// Sub-machines of one kind inside one model, each on its own port and known by a key (a
 /// volume name, an index). Ports are handed out from `first` upwards and never reused within
 /// a run of the parent, so a late reply to a removed sub-machine is not mistaken for one to

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sim::engine::{
-    ActorId, Ctx, Event, Model, Port, SimConfig, SimDuration, SimTime, Simulation, SubMachine,
-    TraceEvent, TraceSink,
+    ActorId, Ctx, Event, Model, Port, SimConfig, SimDuration, SimTime, Simulation, TraceEvent,
+    TraceSink, route_to,
 };
 use sim::models::etcd::messages::{EtcdError, LeaseOp, LeaseResult, ReadMode};
 use sim::models::etcd::session::{
@@ -69,20 +69,21 @@ struct Issue(usize);
 
 impl Model for Driver {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
-        if ctx.port() == PORT {
-            let mut out = Vec::new();
-            self.session.handle(ctx, event, &mut out);
-            for event in out {
-                match event {
-                    SessionEvent::Done { call, result } => {
-                        self.done.insert(call, (ctx.now(), result));
+        let event = match route_to(&mut self.session, PORT, ctx, event) {
+            Ok(reports) => {
+                for report in reports {
+                    match report {
+                        SessionEvent::Done { call, result } => {
+                            self.done.insert(call, (ctx.now(), result));
+                        }
+                        SessionEvent::Watch { events, .. } => self.seen.extend(events),
+                        SessionEvent::LeaseDone { .. } | SessionEvent::LeaseLost { .. } => {}
                     }
-                    SessionEvent::Watch { events, .. } => self.seen.extend(events),
-                    SessionEvent::LeaseDone { .. } | SessionEvent::LeaseLost { .. } => {}
                 }
+                return;
             }
-            return;
-        }
+            Err(event) => event,
+        };
         match event {
             Event::Start { .. } => {
                 let all: Vec<ActorId> = ctx.directory().actors_named(MODEL_NAME).collect();
@@ -613,9 +614,10 @@ struct Take;
 impl Model for Holder {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
         if ctx.port() == PORT {
-            let mut out = Vec::new();
-            self.session.handle(ctx, event, &mut out);
-            for e in out {
+            let Ok(reports) = route_to(&mut self.session, PORT, ctx, event) else {
+                return;
+            };
+            for e in reports {
                 match e {
                     SessionEvent::LeaseDone {
                         result: Ok(LeaseResult::Granted { lease, ttl }),

@@ -710,17 +710,30 @@ impl CephOsdHost {
         pg: PgId,
         inactive_wait: SimDuration,
     ) {
-        ctx.send(
-            client,
-            ClientReply {
-                tid,
-                pg,
-                version: None,
-                degraded: false,
-                inactive_wait,
-                sent: ctx.now(),
-            },
-        );
+        Self::reply(ctx, client, tid, pg, None, false, inactive_wait);
+    }
+
+    /// Answers write `tid` of `pg`: `Some(version)` acknowledges it (every acting replica has
+    /// it), `None` asks the client to resend.
+    pub(super) fn reply(
+        ctx: &mut Ctx<'_>,
+        client: ActorId,
+        tid: u64,
+        pg: PgId,
+        version: Option<u64>,
+        degraded: bool,
+        inactive_wait: SimDuration,
+    ) {
+        let sent = ctx.now();
+        let reply = ClientReply {
+            tid,
+            pg,
+            version,
+            degraded,
+            inactive_wait,
+            sent,
+        };
+        ctx.send(client, reply);
     }
 }
 

@@ -27,8 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use super::facts::{PgStateFact, Recovered};
 use super::layout::PgId;
 use super::msg::{
-    ClientReply, ClientWrite, PgCopy, PgInfo, PgQuery, PgRemove, Push, RepOp, RepOpAck,
-    ReserveCancel,
+    ClientWrite, PgCopy, PgInfo, PgQuery, PgRemove, Push, RepOp, RepOpAck, ReserveCancel,
 };
 use super::osd::CephOsdHost;
 use super::pg::{PgState, pg_state};
@@ -509,7 +508,7 @@ impl CephOsdHost {
                 });
             if everywhere {
                 let degraded = !p.state.clean;
-                acknowledge(ctx, client, tid, pg, version, degraded, inactive_wait);
+                Self::reply(ctx, client, tid, pg, Some(version), degraded, inactive_wait);
             } else {
                 p.queue.push_back(Queued {
                     tid,
@@ -526,7 +525,7 @@ impl CephOsdHost {
         let degraded = !p.state.clean;
         let self_acting = p.acting.contains(&osd);
         if planted || others.is_empty() {
-            acknowledge(ctx, client, tid, pg, version, degraded, inactive_wait);
+            Self::reply(ctx, client, tid, pg, Some(version), degraded, inactive_wait);
         } else {
             p.inflight.insert(
                 version,
@@ -618,30 +617,7 @@ impl CephOsdHost {
         }
         if done && let Some(op) = p.inflight.remove(&a.version) {
             let (client, tid, wait) = (op.client, op.tid, op.inactive_wait);
-            acknowledge(ctx, client, tid, a.pg, a.version, degraded, wait);
+            Self::reply(ctx, client, tid, a.pg, Some(a.version), degraded, wait);
         }
     }
-}
-
-/// Tells `client` that write `tid` is durable at `version` of `pg`.
-fn acknowledge(
-    ctx: &mut Ctx<'_>,
-    client: ActorId,
-    tid: u64,
-    pg: PgId,
-    version: u64,
-    degraded: bool,
-    inactive_wait: SimDuration,
-) {
-    ctx.send(
-        client,
-        ClientReply {
-            tid,
-            pg,
-            version: Some(version),
-            degraded,
-            inactive_wait,
-            sent: ctx.now(),
-        },
-    );
 }

@@ -20,7 +20,7 @@ use crate::checks::linearizability::{History, Operation, Outcome};
 use topology::component::Component;
 use topology::workload::{OpMix, WorkloadClient};
 
-use crate::engine::{ActorId, Ctx, Event, Model, Port, SimDuration, SimTime, Status, SubMachine};
+use crate::engine::{ActorId, Ctx, Event, Model, Port, SimDuration, SimTime, Status, route_to};
 use crate::models::kv::KvOp;
 
 /// The port the client's session lives on.
@@ -215,7 +215,7 @@ impl EtcdClient {
         if let Outcome::Ok(result) = &outcome {
             self.workload.remember(&call.op, result);
         }
-        if !is_read(&call.op) {
+        if !call.op.is_read() {
             let up = matches!(outcome, Outcome::Ok(_));
             if self.writes_up != Some(up) {
                 self.writes_up = Some(up);
@@ -240,7 +240,7 @@ impl EtcdClient {
     fn on_session(&mut self, ctx: &mut Ctx<'_>, event: SessionEvent) {
         match event {
             SessionEvent::Done { call, result } => {
-                let read = self.open.get(&call).is_some_and(|c| is_read(&c.op));
+                let read = self.open.get(&call).is_some_and(|c| c.op.is_read());
                 let outcome = match result {
                     Ok(result) => Outcome::Ok(result),
                     Err(f) if !read && f.may_have_applied => Outcome::Indeterminate,
@@ -280,21 +280,18 @@ impl EtcdClient {
     }
 }
 
-fn is_read(op: &KvOp) -> bool {
-    matches!(op, KvOp::Get { .. } | KvOp::Range { .. })
-}
-
 impl Model for EtcdClient {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
-        if ctx.port() == SESSION_PORT {
-            let mut out = Vec::new();
-            self.session.handle(ctx, event, &mut out);
-            let mut main = ctx.scoped(Port::MAIN);
-            for report in out {
-                self.on_session(&mut main, report);
+        let event = match route_to(&mut self.session, SESSION_PORT, ctx, event) {
+            Ok(reports) => {
+                let mut main = ctx.scoped(Port::MAIN);
+                for report in reports {
+                    self.on_session(&mut main, report);
+                }
+                return;
             }
-            return;
-        }
+            Err(event) => event,
+        };
         match event {
             Event::Start { .. } => self.start(ctx),
             Event::Timer { tag, .. } if tag.is(&ClientTimer::NextOp) => self.issue(ctx),
@@ -325,7 +322,7 @@ fn open_call(client: u32, call: &OpenCall) -> Operation {
         op: call.op.clone(),
         call_time: call.call.as_nanos(),
         return_time: None,
-        outcome: if is_read(&call.op) {
+        outcome: if call.op.is_read() {
             Outcome::Failed
         } else {
             Outcome::Indeterminate

@@ -124,7 +124,8 @@ impl Lessor {
     }
 
     /// The keys attached to lease `id`.
-    pub fn keys(&self, id: i64) -> Vec<String> {
+    #[cfg(test)]
+    fn keys(&self, id: i64) -> Vec<String> {
         self.leases
             .get(&id)
             .map(|l| l.keys.iter().cloned().collect())

@@ -3,7 +3,7 @@
 //! The lessor itself is `super::super::lessor`.
 
 use super::watch::notify_watchers;
-use super::{EntryOp, EtcdMember, RequestKey, Running, reply_error};
+use super::{EntryOp, EtcdMember, Reply, RequestKey, Running, reply_error};
 use crate::engine::{Ctx, Endpoint};
 use crate::models::etcd::lessor;
 use crate::models::etcd::messages::{
@@ -68,7 +68,7 @@ impl EtcdMember {
         };
         let key = RequestKey::new(from, req.id);
         if run.terminating.is_some() {
-            reply_error(ctx, key, &EntryOp::Revoke { lease: 0 }, EtcdError::Stopping);
+            reply_error(ctx, key, Reply::Lease, EtcdError::Stopping);
             return;
         }
         let op = match &req.op {
@@ -91,7 +91,7 @@ impl EtcdMember {
                         },
                     );
                 } else {
-                    reply_error(ctx, key, &EntryOp::Revoke { lease: 0 }, EtcdError::NoLeader);
+                    reply_error(ctx, key, Reply::Lease, EtcdError::NoLeader);
                 }
                 return;
             }

@@ -110,16 +110,27 @@ enum EntryOp {
     Revoke { lease: i64 },
 }
 
+/// Which answer a client's request expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reply {
+    /// An [`EtcdResponse`].
+    Kv,
+    /// A [`LeaseResponse`].
+    Lease,
+}
+
 impl EntryOp {
-    fn is_kv(&self) -> bool {
-        matches!(self, EntryOp::Kv { .. })
+    fn reply(&self) -> Reply {
+        match self {
+            EntryOp::Kv { .. } => Reply::Kv,
+            EntryOp::Grant { .. } | EntryOp::Revoke { .. } => Reply::Lease,
+        }
     }
 }
 
-/// Sends the error answer for `op` to the client that asked: an [`EtcdResponse`] for a key-value
-/// call, a [`LeaseResponse`] for a lease call.
-fn reply_error(ctx: &mut Ctx<'_>, key: RequestKey, op: &EntryOp, error: EtcdError) {
-    if op.is_kv() {
+/// Sends the error answer of the kind `reply` to the client that asked.
+fn reply_error(ctx: &mut Ctx<'_>, key: RequestKey, reply: Reply, error: EtcdError) {
+    if reply == Reply::Kv {
         ctx.send(
             key.reply_to(),
             EtcdResponse {
@@ -615,7 +626,7 @@ impl EtcdMember {
             keep
         });
         for (key, op, error) in lease_answers {
-            reply_error(ctx, key, &op, error);
+            reply_error(ctx, key, op.reply(), error);
         }
         run.reads_awaiting_index.retain(|key, (_, since)| {
             let keep = !expired(*since);
@@ -658,7 +669,7 @@ impl EtcdMember {
             return;
         }
         let key = RequestKey::new(from, req.id);
-        let is_read = matches!(req.op, KvOp::Get { .. } | KvOp::Range { .. });
+        let is_read = req.op.is_read();
         if is_read && req.read == ReadMode::Serializable {
             let result = run.store.apply(&req.op).map_err(EtcdError::from);
             ctx.send(from, EtcdResponse { id: req.id, result });
@@ -719,7 +730,7 @@ impl EtcdMember {
             }
             Err(_) => {
                 if let Some(key) = key {
-                    reply_error(ctx, key, &op, EtcdError::ProposalDropped);
+                    reply_error(ctx, key, op.reply(), EtcdError::ProposalDropped);
                 }
             }
         }

@@ -8,40 +8,38 @@ use super::{
 use crate::engine::{Ctx, SimDuration};
 use rand::Rng;
 
-/// gRPC's backoff before reconnect attempt number `failures + 1`: the base delay for the
-/// first, then `base * 1.6^failures` capped at 120 s, with ±20 % jitter (grpc-go
+/// gRPC's backoff before reconnect attempt number `failures + 1`, in nanoseconds and without
+/// jitter: the base delay for the first, then `base * 1.6^failures` capped at 120 s (grpc-go
 /// `backoff.Exponential.Backoff`).
+fn unjittered(failures: u32) -> f64 {
+    let max = CONNECT_BACKOFF_MAX.as_nanos() as f64;
+    let mut backoff = CONNECT_BACKOFF_BASE.as_nanos() as f64;
+    for _ in 0..failures {
+        if backoff >= max {
+            break;
+        }
+        backoff *= CONNECT_BACKOFF_MULTIPLIER;
+    }
+    backoff.min(max)
+}
+
+/// The backoff itself: [`unjittered`] with ±20 % jitter, except for the first reconnect,
+/// which waits exactly the base delay.
 pub(super) fn connect_backoff(ctx: &mut Ctx<'_>, failures: u32) -> SimDuration {
     if failures == 0 {
         return CONNECT_BACKOFF_BASE;
     }
-    let max = CONNECT_BACKOFF_MAX.as_nanos() as f64;
-    let mut backoff = CONNECT_BACKOFF_BASE.as_nanos() as f64;
-    let mut left = failures;
-    while backoff < max && left > 0 {
-        backoff *= CONNECT_BACKOFF_MULTIPLIER;
-        left -= 1;
-    }
     let jitter = CONNECT_BACKOFF_JITTER * (ctx.rng().random::<f64>() * 2.0 - 1.0);
-    SimDuration::from_nanos((backoff.min(max) * (1.0 + jitter)) as u64)
+    SimDuration::from_nanos((unjittered(failures) * (1.0 + jitter)) as u64)
 }
 
 /// How long one connection attempt may take: `max(MIN_CONNECT_TIMEOUT, backoff)` (gRPC's
-/// connection-backoff document). The backoff draw here is only compared, so its jitter does
-/// not matter below 120 s.
+/// connection-backoff document); the jitter is left out, as it matters only above 20 s.
 pub(super) fn connect_timeout(failures: u32) -> SimDuration {
-    let backoff = if failures == 0 {
-        CONNECT_BACKOFF_BASE
-    } else {
-        let f = CONNECT_BACKOFF_MULTIPLIER.powi(failures.min(20) as i32);
-        SimDuration::from_nanos(
-            ((CONNECT_BACKOFF_BASE.as_nanos() as f64) * f)
-                .min(CONNECT_BACKOFF_MAX.as_nanos() as f64) as u64,
-        )
-    };
-    backoff.max(MIN_CONNECT_TIMEOUT)
+    SimDuration::from_nanos(unjittered(failures) as u64).max(MIN_CONNECT_TIMEOUT)
 }
 
+/// `d` times `factor` (never negative).
 pub(super) fn scale(d: SimDuration, factor: f64) -> SimDuration {
     SimDuration::from_nanos((d.as_nanos() as f64 * factor.max(0.0)) as u64)
 }

@@ -286,7 +286,7 @@ impl Call {
     /// Lease calls (`LeaseGrant`, `LeaseRevoke`, `LeaseKeepAlive`) are repeatable too.
     fn repeatable(&self) -> bool {
         match &self.op {
-            CallOp::Kv { op, .. } => matches!(op, KvOp::Get { .. } | KvOp::Range { .. }),
+            CallOp::Kv { op, .. } => op.is_read(),
             CallOp::Lease(_) => true,
         }
     }
@@ -341,11 +341,6 @@ impl EtcdSession {
         }
     }
 
-    /// How the session behaves.
-    pub fn config(&self) -> &SessionConfig {
-        &self.config
-    }
-
     /// Starts over against `members` (in the order the caller prefers them): forgets every
     /// call and connection and, for round-robin, dials every member.
     pub fn start(&mut self, ctx: &mut Ctx<'_>, members: &[ActorId]) {
@@ -379,17 +374,6 @@ impl EtcdSession {
         self.waiting_watches.clear();
         self.kept.clear();
         self.next = 0;
-    }
-
-    /// Number of calls not finished yet.
-    pub fn in_flight(&self) -> usize {
-        self.calls.len()
-    }
-
-    /// Whether the connection to endpoint `i` is READY (always false for failover sessions,
-    /// which keep none).
-    pub fn is_ready(&self, i: usize) -> bool {
-        self.endpoints.get(i).is_some_and(|e| e.conn == Conn::Ready)
     }
 
     /// Starts a call that fails with `DeadlineExceeded` unless answered within `deadline`.

@@ -21,3 +21,4 @@ mod etcd_session;
 mod explore_cases;
 mod linearizability;
 mod linearizability_prop;
+mod rados_session;

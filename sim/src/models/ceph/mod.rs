@@ -19,4 +19,5 @@ pub mod osdmap;
 pub mod pg;
 pub mod pg_stats;
 pub mod pool;
+pub mod rados;
 pub mod setup;

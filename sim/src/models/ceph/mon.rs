@@ -38,7 +38,9 @@ use super::pg_stats::{PgStatsReport, PgStatsTable};
 use topology::component::Component;
 use topology::policy::quorum::majority;
 
-use crate::engine::{ActorId, Ctx, Event, Message, Model, SimDuration, SimTime, Status, TimerId};
+use crate::engine::{
+    ActorId, Ctx, Endpoint, Event, Message, Model, SimDuration, SimTime, Status, TimerId,
+};
 
 /// Model name of the monitor actor.
 pub const MON_MODEL: &str = "ceph-mon";
@@ -96,6 +98,11 @@ pub struct CephMon {
     /// The leader's last beacon to OSDs and clients: what a client that just connected is told
     /// about the quorum's lease.
     last_beacon: Option<MonBeacon>,
+    /// Client sessions that subscribed to the osdmap (`MonClient::sub_want("osdmap")`), each
+    /// on its own port. Every mon hears each session open and keeps it across its own
+    /// restarts: that stands in for the client hunting for another mon when its session
+    /// drops, which the model does not play out.
+    subscribers: BTreeSet<Endpoint>,
     /// Leader: when it last heard a beacon from each OSD (`last_osd_report`).
     last_osd_report: BTreeMap<i32, SimTime>,
     /// Leader: since when it leads.
@@ -130,6 +137,7 @@ impl CephMon {
             lease_timer: None,
             renew_timer: None,
             last_beacon: None,
+            subscribers: BTreeSet::new(),
             last_osd_report: BTreeMap::new(),
             leader_since: None,
             tick_timer: None,
@@ -341,14 +349,15 @@ impl CephMon {
         ));
     }
 
+    /// Sends `msg` to every OSD and every client session subscribed to the osdmap.
     fn broadcast_clients<M: Message + Clone>(&self, ctx: &mut Ctx<'_>, msg: &M) {
-        let targets: Vec<ActorId> = ctx
+        let osds: Vec<Endpoint> = ctx
             .directory()
             .actors_named(OSD_MODEL)
-            .chain(ctx.directory().actors_named(CLIENT_MODEL))
+            .map(Endpoint::from)
             .collect();
-        for a in targets {
-            ctx.send(a, msg.clone());
+        for to in osds.into_iter().chain(self.subscribers.iter().copied()) {
+            ctx.send(to, msg.clone());
         }
     }
 
@@ -559,7 +568,7 @@ impl CephMon {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_>, from: ActorId, msg: &dyn Message) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, from: Endpoint, msg: &dyn Message) {
         if let Some(p) = msg.downcast_ref::<MonPropose>() {
             self.on_propose(ctx, p);
         } else if let Some(a) = msg.downcast_ref::<MonAck>() {
@@ -663,9 +672,13 @@ impl CephMon {
                     ctx.fact(PgCounts { summary });
                 }
             }
-        } else if let Some(r) = msg.downcast_ref::<MapRequest>()
-            && self.is_leader()
-        {
+        } else if let Some(r) = msg.downcast_ref::<MapRequest>() {
+            if r.session_start {
+                self.subscribers.insert(from);
+            }
+            if !self.is_leader() {
+                return;
+            }
             if r.have < self.map.epoch {
                 ctx.send(
                     from,
@@ -743,7 +756,11 @@ impl Model for CephMon {
                 self.in_quorum = None;
                 self.start_election(ctx);
             }
-            Event::Message { from, msg, .. } => self.on_message(ctx, from, msg),
+            Event::Message {
+                from,
+                from_port,
+                msg,
+            } => self.on_message(ctx, Endpoint::new(from, from_port), msg),
             Event::Timer { id, tag } => match tag.downcast_ref::<MonTimer>() {
                 Some(MonTimer::Election) if self.election_timer == Some(id) => {
                     self.election_timer = None;

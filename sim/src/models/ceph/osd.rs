@@ -53,7 +53,9 @@ use super::osd_pg::PrimaryPg;
 use super::osdmap::OsdMap;
 use super::pg_stats::{OSD_MON_REPORT_INTERVAL_SECS, PgStatsReport};
 use super::pool::PgMapping;
-use crate::engine::{ActorId, Ctx, Event, HostId, Message, Model, SimDuration, SimTime, TimerId};
+use crate::engine::{
+    ActorId, Ctx, Endpoint, Event, HostId, Message, Model, SimDuration, SimTime, TimerId,
+};
 
 /// Unanswered pings remembered per peer (grace / shortest wait, with room to spare).
 const MAX_UNACKED_PINGS: usize = 64;
@@ -516,7 +518,7 @@ impl CephOsdHost {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_>, from: ActorId, msg: &dyn Message) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, from: Endpoint, msg: &dyn Message) {
         if let Some(m) = msg.downcast_ref::<MapUpdate>() {
             self.on_map(ctx, &m.map);
         } else if let Some(b) = msg.downcast_ref::<MonBeacon>() {
@@ -636,7 +638,7 @@ impl CephOsdHost {
         }
     }
 
-    fn on_pg_message(&mut self, ctx: &mut Ctx<'_>, from: ActorId, msg: &dyn Message) {
+    fn on_pg_message(&mut self, ctx: &mut Ctx<'_>, from: Endpoint, msg: &dyn Message) {
         if let Some(q) = msg.downcast_ref::<PgQuery>() {
             self.on_query(ctx, q);
         } else if let Some(i) = msg.downcast_ref::<PgInfo>() {
@@ -705,7 +707,7 @@ impl CephOsdHost {
     /// waited here on an inactive PG.
     pub(super) fn retry(
         ctx: &mut Ctx<'_>,
-        client: ActorId,
+        client: Endpoint,
         tid: u64,
         pg: PgId,
         inactive_wait: SimDuration,
@@ -717,7 +719,7 @@ impl CephOsdHost {
     /// it), `None` asks the client to resend.
     pub(super) fn reply(
         ctx: &mut Ctx<'_>,
-        client: ActorId,
+        client: Endpoint,
         tid: u64,
         pg: PgId,
         version: Option<u64>,
@@ -741,7 +743,11 @@ impl Model for CephOsdHost {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
         match event {
             Event::Start { .. } => self.start(ctx),
-            Event::Message { from, msg, .. } => self.on_message(ctx, from, msg),
+            Event::Message {
+                from,
+                from_port,
+                msg,
+            } => self.on_message(ctx, Endpoint::new(from, from_port), msg),
             Event::Timer { id, .. } => match self.timers.remove(&id) {
                 Some(TimerWhat::Heartbeat(o)) => self.heartbeat(ctx, o),
                 Some(TimerWhat::Report) => self.report_pg_stats(ctx),

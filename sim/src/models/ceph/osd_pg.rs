@@ -31,7 +31,7 @@ use super::msg::{
 };
 use super::osd::CephOsdHost;
 use super::pg::{PgState, pg_state};
-use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
+use crate::engine::{Ctx, Endpoint, SimDuration, SimTime};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -43,7 +43,7 @@ pub(super) enum Phase {
 #[derive(Clone, Debug)]
 pub(super) struct Inflight {
     tid: u64,
-    client: ActorId,
+    client: Endpoint,
     waiting: BTreeSet<i32>,
     inactive_wait: SimDuration,
 }
@@ -51,7 +51,7 @@ pub(super) struct Inflight {
 #[derive(Clone, Debug)]
 pub(super) struct Queued {
     tid: u64,
-    client: ActorId,
+    client: Endpoint,
     since: SimTime,
 }
 
@@ -451,7 +451,7 @@ impl CephOsdHost {
         }
     }
 
-    pub(super) fn on_client_write(&mut self, ctx: &mut Ctx<'_>, from: ActorId, w: &ClientWrite) {
+    pub(super) fn on_client_write(&mut self, ctx: &mut Ctx<'_>, from: Endpoint, w: &ClientWrite) {
         if !self.is_booted(w.to) {
             // A stopped OSD (failed disk) says nothing, like a dead one.
             return;
@@ -482,7 +482,7 @@ impl CephOsdHost {
         osd: i32,
         pg: PgId,
         tid: u64,
-        client: ActorId,
+        client: Endpoint,
         inactive_wait: SimDuration,
     ) {
         let planted = self.layout.config.planted_ack_after_primary_only;

@@ -126,6 +126,17 @@ pub struct MonBeacon {
     pub until: SimTime,
 }
 
+impl MonBeacon {
+    /// What a holder of map epoch `have` asks the beacon's sender for: the newer map, if the
+    /// beacon names one.
+    pub fn catch_up(&self, have: u64) -> Option<MapRequest> {
+        (self.map_epoch > have).then_some(MapRequest {
+            have,
+            session_start: false,
+        })
+    }
+}
+
 /// A committed map pushed to OSDs and clients (also the answer to [`MapRequest`]).
 #[derive(Clone, Debug)]
 pub struct MapUpdate {

@@ -45,9 +45,9 @@ use super::facts::DiskLost;
 use super::layout::{CephLayout, PgId};
 use super::mon::{MON_MODEL, OSD_MODEL};
 use super::msg::{
-    ClientReply, ClientWrite, MapRequest, MapUpdate, MonBeacon, OsdBeacon, OsdBoot, OsdFailure,
-    PgCopy, PgInfo, PgQuery, PgRemove, Ping, PingRefused, PingReply, Push, PushAck, RepOp,
-    RepOpAck, ReserveCancel, ReserveGrant, ReserveRequest,
+    ClientReply, ClientWrite, MapUpdate, MonBeacon, OsdBeacon, OsdBoot, OsdFailure, PgCopy, PgInfo,
+    PgQuery, PgRemove, Ping, PingRefused, PingReply, Push, PushAck, RepOp, RepOpAck, ReserveCancel,
+    ReserveGrant, ReserveRequest,
 };
 use super::osd_pg::PrimaryPg;
 use super::osdmap::OsdMap;
@@ -534,14 +534,8 @@ impl CephOsdHost {
             for osd in first {
                 self.send_mons(ctx, &OsdBeacon { osd });
             }
-            if b.map_epoch > self.map.epoch {
-                ctx.send(
-                    from,
-                    MapRequest {
-                        have: self.map.epoch,
-                        session_start: false,
-                    },
-                );
+            if let Some(request) = b.catch_up(self.map.epoch) {
+                ctx.send(from, request);
             }
         } else if let Some(p) = msg.downcast_ref::<Ping>() {
             if self.is_booted(p.to) {

@@ -311,14 +311,8 @@ impl SubMachine for RadosSession {
         } else if let Some(b) = msg.downcast_ref::<MonBeacon>() {
             let regained = !self.has_lease(ctx.now());
             self.lease_until = self.lease_until.max(b.until);
-            if b.map_epoch > self.map.epoch {
-                ctx.send(
-                    from,
-                    MapRequest {
-                        have: self.map.epoch,
-                        session_start: false,
-                    },
-                );
+            if let Some(request) = b.catch_up(self.map.epoch) {
+                ctx.send(from, request);
             }
             if regained && self.has_lease(ctx.now()) {
                 // Writes held back for the quorum go out as soon as it stands again.

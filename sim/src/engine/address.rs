@@ -102,6 +102,8 @@ mod tests {
         claim_at: Option<SimDuration>,
         release_at: Option<SimDuration>,
         sender: bool,
+        /// Send to this model on the holder's host instead of to the holder.
+        service: Option<&'static str>,
         sent: u64,
         got: Vec<(SimTime, u64)>,
         refused: u32,
@@ -127,7 +129,10 @@ mod tests {
                     Some(T::Release) => ctx.release(vip),
                     Some(T::Send) => {
                         self.sent += 1;
-                        ctx.send_to_address(vip, Hello(self.sent));
+                        match self.service {
+                            Some(service) => ctx.send_to_service(vip, service, Hello(self.sent)),
+                            None => ctx.send_to_address(vip, Hello(self.sent)),
+                        }
                         ctx.set_timer(SimDuration::from_millis(100), T::Send);
                     }
                     None => {}
@@ -228,5 +233,44 @@ mod tests {
         assert_eq!(sim.address_holder(&Address::new("vip")), Some(a.into()));
         let sender = sim.model::<VipUser>(c).expect("sender");
         assert!(sender.refused >= 5, "refused {}", sender.refused);
+    }
+
+    #[test]
+    fn a_service_on_the_holders_host_answers_for_the_address_until_it_dies() {
+        let (mut sim, _) = world(&[]);
+        let a = sim.add_host("a").expect("a");
+        // keepalived on a claims the VIP; haproxy on a listens on it.
+        let keeper = VipUser {
+            claim_at: Some(ms(50)),
+            ..VipUser::default()
+        };
+        let keeper = sim
+            .add_actor(a, "keeper", Box::new(keeper))
+            .expect("keeper");
+        let listener = sim
+            .add_actor(a, "listener", Box::new(VipUser::default()))
+            .expect("listener");
+        let c = sim.add_host("c").expect("c");
+        let sender = VipUser {
+            sender: true,
+            service: Some("listener"),
+            ..VipUser::default()
+        };
+        let c = sim
+            .add_actor(c, "sender", Box::new(sender))
+            .expect("sender");
+        let mut sink = NullSink;
+        sim.run_until(SimTime::ZERO + ms(450), &mut sink);
+        // The claimer dies: the address stays on host a and its listener still answers.
+        sim.stop_process(keeper, &mut sink);
+        sim.run_until(SimTime::ZERO + ms(850), &mut sink);
+        let got = |sim: &Simulation, id| sim.model::<VipUser>(id).expect("user").got.len();
+        assert_eq!(got(&sim, listener), 8, "sends at 100..=800 ms");
+        assert_eq!(got(&sim, keeper), 0, "the claimer is not the listener");
+        // The listener dies on a live host: refused.
+        sim.stop_process(listener, &mut sink);
+        sim.run_until(SimTime::ZERO + ms(1250), &mut sink);
+        let sender = sim.model::<VipUser>(c).expect("sender");
+        assert_eq!(sender.refused, 4, "sends at 900..=1200 ms");
     }
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use topology::fault::Fault;
 
+use super::address::Address;
 use super::connection::ClientEnd;
 use super::lifecycle::Proc;
 use super::log::Observer;
@@ -310,9 +311,10 @@ impl Simulation {
                 }
                 Effect::SendToAddress {
                     address,
+                    service,
                     from_port,
                     msg,
-                } => match self.addresses.resolve(&address) {
+                } => match self.resolve(&address, service) {
                     Some(to) => self.send(Endpoint::new(id, from_port), to, msg, sink),
                     None => {
                         self.stats.dropped += 1;
@@ -333,6 +335,18 @@ impl Simulation {
         self.effects = effects;
         if exit {
             self.stop_process(id, sink);
+        }
+    }
+
+    /// Where a message to `address` (and `service` on its host) goes now, if anywhere.
+    fn resolve(&self, address: &Address, service: Option<&str>) -> Option<Endpoint> {
+        let holder = self.addresses.resolve(address)?;
+        match service {
+            None => Some(holder),
+            Some(name) => {
+                let host = self.directory.actor_host(holder.actor)?;
+                self.directory.actor_on(host, name).map(Endpoint::from)
+            }
         }
     }
 

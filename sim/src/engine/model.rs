@@ -220,10 +220,13 @@ pub enum Effect {
         /// The client port.
         port: Port,
     },
-    /// Send `msg` to whoever holds `address` now (silence if no one does).
+    /// Send `msg` to whoever holds `address` now (silence if no one does), or, with a
+    /// `service`, to the process of that model name on the holder's host.
     SendToAddress {
         /// The address.
         address: Address,
+        /// The model listening on the address's host (haproxy behind a keepalived VIP).
+        service: Option<&'static str>,
         /// The sending port.
         from_port: Port,
         /// Payload.
@@ -396,6 +399,20 @@ impl<'a> Ctx<'a> {
     pub fn send_to_address(&mut self, address: Address, msg: impl Message) {
         self.effects.push(Effect::SendToAddress {
             address,
+            service: None,
+            from_port: self.port,
+            msg: Box::new(msg),
+        });
+    }
+
+    /// Sends `msg` to the `service` process on the host that holds `address` when it is sent:
+    /// an IP address belongs to a host, and a port on it to whichever process listens there
+    /// (keepalived holds the VIP, haproxy answers on it). A dead listener on a live host
+    /// refuses; a held address whose host is down or cut off is silence.
+    pub fn send_to_service(&mut self, address: Address, service: &'static str, msg: impl Message) {
+        self.effects.push(Effect::SendToAddress {
+            address,
+            service: Some(service),
             from_port: self.port,
             msg: Box::new(msg),
         });

@@ -91,7 +91,7 @@ pub fn explain(cluster: &Cluster) -> Vec<Explained> {
         d::API_VIP_PORT,
         "kubeadm controlPlaneEndpoint port, haproxy frontend bind",
     );
-    let order = super::vip::priority_order(cluster)
+    let order = topology::policy::vrrp::priority_order(cluster)
         .iter()
         .map(|h| h.name.as_str())
         .collect::<Vec<_>>()

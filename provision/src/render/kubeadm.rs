@@ -277,7 +277,7 @@ struct JoinControlPlane {
 
 /// The host that runs `kubeadm init`: the first in VIP priority order.
 pub fn init_host(cluster: &Cluster) -> Result<&Host, RenderError> {
-    super::vip::priority_order(cluster)
+    topology::policy::vrrp::priority_order(cluster)
         .into_iter()
         .next()
         .ok_or_else(|| RenderError::Missing {

@@ -12,7 +12,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use topology::defaults::APISERVER_PORT;
-use topology::{ApiEndpointMethod, Cluster, HealthCheck, Host, Role};
+use topology::policy::vrrp::{self, priority_order};
+use topology::{ApiEndpointMethod, Cluster, HealthCheck, Host};
 
 use super::error::RenderError;
 use super::tree::{PUBLIC_MODE, SCRIPT_MODE};
@@ -24,12 +25,6 @@ use super::{FileContents, RenderedFile};
 /// own `default_interface` (keepalived.conf(5), global_defs). Hosts with predictable interface
 /// names (`enp1s0`) need a topology knob, which does not exist yet.
 pub const VRRP_INTERFACE: &str = "eth0";
-/// Priority of the first host in `apiEndpoint.priority`; each later host is one step lower.
-/// VRRP priorities are 1-254 for backups (RFC 5798 5.2.4; 255 is reserved for the address
-/// owner), so 200 leaves room for 19 steps.
-pub const VRRP_TOP_PRIORITY: u32 = 200;
-/// Gap between consecutive priorities.
-pub const VRRP_PRIORITY_STEP: u32 = 10;
 /// Where the health-check script lives on each control-plane host.
 pub const CHECK_SCRIPT_PATH: &str = "/etc/keepalived/check_apiserver.sh";
 /// keepalived configuration path (Debian package `keepalived`).
@@ -38,25 +33,6 @@ pub const KEEPALIVED_CONF_PATH: &str = "/etc/keepalived/keepalived.conf";
 pub const HAPROXY_CFG_PATH: &str = "/etc/haproxy/haproxy.cfg";
 /// Seconds the check script waits for haproxy (kubeadm's guide uses `curl --max-time 2`).
 pub const CHECK_SCRIPT_TIMEOUT_S: u32 = 2;
-
-/// Control-plane hosts in VRRP priority order: `apiEndpoint.priority` first, then any other
-/// control-plane host in file order.
-pub fn priority_order(cluster: &Cluster) -> Vec<&Host> {
-    let mut order: Vec<&Host> = cluster
-        .spec
-        .api_endpoint
-        .priority
-        .iter()
-        .filter_map(|n| cluster.host(n))
-        .filter(|h| h.has_role(Role::ControlPlane))
-        .collect();
-    for h in cluster.hosts_with(Role::ControlPlane) {
-        if !order.iter().any(|o| o.name == h.name) {
-            order.push(h);
-        }
-    }
-    order
-}
 
 /// keepalived.conf, check script and haproxy.cfg for every control-plane host, keyed by host.
 /// Empty when the API endpoint method is `none`.
@@ -106,12 +82,8 @@ fn file(path: &str, text: String, mode: u32) -> RenderedFile {
 fn keepalived_conf(cluster: &Cluster, order: &[&Host], rank: usize, hc: &HealthCheck) -> String {
     let api = &cluster.spec.api_endpoint;
     let me = order[rank];
-    let n = u32::try_from(order.len()).unwrap_or(u32::MAX);
-    let priority = VRRP_TOP_PRIORITY
-        .saturating_sub(VRRP_PRIORITY_STEP * u32::try_from(rank).unwrap_or(u32::MAX))
-        .max(1);
-    // Dropping by step * host count puts a failing host below every healthy one.
-    let weight = VRRP_PRIORITY_STEP.saturating_mul(n);
+    let priority = vrrp::base_priority(rank);
+    let weight = vrrp::track_weight(order.len());
     let state = if rank == 0 { "MASTER" } else { "BACKUP" };
     let mut s = String::new();
     let _ = writeln!(

@@ -1,4 +1,5 @@
 //! Rules that both the static analysis (`spofless check`) and the simulator apply, so the two
-//! cannot disagree on arithmetic: today quorum; placement and scheduling follow.
+//! cannot disagree on arithmetic: quorum and VRRP priorities; placement and scheduling follow.
 
 pub mod quorum;
+pub mod vrrp;

@@ -5,6 +5,11 @@
 //! silence (no host answers the ARP). The holder dying does not release the address: traffic
 //! keeps going to its host (refused if the host is up, lost if not) until someone else claims
 //! it, as with a real VIP.
+//!
+//! Several hosts can have the address on an interface at once (a split brain after a
+//! partition). The table keeps every claim: when the latest claimer gives the address up, the
+//! one before it answers again, as a host that still has the address answers the next ARP
+//! request. A host that crashes loses its claims: the address is not configured after a boot.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,29 +36,46 @@ impl fmt::Display for Address {
 /// Who holds which address now.
 #[derive(Clone, Debug, Default)]
 pub struct AddressTable {
-    holders: BTreeMap<Address, Endpoint>,
+    /// Per address, every claimer that still has it, latest last.
+    claims: BTreeMap<Address, Vec<Endpoint>>,
 }
 
 impl AddressTable {
     /// `by` announces `address`: it holds it from now, whoever held it before. Returns the
     /// previous holder.
     pub fn claim(&mut self, address: Address, by: Endpoint) -> Option<Endpoint> {
-        self.holders.insert(address, by)
+        let claims = self.claims.entry(address).or_default();
+        let previous = claims.last().copied();
+        claims.retain(|c| *c != by);
+        claims.push(by);
+        previous
     }
 
-    /// `by` gives `address` up; nothing happens if someone else holds it now.
+    /// `by` gives `address` up; whoever claimed it before and still has it answers again.
+    /// Returns whether `by` had it.
     pub fn release(&mut self, address: &Address, by: Endpoint) -> bool {
-        if self.holders.get(address) == Some(&by) {
-            self.holders.remove(address);
-            true
-        } else {
-            false
+        let Some(claims) = self.claims.get_mut(address) else {
+            return false;
+        };
+        let had = claims.contains(&by);
+        claims.retain(|c| *c != by);
+        if claims.is_empty() {
+            self.claims.remove(address);
         }
+        had
+    }
+
+    /// Drops every claim `lost` says is gone (the claimers on a crashed host).
+    pub fn forget(&mut self, lost: impl Fn(Endpoint) -> bool) {
+        for claims in self.claims.values_mut() {
+            claims.retain(|c| !lost(*c));
+        }
+        self.claims.retain(|_, c| !c.is_empty());
     }
 
     /// The current holder of `address`.
     pub fn resolve(&self, address: &Address) -> Option<Endpoint> {
-        self.holders.get(address).copied()
+        self.claims.get(address).and_then(|c| c.last().copied())
     }
 }
 
@@ -66,7 +88,7 @@ mod tests {
     };
 
     #[test]
-    fn last_claim_wins_and_only_the_holder_releases() {
+    fn last_claim_wins_and_an_earlier_claimer_answers_again_after_a_release() {
         let mut table = AddressTable::default();
         let vip = Address::new("10.0.0.100");
         let (a, b) = (Endpoint::from(ActorId(0)), Endpoint::from(ActorId(1)));
@@ -74,9 +96,14 @@ mod tests {
         assert_eq!(table.claim(vip.clone(), a), None);
         assert_eq!(table.claim(vip.clone(), b), Some(a));
         assert_eq!(table.resolve(&vip), Some(b));
-        assert!(!table.release(&vip, a), "a no longer holds it");
-        assert_eq!(table.resolve(&vip), Some(b));
+        // b gives it up: a, which still has it, answers again.
         assert!(table.release(&vip, b));
+        assert_eq!(table.resolve(&vip), Some(a));
+        assert!(!table.release(&vip, b), "b no longer has it");
+        assert_eq!(table.claim(vip.clone(), b), Some(a));
+        table.forget(|c| c == b);
+        assert_eq!(table.resolve(&vip), Some(a), "b's host crashed");
+        assert!(table.release(&vip, a));
         assert_eq!(table.resolve(&vip), None);
     }
 
@@ -161,11 +188,13 @@ mod tests {
             sim.add_actor(host, "vip-user", Box::new(user))
                 .expect("actor")
         };
-        // a claims at 250 ms; b takes it over at 1 s (a gratuitous ARP); b gives it up at 1.5 s.
+        // a claims at 250 ms; b takes it over at 1 s (a gratuitous ARP); b gives it up at
+        // 1.5 s and a, which still has it, answers again; a gives it up at 1.75 s.
         let a = add(
             "a",
             VipUser {
                 claim_at: Some(ms(250)),
+                release_at: Some(ms(1750)),
                 ..VipUser::default()
             },
         );
@@ -190,7 +219,8 @@ mod tests {
         let got_b: Vec<u64> = user(&sim, b).iter().map(|(_, n)| *n).collect();
         // Sends at 100, 200 ms: unclaimed, silence. 300..=900 ms: a. 1000..=1400 ms: b (the
         // claim at 1 s runs before the send at 1 s: both were armed at start, claim first).
-        assert_eq!(got_a, [3, 4, 5, 6, 7, 8, 9]);
+        // 1500..=1700 ms: a again. From 1800 ms: unclaimed, silence.
+        assert_eq!(got_a, [3, 4, 5, 6, 7, 8, 9, 15, 16, 17]);
         assert_eq!(got_b, [10, 11, 12, 13, 14]);
         let sender = sim.model::<VipUser>(c).expect("sender");
         assert_eq!(sender.sent, 20);

@@ -163,6 +163,9 @@ impl Simulation {
         for actor in self.actors_on(h) {
             self.crash_actor(actor, sink);
         }
+        let directory = &self.directory;
+        self.addresses
+            .forget(|c| directory.actor_host(c.actor) == Some(h));
         let name = self.directory.host_name(h).to_owned();
         self.log_record(
             Observer::Engine,

@@ -247,6 +247,12 @@ impl Directory {
         &self.hosts
     }
 
+    /// The host called `name`.
+    pub fn host_id(&self, name: &str) -> Option<HostId> {
+        let i = self.hosts.iter().position(|n| n == name)?;
+        Some(HostId(u32::try_from(i).ok()?))
+    }
+
     /// Name of `host` (empty if out of range).
     pub fn host_name(&self, host: HostId) -> &str {
         self.hosts

@@ -3,3 +3,4 @@ pub mod ceph;
 pub mod etcd;
 pub mod heartbeat;
 pub mod kv;
+pub mod vip;

@@ -22,3 +22,4 @@ mod explore_cases;
 mod linearizability;
 mod linearizability_prop;
 mod rados_session;
+mod vip_model;

@@ -23,7 +23,7 @@ use super::layout::{CephLayout, PgId};
 use super::mon::{MON_MODEL, OSD_MODEL};
 use super::msg::{ClientReply, ClientWrite, MapRequest, MapUpdate, MonBeacon};
 use super::osdmap::OsdMap;
-use crate::engine::{ActorId, Ctx, Event, HostId, SimDuration, SimTime, SubMachine};
+use crate::engine::{ActorId, Ctx, Event, SimDuration, SimTime, SubMachine};
 
 /// How long a write told "resend" waits before it goes out again. Real OSDs never say this:
 /// one whose map is older than the op's waits for the map (`OSD::handle_op`,
@@ -204,10 +204,8 @@ impl RadosSession {
     }
 
     fn osd_actor(&self, ctx: &Ctx<'_>, osd: i32) -> Option<ActorId> {
-        let host = self.layout.osd_host(osd);
         let dir = ctx.directory();
-        let h = dir.hosts().iter().position(|n| n == host)?;
-        dir.actor_on(HostId(u32::try_from(h).ok()?), OSD_MODEL)
+        dir.actor_on(dir.host_id(self.layout.osd_host(osd))?, OSD_MODEL)
     }
 
     /// Sends write `tid` to its PG's primary, or holds it back without a lease.

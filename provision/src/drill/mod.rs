@@ -1,10 +1,12 @@
 //! Drills: run a `topology` phase plan against real daemons, record what clients saw and turn
 //! it into observed timelines for the judge in `topology::compare`. Today: the etcd fault
 //! schedule on real members in network namespaces ([`etcd_lab`] starts them from the rendered
-//! units, [`etcd_schedule`] walks the plan); the lab drills of issue 16 extend this module.
+//! units, [`etcd_schedule`] walks the plan); keepalived and haproxy from the rendered VIP
+//! artifacts ([`vip_lab`]); the lab drills of issue 16 extend this module.
 
 pub mod etcd_lab;
 pub mod etcd_schedule;
+pub mod vip_lab;
 
 pub use etcd_lab::{
     EtcdClient, EtcdLab, EtcdLabError, EtcdLabMember, spec_from_unit, write_rendered,

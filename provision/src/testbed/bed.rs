@@ -46,6 +46,8 @@ pub struct Testbed {
     log_dir: PathBuf,
     blocked: BTreeSet<(usize, usize)>,
     links_down: BTreeSet<usize>,
+    /// Hosts whose frames the bridge drops (see [`Testbed::cut`]).
+    cut: BTreeSet<usize>,
     /// Host -> peers its `eth0` delays or drops traffic to (tc netem, one band per peer).
     impaired: BTreeMap<usize, Vec<(usize, Impairment)>>,
     /// Crashed host -> the daemons the crash killed (started again when it boots).
@@ -59,6 +61,17 @@ pub struct Impairment {
     pub delay: Duration,
     /// Probability (0 to 1) that a packet is dropped.
     pub loss: f64,
+}
+
+/// nftables table and chain of [`Testbed::cut`] in the bridge namespace.
+const CUT_TABLE: &str = "spofless_cut";
+const CUT_CHAIN: &str = "forward";
+
+/// Runs `nft` inside namespace `ns`.
+fn nft(ns: &str, args: &[&str]) -> Result<Output, NetnsError> {
+    let mut full = vec!["netns", "exec", ns, "nft"];
+    full.extend_from_slice(args);
+    ip(&full)
 }
 
 fn ip(args: &[&str]) -> Result<Output, NetnsError> {
@@ -129,6 +142,7 @@ impl Testbed {
             log_dir,
             blocked: BTreeSet::new(),
             links_down: BTreeSet::new(),
+            cut: BTreeSet::new(),
             impaired: BTreeMap::new(),
             crashed: BTreeMap::new(),
         };
@@ -322,6 +336,41 @@ impl Testbed {
         Ok(())
     }
 
+    /// Cuts `host` off at the bridge: every frame to or from its port is dropped (an nftables
+    /// `bridge` filter in the bridge namespace), while its `eth0` keeps its carrier, as when a
+    /// switch or the path behind it fails. Unlike [`Testbed::isolate`], whose blackhole routes
+    /// raw sockets bound to an interface bypass, this stops VRRP too. Idempotent; undone by
+    /// [`Testbed::heal`].
+    pub fn cut(&mut self, host: &str) -> Result<(), NetnsError> {
+        let h = self.index(host)?;
+        if self.cut.is_empty() {
+            nft(&self.prefix, &["add", "table", "bridge", CUT_TABLE])?;
+            nft(
+                &self.prefix,
+                &[
+                    "add",
+                    "chain",
+                    "bridge",
+                    CUT_TABLE,
+                    CUT_CHAIN,
+                    "{ type filter hook forward priority 0 ; }",
+                ],
+            )?;
+        }
+        if self.cut.insert(h) {
+            let port = self.hosts[h].port.clone();
+            for dir in ["iifname", "oifname"] {
+                nft(
+                    &self.prefix,
+                    &[
+                        "add", "rule", "bridge", CUT_TABLE, CUT_CHAIN, dir, &port, "drop",
+                    ],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// Brings `host`'s link back up.
     pub fn link_up(&mut self, host: &str) -> Result<(), NetnsError> {
         let h = self.index(host)?;
@@ -416,6 +465,9 @@ impl Testbed {
             if !self.crashed.contains_key(&h) {
                 ip(&["-n", &self.prefix, "link", "set", &self.hosts[h].port, "up"])?;
             }
+        }
+        if !std::mem::take(&mut self.cut).is_empty() {
+            nft(&self.prefix, &["delete", "table", "bridge", CUT_TABLE])?;
         }
         for h in std::mem::take(&mut self.impaired).into_keys() {
             let ns = self.hosts[h].namespace.clone();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use rustix::process::{Pid, Signal, kill_process};
+use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 
 use super::{NetnsError, wait_until};
 use crate::exec::SAFE_PATH;
@@ -187,11 +187,17 @@ impl Daemon {
         }
     }
 
-    /// SIGKILL and reap, bounded. A daemon that already exited is left as it is.
+    /// SIGKILL to the daemon's whole process group (it leads its own, see `spawn`), as
+    /// systemd kills every process of a unit, and reap, bounded: a daemon that forks workers
+    /// (keepalived's VRRP child) loses them too, and none gets to run a shutdown path. A
+    /// daemon that already exited is left as it is.
     pub(crate) fn kill(&mut self) -> Result<(), NetnsError> {
         let Some(child) = &mut self.child else {
             return Ok(());
         };
+        if let Some(group) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) {
+            let _ = kill_process_group(group, Signal::KILL);
+        }
         let _ = child.kill();
         let status = wait_until(
             "a SIGKILLed daemon to exit",

@@ -3,46 +3,20 @@
 //! computed from the VRRPv2 and haproxy rules the models cite (`topology::policy::vrrp`,
 //! `sim::models::vip::haproxy`), never written as a number.
 //!
-//! The apiservers here are a fixture that answers 200 while its process runs: these tests are
-//! about the path in front of them.
+//! The apiservers here are the stand-in that answers 200 while its process runs: these tests
+//! are about the path in front of them.
 
 use std::time::Duration;
 
-use sim::engine::{
-    ActorId, Address, Ctx, Event, Model, NullSink, SimConfig, SimDuration, SimTime, Simulation,
-};
+use sim::engine::{ActorId, Address, NullSink, SimConfig, SimDuration, SimTime, Simulation};
 use sim::models::vip::haproxy::{Haproxy, HaproxyConfig};
 use sim::models::vip::keepalived::{Keepalived, KeepalivedConfig, VrrpState};
-use sim::models::vip::msg::{HttpGet, HttpReply};
 use sim::models::vip::probe::ApiProbe;
 use sim::models::vip::setup::{PROBE_INTERVAL, PROBE_TIMEOUT, ProbeAt, VipActors, add_vip};
+use sim::models::vip::standin::ReadyBackend;
 use sim::models::vip::{APISERVER_MODEL, KEEPALIVED_MODEL};
 use topology::fault::Fault;
 use topology::policy::vrrp;
-
-/// An apiserver that is ready while it runs.
-#[derive(Debug)]
-struct ReadyApiserver;
-
-impl Model for ReadyApiserver {
-    fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
-        if let Event::Message {
-            from,
-            from_port,
-            msg,
-        } = event
-            && let Some(g) = msg.downcast_ref::<HttpGet>()
-        {
-            let reply = HttpReply {
-                id: g.id,
-                status: 200,
-            };
-            ctx.send(sim::engine::Endpoint::new(from, from_port), reply);
-        }
-    }
-
-    fn on_crash(&mut self) {}
-}
 
 const MASTER: &str = "micklethefickle";
 const NEXT: &str = "cloudserver1";
@@ -74,7 +48,7 @@ fn world_probing_from(seed: u64, from: SimDuration) -> World {
     }
     for h in vrrp::priority_order(&cluster) {
         let id = sim.host_id(&h.name).expect("host");
-        sim.add_actor(id, APISERVER_MODEL, Box::new(ReadyApiserver))
+        sim.add_actor(id, APISERVER_MODEL, Box::new(ReadyBackend))
             .expect("apiserver");
     }
     let probe = ProbeAt {

@@ -17,6 +17,7 @@ pub mod keepalived;
 pub mod msg;
 pub mod probe;
 pub mod setup;
+pub mod standin;
 
 /// Model (process) name of keepalived, as the fault vocabulary names it.
 pub const KEEPALIVED_MODEL: &str = "keepalived";

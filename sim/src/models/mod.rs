@@ -2,5 +2,6 @@
 pub mod ceph;
 pub mod etcd;
 pub mod heartbeat;
+pub mod kube;
 pub mod kv;
 pub mod vip;

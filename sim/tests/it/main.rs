@@ -2,6 +2,7 @@
 //! module was a test file of its own. `crush_support` holds the CRUSH tests' shared maps and
 //! the `crushtool` runner.
 
+mod apiserver_model;
 mod ceph_model;
 mod crush_differential;
 mod crush_ln_tables;

@@ -11,12 +11,13 @@
 //!   runs `inter` after the previous one finished (`fastinter` and `downinter` default to
 //!   `inter`).
 //! - A check fails at once on a refused connection, on a wrong status when the answer comes,
-//!   and on silence after `min(inter, timeout connect)` (with `timeout check` set, that bounds
-//!   the connect phase).
+//!   on silence after `min(inter, timeout connect)` (with `timeout check` set, that bounds
+//!   the connect phase), and, once connected, after `timeout check` without an answer.
 //! - A request goes to the next server that is up, round robin. A refused connection is
 //!   retried once on the same server after `min(1 s, timeout connect)` (`retries 1`, no
 //!   `option redispatch`; two attempts since 2.6.3); an unanswered one after `timeout
 //!   connect`; then the client's connection is closed, as it is at once when no server is up.
+//!   A connected request is not retried: it waits up to `timeout server`.
 //!   A server process that is paused while its host stays up would complete the handshake in
 //!   the kernel and hang the request instead: the engine cannot tell that silence from a dead
 //!   host, so both play out as an unanswered connect.
@@ -27,11 +28,17 @@ use topology::Cluster;
 use topology::policy::vrrp;
 
 use super::APISERVER_MODEL;
-use super::msg::{HttpGet, HttpReply};
+use super::msg::{HttpAccepted, HttpGet, HttpReply};
 use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, SimDuration, SimTime};
 
 /// `timeout connect 5s` in the rendered haproxy.cfg (kubeadm's HA guide uses the same).
 pub const CONNECT_TIMEOUT: SimDuration = SimDuration::from_secs(5);
+/// `timeout check 10s` in the rendered haproxy.cfg: once a check's connection is up, the
+/// HTTP exchange gets this long.
+pub const CHECK_TIMEOUT: SimDuration = SimDuration::from_secs(10);
+/// `timeout server 35s` in the rendered haproxy.cfg: a connected request whose server says
+/// nothing for this long is closed.
+pub const SERVER_TIMEOUT: SimDuration = SimDuration::from_secs(35);
 /// `retries 1` in the rendered haproxy.cfg.
 pub const RETRIES: u32 = 1;
 /// Wait before retrying a refused connection: `min(1 s, timeout connect)` (`backend.c`).
@@ -52,7 +59,7 @@ pub struct HaproxyConfig {
     pub fall: u32,
     /// `rise`.
     pub rise: u32,
-    /// How long a check may go unanswered before it counts as failed.
+    /// How long a check's connect phase may take: `min(inter, timeout connect)`.
     pub check_timeout: SimDuration,
 }
 
@@ -85,10 +92,14 @@ impl HaproxyConfig {
 enum HaproxyTimer {
     /// Check server `index`.
     Check(usize),
-    /// Check number `id` of a server got no answer in time.
+    /// Check number `id` got no connection in time.
+    CheckConnectTimeout(u64),
+    /// Check number `id`, connected, got no answer in time.
     CheckTimeout(u64),
     /// Forwarded request `id` got no connection in time.
     ConnectTimeout(u64),
+    /// Forwarded request `id`, connected, got no answer in time.
+    ServerTimeout(u64),
     /// Try refused request `id` again.
     Retry(u64),
 }
@@ -109,6 +120,7 @@ struct Forwarded {
     path: String,
     server: usize,
     tries: u32,
+    connected: bool,
 }
 
 /// haproxy on one control-plane host.
@@ -118,8 +130,8 @@ pub struct Haproxy {
     servers: Vec<Server>,
     next_server: usize,
     next_id: u64,
-    /// Checks in flight: id -> server.
-    checks: BTreeMap<u64, usize>,
+    /// Checks in flight: id -> (server, connected).
+    checks: BTreeMap<u64, (usize, bool)>,
     forwarded: BTreeMap<u64, Forwarded>,
     /// When each server last changed state (for tests and reports).
     pub transitions: Vec<(SimTime, String, bool)>,
@@ -173,8 +185,11 @@ impl Haproxy {
 
     fn check(&mut self, ctx: &mut Ctx<'_>, server: usize) {
         let id = self.id();
-        self.checks.insert(id, server);
-        ctx.set_timer(self.config.check_timeout, HaproxyTimer::CheckTimeout(id));
+        self.checks.insert(id, (server, false));
+        ctx.set_timer(
+            self.config.check_timeout,
+            HaproxyTimer::CheckConnectTimeout(id),
+        );
         match self.servers.get(server).and_then(|s| s.actor) {
             Some(a) => ctx.send(
                 a,
@@ -190,7 +205,7 @@ impl Haproxy {
     /// Check `id` finished: move its server's health, and schedule the next check `inter`
     /// from now.
     fn check_result(&mut self, ctx: &mut Ctx<'_>, id: u64, ok: bool) {
-        let Some(i) = self.checks.remove(&id) else {
+        let Some((i, _)) = self.checks.remove(&id) else {
             return;
         };
         ctx.set_timer(self.config.inter, HaproxyTimer::Check(i));
@@ -243,6 +258,7 @@ impl Haproxy {
             path: get.path.clone(),
             server,
             tries: 0,
+            connected: false,
         };
         self.forward(ctx, f);
     }
@@ -298,6 +314,17 @@ impl Haproxy {
         );
     }
 
+    /// The server's kernel took connection `id`: from now on the exchange's own timeout runs.
+    fn on_accepted(&mut self, ctx: &mut Ctx<'_>, id: u64) {
+        if let Some((_, connected)) = self.checks.get_mut(&id) {
+            *connected = true;
+            ctx.set_timer(CHECK_TIMEOUT, HaproxyTimer::CheckTimeout(id));
+        } else if let Some(f) = self.forwarded.get_mut(&id) {
+            f.connected = true;
+            ctx.set_timer(SERVER_TIMEOUT, HaproxyTimer::ServerTimeout(id));
+        }
+    }
+
     fn on_reply(&mut self, ctx: &mut Ctx<'_>, r: &HttpReply) {
         if self.checks.contains_key(&r.id) {
             self.check_result(ctx, r.id, r.status == 200);
@@ -319,8 +346,23 @@ impl Model for Haproxy {
             Event::Start { .. } => self.start(ctx),
             Event::Timer { tag, .. } => match tag.downcast_ref::<HaproxyTimer>() {
                 Some(HaproxyTimer::Check(i)) => self.check(ctx, *i),
+                Some(HaproxyTimer::CheckConnectTimeout(id)) => {
+                    if self.checks.get(id).is_some_and(|(_, connected)| !connected) {
+                        self.check_result(ctx, *id, false);
+                    }
+                }
                 Some(HaproxyTimer::CheckTimeout(id)) => self.check_result(ctx, *id, false),
-                Some(HaproxyTimer::ConnectTimeout(id)) => self.retry(ctx, *id),
+                Some(HaproxyTimer::ConnectTimeout(id)) => {
+                    // No retry once connected: the request hangs until the server timeout.
+                    if self.forwarded.get(id).is_some_and(|f| !f.connected) {
+                        self.retry(ctx, *id);
+                    }
+                }
+                Some(HaproxyTimer::ServerTimeout(id)) => {
+                    if let Some(f) = self.forwarded.remove(id) {
+                        self.fail(ctx, &f);
+                    }
+                }
                 Some(HaproxyTimer::Retry(id)) => self.retry(ctx, *id),
                 None => {}
             },
@@ -331,6 +373,8 @@ impl Model for Haproxy {
             } => {
                 if let Some(r) = msg.downcast_ref::<HttpReply>() {
                     self.on_reply(ctx, r);
+                } else if let Some(a) = msg.downcast_ref::<HttpAccepted>() {
+                    self.on_accepted(ctx, a.id);
                 } else if let Some(g) = msg.downcast_ref::<HttpGet>() {
                     self.on_request(ctx, Endpoint::new(from, from_port), g);
                 }

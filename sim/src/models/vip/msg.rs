@@ -24,6 +24,15 @@ pub struct HttpGet {
     pub path: String,
 }
 
+/// The server's kernel completed the TCP handshake for request `id` (the SYN-ACK): the
+/// connection is up and the request is being served. Lets the client tell a slow answer
+/// from a host that does not answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpAccepted {
+    /// The request number.
+    pub id: u64,
+}
+
 /// The answer to an [`HttpGet`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpReply {
@@ -43,4 +52,4 @@ macro_rules! message {
     };
 }
 
-message!(VrrpAdvert, HttpGet, HttpReply);
+message!(VrrpAdvert, HttpGet, HttpAccepted, HttpReply);

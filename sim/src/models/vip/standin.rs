@@ -4,7 +4,7 @@
 //! differential test compares like with like; the apiserver model proper, whose readiness
 //! follows etcd, replaces it in the control-plane world.
 
-use super::msg::{HttpGet, HttpReply};
+use super::msg::{HttpAccepted, HttpGet, HttpReply};
 use crate::engine::{Ctx, Endpoint, Event, Model};
 
 /// Status it answers with.
@@ -23,11 +23,13 @@ impl Model for ReadyBackend {
         } = event
             && let Some(g) = msg.downcast_ref::<HttpGet>()
         {
+            let to = Endpoint::new(from, from_port);
+            ctx.send(to, HttpAccepted { id: g.id });
             let reply = HttpReply {
                 id: g.id,
                 status: READY,
             };
-            ctx.send(Endpoint::new(from, from_port), reply);
+            ctx.send(to, reply);
         }
     }
 

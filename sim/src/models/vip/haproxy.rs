@@ -346,17 +346,17 @@ impl Model for Haproxy {
             Event::Start { .. } => self.start(ctx),
             Event::Timer { tag, .. } => match tag.downcast_ref::<HaproxyTimer>() {
                 Some(HaproxyTimer::Check(i)) => self.check(ctx, *i),
-                Some(HaproxyTimer::CheckConnectTimeout(id)) => {
-                    if self.checks.get(id).is_some_and(|(_, connected)| !connected) {
-                        self.check_result(ctx, *id, false);
-                    }
+                Some(HaproxyTimer::CheckConnectTimeout(id))
+                    if self.checks.get(id).is_some_and(|(_, connected)| !connected) =>
+                {
+                    self.check_result(ctx, *id, false);
                 }
                 Some(HaproxyTimer::CheckTimeout(id)) => self.check_result(ctx, *id, false),
-                Some(HaproxyTimer::ConnectTimeout(id)) => {
-                    // No retry once connected: the request hangs until the server timeout.
-                    if self.forwarded.get(id).is_some_and(|f| !f.connected) {
-                        self.retry(ctx, *id);
-                    }
+                // No retry once connected: the request hangs until the server timeout.
+                Some(HaproxyTimer::ConnectTimeout(id))
+                    if self.forwarded.get(id).is_some_and(|f| !f.connected) =>
+                {
+                    self.retry(ctx, *id);
                 }
                 Some(HaproxyTimer::ServerTimeout(id)) => {
                     if let Some(f) = self.forwarded.remove(id) {
@@ -364,7 +364,7 @@ impl Model for Haproxy {
                     }
                 }
                 Some(HaproxyTimer::Retry(id)) => self.retry(ctx, *id),
-                None => {}
+                Some(_) | None => {}
             },
             Event::Message {
                 from,

@@ -10,21 +10,38 @@
 //!   check and the `etcd-readiness` check, each with its own client, so with etcd silent it
 //!   answers after both timeouts (4 s at the defaults). `/livez` and `/healthz` run the
 //!   `etcd` check only.
+//! - API requests (today Lease GET and PUT) go to etcd through a storage client over the same
+//!   `--etcd-servers`, under the request's deadline: `--request-timeout` (60 s) for a GET,
+//!   34 s for writes (the create/update handlers' cap). etcd calls have no timeout of their
+//!   own, so a silent etcd answers 504 only then. An update is a txn on the key's mod
+//!   revision (`resourceVersion`): a stale one is a 409 Conflict.
 //! - SIGTERM: with kubeadm's defaults (`--shutdown-delay-duration` 0) the listener closes at
 //!   once, so the model stops as on a kill: connections are refused.
 
 use std::collections::BTreeMap;
 
+use super::api::{ApiError, ApiOp, ApiRequest, ApiResponse, LeaseObject, LeaseRecord, lease_key};
 use super::etcd_check::{Answer, CheckDone, ETCD_CHECK_TIMEOUT, EtcdCheck};
-use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, Port, route_to};
-use crate::models::etcd::MODEL_NAME as ETCD_MODEL;
-use crate::models::etcd::session::{Keepalive, SessionConfig};
+use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, Port, SimDuration, route_to};
+use crate::models::etcd::session::{
+    CallError, CallFailure, CallId, EtcdSession, Keepalive, SessionConfig, SessionEvent,
+};
+use crate::models::etcd::{MODEL_NAME as ETCD_MODEL, ReadMode};
+use crate::models::kv::KvOp;
 use crate::models::vip::msg::{HttpAccepted, HttpGet, HttpReply};
+use topology::wire::{CompareTarget, KvResult, ResponseOp};
 
 /// The readiness path.
 pub const READYZ: &str = "/readyz";
 /// Ports of the two checks' sessions: `etcd`, then `etcd-readiness`.
 const CHECK_PORTS: [Port; 2] = [Port(1), Port(2)];
+/// Port of the storage client.
+const STORAGE_PORT: Port = Port(3);
+/// `--request-timeout` default: a GET's deadline.
+pub const REQUEST_TIMEOUT: SimDuration = SimDuration::from_secs(60);
+/// The create/update/patch/delete handlers' deadline (`k8s.io/apiserver/pkg/endpoints/
+/// handlers`, `requestTimeoutUpperBound`-style cap at 34 s).
+pub const WRITE_TIMEOUT: SimDuration = SimDuration::from_secs(34);
 
 /// Which etcd members an apiserver is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +58,7 @@ pub struct ApiserverConfig {
     /// `--etcd-servers`.
     pub etcd_servers: EtcdServers,
     /// `--etcd-healthcheck-timeout` and `--etcd-readycheck-timeout`.
-    pub check_timeout: crate::engine::SimDuration,
+    pub check_timeout: SimDuration,
 }
 
 impl Default for ApiserverConfig {
@@ -65,11 +82,22 @@ struct Request {
     ok: bool,
 }
 
+/// An API request waiting for etcd.
+#[derive(Clone, Debug)]
+struct Stored {
+    to: Endpoint,
+    id: u64,
+    /// The record a PUT wrote.
+    put: Option<LeaseRecord>,
+}
+
 /// The apiserver.
 #[derive(Debug)]
 pub struct KubeApiserver {
     config: ApiserverConfig,
     checks: [EtcdCheck; 2],
+    storage: EtcdSession,
+    stored: BTreeMap<CallId, Stored>,
     requests: BTreeMap<u64, Request>,
     next_request: u64,
     /// Every `/readyz` answer: (when, status).
@@ -91,6 +119,8 @@ impl KubeApiserver {
                 EtcdCheck::new(config.check_timeout, session),
                 EtcdCheck::new(config.check_timeout, session),
             ],
+            storage: EtcdSession::new(session),
+            stored: BTreeMap::new(),
             requests: BTreeMap::new(),
             next_request: 0,
             readyz: Vec::new(),
@@ -106,6 +136,90 @@ impl KubeApiserver {
         for (check, port) in self.checks.iter_mut().zip(CHECK_PORTS) {
             check.start(&mut ctx.scoped(port), &members);
         }
+        self.storage.start(&mut ctx.scoped(STORAGE_PORT), &members);
+    }
+
+    fn on_api(&mut self, ctx: &mut Ctx<'_>, to: Endpoint, req: &ApiRequest) {
+        let (op, read, deadline, put) = match &req.op {
+            ApiOp::GetLease { name } => (
+                KvOp::Get {
+                    key: lease_key(name),
+                },
+                ReadMode::Linearizable,
+                REQUEST_TIMEOUT,
+                None,
+            ),
+            ApiOp::PutLease {
+                name,
+                record,
+                resource_version,
+            } => {
+                // Create only if absent; update only if unchanged since it was read.
+                let target = match resource_version {
+                    Some(rv) => CompareTarget::ModRevision(*rv),
+                    None => CompareTarget::CreateRevision(0),
+                };
+                let op = KvOp::compare_and_put(lease_key(name), target, record.encode());
+                (
+                    op,
+                    ReadMode::Linearizable,
+                    WRITE_TIMEOUT,
+                    Some(record.clone()),
+                )
+            }
+        };
+        let call = self
+            .storage
+            .call(&mut ctx.scoped(STORAGE_PORT), op, read, deadline);
+        let stored = Stored {
+            to,
+            id: req.id,
+            put,
+        };
+        self.stored.insert(call, stored);
+    }
+
+    fn on_stored(&mut self, ctx: &mut Ctx<'_>, event: SessionEvent) {
+        let SessionEvent::Done { call, result } = event else {
+            return;
+        };
+        let Some(s) = self.stored.remove(&call) else {
+            return;
+        };
+        let result = match (result, s.put) {
+            (Ok(KvResult::Get { kv: None, .. }), None) => Err(ApiError::NotFound),
+            (Ok(KvResult::Get { kv: Some(kv), .. }), None) => LeaseRecord::decode(&kv.value)
+                .map(|record| LeaseObject {
+                    record,
+                    resource_version: kv.mod_revision,
+                })
+                .ok_or_else(|| ApiError::Storage("undecodable lease".to_owned())),
+            (
+                Ok(KvResult::Txn {
+                    succeeded: true,
+                    revision,
+                    ..
+                }),
+                Some(record),
+            ) => Ok(LeaseObject {
+                record,
+                resource_version: revision,
+            }),
+            (Ok(KvResult::Txn { responses, .. }), Some(_)) => {
+                let exists = responses
+                    .iter()
+                    .any(|r| matches!(r, ResponseOp::Get { kv: Some(_) }));
+                Err(if exists {
+                    ApiError::Conflict
+                } else {
+                    ApiError::NotFound
+                })
+            }
+            (Ok(other), _) => Err(ApiError::Storage(format!("unexpected {other:?}"))),
+            (Err(f), _) => Err(api_error(&f)),
+        };
+        let reply = ApiResponse { id: s.id, result };
+        ctx.scoped(Port::MAIN).send(s.to, reply);
     }
 
     fn on_get(&mut self, ctx: &mut Ctx<'_>, to: Endpoint, get: &HttpGet) {
@@ -170,6 +284,15 @@ impl KubeApiserver {
 impl Model for KubeApiserver {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
         let mut event = event;
+        match route_to(&mut self.storage, STORAGE_PORT, ctx, event) {
+            Ok(reports) => {
+                for r in reports {
+                    self.on_stored(ctx, r);
+                }
+                return;
+            }
+            Err(e) => event = e,
+        }
         for (index, port) in CHECK_PORTS.into_iter().enumerate() {
             match route_to(&mut self.checks[index], port, ctx, event) {
                 Ok(done) => {
@@ -188,10 +311,13 @@ impl Model for KubeApiserver {
                 from_port,
                 msg,
             } => {
+                let to = Endpoint::new(from, from_port);
                 if let Some(g) = msg.downcast_ref::<HttpGet>() {
-                    let to = Endpoint::new(from, from_port);
                     ctx.send(to, HttpAccepted { id: g.id });
                     self.on_get(ctx, to, g);
+                } else if let Some(r) = msg.downcast_ref::<ApiRequest>() {
+                    ctx.send(to, HttpAccepted { id: r.id });
+                    self.on_api(ctx, to, r);
                 }
             }
             Event::Timer { .. } | Event::Refused { .. } | Event::Closed { .. } => {}
@@ -204,5 +330,18 @@ impl Model for KubeApiserver {
             check.reset();
         }
         self.requests.clear();
+        self.storage.reset();
+        self.stored.clear();
+    }
+}
+
+/// The status a failed storage call gives the client.
+fn api_error(f: &CallFailure) -> ApiError {
+    match &f.error {
+        CallError::DeadlineExceeded => ApiError::Timeout,
+        CallError::Server(e) => ApiError::Storage(format!("{e:?}")),
+        CallError::ConnectionClosed | CallError::Refused => {
+            ApiError::Storage(format!("{:?}", f.error))
+        }
     }
 }

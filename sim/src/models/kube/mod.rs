@@ -1,6 +1,11 @@
-//! The Kubernetes control plane: today the kube-apiserver's readiness as haproxy sees it
-//! ([`apiserver`], its etcd health checks in [`etcd_check`]). Leader election and the node
-//! lifecycle build on it.
+//! The Kubernetes control plane: the kube-apiserver's readiness as haproxy sees it and the
+//! Lease API ([`apiserver`], its etcd health checks in [`etcd_check`], objects in [`api`]),
+//! and leader election of kube-scheduler and kube-controller-manager ([`elector`]) with its
+//! invariant ([`checks`]). The node lifecycle builds on them.
 
+pub mod api;
 pub mod apiserver;
+pub mod checks;
+pub mod elector;
 pub mod etcd_check;
+pub mod facts;

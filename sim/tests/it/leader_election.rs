@@ -11,7 +11,7 @@ use sim::models::etcd::{ClientConfig, EtcdSimConfig, add_members_and_clients};
 use sim::models::kube::apiserver::{ApiserverConfig, KubeApiserver};
 use sim::models::kube::checks::SingleLeaderPerLease;
 use sim::models::kube::elector::{
-    ACQUIRE_JITTER, ElectorConfig, LeaderCandidate, Phase, RESTART_BACKOFF,
+    ACQUIRE_JITTER, EXIT_DETECTION, ElectorConfig, LeaderCandidate, Phase,
 };
 use sim::models::kube::facts::LeaderChange;
 use sim::models::vip::APISERVER_MODEL;
@@ -201,11 +201,40 @@ fn a_leader_that_cannot_renew_steps_down_at_the_renew_deadline_and_restarts_as_s
         "the new leader waited for the old lease to expire"
     );
     eprintln!("apiserver stopped at 30 s under the leader: lost at {lost}, new leader at {won}");
-    // The old process came back after the kubelet's back-off with a new identity.
+    // The old process came back at once (its first exit) with a new identity.
     let c = w.candidate(&old);
     assert_eq!(c.phase(), Phase::Standby);
-    assert!(*lost + RESTART_BACKOFF <= secs(90));
+    assert!(*lost + EXIT_DETECTION <= secs(90));
     assert!(c.identity().ends_with("_2"), "{}", c.identity());
+}
+
+/// kube-scheduler releases its lease on SIGTERM (`ReleaseOnCancel`), so a standby takes it at
+/// its next try instead of after the lease duration.
+#[test]
+fn a_terminated_scheduler_releases_the_lease_for_a_quick_handover() {
+    let mut w = world(6, topology_config());
+    w.sim.run_until(secs(30), &mut NullSink);
+    let old = w.leaders().pop().expect("a leader");
+    let term = Fault::ProcessTerminate {
+        host: old.clone(),
+        process: COMPONENT.to_owned(),
+    };
+    w.sim.schedule_fault(secs(30), term).expect("fault");
+    w.sim.run_until(secs(60), &mut NullSink);
+    w.sim.finish(&mut NullSink);
+    assert!(w.sim.violations().is_empty(), "{:?}", w.sim.violations());
+    let (won, who, _) = w
+        .changes()
+        .into_iter()
+        .find(|(t, _, leading)| *t > secs(30) && *leading)
+        .expect("a new leader");
+    assert_ne!(host_of(&who), old);
+    // The standby sees the empty holder at its next try (at most one acquire wait away).
+    assert!(
+        won <= secs(30) + w.max_acquire_wait() + SimDuration::from_millis(100),
+        "{won}"
+    );
+    eprintln!("scheduler terminated at 30 s: new leader at {won}");
 }
 
 /// client-go refuses a renew deadline longer than the lease duration; planted here, a leader

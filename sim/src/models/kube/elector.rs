@@ -1,25 +1,34 @@
 //! Leader election of kube-scheduler and kube-controller-manager: client-go's
-//! `tools/leaderelection` over a `coordination.k8s.io` Lease, through the apiserver.
+//! `tools/leaderelection` over a `coordination.k8s.io` Lease, through the apiserver on the
+//! candidate's own host (kubeadm's `scheduler.conf` and `controller-manager.conf` point at the
+//! node's own advertise address since 1.20).
 //!
-//! The loop, as `LeaderElector` runs it (client-go v0.29-v0.32):
+//! The loop, as `LeaderElector` runs it (client-go v0.29-v0.32, read at the tags):
 //! - **acquire**: `wait.JitterUntil(tryAcquireOrRenew, RetryPeriod, 1.2, sliding)`: a try at
-//!   once, then every `RetryPeriod x (1 + 1.2 x rand)` after the last try finished, until one
-//!   succeeds;
-//! - **renew**: `wait.Until` over `PollImmediateUntil(RetryPeriod, tryAcquireOrRenew)` inside
-//!   a `RenewDeadline` context: a try at once after acquiring and every `RetryPeriod` while
-//!   they succeed; once one fails, tries go on every `RetryPeriod` until `RenewDeadline` from
-//!   the start of that round, and then leadership is lost;
-//! - **tryAcquireOrRenew**: GET the Lease (create it if absent). If its record changed since
-//!   last seen, note it with the local time (`observedTime`). Another holder's lease counts
-//!   as valid until `observedTime + leaseDurationSeconds`: never by its `renewTime`, so
-//!   clocks need not agree. Otherwise write the record with this candidate as holder
-//!   (`acquireTime` kept on a renewal, `leaseTransitions` + 1 on a takeover), conditional on
-//!   the `resourceVersion` read; a conflict fails the try.
-//! - Each request carries the leader-election client's timeout, `RenewDeadline` (both
-//!   components build that client with `Timeout = RenewDeadline`).
-//! - Losing leadership ends the process (`OnStoppedLeading` exits); the kubelet restarts the
-//!   static pod's container after its crash back-off, and the new process has a new identity
-//!   (`hostname_<uuid>`), so it waits for its own old lease to expire like any standby.
+//!   once, then `RetryPeriod x (1 + 1.2 x rand)` after the last try finished, until one
+//!   succeeds. A standby has no deadline.
+//! - **renew**: `wait.Until(RetryPeriod)` over a poll every `RetryPeriod` inside a
+//!   `RenewDeadline` context: right after acquiring a try at once, then one `RetryPeriod`
+//!   after each success. Once a try fails, the round's poll ticks every `RetryPeriod` from the
+//!   round's start (a tick that comes while a try runs is dropped, as in v0.32's
+//!   `PollUntilContextTimeout`) until `RenewDeadline` from the round's start: then
+//!   leadership is lost. The leader never looks at the lease duration itself.
+//! - **tryAcquireOrRenew**: a leader whose lease is still valid by its own clock first PUTs
+//!   its renewal directly (the v0.30 fast path) and falls back to the slow path on any error.
+//!   The slow path GETs the Lease (creating it if absent). If its record changed since last
+//!   seen, it is noted with the local time (`observedTime`); another holder's lease counts as
+//!   valid until `observedTime + leaseDurationSeconds` (an empty holder not at all). Otherwise
+//!   the candidate PUTs itself as holder (`acquireTime` kept on a renewal, `leaseTransitions`
+//!   plus one on a takeover), conditional on the `resourceVersion` read; a conflict or any
+//!   error fails the try.
+//! - Every request has the leader-election client's timeout, `max(1 s, RenewDeadline / 2)`
+//!   (5 s), and a refused connection fails at once.
+//! - kube-scheduler releases the lease (`ReleaseOnCancel`: an empty holder with a 1 s
+//!   duration) when it stops leading, on SIGTERM and after a lost renewal, before it exits;
+//!   kube-controller-manager does not. Losing leadership ends the process; the kubelet
+//!   restarts the static pod's container (the first time at once, then after 10 s, 20 s, ...
+//!   up to 300 s), and the new process has a new identity (`hostname_<uuid>`), so it waits a
+//!   whole lease duration from its first GET like any standby.
 
 use rand::Rng;
 
@@ -31,9 +40,15 @@ use crate::models::vip::msg::HttpAccepted;
 
 /// client-go's acquire jitter factor (`JitterFactor = 1.2`).
 pub const ACQUIRE_JITTER: f64 = 1.2;
-/// The kubelet's first crash back-off for a container that exited (10 s,
-/// `pkg/kubelet/kuberuntime`, `initialBackOff` / `backOffPeriod`).
+/// The kubelet's crash back-off after the first restart (10 s, doubling, `backOffPeriod` in
+/// `pkg/kubelet/kubelet.go`); the first restart of a container is immediate.
 pub const RESTART_BACKOFF: SimDuration = SimDuration::from_secs(10);
+/// The longest crash back-off (`MaxContainerBackOff`, 300 s).
+pub const MAX_RESTART_BACKOFF: SimDuration = SimDuration::from_secs(300);
+/// How soon the kubelet notices a container exited: its PLEG relists every second.
+pub const EXIT_DETECTION: SimDuration = SimDuration::from_secs(1);
+/// Shortest per-request timeout of the leader-election client (`max(1 s, RenewDeadline/2)`).
+const MIN_REQUEST_TIMEOUT: SimDuration = SimDuration::from_secs(1);
 
 /// One candidate's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +61,8 @@ pub struct ElectorConfig {
     pub renew_deadline: SimDuration,
     /// `retryPeriod`.
     pub retry_period: SimDuration,
+    /// `ReleaseOnCancel` (kube-scheduler sets it, kube-controller-manager does not).
+    pub release_on_cancel: bool,
 }
 
 impl ElectorConfig {
@@ -57,7 +74,13 @@ impl ElectorConfig {
             lease_duration: s(le.lease_duration_seconds),
             renew_deadline: s(le.renew_deadline_seconds),
             retry_period: s(le.retry_period_seconds),
+            release_on_cancel: lease == "kube-scheduler",
         }
+    }
+
+    /// The leader-election client's per-request timeout: `max(1 s, RenewDeadline / 2)`.
+    pub fn request_timeout(&self) -> SimDuration {
+        SimDuration::from_nanos(self.renew_deadline.as_nanos() / 2).max(MIN_REQUEST_TIMEOUT)
     }
 }
 
@@ -76,10 +99,14 @@ enum ElectorTimer {
 /// Where a try is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Step {
+    /// Waiting for the fast path's direct renewal.
+    FastPut,
     /// Waiting for the GET.
     Get,
     /// Waiting for the write of this record.
     Put(LeaseRecord),
+    /// Waiting for the release before the process exits.
+    Release,
 }
 
 /// The process's phase.
@@ -89,6 +116,8 @@ pub enum Phase {
     Standby,
     /// Holding the lease.
     Leading,
+    /// Releasing the lease on its way out.
+    Releasing,
     /// Exited after losing the lease; the kubelet restarts it.
     Restarting,
 }
@@ -113,6 +142,10 @@ pub struct LeaderCandidate {
     try_started: SimTime,
     /// Times this process acquired the lease.
     pub acquisitions: u32,
+    /// Exits so far (the kubelet's back-off grows with them).
+    exits: u32,
+    /// SIGTERM is being handled.
+    terminating: bool,
 }
 
 impl LeaderCandidate {
@@ -131,6 +164,8 @@ impl LeaderCandidate {
             rounds: 0,
             try_started: SimTime::ZERO,
             acquisitions: 0,
+            exits: 0,
+            terminating: false,
         }
     }
 
@@ -172,8 +207,10 @@ impl LeaderCandidate {
         self.next_request += 1;
         let id = self.next_request;
         self.in_flight = Some((id, step));
-        ctx.set_timer(self.config.renew_deadline, ElectorTimer::RequestTimeout(id));
-        // kubeadm points both components at the apiserver on their own host.
+        ctx.set_timer(
+            self.config.request_timeout(),
+            ElectorTimer::RequestTimeout(id),
+        );
         if let Some(api) = ctx.directory().actor_on(ctx.host(), APISERVER_MODEL) {
             ctx.send(api, ApiRequest { id, op });
         }
@@ -185,6 +222,23 @@ impl LeaderCandidate {
             return;
         }
         self.try_started = ctx.now();
+        if self.is_leader() && self.lease_valid(ctx.now()) {
+            let (obj, _) = self
+                .observed
+                .clone()
+                .expect("a leader has observed its lease");
+            let op = ApiOp::PutLease {
+                name: self.config.lease.clone(),
+                record: self.record(ctx.now(), Some(&obj.record)),
+                resource_version: Some(obj.resource_version),
+            };
+            self.send(ctx, op, Step::FastPut);
+        } else {
+            self.get(ctx);
+        }
+    }
+
+    fn get(&mut self, ctx: &mut Ctx<'_>) {
         let op = ApiOp::GetLease {
             name: self.config.lease.clone(),
         };
@@ -232,10 +286,13 @@ impl LeaderCandidate {
                 };
                 self.send(ctx, op, Step::Put(record));
             }
-            (Step::Put(_), Ok(obj)) => {
+            (Step::Put(_) | Step::FastPut, Ok(obj)) => {
                 self.observed = Some((obj.clone(), now));
                 self.finish_try(ctx, true);
             }
+            // The fast path failed: the slow path, in the same try.
+            (Step::FastPut, Err(_)) => self.get(ctx),
+            (Step::Release, _) => self.exit(ctx),
             (_, Err(_)) => self.finish_try(ctx, false),
         }
     }
@@ -296,24 +353,79 @@ impl LeaderCandidate {
                     let left = ends.saturating_since(ctx.now());
                     ctx.set_timer(left, ElectorTimer::RenewDeadline(self.rounds));
                 }
-                // PollImmediateUntil ticks every RetryPeriod from the round's first try.
-                let next = self.try_started + self.config.retry_period;
+                // The round's poll ticks every RetryPeriod from its start; ticks that came
+                // while this try ran are dropped.
+                let (start, _) = self.renew_round.unwrap_or((self.try_started, 0));
+                let period = self.config.retry_period.as_nanos().max(1);
+                let elapsed = ctx.now().saturating_since(start).as_nanos();
+                let next = start + SimDuration::from_nanos((elapsed / period + 1) * period);
                 self.schedule_try(ctx, next.saturating_since(ctx.now()));
             }
-            (Phase::Restarting, _) => {}
+            (Phase::Releasing | Phase::Restarting, _) => {}
         }
     }
 
-    /// The renew round ran out: leadership is lost and the process exits.
+    /// The renew round ran out: leadership is lost and the process exits, releasing the
+    /// lease first if it is configured to.
     fn lose(&mut self, ctx: &mut Ctx<'_>) {
         self.leading_fact(ctx, false);
-        self.phase = Phase::Restarting;
         self.in_flight = None;
         self.renew_round = None;
         if let Some(t) = self.try_timer.take() {
             ctx.cancel_timer(t);
         }
-        ctx.set_timer(RESTART_BACKOFF, ElectorTimer::Restart);
+        if self.config.release_on_cancel {
+            self.release(ctx);
+        } else {
+            self.exit(ctx);
+        }
+    }
+
+    /// `release()`: an empty holder with a one-second lease, if this process still holds it.
+    fn release(&mut self, ctx: &mut Ctx<'_>) {
+        self.phase = Phase::Releasing;
+        let Some((obj, _)) = self.observed.clone().filter(|_| self.is_leader()) else {
+            self.exit(ctx);
+            return;
+        };
+        let now = ctx.now();
+        let record = LeaseRecord {
+            holder: String::new(),
+            duration: SimDuration::from_secs(1),
+            acquired: now,
+            renewed: now,
+            transitions: obj.record.transitions,
+        };
+        let op = ApiOp::PutLease {
+            name: self.config.lease.clone(),
+            record,
+            resource_version: Some(obj.resource_version),
+        };
+        self.send(ctx, op, Step::Release);
+    }
+
+    /// The process exits (`klog.FlushAndExit`); the kubelet notices and restarts it after
+    /// its back-off.
+    fn exit(&mut self, ctx: &mut Ctx<'_>) {
+        if self.terminating {
+            // Stopped by SIGTERM: the process ends here, the engine restarts it on request.
+            self.terminating = false;
+            ctx.exit();
+            return;
+        }
+        self.phase = Phase::Restarting;
+        self.in_flight = None;
+        let backoff = match self.exits {
+            0 => SimDuration::ZERO,
+            n => {
+                let doubled = RESTART_BACKOFF
+                    .as_nanos()
+                    .saturating_mul(1 << (n - 1).min(16));
+                SimDuration::from_nanos(doubled).min(MAX_RESTART_BACKOFF)
+            }
+        };
+        self.exits += 1;
+        ctx.set_timer(EXIT_DETECTION + backoff, ElectorTimer::Restart);
     }
 
     fn leading_fact(&self, ctx: &mut Ctx<'_>, leading: bool) {
@@ -334,8 +446,11 @@ impl Model for LeaderCandidate {
                 Some(ElectorTimer::RequestTimeout(req))
                     if self.in_flight.as_ref().is_some_and(|(r, _)| r == req) =>
                 {
-                    self.in_flight = None;
-                    self.finish_try(ctx, false);
+                    let failed = ApiResponse {
+                        id: *req,
+                        result: Err(ApiError::Timeout),
+                    };
+                    self.on_response(ctx, &failed);
                 }
                 Some(ElectorTimer::RenewDeadline(round))
                     if self.phase == Phase::Leading
@@ -358,8 +473,11 @@ impl Model for LeaderCandidate {
                 if let Some(r) = msg.downcast_ref::<ApiRequest>()
                     && self.in_flight.as_ref().is_some_and(|(id, _)| *id == r.id)
                 {
-                    self.in_flight = None;
-                    self.finish_try(ctx, false);
+                    let failed = ApiResponse {
+                        id: r.id,
+                        result: Err(ApiError::Storage("connection refused".to_owned())),
+                    };
+                    self.on_response(ctx, &failed);
                 }
             }
             Event::Closed { .. } | Event::Fault(_) => {}
@@ -372,5 +490,20 @@ impl Model for LeaderCandidate {
         self.in_flight = None;
         self.try_timer = None;
         self.renew_round = None;
+        self.terminating = false;
+    }
+
+    /// SIGTERM: a leader with `ReleaseOnCancel` releases the lease before it exits; anyone
+    /// else exits at once.
+    fn terminate(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        if self.phase == Phase::Leading && self.config.release_on_cancel {
+            self.leading_fact(ctx, false);
+            self.in_flight = None;
+            self.terminating = true;
+            self.release(ctx);
+            true
+        } else {
+            false
+        }
     }
 }

@@ -248,13 +248,13 @@ fn a_fault_that_changes_nothing_is_named() {
     );
 }
 
-/// Until the Kubernetes control-plane model lands, a plan that faults keepalived, haproxy or
-/// the apiserver would change nothing in simulation yet read as applied: it is refused, for
-/// `sim run` and `sim replay` alike, naming what the host does run.
+/// Until the node model lands, a plan that faults the kubelet or containerd would change
+/// nothing in simulation yet read as applied: it is refused, for `sim run` and `sim replay`
+/// alike, naming what the host does run (the control plane's processes among them).
 #[test]
 fn a_fault_on_a_process_nothing_models_is_refused() {
     let dir = scratch("rough-edges", "unmodelled");
-    for process in ["keepalived", "haproxy", "kube-apiserver"] {
+    for process in ["kubelet", "containerd"] {
         let plan = dir.join(format!("{process}.yaml"));
         std::fs::write(
             &plan,
@@ -274,6 +274,8 @@ fn a_fault_on_a_process_nothing_models_is_refused() {
                     "on micklethefickle it runs",
                     "etcd",
                     "ceph-mon",
+                    "keepalived",
+                    "kube-apiserver",
                 ],
             );
         }

@@ -62,6 +62,75 @@ fn x_of(t: SimTime, duration: SimDuration) -> u64 {
         + (u128::from(t.as_nanos().min(span)) * u128::from(AXIS_WIDTH) / u128::from(span)) as u64
 }
 
+/// A run of pixels of one lane drawn in one status.
+#[derive(Debug, PartialEq)]
+struct PixelSegment {
+    x0: u64,
+    x1: u64,
+    status: Status,
+    start: SimTime,
+    end: SimTime,
+}
+
+/// How bad a status is, for a pixel that several intervals share.
+fn severity(status: Status) -> u8 {
+    match status {
+        Status::Up => 0,
+        Status::Degraded => 1,
+        Status::Down => 2,
+    }
+}
+
+/// The lane's intervals as pixel runs that tile the axis: each pixel shows the worst status
+/// of the intervals that touch it, so an outage shorter than a pixel still shows and many of
+/// them do not push the lane past the axis.
+fn pixel_segments(
+    intervals: &[crate::checks::timeline::Interval],
+    duration: SimDuration,
+) -> Vec<PixelSegment> {
+    let mut pixels: Vec<Option<(Status, SimTime, SimTime)>> = vec![None; AXIS_WIDTH as usize];
+    for interval in intervals {
+        let a = x_of(interval.start, duration) - LABEL_WIDTH;
+        let b = (x_of(interval.end, duration) - LABEL_WIDTH)
+            .max(a + 1)
+            .min(AXIS_WIDTH);
+        for p in pixels.iter_mut().take(b as usize).skip(a as usize) {
+            *p = Some(match *p {
+                Some((st, s0, e0)) => {
+                    let worst = if severity(interval.status) > severity(st) {
+                        interval.status
+                    } else {
+                        st
+                    };
+                    (worst, s0.min(interval.start), e0.max(interval.end))
+                }
+                None => (interval.status, interval.start, interval.end),
+            });
+        }
+    }
+    let mut out: Vec<PixelSegment> = Vec::new();
+    for (i, p) in pixels.into_iter().enumerate() {
+        let Some((status, start, end)) = p else {
+            continue;
+        };
+        let x = LABEL_WIDTH + i as u64;
+        match out.last_mut() {
+            Some(last) if last.x1 == x && last.status == status => {
+                last.x1 = x + 1;
+                last.end = last.end.max(end);
+            }
+            _ => out.push(PixelSegment {
+                x0: x,
+                x1: x + 1,
+                status,
+                start,
+                end,
+            }),
+        }
+    }
+    out
+}
+
 /// A tick step giving about ten ticks over `duration`.
 fn tick_step(duration: SimDuration) -> SimDuration {
     const STEPS_SECS: [u64; 10] = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
@@ -97,17 +166,16 @@ fn svg(outcome: &RunOutcome) -> String {
             s,
             r##"<rect class="track" x="{LABEL_WIDTH}" y="{y}" width="{AXIS_WIDTH}" height="{LANE_HEIGHT}" fill="#eee"/>"##
         );
-        for interval in &timeline.intervals {
-            let x0 = x_of(interval.start, outcome.duration);
-            let x1 = x_of(interval.end, outcome.duration).max(x0 + 1);
+        for seg in pixel_segments(&timeline.intervals, outcome.duration) {
             let _ = writeln!(
                 s,
                 r#"<rect class="seg {status}" x="{x0}" y="{y}" width="{w}" height="{LANE_HEIGHT}" fill="{fill}"><title>{name}: {status} {start} to {end}</title></rect>"#,
-                status = interval.status.as_str(),
-                w = x1 - x0,
-                fill = colour(interval.status),
-                start = interval.start,
-                end = interval.end,
+                status = seg.status.as_str(),
+                x0 = seg.x0,
+                w = seg.x1 - seg.x0,
+                fill = colour(seg.status),
+                start = seg.start,
+                end = seg.end,
             );
         }
         let _ = writeln!(s, "</g>");
@@ -248,6 +316,46 @@ pub fn render(outcome: &RunOutcome) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn pixel_segments_tile_the_axis_and_show_every_blip() {
+        use crate::checks::timeline::Interval;
+        let d = SimDuration::from_secs(1000);
+        let t = |ms: u64| SimTime::ZERO + SimDuration::from_millis(ms);
+        // Up for 1000 s with forty 10 ms outages in the first 20 s (a pixel is 1 s).
+        let mut intervals = Vec::new();
+        let mut at = 0;
+        for k in 0..40 {
+            let blip = 500 * k + 250;
+            intervals.push(Interval {
+                start: t(at),
+                end: t(blip),
+                status: Status::Up,
+            });
+            intervals.push(Interval {
+                start: t(blip),
+                end: t(blip + 10),
+                status: Status::Down,
+            });
+            at = blip + 10;
+        }
+        intervals.push(Interval {
+            start: t(at),
+            end: t(1_000_000),
+            status: Status::Up,
+        });
+        let segs = pixel_segments(&intervals, d);
+        let width: u64 = segs.iter().map(|s| s.x1 - s.x0).sum();
+        assert_eq!(width, AXIS_WIDTH);
+        let down: u64 = segs
+            .iter()
+            .filter(|s| s.status == Status::Down)
+            .map(|s| s.x1 - s.x0)
+            .sum();
+        assert_eq!(down, 20, "every pixel with an outage shows it");
+        assert!(segs.windows(2).all(|w| w[0].x1 == w[1].x0));
+    }
+
     use super::*;
 
     #[test]

@@ -150,13 +150,7 @@ mod tests {
             }
         }
         assert!(process_faults > 0, "some plans fault processes");
-        for unmodelled in [
-            "kubelet",
-            "kube-apiserver",
-            "keepalived",
-            "haproxy",
-            "containerd",
-        ] {
+        for unmodelled in ["kubelet", "containerd"] {
             assert!(
                 targets
                     .hosts
@@ -165,12 +159,22 @@ mod tests {
                 "{unmodelled} is not simulated"
             );
         }
-        assert!(
-            targets
-                .hosts
-                .values()
-                .any(|h| h.processes.iter().any(|p| p == "etcd"))
-        );
+        for modelled in [
+            "etcd",
+            "kube-apiserver",
+            "keepalived",
+            "haproxy",
+            "kube-scheduler",
+            "kube-controller-manager",
+        ] {
+            assert!(
+                targets
+                    .hosts
+                    .values()
+                    .any(|h| h.processes.iter().any(|p| p == modelled)),
+                "{modelled} is simulated"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::engine::{
 use crate::models::ceph;
 use crate::models::etcd::{self, availability::leader_timeline};
 use crate::models::heartbeat::{self, HeartbeatConfig, HeartbeatDetector};
+use crate::models::kube;
 
 /// Why a run could not be carried out (a failed invariant is not an error: it is in the outcome).
 #[derive(Debug, thiserror::Error)]
@@ -29,12 +30,15 @@ pub enum SimError {
     /// The Ceph layout could not be built from the topology.
     #[error(transparent)]
     Ceph(#[from] crate::models::ceph::layout::CephError),
+    /// The control plane could not be added.
+    #[error(transparent)]
+    ControlPlane(#[from] crate::models::vip::setup::VipError),
     /// A process fault names a process no simulated model runs on that host: applying it would
     /// change nothing, and a report would still list it as applied.
     #[error(
         "`{fault}` at {at}: the simulator does not model `{process}`; on {host} it runs {modelled}. \
-         keepalived, haproxy and the Kubernetes processes have no model yet, so a plan cannot fault \
-         them in simulation (`spofless lab fault` applies them to the lab)"
+         the kubelet, containerd and the Kubernetes workloads have no model yet, so a plan cannot \
+         fault them in simulation (`spofless lab fault` applies them to the lab)"
     )]
     Unmodelled {
         /// The fault, as text.
@@ -55,9 +59,9 @@ pub enum SimError {
 
 /// Said in every outcome (and so in the CLI summary and the HTML report) whose plan drains or
 /// uncordons a host while the world runs no Kubernetes model.
-pub const KUBERNETES_NOT_MODELLED: &str = "The Kubernetes layer is not modelled yet: Drain and \
-Uncordon only notify the simulated models, so the drain has no simulated effect (no pods move, \
-no PodDisruptionBudget is checked).";
+pub const KUBERNETES_NOT_MODELLED: &str = "Kubernetes nodes and workloads are not modelled yet \
+(the control plane is): Drain and Uncordon only notify the simulated models, so the drain has \
+no simulated effect (no pods move, no PodDisruptionBudget is checked).";
 
 /// Process name a Kubernetes node model will register under (kubeadm's node agent); until an
 /// actor of that name exists, drains change nothing in the simulation.
@@ -186,6 +190,9 @@ pub fn build_world(cluster: &Cluster, seed: u64) -> Result<Simulation, SimError>
     if ceph::setup::cluster_has_ceph(cluster) {
         ceph::setup::add_ceph(&mut sim, cluster, &ceph::layout::CephSimConfig::default())?;
     }
+    if kube::setup::cluster_has_control_plane(cluster) {
+        kube::setup::add_control_plane(&mut sim, cluster)?;
+    }
     Ok(sim)
 }
 
@@ -294,8 +301,9 @@ fn all_timelines(sim: &Simulation, end: SimTime) -> Vec<Timeline> {
         .is_some()
     {
         timelines.push(leader_timeline(sim.log(), sim.directory(), end));
-        timelines.sort_by(|a, b| a.component.cmp(&b.component));
     }
+    timelines.extend(kube::availability::leader_lanes(sim.log(), end));
+    timelines.sort_by(|a, b| a.component.cmp(&b.component));
     timelines
 }
 
@@ -551,7 +559,7 @@ mod tests {
         assert_eq!(outcome.notes, [KUBERNETES_NOT_MODELLED]);
         let html = crate::report::html::render(&outcome);
         assert!(
-            html.contains("The Kubernetes layer is not modelled yet"),
+            html.contains("Kubernetes nodes and workloads are not modelled yet"),
             "{html}"
         );
         assert_eq!(

@@ -5,7 +5,9 @@
 
 pub mod api;
 pub mod apiserver;
+pub mod availability;
 pub mod checks;
 pub mod elector;
 pub mod etcd_check;
 pub mod facts;
+pub mod setup;

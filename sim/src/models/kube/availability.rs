@@ -1,0 +1,75 @@
+//! The leader lanes: `kube-scheduler` and `kube-controller-manager` are up while some process
+//! leads their Lease, from the candidates' [`LeaderChange`] facts; a leader that dies or is
+//! paused stops leading at that instant. Each lane starts at its first leader, so start-up
+//! does not count as an outage.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::facts::LeaderChange;
+use crate::checks::timeline::{Interval, Timeline};
+use crate::engine::{LogEntry, LogKind, Observer, Record, SimTime, Status};
+
+/// One lane per Lease seen in `log`, named after the Lease, until `end`.
+pub fn leader_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
+    // Per lease: the leading (actor, identity) now, and the lane's changes.
+    let mut leading: BTreeMap<String, BTreeSet<(u32, String)>> = BTreeMap::new();
+    let mut changes: BTreeMap<String, Vec<(SimTime, Status)>> = BTreeMap::new();
+    for entry in log {
+        let touched: Vec<String> = match &entry.kind {
+            LogKind::Record {
+                observer: Observer::Actor(actor),
+                record: Record::Fact(fact),
+            } => match fact.get::<LeaderChange>() {
+                Some(c) => {
+                    let set = leading.entry(c.lease.clone()).or_default();
+                    set.retain(|(_, id)| *id != c.identity);
+                    if c.leading {
+                        set.insert((*actor, c.identity.clone()));
+                    }
+                    vec![c.lease.clone()]
+                }
+                None => Vec::new(),
+            },
+            LogKind::ActorDown(a) => leading
+                .iter_mut()
+                .filter_map(|(lease, set)| {
+                    let before = set.len();
+                    set.retain(|(actor, _)| *actor != a.0);
+                    (set.len() != before).then(|| lease.clone())
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for lease in touched {
+            let up = leading.get(&lease).is_some_and(|s| !s.is_empty());
+            let status = if up { Status::Up } else { Status::Down };
+            let lane = changes.entry(lease).or_default();
+            if lane.is_empty() && status == Status::Down {
+                continue;
+            }
+            match lane.last_mut() {
+                Some((_, last)) if *last == status => {}
+                Some((t, last)) if *t == entry.time => *last = status,
+                _ => lane.push((entry.time, status)),
+            }
+        }
+    }
+    changes
+        .into_iter()
+        .map(|(lease, lane)| Timeline {
+            component: lease,
+            intervals: lane
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (start, status))| {
+                    let stop = lane.get(i + 1).map_or(end, |n| n.0).min(end);
+                    (stop > *start).then_some(Interval {
+                        start: *start,
+                        end: stop,
+                        status: *status,
+                    })
+                })
+                .collect(),
+        })
+        .collect()
+}

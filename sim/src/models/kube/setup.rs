@@ -1,0 +1,76 @@
+//! Adding the control plane to a simulation: on every control-plane host a kube-apiserver
+//! (given its local etcd member, as kubeadm does), keepalived and haproxy for the VIP, and a
+//! kube-scheduler and a kube-controller-manager that elect their leaders through their local
+//! apiserver; an outside probe asking for `/readyz` through the VIP from a host of its own
+//! (outside the topology, so no fault of the cluster touches it); and the leader invariant.
+
+use topology::Cluster;
+use topology::policy::vrrp::priority_order;
+
+use super::apiserver::{ApiserverConfig, KubeApiserver};
+use super::checks::SingleLeaderPerLease;
+use super::elector::{ElectorConfig, LeaderCandidate};
+use crate::engine::{ActorId, Simulation};
+use crate::models::vip::APISERVER_MODEL;
+use crate::models::vip::setup::{PROBE_INTERVAL, ProbeAt, VipActors, VipError, add_vip};
+
+/// The probe's host, outside the topology.
+pub const OUTSIDE_HOST: &str = "outside";
+/// The leader-elected components, by process (and Lease) name.
+pub const ELECTED: [&str; 2] = ["kube-scheduler", "kube-controller-manager"];
+
+/// What [`add_control_plane`] added.
+#[derive(Clone, Debug, Default)]
+pub struct ControlPlaneActors {
+    /// (host, apiserver).
+    pub apiservers: Vec<(String, ActorId)>,
+    /// keepalived, haproxy and the probe.
+    pub vip: VipActors,
+    /// (host, component, candidate).
+    pub candidates: Vec<(String, &'static str, ActorId)>,
+}
+
+/// Whether `cluster` has what [`add_control_plane`] needs: a control-plane host and a VIP.
+pub fn cluster_has_control_plane(cluster: &Cluster) -> bool {
+    !priority_order(cluster).is_empty()
+        && cluster.spec.api_endpoint.method != topology::ApiEndpointMethod::None
+}
+
+/// Adds the control plane of `cluster` (whose hosts and etcd members `sim` already has).
+pub fn add_control_plane(
+    sim: &mut Simulation,
+    cluster: &Cluster,
+) -> Result<ControlPlaneActors, VipError> {
+    let mut actors = ControlPlaneActors::default();
+    let hosts: Vec<String> = priority_order(cluster)
+        .iter()
+        .map(|h| h.name.clone())
+        .collect();
+    let le = &cluster.spec.control_plane.leader_election;
+    for host in &hosts {
+        let h = sim
+            .host_id(host)
+            .ok_or_else(|| VipError::MissingHost(host.clone()))?;
+        let api = KubeApiserver::new(ApiserverConfig::default());
+        actors.apiservers.push((
+            host.clone(),
+            sim.add_actor(h, APISERVER_MODEL, Box::new(api))?,
+        ));
+        for component in ELECTED {
+            let c = LeaderCandidate::new(ElectorConfig::from_topology(component, le));
+            actors.candidates.push((
+                host.clone(),
+                component,
+                sim.add_actor(h, component, Box::new(c))?,
+            ));
+        }
+    }
+    sim.add_host(OUTSIDE_HOST)?;
+    let probe = ProbeAt {
+        host: OUTSIDE_HOST,
+        from: PROBE_INTERVAL,
+    };
+    actors.vip = add_vip(sim, cluster, Some(probe))?;
+    sim.add_invariant(Box::new(SingleLeaderPerLease::default()));
+    Ok(actors)
+}

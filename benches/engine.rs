@@ -9,6 +9,12 @@
 //! simulated work per host is constant) for one simulated minute, printing the cost per event
 //! and per host: flat figures mean linear growth. Criterion then times the engine workloads.
 //!
+//! The full-world table runs the seed's `control-plane-failure` scenario (the first
+//! control-plane host crashes at 1 min and returns at 15 min) for 15 simulated minutes on the
+//! default topology, once with etcd and Ceph only and once with the control plane too
+//! (apiservers, keepalived, haproxy, the VIP probe, leader election), and prints both wall
+//! times and their ratio.
+//!
 //! `SPOFLESS_BENCH_SKIP_TURMOIL=1` skips the turmoil baseline (about 7 s per sample).
 //!
 //! Measured 2026-12-01 on the 2-core development machine (shared with other builds, so expect
@@ -207,6 +213,52 @@ fn scaling_table() {
     }
 }
 
+/// Samples of the full-world table.
+const WORLD_SAMPLES: usize = 3;
+
+/// The default topology's world for the `control-plane-failure` scenario, with or without the
+/// control plane, run for 15 simulated minutes.
+fn world_run(control_plane: bool) -> RunStats {
+    use sim::models::{ceph, etcd};
+    use sim::scenario::run::{apiserver_etcd_client, build_heartbeat_world, build_world};
+    let cluster = topology::default_cluster().expect("default topology");
+    let scenario = sim::scenario::named("control-plane-failure", &cluster, 1).expect("scenario");
+    let mut sim = if control_plane {
+        build_world(&cluster, 1).expect("world")
+    } else {
+        let mut sim = build_heartbeat_world(&cluster, 1).expect("world");
+        let config = etcd::EtcdSimConfig::from_spec(&cluster.spec.etcd);
+        etcd::add_etcd(&mut sim, &cluster, &apiserver_etcd_client(&config)).expect("etcd");
+        let cfg = ceph::layout::CephSimConfig::default();
+        ceph::setup::add_ceph(&mut sim, &cluster, &cfg).expect("ceph");
+        sim
+    };
+    sim.schedule_plan(&scenario.spec.plan).expect("plan");
+    sim.run_until(SimTime::ZERO + SimDuration::from(SIMULATED), &mut NullSink);
+    sim.stats()
+}
+
+/// Wall time of the full default world with and without the control plane.
+fn full_world_table() {
+    let (base_times, base) = sample(WORLD_SAMPLES, || world_run(false));
+    let (full_times, full) = sample(WORLD_SAMPLES, || world_run(true));
+    let (b, f) = (median(&base_times), median(&full_times));
+    println!(
+        "default topology, control-plane-failure, 15 simulated minutes, median of {WORLD_SAMPLES}:"
+    );
+    println!(
+        "  etcd + Ceph:                 {:>9.1} ms wall, {:>9} events",
+        ms(b),
+        base.events
+    );
+    println!(
+        "  etcd + Ceph + control plane: {:>9.1} ms wall, {:>9} events ({:.2}x the time)",
+        ms(f),
+        full.events,
+        f.as_secs_f64() / b.as_secs_f64()
+    );
+}
+
 fn bench_engine(c: &mut Criterion) {
     let events = engine_run(5, None, SIMULATED).events;
     let mut group = c.benchmark_group("engine_heartbeat_5_hosts_15min");
@@ -235,6 +287,7 @@ fn bench_scaling(c: &mut Criterion) {
 fn main() {
     compare_with_turmoil();
     scaling_table();
+    full_world_table();
     let mut criterion = Criterion::default().configure_from_args();
     bench_engine(&mut criterion);
     bench_scaling(&mut criterion);

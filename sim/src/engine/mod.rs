@@ -24,6 +24,7 @@ pub use address::{Address, AddressTable};
 pub use fact::{Fact, FactRecord, fact_json};
 pub use lifecycle::TERMINATE_KILL_AFTER;
 pub use log::{LogEntry, LogKind, Observer};
+pub(crate) use model::message_kind;
 pub use model::{
     ActorId, Ctx, Directory, Effect, Endpoint, Event, HostId, Message, Model, Port, Record, Status,
     TimerId, TimerTag,

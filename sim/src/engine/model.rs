@@ -39,6 +39,19 @@ impl Port {
     pub const MAIN: Port = Port(0);
 }
 
+/// Implements [`Message`] for each listed type, its kind being the type's name (what traces
+/// and drop records show).
+macro_rules! message_kind {
+    ($($name:ident),* $(,)?) => {
+        $(impl $crate::engine::Message for $name {
+            fn kind(&self) -> &'static str {
+                stringify!($name)
+            }
+        })*
+    };
+}
+pub(crate) use message_kind;
+
 /// Where a message goes: an actor, and the port inside it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Endpoint {

@@ -3,16 +3,14 @@
 //! with the outside probe asking `/readyz` through the VIP. Expected times come from the
 //! cited constants (etcd check timeout, haproxy interval and fall).
 
-use sim::engine::{NullSink, SimConfig, SimDuration, SimTime, Simulation};
-use sim::models::etcd::{ClientConfig, EtcdSimConfig, add_members_and_clients};
-use sim::models::kube::apiserver::{ApiserverConfig, KubeApiserver};
+use sim::engine::{NullSink, SimDuration, SimTime, Simulation};
+
+use super::kube_support::etcd_and_apiservers;
 use sim::models::kube::etcd_check::ETCD_CHECK_TIMEOUT;
-use sim::models::vip::APISERVER_MODEL;
 use sim::models::vip::haproxy::Haproxy;
 use sim::models::vip::probe::ApiProbe;
 use sim::models::vip::setup::{PROBE_INTERVAL, ProbeAt, VipActors, add_vip};
 use topology::fault::Fault;
-use topology::policy::vrrp;
 
 const MASTER: &str = "micklethefickle";
 
@@ -27,30 +25,7 @@ struct World {
 }
 
 fn world(seed: u64) -> World {
-    let cluster = topology::default_cluster().expect("default topology");
-    let mut sim = Simulation::new(SimConfig::new(seed));
-    for h in &cluster.spec.hosts {
-        sim.add_host(&h.name).expect("host");
-    }
-    let cp: Vec<String> = vrrp::priority_order(&cluster)
-        .iter()
-        .map(|h| h.name.clone())
-        .collect();
-    let members: Vec<&str> = cp.iter().map(String::as_str).collect();
-    add_members_and_clients(
-        &mut sim,
-        EtcdSimConfig::default(),
-        &members,
-        &[],
-        &ClientConfig::default(),
-    )
-    .expect("etcd");
-    for h in &cp {
-        let id = sim.host_id(h).expect("host");
-        let api = KubeApiserver::new(ApiserverConfig::default());
-        sim.add_actor(id, APISERVER_MODEL, Box::new(api))
-            .expect("apiserver");
-    }
+    let (mut sim, cluster, _) = etcd_and_apiservers(seed);
     let probe = ProbeAt {
         host: "blackboar",
         from: PROBE_INTERVAL,

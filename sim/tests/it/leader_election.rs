@@ -5,10 +5,11 @@
 //! on a planted misconfiguration that client-go itself refuses (renew deadline longer than
 //! the lease).
 
-use sim::engine::{ActorId, NullSink, SimConfig, SimDuration, SimTime, Simulation};
+use sim::engine::{ActorId, NullSink, SimDuration, SimTime, Simulation};
+
+use super::kube_support::etcd_and_apiservers;
 use sim::engine::{LogKind, Record};
-use sim::models::etcd::{ClientConfig, EtcdSimConfig, add_members_and_clients};
-use sim::models::kube::apiserver::{ApiserverConfig, KubeApiserver};
+use sim::models::etcd::EtcdSimConfig;
 use sim::models::kube::checks::SingleLeaderPerLease;
 use sim::models::kube::elector::{
     ACQUIRE_JITTER, EXIT_DETECTION, ElectorConfig, LeaderCandidate, Phase,
@@ -16,7 +17,6 @@ use sim::models::kube::elector::{
 use sim::models::kube::facts::LeaderChange;
 use sim::models::vip::APISERVER_MODEL;
 use topology::fault::Fault;
-use topology::policy::vrrp;
 
 const COMPONENT: &str = "kube-scheduler";
 
@@ -31,30 +31,10 @@ struct World {
 }
 
 fn world(seed: u64, config: ElectorConfig) -> World {
-    let cluster = topology::default_cluster().expect("default topology");
-    let mut sim = Simulation::new(SimConfig::new(seed));
-    for h in &cluster.spec.hosts {
-        sim.add_host(&h.name).expect("host");
-    }
-    let cp: Vec<String> = vrrp::priority_order(&cluster)
-        .iter()
-        .map(|h| h.name.clone())
-        .collect();
-    let members: Vec<&str> = cp.iter().map(String::as_str).collect();
-    add_members_and_clients(
-        &mut sim,
-        EtcdSimConfig::default(),
-        &members,
-        &[],
-        &ClientConfig::default(),
-    )
-    .expect("etcd");
+    let (mut sim, _, cp) = etcd_and_apiservers(seed);
     let mut candidates = Vec::new();
     for h in &cp {
         let id = sim.host_id(h).expect("host");
-        let api = KubeApiserver::new(ApiserverConfig::default());
-        sim.add_actor(id, APISERVER_MODEL, Box::new(api))
-            .expect("apiserver");
         let c = LeaderCandidate::new(config.clone());
         candidates.push((
             h.clone(),

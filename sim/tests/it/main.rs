@@ -20,6 +20,7 @@ mod etcd_model;
 mod etcd_seed_scenarios;
 mod etcd_session;
 mod explore_cases;
+mod kube_support;
 mod leader_election;
 mod linearizability;
 mod linearizability_prop;

@@ -4,7 +4,7 @@
 
 use super::layout::PgId;
 use super::osdmap::OsdMap;
-use crate::engine::{Message, SimDuration, SimTime};
+use crate::engine::{SimDuration, SimTime, message_kind};
 
 /// A PG replica as an OSD stores it: the ids of the writes it holds, in order, and whether it
 /// holds the whole PG (a backfill target is incomplete until its push lands). The length of
@@ -27,16 +27,6 @@ impl PgCopy {
     pub fn holds(&self, version: u64, tid: u64) -> bool {
         self.complete && version >= 1 && self.log.get(version as usize - 1).copied() == Some(tid)
     }
-}
-
-macro_rules! message {
-    ($($name:ident),* $(,)?) => {
-        $(impl Message for $name {
-            fn kind(&self) -> &'static str {
-                stringify!($name)
-            }
-        })*
-    };
 }
 
 /// Elector: `rank` proposes itself in election `epoch` (odd while electing).
@@ -387,7 +377,7 @@ pub struct ClientReply {
     pub sent: SimTime,
 }
 
-message!(
+message_kind!(
     MonPropose,
     MonAck,
     MonVictory,

@@ -6,7 +6,7 @@ use std::fmt;
 
 use raft::eraftpb::{self, MessageType};
 
-use crate::engine::{Message, SimDuration};
+use crate::engine::{Message, SimDuration, message_kind};
 use crate::models::kv::{KvError, KvOp, KvResult};
 
 /// A Raft message between members.
@@ -80,12 +80,6 @@ pub struct EtcdRequest {
     pub read: ReadMode,
     /// For a put: the lease the key is attached to (etcd `PutRequest.lease`); none detaches.
     pub lease: Option<i64>,
-}
-
-impl Message for EtcdRequest {
-    fn kind(&self) -> &'static str {
-        "EtcdRequest"
-    }
 }
 
 /// Why a member answered a request with an error. Each variant is the etcd error a real
@@ -163,23 +157,11 @@ pub struct ConnPing {
     pub seq: u64,
 }
 
-impl Message for ConnPing {
-    fn kind(&self) -> &'static str {
-        "ConnPing"
-    }
-}
-
 /// The answer to a [`ConnPing`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnPong {
     /// The ping's sequence number.
     pub seq: u64,
-}
-
-impl Message for ConnPong {
-    fn kind(&self) -> &'static str {
-        "ConnPong"
-    }
 }
 
 /// A member's answer.
@@ -191,12 +173,6 @@ pub struct EtcdResponse {
     pub result: Result<KvResult, EtcdError>,
 }
 
-impl Message for EtcdResponse {
-    fn kind(&self) -> &'static str {
-        "EtcdResponse"
-    }
-}
-
 /// Ask a member to hand leadership to `to` (etcd `MoveLeader`, `etcdctl move-leader`; etcd also
 /// does this on graceful shutdown of a leader). Ignored by non-leaders, like raft's
 /// `MsgTransferLeader` on a follower that does not know a leader.
@@ -204,12 +180,6 @@ impl Message for EtcdResponse {
 pub struct TransferLeadership {
     /// Raft id of the member that should lead.
     pub to: u64,
-}
-
-impl Message for TransferLeadership {
-    fn kind(&self) -> &'static str {
-        "TransferLeadership"
-    }
 }
 
 /// Open a watch on every key under `prefix` (etcd `WatchCreateRequest` with a range end that
@@ -222,12 +192,6 @@ pub struct WatchCreate {
     pub prefix: String,
     /// First revision to report; events already applied from it on are sent at once.
     pub start_revision: i64,
-}
-
-impl Message for WatchCreate {
-    fn kind(&self) -> &'static str {
-        "WatchCreate"
-    }
 }
 
 /// Events for one watch, in revision order (etcd `WatchResponse`).
@@ -243,23 +207,11 @@ pub struct WatchEvents {
     pub events: Vec<crate::models::kv::KvEvent>,
 }
 
-impl Message for WatchEvents {
-    fn kind(&self) -> &'static str {
-        "WatchEvents"
-    }
-}
-
 /// Close a watch (etcd `WatchCancelRequest`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WatchCancel {
     /// The watch's id.
     pub id: u64,
-}
-
-impl Message for WatchCancel {
-    fn kind(&self) -> &'static str {
-        "WatchCancel"
-    }
 }
 
 /// What a lease call asks (etcd's `Lease` service).
@@ -291,12 +243,6 @@ pub struct LeaseRequest {
     pub op: LeaseOp,
 }
 
-impl Message for LeaseRequest {
-    fn kind(&self) -> &'static str {
-        "LeaseRequest"
-    }
-}
-
 /// What a lease call returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LeaseResult {
@@ -325,12 +271,6 @@ pub struct LeaseResponse {
     pub result: Result<LeaseResult, EtcdError>,
 }
 
-impl Message for LeaseResponse {
-    fn kind(&self) -> &'static str {
-        "LeaseResponse"
-    }
-}
-
 /// A follower passes a keepalive to the leader, whose lessor alone renews (etcd forwards it
 /// over the peer HTTP API, `leasehttp.RenewHTTP`); the leader answers the client directly.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -343,8 +283,16 @@ pub struct LeaseRenew {
     pub id: u64,
 }
 
-impl Message for LeaseRenew {
-    fn kind(&self) -> &'static str {
-        "LeaseRenew"
-    }
-}
+message_kind!(
+    EtcdRequest,
+    ConnPing,
+    ConnPong,
+    EtcdResponse,
+    TransferLeadership,
+    WatchCreate,
+    WatchEvents,
+    WatchCancel,
+    LeaseRequest,
+    LeaseResponse,
+    LeaseRenew
+);

@@ -3,7 +3,7 @@
 //! in etcd under `/registry/leases/<namespace>/<name>` with the key's mod revision as the
 //! object's `resourceVersion`.
 
-use crate::engine::{Message, SimDuration, SimTime};
+use crate::engine::{SimDuration, SimTime, message_kind};
 
 /// A Lease's spec, as leader election writes it (`LeaderElectionRecord`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,17 +112,7 @@ pub struct ApiResponse {
     pub result: Result<LeaseObject, ApiError>,
 }
 
-impl Message for ApiRequest {
-    fn kind(&self) -> &'static str {
-        "ApiRequest"
-    }
-}
-
-impl Message for ApiResponse {
-    fn kind(&self) -> &'static str {
-        "ApiResponse"
-    }
-}
+message_kind!(ApiRequest, ApiResponse);
 
 /// Where the Lease `name` lives in etcd.
 pub fn lease_key(name: &str) -> String {

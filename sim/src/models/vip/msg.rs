@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use crate::engine::Message;
+use crate::engine::message_kind;
 
 /// A VRRP advertisement (RFC 3768 5.3): the sender's priority (0: it is leaving) and its
 /// primary address, which breaks ties between equal priorities.
@@ -42,14 +42,4 @@ pub struct HttpReply {
     pub status: u16,
 }
 
-macro_rules! message {
-    ($($name:ident),* $(,)?) => {
-        $(impl Message for $name {
-            fn kind(&self) -> &'static str {
-                stringify!($name)
-            }
-        })*
-    };
-}
-
-message!(VrrpAdvert, HttpGet, HttpAccepted, HttpReply);
+message_kind!(VrrpAdvert, HttpGet, HttpAccepted, HttpReply);

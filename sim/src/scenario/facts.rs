@@ -1,5 +1,7 @@
 //! The figures a run's timelines do not show: how much data Ceph re-replicated, how the PGs
-//! ended, how often etcd changed leader and its longest leader-election gap. Read from the log
+//! ended, how often etcd changed leader and its longest leader-election gap, which hosts held
+//! the API VIP when, the API's longest outage through it, and the scheduler's and controller
+//! manager's leader changes. Read from the log
 //! after the run, so the models only record facts and never summarise.
 
 use serde::Serialize;
@@ -9,6 +11,10 @@ use crate::engine::{LogEntry, LogKind, Record, SimDuration};
 use crate::models::ceph::facts::{PgCounts, Recovered};
 use crate::models::etcd::EtcdLeader;
 use crate::models::etcd::availability::COMPONENT as ETCD_LANE;
+use crate::models::kube::facts::LeaderChange;
+use crate::models::kube::setup::ELECTED;
+use crate::models::vip::facts::VipMaster;
+use crate::models::vip::probe::API_LANE;
 
 /// One named figure, e.g. `ceph re-replicated` = `27.6 GB in 15 transfers`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -30,6 +36,8 @@ fn fact(name: &str, value: String) -> Fact {
 pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
     let mut out = Vec::new();
     let (mut bytes, mut transfers, mut pg_states, mut elections) = (0u64, 0u64, None, 0u64);
+    let mut vip_masters: Vec<String> = Vec::new();
+    let mut acquisitions: std::collections::BTreeMap<String, u64> = Default::default();
     for entry in log {
         if let LogKind::Record {
             record: Record::Fact(fact),
@@ -43,6 +51,15 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
                 pg_states = Some(summary.clone());
             } else if fact.get::<EtcdLeader>().is_some() {
                 elections += 1;
+            } else if let Some(VipMaster { host }) = fact.get() {
+                vip_masters.push(format!(
+                    "{host} at {}",
+                    crate::report::human(entry.time.since_start())
+                ));
+            } else if let Some(c) = fact.get::<LeaderChange>()
+                && c.leading
+            {
+                *acquisitions.entry(c.lease.clone()).or_default() += 1;
             }
         }
     }
@@ -74,7 +91,43 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
             ),
         ));
     }
+    if !vip_masters.is_empty() {
+        out.push(fact("API VIP masters", vip_masters.join(", ")));
+    }
+    let api_lane = API_LANE.to_string();
+    if let Some(t) = timelines.iter().find(|t| t.component == api_lane) {
+        out.push(fact(
+            "API through the VIP",
+            format!("longest outage {}", crate::report::human(longest_outage(t))),
+        ));
+    }
+    for lease in ELECTED {
+        let Some(n) = acquisitions.get(lease) else {
+            continue;
+        };
+        let gap = timelines
+            .iter()
+            .find(|t| t.component == lease)
+            .map_or(SimDuration::ZERO, longest_outage);
+        out.push(fact(
+            &format!("{lease} leaders"),
+            format!(
+                "{n} acquisitions; longest time without a leader {}",
+                crate::report::human(gap)
+            ),
+        ));
+    }
     out
+}
+
+/// The longest stretch `t` was not up.
+fn longest_outage(t: &Timeline) -> SimDuration {
+    t.intervals
+        .iter()
+        .filter(|i| i.status != crate::engine::Status::Up)
+        .map(|i| i.len())
+        .max()
+        .unwrap_or(SimDuration::ZERO)
 }
 
 #[cfg(test)]

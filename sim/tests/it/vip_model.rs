@@ -336,3 +336,60 @@ fn keepalived_config_matches_what_render_writes() {
     // A silent check fails after min(inter, timeout connect).
     assert!(h.check_timeout <= h.inter);
 }
+
+/// The seed's control-plane failure in the full scenario world (etcd, Ceph and the control
+/// plane): the first control-plane host crashes at 1 min; the next host holds the VIP within
+/// one master-down interval of its last advert, and the API through the VIP is out no longer
+/// than that plus one probe interval.
+#[test]
+fn the_seed_control_plane_failure_moves_the_vip_within_the_vrrp_bound() {
+    use sim::engine::{LogKind, Record};
+    use sim::models::vip::facts::VipMaster;
+    let cluster = topology::default_cluster().expect("default topology");
+    let scenario = sim::scenario::named("control-plane-failure", &cluster, 1).expect("scenario");
+    let crash = scenario.spec.plan.faults[0].at;
+    let mut sim = sim::scenario::run::build_world(&cluster, 1).expect("world");
+    sim.schedule_plan(&scenario.spec.plan).expect("plan");
+    let end = SimTime::ZERO + SimDuration::from_secs(180);
+    sim.run_until(end, &mut NullSink);
+    sim.finish(&mut NullSink);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    let masters: Vec<(SimTime, String)> = sim
+        .log()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            LogKind::Record {
+                record: Record::Fact(f),
+                ..
+            } => f.get::<VipMaster>().map(|m| (e.time, m.host.clone())),
+            _ => None,
+        })
+        .collect();
+    let crash = SimTime::ZERO + SimDuration::from(crash);
+    let (at, host) = masters
+        .iter()
+        .find(|(t, _)| *t > crash)
+        .expect("a takeover")
+        .clone();
+    assert_eq!(host, NEXT);
+    let advert = Duration::from_secs(u64::from(
+        cluster.spec.api_endpoint.vrrp.advert_interval_seconds,
+    ));
+    let order = vrrp::priority_order(&cluster);
+    let md = sd(vrrp::master_down_interval(advert, vrrp::base_priority(1)));
+    assert_eq!(order[1].name, NEXT);
+    assert!(at + sd(advert) >= crash + md && at <= crash + md, "{at}");
+    let timelines = sim::checks::timeline::build_timelines(sim.log(), end);
+    let api = timelines
+        .iter()
+        .find(|t| t.component == "kube-apiserver")
+        .expect("API lane");
+    let outage = api
+        .intervals
+        .iter()
+        .filter(|i| i.status != sim::engine::Status::Up && i.start >= crash)
+        .map(|i| i.len())
+        .max()
+        .expect("an outage");
+    assert!(outage <= md + PROBE_INTERVAL + PROBE_TIMEOUT, "{outage}");
+}

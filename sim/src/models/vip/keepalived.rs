@@ -32,6 +32,7 @@ use std::net::IpAddr;
 use topology::policy::vrrp;
 use topology::{Cluster, Host};
 
+use super::facts::VipMaster;
 use super::msg::{HttpGet, HttpReply, VrrpAdvert};
 use super::{HAPROXY_MODEL, KEEPALIVED_MODEL};
 use crate::engine::{ActorId, Address, Ctx, Event, Model, SimDuration, TimerId};
@@ -221,6 +222,8 @@ impl Keepalived {
     fn become_master(&mut self, ctx: &mut Ctx<'_>) {
         self.state = VrrpState::Master;
         self.masterships += 1;
+        let host = ctx.directory().host_name(ctx.host()).to_owned();
+        ctx.fact(VipMaster { host });
         self.advertise(ctx, self.effective_priority());
         ctx.claim(self.config.vip.clone());
         ctx.set_timer(GARP_MASTER_DELAY, KeepalivedTimer::GarpRepeat);

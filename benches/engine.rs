@@ -29,6 +29,9 @@
 //!   200x the hosts costs 321x the time: linear growth times the log factor of the binary event
 //!   heap (its size is proportional to the hosts) and a working set that outgrows the caches.
 //!   No per-pair or all-hosts work remains on the per-event path.
+//! - full world, 2026-12-06 (a build running beside it): control-plane-failure for 15 simulated
+//!   minutes, median of 3: etcd + Ceph 158.3 ms wall (350,062 events), etcd + Ceph + control
+//!   plane 235.3 ms (497,419 events), 1.49x the time.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};

@@ -3,7 +3,9 @@
 //! with the outside probe asking `/readyz` through the VIP. Expected times come from the
 //! cited constants (etcd check timeout, haproxy interval and fall).
 
-use sim::engine::{NullSink, SimDuration, SimTime, Simulation};
+use sim::engine::{Address, Ctx, Event, Model, NullSink, SimDuration, SimTime, Simulation};
+use sim::models::kube::api::{ApiError, ApiOp, ApiRequest, ApiResponse, LeaseRecord};
+use sim::models::vip::HAPROXY_MODEL;
 
 use super::kube_support::etcd_and_apiservers;
 use sim::models::kube::etcd_check::ETCD_CHECK_TIMEOUT;
@@ -151,4 +153,89 @@ fn without_an_etcd_quorum_no_apiserver_is_ready_and_the_api_is_down() {
     assert!(sent > 100);
     let (ok, sent) = w.ok_ratio(secs(85), secs(100));
     assert_eq!(ok, sent, "back after the member returned");
+}
+
+/// A client that calls the Lease API through the VIP: at 10 s it creates a Lease, then it
+/// updates it every second with the version it last got, and once with a stale version.
+#[derive(Debug, Default)]
+struct LeaseClient {
+    next: u64,
+    version: Option<i64>,
+    results: Vec<(SimTime, Result<i64, ApiError>)>,
+    stale_sent: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Call;
+
+impl Model for LeaseClient {
+    fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
+        match event {
+            Event::Start { .. } => {
+                ctx.set_timer(SimDuration::from_secs(10), Call);
+            }
+            Event::Timer { .. } => {
+                ctx.set_timer(SimDuration::from_secs(1), Call);
+                self.next += 1;
+                // The fifth call replays the first version: a stale update.
+                let stale = self.next == 5 && !self.stale_sent;
+                self.stale_sent |= stale;
+                let resource_version = if stale { Some(1) } else { self.version };
+                let op = ApiOp::PutLease {
+                    name: "probe".into(),
+                    record: LeaseRecord {
+                        holder: "probe".into(),
+                        duration: SimDuration::from_secs(15),
+                        acquired: SimTime::ZERO,
+                        renewed: ctx.now(),
+                        transitions: 0,
+                    },
+                    resource_version,
+                };
+                let cluster = topology::default_cluster().expect("topology");
+                let vip = Address::new(cluster.spec.api_endpoint.vip.to_string());
+                ctx.send_to_service(vip, HAPROXY_MODEL, ApiRequest { id: self.next, op });
+            }
+            Event::Message { msg, .. } => {
+                if let Some(r) = msg.downcast_ref::<ApiResponse>() {
+                    let result = r.result.clone().map(|o| o.resource_version);
+                    if let Ok(v) = &result {
+                        self.version = Some(*v);
+                    }
+                    self.results.push((ctx.now(), result));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_crash(&mut self) {}
+}
+
+#[test]
+fn lease_calls_through_the_vip_create_update_and_refuse_a_stale_version() {
+    let mut w = world(4);
+    let h = w.sim.host_id("cloudserver3").expect("host");
+    let client = w
+        .sim
+        .add_actor(h, "lease-client", Box::new(LeaseClient::default()))
+        .expect("client");
+    w.sim.run_until(secs(30), &mut NullSink);
+    let c = w.sim.model::<LeaseClient>(client).expect("client");
+    let results: Vec<&Result<i64, ApiError>> = c.results.iter().map(|(_, r)| r).collect();
+    assert!(results.len() >= 15, "{results:?}");
+    assert!(results[0].is_ok(), "created: {results:?}");
+    let conflicts = results
+        .iter()
+        .filter(|r| matches!(r, Err(ApiError::Conflict)))
+        .count();
+    assert_eq!(conflicts, 1, "only the stale update conflicts: {results:?}");
+    let mut versions: Vec<i64> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
+    let n = versions.len();
+    versions.dedup();
+    assert_eq!(versions.len(), n, "every update got a new version");
+    assert!(versions.windows(2).all(|v| v[0] < v[1]));
 }

@@ -92,6 +92,8 @@ pub enum ApiError {
     Timeout,
     /// 500: etcd answered with an error.
     Storage(String),
+    /// The connection closed without an answer: haproxy had no server that took it.
+    Unavailable,
 }
 
 /// A request to the apiserver.

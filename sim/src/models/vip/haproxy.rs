@@ -13,7 +13,8 @@
 //! - A check fails at once on a refused connection, on a wrong status when the answer comes,
 //!   on silence after `min(inter, timeout connect)` (with `timeout check` set, that bounds
 //!   the connect phase), and, once connected, after `timeout check` without an answer.
-//! - A request goes to the next server that is up, round robin. A refused connection is
+//! - A request (a health GET or an API call: haproxy passes TCP through) goes to the next
+//!   server that is up, round robin. A refused connection is
 //!   retried once on the same server after `min(1 s, timeout connect)` (`retries 1`, no
 //!   `option redispatch`; two attempts since 2.6.3); an unanswered one after `timeout
 //!   connect`; then the client's connection is closed, as it is at once when no server is up.
@@ -30,6 +31,7 @@ use topology::policy::vrrp;
 use super::APISERVER_MODEL;
 use super::msg::{HttpAccepted, HttpGet, HttpReply};
 use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, SimDuration, SimTime};
+use crate::models::kube::api::{ApiError, ApiOp, ApiRequest, ApiResponse};
 
 /// `timeout connect 5s` in the rendered haproxy.cfg (kubeadm's HA guide uses the same).
 pub const CONNECT_TIMEOUT: SimDuration = SimDuration::from_secs(5);
@@ -112,12 +114,21 @@ struct Server {
     health: u32,
 }
 
+/// What a client sent: haproxy passes TCP through, so it carries either kind of request.
+#[derive(Clone, Debug)]
+enum Payload {
+    /// An HTTP GET (a health path).
+    Get(String),
+    /// An API call.
+    Api(ApiOp),
+}
+
 /// A client request on its way through.
 #[derive(Clone, Debug)]
 struct Forwarded {
     client: Endpoint,
     client_id: u64,
-    path: String,
+    payload: Payload,
     server: usize,
     tries: u32,
     connected: bool,
@@ -241,26 +252,25 @@ impl Haproxy {
             .inspect(|i| self.next_server = (i + 1) % n)
     }
 
-    fn on_request(&mut self, ctx: &mut Ctx<'_>, client: Endpoint, get: &HttpGet) {
-        let Some(server) = self.pick() else {
-            ctx.send(
-                client,
-                HttpReply {
-                    id: get.id,
-                    status: NO_SERVER_STATUS,
-                },
-            );
-            return;
-        };
+    fn on_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        client: Endpoint,
+        client_id: u64,
+        payload: Payload,
+    ) {
         let f = Forwarded {
             client,
-            client_id: get.id,
-            path: get.path.clone(),
-            server,
+            client_id,
+            payload,
+            server: 0,
             tries: 0,
             connected: false,
         };
-        self.forward(ctx, f);
+        match self.pick() {
+            Some(server) => self.forward(ctx, Forwarded { server, ..f }),
+            None => self.fail(ctx, &f),
+        }
     }
 
     fn forward(&mut self, ctx: &mut Ctx<'_>, f: Forwarded) {
@@ -269,13 +279,16 @@ impl Haproxy {
             return;
         };
         let id = self.id();
-        ctx.send(
-            actor,
-            HttpGet {
-                id,
-                path: f.path.clone(),
-            },
-        );
+        match &f.payload {
+            Payload::Get(path) => ctx.send(
+                actor,
+                HttpGet {
+                    id,
+                    path: path.clone(),
+                },
+            ),
+            Payload::Api(op) => ctx.send(actor, ApiRequest { id, op: op.clone() }),
+        }
         ctx.set_timer(CONNECT_TIMEOUT, HaproxyTimer::ConnectTimeout(id));
         self.forwarded.insert(id, f);
     }
@@ -304,14 +317,35 @@ impl Haproxy {
         }
     }
 
+    /// The client's connection is closed without an answer (no server, or none took it).
     fn fail(&mut self, ctx: &mut Ctx<'_>, f: &Forwarded) {
-        ctx.send(
-            f.client,
-            HttpReply {
+        let id = f.client_id;
+        match f.payload {
+            Payload::Get(_) => ctx.send(
+                f.client,
+                HttpReply {
+                    id,
+                    status: NO_SERVER_STATUS,
+                },
+            ),
+            Payload::Api(_) => ctx.send(
+                f.client,
+                ApiResponse {
+                    id,
+                    result: Err(ApiError::Unavailable),
+                },
+            ),
+        }
+    }
+
+    fn on_api_response(&mut self, ctx: &mut Ctx<'_>, r: &ApiResponse) {
+        if let Some(f) = self.forwarded.remove(&r.id) {
+            let reply = ApiResponse {
                 id: f.client_id,
-                status: NO_SERVER_STATUS,
-            },
-        );
+                result: r.result.clone(),
+            };
+            ctx.send(f.client, reply);
+        }
     }
 
     /// The server's kernel took connection `id`: from now on the exchange's own timeout runs.
@@ -375,8 +409,14 @@ impl Model for Haproxy {
                     self.on_reply(ctx, r);
                 } else if let Some(a) = msg.downcast_ref::<HttpAccepted>() {
                     self.on_accepted(ctx, a.id);
+                } else if let Some(r) = msg.downcast_ref::<ApiResponse>() {
+                    self.on_api_response(ctx, r);
                 } else if let Some(g) = msg.downcast_ref::<HttpGet>() {
-                    self.on_request(ctx, Endpoint::new(from, from_port), g);
+                    let payload = Payload::Get(g.path.clone());
+                    self.on_request(ctx, Endpoint::new(from, from_port), g.id, payload);
+                } else if let Some(r) = msg.downcast_ref::<ApiRequest>() {
+                    let payload = Payload::Api(r.op.clone());
+                    self.on_request(ctx, Endpoint::new(from, from_port), r.id, payload);
                 }
             }
             Event::Refused { msg, .. } => {
@@ -386,6 +426,8 @@ impl Model for Haproxy {
                     } else {
                         self.refused(ctx, g.id);
                     }
+                } else if let Some(r) = msg.downcast_ref::<ApiRequest>() {
+                    self.refused(ctx, r.id);
                 }
             }
             Event::Closed { .. } | Event::Fault(_) => {}

@@ -15,6 +15,9 @@ pub enum Component {
     Host(String),
     /// A host answers its peers' heartbeats (`heartbeat/<name>`).
     Heartbeat(String),
+    /// A Kubernetes node's Ready condition as the node lifecycle controller sets it
+    /// (`node/<name>`).
+    Node(String),
     /// etcd serves writes and linearizable reads: a quorum with a serving leader (`etcd`).
     Etcd,
     /// One etcd client's writes are answered (`etcd-writes/<client host>`).
@@ -78,6 +81,7 @@ impl Component {
         Some(match kind {
             "host" => Component::Host(nonempty(rest)?),
             "heartbeat" => Component::Heartbeat(nonempty(rest)?),
+            "node" => Component::Node(nonempty(rest)?),
             "etcd-writes" => Component::EtcdWrites(nonempty(rest)?),
             "pool" => Component::Pool(nonempty(rest)?),
             "osd" => Component::Osd(rest.parse().ok()?),
@@ -102,6 +106,7 @@ impl Component {
         match self {
             Component::Host(h) => tail("host", h),
             Component::Heartbeat(h) => tail("heartbeat", h),
+            Component::Node(n) => tail("node", n),
             Component::EtcdWrites(c) => tail("etcd-writes", c),
             Component::Pool(p) => tail("pool", p),
             Component::Osd(o) => name
@@ -140,6 +145,7 @@ impl fmt::Display for Component {
         match self {
             Component::Host(h) => write!(f, "host/{h}"),
             Component::Heartbeat(h) => write!(f, "heartbeat/{h}"),
+            Component::Node(n) => write!(f, "node/{n}"),
             Component::EtcdWrites(c) => write!(f, "etcd-writes/{c}"),
             Component::Pool(p) => write!(f, "pool/{p}"),
             Component::Osd(o) => write!(f, "osd/{o}"),

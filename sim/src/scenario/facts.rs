@@ -11,7 +11,7 @@ use crate::engine::{LogEntry, LogKind, Record, SimDuration};
 use crate::models::ceph::facts::{PgCounts, Recovered};
 use crate::models::etcd::EtcdLeader;
 use crate::models::etcd::availability::COMPONENT as ETCD_LANE;
-use crate::models::kube::facts::LeaderChange;
+use crate::models::kube::facts::{LeaderChange, NodeReady};
 use crate::models::kube::setup::ELECTED;
 use crate::models::vip::facts::VipMaster;
 use crate::models::vip::probe::API_LANE;
@@ -37,6 +37,7 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
     let mut out = Vec::new();
     let (mut bytes, mut transfers, mut pg_states, mut elections) = (0u64, 0u64, None, 0u64);
     let mut vip_masters: Vec<String> = Vec::new();
+    let mut node_verdicts: Vec<String> = Vec::new();
     let mut acquisitions: std::collections::BTreeMap<String, u64> = Default::default();
     for entry in log {
         if let LogKind::Record {
@@ -56,6 +57,9 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
                     "{host} at {}",
                     crate::report::human(entry.time.since_start())
                 ));
+            } else if let Some(NodeReady { node, ready: false }) = fact.get() {
+                let at = crate::report::human(entry.time.since_start());
+                node_verdicts.push(format!("{node} Unknown at {at}"));
             } else if let Some(c) = fact.get::<LeaderChange>()
                 && c.leading
             {
@@ -91,6 +95,9 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
             ),
         ));
     }
+    if !node_verdicts.is_empty() {
+        out.push(fact("nodes marked NotReady", node_verdicts.join(", ")));
+    }
     if !vip_masters.is_empty() {
         out.push(fact("API VIP masters", vip_masters.join(", ")));
     }
@@ -120,10 +127,11 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
     out
 }
 
-/// The longest stretch `t` was not up.
+/// The longest stretch `t` was not up after it first was (start-up is not an outage).
 fn longest_outage(t: &Timeline) -> SimDuration {
     t.intervals
         .iter()
+        .skip_while(|i| i.status != crate::engine::Status::Up)
         .filter(|i| i.status != crate::engine::Status::Up)
         .map(|i| i.len())
         .max()

@@ -37,8 +37,8 @@ pub enum SimError {
     /// change nothing, and a report would still list it as applied.
     #[error(
         "`{fault}` at {at}: the simulator does not model `{process}`; on {host} it runs {modelled}. \
-         the kubelet, containerd and the Kubernetes workloads have no model yet, so a plan cannot \
-         fault them in simulation (`spofless lab fault` applies them to the lab)"
+         containerd and the Kubernetes workloads have no model yet, so a plan cannot fault them \
+         in simulation (`spofless lab fault` applies them to the lab)"
     )]
     Unmodelled {
         /// The fault, as text.
@@ -62,10 +62,6 @@ pub enum SimError {
 pub const KUBERNETES_NOT_MODELLED: &str = "Kubernetes nodes and workloads are not modelled yet \
 (the control plane is): Drain and Uncordon only notify the simulated models, so the drain has \
 no simulated effect (no pods move, no PodDisruptionBudget is checked).";
-
-/// Process name a Kubernetes node model will register under (kubeadm's node agent); until an
-/// actor of that name exists, drains change nothing in the simulation.
-const KUBERNETES_NODE_MODEL: &str = "kubelet";
 
 /// Where the plan of a run came from, so the reports can print the command that reproduces it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -303,33 +299,30 @@ fn all_timelines(sim: &Simulation, end: SimTime) -> Vec<Timeline> {
         timelines.push(leader_timeline(sim.log(), sim.directory(), end));
     }
     timelines.extend(kube::availability::leader_lanes(sim.log(), end));
+    timelines.extend(kube::availability::node_lanes(sim.log(), end));
     timelines.sort_by(|a, b| a.component.cmp(&b.component));
     timelines
 }
 
-/// Caveats for a run of `plan` in `sim`: drains without a Kubernetes model do nothing, and
-/// faults that change nothing when they come (a resume of a process that is not paused) are
-/// named, so a plan never says less than its author meant without a word.
-fn notes(sim: &Simulation, plan: &FaultPlan) -> Vec<String> {
-    let mut notes = kubernetes_notes(sim, plan);
+/// Caveats for a run of `plan`: drains do nothing while no model acts on them, and faults
+/// that change nothing when they come (a resume of a process that is not paused) are named,
+/// so a plan never says less than its author meant without a word.
+fn notes(plan: &FaultPlan) -> Vec<String> {
+    let mut notes = kubernetes_notes(plan);
     notes.extend(plan.no_ops().iter().map(ToString::to_string));
     notes
 }
 
-/// The drain caveat, while no Kubernetes model runs.
-fn kubernetes_notes(sim: &Simulation, plan: &FaultPlan) -> Vec<String> {
+/// The drain caveat, while no model acts on a drain.
+fn kubernetes_notes(plan: &FaultPlan) -> Vec<String> {
     let drains = plan.faults.iter().any(|f| {
         matches!(
             f.fault,
             topology::fault::Fault::Drain { .. } | topology::fault::Fault::Uncordon { .. }
         )
     });
-    let kubernetes = sim
-        .directory()
-        .actors_named(KUBERNETES_NODE_MODEL)
-        .next()
-        .is_some();
-    if drains && !kubernetes {
+    // No model acts on a drain yet: the kubelet only renews its node Lease.
+    if drains {
         vec![KUBERNETES_NOT_MODELLED.to_owned()]
     } else {
         Vec::new()
@@ -409,7 +402,7 @@ pub fn run_world(
         duration: covered_end.since_start(),
         requested,
         stopped_at,
-        notes: notes(sim, plan),
+        notes: notes(plan),
         stats,
         violations: sim.violations().to_vec(),
         facts: super::facts::facts(sim.log(), &timelines),

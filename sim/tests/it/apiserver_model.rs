@@ -182,6 +182,7 @@ impl Model for LeaseClient {
                 self.stale_sent |= stale;
                 let resource_version = if stale { Some(1) } else { self.version };
                 let op = ApiOp::PutLease {
+                    namespace: "default".into(),
                     name: "probe".into(),
                     record: LeaseRecord {
                         holder: "probe".into(),

@@ -86,8 +86,16 @@ fn report_lanes_render_in_headless_chromium() {
     for lane in check["detail"].as_array().expect("detail") {
         let width = lane["drawnWidth"].as_u64().expect("width");
         assert!(lane["segments"].as_u64().unwrap_or(0) >= 1, "{lane}");
+        // A node's lane starts at the controller's first verdict on it (its first lease
+        // renewal seen by the leader, about 10 to 20 s in): within the run's first tenth.
+        let component = lane["component"].as_str().unwrap_or("");
+        let from = if component.starts_with("node/") {
+            900
+        } else {
+            995
+        };
         assert!(
-            (995..=1005).contains(&width),
+            (from..=1005).contains(&width),
             "lane covers the axis (1000 px): {lane}"
         );
     }

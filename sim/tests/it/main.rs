@@ -24,5 +24,6 @@ mod kube_support;
 mod leader_election;
 mod linearizability;
 mod linearizability_prop;
+mod node_lifecycle;
 mod rados_session;
 mod vip_model;

@@ -61,17 +61,31 @@ pub struct LeaseObject {
     pub resource_version: i64,
 }
 
+/// Namespace of the control plane's leader-election Leases.
+pub const LEADER_NAMESPACE: &str = "kube-system";
+/// Namespace of the nodes' heartbeat Leases (one per node, named after it).
+pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+
 /// What a client asks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiOp {
-    /// GET a Lease in `kube-system`.
+    /// GET a Lease.
     GetLease {
+        /// Its namespace.
+        namespace: String,
         /// Its name.
         name: String,
+    },
+    /// LIST the Leases of a namespace (answered with an [`ApiListResponse`]).
+    ListLeases {
+        /// The namespace.
+        namespace: String,
     },
     /// Create the Lease (`resource_version` `None`) or update it if it is still at
     /// `resource_version` (optimistic concurrency).
     PutLease {
+        /// Its namespace.
+        namespace: String,
         /// Its name.
         name: String,
         /// The new spec.
@@ -114,11 +128,25 @@ pub struct ApiResponse {
     pub result: Result<LeaseObject, ApiError>,
 }
 
-message_kind!(ApiRequest, ApiResponse);
+/// The apiserver's answer to a LIST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiListResponse {
+    /// The request it answers.
+    pub id: u64,
+    /// (name, object) in name order, or why not.
+    pub result: Result<Vec<(String, LeaseObject)>, ApiError>,
+}
 
-/// Where the Lease `name` lives in etcd.
-pub fn lease_key(name: &str) -> String {
-    format!("/registry/leases/kube-system/{name}")
+message_kind!(ApiRequest, ApiResponse, ApiListResponse);
+
+/// Where the Lease `namespace/name` lives in etcd.
+pub fn lease_key(namespace: &str, name: &str) -> String {
+    format!("{}{name}", lease_prefix(namespace))
+}
+
+/// The etcd prefix of a namespace's Leases.
+pub fn lease_prefix(namespace: &str) -> String {
+    format!("/registry/leases/{namespace}/")
 }
 
 #[cfg(test)]

@@ -20,7 +20,10 @@
 
 use std::collections::BTreeMap;
 
-use super::api::{ApiError, ApiOp, ApiRequest, ApiResponse, LeaseObject, LeaseRecord, lease_key};
+use super::api::{
+    ApiError, ApiListResponse, ApiOp, ApiRequest, ApiResponse, LeaseObject, LeaseRecord, lease_key,
+    lease_prefix,
+};
 use super::etcd_check::{Answer, CheckDone, ETCD_CHECK_TIMEOUT, EtcdCheck};
 use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, Port, SimDuration, route_to};
 use crate::models::etcd::session::{
@@ -87,8 +90,10 @@ struct Request {
 struct Stored {
     to: Endpoint,
     id: u64,
-    /// The record a PUT wrote.
+    /// The record a PUT wrote; `None` for a GET or LIST.
     put: Option<LeaseRecord>,
+    /// The key prefix of a LIST.
+    list: Option<String>,
 }
 
 /// The apiserver.
@@ -140,16 +145,24 @@ impl KubeApiserver {
     }
 
     fn on_api(&mut self, ctx: &mut Ctx<'_>, to: Endpoint, req: &ApiRequest) {
-        let (op, read, deadline, put) = match &req.op {
-            ApiOp::GetLease { name } => (
+        let (op, deadline, put, list) = match &req.op {
+            ApiOp::GetLease { namespace, name } => (
                 KvOp::Get {
-                    key: lease_key(name),
+                    key: lease_key(namespace, name),
                 },
-                ReadMode::Linearizable,
                 REQUEST_TIMEOUT,
                 None,
+                None,
             ),
+            ApiOp::ListLeases { namespace } => {
+                let prefix = lease_prefix(namespace);
+                let op = KvOp::Range {
+                    prefix: prefix.clone(),
+                };
+                (op, REQUEST_TIMEOUT, None, Some(prefix))
+            }
             ApiOp::PutLease {
+                namespace,
                 name,
                 record,
                 resource_version,
@@ -159,15 +172,12 @@ impl KubeApiserver {
                     Some(rv) => CompareTarget::ModRevision(*rv),
                     None => CompareTarget::CreateRevision(0),
                 };
-                let op = KvOp::compare_and_put(lease_key(name), target, record.encode());
-                (
-                    op,
-                    ReadMode::Linearizable,
-                    WRITE_TIMEOUT,
-                    Some(record.clone()),
-                )
+                let key = lease_key(namespace, name);
+                let op = KvOp::compare_and_put(key, target, record.encode());
+                (op, WRITE_TIMEOUT, Some(record.clone()), None)
             }
         };
+        let read = ReadMode::Linearizable;
         let call = self
             .storage
             .call(&mut ctx.scoped(STORAGE_PORT), op, read, deadline);
@@ -175,6 +185,7 @@ impl KubeApiserver {
             to,
             id: req.id,
             put,
+            list,
         };
         self.stored.insert(call, stored);
     }
@@ -186,6 +197,27 @@ impl KubeApiserver {
         let Some(s) = self.stored.remove(&call) else {
             return;
         };
+        if let Some(prefix) = &s.list {
+            let result = match result {
+                Ok(KvResult::Range { kvs, .. }) => Ok(kvs
+                    .iter()
+                    .filter_map(|kv| {
+                        let name = kv.key.strip_prefix(prefix.as_str())?.to_owned();
+                        let record = LeaseRecord::decode(&kv.value)?;
+                        let obj = LeaseObject {
+                            record,
+                            resource_version: kv.mod_revision,
+                        };
+                        Some((name, obj))
+                    })
+                    .collect()),
+                Ok(other) => Err(ApiError::Storage(format!("unexpected {other:?}"))),
+                Err(f) => Err(api_error(&f)),
+            };
+            let reply = ApiListResponse { id: s.id, result };
+            ctx.scoped(Port::MAIN).send(s.to, reply);
+            return;
+        }
         let result = match (result, s.put) {
             (Ok(KvResult::Get { kv: None, .. }), None) => Err(ApiError::NotFound),
             (Ok(KvResult::Get { kv: Some(kv), .. }), None) => LeaseRecord::decode(&kv.value)

@@ -1,13 +1,16 @@
-//! The leader lanes: `kube-scheduler` and `kube-controller-manager` are up while some process
-//! leads their Lease, from the candidates' [`LeaderChange`] facts; a leader that dies or is
-//! paused stops leading at that instant. Each lane starts at its first leader, so start-up
-//! does not count as an outage.
+//! Lanes from the control plane's facts. The leader lanes: `kube-scheduler` and
+//! `kube-controller-manager` are up while some process leads their Lease, from the
+//! candidates' [`LeaderChange`] facts; a leader that dies or is paused stops leading at that
+//! instant. Each lane starts at its first leader, so start-up does not count as an outage.
+//! The node lanes: `node/<name>` follows the Ready condition the node lifecycle controller
+//! sets ([`NodeReady`]), from its first verdict.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::facts::LeaderChange;
+use super::facts::{LeaderChange, NodeReady};
 use crate::checks::timeline::{Interval, Timeline};
 use crate::engine::{LogEntry, LogKind, Observer, Record, SimTime, Status};
+use topology::component::Component;
 
 /// One lane per Lease seen in `log`, named after the Lease, until `end`.
 pub fn leader_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
@@ -56,20 +59,52 @@ pub fn leader_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
     }
     changes
         .into_iter()
-        .map(|(lease, lane)| Timeline {
-            component: lease,
-            intervals: lane
-                .iter()
-                .enumerate()
-                .filter_map(|(i, (start, status))| {
-                    let stop = lane.get(i + 1).map_or(end, |n| n.0).min(end);
-                    (stop > *start).then_some(Interval {
-                        start: *start,
-                        end: stop,
-                        status: *status,
-                    })
-                })
-                .collect(),
-        })
+        .map(|(lease, lane)| to_timeline(lease, &lane, end))
         .collect()
+}
+
+/// One `node/<name>` lane per node the node lifecycle controller judged, until `end`.
+pub fn node_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
+    let mut changes: BTreeMap<String, Vec<(SimTime, Status)>> = BTreeMap::new();
+    for entry in log {
+        let LogKind::Record {
+            record: Record::Fact(fact),
+            ..
+        } = &entry.kind
+        else {
+            continue;
+        };
+        let Some(NodeReady { node, ready }) = fact.get() else {
+            continue;
+        };
+        let status = if *ready { Status::Up } else { Status::Down };
+        let lane = changes.entry(node.clone()).or_default();
+        match lane.last_mut() {
+            Some((_, last)) if *last == status => {}
+            Some((t, last)) if *t == entry.time => *last = status,
+            _ => lane.push((entry.time, status)),
+        }
+    }
+    changes
+        .into_iter()
+        .map(|(node, lane)| to_timeline(Component::Node(node).to_string(), &lane, end))
+        .collect()
+}
+
+fn to_timeline(component: String, lane: &[(SimTime, Status)], end: SimTime) -> Timeline {
+    Timeline {
+        component,
+        intervals: lane
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (start, status))| {
+                let stop = lane.get(i + 1).map_or(end, |n| n.0).min(end);
+                (stop > *start).then_some(Interval {
+                    start: *start,
+                    end: stop,
+                    status: *status,
+                })
+            })
+            .collect(),
+    }
 }

@@ -32,8 +32,12 @@
 
 use rand::Rng;
 
-use super::api::{ApiError, ApiOp, ApiRequest, ApiResponse, LeaseObject, LeaseRecord};
+use super::api::{
+    ApiError, ApiListResponse, ApiOp, ApiRequest, ApiResponse, LEADER_NAMESPACE, LeaseObject,
+    LeaseRecord,
+};
 use super::facts::LeaderChange;
+use super::node_lifecycle::NodeMonitor;
 use crate::engine::{Ctx, Event, Model, SimDuration, SimTime, TimerId};
 use crate::models::vip::APISERVER_MODEL;
 use crate::models::vip::msg::HttpAccepted;
@@ -88,6 +92,10 @@ impl ElectorConfig {
 enum ElectorTimer {
     /// Time for the next try.
     Try,
+    /// The leader's node monitor runs a pass.
+    MonitorPass,
+    /// The monitor's pass `id` ran out of time.
+    MonitorTimeout(u64),
     /// Request `id` ran out of time.
     RequestTimeout(u64),
     /// The renew round started at this generation ran out of time.
@@ -146,6 +154,9 @@ pub struct LeaderCandidate {
     exits: u32,
     /// SIGTERM is being handled.
     terminating: bool,
+    /// The controller that runs while this process leads (the controller manager's node
+    /// monitor), if any.
+    monitor: Option<NodeMonitor>,
 }
 
 impl LeaderCandidate {
@@ -166,6 +177,36 @@ impl LeaderCandidate {
             acquisitions: 0,
             exits: 0,
             terminating: false,
+            monitor: None,
+        }
+    }
+
+    /// A candidate that, while it leads, also runs the node lifecycle controller's monitor
+    /// (kube-controller-manager).
+    pub fn with_monitor(config: ElectorConfig, monitor: NodeMonitor) -> Self {
+        LeaderCandidate {
+            monitor: Some(monitor),
+            ..LeaderCandidate::new(config)
+        }
+    }
+
+    fn monitor_pass(&mut self, ctx: &mut Ctx<'_>) {
+        if self.phase != Phase::Leading {
+            return;
+        }
+        if let Some(m) = self.monitor.as_mut()
+            && let Some(id) = m.pass(ctx)
+        {
+            ctx.set_timer(m.period(), ElectorTimer::MonitorTimeout(id));
+        }
+    }
+
+    /// The monitor's pass ended: the next one a period later, while still leading.
+    fn monitor_next(&mut self, ctx: &mut Ctx<'_>) {
+        if self.phase == Phase::Leading
+            && let Some(m) = &self.monitor
+        {
+            ctx.set_timer(m.period(), ElectorTimer::MonitorPass);
         }
     }
 
@@ -228,6 +269,7 @@ impl LeaderCandidate {
                 .clone()
                 .expect("a leader has observed its lease");
             let op = ApiOp::PutLease {
+                namespace: LEADER_NAMESPACE.to_owned(),
                 name: self.config.lease.clone(),
                 record: self.record(ctx.now(), Some(&obj.record)),
                 resource_version: Some(obj.resource_version),
@@ -240,6 +282,7 @@ impl LeaderCandidate {
 
     fn get(&mut self, ctx: &mut Ctx<'_>) {
         let op = ApiOp::GetLease {
+            namespace: LEADER_NAMESPACE.to_owned(),
             name: self.config.lease.clone(),
         };
         self.send(ctx, op, Step::Get);
@@ -258,6 +301,7 @@ impl LeaderCandidate {
             (Step::Get, Err(ApiError::NotFound)) => {
                 let record = self.record(now, None);
                 let op = ApiOp::PutLease {
+                    namespace: LEADER_NAMESPACE.to_owned(),
                     name: self.config.lease.clone(),
                     record: record.clone(),
                     resource_version: None,
@@ -280,6 +324,7 @@ impl LeaderCandidate {
                 }
                 let record = self.record(now, Some(&obj.record));
                 let op = ApiOp::PutLease {
+                    namespace: LEADER_NAMESPACE.to_owned(),
                     name: self.config.lease.clone(),
                     record: record.clone(),
                     resource_version: Some(obj.resource_version),
@@ -330,6 +375,9 @@ impl LeaderCandidate {
                 self.phase = Phase::Leading;
                 self.acquisitions += 1;
                 self.leading_fact(ctx, true);
+                if self.monitor.is_some() {
+                    ctx.set_timer(SimDuration::ZERO, ElectorTimer::MonitorPass);
+                }
                 // renew() starts with a try at once.
                 self.renew_round = None;
                 self.schedule_try(ctx, SimDuration::ZERO);
@@ -397,6 +445,7 @@ impl LeaderCandidate {
             transitions: obj.record.transitions,
         };
         let op = ApiOp::PutLease {
+            namespace: LEADER_NAMESPACE.to_owned(),
             name: self.config.lease.clone(),
             record,
             resource_version: Some(obj.resource_version),
@@ -428,7 +477,10 @@ impl LeaderCandidate {
         ctx.set_timer(EXIT_DETECTION + backoff, ElectorTimer::Restart);
     }
 
-    fn leading_fact(&self, ctx: &mut Ctx<'_>, leading: bool) {
+    fn leading_fact(&mut self, ctx: &mut Ctx<'_>, leading: bool) {
+        if !leading && let Some(m) = self.monitor.as_mut() {
+            m.stop();
+        }
         ctx.fact(LeaderChange {
             lease: self.config.lease.clone(),
             identity: self.identity.clone(),
@@ -459,10 +511,24 @@ impl Model for LeaderCandidate {
                     self.lose(ctx);
                 }
                 Some(ElectorTimer::Restart) if self.phase == Phase::Restarting => self.start(ctx),
+                Some(ElectorTimer::MonitorPass) => self.monitor_pass(ctx),
+                Some(ElectorTimer::MonitorTimeout(pass)) => {
+                    if let Some(m) = self.monitor.as_mut()
+                        && m.failed(ctx, *pass)
+                    {
+                        self.monitor_next(ctx);
+                    }
+                }
                 _ => {}
             },
             Event::Message { msg, .. } => {
-                if let Some(r) = msg.downcast_ref::<ApiResponse>() {
+                if let Some(r) = msg.downcast_ref::<ApiListResponse>() {
+                    if let Some(m) = self.monitor.as_mut()
+                        && m.on_list(ctx, r)
+                    {
+                        self.monitor_next(ctx);
+                    }
+                } else if let Some(r) = msg.downcast_ref::<ApiResponse>() {
                     self.on_response(ctx, r);
                 } else if msg.downcast_ref::<HttpAccepted>().is_some() {
                     // The connection is up; the request's own timeout keeps running.
@@ -471,6 +537,13 @@ impl Model for LeaderCandidate {
             Event::Refused { msg, .. } => {
                 // The local apiserver is not listening: the try fails at once.
                 if let Some(r) = msg.downcast_ref::<ApiRequest>()
+                    && let Some(m) = self.monitor.as_mut()
+                    && m.owns(r.id)
+                {
+                    if m.failed(ctx, r.id) {
+                        self.monitor_next(ctx);
+                    }
+                } else if let Some(r) = msg.downcast_ref::<ApiRequest>()
                     && self.in_flight.as_ref().is_some_and(|(id, _)| *id == r.id)
                 {
                     let failed = ApiResponse {
@@ -485,6 +558,9 @@ impl Model for LeaderCandidate {
     }
 
     fn on_crash(&mut self) {
+        if let Some(m) = self.monitor.as_mut() {
+            m.stop();
+        }
         self.phase = Phase::Standby;
         self.observed = None;
         self.in_flight = None;

@@ -23,3 +23,23 @@ impl Fact for LeaderChange {
         fact_json(self)
     }
 }
+
+/// The node lifecycle controller (in the controller-manager leader) set `node`'s Ready
+/// condition: `true` when its lease renews, `false` (Unknown) when the grace period passed
+/// without a renewal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeReady {
+    /// The node.
+    pub node: String,
+    /// Ready (true) or Unknown (false).
+    pub ready: bool,
+}
+
+impl Fact for NodeReady {
+    fn kind(&self) -> &'static str {
+        "kube/node-ready"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}

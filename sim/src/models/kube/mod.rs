@@ -10,4 +10,6 @@ pub mod checks;
 pub mod elector;
 pub mod etcd_check;
 pub mod facts;
+pub mod kubelet;
+pub mod node_lifecycle;
 pub mod setup;

@@ -1,7 +1,8 @@
 //! Adding the control plane to a simulation: on every control-plane host a kube-apiserver
 //! (given its local etcd member, as kubeadm does), keepalived and haproxy for the VIP, and a
 //! kube-scheduler and a kube-controller-manager that elect their leaders through their local
-//! apiserver; an outside probe asking for `/readyz` through the VIP from a host of its own
+//! apiserver (the controller manager's leader runs the node monitor); a kubelet on every host
+//! renewing its node Lease through the VIP; an outside probe asking for `/readyz` through the VIP from a host of its own
 //! (outside the topology, so no fault of the cluster touches it); and the leader invariant.
 
 use topology::Cluster;
@@ -10,14 +11,20 @@ use topology::policy::vrrp::priority_order;
 use super::apiserver::{ApiserverConfig, KubeApiserver};
 use super::checks::SingleLeaderPerLease;
 use super::elector::{ElectorConfig, LeaderCandidate};
-use crate::engine::{ActorId, Simulation};
+use super::kubelet::{Kubelet, KubeletConfig};
+use super::node_lifecycle::{MonitorConfig, NodeMonitor};
+use crate::engine::{ActorId, Address, SimDuration, Simulation};
 use crate::models::vip::APISERVER_MODEL;
 use crate::models::vip::setup::{PROBE_INTERVAL, ProbeAt, VipActors, VipError, add_vip};
 
 /// The probe's host, outside the topology.
 pub const OUTSIDE_HOST: &str = "outside";
 /// The leader-elected components, by process (and Lease) name.
-pub const ELECTED: [&str; 2] = ["kube-scheduler", "kube-controller-manager"];
+pub const ELECTED: [&str; 2] = ["kube-scheduler", CONTROLLER_MANAGER];
+/// kube-controller-manager, whose leader also runs the node lifecycle controller.
+pub const CONTROLLER_MANAGER: &str = "kube-controller-manager";
+/// Model (process) name of the kubelet.
+pub const KUBELET_MODEL: &str = "kubelet";
 
 /// What [`add_control_plane`] added.
 #[derive(Clone, Debug, Default)]
@@ -28,6 +35,8 @@ pub struct ControlPlaneActors {
     pub vip: VipActors,
     /// (host, component, candidate).
     pub candidates: Vec<(String, &'static str, ActorId)>,
+    /// (host, kubelet) on every host.
+    pub kubelets: Vec<(String, ActorId)>,
 }
 
 /// Whether `cluster` has what [`add_control_plane`] needs: a control-plane host and a VIP.
@@ -57,13 +66,37 @@ pub fn add_control_plane(
             sim.add_actor(h, APISERVER_MODEL, Box::new(api))?,
         ));
         for component in ELECTED {
-            let c = LeaderCandidate::new(ElectorConfig::from_topology(component, le));
+            let config = ElectorConfig::from_topology(component, le);
+            let c = if component == CONTROLLER_MANAGER {
+                let monitor =
+                    MonitorConfig::from_topology(&cluster.spec.control_plane.node_lifecycle);
+                LeaderCandidate::with_monitor(config, NodeMonitor::new(monitor))
+            } else {
+                LeaderCandidate::new(config)
+            };
             actors.candidates.push((
                 host.clone(),
                 component,
                 sim.add_actor(h, component, Box::new(c))?,
             ));
         }
+    }
+    let kubelet = KubeletConfig {
+        vip: Address::new(cluster.spec.api_endpoint.vip.to_string()),
+        lease_duration: SimDuration::from_secs(u64::from(
+            cluster
+                .spec
+                .control_plane
+                .node_lifecycle
+                .node_lease_duration_seconds,
+        )),
+    };
+    for host in &cluster.spec.hosts {
+        let h = sim
+            .host_id(&host.name)
+            .ok_or_else(|| VipError::MissingHost(host.name.clone()))?;
+        let k = sim.add_actor(h, KUBELET_MODEL, Box::new(Kubelet::new(kubelet.clone())))?;
+        actors.kubelets.push((host.name.clone(), k));
     }
     sim.add_host(OUTSIDE_HOST)?;
     let probe = ProbeAt {

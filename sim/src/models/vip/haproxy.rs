@@ -31,7 +31,7 @@ use topology::policy::vrrp;
 use super::APISERVER_MODEL;
 use super::msg::{HttpAccepted, HttpGet, HttpReply};
 use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, SimDuration, SimTime};
-use crate::models::kube::api::{ApiError, ApiOp, ApiRequest, ApiResponse};
+use crate::models::kube::api::{ApiError, ApiListResponse, ApiOp, ApiRequest, ApiResponse};
 
 /// `timeout connect 5s` in the rendered haproxy.cfg (kubeadm's HA guide uses the same).
 pub const CONNECT_TIMEOUT: SimDuration = SimDuration::from_secs(5);
@@ -338,6 +338,16 @@ impl Haproxy {
         }
     }
 
+    fn on_api_list(&mut self, ctx: &mut Ctx<'_>, r: &ApiListResponse) {
+        if let Some(f) = self.forwarded.remove(&r.id) {
+            let reply = ApiListResponse {
+                id: f.client_id,
+                result: r.result.clone(),
+            };
+            ctx.send(f.client, reply);
+        }
+    }
+
     fn on_api_response(&mut self, ctx: &mut Ctx<'_>, r: &ApiResponse) {
         if let Some(f) = self.forwarded.remove(&r.id) {
             let reply = ApiResponse {
@@ -411,6 +421,8 @@ impl Model for Haproxy {
                     self.on_accepted(ctx, a.id);
                 } else if let Some(r) = msg.downcast_ref::<ApiResponse>() {
                     self.on_api_response(ctx, r);
+                } else if let Some(r) = msg.downcast_ref::<ApiListResponse>() {
+                    self.on_api_list(ctx, r);
                 } else if let Some(g) = msg.downcast_ref::<HttpGet>() {
                     let payload = Payload::Get(g.path.clone());
                     self.on_request(ctx, Endpoint::new(from, from_port), g.id, payload);

@@ -272,7 +272,7 @@ fn node_drain_says_the_kubernetes_layer_is_not_modelled() {
         "70s",
     ]);
     assert!(
-        out.contains("note: Kubernetes nodes and workloads are not modelled yet"),
+        out.contains("note: Kubernetes pods and drains are not modelled yet"),
         "{out}"
     );
     assert!(out.contains("Drain"), "{out}");

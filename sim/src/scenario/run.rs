@@ -59,9 +59,9 @@ pub enum SimError {
 
 /// Said in every outcome (and so in the CLI summary and the HTML report) whose plan drains or
 /// uncordons a host while the world runs no Kubernetes model.
-pub const KUBERNETES_NOT_MODELLED: &str = "Kubernetes nodes and workloads are not modelled yet \
-(the control plane is): Drain and Uncordon only notify the simulated models, so the drain has \
-no simulated effect (no pods move, no PodDisruptionBudget is checked).";
+pub const KUBERNETES_NOT_MODELLED: &str = "Kubernetes pods and drains are not modelled yet (the \
+control plane and node heartbeats are): Drain and Uncordon only notify the simulated models, so \
+the drain has no simulated effect (no pods move, no PodDisruptionBudget is checked).";
 
 /// Where the plan of a run came from, so the reports can print the command that reproduces it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -552,7 +552,7 @@ mod tests {
         assert_eq!(outcome.notes, [KUBERNETES_NOT_MODELLED]);
         let html = crate::report::html::render(&outcome);
         assert!(
-            html.contains("Kubernetes nodes and workloads are not modelled yet"),
+            html.contains("Kubernetes pods and drains are not modelled yet"),
             "{html}"
         );
         assert_eq!(

@@ -1273,3 +1273,37 @@ fn a_paused_monitor_leader_is_a_quorum_gap_for_clients() {
         faults,
     );
 }
+
+/// Found by `sim explore` (seed 61, case 1095, shrunk). blackboar (the client and osd.4, the
+/// first primary of pg 1.3) is cut off at 0.1 s; at 4m56.1s the cut moves to cloudserver1 and
+/// cloudserver2, so osd.4 rejoins with its epoch-1 map. It applied the client's writes as
+/// primary of the old interval, never acknowledged, and its log grew longer than the
+/// acknowledged log osd.2 and osd.0 kept in later epochs. Peering chose the longest log as
+/// authoritative, so write 1636, acknowledged as version 1, was lost. Ceph compares
+/// last_update as (epoch, version): the newer interval wins and the old entries are divergent.
+#[test]
+fn a_longer_log_from_an_older_interval_does_not_win_peering() {
+    let faults = vec![
+        TimedFault {
+            at: Duration::from_millis(100),
+            fault: Fault::Partition {
+                groups: vec![vec!["blackboar".into()]],
+            },
+        },
+        TimedFault {
+            at: Duration::from_millis(296_100),
+            fault: Fault::Partition {
+                groups: vec![vec!["cloudserver1".into(), "cloudserver2".into()]],
+            },
+        },
+        TimedFault {
+            at: Duration::from_millis(397_200),
+            fault: Fault::Heal,
+        },
+    ];
+    crate::explore_cases::assert_case_passes(
+        "explore-divergent-log",
+        3_018_467_971_050_299_429,
+        faults,
+    );
+}

@@ -6,18 +6,39 @@ use super::layout::PgId;
 use super::osdmap::OsdMap;
 use crate::engine::{SimDuration, SimTime, message_kind};
 
-/// A PG replica as an OSD stores it: the ids of the writes it holds, in order, and whether it
-/// holds the whole PG (a backfill target is incomplete until its push lands). The length of
-/// `log` is the PG version (`last_update`).
+/// A PG replica as an OSD stores it: the ids of the writes it holds, in order, the map epoch
+/// of the interval that wrote each one, and whether it holds the whole PG (a backfill target
+/// is incomplete until its push lands). The length of `log` is the PG version; with the last
+/// entry's epoch it is `last_update`, Ceph's eversion (epoch, version).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PgCopy {
     /// Client write ids in version order (version = index + 1).
     pub log: Vec<u64>,
+    /// The epoch each entry was written in, parallel to `log`.
+    pub epochs: Vec<u64>,
     /// Holds every object of the PG up to `log.len()`.
     pub complete: bool,
 }
 
 impl PgCopy {
+    /// Appends write `tid`, written in the interval of map `epoch`.
+    pub fn push(&mut self, tid: u64, epoch: u64) {
+        self.log.push(tid);
+        self.epochs.push(epoch);
+    }
+
+    /// `last_update` as Ceph orders it: (epoch of the last entry, version). A log written in
+    /// a newer interval is newer whatever its length: the older interval's extra entries are
+    /// divergent and get rolled back (`PGLog::rewind_divergent_log`).
+    pub fn last_update(&self) -> (u64, u64) {
+        (self.epochs.last().copied().unwrap_or(0), self.version())
+    }
+
+    /// Whether this copy's log (ids and epochs) is a prefix of `other`'s.
+    pub fn is_prefix_of(&self, other: &PgCopy) -> bool {
+        other.log.starts_with(&self.log) && other.epochs.starts_with(&self.epochs)
+    }
+
     /// The version (`last_update`).
     pub fn version(&self) -> u64 {
         self.log.len() as u64
@@ -257,6 +278,8 @@ pub struct RepOp {
     pub version: u64,
     /// Write id.
     pub tid: u64,
+    /// The map epoch of the primary's interval, which the entry is written in.
+    pub epoch: u64,
 }
 
 /// A replica has the write on disk.

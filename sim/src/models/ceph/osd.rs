@@ -154,8 +154,8 @@ impl CephOsdHost {
                     store.insert(
                         *pg,
                         PgCopy {
-                            log: Vec::new(),
                             complete: true,
+                            ..PgCopy::default()
                         },
                     );
                 }

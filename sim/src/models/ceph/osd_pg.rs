@@ -267,18 +267,23 @@ impl CephOsdHost {
         let Some(p) = self.run.get_mut(&osd).and_then(|r| r.primary.get_mut(&pg)) else {
             return;
         };
+        // The authoritative copy has the newest last_update (epoch first, then version), as
+        // Ceph's `find_best_info` chooses; the first such OSD in id order on a tie.
         let auth = p
             .infos
             .values()
             .flatten()
             .filter(|c| c.complete)
-            .max_by_key(|c| c.version())
+            .fold(None::<&PgCopy>, |best, c| match best {
+                Some(b) if b.last_update() >= c.last_update() => Some(b),
+                _ => Some(c),
+            })
             .cloned();
         let mut current: Vec<i32> = match &auth {
             Some(a) => p
                 .infos
                 .iter()
-                .filter(|(_, c)| c.as_ref().is_some_and(|c| c.complete && c.log == a.log))
+                .filter(|(_, c)| c.as_ref().is_some_and(|c| c.complete && c == a))
                 .map(|(o, _)| *o)
                 .collect(),
             None => Vec::new(),
@@ -293,7 +298,7 @@ impl CephOsdHost {
                 if let Some(Some(c)) = p.infos.get(o)
                     && c.complete
                     && c.log.len() < a.log.len()
-                    && a.log.starts_with(&c.log)
+                    && c.is_prefix_of(a)
                 {
                     syncs.push((*o, a.version() - c.version()));
                     current.push(*o);
@@ -336,8 +341,8 @@ impl CephOsdHost {
             state.clean = false;
         }
         p.auth = auth.unwrap_or(PgCopy {
-            log: Vec::new(),
             complete: true,
+            ..PgCopy::default()
         });
         p.acting = acting;
         p.state = state;
@@ -518,7 +523,8 @@ impl CephOsdHost {
             }
             return;
         }
-        p.auth.log.push(tid);
+        let epoch = p.epoch;
+        p.auth.push(tid, epoch);
         let version = p.auth.version();
         let round = p.round;
         let others: Vec<i32> = p.acting.iter().copied().filter(|o| *o != osd).collect();
@@ -542,7 +548,7 @@ impl CephOsdHost {
             && c.complete
             && c.version() + 1 == version
         {
-            c.log.push(tid);
+            c.push(tid, epoch);
         }
         for o in others {
             self.send_osd(
@@ -555,6 +561,7 @@ impl CephOsdHost {
                     to: o,
                     version,
                     tid,
+                    epoch,
                 },
             );
         }
@@ -576,7 +583,7 @@ impl CephOsdHost {
             return;
         };
         if c.complete && c.version() + 1 == r.version {
-            c.log.push(r.tid);
+            c.push(r.tid, r.epoch);
         }
         if c.holds(r.version, r.tid) {
             self.send_osd(

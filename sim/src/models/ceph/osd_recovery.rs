@@ -104,8 +104,8 @@ impl CephOsdHost {
             return;
         };
         let copy = PgCopy {
-            log: p.auth.log.clone(),
             complete: true,
+            ..p.auth.clone()
         };
         self.send_osd(
             ctx,

@@ -44,17 +44,7 @@ impl World {
     }
 
     fn ok_ratio(&self, from: SimTime, to: SimTime) -> (usize, usize) {
-        let sent: Vec<_> = self
-            .probe()
-            .results
-            .iter()
-            .filter(|r| r.sent >= from && r.sent < to)
-            .collect();
-        let ok = sent
-            .iter()
-            .filter(|r| matches!(r.answer, Some((_, 200))))
-            .count();
-        (ok, sent.len())
+        self.probe().answered(from, to)
     }
 
     fn haproxy(&self, host: &str) -> &Haproxy {
@@ -157,8 +147,9 @@ fn without_an_etcd_quorum_no_apiserver_is_ready_and_the_api_is_down() {
 
 /// A client that calls the Lease API through the VIP: at 10 s it creates a Lease, then it
 /// updates it every second with the version it last got, and once with a stale version.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LeaseClient {
+    vip: Address,
     next: u64,
     version: Option<i64>,
     results: Vec<(SimTime, Result<i64, ApiError>)>,
@@ -193,9 +184,8 @@ impl Model for LeaseClient {
                     },
                     resource_version,
                 };
-                let cluster = topology::default_cluster().expect("topology");
-                let vip = Address::new(cluster.spec.api_endpoint.vip.to_string());
-                ctx.send_to_service(vip, HAPROXY_MODEL, ApiRequest { id: self.next, op });
+                let request = ApiRequest { id: self.next, op };
+                ctx.send_to_service(self.vip.clone(), HAPROXY_MODEL, request);
             }
             Event::Message { msg, .. } => {
                 if let Some(r) = msg.downcast_ref::<ApiResponse>() {
@@ -217,9 +207,16 @@ impl Model for LeaseClient {
 fn lease_calls_through_the_vip_create_update_and_refuse_a_stale_version() {
     let mut w = world(4);
     let h = w.sim.host_id("cloudserver3").expect("host");
+    let client = LeaseClient {
+        vip: Address::new(w.cluster.spec.api_endpoint.vip.to_string()),
+        next: 0,
+        version: None,
+        results: Vec::new(),
+        stale_sent: false,
+    };
     let client = w
         .sim
-        .add_actor(h, "lease-client", Box::new(LeaseClient::default()))
+        .add_actor(h, "lease-client", Box::new(client))
         .expect("client");
     w.sim.run_until(secs(30), &mut NullSink);
     let c = w.sim.model::<LeaseClient>(client).expect("client");

@@ -136,12 +136,8 @@ impl World {
 
     /// Probes sent in `[from, to)` that got no 200.
     fn failed_probes(&self, from: SimTime, to: SimTime) -> usize {
-        self.probe()
-            .results
-            .iter()
-            .filter(|r| r.sent >= from && r.sent < to)
-            .filter(|r| !matches!(r.answer, Some((_, 200))))
-            .count()
+        let (ok, sent) = self.probe().answered(from, to);
+        sent - ok
     }
 }
 

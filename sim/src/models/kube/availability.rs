@@ -50,11 +50,7 @@ pub fn leader_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
             if lane.is_empty() && status == Status::Down {
                 continue;
             }
-            match lane.last_mut() {
-                Some((_, last)) if *last == status => {}
-                Some((t, last)) if *t == entry.time => *last = status,
-                _ => lane.push((entry.time, status)),
-            }
+            push_change(lane, entry.time, status);
         }
     }
     changes
@@ -78,17 +74,22 @@ pub fn node_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
             continue;
         };
         let status = if *ready { Status::Up } else { Status::Down };
-        let lane = changes.entry(node.clone()).or_default();
-        match lane.last_mut() {
-            Some((_, last)) if *last == status => {}
-            Some((t, last)) if *t == entry.time => *last = status,
-            _ => lane.push((entry.time, status)),
-        }
+        push_change(changes.entry(node.clone()).or_default(), entry.time, status);
     }
     changes
         .into_iter()
         .map(|(node, lane)| to_timeline(Component::Node(node).to_string(), &lane, end))
         .collect()
+}
+
+/// Records that a lane is `status` from `time`: nothing if it already is, a replacement if
+/// the lane changed at that same instant.
+fn push_change(lane: &mut Vec<(SimTime, Status)>, time: SimTime, status: Status) {
+    match lane.last_mut() {
+        Some((_, last)) if *last == status => {}
+        Some((t, last)) if *t == time => *last = status,
+        _ => lane.push((time, status)),
+    }
 }
 
 fn to_timeline(component: String, lane: &[(SimTime, Status)], end: SimTime) -> Timeline {

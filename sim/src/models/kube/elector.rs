@@ -148,8 +148,6 @@ pub struct LeaderCandidate {
     rounds: u64,
     /// When each try started.
     try_started: SimTime,
-    /// Times this process acquired the lease.
-    pub acquisitions: u32,
     /// Exits so far (the kubelet's back-off grows with them).
     exits: u32,
     /// SIGTERM is being handled.
@@ -174,7 +172,6 @@ impl LeaderCandidate {
             renew_round: None,
             rounds: 0,
             try_started: SimTime::ZERO,
-            acquisitions: 0,
             exits: 0,
             terminating: false,
             monitor: None,
@@ -373,7 +370,6 @@ impl LeaderCandidate {
         match (self.phase, ok) {
             (Phase::Standby, true) => {
                 self.phase = Phase::Leading;
-                self.acquisitions += 1;
                 self.leading_fact(ctx, true);
                 if self.monitor.is_some() {
                     ctx.set_timer(SimDuration::ZERO, ElectorTimer::MonitorPass);

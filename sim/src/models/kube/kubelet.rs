@@ -82,8 +82,6 @@ pub struct Kubelet {
     next_request: u64,
     backoff: SimDuration,
     sync_timer: Option<TimerId>,
-    /// Successful renewals (for tests and reports).
-    pub renewals: u64,
 }
 
 impl Kubelet {
@@ -97,7 +95,6 @@ impl Kubelet {
             next_request: 0,
             backoff: ENSURE_BACKOFF_START,
             sync_timer: None,
-            renewals: 0,
         }
     }
 
@@ -172,7 +169,6 @@ impl Kubelet {
         match (step, result) {
             (Step::Fast | Step::Update(_), Ok(obj)) => {
                 self.cached = Some(obj);
-                self.renewals += 1;
                 self.end_sync(ctx);
             }
             (Step::Fast, Err(_)) => self.ensure(ctx),

@@ -230,10 +230,10 @@ impl Keepalived {
         self.rearm(ctx, self.config.advert, KeepalivedTimer::Advert);
     }
 
-    fn advertise(&mut self, ctx: &mut Ctx<'_>, priority: u32) {
-        for peer in self.peers.clone() {
+    fn advertise(&self, ctx: &mut Ctx<'_>, priority: u32) {
+        for peer in &self.peers {
             ctx.send(
-                peer,
+                *peer,
                 VrrpAdvert {
                     priority,
                     source: self.config.address,

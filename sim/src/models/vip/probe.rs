@@ -70,6 +70,19 @@ impl ApiProbe {
         }
     }
 
+    /// Of the probes sent in `[from, to)` that finished: (answered 200, all).
+    pub fn answered(&self, from: SimTime, to: SimTime) -> (usize, usize) {
+        let sent = self
+            .results
+            .iter()
+            .filter(|r| r.sent >= from && r.sent < to);
+        let ok = sent
+            .clone()
+            .filter(|r| matches!(r.answer, Some((_, 200))))
+            .count();
+        (ok, sent.count())
+    }
+
     fn send(&mut self, ctx: &mut Ctx<'_>) {
         ctx.set_timer(self.config.interval, ProbeTimer::Next);
         self.next_id += 1;

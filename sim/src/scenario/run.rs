@@ -180,6 +180,17 @@ pub fn replay_command(origin: &Origin, seed: u64, duration: SimDuration) -> Stri
 
 /// Builds the world for `cluster`: hosts, the models implemented so far, their invariants.
 pub fn build_world(cluster: &Cluster, seed: u64) -> Result<Simulation, SimError> {
+    let monitor = kube::node_lifecycle::MonitorConfig::from_topology(cluster);
+    build_world_with(cluster, seed, &monitor)
+}
+
+/// [`build_world`] with the node lifecycle controller's settings given (a planted bug, a
+/// threshold).
+pub fn build_world_with(
+    cluster: &Cluster,
+    seed: u64,
+    monitor: &kube::node_lifecycle::MonitorConfig,
+) -> Result<Simulation, SimError> {
     let mut sim = build_heartbeat_world(cluster, seed)?;
     let etcd_config = etcd::EtcdSimConfig::from_spec(&cluster.spec.etcd);
     etcd::add_etcd(&mut sim, cluster, &apiserver_etcd_client(&etcd_config))?;
@@ -187,7 +198,7 @@ pub fn build_world(cluster: &Cluster, seed: u64) -> Result<Simulation, SimError>
         ceph::setup::add_ceph(&mut sim, cluster, &ceph::layout::CephSimConfig::default())?;
     }
     if kube::setup::cluster_has_control_plane(cluster) {
-        kube::setup::add_control_plane(&mut sim, cluster)?;
+        kube::setup::add_control_plane_with(&mut sim, cluster, monitor)?;
     }
     Ok(sim)
 }

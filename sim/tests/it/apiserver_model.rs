@@ -172,18 +172,14 @@ impl Model for LeaseClient {
                 let stale = self.next == 5 && !self.stale_sent;
                 self.stale_sent |= stale;
                 let resource_version = if stale { Some(1) } else { self.version };
-                let op = ApiOp::PutLease {
-                    namespace: "default".into(),
-                    name: "probe".into(),
-                    record: LeaseRecord {
-                        holder: "probe".into(),
-                        duration: SimDuration::from_secs(15),
-                        acquired: SimTime::ZERO,
-                        renewed: ctx.now(),
-                        transitions: 0,
-                    },
-                    resource_version,
+                let record = LeaseRecord {
+                    holder: "probe".into(),
+                    duration: SimDuration::from_secs(15),
+                    acquired: SimTime::ZERO,
+                    renewed: ctx.now(),
+                    transitions: 0,
                 };
+                let op = ApiOp::put("default", "probe", &record, resource_version);
                 let request = ApiRequest { id: self.next, op };
                 ctx.send_to_service(self.vip.clone(), HAPROXY_MODEL, request);
             }

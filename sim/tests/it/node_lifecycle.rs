@@ -3,9 +3,16 @@
 //! monitor marks a node Ready=Unknown once its lease has not moved for the grace period.
 //! Bounds come from the topology's node-lifecycle timers and the kubelet's renew interval.
 
-use sim::engine::{LogKind, NullSink, Record, SimDuration, SimTime};
-use sim::models::kube::facts::NodeReady;
+use sim::engine::{Fact, LogKind, NullSink, Record, SimDuration, SimTime};
+use sim::models::kube::elector::ACQUIRE_JITTER;
+use sim::models::kube::facts::{
+    LeaderChange, NodeReady, NodeTaint, PodEvicted, PodNotReady, ZoneDisruption,
+};
 use sim::models::kube::kubelet::RENEW_JITTER;
+use sim::models::kube::node_lifecycle::MonitorConfig;
+use sim::models::kube::pods::initial_pods;
+use sim::models::kube::setup::CONTROLLER_MANAGER;
+use sim::models::kube::zones::NODE_EVICTION_PERIOD;
 use topology::fault::Fault;
 
 fn secs(s: u64) -> SimTime {
@@ -91,4 +98,260 @@ fn a_crashed_worker_goes_unknown_after_the_grace_period_and_ready_again_after_it
             verdicts(&sim, other)
         );
     }
+}
+
+/// Every fact of type `T`, with its time.
+fn facts<T: Clone + Fact>(sim: &sim::engine::Simulation) -> Vec<(SimTime, T)> {
+    sim.log()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            LogKind::Record {
+                record: Record::Fact(f),
+                ..
+            } => f.get::<T>().map(|t| (e.time, t.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// When the first fact of type `T` after `after` that `pick` accepts came.
+fn first<T: Clone + Fact>(
+    sim: &sim::engine::Simulation,
+    after: SimTime,
+    pick: impl Fn(&T) -> bool,
+) -> Option<SimTime> {
+    facts::<T>(sim)
+        .into_iter()
+        .find(|(t, f)| *t > after && pick(f))
+        .map(|(t, _)| t)
+}
+
+#[test]
+fn a_dead_workers_pods_are_evicted_at_grace_plus_toleration() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let nl = cluster.spec.control_plane.node_lifecycle.clone();
+    let grace = SimDuration::from_secs(u64::from(nl.node_monitor_grace_period_seconds));
+    let period = SimDuration::from_secs(u64::from(nl.node_monitor_period_seconds));
+    let toleration = SimDuration::from_secs(u64::from(nl.unreachable_toleration_seconds));
+    let renew = SimDuration::from_millis(u64::from(nl.node_lease_duration_seconds) * 250);
+    let renew_max =
+        SimDuration::from_nanos((renew.as_nanos() as f64 * (1.0 + RENEW_JITTER)) as u64);
+    // A request through the local apiserver to etcd and back takes milliseconds; a second
+    // bounds it with room to spare.
+    let latency = SimDuration::from_secs(1);
+    let host = "cloudserver3";
+    let on_host: Vec<String> = initial_pods(&cluster)
+        .into_iter()
+        .filter(|p| p.record.node == host)
+        .map(|p| format!("{}/{}", p.namespace, p.name))
+        .collect();
+    assert!(
+        !on_host.is_empty(),
+        "the default topology runs pods on {host}"
+    );
+    let crash = secs(120);
+    let end = crash + grace + period + period + period + toleration + SimDuration::from_secs(30);
+    let mut sim = sim::scenario::run::build_world(&cluster, 5).expect("world");
+    sim.schedule_fault(crash, Fault::HostCrash { host: host.into() })
+        .expect("fault");
+    sim.run_until(end, &mut NullSink);
+    sim.finish(&mut NullSink);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+
+    let unknown =
+        first::<NodeReady>(&sim, crash, |r| r.node == host && !r.ready).expect("Ready=Unknown");
+    assert!(
+        unknown + renew_max >= crash + grace && unknown <= crash + grace + period + period,
+        "Unknown at {unknown}"
+    );
+    // The NoSchedule taint comes with the Unknown condition; the pods are marked not ready
+    // in the same pass.
+    let no_schedule = first::<NodeTaint>(&sim, crash, |t| {
+        t.node == host && t.effect == "NoSchedule" && t.added
+    })
+    .expect("NoSchedule taint");
+    assert_eq!(no_schedule, unknown);
+    let not_ready = facts::<PodNotReady>(&sim);
+    for pod in &on_host {
+        let (t, _) = not_ready
+            .iter()
+            .find(|(_, p)| &p.pod == pod)
+            .unwrap_or_else(|| panic!("{pod} marked not ready: {not_ready:?}"));
+        assert!(*t >= unknown && *t <= unknown + latency, "{pod} at {t}");
+    }
+    // NoExecute at the next pass, which reads the Unknown condition back, within one
+    // tainting tick: the zone's bucket is full.
+    let no_execute = first::<NodeTaint>(&sim, crash, |t| {
+        t.node == host && t.effect == "NoExecute" && t.added
+    })
+    .expect("NoExecute taint");
+    assert!(
+        no_execute >= unknown + period
+            && no_execute <= unknown + period + NODE_EVICTION_PERIOD + latency,
+        "NoExecute at {no_execute}, Unknown at {unknown}"
+    );
+    // Each pod is deleted once its toleration has run from the taint's processing.
+    let evicted = facts::<PodEvicted>(&sim);
+    for pod in &on_host {
+        let (t, _) = evicted
+            .iter()
+            .find(|(_, p)| &p.pod == pod)
+            .unwrap_or_else(|| panic!("{pod} evicted: {evicted:?}"));
+        assert!(
+            *t >= no_execute + toleration && *t <= no_execute + toleration + latency,
+            "{pod} evicted at {t}, taint at {no_execute}"
+        );
+    }
+    assert!(
+        evicted.iter().all(|(_, p)| p.node == host),
+        "only {host}'s pods: {evicted:?}"
+    );
+    eprintln!(
+        "{host} crashed at {crash}: Unknown {unknown}, NoExecute {no_execute}, evicted {:?}",
+        evicted
+            .iter()
+            .map(|(t, _)| t.to_string())
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Crashes three of the five nodes at once (a majority, >55%) and runs past grace plus
+/// toleration, with the controller as upstream has it or with the unhealthy-zone rule
+/// planted away.
+fn three_nodes_down(planted: bool) -> sim::engine::Simulation {
+    let cluster = topology::default_cluster().expect("default topology");
+    let mut monitor = MonitorConfig::from_topology(&cluster);
+    monitor.planted_taint_in_unhealthy_zone = planted;
+    let nl = &cluster.spec.control_plane.node_lifecycle;
+    let toleration = u64::from(nl.unreachable_toleration_seconds);
+    let grace = u64::from(nl.node_monitor_grace_period_seconds);
+    let mut sim = sim::scenario::run::build_world_with(&cluster, 7, &monitor).expect("world");
+    for host in ["cloudserver2", "cloudserver3", "blackboar"] {
+        sim.schedule_fault(secs(120), Fault::HostCrash { host: host.into() })
+            .expect("fault");
+    }
+    sim.run_until(secs(120 + grace + 60 + toleration), &mut NullSink);
+    sim.finish(&mut NullSink);
+    sim
+}
+
+#[test]
+fn a_majority_of_nodes_down_halts_new_taints_and_evictions() {
+    let sim = three_nodes_down(false);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    let zones = facts::<ZoneDisruption>(&sim);
+    assert!(
+        zones
+            .iter()
+            .any(|(_, z)| z.state == "PartialDisruption" && z.eviction_qps == 0.0),
+        "{zones:?}"
+    );
+    let down: Vec<_> = facts::<NodeReady>(&sim)
+        .into_iter()
+        .filter(|(_, r)| !r.ready)
+        .collect();
+    assert_eq!(down.len(), 3, "three nodes Unknown: {down:?}");
+    let no_execute: Vec<_> = facts::<NodeTaint>(&sim)
+        .into_iter()
+        .filter(|(_, t)| t.effect == "NoExecute")
+        .collect();
+    assert!(no_execute.is_empty(), "no NoExecute taint: {no_execute:?}");
+    assert!(facts::<PodEvicted>(&sim).is_empty());
+    // The pods on the dead nodes are still marked not ready.
+    assert!(!facts::<PodNotReady>(&sim).is_empty());
+}
+
+#[test]
+fn tainting_in_an_unhealthy_zone_is_caught() {
+    let sim = three_nodes_down(true);
+    let v = sim.violations();
+    assert!(
+        v.iter()
+            .any(|v| v.invariant == "kube-no-new-eviction-in-unhealthy-zone"),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn a_controller_manager_leader_change_restarts_the_eviction_countdown() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let nl = cluster.spec.control_plane.node_lifecycle.clone();
+    let le = cluster.spec.control_plane.leader_election.clone();
+    let s = |v: u32| SimDuration::from_secs(u64::from(v));
+    let (grace, period) = (
+        s(nl.node_monitor_grace_period_seconds),
+        s(nl.node_monitor_period_seconds),
+    );
+    let toleration = s(nl.unreachable_toleration_seconds);
+    let lease = s(le.lease_duration_seconds);
+    let retry_max = SimDuration::from_nanos(
+        (s(le.retry_period_seconds).as_nanos() as f64 * (1.0 + ACQUIRE_JITTER)) as u64,
+    );
+    let latency = SimDuration::from_secs(1);
+    let host = "cloudserver3";
+    let crash = secs(120);
+    let mut sim = sim::scenario::run::build_world(&cluster, 11).expect("world");
+    sim.schedule_fault(crash, Fault::HostCrash { host: host.into() })
+        .expect("fault");
+    let tainted_by = crash + grace + period + period + period + latency;
+    sim.run_until(tainted_by, &mut NullSink);
+    let first_taint = first::<NodeTaint>(&sim, crash, |t| {
+        t.node == host && t.effect == "NoExecute" && t.added
+    })
+    .expect("NoExecute taint");
+    // SIGKILL the controller manager that leads: no release, so a standby waits out the lease.
+    let leader = facts::<LeaderChange>(&sim)
+        .into_iter()
+        .rfind(|(_, c)| c.lease == CONTROLLER_MANAGER && c.leading)
+        .map(|(_, c)| c.identity)
+        .expect("a controller-manager leader");
+    let leader_host = leader
+        .rsplit_once('_')
+        .map(|(h, _)| h.to_owned())
+        .expect("host_n");
+    let stop = tainted_by + SimDuration::from_secs(20);
+    sim.schedule_fault(
+        stop,
+        Fault::ProcessStop {
+            host: leader_host.clone(),
+            process: CONTROLLER_MANAGER.into(),
+        },
+    )
+    .expect("fault");
+    sim.run_until(
+        stop + lease + toleration + SimDuration::from_secs(60),
+        &mut NullSink,
+    );
+    sim.finish(&mut NullSink);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    // The new leader's first pass removes the taint (markNodeAsReachable for a node it sees
+    // for the first time) and queues it, so it is back within a tainting tick.
+    let removed = first::<NodeTaint>(&sim, stop, |t| {
+        t.node == host && t.effect == "NoExecute" && !t.added
+    })
+    .expect("NoExecute removed by the new leader");
+    let again = first::<NodeTaint>(&sim, stop, |t| {
+        t.node == host && t.effect == "NoExecute" && t.added
+    })
+    .expect("NoExecute again");
+    assert!(
+        removed <= stop + lease + retry_max + retry_max + latency
+            && again >= removed
+            && again <= removed + NODE_EVICTION_PERIOD + latency,
+        "stopped {stop}, removed {removed}, again {again}"
+    );
+    // The countdown starts over from the new taint: no pod goes at the first one's deadline.
+    let evicted = facts::<PodEvicted>(&sim);
+    assert!(!evicted.is_empty());
+    for (t, p) in &evicted {
+        assert!(
+            *t >= again + toleration && *t <= again + toleration + latency,
+            "{} evicted at {t}; first taint {first_taint}, again {again}",
+            p.pod
+        );
+    }
+    eprintln!(
+        "first taint {first_taint}, leader {leader} stopped {stop}, taint removed {removed}, again {again}, evicted {}",
+        evicted[0].0
+    );
 }

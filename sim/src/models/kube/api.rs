@@ -1,9 +1,129 @@
-//! The API objects and requests the control-plane models exchange with kube-apiserver: today
-//! `coordination.k8s.io/v1` Leases, as leader election and node heartbeats use them, stored
-//! in etcd under `/registry/leases/<namespace>/<name>` with the key's mod revision as the
-//! object's `resourceVersion`.
+//! The API objects and requests the control-plane models exchange with kube-apiserver.
+//!
+//! The apiserver is a generic registry here as upstream: it stores each object's encoding in
+//! etcd under `/registry/<resource>/[<namespace>/]<name>` (`minions` for Nodes, as upstream
+//! keeps for history) with the key's mod revision as the object's `resourceVersion`, and
+//! clients decode the types they know ([`ApiObject`]): `coordination.k8s.io/v1` Leases (leader
+//! election, node heartbeats), Nodes (Ready condition and the node controller's taints) and
+//! Pods (binding, Ready, tolerations, deletion).
 
 use crate::engine::{SimDuration, SimTime, message_kind};
+
+/// The kinds of object the models store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// `coordination.k8s.io/v1` Lease.
+    Lease,
+    /// `v1` Node (cluster-scoped).
+    Node,
+    /// `v1` Pod.
+    Pod,
+}
+
+impl Kind {
+    /// The registry's resource path segment.
+    fn resource(self) -> &'static str {
+        match self {
+            Kind::Lease => "leases",
+            Kind::Node => "minions",
+            Kind::Pod => "pods",
+        }
+    }
+}
+
+/// One object's identity.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectRef {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its namespace (empty for cluster-scoped kinds).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// `kind` `namespace/name`.
+    pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
+        ObjectRef {
+            kind,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The Node `name`.
+    pub fn node(name: &str) -> Self {
+        ObjectRef::new(Kind::Node, "", name)
+    }
+
+    /// Where the object lives in etcd.
+    pub fn key(&self) -> String {
+        format!(
+            "{}{}",
+            collection_prefix(self.kind, &self.namespace),
+            self.name
+        )
+    }
+}
+
+/// The etcd prefix of the objects of `kind` in `namespace` (empty: cluster-scoped).
+pub fn collection_prefix(kind: Kind, namespace: &str) -> String {
+    if namespace.is_empty() {
+        format!("/registry/{}/", kind.resource())
+    } else {
+        format!("/registry/{}/{namespace}/", kind.resource())
+    }
+}
+
+/// A type the API stores: its kind and its encoding (a line of text; etcd holds protobuf
+/// upstream).
+pub trait ApiObject: Sized {
+    /// Its kind.
+    const KIND: Kind;
+    /// The stored text.
+    fn encode(&self) -> String;
+    /// The object `text` encodes, if it is one.
+    fn decode(text: &str) -> Option<Self>;
+}
+
+/// An object as read from the API: its value and `metadata.resourceVersion`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versioned<T> {
+    /// The object.
+    pub object: T,
+    /// `metadata.resourceVersion`.
+    pub resource_version: i64,
+}
+
+/// An object as the apiserver returns it, still encoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// The encoding.
+    pub value: String,
+    /// `metadata.resourceVersion`.
+    pub resource_version: i64,
+}
+
+impl Stored {
+    /// The object, if it decodes as a `T`.
+    pub fn decode<T: ApiObject>(&self) -> Option<Versioned<T>> {
+        Some(Versioned {
+            object: T::decode(&self.value)?,
+            resource_version: self.resource_version,
+        })
+    }
+}
+
+/// An answer decoded as a `T`; an undecodable object is a server error.
+pub fn typed<T: ApiObject>(result: &Result<Stored, ApiError>) -> Result<Versioned<T>, ApiError> {
+    match result {
+        Ok(s) => s
+            .decode()
+            .ok_or_else(|| ApiError::Storage(format!("undecodable {:?}", T::KIND))),
+        Err(e) => Err(e.clone()),
+    }
+}
 
 /// A Lease's spec, as leader election writes it (`LeaderElectionRecord`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,9 +140,10 @@ pub struct LeaseRecord {
     pub transitions: u32,
 }
 
-impl LeaseRecord {
-    /// The record as stored (a line of text; etcd holds protobuf upstream).
-    pub fn encode(&self) -> String {
+impl ApiObject for LeaseRecord {
+    const KIND: Kind = Kind::Lease;
+
+    fn encode(&self) -> String {
         format!(
             "{} {} {} {} {}",
             self.holder,
@@ -33,8 +154,7 @@ impl LeaseRecord {
         )
     }
 
-    /// The record `text` encodes, if it is one.
-    pub fn decode(text: &str) -> Option<LeaseRecord> {
+    fn decode(text: &str) -> Option<LeaseRecord> {
         let mut parts = text.split(' ');
         let holder = parts.next()?.to_owned();
         let mut num = || parts.next()?.parse::<u64>().ok();
@@ -52,14 +172,8 @@ impl LeaseRecord {
     }
 }
 
-/// A Lease as read from the API: its record and `resourceVersion`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LeaseObject {
-    /// The spec.
-    pub record: LeaseRecord,
-    /// `metadata.resourceVersion`.
-    pub resource_version: i64,
-}
+/// A Lease as read from the API.
+pub type LeaseObject = Versioned<LeaseRecord>;
 
 /// Namespace of the control plane's leader-election Leases.
 pub const LEADER_NAMESPACE: &str = "kube-system";
@@ -69,30 +183,54 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 /// What a client asks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiOp {
-    /// GET a Lease.
-    GetLease {
-        /// Its namespace.
-        namespace: String,
-        /// Its name.
-        name: String,
-    },
-    /// LIST the Leases of a namespace (answered with an [`ApiListResponse`]).
-    ListLeases {
-        /// The namespace.
+    /// GET an object.
+    Get(ObjectRef),
+    /// LIST the objects of a kind in a namespace (answered with an [`ApiListResponse`]).
+    List {
+        /// The kind.
+        kind: Kind,
+        /// The namespace (empty: cluster-scoped, or every namespace of a namespaced kind).
         namespace: String,
     },
-    /// Create the Lease (`resource_version` `None`) or update it if it is still at
+    /// Create the object (`resource_version` `None`) or update it if it is still at
     /// `resource_version` (optimistic concurrency).
-    PutLease {
-        /// Its namespace.
-        namespace: String,
-        /// Its name.
-        name: String,
-        /// The new spec.
-        record: LeaseRecord,
+    Put {
+        /// Which.
+        object: ObjectRef,
+        /// Its new encoding.
+        value: String,
         /// The version the update is based on.
         resource_version: Option<i64>,
     },
+}
+
+impl ApiOp {
+    /// GET the `T` `namespace/name`.
+    pub fn get<T: ApiObject>(namespace: &str, name: &str) -> ApiOp {
+        ApiOp::Get(ObjectRef::new(T::KIND, namespace, name))
+    }
+
+    /// LIST the `T`s of `namespace`.
+    pub fn list<T: ApiObject>(namespace: &str) -> ApiOp {
+        ApiOp::List {
+            kind: T::KIND,
+            namespace: namespace.to_owned(),
+        }
+    }
+
+    /// Create (`resource_version` `None`) or update `object` as `namespace/name`.
+    pub fn put<T: ApiObject>(
+        namespace: &str,
+        name: &str,
+        object: &T,
+        resource_version: Option<i64>,
+    ) -> ApiOp {
+        ApiOp::Put {
+            object: ObjectRef::new(T::KIND, namespace, name),
+            value: object.encode(),
+            resource_version,
+        }
+    }
 }
 
 /// Why the API refused or failed a request, as the client sees it.
@@ -125,7 +263,7 @@ pub struct ApiResponse {
     /// The request it answers.
     pub id: u64,
     /// The object, or why not.
-    pub result: Result<LeaseObject, ApiError>,
+    pub result: Result<Stored, ApiError>,
 }
 
 /// The apiserver's answer to a LIST.
@@ -134,20 +272,10 @@ pub struct ApiListResponse {
     /// The request it answers.
     pub id: u64,
     /// (name, object) in name order, or why not.
-    pub result: Result<Vec<(String, LeaseObject)>, ApiError>,
+    pub result: Result<Vec<(String, Stored)>, ApiError>,
 }
 
 message_kind!(ApiRequest, ApiResponse, ApiListResponse);
-
-/// Where the Lease `namespace/name` lives in etcd.
-pub fn lease_key(namespace: &str, name: &str) -> String {
-    format!("{}{name}", lease_prefix(namespace))
-}
-
-/// The etcd prefix of a namespace's Leases.
-pub fn lease_prefix(namespace: &str) -> String {
-    format!("/registry/leases/{namespace}/")
-}
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@
 //!   check and the `etcd-readiness` check, each with its own client, so with etcd silent it
 //!   answers after both timeouts (4 s at the defaults). `/livez` and `/healthz` run the
 //!   `etcd` check only.
-//! - API requests (today Lease GET and PUT) go to etcd through a storage client over the same
+//! - API requests (GET, LIST and PUT of Leases, Nodes and Pods) go to etcd through a storage client over the same
 //!   `--etcd-servers`, under the request's deadline: `--request-timeout` (60 s) for a GET,
 //!   34 s for writes (the create/update handlers' cap). etcd calls have no timeout of their
 //!   own, so a silent etcd answers 504 only then. An update is a txn on the key's mod
@@ -21,8 +21,8 @@
 use std::collections::BTreeMap;
 
 use super::api::{
-    ApiError, ApiListResponse, ApiOp, ApiRequest, ApiResponse, LeaseObject, LeaseRecord, lease_key,
-    lease_prefix,
+    ApiError, ApiListResponse, ApiOp, ApiRequest, ApiResponse, Stored as StoredObject,
+    collection_prefix,
 };
 use super::etcd_check::{Answer, CheckDone, ETCD_CHECK_TIMEOUT, EtcdCheck};
 use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, Port, SimDuration, route_to};
@@ -90,8 +90,8 @@ struct Request {
 struct Stored {
     to: Endpoint,
     id: u64,
-    /// The record a PUT wrote; `None` for a GET or LIST.
-    put: Option<LeaseRecord>,
+    /// The value a PUT wrote; `None` for a GET or LIST.
+    put: Option<String>,
     /// The key prefix of a LIST.
     list: Option<String>,
 }
@@ -146,25 +146,17 @@ impl KubeApiserver {
 
     fn on_api(&mut self, ctx: &mut Ctx<'_>, to: Endpoint, req: &ApiRequest) {
         let (op, deadline, put, list) = match &req.op {
-            ApiOp::GetLease { namespace, name } => (
-                KvOp::Get {
-                    key: lease_key(namespace, name),
-                },
-                REQUEST_TIMEOUT,
-                None,
-                None,
-            ),
-            ApiOp::ListLeases { namespace } => {
-                let prefix = lease_prefix(namespace);
+            ApiOp::Get(object) => (KvOp::Get { key: object.key() }, REQUEST_TIMEOUT, None, None),
+            ApiOp::List { kind, namespace } => {
+                let prefix = collection_prefix(*kind, namespace);
                 let op = KvOp::Range {
                     prefix: prefix.clone(),
                 };
                 (op, REQUEST_TIMEOUT, None, Some(prefix))
             }
-            ApiOp::PutLease {
-                namespace,
-                name,
-                record,
+            ApiOp::Put {
+                object,
+                value,
                 resource_version,
             } => {
                 // Create only if absent; update only if unchanged since it was read.
@@ -172,9 +164,8 @@ impl KubeApiserver {
                     Some(rv) => CompareTarget::ModRevision(*rv),
                     None => CompareTarget::CreateRevision(0),
                 };
-                let key = lease_key(namespace, name);
-                let op = KvOp::compare_and_put(key, target, record.encode());
-                (op, WRITE_TIMEOUT, Some(record.clone()), None)
+                let op = KvOp::compare_and_put(object.key(), target, value.clone());
+                (op, WRITE_TIMEOUT, Some(value.clone()), None)
             }
         };
         let read = ReadMode::Linearizable;
@@ -203,9 +194,8 @@ impl KubeApiserver {
                     .iter()
                     .filter_map(|kv| {
                         let name = kv.key.strip_prefix(prefix.as_str())?.to_owned();
-                        let record = LeaseRecord::decode(&kv.value)?;
-                        let obj = LeaseObject {
-                            record,
+                        let obj = StoredObject {
+                            value: kv.value.clone(),
                             resource_version: kv.mod_revision,
                         };
                         Some((name, obj))
@@ -220,21 +210,19 @@ impl KubeApiserver {
         }
         let result = match (result, s.put) {
             (Ok(KvResult::Get { kv: None, .. }), None) => Err(ApiError::NotFound),
-            (Ok(KvResult::Get { kv: Some(kv), .. }), None) => LeaseRecord::decode(&kv.value)
-                .map(|record| LeaseObject {
-                    record,
-                    resource_version: kv.mod_revision,
-                })
-                .ok_or_else(|| ApiError::Storage("undecodable lease".to_owned())),
+            (Ok(KvResult::Get { kv: Some(kv), .. }), None) => Ok(StoredObject {
+                value: kv.value,
+                resource_version: kv.mod_revision,
+            }),
             (
                 Ok(KvResult::Txn {
                     succeeded: true,
                     revision,
                     ..
                 }),
-                Some(record),
-            ) => Ok(LeaseObject {
-                record,
+                Some(value),
+            ) => Ok(StoredObject {
+                value,
                 resource_version: revision,
             }),
             (Ok(KvResult::Txn { responses, .. }), Some(_)) => {

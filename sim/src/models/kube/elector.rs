@@ -34,10 +34,10 @@ use rand::Rng;
 
 use super::api::{
     ApiError, ApiListResponse, ApiOp, ApiRequest, ApiResponse, LEADER_NAMESPACE, LeaseObject,
-    LeaseRecord,
+    LeaseRecord, typed,
 };
 use super::facts::LeaderChange;
-use super::node_lifecycle::NodeMonitor;
+use super::node_lifecycle::{ControllerTimer, NodeMonitor};
 use crate::engine::{Ctx, Event, Model, SimDuration, SimTime, TimerId};
 use crate::models::vip::APISERVER_MODEL;
 use crate::models::vip::msg::HttpAccepted;
@@ -92,10 +92,6 @@ impl ElectorConfig {
 enum ElectorTimer {
     /// Time for the next try.
     Try,
-    /// The leader's node monitor runs a pass.
-    MonitorPass,
-    /// The monitor's pass `id` ran out of time.
-    MonitorTimeout(u64),
     /// Request `id` ran out of time.
     RequestTimeout(u64),
     /// The renew round started at this generation ran out of time.
@@ -152,8 +148,8 @@ pub struct LeaderCandidate {
     exits: u32,
     /// SIGTERM is being handled.
     terminating: bool,
-    /// The controller that runs while this process leads (the controller manager's node
-    /// monitor), if any.
+    /// The controllers that run while this process leads (the controller manager's node
+    /// lifecycle and taint eviction controllers), if any.
     monitor: Option<NodeMonitor>,
 }
 
@@ -178,32 +174,12 @@ impl LeaderCandidate {
         }
     }
 
-    /// A candidate that, while it leads, also runs the node lifecycle controller's monitor
-    /// (kube-controller-manager).
+    /// A candidate that, while it leads, also runs the node lifecycle and taint eviction
+    /// controllers (kube-controller-manager).
     pub fn with_monitor(config: ElectorConfig, monitor: NodeMonitor) -> Self {
         LeaderCandidate {
             monitor: Some(monitor),
             ..LeaderCandidate::new(config)
-        }
-    }
-
-    fn monitor_pass(&mut self, ctx: &mut Ctx<'_>) {
-        if self.phase != Phase::Leading {
-            return;
-        }
-        if let Some(m) = self.monitor.as_mut()
-            && let Some(id) = m.pass(ctx)
-        {
-            ctx.set_timer(m.period(), ElectorTimer::MonitorTimeout(id));
-        }
-    }
-
-    /// The monitor's pass ended: the next one a period later, while still leading.
-    fn monitor_next(&mut self, ctx: &mut Ctx<'_>) {
-        if self.phase == Phase::Leading
-            && let Some(m) = &self.monitor
-        {
-            ctx.set_timer(m.period(), ElectorTimer::MonitorPass);
         }
     }
 
@@ -220,7 +196,7 @@ impl LeaderCandidate {
     fn is_leader(&self) -> bool {
         self.observed
             .as_ref()
-            .is_some_and(|(o, _)| o.record.holder == self.identity)
+            .is_some_and(|(o, _)| o.object.holder == self.identity)
     }
 
     fn start(&mut self, ctx: &mut Ctx<'_>) {
@@ -265,12 +241,12 @@ impl LeaderCandidate {
                 .observed
                 .clone()
                 .expect("a leader has observed its lease");
-            let op = ApiOp::PutLease {
-                namespace: LEADER_NAMESPACE.to_owned(),
-                name: self.config.lease.clone(),
-                record: self.record(ctx.now(), Some(&obj.record)),
-                resource_version: Some(obj.resource_version),
-            };
+            let op = ApiOp::put(
+                LEADER_NAMESPACE,
+                &self.config.lease,
+                &self.record(ctx.now(), Some(&obj.object)),
+                Some(obj.resource_version),
+            );
             self.send(ctx, op, Step::FastPut);
         } else {
             self.get(ctx);
@@ -278,10 +254,7 @@ impl LeaderCandidate {
     }
 
     fn get(&mut self, ctx: &mut Ctx<'_>) {
-        let op = ApiOp::GetLease {
-            namespace: LEADER_NAMESPACE.to_owned(),
-            name: self.config.lease.clone(),
-        };
+        let op = ApiOp::get::<LeaseRecord>(LEADER_NAMESPACE, &self.config.lease);
         self.send(ctx, op, Step::Get);
     }
 
@@ -294,15 +267,10 @@ impl LeaderCandidate {
         }
         self.in_flight = None;
         let now = ctx.now();
-        match (step, &resp.result) {
+        match (step, &typed::<LeaseRecord>(&resp.result)) {
             (Step::Get, Err(ApiError::NotFound)) => {
                 let record = self.record(now, None);
-                let op = ApiOp::PutLease {
-                    namespace: LEADER_NAMESPACE.to_owned(),
-                    name: self.config.lease.clone(),
-                    record: record.clone(),
-                    resource_version: None,
-                };
+                let op = ApiOp::put(LEADER_NAMESPACE, &self.config.lease, &record, None);
                 self.send(ctx, op, Step::Put(record));
             }
             (Step::Get, Ok(obj)) => {
@@ -314,18 +282,18 @@ impl LeaderCandidate {
                     self.observed = Some((obj.clone(), now));
                 }
                 let held_elsewhere =
-                    !obj.record.holder.is_empty() && !self.is_leader() && self.lease_valid(now);
+                    !obj.object.holder.is_empty() && !self.is_leader() && self.lease_valid(now);
                 if held_elsewhere {
                     self.finish_try(ctx, false);
                     return;
                 }
-                let record = self.record(now, Some(&obj.record));
-                let op = ApiOp::PutLease {
-                    namespace: LEADER_NAMESPACE.to_owned(),
-                    name: self.config.lease.clone(),
-                    record: record.clone(),
-                    resource_version: Some(obj.resource_version),
-                };
+                let record = self.record(now, Some(&obj.object));
+                let op = ApiOp::put(
+                    LEADER_NAMESPACE,
+                    &self.config.lease,
+                    &record,
+                    Some(obj.resource_version),
+                );
                 self.send(ctx, op, Step::Put(record));
             }
             (Step::Put(_) | Step::FastPut, Ok(obj)) => {
@@ -343,7 +311,7 @@ impl LeaderCandidate {
     fn lease_valid(&self, now: SimTime) -> bool {
         self.observed
             .as_ref()
-            .is_some_and(|(o, at)| *at + o.record.duration > now)
+            .is_some_and(|(o, at)| *at + o.object.duration > now)
     }
 
     /// The record this candidate writes, on top of `old`.
@@ -371,8 +339,8 @@ impl LeaderCandidate {
             (Phase::Standby, true) => {
                 self.phase = Phase::Leading;
                 self.leading_fact(ctx, true);
-                if self.monitor.is_some() {
-                    ctx.set_timer(SimDuration::ZERO, ElectorTimer::MonitorPass);
+                if let Some(m) = self.monitor.as_mut() {
+                    m.start(ctx);
                 }
                 // renew() starts with a try at once.
                 self.renew_round = None;
@@ -438,14 +406,10 @@ impl LeaderCandidate {
             duration: SimDuration::from_secs(1),
             acquired: now,
             renewed: now,
-            transitions: obj.record.transitions,
+            transitions: obj.object.transitions,
         };
-        let op = ApiOp::PutLease {
-            namespace: LEADER_NAMESPACE.to_owned(),
-            name: self.config.lease.clone(),
-            record,
-            resource_version: Some(obj.resource_version),
-        };
+        let rv = Some(obj.resource_version);
+        let op = ApiOp::put(LEADER_NAMESPACE, &self.config.lease, &record, rv);
         self.send(ctx, op, Step::Release);
     }
 
@@ -489,6 +453,11 @@ impl Model for LeaderCandidate {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
         match event {
             Event::Start { .. } => self.start(ctx),
+            Event::Timer { tag, .. } if tag.downcast_ref::<ControllerTimer>().is_some() => {
+                if let (Some(m), Some(t)) = (self.monitor.as_mut(), tag.downcast_ref()) {
+                    m.on_timer(ctx, t);
+                }
+            }
             Event::Timer { id, tag } => match tag.downcast_ref::<ElectorTimer>() {
                 Some(ElectorTimer::Try) if Some(id) == self.try_timer => self.begin_try(ctx),
                 Some(ElectorTimer::RequestTimeout(req))
@@ -507,25 +476,20 @@ impl Model for LeaderCandidate {
                     self.lose(ctx);
                 }
                 Some(ElectorTimer::Restart) if self.phase == Phase::Restarting => self.start(ctx),
-                Some(ElectorTimer::MonitorPass) => self.monitor_pass(ctx),
-                Some(ElectorTimer::MonitorTimeout(pass)) => {
-                    if let Some(m) = self.monitor.as_mut()
-                        && m.failed(ctx, *pass)
-                    {
-                        self.monitor_next(ctx);
-                    }
-                }
                 _ => {}
             },
             Event::Message { msg, .. } => {
                 if let Some(r) = msg.downcast_ref::<ApiListResponse>() {
-                    if let Some(m) = self.monitor.as_mut()
-                        && m.on_list(ctx, r)
-                    {
-                        self.monitor_next(ctx);
+                    if let Some(m) = self.monitor.as_mut() {
+                        m.on_list(ctx, r);
                     }
                 } else if let Some(r) = msg.downcast_ref::<ApiResponse>() {
-                    self.on_response(ctx, r);
+                    match self.monitor.as_mut() {
+                        Some(m) if m.owns(r.id) => {
+                            m.on_response(ctx, r);
+                        }
+                        _ => self.on_response(ctx, r),
+                    }
                 } else if msg.downcast_ref::<HttpAccepted>().is_some() {
                     // The connection is up; the request's own timeout keeps running.
                 }
@@ -536,9 +500,7 @@ impl Model for LeaderCandidate {
                     && let Some(m) = self.monitor.as_mut()
                     && m.owns(r.id)
                 {
-                    if m.failed(ctx, r.id) {
-                        self.monitor_next(ctx);
-                    }
+                    m.on_refused(ctx, r.id);
                 } else if let Some(r) = msg.downcast_ref::<ApiRequest>()
                     && self.in_flight.as_ref().is_some_and(|(id, _)| *id == r.id)
                 {

@@ -43,3 +43,83 @@ impl Fact for NodeReady {
         fact_json(self)
     }
 }
+
+/// The node controller added or removed one of its taints on `node`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeTaint {
+    /// The node.
+    pub node: String,
+    /// The taint's key (`node.kubernetes.io/unreachable`, `.../not-ready`).
+    pub key: &'static str,
+    /// `NoSchedule` or `NoExecute`.
+    pub effect: &'static str,
+    /// Added (true) or removed.
+    pub added: bool,
+}
+
+impl Fact for NodeTaint {
+    fn kind(&self) -> &'static str {
+        "kube/node-taint"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}
+
+/// The node controller marked `pod` not Ready because its node stopped being Ready
+/// (`MarkPodsNotReady`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodNotReady {
+    /// `namespace/name`.
+    pub pod: String,
+    /// Its node.
+    pub node: String,
+}
+
+impl Fact for PodNotReady {
+    fn kind(&self) -> &'static str {
+        "kube/pod-not-ready"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}
+
+/// The taint eviction controller deleted `pod`: its node's NoExecute taint outlasted the
+/// pod's toleration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodEvicted {
+    /// `namespace/name`.
+    pub pod: String,
+    /// Its node.
+    pub node: String,
+}
+
+impl Fact for PodEvicted {
+    fn kind(&self) -> &'static str {
+        "kube/pod-evicted"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}
+
+/// The node controller's verdict on a zone changed (`ComputeZoneState`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ZoneDisruption {
+    /// The zone key (empty: nodes without zone labels).
+    pub zone: String,
+    /// `Normal`, `PartialDisruption` or `FullDisruption`.
+    pub state: &'static str,
+    /// The NoExecute tainting rate now in force there, per second.
+    pub eviction_qps: f64,
+}
+
+impl Fact for ZoneDisruption {
+    fn kind(&self) -> &'static str {
+        "kube/zone-disruption"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}

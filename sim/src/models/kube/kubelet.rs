@@ -10,12 +10,14 @@
 //! - every request has the heartbeat client's timeout, `min(nodeStatusUpdateFrequency,
 //!   nodeLeaseDurationSeconds)` = 10 s; a refused connection fails at once.
 //!
-//! Node status updates, pods and drains are not modelled yet.
+//! Its Node object (registration, the Ready condition) is [`NodeStatusSync`]'s; the pods'
+//! containers, their probes and drains are not modelled yet.
 
 use rand::Rng;
 
 use super::api::NODE_LEASE_NAMESPACE;
-use super::api::{ApiError, ApiOp, ApiRequest, ApiResponse, LeaseObject, LeaseRecord};
+use super::api::{ApiError, ApiOp, ApiRequest, ApiResponse, LeaseObject, LeaseRecord, typed};
+use super::node_status::{NodeStatusSync, StatusTimer};
 use crate::engine::{Address, Ctx, Event, Model, SimDuration, TimerId};
 use crate::models::vip::HAPROXY_MODEL;
 
@@ -82,11 +84,13 @@ pub struct Kubelet {
     next_request: u64,
     backoff: SimDuration,
     sync_timer: Option<TimerId>,
+    status: NodeStatusSync,
 }
 
 impl Kubelet {
     /// A kubelet with `config`.
     pub fn new(config: KubeletConfig) -> Self {
+        let status = NodeStatusSync::new(config.vip.clone(), config.request_timeout());
         Kubelet {
             config,
             node: String::new(),
@@ -95,6 +99,7 @@ impl Kubelet {
             next_request: 0,
             backoff: ENSURE_BACKOFF_START,
             sync_timer: None,
+            status,
         }
     }
 
@@ -121,12 +126,8 @@ impl Kubelet {
     }
 
     fn put(&mut self, ctx: &mut Ctx<'_>, step: Step) {
-        let op = ApiOp::PutLease {
-            namespace: NODE_LEASE_NAMESPACE.to_owned(),
-            name: self.node.clone(),
-            record: self.record(ctx),
-            resource_version: self.cached.as_ref().map(|c| c.resource_version),
-        };
+        let rv = self.cached.as_ref().map(|c| c.resource_version);
+        let op = ApiOp::put(NODE_LEASE_NAMESPACE, &self.node, &self.record(ctx), rv);
         self.send(ctx, op, step);
     }
 
@@ -143,10 +144,7 @@ impl Kubelet {
     }
 
     fn ensure(&mut self, ctx: &mut Ctx<'_>) {
-        let op = ApiOp::GetLease {
-            namespace: NODE_LEASE_NAMESPACE.to_owned(),
-            name: self.node.clone(),
-        };
+        let op = ApiOp::get::<LeaseRecord>(NODE_LEASE_NAMESPACE, &self.node);
         self.send(ctx, op, Step::Ensure);
     }
 
@@ -201,6 +199,12 @@ impl Model for Kubelet {
             Event::Start { .. } => {
                 self.node = ctx.directory().host_name(ctx.host()).to_owned();
                 self.sync(ctx);
+                self.status.start(ctx, &self.node);
+            }
+            Event::Timer { id, tag } if tag.downcast_ref::<StatusTimer>().is_some() => {
+                if let Some(t) = tag.downcast_ref::<StatusTimer>() {
+                    self.status.on_timer(ctx, id, *t, &self.node);
+                }
             }
             Event::Timer { id, tag } => match tag.downcast_ref::<KubeletTimer>() {
                 Some(KubeletTimer::Sync) if Some(id) == self.sync_timer => self.sync(ctx),
@@ -212,13 +216,25 @@ impl Model for Kubelet {
             },
             Event::Message { msg, .. } => {
                 if let Some(r) = msg.downcast_ref::<ApiResponse>() {
-                    self.on_result(ctx, r.id, r.result.clone());
+                    if self.status.owns(r.id) {
+                        self.status.on_response(ctx, r, &self.node);
+                    } else {
+                        self.on_result(ctx, r.id, typed(&r.result));
+                    }
                 }
             }
             Event::Refused { msg, .. } => {
                 if let Some(r) = msg.downcast_ref::<ApiRequest>() {
-                    let refused = Err(ApiError::Storage("connection refused".to_owned()));
-                    self.on_result(ctx, r.id, refused);
+                    let refused = ApiError::Storage("connection refused".to_owned());
+                    if self.status.owns(r.id) {
+                        let resp = ApiResponse {
+                            id: r.id,
+                            result: Err(refused),
+                        };
+                        self.status.on_response(ctx, &resp, &self.node);
+                    } else {
+                        self.on_result(ctx, r.id, Err(refused));
+                    }
                 }
             }
             Event::Closed { .. } | Event::Fault(_) => {}
@@ -230,5 +246,6 @@ impl Model for Kubelet {
         self.in_flight = None;
         self.sync_timer = None;
         self.backoff = ENSURE_BACKOFF_START;
+        self.status.reset();
     }
 }

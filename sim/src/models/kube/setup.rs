@@ -2,17 +2,20 @@
 //! (given its local etcd member, as kubeadm does), keepalived and haproxy for the VIP, and a
 //! kube-scheduler and a kube-controller-manager that elect their leaders through their local
 //! apiserver (the controller manager's leader runs the node monitor); a kubelet on every host
-//! renewing its node Lease through the VIP; an outside probe asking for `/readyz` through the VIP from a host of its own
-//! (outside the topology, so no fault of the cluster touches it); and the leader invariant.
+//! renewing its node Lease and posting its Node through the VIP; on a host of its own
+//! (outside the topology, so no fault of the cluster touches it) an outside probe asking for
+//! `/readyz` through the VIP and the client creating the workloads' pods; and the leader and
+//! unhealthy-zone invariants.
 
 use topology::Cluster;
 use topology::policy::vrrp::priority_order;
 
 use super::apiserver::{ApiserverConfig, KubeApiserver};
-use super::checks::SingleLeaderPerLease;
+use super::checks::{NoTaintInUnhealthyZone, SingleLeaderPerLease};
 use super::elector::{ElectorConfig, LeaderCandidate};
 use super::kubelet::{Kubelet, KubeletConfig};
 use super::node_lifecycle::{MonitorConfig, NodeMonitor};
+use super::pods::{PodSeeder, initial_pods};
 use crate::engine::{ActorId, Address, SimDuration, Simulation};
 use crate::models::vip::APISERVER_MODEL;
 use crate::models::vip::setup::{PROBE_INTERVAL, ProbeAt, VipActors, VipError, add_vip};
@@ -25,6 +28,8 @@ pub const ELECTED: [&str; 2] = ["kube-scheduler", CONTROLLER_MANAGER];
 pub const CONTROLLER_MANAGER: &str = "kube-controller-manager";
 /// Model (process) name of the kubelet.
 pub const KUBELET_MODEL: &str = "kubelet";
+/// Model name of the client that creates the workloads' pods as the run starts.
+pub const SEEDER_MODEL: &str = "kubectl-apply";
 
 /// What [`add_control_plane`] added.
 #[derive(Clone, Debug, Default)]
@@ -50,6 +55,15 @@ pub fn add_control_plane(
     sim: &mut Simulation,
     cluster: &Cluster,
 ) -> Result<ControlPlaneActors, VipError> {
+    add_control_plane_with(sim, cluster, &MonitorConfig::from_topology(cluster))
+}
+
+/// [`add_control_plane`] with the node lifecycle controller's settings given.
+pub fn add_control_plane_with(
+    sim: &mut Simulation,
+    cluster: &Cluster,
+    monitor: &MonitorConfig,
+) -> Result<ControlPlaneActors, VipError> {
     let mut actors = ControlPlaneActors::default();
     let hosts: Vec<String> = priority_order(cluster)
         .iter()
@@ -68,9 +82,7 @@ pub fn add_control_plane(
         for component in ELECTED {
             let config = ElectorConfig::from_topology(component, le);
             let c = if component == CONTROLLER_MANAGER {
-                let monitor =
-                    MonitorConfig::from_topology(&cluster.spec.control_plane.node_lifecycle);
-                LeaderCandidate::with_monitor(config, NodeMonitor::new(monitor))
+                LeaderCandidate::with_monitor(config, NodeMonitor::new(monitor.clone()))
             } else {
                 LeaderCandidate::new(config)
             };
@@ -98,12 +110,18 @@ pub fn add_control_plane(
         let k = sim.add_actor(h, KUBELET_MODEL, Box::new(Kubelet::new(kubelet.clone())))?;
         actors.kubelets.push((host.name.clone(), k));
     }
-    sim.add_host(OUTSIDE_HOST)?;
+    let outside = sim.add_host(OUTSIDE_HOST)?;
+    let seeder = PodSeeder::new(kubelet.vip.clone(), initial_pods(cluster));
+    sim.add_actor(outside, SEEDER_MODEL, Box::new(seeder))?;
     let probe = ProbeAt {
         host: OUTSIDE_HOST,
         from: PROBE_INTERVAL,
     };
     actors.vip = add_vip(sim, cluster, Some(probe))?;
     sim.add_invariant(Box::new(SingleLeaderPerLease::default()));
+    sim.add_invariant(Box::new(NoTaintInUnhealthyZone::new(
+        cluster,
+        monitor.unhealthy_zone_threshold,
+    )));
     Ok(actors)
 }

@@ -1,0 +1,301 @@
+//! The Node and Pod objects the node lifecycle works on, reduced to the fields it reads and
+//! writes: a Node's Ready condition and the taints the node controller owns
+//! (`node.kubernetes.io/not-ready` and `node.kubernetes.io/unreachable`, NoSchedule and
+//! NoExecute); a Pod's node, Ready condition, NoExecute toleration and deletion.
+
+use super::api::{ApiObject, Kind};
+use crate::engine::SimTime;
+
+/// A Node condition's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Condition {
+    /// `True`.
+    True,
+    /// `False`: the kubelet reports the node not ready.
+    False,
+    /// `Unknown`: the node controller heard nothing for the grace period.
+    Unknown,
+}
+
+impl Condition {
+    fn as_str(self) -> &'static str {
+        match self {
+            Condition::True => "True",
+            Condition::False => "False",
+            Condition::Unknown => "Unknown",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Condition> {
+        match s {
+            "True" => Some(Condition::True),
+            "False" => Some(Condition::False),
+            "Unknown" => Some(Condition::Unknown),
+            _ => None,
+        }
+    }
+
+    /// The node controller's taint for a node whose Ready is `self`, if any:
+    /// `not-ready` for False, `unreachable` for Unknown.
+    pub fn taint_key(self) -> Option<TaintKey> {
+        match self {
+            Condition::True => None,
+            Condition::False => Some(TaintKey::NotReady),
+            Condition::Unknown => Some(TaintKey::Unreachable),
+        }
+    }
+}
+
+/// The node controller's taint keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TaintKey {
+    /// `node.kubernetes.io/not-ready`.
+    NotReady,
+    /// `node.kubernetes.io/unreachable`.
+    Unreachable,
+}
+
+impl TaintKey {
+    /// The full key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaintKey::NotReady => "node.kubernetes.io/not-ready",
+            TaintKey::Unreachable => "node.kubernetes.io/unreachable",
+        }
+    }
+
+    fn short(self) -> &'static str {
+        match self {
+            TaintKey::NotReady => "not-ready",
+            TaintKey::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// A taint's effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Effect {
+    /// New pods are not scheduled there.
+    NoSchedule,
+    /// Pods that do not tolerate it are evicted.
+    NoExecute,
+}
+
+impl Effect {
+    /// As Kubernetes spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::NoSchedule => "NoSchedule",
+            Effect::NoExecute => "NoExecute",
+        }
+    }
+}
+
+/// A taint the node controller set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Taint {
+    /// Its key.
+    pub key: TaintKey,
+    /// Its effect.
+    pub effect: Effect,
+    /// `timeAdded` (NoExecute taints carry it; nothing upstream reads it for eviction).
+    pub added: SimTime,
+}
+
+/// A Node, as far as its lifecycle goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// The Ready condition.
+    pub ready: Condition,
+    /// The node controller's taints, in (key, effect) order.
+    pub taints: Vec<Taint>,
+}
+
+impl NodeRecord {
+    /// A freshly registered, ready node.
+    pub fn registered() -> Self {
+        NodeRecord {
+            ready: Condition::True,
+            taints: Vec::new(),
+        }
+    }
+
+    /// Whether it has a taint with `key` and `effect`.
+    pub fn has(&self, key: TaintKey, effect: Effect) -> bool {
+        self.taints
+            .iter()
+            .any(|t| t.key == key && t.effect == effect)
+    }
+
+    /// Sets the taints of `effect` to `key` alone (or none): the node controller's
+    /// `SwapNodeControllerTaint`. An unchanged taint keeps its `timeAdded`.
+    pub fn swap(&mut self, effect: Effect, key: Option<TaintKey>, now: SimTime) {
+        let keep = |t: &Taint| t.effect != effect || Some(t.key) == key;
+        self.taints.retain(keep);
+        if let Some(key) = key
+            && !self.has(key, effect)
+        {
+            self.taints.push(Taint {
+                key,
+                effect,
+                added: now,
+            });
+            self.taints.sort();
+        }
+    }
+
+    /// The NoExecute taints.
+    pub fn no_execute(&self) -> impl Iterator<Item = &Taint> {
+        self.taints.iter().filter(|t| t.effect == Effect::NoExecute)
+    }
+}
+
+impl ApiObject for NodeRecord {
+    const KIND: Kind = Kind::Node;
+
+    fn encode(&self) -> String {
+        let mut s = self.ready.as_str().to_owned();
+        for t in &self.taints {
+            s.push_str(&format!(
+                " {}:{}:{}",
+                t.key.short(),
+                t.effect.as_str(),
+                t.added.as_nanos()
+            ));
+        }
+        s
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split(' ');
+        let ready = Condition::parse(parts.next()?)?;
+        let taints = parts
+            .map(|p| {
+                let mut f = p.split(':');
+                let key = match f.next()? {
+                    "not-ready" => TaintKey::NotReady,
+                    "unreachable" => TaintKey::Unreachable,
+                    _ => return None,
+                };
+                let effect = match f.next()? {
+                    "NoSchedule" => Effect::NoSchedule,
+                    "NoExecute" => Effect::NoExecute,
+                    _ => return None,
+                };
+                let added = SimTime::from_nanos(f.next()?.parse().ok()?);
+                Some(Taint { key, effect, added })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(NodeRecord { ready, taints })
+    }
+}
+
+/// A Pod, as far as the node lifecycle goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodRecord {
+    /// `spec.nodeName`.
+    pub node: String,
+    /// The `Ready` condition.
+    pub ready: bool,
+    /// `tolerationSeconds` of its toleration of `not-ready:NoExecute`: the
+    /// DefaultTolerationSeconds admission plugin's `--default-not-ready-toleration-seconds`,
+    /// or `None` for a toleration without limit (DaemonSet pods).
+    pub tolerate_not_ready: Option<u64>,
+    /// The same for `unreachable:NoExecute` (`--default-unreachable-toleration-seconds`).
+    pub tolerate_unreachable: Option<u64>,
+    /// `metadata.deletionTimestamp`: the pod was deleted (evicted) and is terminating.
+    pub deleted: Option<SimTime>,
+}
+
+impl PodRecord {
+    /// `getMinTolerationTime` over NoExecute taints with `keys`: the shortest
+    /// `tolerationSeconds`, or `None` when every one is tolerated without limit. (Every pod
+    /// here tolerates both keys: the admission plugin adds both.)
+    pub fn min_toleration(&self, keys: &[TaintKey]) -> Option<u64> {
+        keys.iter()
+            .filter_map(|k| match k {
+                TaintKey::NotReady => self.tolerate_not_ready,
+                TaintKey::Unreachable => self.tolerate_unreachable,
+            })
+            .min()
+    }
+}
+
+impl ApiObject for PodRecord {
+    const KIND: Kind = Kind::Pod;
+
+    fn encode(&self) -> String {
+        let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+        format!(
+            "{} {} {} {} {}",
+            self.node,
+            self.ready,
+            opt(self.tolerate_not_ready),
+            opt(self.tolerate_unreachable),
+            opt(self.deleted.map(SimTime::as_nanos))
+        )
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split(' ');
+        let node = parts.next()?.to_owned();
+        let ready = parts.next()?.parse().ok()?;
+        let opt = |s: &str| -> Option<Option<u64>> {
+            if s == "-" {
+                Some(None)
+            } else {
+                s.parse().ok().map(Some)
+            }
+        };
+        let tolerate_not_ready = opt(parts.next()?)?;
+        let tolerate_unreachable = opt(parts.next()?)?;
+        let deleted = opt(parts.next()?)?.map(SimTime::from_nanos);
+        Some(PodRecord {
+            node,
+            ready,
+            tolerate_not_ready,
+            tolerate_unreachable,
+            deleted,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_survive_encoding() {
+        let mut n = NodeRecord::registered();
+        n.ready = Condition::Unknown;
+        n.swap(
+            Effect::NoSchedule,
+            Some(TaintKey::Unreachable),
+            SimTime::from_nanos(5),
+        );
+        n.swap(
+            Effect::NoExecute,
+            Some(TaintKey::NotReady),
+            SimTime::from_nanos(9),
+        );
+        assert_eq!(NodeRecord::decode(&n.encode()), Some(n.clone()));
+        // A swap replaces the other key of the same effect and keeps the other effect.
+        n.swap(
+            Effect::NoExecute,
+            Some(TaintKey::Unreachable),
+            SimTime::from_nanos(11),
+        );
+        assert!(n.has(TaintKey::Unreachable, Effect::NoExecute));
+        assert!(!n.has(TaintKey::NotReady, Effect::NoExecute));
+        assert!(n.has(TaintKey::Unreachable, Effect::NoSchedule));
+        let p = PodRecord {
+            node: "cloudserver3".into(),
+            ready: false,
+            tolerate_not_ready: Some(300),
+            tolerate_unreachable: None,
+            deleted: None,
+        };
+        assert_eq!(PodRecord::decode(&p.encode()), Some(p));
+        assert_eq!(NodeRecord::decode("Maybe"), None);
+    }
+}

@@ -22,8 +22,11 @@ pub enum Component {
     Etcd,
     /// One etcd client's writes are answered (`etcd-writes/<client host>`).
     EtcdWrites(String),
-    /// The Kubernetes API (`kube-apiserver`).
+    /// The Kubernetes API through its VIP (`kube-apiserver`).
     KubeApiserver,
+    /// One control-plane host's kube-apiserver answers `/readyz` with 200
+    /// (`apiserver/<host>`).
+    Apiserver(String),
     /// The scheduler's leader election (`kube-scheduler`).
     KubeScheduler,
     /// The controller manager's leader election (`kube-controller-manager`).
@@ -82,6 +85,7 @@ impl Component {
             "host" => Component::Host(nonempty(rest)?),
             "heartbeat" => Component::Heartbeat(nonempty(rest)?),
             "node" => Component::Node(nonempty(rest)?),
+            "apiserver" => Component::Apiserver(nonempty(rest)?),
             "etcd-writes" => Component::EtcdWrites(nonempty(rest)?),
             "pool" => Component::Pool(nonempty(rest)?),
             "osd" => Component::Osd(rest.parse().ok()?),
@@ -107,6 +111,7 @@ impl Component {
             Component::Host(h) => tail("host", h),
             Component::Heartbeat(h) => tail("heartbeat", h),
             Component::Node(n) => tail("node", n),
+            Component::Apiserver(h) => tail("apiserver", h),
             Component::EtcdWrites(c) => tail("etcd-writes", c),
             Component::Pool(p) => tail("pool", p),
             Component::Osd(o) => name
@@ -146,6 +151,7 @@ impl fmt::Display for Component {
             Component::Host(h) => write!(f, "host/{h}"),
             Component::Heartbeat(h) => write!(f, "heartbeat/{h}"),
             Component::Node(n) => write!(f, "node/{n}"),
+            Component::Apiserver(h) => write!(f, "apiserver/{h}"),
             Component::EtcdWrites(c) => write!(f, "etcd-writes/{c}"),
             Component::Pool(p) => write!(f, "pool/{p}"),
             Component::Osd(o) => write!(f, "osd/{o}"),
@@ -188,6 +194,8 @@ mod tests {
         v.extend([
             Component::Host("n1".into()),
             Component::Heartbeat("n2".into()),
+            Component::Node("n3".into()),
+            Component::Apiserver("n1".into()),
             Component::EtcdWrites("client0".into()),
             Component::Pool("replicapool".into()),
             Component::Osd(12),

@@ -51,8 +51,23 @@ pub const LEADER_RETRY_PERIOD_S: u32 = 2;
 /// kube-controller-manager `--node-monitor-period`: 5 s.
 pub const NODE_MONITOR_PERIOD_S: u32 = 5;
 /// kube-controller-manager `--node-monitor-grace-period`: 50 s since Kubernetes v1.32
-/// (40 s before; raised so it exceeds the 40 s node lease).
+/// (kubernetes/kubernetes#126287, raised so it exceeds the 40 s node lease)...
 pub const NODE_MONITOR_GRACE_PERIOD_S: u32 = 50;
+/// ...and 40 s before.
+pub const NODE_MONITOR_GRACE_PERIOD_BEFORE_1_32_S: u32 = 40;
+/// The first minor release (1.x) with the 50 s grace period.
+pub const NODE_MONITOR_GRACE_PERIOD_RAISED_IN_MINOR: u32 = 32;
+
+/// Upstream's `--node-monitor-grace-period` default for Kubernetes `(major, minor)` (the
+/// newest default when the release is unknown).
+pub fn node_monitor_grace_period_s(release: Option<(u32, u32)>) -> u32 {
+    match release {
+        Some((1, minor)) if minor < NODE_MONITOR_GRACE_PERIOD_RAISED_IN_MINOR => {
+            NODE_MONITOR_GRACE_PERIOD_BEFORE_1_32_S
+        }
+        _ => NODE_MONITOR_GRACE_PERIOD_S,
+    }
+}
 /// kubelet `nodeLeaseDurationSeconds`: 40 s; the kubelet renews every quarter of it (10 s).
 pub const NODE_LEASE_DURATION_S: u32 = 40;
 /// kubelet `nodeStatusUpdateFrequency`: 10 s.

@@ -59,7 +59,9 @@ pub fn named_with(
             Scenario::new(
                 name,
                 "A worker node crashes at 1 min and restarts at 15 min; its Ceph OSDs drop out and replicated \
-                 data stays readable and writable. Pod rescheduling is not simulated yet (no Kubernetes model).",
+                 data stays readable and writable; its node goes Unknown after the node-monitor grace period, is \
+                 tainted, and its pods are evicted once their toleration runs out. Pods are not rescheduled yet \
+                 (no scheduler model).",
                 d,
                 FaultPlan::new(vec![
                     at(FAULT_AT, Fault::HostCrash { host: host.clone() }),
@@ -74,8 +76,9 @@ pub fn named_with(
             Scenario::new(
                 name,
                 "One control-plane node crashes at 1 min and restarts at 15 min; etcd keeps quorum (2 of 3) and \
-                 elects a new leader if it led, Ceph keeps its monitor quorum. The API VIP, haproxy and the Kubernetes \
-                 control plane are not simulated yet.",
+                 elects a new leader if it led, Ceph keeps its monitor quorum, the API VIP moves if the node held \
+                 it, haproxy routes around its apiserver, the scheduler and controller manager re-elect if they \
+                 led there, and its node goes Unknown, then its pods are evicted.",
                 d,
                 FaultPlan::new(vec![
                     at(FAULT_AT, Fault::HostCrash { host: host.clone() }),
@@ -142,8 +145,8 @@ pub fn named_with(
             let host = victim_worker(cluster)?.name.clone();
             Scenario::new(
                 name,
-                "kubectl drain of a worker, then uncordon. Kubernetes is not modelled yet: the drain \
-                 has no simulated effect (no pods move, no PodDisruptionBudget is checked).",
+                "kubectl drain of a worker, then uncordon. Drains are not modelled yet: the drain has no \
+                 simulated effect (no pods move, no PodDisruptionBudget is checked).",
                 d,
                 FaultPlan::new(vec![
                     at(FAULT_AT, Fault::Drain { host: host.clone() }),

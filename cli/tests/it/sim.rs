@@ -271,9 +271,6 @@ fn node_drain_says_the_kubernetes_layer_is_not_modelled() {
         "--duration",
         "70s",
     ]);
-    assert!(
-        out.contains("note: Kubernetes pods and drains are not modelled yet"),
-        "{out}"
-    );
+    assert!(out.contains("note: Drains are not modelled yet"), "{out}");
     assert!(out.contains("Drain"), "{out}");
 }

@@ -12,6 +12,13 @@
 //! model, the MSR setup that fails on kvm-pvm, firmware and a guest I/O exit; it costs well
 //! under a second where KVM works and where it aborts. No `unsafe` KVM ioctls are needed.
 //!
+//! A boot sector is not enough everywhere: on some kvm-pvm hosts it runs, yet Linux stops
+//! right after its real-mode setup ("Probing EDD", then nothing: the switch to protected and
+//! long mode never completes). So when the lab's kernel is at hand, [`probe_kvm_kernel`] also
+//! boots it (no disk: it panics for want of a root file system and QEMU exits, `panic=-1`
+//! with `-no-reboot`) and KVM is chosen only if the kernel printed its `Linux version` banner
+//! on the serial port within [`PROBE_TIMEOUT`]. Where KVM works that takes about a second.
+//!
 //! Overrides, strongest first: `--accel`, `SPOFLESS_LAB_ACCEL`, the topology's
 //! `spec.lab.accelerator` ([`Accel::resolve`]). A value the lab does not know is an error, never
 //! silently ignored.
@@ -80,6 +87,12 @@ pub enum KvmProbe {
     },
     /// Still running after [`PROBE_TIMEOUT`].
     TimedOut,
+    /// The boot sector ran but the lab's kernel printed no banner within [`PROBE_TIMEOUT`]:
+    /// the serial port's last line.
+    KernelStalled {
+        /// The last line the kernel's boot printed, if any.
+        last_line: String,
+    },
 }
 
 impl KvmProbe {
@@ -116,6 +129,11 @@ impl fmt::Display for KvmProbe {
             KvmProbe::TimedOut => write!(
                 f,
                 "KVM guest did not finish a boot sector in {} s",
+                PROBE_TIMEOUT.as_secs()
+            ),
+            KvmProbe::KernelStalled { last_line } => write!(
+                f,
+                "a boot sector ran under KVM but the lab's kernel printed no banner in {} s (last serial line: {last_line:?})",
                 PROBE_TIMEOUT.as_secs()
             ),
         }
@@ -166,9 +184,10 @@ impl Accel {
         Accel::resolve(flag, env.as_deref(), topology)
     }
 
-    /// Probes this machine ([`probe_kvm`]) and returns the accelerator with the probe's outcome.
-    pub fn detect() -> (Accel, KvmProbe) {
-        let probe = probe_kvm();
+    /// Probes this machine ([`probe_kvm_kernel`] with the lab's `kernel`) and returns the
+    /// accelerator with the probe's outcome.
+    pub fn detect(kernel: &Path) -> (Accel, KvmProbe) {
+        let probe = probe_kvm_kernel(kernel);
         (probe.accel(), probe)
     }
 
@@ -188,6 +207,73 @@ pub fn probe_kvm() -> KvmProbe {
         return KvmProbe::NoDevice;
     }
     run_probe(&["-accel", "kvm", "-cpu", "host"])
+}
+
+/// [`probe_kvm`], then, if the boot sector ran, `kernel` under the same accelerator: KVM
+/// only if it prints its banner.
+pub fn probe_kvm_kernel(kernel: &Path) -> KvmProbe {
+    match probe_kvm() {
+        KvmProbe::Booted => run_kernel_probe(kernel, &["-accel", "kvm", "-cpu", "host"]),
+        other => other,
+    }
+}
+
+/// The banner `start_kernel` prints first.
+const KERNEL_BANNER: &str = "Linux version";
+
+/// Boots `kernel` without a disk under the given accelerator arguments: [`KvmProbe::Booted`]
+/// if it printed [`KERNEL_BANNER`] on the serial port within [`PROBE_TIMEOUT`].
+pub fn run_kernel_probe(kernel: &Path, accel_args: &[&str]) -> KvmProbe {
+    let Ok(qemu) = QEMU_SYSTEM.path() else {
+        return KvmProbe::NoQemu;
+    };
+    let serial = std::env::temp_dir().join(format!(
+        "spofless-kvm-kernel-probe-{}-{:?}.log",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let cmd = Command::new(qemu.display().to_string())
+        .args(accel_args.iter().copied())
+        .args([
+            "-machine",
+            "pc",
+            "-m",
+            "256",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-serial",
+        ])
+        .arg(format!("file:{}", serial.display()))
+        .arg("-kernel")
+        .arg(kernel.display().to_string())
+        .args(["-append", "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1"])
+        .timeout(PROBE_TIMEOUT);
+    let ran = exec::run(&cmd);
+    let printed = std::fs::read(&serial).unwrap_or_default();
+    let _ = std::fs::remove_file(&serial);
+    let text = String::from_utf8_lossy(&printed);
+    if text.contains(KERNEL_BANNER) {
+        return KvmProbe::Booted;
+    }
+    match ran {
+        Err(e) if !e.is_timeout() => KvmProbe::Failed {
+            status: None,
+            stderr: e.to_string(),
+        },
+        _ => KvmProbe::KernelStalled {
+            last_line: text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_owned(),
+        },
+    }
 }
 
 /// Runs the probe's boot sector with the given accelerator arguments (also used by the tests
@@ -303,7 +389,15 @@ mod tests {
         assert!(p.to_string().contains("MSR 0x10a"), "{p}");
         assert_eq!(KvmProbe::from_exit(Some(1), "").accel(), Accel::Tcg);
         assert_eq!(KvmProbe::from_exit(Some(0), "").accel(), Accel::Tcg);
-        for p in [KvmProbe::NoDevice, KvmProbe::NoQemu, KvmProbe::TimedOut] {
+        let stalled = KvmProbe::KernelStalled {
+            last_line: "Probing EDD (edd=off to disable)... ok".into(),
+        };
+        for p in [
+            KvmProbe::NoDevice,
+            KvmProbe::NoQemu,
+            KvmProbe::TimedOut,
+            stalled,
+        ] {
             assert_eq!(p.accel(), Accel::Tcg, "{p}");
         }
     }
@@ -329,6 +423,25 @@ mod tests {
         }
         let p = run_probe(&["-accel", "tcg", "-cpu", "qemu64"]);
         assert_eq!(p, KvmProbe::Booted);
+    }
+
+    /// A file that is no kernel prints no banner, so it never selects KVM (checked under TCG).
+    #[test]
+    fn a_kernel_that_prints_no_banner_is_not_booted() {
+        if QEMU_SYSTEM.path().is_err() {
+            assert!(
+                !matches!(std::env::var("CI").as_deref(), Ok("true" | "1")),
+                "qemu-system-x86_64 missing under CI"
+            );
+            eprintln!("SKIPPED: qemu-system-x86_64 missing (Debian qemu-system-x86)");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let not_a_kernel = dir.path().join("vmlinuz");
+        std::fs::write(&not_a_kernel, [0u8; 4096]).expect("write");
+        let p = run_kernel_probe(&not_a_kernel, &["-accel", "tcg", "-cpu", "qemu64"]);
+        assert_ne!(p, KvmProbe::Booted, "{p}");
+        assert_eq!(p.accel(), Accel::Tcg);
     }
 
     #[test]

@@ -157,16 +157,6 @@ impl Lab {
                 ),
             });
         }
-        let (accel, accel_reason) = match self.opts.accel {
-            Some(a) => (
-                a,
-                "set by --accel, SPOFLESS_LAB_ACCEL or the topology".to_owned(),
-            ),
-            None => {
-                let (a, probe) = Accel::detect();
-                (a, format!("KVM probe: {probe}"))
-            }
-        };
         let mut ph = Phases {
             obs,
             done: Vec::new(),
@@ -183,6 +173,17 @@ impl Lab {
             )));
             Ok(img)
         })?;
+        // The probe boots the lab's own kernel, so it runs once the image is there.
+        let (accel, accel_reason) = match self.opts.accel {
+            Some(a) => (
+                a,
+                "set by --accel, SPOFLESS_LAB_ACCEL or the topology".to_owned(),
+            ),
+            None => {
+                let (a, probe) = Accel::detect(&img.kernel);
+                (a, format!("KVM probe: {probe}"))
+            }
+        };
         let mut st = LabState {
             lab: self.spec.name.clone(),
             accel: accel.to_string(),

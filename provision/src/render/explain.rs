@@ -180,8 +180,8 @@ pub fn explain(cluster: &Cluster) -> Vec<Explained> {
     );
     t.add(
         "spec.controlPlane.nodeLifecycle.nodeMonitorGracePeriodSeconds",
-        nl.node_monitor_grace_period_seconds,
-        d::NODE_MONITOR_GRACE_PERIOD_S,
+        cp.node_monitor_grace_period_seconds(),
+        d::node_monitor_grace_period_s(cp.kubernetes_release()),
         "kube-controller-manager --node-monitor-grace-period",
     );
     t.add(

@@ -372,7 +372,7 @@ pub fn cluster_configuration(cluster: &Cluster) -> Result<ClusterConfiguration, 
             extra_args: api.extra_args(leader(vec![
                 arg(
                     "node-monitor-grace-period",
-                    secs(nl.node_monitor_grace_period_seconds),
+                    secs(s.control_plane.node_monitor_grace_period_seconds()),
                 ),
                 arg("node-monitor-period", secs(nl.node_monitor_period_seconds)),
             ])),

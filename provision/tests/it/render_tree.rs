@@ -365,7 +365,7 @@ impl Knobs {
             cp.leader_election.renew_deadline_seconds,
             cp.leader_election.retry_period_seconds,
         ) = self.leader;
-        cp.node_lifecycle.node_monitor_grace_period_seconds = self.grace;
+        cp.node_lifecycle.node_monitor_grace_period_seconds = Some(self.grace);
         let e = &mut c.spec.etcd;
         (
             e.heartbeat_interval_ms,
@@ -532,7 +532,7 @@ fn changed_knobs_reach_the_files_and_explain_marks_them() {
         .spec
         .control_plane
         .node_lifecycle
-        .node_monitor_grace_period_seconds = 20;
+        .node_monitor_grace_period_seconds = Some(20);
     cluster
         .spec
         .control_plane
@@ -720,8 +720,9 @@ fn kubeadm_api_follows_the_kubernetes_version() {
         "{text}"
     );
     assert!(!text.contains("v1beta4"));
-    // v1beta3 extraArgs are a map.
-    assert!(text.contains("node-monitor-grace-period: 50s"), "{text}");
+    // v1beta3 extraArgs are a map; before v1.32 upstream's grace period was 40 s, and an
+    // unset grace follows the release.
+    assert!(text.contains("node-monitor-grace-period: 40s"), "{text}");
     assert!(
         !text.contains("- name: node-monitor-grace-period"),
         "{text}"

@@ -1,7 +1,8 @@
 //! The figures a run's timelines do not show: how much data Ceph re-replicated, how the PGs
 //! ended, how often etcd changed leader and its longest leader-election gap, which hosts held
-//! the API VIP when, the API's longest outage through it, and the scheduler's and controller
-//! manager's leader changes. Read from the log
+//! the API VIP when, the API's longest outage through it, the scheduler's and controller
+//! manager's leader changes, and each failed node's story (Unknown, taints, pods marked not
+//! ready and evicted, Ready again) with the zone's disruption states. Read from the log
 //! after the run, so the models only record facts and never summarise.
 
 use serde::Serialize;
@@ -11,7 +12,9 @@ use crate::engine::{LogEntry, LogKind, Record, SimDuration};
 use crate::models::ceph::facts::{PgCounts, Recovered};
 use crate::models::etcd::EtcdLeader;
 use crate::models::etcd::availability::COMPONENT as ETCD_LANE;
-use crate::models::kube::facts::{LeaderChange, NodeReady};
+use crate::models::kube::facts::{
+    LeaderChange, NodeReady, NodeTaint, PodEvicted, PodNotReady, ZoneDisruption,
+};
 use crate::models::kube::setup::ELECTED;
 use crate::models::vip::facts::VipMaster;
 use crate::models::vip::probe::API_LANE;
@@ -37,7 +40,7 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
     let mut out = Vec::new();
     let (mut bytes, mut transfers, mut pg_states, mut elections) = (0u64, 0u64, None, 0u64);
     let mut vip_masters: Vec<String> = Vec::new();
-    let mut node_verdicts: Vec<String> = Vec::new();
+    let mut nodes = NodeStory::default();
     let mut acquisitions: std::collections::BTreeMap<String, u64> = Default::default();
     for entry in log {
         if let LogKind::Record {
@@ -57,9 +60,7 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
                     "{host} at {}",
                     crate::report::human(entry.time.since_start())
                 ));
-            } else if let Some(NodeReady { node, ready: false }) = fact.get() {
-                let at = crate::report::human(entry.time.since_start());
-                node_verdicts.push(format!("{node} Unknown at {at}"));
+            } else if nodes.note(entry.time.since_start(), fact) {
             } else if let Some(c) = fact.get::<LeaderChange>()
                 && c.leading
             {
@@ -95,8 +96,11 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
             ),
         ));
     }
-    if !node_verdicts.is_empty() {
-        out.push(fact("nodes marked NotReady", node_verdicts.join(", ")));
+    for (node, events) in &nodes.per_node {
+        out.push(fact(&format!("node {node}"), events.join("; ")));
+    }
+    if !nodes.zone.is_empty() {
+        out.push(fact("node zone disruption", nodes.zone.join("; ")));
     }
     if !vip_masters.is_empty() {
         out.push(fact("API VIP masters", vip_masters.join(", ")));
@@ -125,6 +129,75 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
         ));
     }
     out
+}
+
+/// What happened to each node once it first stopped being Ready: its condition, the node
+/// controller's taints, its pods marked not ready and evicted (counted per instant); and the
+/// zone's disruption states.
+#[derive(Debug, Default)]
+struct NodeStory {
+    per_node: std::collections::BTreeMap<String, Vec<String>>,
+    zone: Vec<String>,
+}
+
+impl NodeStory {
+    /// Notes `fact` if it is a node-lifecycle fact.
+    fn note(&mut self, at: SimDuration, fact: &crate::engine::FactRecord) -> bool {
+        let at = crate::report::human(at);
+        if let Some(NodeReady { node, ready }) = fact.get() {
+            // Registration is not news; Ready after a verdict is.
+            if !ready {
+                self.push(node, format!("Unknown at {at}"));
+            } else if self.per_node.contains_key(node) {
+                self.push(node, format!("Ready at {at}"));
+            }
+        } else if let Some(t) = fact.get::<NodeTaint>() {
+            let verb = if t.added { "tainted" } else { "untainted" };
+            let key = t.key.rsplit('/').next().unwrap_or(t.key);
+            self.push(&t.node, format!("{verb} {key}:{} at {at}", t.effect));
+        } else if let Some(PodNotReady { node, .. }) = fact.get() {
+            self.count(node, "pods marked not ready", &at);
+        } else if let Some(PodEvicted { node, .. }) = fact.get() {
+            self.count(node, "pods evicted", &at);
+        } else if let Some(z) = fact.get::<ZoneDisruption>() {
+            let zone = if z.zone.is_empty() {
+                "(unlabelled)"
+            } else {
+                &z.zone
+            };
+            let halt = if z.eviction_qps == 0.0 {
+                ", no new taints"
+            } else {
+                ""
+            };
+            self.zone.push(format!("{zone} {} at {at}{halt}", z.state));
+        } else {
+            return false;
+        }
+        true
+    }
+
+    fn push(&mut self, node: &str, event: String) {
+        self.per_node
+            .entry(node.to_owned())
+            .or_default()
+            .push(event);
+    }
+
+    /// Counts `what` from `at`: "2 pods evicted from 7m51s" while no other event of the node
+    /// comes between.
+    fn count(&mut self, node: &str, what: &str, at: &str) {
+        let events = self.per_node.entry(node.to_owned()).or_default();
+        let infix = format!(" {what} from ");
+        if let Some(last) = events.last_mut()
+            && let Some((n, since)) = last.split_once(&infix)
+            && let Ok(n) = n.parse::<u32>()
+        {
+            *last = format!("{}{infix}{since}", n + 1);
+            return;
+        }
+        events.push(format!("1{infix}{at}"));
+    }
 }
 
 /// The longest stretch `t` was not up after it first was (start-up is not an outage).

@@ -2,7 +2,7 @@
 //! same ones) in the simulator, plus `random`, a plan drawn from the proptest strategy for the
 //! given seed.
 //!
-//! `node-drain` is honest about its limits: the simulator has no Kubernetes model yet, so
+//! `node-drain` is honest about its limits: the simulator models no drains yet, so
 //! `Drain` and `Uncordon` only notify the models (the trace shows them as `notified`) and move
 //! no pods; the run's outcome carries a note saying so (see [`run::KUBERNETES_NOT_MODELLED`]),
 //! which the CLI and the HTML report print.

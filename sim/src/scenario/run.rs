@@ -59,9 +59,10 @@ pub enum SimError {
 
 /// Said in every outcome (and so in the CLI summary and the HTML report) whose plan drains or
 /// uncordons a host while the world runs no Kubernetes model.
-pub const KUBERNETES_NOT_MODELLED: &str = "Kubernetes pods and drains are not modelled yet (the \
-control plane and node heartbeats are): Drain and Uncordon only notify the simulated models, so \
-the drain has no simulated effect (no pods move, no PodDisruptionBudget is checked).";
+pub const KUBERNETES_NOT_MODELLED: &str = "Drains are not modelled yet (the control plane, node \
+heartbeats, taints and taint-based eviction are; the scheduler and workload controllers are not): \
+Drain and Uncordon only notify the simulated models, so the drain has no simulated effect (no \
+pods move, no PodDisruptionBudget is checked).";
 
 /// Where the plan of a run came from, so the reports can print the command that reproduces it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -310,6 +311,7 @@ fn all_timelines(sim: &Simulation, end: SimTime) -> Vec<Timeline> {
         timelines.push(leader_timeline(sim.log(), sim.directory(), end));
     }
     timelines.extend(kube::availability::leader_lanes(sim.log(), end));
+    timelines.extend(kube::availability::apiserver_lanes(sim.log(), end));
     timelines.extend(kube::availability::node_lanes(sim.log(), end));
     timelines.sort_by(|a, b| a.component.cmp(&b.component));
     timelines
@@ -554,7 +556,7 @@ mod tests {
             scenario
                 .metadata
                 .description
-                .contains("Kubernetes is not modelled yet"),
+                .contains("Drains are not modelled yet"),
             "{}",
             scenario.metadata.description
         );
@@ -562,10 +564,7 @@ mod tests {
             run_scenario(&cluster, &scenario, 1, Duration::from_secs(11 * 60)).expect("runs");
         assert_eq!(outcome.notes, [KUBERNETES_NOT_MODELLED]);
         let html = crate::report::html::render(&outcome);
-        assert!(
-            html.contains("Kubernetes pods and drains are not modelled yet"),
-            "{html}"
-        );
+        assert!(html.contains("Drains are not modelled yet"), "{html}");
         assert_eq!(
             outcome.replay_command(),
             "spofless sim run --scenario node-drain --seed 1 --duration 11m"

@@ -40,7 +40,12 @@ fn verdicts(sim: &sim::engine::Simulation, node: &str) -> Vec<(SimTime, bool)> {
 fn a_crashed_worker_goes_unknown_after_the_grace_period_and_ready_again_after_its_restart() {
     let cluster = topology::default_cluster().expect("default topology");
     let nl = cluster.spec.control_plane.node_lifecycle.clone();
-    let grace = SimDuration::from_secs(u64::from(nl.node_monitor_grace_period_seconds));
+    let grace = SimDuration::from_secs(u64::from(
+        cluster
+            .spec
+            .control_plane
+            .node_monitor_grace_period_seconds(),
+    ));
     let period = SimDuration::from_secs(u64::from(nl.node_monitor_period_seconds));
     let renew = SimDuration::from_millis(u64::from(nl.node_lease_duration_seconds) * 250);
     let renew_max =
@@ -130,7 +135,12 @@ fn first<T: Clone + Fact>(
 fn a_dead_workers_pods_are_evicted_at_grace_plus_toleration() {
     let cluster = topology::default_cluster().expect("default topology");
     let nl = cluster.spec.control_plane.node_lifecycle.clone();
-    let grace = SimDuration::from_secs(u64::from(nl.node_monitor_grace_period_seconds));
+    let grace = SimDuration::from_secs(u64::from(
+        cluster
+            .spec
+            .control_plane
+            .node_monitor_grace_period_seconds(),
+    ));
     let period = SimDuration::from_secs(u64::from(nl.node_monitor_period_seconds));
     let toleration = SimDuration::from_secs(u64::from(nl.unreachable_toleration_seconds));
     let renew = SimDuration::from_millis(u64::from(nl.node_lease_duration_seconds) * 250);
@@ -224,7 +234,12 @@ fn three_nodes_down(planted: bool) -> sim::engine::Simulation {
     monitor.planted_taint_in_unhealthy_zone = planted;
     let nl = &cluster.spec.control_plane.node_lifecycle;
     let toleration = u64::from(nl.unreachable_toleration_seconds);
-    let grace = u64::from(nl.node_monitor_grace_period_seconds);
+    let grace = u64::from(
+        cluster
+            .spec
+            .control_plane
+            .node_monitor_grace_period_seconds(),
+    );
     let mut sim = sim::scenario::run::build_world_with(&cluster, 7, &monitor).expect("world");
     for host in ["cloudserver2", "cloudserver3", "blackboar"] {
         sim.schedule_fault(secs(120), Fault::HostCrash { host: host.into() })
@@ -279,7 +294,10 @@ fn a_controller_manager_leader_change_restarts_the_eviction_countdown() {
     let le = cluster.spec.control_plane.leader_election.clone();
     let s = |v: u32| SimDuration::from_secs(u64::from(v));
     let (grace, period) = (
-        s(nl.node_monitor_grace_period_seconds),
+        s(cluster
+            .spec
+            .control_plane
+            .node_monitor_grace_period_seconds()),
         s(nl.node_monitor_period_seconds),
     );
     let toleration = s(nl.unreachable_toleration_seconds);

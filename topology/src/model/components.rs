@@ -111,6 +111,14 @@ impl ControlPlane {
     pub fn kubernetes_release(&self) -> Option<(u32, u32)> {
         parse_kubernetes_release(&self.kubernetes_version)
     }
+
+    /// `--node-monitor-grace-period` in seconds: as written, or upstream's default for the
+    /// release.
+    pub fn node_monitor_grace_period_seconds(&self) -> u32 {
+        self.node_lifecycle
+            .node_monitor_grace_period_seconds
+            .unwrap_or_else(|| defaults::node_monitor_grace_period_s(self.kubernetes_release()))
+    }
 }
 
 /// `(major, minor)` of an exact Kubernetes release such as `v1.34.2`, `1.30.0` or
@@ -169,7 +177,10 @@ pub struct NodeLifecycle {
     /// `--node-monitor-period`.
     pub node_monitor_period_seconds: u32,
     /// `--node-monitor-grace-period`: silence before the node is marked NotReady/Unknown.
-    pub node_monitor_grace_period_seconds: u32,
+    /// Unset: upstream's default for `kubernetesVersion` (50 s from v1.32, 40 s before); read
+    /// it through [`ControlPlane::node_monitor_grace_period_seconds`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_monitor_grace_period_seconds: Option<u32>,
     /// kubelet `nodeLeaseDurationSeconds`.
     pub node_lease_duration_seconds: u32,
     /// `--default-not-ready-toleration-seconds`.
@@ -183,7 +194,7 @@ impl Default for NodeLifecycle {
     fn default() -> Self {
         NodeLifecycle {
             node_monitor_period_seconds: defaults::NODE_MONITOR_PERIOD_S,
-            node_monitor_grace_period_seconds: defaults::NODE_MONITOR_GRACE_PERIOD_S,
+            node_monitor_grace_period_seconds: None,
             node_lease_duration_seconds: defaults::NODE_LEASE_DURATION_S,
             not_ready_toleration_seconds: defaults::NOT_READY_TOLERATION_S,
             unreachable_toleration_seconds: defaults::UNREACHABLE_TOLERATION_S,
@@ -482,4 +493,28 @@ pub enum IngressController {
     /// Traefik Proxy.
     #[default]
     Traefik,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grace_period_default_follows_the_kubernetes_release() {
+        let mut cp = ControlPlane::default();
+        let with = |cp: &mut ControlPlane, v: &str| {
+            cp.kubernetes_version = v.to_owned();
+            cp.node_monitor_grace_period_seconds()
+        };
+        assert_eq!(
+            with(&mut cp, "v1.31.4"),
+            defaults::NODE_MONITOR_GRACE_PERIOD_BEFORE_1_32_S
+        );
+        assert_eq!(
+            with(&mut cp, "v1.32.0"),
+            defaults::NODE_MONITOR_GRACE_PERIOD_S
+        );
+        cp.node_lifecycle.node_monitor_grace_period_seconds = Some(20);
+        assert_eq!(with(&mut cp, "v1.30.0"), 20);
+    }
 }

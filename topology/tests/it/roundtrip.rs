@@ -170,7 +170,7 @@ fn control_plane() -> impl Strategy<Value = ControlPlane> {
                     },
                     node_lifecycle: NodeLifecycle {
                         node_monitor_period_seconds: period,
-                        node_monitor_grace_period_seconds: grace,
+                        node_monitor_grace_period_seconds: Some(grace),
                         node_lease_duration_seconds: lease_n,
                         not_ready_toleration_seconds: nr,
                         unreachable_toleration_seconds: un,

@@ -25,6 +25,7 @@ use super::api::{
     collection_prefix,
 };
 use super::etcd_check::{Answer, CheckDone, ETCD_CHECK_TIMEOUT, EtcdCheck};
+use super::facts::ApiserverReady;
 use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, Port, SimDuration, route_to};
 use crate::models::etcd::session::{
     CallError, CallFailure, CallId, EtcdSession, Keepalive, SessionConfig, SessionEvent,
@@ -107,6 +108,8 @@ pub struct KubeApiserver {
     next_request: u64,
     /// Every `/readyz` answer: (when, status).
     pub readyz: Vec<(crate::engine::SimTime, u16)>,
+    /// The last `/readyz` verdict, to state changes as facts.
+    ready: Option<bool>,
 }
 
 impl KubeApiserver {
@@ -129,6 +132,7 @@ impl KubeApiserver {
             requests: BTreeMap::new(),
             next_request: 0,
             readyz: Vec::new(),
+            ready: None,
         }
     }
 
@@ -279,6 +283,11 @@ impl KubeApiserver {
         let status = if r.ok { 200 } else { 500 };
         if r.last == 1 {
             self.readyz.push((ctx.now(), status));
+            if self.ready != Some(r.ok) {
+                self.ready = Some(r.ok);
+                let host = ctx.directory().host_name(ctx.host()).to_owned();
+                ctx.fact(ApiserverReady { host, ready: r.ok });
+            }
         }
         ctx.scoped(Port::MAIN)
             .send(r.to, HttpReply { id: r.id, status });
@@ -352,6 +361,7 @@ impl Model for KubeApiserver {
         self.requests.clear();
         self.storage.reset();
         self.stored.clear();
+        self.ready = None;
     }
 }
 

@@ -2,12 +2,15 @@
 //! `kube-controller-manager` are up while some process leads their Lease, from the
 //! candidates' [`LeaderChange`] facts; a leader that dies or is paused stops leading at that
 //! instant. Each lane starts at its first leader, so start-up does not count as an outage.
-//! The node lanes: `node/<name>` follows the Ready condition the node lifecycle controller
-//! sets ([`NodeReady`]), from its first verdict.
+//! The node lanes: `node/<name>` follows the node's Ready condition as written to the API
+//! ([`NodeReady`]: Unknown by the node lifecycle controller, True by the kubelet), from its
+//! registration. The apiserver lanes: `apiserver/<host>` is up while that apiserver's
+//! `/readyz` answers 200 ([`ApiserverReady`]), down from a 500 or from the moment the process
+//! dies or is paused, from its first answer.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::facts::{LeaderChange, NodeReady};
+use super::facts::{ApiserverReady, LeaderChange, NodeReady};
 use crate::checks::timeline::{Interval, Timeline};
 use crate::engine::{LogEntry, LogKind, Observer, Record, SimTime, Status};
 use topology::component::Component;
@@ -79,6 +82,37 @@ pub fn node_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
     changes
         .into_iter()
         .map(|(node, lane)| to_timeline(Component::Node(node).to_string(), &lane, end))
+        .collect()
+}
+
+/// One `apiserver/<host>` lane per apiserver that answered `/readyz`, until `end`.
+pub fn apiserver_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
+    let mut host_of: BTreeMap<u32, String> = BTreeMap::new();
+    let mut changes: BTreeMap<String, Vec<(SimTime, Status)>> = BTreeMap::new();
+    for entry in log {
+        let (host, status) = match &entry.kind {
+            LogKind::Record {
+                observer: Observer::Actor(actor),
+                record: Record::Fact(fact),
+            } => {
+                let Some(ApiserverReady { host, ready }) = fact.get() else {
+                    continue;
+                };
+                host_of.insert(*actor, host.clone());
+                let status = if *ready { Status::Up } else { Status::Down };
+                (host.clone(), status)
+            }
+            LogKind::ActorDown(a) => match host_of.get(&a.0) {
+                Some(host) => (host.clone(), Status::Down),
+                None => continue,
+            },
+            _ => continue,
+        };
+        push_change(changes.entry(host).or_default(), entry.time, status);
+    }
+    changes
+        .into_iter()
+        .map(|(host, lane)| to_timeline(Component::Apiserver(host).to_string(), &lane, end))
         .collect()
 }
 

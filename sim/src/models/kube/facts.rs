@@ -123,3 +123,21 @@ impl Fact for ZoneDisruption {
         fact_json(self)
     }
 }
+
+/// An apiserver's `/readyz` answer changed (or it gave its first): 200 is ready.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApiserverReady {
+    /// Its host.
+    pub host: String,
+    /// `/readyz` answered 200.
+    pub ready: bool,
+}
+
+impl Fact for ApiserverReady {
+    fn kind(&self) -> &'static str {
+        "kube/apiserver-ready"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}

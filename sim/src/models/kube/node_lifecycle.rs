@@ -70,7 +70,10 @@ impl MonitorConfig {
         let s = |v: u32| SimDuration::from_secs(u64::from(v));
         MonitorConfig {
             period: s(nl.node_monitor_period_seconds),
-            grace: s(nl.node_monitor_grace_period_seconds),
+            grace: s(cluster
+                .spec
+                .control_plane
+                .node_monitor_grace_period_seconds()),
             unhealthy_zone_threshold: UNHEALTHY_ZONE_THRESHOLD,
             zones: cluster
                 .spec
@@ -363,10 +366,16 @@ impl NodeMonitor {
         ctx.set_timer(self.config.period, ControllerTimer::Pass(self.generation));
     }
 
+    /// The Ready condition a write in flight on `node` sets, if one is in flight.
+    fn pending(&self, node: &str) -> Option<Condition> {
+        self.writes.values().find_map(|(_, w)| match w {
+            Write::Node { name, new, .. } if name == node => Some(new.ready),
+            _ => None,
+        })
+    }
+
     fn busy(&self, node: &str) -> bool {
-        self.writes
-            .values()
-            .any(|(_, w)| matches!(w, Write::Node { name, .. } if name == node))
+        self.pending(node).is_some()
     }
 
     fn zone_of(&self, node: &str) -> String {
@@ -393,7 +402,9 @@ impl NodeMonitor {
                 continue;
             };
             let observed = node.object.ready;
-            let mut current = observed;
+            // Upstream's pass waits for its writes; here a write still in flight counts as
+            // done for the zone's verdict.
+            let mut current = self.pending(&name).unwrap_or(observed);
             if !self.busy(&name) {
                 let mut new = node.object.clone();
                 if added || self.all_fully_disrupted {

@@ -2,4 +2,5 @@
 //! cannot disagree on arithmetic: quorum and VRRP priorities; placement and scheduling follow.
 
 pub mod quorum;
+pub mod scheduler;
 pub mod vrrp;

@@ -180,7 +180,10 @@ pub fn anti_affinity(
     })
 }
 
-/// The policy's hostname topology spread constraint.
+/// The policy's hostname topology spread constraint, with `nodeTaintsPolicy: Honor`: under
+/// upstream's default (`Ignore`) every tainted control-plane node is an empty domain, so a
+/// `DoNotSchedule` constraint of `maxSkew` 1 over two workers leaves a third replica Pending
+/// (see `topology::policy::scheduler`).
 pub fn spread(
     policy: &ReplicaPolicy,
     labels: &BTreeMap<String, String>,
@@ -190,6 +193,7 @@ pub fn spread(
         label_selector: Some(selector(labels)),
         max_skew: i32::try_from(ts.max_skew).unwrap_or(i32::MAX),
         topology_key: HOSTNAME_TOPOLOGY_KEY.to_owned(),
+        node_taints_policy: Some("Honor".to_owned()),
         when_unsatisfiable: match ts.when_unsatisfiable {
             UnsatisfiableAction::DoNotSchedule => "DoNotSchedule",
             UnsatisfiableAction::ScheduleAnyway => "ScheduleAnyway",

@@ -1,16 +1,18 @@
 //! The topology's workloads as Pod objects, created through the API VIP as the run starts.
 //!
-//! Until the scheduler is modelled, each replica is bound where a spreading scheduler would
-//! put it on an idle cluster: the eligible node with the fewest replicas of its workload,
-//! then the fewest pods, then the first in the topology's host order. DaemonSets get one pod
-//! per eligible node. Every pod carries the tolerations the DefaultTolerationSeconds admission
-//! plugin adds (`not-ready` and `unreachable` NoExecute for the topology's
-//! `notReadyTolerationSeconds` and `unreachableTolerationSeconds`); DaemonSet pods tolerate
-//! them without limit, as the DaemonSet controller makes them.
+//! Each replica is placed by kube-scheduler's default profile ([`topology::policy::scheduler`])
+//! in workload order, one after another, as the controllers would create them on an idle
+//! cluster; a DaemonSet gets one pod on every node its pod fits (the DaemonSet controller pins
+//! each to its node). A replica no node takes is created unbound (Pending, `node` empty).
+//! Every pod carries the tolerations the DefaultTolerationSeconds admission plugin adds
+//! (`not-ready` and `unreachable` NoExecute for the topology's `notReadyTolerationSeconds` and
+//! `unreachableTolerationSeconds`); DaemonSet pods tolerate them without limit, as the
+//! DaemonSet controller makes them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use topology::analysis::eligible_nodes;
+use topology::policy::scheduler::cluster::{nodes, workload_pod};
+use topology::policy::scheduler::{Outcome, Placed, schedule};
 use topology::{Cluster, WorkloadKind};
 
 use super::api::{ApiError, ApiOp, ApiRequest, ApiResponse};
@@ -30,53 +32,60 @@ pub struct SeedPod {
     pub name: String,
     /// The object.
     pub record: PodRecord,
+    /// Why no node took it, for a Pending pod (the FailedScheduling message).
+    pub pending: Option<String>,
 }
 
-/// The pods of `cluster`'s workloads, bound as described above.
+/// The pods of `cluster`'s workloads, placed as described above.
 pub fn initial_pods(cluster: &Cluster) -> Vec<SeedPod> {
     let nl = &cluster.spec.control_plane.node_lifecycle;
-    let mut per_node: BTreeMap<&str, usize> = BTreeMap::new();
+    let nodes = nodes(cluster);
+    let mut placed: Vec<Placed> = Vec::new();
     let mut pods = Vec::new();
     for w in &cluster.spec.workloads {
-        let policy = w.policy();
-        let eligible = eligible_nodes(cluster, &policy);
+        let pod = workload_pod(w);
         let daemon = w.kind == WorkloadKind::DaemonSet;
         let limit = |secs: u32| (!daemon).then_some(u64::from(secs));
-        let record = |node: &str| PodRecord {
-            node: node.to_owned(),
-            ready: true,
-            tolerate_not_ready: limit(nl.not_ready_toleration_seconds),
-            tolerate_unreachable: limit(nl.unreachable_toleration_seconds),
-            deleted: None,
-        };
-        let nodes: Vec<&str> = if daemon {
-            eligible.iter().map(|h| h.name.as_str()).collect()
-        } else {
-            let mut mine: BTreeMap<&str, usize> = BTreeMap::new();
-            let mut chosen = Vec::new();
-            for _ in 0..w.replicas {
-                let best = eligible.iter().enumerate().min_by_key(|(i, h)| {
-                    let n = h.name.as_str();
-                    (
-                        mine.get(n).copied().unwrap_or(0),
-                        per_node.get(n).copied().unwrap_or(0),
-                        *i,
-                    )
+        let mut verdicts = Vec::new();
+        let place = |placed: &mut Vec<Placed>, outcome: Outcome| match outcome {
+            Outcome::Scheduled { node, .. } => {
+                placed.push(Placed {
+                    node: node.clone(),
+                    pod: pod.clone(),
+                    terminating: false,
                 });
-                let Some((_, host)) = best else {
-                    break;
-                };
-                *mine.entry(host.name.as_str()).or_default() += 1;
-                *per_node.entry(host.name.as_str()).or_default() += 1;
-                chosen.push(host.name.as_str());
+                Ok(node)
             }
-            chosen
+            Outcome::Unschedulable { message } => Err(message),
         };
-        for (i, node) in nodes.into_iter().enumerate() {
+        if daemon {
+            for n in &nodes {
+                let mut pinned = pod.clone();
+                pinned.node_name = Some(n.name.clone());
+                let outcome = schedule(&pinned, &nodes, &placed);
+                if matches!(outcome, Outcome::Scheduled { .. }) {
+                    verdicts.push(place(&mut placed, outcome));
+                }
+            }
+        } else {
+            for _ in 0..w.replicas {
+                let outcome = schedule(&pod, &nodes, &placed);
+                verdicts.push(place(&mut placed, outcome));
+            }
+        }
+        for (i, verdict) in verdicts.into_iter().enumerate() {
+            let node = verdict.as_ref().map_or(String::new(), Clone::clone);
             pods.push(SeedPod {
                 namespace: w.namespace.clone(),
                 name: format!("{}-{i}", w.name),
-                record: record(node),
+                record: PodRecord {
+                    node,
+                    ready: verdict.is_ok(),
+                    tolerate_not_ready: limit(nl.not_ready_toleration_seconds),
+                    tolerate_unreachable: limit(nl.unreachable_toleration_seconds),
+                    deleted: None,
+                },
+                pending: verdict.err(),
             });
         }
     }
@@ -143,4 +152,37 @@ impl Model for PodSeeder {
     }
 
     fn on_crash(&mut self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_topologys_pods_follow_their_rules() {
+        let cluster = topology::default_cluster().expect("default topology");
+        let pods = initial_pods(&cluster);
+        let on = |prefix: &str| -> Vec<&str> {
+            pods.iter()
+                .filter(|p| p.name.starts_with(prefix))
+                .map(|p| p.record.node.as_str())
+                .collect()
+        };
+        assert!(pods.iter().all(|p| p.pending.is_none()), "{pods:?}");
+        // web: a hard spread of maxSkew 1 over the two workers is a 2+1 split.
+        let web = on("web-");
+        assert_eq!(web.len(), 3);
+        let workers = ["cloudserver3", "blackboar"];
+        assert!(web.iter().all(|n| workers.contains(n)), "{web:?}");
+        let mut counts: Vec<usize> = workers
+            .iter()
+            .map(|w| web.iter().filter(|n| *n == w).count())
+            .collect();
+        counts.sort();
+        assert_eq!(counts, [1, 2], "{web:?}");
+        // kv: required anti-affinity, one per node.
+        let kv = on("kv-");
+        let distinct: BTreeSet<&&str> = kv.iter().collect();
+        assert_eq!((kv.len(), distinct.len()), (3, 3), "{kv:?}");
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Node, Placed, Pod, Strength, TaintEffect, UNSCHEDULABLE_TAINT};
+use super::{Node, Placed, Pod, SpreadConstraint, Strength, TaintEffect, UNSCHEDULABLE_TAINT};
 
 /// Why one node was rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,25 +141,27 @@ fn resources_fit(pod: &Pod, node: &Node, on_node: &[&Placed]) -> Verdict {
     }
 }
 
-/// Whether `node` counts for `pod`'s spreading (`NodeAffinityPolicy: Honor`: it must match
-/// the pod's node selector; `NodeTaintsPolicy: Ignore`).
-pub fn counts_for_spread(pod: &Pod, node: &Node) -> bool {
+/// Whether `node` counts for constraint `c` of `pod` (`matchNodeInclusionPolicies`):
+/// `nodeAffinityPolicy: Honor` (the default), it must match the pod's node selector; with
+/// `nodeTaintsPolicy: Honor` the pod must also tolerate its NoSchedule and NoExecute taints.
+pub fn counts_for_spread(pod: &Pod, c: &SpreadConstraint, node: &Node) -> bool {
     selects(&pod.node_selector, &node.labels)
+        && (!c.honor_taints || taint_toleration(pod, node).is_ok())
 }
 
-/// Pods matching `selector` in `pod`'s namespace on the nodes whose `key` label is `value`,
-/// not terminating.
+/// Pods matching `c`'s selector in `pod`'s namespace on the counted nodes whose `c` key
+/// label is `value`, not terminating.
 pub fn matching_in_domain(
     pod: &Pod,
-    selector: &BTreeMap<String, String>,
-    key: &str,
+    c: &SpreadConstraint,
     value: &str,
     nodes: &[Node],
     placed: &[Placed],
 ) -> i64 {
+    let (selector, key) = (&c.selector, &c.topology_key);
     nodes
         .iter()
-        .filter(|n| counts_for_spread(pod, n) && n.labels.get(key).is_some_and(|v| v == value))
+        .filter(|n| counts_for_spread(pod, c, n) && n.labels.get(key).is_some_and(|v| v == value))
         .map(|n| {
             placed
                 .iter()
@@ -189,15 +191,15 @@ fn spread(pod: &Pod, node: &Node, nodes: &[Node], placed: &[Placed]) -> Verdict 
                 .iter()
                 .filter(|c| c.required)
                 .all(|c| n.labels.contains_key(&c.topology_key));
-            if !counts_for_spread(pod, n) || !has_all {
+            if !counts_for_spread(pod, c, n) || !has_all {
                 continue;
             }
             let v = &n.labels[&c.topology_key];
-            let count = matching_in_domain(pod, &c.selector, &c.topology_key, v, nodes, placed);
+            let count = matching_in_domain(pod, c, v, nodes, placed);
             domains.insert(v.as_str(), count);
         }
         let min = domains.values().copied().min().unwrap_or(0);
-        let here = matching_in_domain(pod, &c.selector, &c.topology_key, value, nodes, placed);
+        let here = matching_in_domain(pod, c, value, nodes, placed);
         let own = i64::from(pod.matches(&pod.namespace, &c.selector));
         if here + own - min > i64::from(c.max_skew) {
             return reject(

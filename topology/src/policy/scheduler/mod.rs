@@ -19,6 +19,7 @@
 //! upstream (only ReadWriteOncePod is); a second node's attach fails later, at the
 //! attach/detach controller. Every pod has the same priority, so preemption never helps.
 
+pub mod cluster;
 mod filters;
 mod scores;
 
@@ -153,6 +154,10 @@ pub struct SpreadConstraint {
     pub required: bool,
     /// `labelSelector`.
     pub selector: BTreeMap<String, String>,
+    /// `nodeTaintsPolicy: Honor`: nodes whose taints the pod does not tolerate are no
+    /// domains. Upstream's default is `Ignore`, under which a tainted control-plane node is
+    /// an empty domain that a hard constraint must keep within `maxSkew` of.
+    pub honor_taints: bool,
 }
 
 /// A pod to place, or one already placed.

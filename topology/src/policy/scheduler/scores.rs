@@ -88,6 +88,7 @@ fn scored_constraints(pod: &Pod) -> (Vec<SpreadConstraint>, bool) {
                 topology_key: (*key).to_owned(),
                 required: false,
                 selector: pod.owner_selector.clone(),
+                honor_taints: false,
             })
             .collect();
         (defaults, false)
@@ -152,8 +153,8 @@ pub(super) fn spread(pod: &Pod, feasible: &[&Node], nodes: &[Node], placed: &[Pl
                                 && p.pod.matches(&pod.namespace, &c.selector)
                         })
                         .count() as i64
-                } else if counts_for_spread(pod, n) {
-                    matching_in_domain(pod, &c.selector, &c.topology_key, value, nodes, placed)
+                } else if counts_for_spread(pod, c, n) {
+                    matching_in_domain(pod, c, value, nodes, placed)
                 } else {
                     0
                 };

@@ -189,3 +189,50 @@ fn a_toleration_matches_by_key_value_and_effect() {
     };
     assert!(all.tolerates(&t));
 }
+
+/// Two workers and a tainted control-plane node, three replicas under a hard spread of
+/// maxSkew 1: with upstream's default `nodeTaintsPolicy: Ignore` the control-plane node is
+/// an empty domain, so the minimum stays 0 and the third replica fits nowhere; with `Honor`
+/// (what render writes) it goes 2+1.
+#[test]
+fn a_hard_spread_counts_tainted_nodes_unless_taints_are_honored() {
+    let mut cp = node("cp", 4000, 8 * GIB);
+    cp.taints.push(Taint {
+        key: CONTROL_PLANE_TAINT.into(),
+        value: String::new(),
+        effect: TaintEffect::NoSchedule,
+    });
+    let nodes = [cp, node("w1", 4000, 8 * GIB), node("w2", 4000, 8 * GIB)];
+    let web = |honor| {
+        let mut p = pod("web", Some(100), Some(128 * MIB));
+        p.spread.push(SpreadConstraint {
+            max_skew: 1,
+            topology_key: HOSTNAME_LABEL.into(),
+            required: true,
+            selector: app("web"),
+            honor_taints: honor,
+        });
+        p
+    };
+    for honor in [false, true] {
+        let mut placed = Vec::new();
+        let mut outcomes = Vec::new();
+        for _ in 0..3 {
+            let out = schedule(&web(honor), &nodes, &placed);
+            if let Outcome::Scheduled { node, .. } = &out {
+                placed.push(on(node, web(honor)));
+            }
+            outcomes.push(out);
+        }
+        if honor {
+            assert_eq!(placed.len(), 3, "{outcomes:?}");
+        } else {
+            assert_eq!(
+                outcomes[2],
+                Outcome::Unschedulable {
+                    message: "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 node(s) didn't match pod topology spread constraints. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.".into()
+                }
+            );
+        }
+    }
+}

@@ -13,7 +13,7 @@ use crate::models::ceph::facts::{PgCounts, Recovered};
 use crate::models::etcd::EtcdLeader;
 use crate::models::etcd::availability::COMPONENT as ETCD_LANE;
 use crate::models::kube::facts::{
-    LeaderChange, NodeReady, NodeTaint, PodEvicted, PodNotReady, ZoneDisruption,
+    LeaderChange, NodeReady, NodeTaint, PodEvicted, PodNotReady, PodPending, ZoneDisruption,
 };
 use crate::models::kube::setup::ELECTED;
 use crate::models::vip::facts::VipMaster;
@@ -99,6 +99,9 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
     for (node, events) in &nodes.per_node {
         out.push(fact(&format!("node {node}"), events.join("; ")));
     }
+    if !nodes.pending.is_empty() {
+        out.push(fact("pods Pending", nodes.pending.join("; ")));
+    }
     if !nodes.zone.is_empty() {
         out.push(fact("node zone disruption", nodes.zone.join("; ")));
     }
@@ -138,6 +141,7 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
 struct NodeStory {
     per_node: std::collections::BTreeMap<String, Vec<String>>,
     zone: Vec<String>,
+    pending: Vec<String>,
 }
 
 impl NodeStory {
@@ -159,6 +163,8 @@ impl NodeStory {
             self.count(node, "pods marked not ready", &at);
         } else if let Some(PodEvicted { node, .. }) = fact.get() {
             self.count(node, "pods evicted", &at);
+        } else if let Some(p) = fact.get::<PodPending>() {
+            self.pending.push(format!("{} ({})", p.pod, p.message));
         } else if let Some(z) = fact.get::<ZoneDisruption>() {
             let zone = if z.zone.is_empty() {
                 "(unlabelled)"

@@ -6,7 +6,7 @@
 use sim::engine::{Fact, LogKind, NullSink, Record, SimDuration, SimTime};
 use sim::models::kube::elector::ACQUIRE_JITTER;
 use sim::models::kube::facts::{
-    LeaderChange, NodeReady, NodeTaint, PodEvicted, PodNotReady, ZoneDisruption,
+    LeaderChange, NodeReady, NodeTaint, PodEvicted, PodNotReady, PodPending, ZoneDisruption,
 };
 use sim::models::kube::kubelet::RENEW_JITTER;
 use sim::models::kube::node_lifecycle::MonitorConfig;
@@ -371,5 +371,29 @@ fn a_controller_manager_leader_change_restarts_the_eviction_countdown() {
     eprintln!(
         "first taint {first_taint}, leader {leader} stopped {stop}, taint removed {removed}, again {again}, evicted {}",
         evicted[0].0
+    );
+}
+
+#[test]
+fn a_replica_no_node_takes_is_pending_with_the_schedulers_message() {
+    let mut cluster = topology::default_cluster().expect("default topology");
+    // Required anti-affinity over five nodes: the sixth replica fits nowhere.
+    let kv = cluster
+        .spec
+        .workloads
+        .iter_mut()
+        .find(|w| w.name == "kv")
+        .expect("kv");
+    kv.replicas = 6;
+    let mut sim = sim::scenario::run::build_world(&cluster, 3).expect("world");
+    sim.run_until(secs(30), &mut NullSink);
+    sim.finish(&mut NullSink);
+    let pending = facts::<PodPending>(&sim);
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let (_, p) = &pending[0];
+    assert_eq!(p.pod, "default/kv-5");
+    assert_eq!(
+        p.message,
+        "0/5 nodes are available: 5 node(s) didn't match pod anti-affinity rules. preemption: 0/5 nodes are available: 5 No preemption victims found for incoming pod."
     );
 }

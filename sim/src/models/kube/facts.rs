@@ -141,3 +141,21 @@ impl Fact for ApiserverReady {
         fact_json(self)
     }
 }
+
+/// A pod was created that no node takes (`PodScheduled=False`, reason `Unschedulable`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodPending {
+    /// `namespace/name`.
+    pub pod: String,
+    /// The FailedScheduling message.
+    pub message: String,
+}
+
+impl Fact for PodPending {
+    fn kind(&self) -> &'static str {
+        "kube/pod-pending"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}

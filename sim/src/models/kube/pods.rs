@@ -16,6 +16,7 @@ use topology::policy::scheduler::{Outcome, Placed, schedule};
 use topology::{Cluster, WorkloadKind};
 
 use super::api::{ApiError, ApiOp, ApiRequest, ApiResponse};
+use super::facts::PodPending;
 use super::objects::PodRecord;
 use crate::engine::{Address, Ctx, Event, Model, SimDuration};
 use crate::models::vip::HAPROXY_MODEL;
@@ -143,8 +144,14 @@ impl Model for PodSeeder {
             Event::Message { msg, .. } => {
                 if let Some(r) = msg.downcast_ref::<ApiResponse>()
                     && matches!(r.result, Ok(_) | Err(ApiError::Conflict))
+                    && self.created.insert(r.id as usize)
+                    && let Some(pod) = self.pods.get(r.id as usize)
+                    && let Some(message) = &pod.pending
                 {
-                    self.created.insert(r.id as usize);
+                    ctx.fact(PodPending {
+                        pod: format!("{}/{}", pod.namespace, pod.name),
+                        message: message.clone(),
+                    });
                 }
             }
             Event::Refused { .. } | Event::Closed { .. } | Event::Fault(_) => {}

@@ -409,16 +409,24 @@ mod tests {
         assert_eq!(&s[..4], &[0xB0, 0x01, 0xE6, PROBE_EXIT_PORT]);
     }
 
+    /// Whether QEMU is here; under CI its absence fails the test, elsewhere it is a loud skip.
+    fn qemu_installed() -> bool {
+        if QEMU_SYSTEM.path().is_ok() {
+            return true;
+        }
+        assert!(
+            !matches!(std::env::var("CI").as_deref(), Ok("true" | "1")),
+            "qemu-system-x86_64 missing under CI"
+        );
+        eprintln!("SKIPPED: qemu-system-x86_64 missing (Debian qemu-system-x86)");
+        false
+    }
+
     /// The probe's guest code really runs and exits through the device: checked under TCG,
     /// which works everywhere QEMU is installed (CI installs it for the lab).
     #[test]
     fn probe_sector_exits_through_the_device_under_tcg() {
-        if QEMU_SYSTEM.path().is_err() {
-            assert!(
-                !matches!(std::env::var("CI").as_deref(), Ok("true" | "1")),
-                "qemu-system-x86_64 missing under CI"
-            );
-            eprintln!("SKIPPED: qemu-system-x86_64 missing (Debian qemu-system-x86)");
+        if !qemu_installed() {
             return;
         }
         let p = run_probe(&["-accel", "tcg", "-cpu", "qemu64"]);
@@ -428,12 +436,7 @@ mod tests {
     /// A file that is no kernel prints no banner, so it never selects KVM (checked under TCG).
     #[test]
     fn a_kernel_that_prints_no_banner_is_not_booted() {
-        if QEMU_SYSTEM.path().is_err() {
-            assert!(
-                !matches!(std::env::var("CI").as_deref(), Ok("true" | "1")),
-                "qemu-system-x86_64 missing under CI"
-            );
-            eprintln!("SKIPPED: qemu-system-x86_64 missing (Debian qemu-system-x86)");
+        if !qemu_installed() {
             return;
         }
         let dir = tempfile::tempdir().expect("temp dir");

@@ -36,20 +36,41 @@ fn verdicts(sim: &sim::engine::Simulation, node: &str) -> Vec<(SimTime, bool)> {
         .collect()
 }
 
+/// The node-lifecycle timers of `cluster`, as the tests bound their expectations with them.
+struct Timers {
+    grace: SimDuration,
+    period: SimDuration,
+    toleration: SimDuration,
+    /// The longest jittered kubelet lease renew interval.
+    renew_max: SimDuration,
+}
+
+impl Timers {
+    fn of(cluster: &topology::Cluster) -> Self {
+        let cp = &cluster.spec.control_plane;
+        let nl = &cp.node_lifecycle;
+        let s = |v: u32| SimDuration::from_secs(u64::from(v));
+        let renew = SimDuration::from_millis(u64::from(nl.node_lease_duration_seconds) * 250);
+        Timers {
+            grace: s(cp.node_monitor_grace_period_seconds()),
+            period: s(nl.node_monitor_period_seconds),
+            toleration: s(nl.unreachable_toleration_seconds),
+            renew_max: SimDuration::from_nanos(
+                (renew.as_nanos() as f64 * (1.0 + RENEW_JITTER)) as u64,
+            ),
+        }
+    }
+}
+
 #[test]
 fn a_crashed_worker_goes_unknown_after_the_grace_period_and_ready_again_after_its_restart() {
     let cluster = topology::default_cluster().expect("default topology");
-    let nl = cluster.spec.control_plane.node_lifecycle.clone();
-    let grace = SimDuration::from_secs(u64::from(
-        cluster
-            .spec
-            .control_plane
-            .node_monitor_grace_period_seconds(),
-    ));
-    let period = SimDuration::from_secs(u64::from(nl.node_monitor_period_seconds));
-    let renew = SimDuration::from_millis(u64::from(nl.node_lease_duration_seconds) * 250);
-    let renew_max =
-        SimDuration::from_nanos((renew.as_nanos() as f64 * (1.0 + RENEW_JITTER)) as u64);
+    let Timers {
+        grace,
+        period,
+        renew_max,
+        ..
+    } = Timers::of(&cluster);
     let mut sim = sim::scenario::run::build_world(&cluster, 3).expect("world");
     let (crash, back) = (secs(120), secs(300));
     let host = "cloudserver3".to_owned();
@@ -134,18 +155,12 @@ fn first<T: Clone + Fact>(
 #[test]
 fn a_dead_workers_pods_are_evicted_at_grace_plus_toleration() {
     let cluster = topology::default_cluster().expect("default topology");
-    let nl = cluster.spec.control_plane.node_lifecycle.clone();
-    let grace = SimDuration::from_secs(u64::from(
-        cluster
-            .spec
-            .control_plane
-            .node_monitor_grace_period_seconds(),
-    ));
-    let period = SimDuration::from_secs(u64::from(nl.node_monitor_period_seconds));
-    let toleration = SimDuration::from_secs(u64::from(nl.unreachable_toleration_seconds));
-    let renew = SimDuration::from_millis(u64::from(nl.node_lease_duration_seconds) * 250);
-    let renew_max =
-        SimDuration::from_nanos((renew.as_nanos() as f64 * (1.0 + RENEW_JITTER)) as u64);
+    let Timers {
+        grace,
+        period,
+        toleration,
+        renew_max,
+    } = Timers::of(&cluster);
     // A request through the local apiserver to etcd and back takes milliseconds; a second
     // bounds it with room to spare.
     let latency = SimDuration::from_secs(1);
@@ -290,17 +305,14 @@ fn tainting_in_an_unhealthy_zone_is_caught() {
 #[test]
 fn a_controller_manager_leader_change_restarts_the_eviction_countdown() {
     let cluster = topology::default_cluster().expect("default topology");
-    let nl = cluster.spec.control_plane.node_lifecycle.clone();
     let le = cluster.spec.control_plane.leader_election.clone();
     let s = |v: u32| SimDuration::from_secs(u64::from(v));
-    let (grace, period) = (
-        s(cluster
-            .spec
-            .control_plane
-            .node_monitor_grace_period_seconds()),
-        s(nl.node_monitor_period_seconds),
-    );
-    let toleration = s(nl.unreachable_toleration_seconds);
+    let Timers {
+        grace,
+        period,
+        toleration,
+        ..
+    } = Timers::of(&cluster);
     let lease = s(le.lease_duration_seconds);
     let retry_max = SimDuration::from_nanos(
         (s(le.retry_period_seconds).as_nanos() as f64 * (1.0 + ACQUIRE_JITTER)) as u64,

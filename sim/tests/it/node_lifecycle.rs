@@ -105,12 +105,37 @@ fn a_crashed_worker_goes_unknown_after_the_grace_period_and_ready_again_after_it
         .iter()
         .find(|(t, ready)| *t > back && *ready)
         .expect("Ready again");
-    // After the boot: the kubelet's first sync at start (GET then PUT through the VIP), seen
-    // at the leader's next pass.
+    // After the boot: the kubelet registers again at start (GET then PUT Ready=True through
+    // the VIP).
     assert!(
         ready <= back + period + SimDuration::from_secs(1),
         "{ready}"
     );
+    // The controller reads Ready=True at its next pass and removes both of its taints, which
+    // it had added while the node was down.
+    let taints = facts::<NodeTaint>(&sim);
+    for effect in ["NoSchedule", "NoExecute"] {
+        let on = |added: bool| {
+            taints
+                .iter()
+                .find(|(t, f)| {
+                    f.node == host && f.effect == effect && f.added == added && {
+                        if added {
+                            *t > crash && *t < back
+                        } else {
+                            *t > back
+                        }
+                    }
+                })
+                .map(|(t, _)| *t)
+        };
+        assert!(on(true).is_some(), "{effect} added while down: {taints:?}");
+        let removed = on(false).unwrap_or_else(|| panic!("{effect} removed: {taints:?}"));
+        assert!(
+            removed <= ready + period + SimDuration::from_secs(1),
+            "{removed}"
+        );
+    }
     // Every other node stayed Ready.
     for other in [
         "micklethefickle",

@@ -13,6 +13,7 @@ use super::placement::{
 use crate::component::Component;
 use crate::model::{ApiEndpointMethod, Cluster, Pool, ReplicaPolicy, Role};
 use crate::policy::quorum::majority;
+use crate::policy::scheduler::cluster::{Placement, place_workloads};
 
 /// How a component fares: the same [`Status`] the simulator's and the drills' timelines use
 /// (`Up` is full service with full redundancy).
@@ -89,13 +90,17 @@ pub fn evaluate(cluster: &Cluster, damage: &Damage) -> Vec<ComponentState> {
         &Component::Coredns.to_string(),
         &cluster.spec.coredns.policy(),
     ));
+    let placements = place_workloads(cluster);
     for w in &cluster.spec.workloads {
         let name = Component::Workload {
             namespace: w.namespace.clone(),
             name: w.name.clone(),
         }
         .to_string();
-        let mut s = replicas(cluster, damage, &name, &w.policy());
+        let mine = placements
+            .iter()
+            .find(|p| p.namespace == w.namespace && p.workload == w.name && !p.daemon);
+        let mut s = replicas_placed(cluster, damage, &name, &w.policy(), mine);
         for v in &w.volumes {
             if let Some(p) = pools
                 .iter()
@@ -449,10 +454,33 @@ fn kubernetes_nodes(c: &Cluster) -> Vec<&crate::model::Host> {
 /// Worst-case state of a replica set under `damage`: a DaemonSet counts one pod per eligible
 /// node, and an HPA counts at its `minReplicas` when that is below `replicas`.
 pub fn replicas(c: &Cluster, d: &Damage, name: &str, policy: &ReplicaPolicy) -> ComponentState {
+    replicas_placed(c, d, name, policy, None)
+}
+
+/// [`replicas`] for a workload the scheduler policy placed: whether each of the first `n`
+/// replicas fits anywhere (resources, taints, anti-affinity, spread together) is the
+/// scheduler's verdict, with its message; the worst case under faults stays the hard rules'
+/// envelope.
+fn replicas_placed(
+    c: &Cluster,
+    d: &Damage,
+    name: &str,
+    policy: &ReplicaPolicy,
+    placement: Option<&Placement>,
+) -> ComponentState {
     let eligible = eligible_nodes(c, policy);
     let n_eligible = u32::try_from(eligible.len()).unwrap_or(u32::MAX);
     let n = worst_case_replicas(policy, n_eligible);
-    let env = envelope(policy, n, n_eligible);
+    let mut env = envelope(policy, n, n_eligible);
+    let mut pending_why = None;
+    if let Some(p) = placement {
+        let placed = u32::try_from(p.nodes.len()).unwrap_or(u32::MAX).min(n);
+        env.scheduled = placed;
+        env.pending = n - placed;
+        if env.pending > 0 {
+            pending_why = p.why.clone();
+        }
+    }
     let failed = eligible.iter().filter(|h| !d.reachable(&h.name)).count();
     let failed = u32::try_from(failed).unwrap_or(u32::MAX);
     let left = worst_survivors(&env, failed);
@@ -477,8 +505,10 @@ pub fn replicas(c: &Cluster, d: &Damage, name: &str, policy: &ReplicaPolicy) -> 
     }
     if left < n {
         let mut r = format!("at worst {left} of {n} replicas running");
-        if env.pending > 0 {
-            r.push_str(&format!("; {} Pending (no node fits)", env.pending));
+        match (&pending_why, env.pending) {
+            (_, 0) => {}
+            (Some(why), p) => r.push_str(&format!("; {p} Pending: {why}")),
+            (None, p) => r.push_str(&format!("; {p} Pending (no node fits)")),
         }
         return state(name, Status::Degraded, r);
     }

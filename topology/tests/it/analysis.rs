@@ -394,3 +394,30 @@ fn failure_domains_count_only_the_pools_device_class_everywhere() {
         Status::Down
     );
 }
+
+/// Placement is the scheduler policy's: web's third replica asks 5 CPUs where each worker has
+/// 8 and already runs one, so it stays Pending with kube-scheduler's own message, which the
+/// hard rules alone (taints, spread) would not show.
+#[test]
+fn a_replica_that_fits_no_node_is_pending_with_the_schedulers_message() {
+    let mut c = seed();
+    let web = c
+        .spec
+        .workloads
+        .iter_mut()
+        .find(|w| w.name == "web")
+        .expect("web");
+    web.cpu_millis = 5000;
+    web.hpa = None;
+    let r = analyze(&c);
+    let web = r
+        .baseline
+        .iter()
+        .find(|s| s.component == "workload/default/web")
+        .expect("web");
+    assert_eq!(web.status, Status::Degraded);
+    assert_eq!(
+        web.reason,
+        "at worst 2 of 3 replicas running; 1 Pending: 0/5 nodes are available: 2 Insufficient cpu, 3 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }. preemption: 0/5 nodes are available: 2 No preemption victims found for incoming pod, 3 Preemption is not helpful for scheduling."
+    );
+}

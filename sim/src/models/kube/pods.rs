@@ -11,9 +11,8 @@
 
 use std::collections::BTreeSet;
 
-use topology::policy::scheduler::cluster::{nodes, workload_pod};
-use topology::policy::scheduler::{Outcome, Placed, schedule};
-use topology::{Cluster, WorkloadKind};
+use topology::Cluster;
+use topology::policy::scheduler::cluster::place_workloads;
 
 use super::api::{ApiError, ApiOp, ApiRequest, ApiResponse};
 use super::facts::PodPending;
@@ -40,53 +39,23 @@ pub struct SeedPod {
 /// The pods of `cluster`'s workloads, placed as described above.
 pub fn initial_pods(cluster: &Cluster) -> Vec<SeedPod> {
     let nl = &cluster.spec.control_plane.node_lifecycle;
-    let nodes = nodes(cluster);
-    let mut placed: Vec<Placed> = Vec::new();
     let mut pods = Vec::new();
-    for w in &cluster.spec.workloads {
-        let pod = workload_pod(w);
-        let daemon = w.kind == WorkloadKind::DaemonSet;
-        let limit = |secs: u32| (!daemon).then_some(u64::from(secs));
-        let mut verdicts = Vec::new();
-        let place = |placed: &mut Vec<Placed>, outcome: Outcome| match outcome {
-            Outcome::Scheduled { node, .. } => {
-                placed.push(Placed {
-                    node: node.clone(),
-                    pod: pod.clone(),
-                    terminating: false,
-                });
-                Ok(node)
-            }
-            Outcome::Unschedulable { message } => Err(message),
-        };
-        if daemon {
-            for n in &nodes {
-                let mut pinned = pod.clone();
-                pinned.node_name = Some(n.name.clone());
-                let outcome = schedule(&pinned, &nodes, &placed);
-                if matches!(outcome, Outcome::Scheduled { .. }) {
-                    verdicts.push(place(&mut placed, outcome));
-                }
-            }
-        } else {
-            for _ in 0..w.replicas {
-                let outcome = schedule(&pod, &nodes, &placed);
-                verdicts.push(place(&mut placed, outcome));
-            }
-        }
-        for (i, verdict) in verdicts.into_iter().enumerate() {
-            let node = verdict.as_ref().map_or(String::new(), Clone::clone);
+    for p in place_workloads(cluster) {
+        let limit = |secs: u32| (!p.daemon).then_some(u64::from(secs));
+        let bound = p.nodes.iter().map(|n| (n.clone(), None));
+        let pending = (0..p.pending).map(|_| (String::new(), p.why.clone()));
+        for (i, (node, why)) in bound.chain(pending).enumerate() {
             pods.push(SeedPod {
-                namespace: w.namespace.clone(),
-                name: format!("{}-{i}", w.name),
+                namespace: p.namespace.clone(),
+                name: format!("{}-{i}", p.workload),
                 record: PodRecord {
+                    ready: why.is_none(),
                     node,
-                    ready: verdict.is_ok(),
                     tolerate_not_ready: limit(nl.not_ready_toleration_seconds),
                     tolerate_unreachable: limit(nl.unreachable_toleration_seconds),
                     deleted: None,
                 },
-                pending: verdict.err(),
+                pending: why,
             });
         }
     }

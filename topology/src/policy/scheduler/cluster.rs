@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    AntiAffinityTerm, CONTROL_PLANE_TAINT, DEFAULT_MAX_PODS, HOSTNAME_LABEL, Node, Pod, Resources,
-    SpreadConstraint, Strength, Taint, TaintEffect, Toleration,
+    AntiAffinityTerm, CONTROL_PLANE_TAINT, DEFAULT_MAX_PODS, HOSTNAME_LABEL, Node, Outcome, Placed,
+    Pod, Resources, SpreadConstraint, Strength, Taint, TaintEffect, Toleration, schedule,
 };
 use crate::{AntiAffinity, Cluster, Role, UnsatisfiableAction, Workload, WorkloadKind};
 
@@ -46,7 +46,7 @@ pub fn nodes(cluster: &Cluster) -> Vec<Node> {
                 labels,
                 allocatable: Resources {
                     milli_cpu: u64::from(h.resources.cpu) * 1000,
-                    memory: h.resources.memory_mib * 1024 * 1024,
+                    memory: h.resources.memory_mib.saturating_mul(1024 * 1024),
                 },
                 max_pods: DEFAULT_MAX_PODS,
                 taints,
@@ -107,7 +107,7 @@ pub fn workload_pod(w: &Workload) -> Pod {
         },
         labels,
         cpu_request: Some(u64::from(w.cpu_millis)),
-        memory_request: Some(w.memory_mib * 1024 * 1024),
+        memory_request: Some(w.memory_mib.saturating_mul(1024 * 1024)),
         tolerations,
         node_name: None,
         node_selector: BTreeMap::new(),
@@ -115,4 +115,75 @@ pub fn workload_pod(w: &Workload) -> Pod {
         anti_affinity: anti_affinity.into_iter().collect(),
         spread: spread.into_iter().collect(),
     }
+}
+
+/// Where a workload's pods went on the idle cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// The workload's namespace.
+    pub namespace: String,
+    /// The workload.
+    pub workload: String,
+    /// Its DaemonSet-ness: one pod per node it fits, never Pending.
+    pub daemon: bool,
+    /// The nodes of the pods that were bound, in creation order.
+    pub nodes: Vec<String>,
+    /// Replicas no node takes (they come after the bound ones: once one identical replica
+    /// fits nowhere, none after it does).
+    pub pending: u32,
+    /// The first Pending replica's FailedScheduling message.
+    pub why: Option<String>,
+}
+
+/// Every workload's pods placed by [`schedule`] in workload order, one after another, as the
+/// controllers create them on an idle cluster (a DaemonSet's pod on every node it fits,
+/// pinned there as the DaemonSet controller does). `check` and the simulator both start from
+/// this placement.
+pub fn place_workloads(cluster: &Cluster) -> Vec<Placement> {
+    let nodes = nodes(cluster);
+    let mut placed: Vec<Placed> = Vec::new();
+    let mut out = Vec::new();
+    for w in &cluster.spec.workloads {
+        let pod = workload_pod(w);
+        let daemon = w.kind == WorkloadKind::DaemonSet;
+        let mut p = Placement {
+            namespace: w.namespace.clone(),
+            workload: w.name.clone(),
+            daemon,
+            nodes: Vec::new(),
+            pending: 0,
+            why: None,
+        };
+        let mut bind = |placed: &mut Vec<Placed>, node: String| {
+            placed.push(Placed {
+                node: node.clone(),
+                pod: pod.clone(),
+                terminating: false,
+            });
+            p.nodes.push(node);
+        };
+        if daemon {
+            for n in &nodes {
+                let mut pinned = pod.clone();
+                pinned.node_name = Some(n.name.clone());
+                if let Outcome::Scheduled { node, .. } = schedule(&pinned, &nodes, &placed) {
+                    bind(&mut placed, node);
+                }
+            }
+        } else {
+            for i in 0..w.replicas {
+                match schedule(&pod, &nodes, &placed) {
+                    Outcome::Scheduled { node, .. } => bind(&mut placed, node),
+                    Outcome::Unschedulable { message } => {
+                        // Nothing changed since, so the rest fit nowhere either.
+                        p.pending = w.replicas - i;
+                        p.why = Some(message);
+                        break;
+                    }
+                }
+            }
+        }
+        out.push(p);
+    }
+    out
 }

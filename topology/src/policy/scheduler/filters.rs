@@ -123,8 +123,8 @@ fn resources_fit(pod: &Pod, node: &Node, on_node: &[&Placed]) -> Verdict {
     let used = on_node.iter().fold(super::Resources::default(), |acc, p| {
         let r = p.pod.requests();
         super::Resources {
-            milli_cpu: acc.milli_cpu + r.milli_cpu,
-            memory: acc.memory + r.memory,
+            milli_cpu: acc.milli_cpu.saturating_add(r.milli_cpu),
+            memory: acc.memory.saturating_add(r.memory),
         }
     });
     let free = |alloc: u64, used: u64| alloc.saturating_sub(used);

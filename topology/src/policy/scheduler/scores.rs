@@ -248,8 +248,8 @@ fn requested(
         .map(|p| requests(&p.pod))
         .chain(std::iter::once(requests(pod)))
         .fold(super::Resources::default(), |a, r| super::Resources {
-            milli_cpu: a.milli_cpu + r.milli_cpu,
-            memory: a.memory + r.memory,
+            milli_cpu: a.milli_cpu.saturating_add(r.milli_cpu),
+            memory: a.memory.saturating_add(r.memory),
         })
 }
 
@@ -260,7 +260,8 @@ pub(super) fn least_allocated(pod: &Pod, feasible: &[&Node], placed: &[Placed]) 
         if cap == 0 || req > cap {
             0
         } else {
-            ((cap - req) * 100 / cap) as i64
+            // In u128: allocatable comes from the file and times 100 can pass u64::MAX.
+            ((u128::from(cap - req) * 100) / u128::from(cap)) as i64
         }
     };
     feasible

@@ -309,7 +309,20 @@ pub fn render(outcome: &RunOutcome) -> String {
             row.final_status.as_str()
         );
     }
-    h.push_str("</tbody></table>\n<pre id=\"render-check\">not rendered</pre>\n");
+    h.push_str("</tbody></table>\n");
+    if !outcome.facts.is_empty() {
+        h.push_str("<h2>Facts</h2>\n<table id=\"facts\"><tbody>\n");
+        for f in &outcome.facts {
+            let _ = writeln!(
+                h,
+                "<tr><th>{}</th><td>{}</td></tr>",
+                escape(&f.name),
+                escape(&f.value)
+            );
+        }
+        h.push_str("</tbody></table>\n");
+    }
+    h.push_str("<pre id=\"render-check\">not rendered</pre>\n");
     let _ = writeln!(h, "<script>{CHECK_SCRIPT}</script>\n</body></html>");
     h
 }

@@ -614,5 +614,24 @@ mod tests {
                 && down_at - crash_at <= HeartbeatConfig::default().detection_bound()
         );
         assert_eq!(seen.summary().final_status, Status::Up);
+        // The node's story is a fact, in the JSON and the HTML report alike.
+        let story = outcome
+            .facts
+            .iter()
+            .find(|f| f.name == format!("node {victim}"))
+            .expect("node fact");
+        for step in [
+            "Unknown at",
+            "tainted unreachable:NoExecute",
+            "pods evicted",
+            "Ready at",
+        ] {
+            assert!(story.value.contains(step), "{}", story.value);
+        }
+        let html = crate::report::html::render(&outcome);
+        assert!(
+            html.contains(&crate::report::html::escape(&story.value)),
+            "the HTML report lists the facts"
+        );
     }
 }

@@ -218,6 +218,24 @@ pub fn probe_kvm_kernel(kernel: &Path) -> KvmProbe {
     }
 }
 
+/// A scratch file of this process and thread for a probe.
+fn probe_file(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "spofless-kvm-{}-{:?}-{name}",
+        std::process::id(),
+        std::thread::current().id()
+    ))
+}
+
+/// A headless PC with `memory_mib` and nothing attached, under `accel_args`.
+fn probe_vm(qemu: &Path, accel_args: &[&str], memory_mib: u32) -> Command {
+    Command::new(qemu.display().to_string())
+        .args(accel_args.iter().copied())
+        .args(["-machine", "pc", "-m"])
+        .arg(memory_mib.to_string())
+        .args(["-nodefaults", "-display", "none", "-monitor", "none"])
+}
+
 /// The banner `start_kernel` prints first.
 const KERNEL_BANNER: &str = "Linux version";
 
@@ -227,26 +245,9 @@ pub fn run_kernel_probe(kernel: &Path, accel_args: &[&str]) -> KvmProbe {
     let Ok(qemu) = QEMU_SYSTEM.path() else {
         return KvmProbe::NoQemu;
     };
-    let serial = std::env::temp_dir().join(format!(
-        "spofless-kvm-kernel-probe-{}-{:?}.log",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let cmd = Command::new(qemu.display().to_string())
-        .args(accel_args.iter().copied())
-        .args([
-            "-machine",
-            "pc",
-            "-m",
-            "256",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-no-reboot",
-            "-serial",
-        ])
+    let serial = probe_file("kernel-probe.log");
+    let cmd = probe_vm(&qemu, accel_args, 256)
+        .args(["-no-reboot", "-serial"])
         .arg(format!("file:{}", serial.display()))
         .arg("-kernel")
         .arg(kernel.display().to_string())
@@ -282,30 +283,16 @@ pub fn run_probe(accel_args: &[&str]) -> KvmProbe {
     let Ok(qemu) = QEMU_SYSTEM.path() else {
         return KvmProbe::NoQemu;
     };
-    let image = std::env::temp_dir().join(format!(
-        "spofless-kvm-probe-{}-{:?}.img",
-        std::process::id(),
-        std::thread::current().id()
-    ));
+    let image = probe_file("probe.img");
     if let Err(e) = std::fs::write(&image, probe_boot_sector()) {
         return KvmProbe::Failed {
             status: None,
             stderr: format!("writing {}: {e}", image.display()),
         };
     }
-    let cmd = Command::new(qemu.display().to_string())
-        .args(accel_args.iter().copied())
+    let cmd = probe_vm(&qemu, accel_args, 16)
         .args([
-            "-machine",
-            "pc",
-            "-m",
-            "16",
-            "-nodefaults",
-            "-display",
-            "none",
             "-serial",
-            "none",
-            "-monitor",
             "none",
             "-device",
             &format!("isa-debug-exit,iobase={PROBE_EXIT_PORT:#x},iosize=0x04"),

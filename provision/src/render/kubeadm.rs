@@ -53,8 +53,8 @@ pub const JOIN_CONFIG_PATH: &str = "/etc/kubernetes/spofless/kubeadm-join.yaml";
 pub const BOOTSTRAP_TOKEN_TTL: &str = "24h0m0s";
 /// Groups kubeadm gives its default bootstrap token (`NodeBootstrapTokenAuthGroup`).
 pub const BOOTSTRAP_TOKEN_GROUP: &str = "system:bootstrappers:kubeadm:default-node-token";
-/// The taint kubeadm puts on control-plane nodes.
-pub const CONTROL_PLANE_TAINT: &str = "node-role.kubernetes.io/control-plane";
+/// The taint kubeadm puts on control-plane nodes (the scheduler policy's).
+pub use topology::policy::scheduler::CONTROL_PLANE_TAINT;
 /// Prefix of the node labels spofless gives each host for its roles (`spofless.dev/ceph-mon`).
 pub const ROLE_LABEL_PREFIX: &str = "spofless.dev/";
 

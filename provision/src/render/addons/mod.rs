@@ -31,11 +31,14 @@ use super::error::RenderError;
 use super::kubeadm::CONTROL_PLANE_TAINT;
 
 /// Node label key the scheduler's hostname anti-affinity and spread use.
-pub const HOSTNAME_TOPOLOGY_KEY: &str = "kubernetes.io/hostname";
-/// Label key selecting a component's pods (Kubernetes recommended labels).
-pub const NAME_LABEL: &str = "app.kubernetes.io/name";
-/// Weight of the preferred anti-affinity term (the maximum the API allows, 100).
-pub const PREFERRED_ANTI_AFFINITY_WEIGHT: i32 = 100;
+pub const HOSTNAME_TOPOLOGY_KEY: &str = topology::policy::scheduler::HOSTNAME_LABEL;
+/// The pod labels and preferred anti-affinity weight are the scheduler policy's, so what
+/// render writes is what `check` and the simulator place.
+pub use topology::policy::scheduler::cluster::{NAME_LABEL, app_labels};
+/// Weight of the preferred anti-affinity term (the maximum the API allows, 100), as the API's
+/// `int32`.
+pub const PREFERRED_ANTI_AFFINITY_WEIGHT: i32 =
+    topology::policy::scheduler::cluster::PREFERRED_ANTI_AFFINITY_WEIGHT as i32;
 
 /// One kustomize layer: a directory of manifests applied together.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,11 +122,6 @@ pub fn render_layers(cluster: &Cluster) -> Result<Vec<Layer>, RenderError> {
     layers.extend(rook::layers(cluster)?);
     layers.push(workloads::layer(cluster)?);
     Ok(layers)
-}
-
-/// `{app.kubernetes.io/name: name}`.
-pub fn app_labels(name: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([(NAME_LABEL.to_owned(), name.to_owned())])
 }
 
 /// Metadata with a name, optional namespace and labels.

@@ -52,11 +52,6 @@ impl ObjectRef {
         }
     }
 
-    /// The Node `name`.
-    pub fn node(name: &str) -> Self {
-        ObjectRef::new(Kind::Node, "", name)
-    }
-
     /// Where the object lives in etcd.
     pub fn key(&self) -> String {
         format!(

@@ -106,8 +106,6 @@ pub struct KubeApiserver {
     stored: BTreeMap<CallId, Stored>,
     requests: BTreeMap<u64, Request>,
     next_request: u64,
-    /// Every `/readyz` answer: (when, status).
-    pub readyz: Vec<(crate::engine::SimTime, u16)>,
     /// The last `/readyz` verdict, to state changes as facts.
     ready: Option<bool>,
 }
@@ -131,7 +129,6 @@ impl KubeApiserver {
             stored: BTreeMap::new(),
             requests: BTreeMap::new(),
             next_request: 0,
-            readyz: Vec::new(),
             ready: None,
         }
     }
@@ -281,13 +278,10 @@ impl KubeApiserver {
             }
         }
         let status = if r.ok { 200 } else { 500 };
-        if r.last == 1 {
-            self.readyz.push((ctx.now(), status));
-            if self.ready != Some(r.ok) {
-                self.ready = Some(r.ok);
-                let host = ctx.directory().host_name(ctx.host()).to_owned();
-                ctx.fact(ApiserverReady { host, ready: r.ok });
-            }
+        if r.last == 1 && self.ready != Some(r.ok) {
+            self.ready = Some(r.ok);
+            let host = ctx.directory().host_name(ctx.host()).to_owned();
+            ctx.fact(ApiserverReady { host, ready: r.ok });
         }
         ctx.scoped(Port::MAIN)
             .send(r.to, HttpReply { id: r.id, status });

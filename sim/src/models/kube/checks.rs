@@ -83,10 +83,9 @@ pub struct NoTaintInUnhealthyZone {
 impl NoTaintInUnhealthyZone {
     /// The check for `cluster`'s nodes and zones with `threshold`.
     pub fn new(cluster: &topology::Cluster, threshold: f64) -> Self {
-        let zones = super::node_lifecycle::MonitorConfig::from_topology(cluster).zones;
         NoTaintInUnhealthyZone {
             threshold,
-            zone_of: zones,
+            zone_of: super::zones::node_zones(cluster),
             ready: BTreeMap::new(),
             tainted: BTreeSet::new(),
         }

@@ -39,7 +39,9 @@ use super::apiserver::WRITE_TIMEOUT;
 use super::facts::{NodeReady, NodeTaint, PodEvicted, PodNotReady, ZoneDisruption};
 use super::objects::{Condition, Effect, NodeRecord, PodRecord, Taint};
 use super::taint_eviction::Countdowns;
-use super::zones::{NODE_EVICTION_PERIOD, TokenBucket, UNHEALTHY_ZONE_THRESHOLD, ZoneState};
+use super::zones::{
+    NODE_EVICTION_PERIOD, TokenBucket, UNHEALTHY_ZONE_THRESHOLD, ZoneState, node_zones,
+};
 use crate::engine::{Ctx, SimDuration, SimTime};
 use crate::models::vip::APISERVER_MODEL;
 
@@ -75,28 +77,9 @@ impl MonitorConfig {
                 .control_plane
                 .node_monitor_grace_period_seconds()),
             unhealthy_zone_threshold: UNHEALTHY_ZONE_THRESHOLD,
-            zones: cluster
-                .spec
-                .hosts
-                .iter()
-                .map(|h| (h.name.clone(), zone_key(&h.labels)))
-                .collect(),
+            zones: node_zones(cluster),
             planted_taint_in_unhealthy_zone: false,
         }
-    }
-}
-
-/// `nodetopology.GetZoneKey`: region and zone labels, empty when both are absent.
-fn zone_key(labels: &BTreeMap<String, String>) -> String {
-    let get = |k: &str| labels.get(k).map(String::as_str).unwrap_or("");
-    let (region, zone) = (
-        get("topology.kubernetes.io/region"),
-        get("topology.kubernetes.io/zone"),
-    );
-    if region.is_empty() && zone.is_empty() {
-        String::new()
-    } else {
-        format!("{region}:\u{0}:{zone}")
     }
 }
 
@@ -721,11 +704,6 @@ impl NodeMonitor {
                     ControllerTimer::Evict(generation, pod.to_owned())
                 });
         }
-    }
-
-    /// When `pod` is due to be evicted, if a countdown runs for it.
-    pub fn eviction_due(&self, pod: &str) -> Option<SimTime> {
-        self.countdowns.due(pod)
     }
 }
 

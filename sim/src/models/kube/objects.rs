@@ -3,6 +3,8 @@
 //! (`node.kubernetes.io/not-ready` and `node.kubernetes.io/unreachable`, NoSchedule and
 //! NoExecute); a Pod's node, Ready condition, NoExecute toleration and deletion.
 
+use topology::policy::scheduler::cluster::{NOT_READY_TAINT, UNREACHABLE_TAINT};
+
 use super::api::{ApiObject, Kind};
 use crate::engine::SimTime;
 
@@ -59,8 +61,8 @@ impl TaintKey {
     /// The full key.
     pub fn as_str(self) -> &'static str {
         match self {
-            TaintKey::NotReady => "node.kubernetes.io/not-ready",
-            TaintKey::Unreachable => "node.kubernetes.io/unreachable",
+            TaintKey::NotReady => NOT_READY_TAINT,
+            TaintKey::Unreachable => UNREACHABLE_TAINT,
         }
     }
 

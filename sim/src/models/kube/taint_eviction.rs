@@ -81,14 +81,4 @@ impl Countdowns {
             _ => None,
         }
     }
-
-    /// When `pod` is due to be evicted, if it is.
-    pub fn due(&self, pod: &str) -> Option<SimTime> {
-        self.pending.get(pod).map(|c| c.fires)
-    }
-
-    /// Leadership is gone (timers die with the process or are ignored by generation).
-    pub fn clear(&mut self) {
-        self.pending.clear();
-    }
 }

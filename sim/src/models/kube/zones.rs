@@ -15,6 +15,8 @@
 //!   `EvictionRateLimiterBurst` = 1, starting full), tried every `NodeEvictionPeriod`
 //!   (100 ms); a rate of 0 is `NewFakeNeverRateLimiter`, which never accepts.
 
+use std::collections::BTreeMap;
+
 use crate::engine::{SimDuration, SimTime};
 
 /// `--node-eviction-rate` default, per second.
@@ -140,6 +142,29 @@ impl TokenBucket {
             _ => false,
         }
     }
+}
+
+/// Each host's zone key: `nodetopology.GetZoneKey` over its `topology.kubernetes.io/region`
+/// and `zone` labels, empty when both are absent.
+pub fn node_zones(cluster: &topology::Cluster) -> BTreeMap<String, String> {
+    cluster
+        .spec
+        .hosts
+        .iter()
+        .map(|h| {
+            let get = |k: &str| h.labels.get(k).map(String::as_str).unwrap_or("");
+            let (region, zone) = (
+                get("topology.kubernetes.io/region"),
+                get(topology::policy::scheduler::ZONE_LABEL),
+            );
+            let key = if region.is_empty() && zone.is_empty() {
+                String::new()
+            } else {
+                format!("{region}:\u{0}:{zone}")
+            };
+            (h.name.clone(), key)
+        })
+        .collect()
 }
 
 #[cfg(test)]

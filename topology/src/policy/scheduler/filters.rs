@@ -121,11 +121,7 @@ fn resources_fit(pod: &Pod, node: &Node, on_node: &[&Placed]) -> Verdict {
     }
     let want = pod.requests();
     let used = on_node.iter().fold(super::Resources::default(), |acc, p| {
-        let r = p.pod.requests();
-        super::Resources {
-            milli_cpu: acc.milli_cpu.saturating_add(r.milli_cpu),
-            memory: acc.memory.saturating_add(r.memory),
-        }
+        acc.saturating_add(p.pod.requests())
     });
     let free = |alloc: u64, used: u64| alloc.saturating_sub(used);
     if want.milli_cpu > 0 && want.milli_cpu > free(node.allocatable.milli_cpu, used.milli_cpu) {

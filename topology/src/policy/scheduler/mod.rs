@@ -102,6 +102,16 @@ pub struct Resources {
     pub memory: u64,
 }
 
+impl Resources {
+    /// Both sums, saturating (requests come from the file).
+    pub fn saturating_add(self, other: Resources) -> Resources {
+        Resources {
+            milli_cpu: self.milli_cpu.saturating_add(other.milli_cpu),
+            memory: self.memory.saturating_add(other.memory),
+        }
+    }
+}
+
 /// A node as the scheduler sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {

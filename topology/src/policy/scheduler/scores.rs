@@ -247,10 +247,10 @@ fn requested(
         .filter(|p| p.node == node.name)
         .map(|p| requests(&p.pod))
         .chain(std::iter::once(requests(pod)))
-        .fold(super::Resources::default(), |a, r| super::Resources {
-            milli_cpu: a.milli_cpu.saturating_add(r.milli_cpu),
-            memory: a.memory.saturating_add(r.memory),
-        })
+        .fold(
+            super::Resources::default(),
+            super::Resources::saturating_add,
+        )
 }
 
 /// NodeResourcesFit's LeastAllocated over CPU and memory (weights 1 and 1), with the

@@ -98,6 +98,11 @@ impl SimDuration {
     pub const fn saturating_add(self, other: SimDuration) -> SimDuration {
         SimDuration(self.0.saturating_add(other.0))
     }
+
+    /// What is left of `self` after `other`, or zero.
+    pub const fn saturating_sub(self, other: SimDuration) -> SimDuration {
+        SimDuration(self.0.saturating_sub(other.0))
+    }
 }
 
 impl From<std::time::Duration> for SimDuration {

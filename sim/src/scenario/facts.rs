@@ -1,9 +1,12 @@
 //! The figures a run's timelines do not show: how much data Ceph re-replicated, how the PGs
 //! ended, how often etcd changed leader and its longest leader-election gap, which hosts held
 //! the API VIP when, the API's longest outage through it, the scheduler's and controller
-//! manager's leader changes, and each failed node's story (Unknown, taints, pods marked not
-//! ready and evicted, Ready again) with the zone's disruption states. Read from the log
-//! after the run, so the models only record facts and never summarise.
+//! manager's leader changes, each failed node's story (Unknown, taints, pods marked not
+//! ready and evicted, Ready again) with the zone's disruption states, each workload's Ready
+//! replicas once they fell short and came back, and the pods still Pending at the end. Read
+//! from the log after the run, so the models only record facts and never summarise.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -13,7 +16,8 @@ use crate::models::ceph::facts::{PgCounts, Recovered};
 use crate::models::etcd::EtcdLeader;
 use crate::models::etcd::availability::COMPONENT as ETCD_LANE;
 use crate::models::kube::facts::{
-    LeaderChange, NodeReady, NodeTaint, PodEvicted, PodNotReady, PodPending, ZoneDisruption,
+    LeaderChange, NodeReady, NodeTaint, PodCreated, PodEvicted, PodGone, PodNotReady, PodPending,
+    PodReady, PodScheduled, ZoneDisruption,
 };
 use crate::models::kube::setup::ELECTED;
 use crate::models::vip::facts::VipMaster;
@@ -41,6 +45,7 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
     let (mut bytes, mut transfers, mut pg_states, mut elections) = (0u64, 0u64, None, 0u64);
     let mut vip_masters: Vec<String> = Vec::new();
     let mut nodes = NodeStory::default();
+    let mut workloads = WorkloadStory::default();
     let mut acquisitions: std::collections::BTreeMap<String, u64> = Default::default();
     for entry in log {
         if let LogKind::Record {
@@ -60,7 +65,9 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
                     "{host} at {}",
                     crate::report::human(entry.time.since_start())
                 ));
-            } else if nodes.note(entry.time.since_start(), fact) {
+            } else if workloads.note(entry.time.since_start(), fact)
+                | nodes.note(entry.time.since_start(), fact)
+            {
             } else if let Some(c) = fact.get::<LeaderChange>()
                 && c.leading
             {
@@ -99,8 +106,16 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
     for (node, events) in &nodes.per_node {
         out.push(fact(&format!("node {node}"), events.join("; ")));
     }
-    if !nodes.pending.is_empty() {
-        out.push(fact("pods Pending", nodes.pending.join("; ")));
+    for (workload, events) in workloads.story.iter().filter(|(_, e)| !e.is_empty()) {
+        out.push(fact(&format!("workload {workload}"), events.join("; ")));
+    }
+    if !workloads.pending.is_empty() {
+        let pending: Vec<String> = workloads
+            .pending
+            .iter()
+            .map(|(pod, (since, why))| format!("{pod} since {since} ({why})"))
+            .collect();
+        out.push(fact("pods Pending at the end", pending.join("; ")));
     }
     if !nodes.zone.is_empty() {
         out.push(fact("node zone disruption", nodes.zone.join("; ")));
@@ -141,7 +156,6 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
 struct NodeStory {
     per_node: std::collections::BTreeMap<String, Vec<String>>,
     zone: Vec<String>,
-    pending: Vec<String>,
 }
 
 impl NodeStory {
@@ -163,8 +177,6 @@ impl NodeStory {
             self.count(node, "pods marked not ready", &at);
         } else if let Some(PodEvicted { node, .. }) = fact.get() {
             self.count(node, "pods evicted", &at);
-        } else if let Some(p) = fact.get::<PodPending>() {
-            self.pending.push(format!("{} ({})", p.pod, p.message));
         } else if let Some(z) = fact.get::<ZoneDisruption>() {
             let zone = if z.zone.is_empty() {
                 "(unlabelled)"
@@ -203,6 +215,80 @@ impl NodeStory {
             return;
         }
         events.push(format!("1{infix}{at}"));
+    }
+}
+
+/// Each workload's Ready pods: once the count falls below the most it had, when it fell and
+/// when it was whole again (a replica Running and Ready elsewhere); and the pods Pending when
+/// the run ended, with the scheduler's reason.
+#[derive(Debug, Default)]
+struct WorkloadStory {
+    owner: BTreeMap<String, String>,
+    ready: BTreeMap<String, BTreeSet<String>>,
+    most: BTreeMap<String, usize>,
+    story: BTreeMap<String, Vec<String>>,
+    pending: BTreeMap<String, (String, String)>,
+}
+
+impl WorkloadStory {
+    /// Notes `fact` if it is a pod fact.
+    fn note(&mut self, at: SimDuration, fact: &crate::engine::FactRecord) -> bool {
+        let at = crate::report::human(at);
+        if let Some(PodCreated { pod, workload }) = fact.get() {
+            self.owner.insert(pod.clone(), workload.clone());
+        } else if let Some(PodReady { pod, .. }) = fact.get() {
+            self.set(pod, true, &at);
+        } else if let Some(PodNotReady { pod, .. }) = fact.get() {
+            self.set(pod, false, &at);
+        } else if let Some(PodEvicted { pod, .. }) = fact.get() {
+            self.set(pod, false, &at);
+        } else if let Some(PodGone { pod, .. }) = fact.get() {
+            self.set(pod, false, &at);
+        } else if let Some(PodScheduled { pod, .. }) = fact.get() {
+            self.pending.remove(pod);
+        } else if let Some(p) = fact.get::<PodPending>() {
+            let since = self
+                .pending
+                .get(&p.pod)
+                .map_or(at.clone(), |(since, _)| since.clone());
+            self.pending
+                .insert(p.pod.clone(), (since, p.message.clone()));
+        } else {
+            return false;
+        }
+        true
+    }
+
+    fn set(&mut self, pod: &str, ready: bool, at: &str) {
+        let Some(workload) = self.owner.get(pod).cloned() else {
+            return;
+        };
+        let set = self.ready.entry(workload.clone()).or_default();
+        let before = set.len();
+        if ready {
+            set.insert(pod.to_owned());
+        } else {
+            set.remove(pod);
+        }
+        let now = set.len();
+        let most = self.most.entry(workload.clone()).or_default();
+        let was_whole = before >= *most;
+        *most = (*most).max(now);
+        let most = *most;
+        let story = self.story.entry(workload).or_default();
+        if was_whole && now < most {
+            story.push(format!("{now}/{most} Ready from {at}"));
+        } else if now < before
+            && let Some(last) = story.last_mut()
+            && last.contains(" Ready from ")
+        {
+            // Fell further before it recovered: keep the lowest count.
+            if let Some((_, since)) = last.split_once(" Ready from ") {
+                *last = format!("{now}/{most} Ready from {since}");
+            }
+        } else if now == most && before < most && !story.is_empty() {
+            story.push(format!("{most}/{most} Ready again at {at}"));
+        }
     }
 }
 

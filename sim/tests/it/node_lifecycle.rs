@@ -10,10 +10,10 @@ use sim::models::kube::facts::{
 };
 use sim::models::kube::kubelet::RENEW_JITTER;
 use sim::models::kube::node_lifecycle::MonitorConfig;
-use sim::models::kube::pods::initial_pods;
 use sim::models::kube::setup::CONTROLLER_MANAGER;
 use sim::models::kube::zones::NODE_EVICTION_PERIOD;
 use topology::fault::Fault;
+use topology::policy::scheduler::cluster::place_workloads;
 
 fn secs(s: u64) -> SimTime {
     SimTime::ZERO + SimDuration::from_secs(s)
@@ -190,10 +190,16 @@ fn a_dead_workers_pods_are_evicted_at_grace_plus_toleration() {
     // bounds it with room to spare.
     let latency = SimDuration::from_secs(1);
     let host = "cloudserver3";
-    let on_host: Vec<String> = initial_pods(&cluster)
-        .into_iter()
-        .filter(|p| p.record.node == host)
-        .map(|p| format!("{}/{}", p.namespace, p.name))
+    // Replica i of a workload is the pod `<workload>-<i>`, placed as `check` places it.
+    let on_host: Vec<String> = place_workloads(&cluster)
+        .iter()
+        .flat_map(|p| {
+            p.nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| *n == host)
+                .map(|(i, _)| format!("{}/{}-{i}", p.namespace, p.workload))
+        })
         .collect();
     assert!(
         !on_host.is_empty(),
@@ -423,7 +429,7 @@ fn a_replica_no_node_takes_is_pending_with_the_schedulers_message() {
         .expect("kv");
     kv.replicas = 6;
     let mut sim = sim::scenario::run::build_world(&cluster, 3).expect("world");
-    sim.run_until(secs(30), &mut NullSink);
+    sim.run_until(secs(90), &mut NullSink);
     sim.finish(&mut NullSink);
     let pending = facts::<PodPending>(&sim);
     assert_eq!(pending.len(), 1, "{pending:?}");

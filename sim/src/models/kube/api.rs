@@ -4,8 +4,8 @@
 //! etcd under `/registry/<resource>/[<namespace>/]<name>` (`minions` for Nodes, as upstream
 //! keeps for history) with the key's mod revision as the object's `resourceVersion`, and
 //! clients decode the types they know ([`ApiObject`]): `coordination.k8s.io/v1` Leases (leader
-//! election, node heartbeats), Nodes (Ready condition and the node controller's taints) and
-//! Pods (binding, Ready, tolerations, deletion).
+//! election, node heartbeats), Nodes (Ready condition and the node controller's taints),
+//! Pods (owner, binding, Ready, tolerations, deletion) and workloads (kind, replicas).
 
 use crate::engine::{SimDuration, SimTime, message_kind};
 
@@ -18,6 +18,9 @@ pub enum Kind {
     Node,
     /// `v1` Pod.
     Pod,
+    /// An `apps/v1` Deployment, StatefulSet or DaemonSet (one kind here: the controllers
+    /// read only its kind and replica count).
+    Workload,
 }
 
 impl Kind {
@@ -27,6 +30,7 @@ impl Kind {
             Kind::Lease => "leases",
             Kind::Node => "minions",
             Kind::Pod => "pods",
+            Kind::Workload => "workloads",
         }
     }
 }
@@ -71,6 +75,11 @@ pub fn collection_prefix(kind: Kind, namespace: &str) -> String {
     }
 }
 
+/// `namespace/name` (as a LIST of every namespace names objects) into its parts.
+pub fn split_name(full: &str) -> (&str, &str) {
+    full.split_once('/').unwrap_or(("", full))
+}
+
 /// A type the API stores: its kind and its encoding (a line of text; etcd holds protobuf
 /// upstream).
 pub trait ApiObject: Sized {
@@ -101,6 +110,11 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// The object alone, if it decodes as a `T`.
+    pub fn object<T: ApiObject>(&self) -> Option<T> {
+        T::decode(&self.value)
+    }
+
     /// The object, if it decodes as a `T`.
     pub fn decode<T: ApiObject>(&self) -> Option<Versioned<T>> {
         Some(Versioned {
@@ -187,6 +201,20 @@ pub enum ApiOp {
         /// The namespace (empty: cluster-scoped, or every namespace of a namespaced kind).
         namespace: String,
     },
+    /// WATCH the objects of a kind in a namespace after revision `after` (a LIST's
+    /// revision): answered by a stream of [`ApiWatchEvent`]s with the request's id, until an
+    /// [`ApiResponse`] with that id (an error) ends it.
+    Watch {
+        /// The kind.
+        kind: Kind,
+        /// The namespace (empty: cluster-scoped, or every namespace).
+        namespace: String,
+        /// The revision the watcher has seen everything up to.
+        after: i64,
+    },
+    /// DELETE the object now (the kubelet's final delete once a pod's containers are gone,
+    /// or a force delete): the answer carries the deletion's revision.
+    Delete(ObjectRef),
     /// Create the object (`resource_version` `None`) or update it if it is still at
     /// `resource_version` (optimistic concurrency).
     Put {
@@ -211,6 +239,25 @@ impl ApiOp {
             kind: T::KIND,
             namespace: namespace.to_owned(),
         }
+    }
+
+    /// WATCH the `T`s of `namespace` after revision `after`.
+    pub fn watch<T: ApiObject>(namespace: &str, after: i64) -> ApiOp {
+        ApiOp::Watch {
+            kind: T::KIND,
+            namespace: namespace.to_owned(),
+            after,
+        }
+    }
+
+    /// DELETE the `T` `namespace/name`.
+    pub fn delete<T: ApiObject>(namespace: &str, name: &str) -> ApiOp {
+        ApiOp::Delete(ObjectRef::new(T::KIND, namespace, name))
+    }
+
+    /// Whether the request opens a stream rather than getting one answer.
+    pub fn is_watch(&self) -> bool {
+        matches!(self, ApiOp::Watch { .. })
     }
 
     /// Create (`resource_version` `None`) or update `object` as `namespace/name`.
@@ -266,11 +313,64 @@ pub struct ApiResponse {
 pub struct ApiListResponse {
     /// The request it answers.
     pub id: u64,
-    /// (name, object) in name order, or why not.
+    /// (name, object) in name order, or why not. A name keeps its namespace prefix
+    /// (`namespace/name`) when every namespace was listed.
     pub result: Result<Vec<(String, Stored)>, ApiError>,
+    /// The store's revision the list was read at: where a watch takes over.
+    pub revision: i64,
 }
 
-message_kind!(ApiRequest, ApiResponse, ApiListResponse);
+/// One change a watch reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchedChange {
+    /// The object's name, as a LIST of the same namespace names it.
+    pub name: String,
+    /// Its new state, or `None`: deleted.
+    pub object: Option<Stored>,
+    /// The revision of the write.
+    pub revision: i64,
+}
+
+/// Changes on a watch stream, in revision order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiWatchEvent {
+    /// The WATCH request's id.
+    pub id: u64,
+    /// What changed.
+    pub changes: Vec<WatchedChange>,
+}
+
+/// The watcher is gone: stop the stream `id` (haproxy closing both sides of a connection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiWatchCancel {
+    /// The WATCH request's id.
+    pub id: u64,
+}
+
+/// An HTTP/2 PING on the connection carrying watch `id` (client-go's health check of an
+/// idle connection): whoever holds the connection answers with [`ApiPong`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiPing {
+    /// The WATCH request's id.
+    pub id: u64,
+}
+
+/// The PING's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiPong {
+    /// The WATCH request's id.
+    pub id: u64,
+}
+
+message_kind!(
+    ApiRequest,
+    ApiResponse,
+    ApiListResponse,
+    ApiWatchEvent,
+    ApiWatchCancel,
+    ApiPing,
+    ApiPong
+);
 
 #[cfg(test)]
 mod tests {

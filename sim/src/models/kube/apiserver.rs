@@ -10,10 +10,13 @@
 //!   check and the `etcd-readiness` check, each with its own client, so with etcd silent it
 //!   answers after both timeouts (4 s at the defaults). `/livez` and `/healthz` run the
 //!   `etcd` check only.
-//! - API requests (GET, LIST and PUT of Leases, Nodes and Pods) go to etcd through a storage client over the same
-//!   `--etcd-servers`, under the request's deadline: `--request-timeout` (60 s) for a GET,
-//!   34 s for writes (the create/update handlers' cap). etcd calls have no timeout of their
-//!   own, so a silent etcd answers 504 only then. An update is a txn on the key's mod
+//! - API requests (GET, LIST, PUT and DELETE of Leases, Nodes and Pods) go to etcd through a
+//!   storage client over the same `--etcd-servers`, under the request's deadline:
+//!   `--request-timeout` (60 s) for a GET, 34 s for writes (the create/update handlers' cap).
+//!   etcd calls have no timeout of their own, so a silent etcd answers 504 only then. A WATCH
+//!   is an etcd watch on the collection from the revision after the client's; its stream
+//!   stays open until the client or haproxy closes it or the process dies (the client's
+//!   connection then resets). An update is a txn on the key's mod
 //!   revision (`resourceVersion`): a stale one is a 409 Conflict.
 //! - SIGTERM: with kubeadm's defaults (`--shutdown-delay-duration` 0) the listener closes at
 //!   once, so the model stops as on a kill: connections are refused.
@@ -21,17 +24,17 @@
 use std::collections::BTreeMap;
 
 use super::api::{
-    ApiError, ApiListResponse, ApiOp, ApiRequest, ApiResponse, Stored as StoredObject,
-    collection_prefix,
+    ApiError, ApiListResponse, ApiOp, ApiPing, ApiPong, ApiRequest, ApiResponse, ApiWatchCancel,
+    ApiWatchEvent, Stored as StoredObject, WatchedChange, collection_prefix,
 };
 use super::etcd_check::{Answer, CheckDone, ETCD_CHECK_TIMEOUT, EtcdCheck};
 use super::facts::ApiserverReady;
 use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, Port, SimDuration, route_to};
 use crate::models::etcd::session::{
-    CallError, CallFailure, CallId, EtcdSession, Keepalive, SessionConfig, SessionEvent,
+    CallError, CallFailure, CallId, EtcdSession, Keepalive, SessionConfig, SessionEvent, WatchId,
 };
 use crate::models::etcd::{MODEL_NAME as ETCD_MODEL, ReadMode};
-use crate::models::kv::KvOp;
+use crate::models::kv::{KvEvent, KvOp};
 use crate::models::vip::msg::{HttpAccepted, HttpGet, HttpReply};
 use topology::wire::{CompareTarget, KvResult, ResponseOp};
 
@@ -95,6 +98,18 @@ struct Stored {
     put: Option<String>,
     /// The key prefix of a LIST.
     list: Option<String>,
+    /// A DELETE.
+    delete: bool,
+}
+
+/// A client's watch: served from an etcd watch on the collection's prefix (upstream serves
+/// it from the watch cache, itself fed by one etcd watch per resource: the same changes in
+/// the same order, one hop later).
+#[derive(Clone, Debug)]
+struct Watcher {
+    to: Endpoint,
+    id: u64,
+    prefix: String,
 }
 
 /// The apiserver.
@@ -105,6 +120,7 @@ pub struct KubeApiserver {
     storage: EtcdSession,
     stored: BTreeMap<CallId, Stored>,
     requests: BTreeMap<u64, Request>,
+    watchers: BTreeMap<WatchId, Watcher>,
     next_request: u64,
     /// The last `/readyz` verdict, to state changes as facts.
     ready: Option<bool>,
@@ -128,6 +144,7 @@ impl KubeApiserver {
             storage: EtcdSession::new(session),
             stored: BTreeMap::new(),
             requests: BTreeMap::new(),
+            watchers: BTreeMap::new(),
             next_request: 0,
             ready: None,
         }
@@ -146,8 +163,30 @@ impl KubeApiserver {
     }
 
     fn on_api(&mut self, ctx: &mut Ctx<'_>, to: Endpoint, req: &ApiRequest) {
+        let mut delete = false;
         let (op, deadline, put, list) = match &req.op {
             ApiOp::Get(object) => (KvOp::Get { key: object.key() }, REQUEST_TIMEOUT, None, None),
+            ApiOp::Watch {
+                kind,
+                namespace,
+                after,
+            } => {
+                let prefix = collection_prefix(*kind, namespace);
+                let mut storage = ctx.scoped(STORAGE_PORT);
+                let watch = self.storage.watch(&mut storage, &prefix, after + 1);
+                let watcher = Watcher {
+                    to,
+                    id: req.id,
+                    prefix,
+                };
+                self.watchers.insert(watch, watcher);
+                return;
+            }
+            ApiOp::Delete(object) => {
+                delete = true;
+                let op = KvOp::Delete { key: object.key() };
+                (op, WRITE_TIMEOUT, None, None)
+            }
             ApiOp::List { kind, namespace } => {
                 let prefix = collection_prefix(*kind, namespace);
                 let op = KvOp::Range {
@@ -178,18 +217,25 @@ impl KubeApiserver {
             id: req.id,
             put,
             list,
+            delete,
         };
         self.stored.insert(call, stored);
     }
 
     fn on_stored(&mut self, ctx: &mut Ctx<'_>, event: SessionEvent) {
-        let SessionEvent::Done { call, result } = event else {
-            return;
+        let (call, result) = match event {
+            SessionEvent::Done { call, result } => (call, result),
+            SessionEvent::Watch { watch, events } => return self.on_watched(ctx, watch, &events),
+            SessionEvent::LeaseDone { .. } | SessionEvent::LeaseLost { .. } => return,
         };
         let Some(s) = self.stored.remove(&call) else {
             return;
         };
         if let Some(prefix) = &s.list {
+            let revision = match &result {
+                Ok(r) => r.revision(),
+                Err(_) => 0,
+            };
             let result = match result {
                 Ok(KvResult::Range { kvs, .. }) => Ok(kvs
                     .iter()
@@ -205,11 +251,20 @@ impl KubeApiserver {
                 Ok(other) => Err(ApiError::Storage(format!("unexpected {other:?}"))),
                 Err(f) => Err(api_error(&f)),
             };
-            let reply = ApiListResponse { id: s.id, result };
+            let reply = ApiListResponse {
+                id: s.id,
+                result,
+                revision,
+            };
             ctx.scoped(Port::MAIN).send(s.to, reply);
             return;
         }
         let result = match (result, s.put) {
+            (Ok(KvResult::Delete { deleted: 0, .. }), None) if s.delete => Err(ApiError::NotFound),
+            (Ok(KvResult::Delete { revision, .. }), None) if s.delete => Ok(StoredObject {
+                value: String::new(),
+                resource_version: revision,
+            }),
             (Ok(KvResult::Get { kv: None, .. }), None) => Err(ApiError::NotFound),
             (Ok(KvResult::Get { kv: Some(kv), .. }), None) => Ok(StoredObject {
                 value: kv.value,
@@ -241,6 +296,48 @@ impl KubeApiserver {
         };
         let reply = ApiResponse { id: s.id, result };
         ctx.scoped(Port::MAIN).send(s.to, reply);
+    }
+
+    /// Passes an etcd watch's changes on to the client whose watch it serves.
+    fn on_watched(&mut self, ctx: &mut Ctx<'_>, watch: WatchId, events: &[KvEvent]) {
+        let Some(w) = self.watchers.get(&watch) else {
+            return;
+        };
+        let changes = events
+            .iter()
+            .filter_map(|e| {
+                let name = e.key().strip_prefix(w.prefix.as_str())?.to_owned();
+                let object = match e {
+                    KvEvent::Put(kv) => Some(StoredObject {
+                        value: kv.value.clone(),
+                        resource_version: kv.mod_revision,
+                    }),
+                    KvEvent::Delete { .. } => None,
+                };
+                Some(WatchedChange {
+                    name,
+                    object,
+                    revision: e.revision(),
+                })
+            })
+            .collect();
+        let event = ApiWatchEvent { id: w.id, changes };
+        ctx.scoped(Port::MAIN).send(w.to, event);
+    }
+
+    /// The watcher `to`'s stream `id` is closed: its etcd watch goes too.
+    fn cancel(&mut self, ctx: &mut Ctx<'_>, to: Endpoint, id: u64) {
+        let gone: Vec<WatchId> = self
+            .watchers
+            .iter()
+            .filter(|(_, w)| w.to == to && w.id == id)
+            .map(|(k, _)| *k)
+            .collect();
+        for watch in gone {
+            self.watchers.remove(&watch);
+            self.storage
+                .cancel_watch(&mut ctx.scoped(STORAGE_PORT), watch);
+        }
     }
 
     fn on_get(&mut self, ctx: &mut Ctx<'_>, to: Endpoint, get: &HttpGet) {
@@ -341,6 +438,10 @@ impl Model for KubeApiserver {
                 } else if let Some(r) = msg.downcast_ref::<ApiRequest>() {
                     ctx.send(to, HttpAccepted { id: r.id });
                     self.on_api(ctx, to, r);
+                } else if let Some(p) = msg.downcast_ref::<ApiPing>() {
+                    ctx.send(to, ApiPong { id: p.id });
+                } else if let Some(c) = msg.downcast_ref::<ApiWatchCancel>() {
+                    self.cancel(ctx, to, c.id);
                 }
             }
             Event::Timer { .. } | Event::Refused { .. } | Event::Closed { .. } => {}
@@ -355,6 +456,7 @@ impl Model for KubeApiserver {
         self.requests.clear();
         self.storage.reset();
         self.stored.clear();
+        self.watchers.clear();
         self.ready = None;
     }
 }

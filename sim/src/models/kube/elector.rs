@@ -33,11 +33,10 @@
 use rand::Rng;
 
 use super::api::{
-    ApiError, ApiListResponse, ApiOp, ApiRequest, ApiResponse, LEADER_NAMESPACE, LeaseObject,
+    ApiError, ApiOp, ApiRequest, ApiResponse, LEADER_NAMESPACE, LeaseObject,
     LeaseRecord, typed,
 };
 use super::facts::LeaderChange;
-use super::node_lifecycle::{ControllerTimer, NodeMonitor};
 use crate::engine::{Ctx, Event, Model, SimDuration, SimTime, TimerId};
 use crate::models::vip::APISERVER_MODEL;
 use crate::models::vip::msg::HttpAccepted;
@@ -100,6 +99,18 @@ enum ElectorTimer {
     Restart,
 }
 
+/// What a process does while it leads (kube-controller-manager's controllers,
+/// kube-scheduler's scheduling loop). Its requests use ids from `1 << 40` up and its
+/// sub-machines ports other than the main one, so events tell apart.
+pub trait LeaderWork: std::fmt::Debug {
+    /// Leadership was won.
+    fn start(&mut self, ctx: &mut Ctx<'_>);
+    /// Leadership was lost, or the process died: forget everything.
+    fn stop(&mut self);
+    /// Takes `event` if it is the work's own, or hands it back.
+    fn offer<'e>(&mut self, ctx: &mut Ctx<'_>, event: Event<'e>) -> Result<(), Event<'e>>;
+}
+
 /// Where a try is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Step {
@@ -148,9 +159,8 @@ pub struct LeaderCandidate {
     exits: u32,
     /// SIGTERM is being handled.
     terminating: bool,
-    /// The controllers that run while this process leads (the controller manager's node
-    /// lifecycle and taint eviction controllers), if any.
-    monitor: Option<NodeMonitor>,
+    /// What runs while this process leads, if anything.
+    work: Option<Box<dyn LeaderWork>>,
 }
 
 impl LeaderCandidate {
@@ -170,15 +180,14 @@ impl LeaderCandidate {
             try_started: SimTime::ZERO,
             exits: 0,
             terminating: false,
-            monitor: None,
+            work: None,
         }
     }
 
-    /// A candidate that, while it leads, also runs the node lifecycle and taint eviction
-    /// controllers (kube-controller-manager).
-    pub fn with_monitor(config: ElectorConfig, monitor: NodeMonitor) -> Self {
+    /// A candidate that, while it leads, also runs `work`.
+    pub fn with_work(config: ElectorConfig, work: Box<dyn LeaderWork>) -> Self {
         LeaderCandidate {
-            monitor: Some(monitor),
+            work: Some(work),
             ..LeaderCandidate::new(config)
         }
     }
@@ -339,8 +348,8 @@ impl LeaderCandidate {
             (Phase::Standby, true) => {
                 self.phase = Phase::Leading;
                 self.leading_fact(ctx, true);
-                if let Some(m) = self.monitor.as_mut() {
-                    m.start(ctx);
+                if let Some(w) = self.work.as_mut() {
+                    w.start(ctx);
                 }
                 // renew() starts with a try at once.
                 self.renew_round = None;
@@ -438,8 +447,8 @@ impl LeaderCandidate {
     }
 
     fn leading_fact(&mut self, ctx: &mut Ctx<'_>, leading: bool) {
-        if !leading && let Some(m) = self.monitor.as_mut() {
-            m.stop();
+        if !leading && let Some(w) = self.work.as_mut() {
+            w.stop();
         }
         ctx.fact(LeaderChange {
             lease: self.config.lease.clone(),
@@ -451,13 +460,17 @@ impl LeaderCandidate {
 
 impl Model for LeaderCandidate {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
-        match event {
-            Event::Start { .. } => self.start(ctx),
-            Event::Timer { tag, .. } if tag.downcast_ref::<ControllerTimer>().is_some() => {
-                if let (Some(m), Some(t)) = (self.monitor.as_mut(), tag.downcast_ref()) {
-                    m.on_timer(ctx, t);
+        let event = match self.work.as_mut() {
+            Some(w) if self.phase == Phase::Leading && !matches!(event, Event::Start { .. }) => {
+                match w.offer(ctx, event) {
+                    Ok(()) => return,
+                    Err(e) => e,
                 }
             }
+            _ => event,
+        };
+        match event {
+            Event::Start { .. } => self.start(ctx),
             Event::Timer { id, tag } => match tag.downcast_ref::<ElectorTimer>() {
                 Some(ElectorTimer::Try) if Some(id) == self.try_timer => self.begin_try(ctx),
                 Some(ElectorTimer::RequestTimeout(req))
@@ -479,17 +492,8 @@ impl Model for LeaderCandidate {
                 _ => {}
             },
             Event::Message { msg, .. } => {
-                if let Some(r) = msg.downcast_ref::<ApiListResponse>() {
-                    if let Some(m) = self.monitor.as_mut() {
-                        m.on_list(ctx, r);
-                    }
-                } else if let Some(r) = msg.downcast_ref::<ApiResponse>() {
-                    match self.monitor.as_mut() {
-                        Some(m) if m.owns(r.id) => {
-                            m.on_response(ctx, r);
-                        }
-                        _ => self.on_response(ctx, r),
-                    }
+                if let Some(r) = msg.downcast_ref::<ApiResponse>() {
+                    self.on_response(ctx, r);
                 } else if msg.downcast_ref::<HttpAccepted>().is_some() {
                     // The connection is up; the request's own timeout keeps running.
                 }
@@ -497,11 +501,6 @@ impl Model for LeaderCandidate {
             Event::Refused { msg, .. } => {
                 // The local apiserver is not listening: the try fails at once.
                 if let Some(r) = msg.downcast_ref::<ApiRequest>()
-                    && let Some(m) = self.monitor.as_mut()
-                    && m.owns(r.id)
-                {
-                    m.on_refused(ctx, r.id);
-                } else if let Some(r) = msg.downcast_ref::<ApiRequest>()
                     && self.in_flight.as_ref().is_some_and(|(id, _)| *id == r.id)
                 {
                     let failed = ApiResponse {
@@ -516,8 +515,8 @@ impl Model for LeaderCandidate {
     }
 
     fn on_crash(&mut self) {
-        if let Some(m) = self.monitor.as_mut() {
-            m.stop();
+        if let Some(w) = self.work.as_mut() {
+            w.stop();
         }
         self.phase = Phase::Standby;
         self.observed = None;

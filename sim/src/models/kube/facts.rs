@@ -159,3 +159,76 @@ impl Fact for PodPending {
         fact_json(self)
     }
 }
+
+/// A workload controller created `pod` (a replica, or a replacement).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodCreated {
+    /// `namespace/name`.
+    pub pod: String,
+    /// The workload.
+    pub workload: String,
+}
+
+impl Fact for PodCreated {
+    fn kind(&self) -> &'static str {
+        "kube/pod-created"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}
+
+/// The scheduler bound `pod` to `node`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodScheduled {
+    /// `namespace/name`.
+    pub pod: String,
+    /// The node.
+    pub node: String,
+}
+
+impl Fact for PodScheduled {
+    fn kind(&self) -> &'static str {
+        "kube/pod-scheduled"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}
+
+/// `pod`'s kubelet reported it Ready (its containers run and its readiness probe passed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodReady {
+    /// `namespace/name`.
+    pub pod: String,
+    /// The node.
+    pub node: String,
+}
+
+impl Fact for PodReady {
+    fn kind(&self) -> &'static str {
+        "kube/pod-ready"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}
+
+/// `pod`'s object is gone: its kubelet stopped its containers after the deletion and removed
+/// it (a node that never comes back never does this).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodGone {
+    /// `namespace/name`.
+    pub pod: String,
+    /// The node.
+    pub node: String,
+}
+
+impl Fact for PodGone {
+    fn kind(&self) -> &'static str {
+        "kube/pod-gone"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}

@@ -10,13 +10,16 @@
 //! - every request has the heartbeat client's timeout, `min(nodeStatusUpdateFrequency,
 //!   nodeLeaseDurationSeconds)` = 10 s; a refused connection fails at once.
 //!
-//! Its Node object (registration, the Ready condition) is [`NodeStatusSync`]'s; the pods'
-//! containers, their probes and drains are not modelled yet.
+//! Its Node object (registration, the Ready condition) is [`NodeStatusSync`]'s, its pods
+//! [`PodWorker`]'s; liveness probes and drains are not modelled yet.
+
+use std::collections::BTreeMap;
 
 use rand::Rng;
 
 use super::api::NODE_LEASE_NAMESPACE;
 use super::api::{ApiError, ApiOp, ApiRequest, ApiResponse, LeaseObject, LeaseRecord, typed};
+use super::kubelet_pods::PodWorker;
 use super::node_status::{NodeStatusSync, StatusTimer};
 use crate::engine::{Address, Ctx, Event, Model, SimDuration, TimerId};
 use crate::models::vip::HAPROXY_MODEL;
@@ -39,6 +42,9 @@ pub struct KubeletConfig {
     pub vip: Address,
     /// `nodeLeaseDurationSeconds`.
     pub lease_duration: SimDuration,
+    /// Each workload's readiness delay (see [`super::kubelet_pods::ready_after`]), by
+    /// (namespace, name).
+    pub ready_delays: BTreeMap<(String, String), SimDuration>,
 }
 
 impl KubeletConfig {
@@ -85,13 +91,16 @@ pub struct Kubelet {
     backoff: SimDuration,
     sync_timer: Option<TimerId>,
     status: NodeStatusSync,
+    pods: PodWorker,
 }
 
 impl Kubelet {
     /// A kubelet with `config`.
     pub fn new(config: KubeletConfig) -> Self {
         let status = NodeStatusSync::new(config.vip.clone(), config.request_timeout());
+        let pods = PodWorker::new(config.vip.clone(), config.ready_delays.clone());
         Kubelet {
+            pods,
             config,
             node: String::new(),
             cached: None,
@@ -195,11 +204,19 @@ impl Kubelet {
 
 impl Model for Kubelet {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
+        let event = match event {
+            Event::Start { .. } => event,
+            _ => match self.pods.offer(ctx, event) {
+                Ok(()) => return,
+                Err(e) => e,
+            },
+        };
         match event {
             Event::Start { .. } => {
                 self.node = ctx.directory().host_name(ctx.host()).to_owned();
                 self.sync(ctx);
                 self.status.start(ctx, &self.node);
+                self.pods.start(ctx, &self.node);
             }
             Event::Timer { id, tag } if tag.downcast_ref::<StatusTimer>().is_some() => {
                 if let Some(t) = tag.downcast_ref::<StatusTimer>() {
@@ -247,5 +264,6 @@ impl Model for Kubelet {
         self.sync_timer = None;
         self.backoff = ENSURE_BACKOFF_START;
         self.status.reset();
+        self.pods.stop();
     }
 }

@@ -3,20 +3,30 @@
 //! and leader election of kube-scheduler and kube-controller-manager ([`elector`]) with its
 //! invariant ([`checks`]); node heartbeats and status ([`kubelet`], [`node_status`]), the node
 //! lifecycle controller ([`node_lifecycle`], [`zones`]) and taint-based eviction
-//! ([`taint_eviction`]) over Node and Pod objects ([`objects`]).
+//! ([`taint_eviction`]) over Node and Pod objects ([`objects`]); the workload controllers
+//! ([`workloads`], with the node controllers in [`controller_manager`]), the scheduler
+//! ([`scheduling`]) and the kubelet's pods ([`kubelet_pods`]), all reading the API through
+//! informers ([`informer`]) and writing through [`writes`]; the operator applying the
+//! workloads ([`apply`]).
 
 pub mod api;
 pub mod apiserver;
+pub mod apply;
 pub mod availability;
 pub mod checks;
+pub mod controller_manager;
 pub mod elector;
 pub mod etcd_check;
 pub mod facts;
+pub mod informer;
 pub mod kubelet;
+pub mod kubelet_pods;
 pub mod node_lifecycle;
 pub mod node_status;
 pub mod objects;
-pub mod pods;
+pub mod scheduling;
 pub mod setup;
 pub mod taint_eviction;
+pub mod workloads;
+pub mod writes;
 pub mod zones;

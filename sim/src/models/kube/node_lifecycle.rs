@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::api::{
     ApiError, ApiListResponse, ApiOp, ApiRequest, ApiResponse, Kind, LeaseRecord,
-    NODE_LEASE_NAMESPACE, Stored, Versioned,
+    NODE_LEASE_NAMESPACE, Stored, Versioned, split_name,
 };
 use super::apiserver::WRITE_TIMEOUT;
 use super::facts::{NodeReady, NodeTaint, PodEvicted, PodNotReady, ZoneDisruption};
@@ -277,6 +277,16 @@ impl NodeMonitor {
         let Some(kind) = pass.waiting.remove(&resp.id) else {
             return self.owns(resp.id);
         };
+        // A successful LIST is the whole collection: what it no longer has was deleted (a
+        // pod its kubelet finished, or one force-deleted).
+        if let Ok(items) = &resp.result {
+            let listed: BTreeSet<&str> = items.iter().map(|(n, _)| n.as_str()).collect();
+            match kind {
+                Kind::Node => self.nodes.retain(|n, _| listed.contains(n.as_str())),
+                Kind::Pod => self.pods.retain(|n, _| listed.contains(n.as_str())),
+                Kind::Lease | Kind::Workload => {}
+            }
+        }
         for (name, stored) in resp.result.iter().flatten() {
             match kind {
                 Kind::Lease => {
@@ -294,6 +304,7 @@ impl NodeMonitor {
                         merge(&mut self.pods, name, pod);
                     }
                 }
+                Kind::Workload => {}
             }
         }
         if pass.waiting.is_empty() {
@@ -312,6 +323,7 @@ impl NodeMonitor {
             let failed = ApiListResponse {
                 id,
                 result: Err(ApiError::Unavailable),
+                revision: 0,
             };
             self.on_list(ctx, &failed);
             return;
@@ -579,7 +591,7 @@ impl NodeMonitor {
                 ready: false,
                 ..pod.object.clone()
             };
-            let (namespace, short) = split(&name);
+            let (namespace, short) = split_name(&name);
             let id = self.send(
                 ctx,
                 ApiOp::put(namespace, short, &new, Some(pod.resource_version)),
@@ -602,7 +614,7 @@ impl NodeMonitor {
             deleted: Some(ctx.now()),
             ..pod.object.clone()
         };
-        let (namespace, short) = split(name);
+        let (namespace, short) = split_name(name);
         let id = self.send(
             ctx,
             ApiOp::put(namespace, short, &new, Some(pod.resource_version)),
@@ -725,9 +737,4 @@ fn merge<T>(cache: &mut BTreeMap<String, Versioned<T>>, name: &str, fresh: Versi
     if newer {
         cache.insert(name.to_owned(), fresh);
     }
-}
-
-/// `namespace/name` into its parts.
-fn split(full: &str) -> (&str, &str) {
-    full.split_once('/').unwrap_or(("", full))
 }

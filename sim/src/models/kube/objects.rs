@@ -3,6 +3,7 @@
 //! (`node.kubernetes.io/not-ready` and `node.kubernetes.io/unreachable`, NoSchedule and
 //! NoExecute); a Pod's node, Ready condition, NoExecute toleration and deletion.
 
+use topology::WorkloadKind;
 use topology::policy::scheduler::cluster::{NOT_READY_TAINT, UNREACHABLE_TAINT};
 
 use super::api::{ApiObject, Kind};
@@ -192,10 +193,13 @@ impl ApiObject for NodeRecord {
     }
 }
 
-/// A Pod, as far as the node lifecycle goes.
+/// A Pod, as far as the node lifecycle, the scheduler and the workload controllers go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodRecord {
-    /// `spec.nodeName`.
+    /// The workload whose controller made it (`metadata.ownerReferences`, reduced to the
+    /// topology's workload name).
+    pub owner: String,
+    /// `spec.nodeName`: empty until the scheduler binds it.
     pub node: String,
     /// The `Ready` condition.
     pub ready: bool,
@@ -210,6 +214,24 @@ pub struct PodRecord {
 }
 
 impl PodRecord {
+    /// A new pod of `owner`, not bound, not ready, tolerating `not-ready` and `unreachable`
+    /// for `tolerate` seconds each (`None`: without limit).
+    pub fn new(owner: &str, tolerate: [Option<u64>; 2]) -> Self {
+        PodRecord {
+            owner: owner.to_owned(),
+            node: String::new(),
+            ready: false,
+            tolerate_not_ready: tolerate[0],
+            tolerate_unreachable: tolerate[1],
+            deleted: None,
+        }
+    }
+
+    /// Bound to a node and not deleted: its containers should run there.
+    pub fn running_on(&self, node: &str) -> bool {
+        self.node == node && self.deleted.is_none()
+    }
+
     /// `getMinTolerationTime` over NoExecute taints with `keys`: the shortest
     /// `tolerationSeconds`, or `None` when every one is tolerated without limit. (Every pod
     /// here tolerates both keys: the admission plugin adds both.)
@@ -229,8 +251,9 @@ impl ApiObject for PodRecord {
     fn encode(&self) -> String {
         let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
         format!(
-            "{} {} {} {} {}",
-            self.node,
+            "{} {} {} {} {} {}",
+            self.owner,
+            if self.node.is_empty() { "-" } else { &self.node },
             self.ready,
             opt(self.tolerate_not_ready),
             opt(self.tolerate_unreachable),
@@ -240,7 +263,11 @@ impl ApiObject for PodRecord {
 
     fn decode(text: &str) -> Option<Self> {
         let mut parts = text.split(' ');
-        let node = parts.next()?.to_owned();
+        let owner = parts.next()?.to_owned();
+        let node = match parts.next()? {
+            "-" => String::new(),
+            n => n.to_owned(),
+        };
         let ready = parts.next()?.parse().ok()?;
         let opt = |s: &str| -> Option<Option<u64>> {
             if s == "-" {
@@ -253,11 +280,48 @@ impl ApiObject for PodRecord {
         let tolerate_unreachable = opt(parts.next()?)?;
         let deleted = opt(parts.next()?)?.map(SimTime::from_nanos);
         Some(PodRecord {
+            owner,
             node,
             ready,
             tolerate_not_ready,
             tolerate_unreachable,
             deleted,
+        })
+    }
+}
+
+/// A workload object (Deployment, StatefulSet, DaemonSet) as its controller reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadRecord {
+    /// Which controller owns it.
+    pub kind: WorkloadKind,
+    /// `spec.replicas` (a DaemonSet has none).
+    pub replicas: u32,
+}
+
+impl ApiObject for WorkloadRecord {
+    const KIND: Kind = Kind::Workload;
+
+    fn encode(&self) -> String {
+        let kind = match self.kind {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+        };
+        format!("{kind} {}", self.replicas)
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let (kind, replicas) = text.split_once(' ')?;
+        let kind = match kind {
+            "Deployment" => WorkloadKind::Deployment,
+            "StatefulSet" => WorkloadKind::StatefulSet,
+            "DaemonSet" => WorkloadKind::DaemonSet,
+            _ => return None,
+        };
+        Some(WorkloadRecord {
+            kind,
+            replicas: replicas.parse().ok()?,
         })
     }
 }
@@ -291,6 +355,7 @@ mod tests {
         assert!(!n.has(TaintKey::NotReady, Effect::NoExecute));
         assert!(n.has(TaintKey::Unreachable, Effect::NoSchedule));
         let p = PodRecord {
+            owner: "web".into(),
             node: "cloudserver3".into(),
             ready: false,
             tolerate_not_ready: Some(300),
@@ -298,6 +363,13 @@ mod tests {
             deleted: None,
         };
         assert_eq!(PodRecord::decode(&p.encode()), Some(p));
+        let unbound = PodRecord::new("kv", [Some(300), None]);
+        assert_eq!(PodRecord::decode(&unbound.encode()), Some(unbound));
+        let w = WorkloadRecord {
+            kind: WorkloadKind::StatefulSet,
+            replicas: 3,
+        };
+        assert_eq!(WorkloadRecord::decode(&w.encode()), Some(w));
         assert_eq!(NodeRecord::decode("Maybe"), None);
     }
 }

@@ -1,21 +1,26 @@
 //! Adding the control plane to a simulation: on every control-plane host a kube-apiserver
 //! (given its local etcd member, as kubeadm does), keepalived and haproxy for the VIP, and a
 //! kube-scheduler and a kube-controller-manager that elect their leaders through their local
-//! apiserver (the controller manager's leader runs the node monitor); a kubelet on every host
-//! renewing its node Lease and posting its Node through the VIP; on a host of its own
-//! (outside the topology, so no fault of the cluster touches it) an outside probe asking for
-//! `/readyz` through the VIP and the client creating the workloads' pods; and the leader and
+//! apiserver (the scheduler's leader schedules; the controller manager's runs the node
+//! lifecycle and workload controllers, which create the workloads' pods as the run starts);
+//! a kubelet on every host renewing its node Lease, posting its Node and running its pods
+//! through the VIP; on a host of its own (outside the topology, so no fault of the cluster
+//! touches it) an outside probe asking for `/readyz` through the VIP; and the leader and
 //! unhealthy-zone invariants.
 
 use topology::Cluster;
 use topology::policy::vrrp::priority_order;
 
 use super::apiserver::{ApiserverConfig, KubeApiserver};
+use super::apply::{Applier, manifests};
 use super::checks::{NoTaintInUnhealthyZone, SingleLeaderPerLease};
-use super::elector::{ElectorConfig, LeaderCandidate};
+use super::controller_manager::ControllerManager;
+use super::elector::{ElectorConfig, LeaderCandidate, LeaderWork};
 use super::kubelet::{Kubelet, KubeletConfig};
+use super::kubelet_pods::ready_delays;
 use super::node_lifecycle::{MonitorConfig, NodeMonitor};
-use super::pods::{PodSeeder, initial_pods};
+use super::scheduling::{Scheduler, SchedulerConfig};
+use super::workloads::{WorkloadControllers, workload_specs};
 use crate::engine::{ActorId, Address, SimDuration, Simulation};
 use crate::models::vip::APISERVER_MODEL;
 use crate::models::vip::setup::{PROBE_INTERVAL, ProbeAt, VipActors, VipError, add_vip};
@@ -28,8 +33,8 @@ pub const ELECTED: [&str; 2] = ["kube-scheduler", CONTROLLER_MANAGER];
 pub const CONTROLLER_MANAGER: &str = "kube-controller-manager";
 /// Model (process) name of the kubelet.
 pub const KUBELET_MODEL: &str = "kubelet";
-/// Model name of the client that creates the workloads' pods as the run starts.
-pub const SEEDER_MODEL: &str = "kubectl-apply";
+/// Model name of the operator's script that applies the workloads once the nodes joined.
+pub const APPLIER_MODEL: &str = "kubectl-apply";
 
 /// What [`add_control_plane`] added.
 #[derive(Clone, Debug, Default)]
@@ -70,6 +75,8 @@ pub fn add_control_plane_with(
         .map(|h| h.name.clone())
         .collect();
     let le = &cluster.spec.control_plane.leader_election;
+    let scheduler = SchedulerConfig::from_topology(cluster);
+    let workloads = workload_specs(cluster);
     for host in &hosts {
         let h = sim
             .host_id(host)
@@ -81,11 +88,15 @@ pub fn add_control_plane_with(
         ));
         for component in ELECTED {
             let config = ElectorConfig::from_topology(component, le);
-            let c = if component == CONTROLLER_MANAGER {
-                LeaderCandidate::with_monitor(config, NodeMonitor::new(monitor.clone()))
+            let work: Box<dyn LeaderWork> = if component == CONTROLLER_MANAGER {
+                Box::new(ControllerManager::new(
+                    NodeMonitor::new(monitor.clone()),
+                    WorkloadControllers::new(workloads.clone()),
+                ))
             } else {
-                LeaderCandidate::new(config)
+                Box::new(Scheduler::new(scheduler.clone()))
             };
+            let c = LeaderCandidate::with_work(config, work);
             actors.candidates.push((
                 host.clone(),
                 component,
@@ -102,6 +113,7 @@ pub fn add_control_plane_with(
                 .node_lifecycle
                 .node_lease_duration_seconds,
         )),
+        ready_delays: ready_delays(cluster),
     };
     for host in &cluster.spec.hosts {
         let h = sim
@@ -111,8 +123,9 @@ pub fn add_control_plane_with(
         actors.kubelets.push((host.name.clone(), k));
     }
     let outside = sim.add_host(OUTSIDE_HOST)?;
-    let seeder = PodSeeder::new(kubelet.vip.clone(), initial_pods(cluster));
-    sim.add_actor(outside, SEEDER_MODEL, Box::new(seeder))?;
+    let nodes = cluster.spec.hosts.iter().map(|h| h.name.clone()).collect();
+    let applier = Applier::new(kubelet.vip.clone(), nodes, manifests(cluster));
+    sim.add_actor(outside, APPLIER_MODEL, Box::new(applier))?;
     let probe = ProbeAt {
         host: OUTSIDE_HOST,
         from: PROBE_INTERVAL,

@@ -19,6 +19,9 @@
 //!   `option redispatch`; two attempts since 2.6.3); an unanswered one after `timeout
 //!   connect`; then the client's connection is closed, as it is at once when no server is up.
 //!   A connected request is not retried: it waits up to `timeout server`.
+//! - A WATCH is a connection that stays open: haproxy relays its events and the client's
+//!   HTTP/2 PINGs both ways, closes it after `timeout server` without a byte from the server,
+//!   and closes it when the server's process dies (the server's RST), telling the client.
 //!   A server process that is paused while its host stays up would complete the handshake in
 //!   the kernel and hang the request instead: the engine cannot tell that silence from a dead
 //!   host, so both play out as an unanswered connect.
@@ -31,7 +34,10 @@ use topology::policy::vrrp;
 use super::APISERVER_MODEL;
 use super::msg::{HttpAccepted, HttpGet, HttpReply};
 use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, SimDuration, SimTime};
-use crate::models::kube::api::{ApiError, ApiListResponse, ApiOp, ApiRequest, ApiResponse};
+use crate::models::kube::api::{
+    ApiError, ApiListResponse, ApiOp, ApiPing, ApiPong, ApiRequest, ApiResponse, ApiWatchCancel,
+    ApiWatchEvent,
+};
 
 /// `timeout connect 5s` in the rendered haproxy.cfg (kubeadm's HA guide uses the same).
 pub const CONNECT_TIMEOUT: SimDuration = SimDuration::from_secs(5);
@@ -132,6 +138,14 @@ struct Forwarded {
     server: usize,
     tries: u32,
     connected: bool,
+    /// When the server last sent something (a WATCH's `timeout server` counts from it).
+    heard: SimTime,
+}
+
+impl Forwarded {
+    fn is_watch(&self) -> bool {
+        matches!(&self.payload, Payload::Api(op) if op.is_watch())
+    }
 }
 
 /// haproxy on one control-plane host.
@@ -266,6 +280,7 @@ impl Haproxy {
             server: 0,
             tries: 0,
             connected: false,
+            heard: ctx.now(),
         };
         match self.pick() {
             Some(server) => self.forward(ctx, Forwarded { server, ..f }),
@@ -287,7 +302,12 @@ impl Haproxy {
                     path: path.clone(),
                 },
             ),
-            Payload::Api(op) => ctx.send(actor, ApiRequest { id, op: op.clone() }),
+            Payload::Api(op) => {
+                if op.is_watch() {
+                    ctx.connect(actor);
+                }
+                ctx.send(actor, ApiRequest { id, op: op.clone() });
+            }
         }
         ctx.set_timer(CONNECT_TIMEOUT, HaproxyTimer::ConnectTimeout(id));
         self.forwarded.insert(id, f);
@@ -343,6 +363,7 @@ impl Haproxy {
             let reply = ApiListResponse {
                 id: f.client_id,
                 result: r.result.clone(),
+                revision: r.revision,
             };
             ctx.send(f.client, reply);
         }
@@ -358,6 +379,88 @@ impl Haproxy {
         }
     }
 
+    /// A watch's server sent changes: pass them on.
+    fn on_watch_event(&mut self, ctx: &mut Ctx<'_>, e: &ApiWatchEvent) {
+        if let Some(f) = self.forwarded.get_mut(&e.id) {
+            f.heard = ctx.now();
+            let relayed = ApiWatchEvent {
+                id: f.client_id,
+                changes: e.changes.clone(),
+            };
+            ctx.send(f.client, relayed);
+        }
+    }
+
+    /// The forward carrying the client's stream `client_id`, if haproxy still has it.
+    fn stream_of(&self, client: Endpoint, client_id: u64) -> Option<u64> {
+        self.forwarded
+            .iter()
+            .find(|(_, f)| f.client == client && f.client_id == client_id && f.is_watch())
+            .map(|(id, _)| *id)
+    }
+
+    /// A client PINGs its watch's connection: on to the server, or, if haproxy no longer
+    /// has the connection (it restarted), the client learns it is closed.
+    fn on_ping(&mut self, ctx: &mut Ctx<'_>, client: Endpoint, client_id: u64) {
+        let server = self.stream_of(client, client_id).and_then(|id| {
+            let f = &self.forwarded[&id];
+            Some((id, self.servers.get(f.server)?.actor?))
+        });
+        match server {
+            Some((id, actor)) => ctx.send(actor, ApiPing { id }),
+            None => ctx.send(
+                client,
+                ApiResponse {
+                    id: client_id,
+                    result: Err(ApiError::Unavailable),
+                },
+            ),
+        }
+    }
+
+    fn on_pong(&mut self, ctx: &mut Ctx<'_>, id: u64) {
+        if let Some(f) = self.forwarded.get_mut(&id) {
+            f.heard = ctx.now();
+            ctx.send(f.client, ApiPong { id: f.client_id });
+        }
+    }
+
+    /// The server behind watch forwards died: their clients' connections are closed.
+    fn server_closed(&mut self, ctx: &mut Ctx<'_>, peer: ActorId) {
+        let gone: Vec<u64> = self
+            .forwarded
+            .iter()
+            .filter(|(_, f)| f.is_watch() && self.servers.get(f.server).and_then(|s| s.actor) == Some(peer))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(f) = self.forwarded.remove(&id) {
+                self.fail(ctx, &f);
+            }
+        }
+    }
+
+    /// `timeout server` for forward `id`: a request still unanswered fails; a watch fails
+    /// only if the server has been silent that long.
+    fn server_timeout(&mut self, ctx: &mut Ctx<'_>, id: u64) {
+        let Some(f) = self.forwarded.get(&id) else {
+            return;
+        };
+        let quiet = ctx.now().saturating_since(f.heard);
+        if f.is_watch() && quiet < SERVER_TIMEOUT {
+            ctx.set_timer(SERVER_TIMEOUT.saturating_sub(quiet), HaproxyTimer::ServerTimeout(id));
+            return;
+        }
+        if let Some(f) = self.forwarded.remove(&id) {
+            if f.is_watch()
+                && let Some(actor) = self.servers.get(f.server).and_then(|s| s.actor)
+            {
+                ctx.send(actor, ApiWatchCancel { id });
+            }
+            self.fail(ctx, &f);
+        }
+    }
+
     /// The server's kernel took connection `id`: from now on the exchange's own timeout runs.
     fn on_accepted(&mut self, ctx: &mut Ctx<'_>, id: u64) {
         if let Some((_, connected)) = self.checks.get_mut(&id) {
@@ -365,6 +468,7 @@ impl Haproxy {
             ctx.set_timer(CHECK_TIMEOUT, HaproxyTimer::CheckTimeout(id));
         } else if let Some(f) = self.forwarded.get_mut(&id) {
             f.connected = true;
+            f.heard = ctx.now();
             ctx.set_timer(SERVER_TIMEOUT, HaproxyTimer::ServerTimeout(id));
         }
     }
@@ -402,11 +506,7 @@ impl Model for Haproxy {
                 {
                     self.retry(ctx, *id);
                 }
-                Some(HaproxyTimer::ServerTimeout(id)) => {
-                    if let Some(f) = self.forwarded.remove(id) {
-                        self.fail(ctx, &f);
-                    }
-                }
+                Some(HaproxyTimer::ServerTimeout(id)) => self.server_timeout(ctx, *id),
                 Some(HaproxyTimer::Retry(id)) => self.retry(ctx, *id),
                 Some(_) | None => {}
             },
@@ -423,10 +523,19 @@ impl Model for Haproxy {
                     self.on_api_response(ctx, r);
                 } else if let Some(r) = msg.downcast_ref::<ApiListResponse>() {
                     self.on_api_list(ctx, r);
+                } else if let Some(e) = msg.downcast_ref::<ApiWatchEvent>() {
+                    self.on_watch_event(ctx, e);
+                } else if let Some(p) = msg.downcast_ref::<ApiPing>() {
+                    self.on_ping(ctx, Endpoint::new(from, from_port), p.id);
+                } else if let Some(p) = msg.downcast_ref::<ApiPong>() {
+                    self.on_pong(ctx, p.id);
                 } else if let Some(g) = msg.downcast_ref::<HttpGet>() {
                     let payload = Payload::Get(g.path.clone());
                     self.on_request(ctx, Endpoint::new(from, from_port), g.id, payload);
                 } else if let Some(r) = msg.downcast_ref::<ApiRequest>() {
+                    // The client's connection to haproxy is up (a watch's stream may now be
+                    // PINGed here).
+                    ctx.send(Endpoint::new(from, from_port), HttpAccepted { id: r.id });
                     let payload = Payload::Api(r.op.clone());
                     self.on_request(ctx, Endpoint::new(from, from_port), r.id, payload);
                 }
@@ -442,7 +551,8 @@ impl Model for Haproxy {
                     self.refused(ctx, r.id);
                 }
             }
-            Event::Closed { .. } | Event::Fault(_) => {}
+            Event::Closed { peer } => self.server_closed(ctx, peer),
+            Event::Fault(_) => {}
         }
     }
 

@@ -2,9 +2,10 @@
 //! on the control-plane hosts, and an apiserver on each, given its local member as kubeadm
 //! does.
 
-use sim::engine::{SimConfig, Simulation};
+use sim::engine::{Fact, LogKind, Record, SimConfig, SimDuration, SimTime, Simulation};
 use sim::models::etcd::{ClientConfig, EtcdSimConfig, add_members_and_clients};
 use sim::models::kube::apiserver::{ApiserverConfig, KubeApiserver};
+use sim::models::kube::kubelet::RENEW_JITTER;
 use sim::models::vip::APISERVER_MODEL;
 use topology::policy::vrrp;
 
@@ -35,4 +36,61 @@ pub fn etcd_and_apiservers(seed: u64) -> (Simulation, topology::Cluster, Vec<Str
             .expect("apiserver");
     }
     (sim, cluster, cp)
+}
+
+/// `s` seconds after the start.
+pub fn secs(s: u64) -> SimTime {
+    SimTime::ZERO + SimDuration::from_secs(s)
+}
+
+/// Every fact of type `T` the run stated, with its time.
+pub fn facts<T: Clone + Fact>(sim: &Simulation) -> Vec<(SimTime, T)> {
+    sim.log()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            LogKind::Record {
+                record: Record::Fact(f),
+                ..
+            } => f.get::<T>().map(|t| (e.time, t.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// When the first fact of type `T` after `after` that `pick` accepts came.
+pub fn first<T: Clone + Fact>(
+    sim: &Simulation,
+    after: SimTime,
+    pick: impl Fn(&T) -> bool,
+) -> Option<SimTime> {
+    facts::<T>(sim)
+        .into_iter()
+        .find(|(t, f)| *t > after && pick(f))
+        .map(|(t, _)| t)
+}
+
+/// The node-lifecycle timers of `cluster`, as the tests bound their expectations with them.
+pub struct Timers {
+    pub grace: SimDuration,
+    pub period: SimDuration,
+    pub toleration: SimDuration,
+    /// The longest jittered kubelet lease renew interval.
+    pub renew_max: SimDuration,
+}
+
+impl Timers {
+    pub fn of(cluster: &topology::Cluster) -> Self {
+        let cp = &cluster.spec.control_plane;
+        let nl = &cp.node_lifecycle;
+        let s = |v: u32| SimDuration::from_secs(u64::from(v));
+        let renew = SimDuration::from_millis(u64::from(nl.node_lease_duration_seconds) * 250);
+        Timers {
+            grace: s(cp.node_monitor_grace_period_seconds()),
+            period: s(nl.node_monitor_period_seconds),
+            toleration: s(nl.unreachable_toleration_seconds),
+            renew_max: SimDuration::from_nanos(
+                (renew.as_nanos() as f64 * (1.0 + RENEW_JITTER)) as u64,
+            ),
+        }
+    }
 }

@@ -27,3 +27,4 @@ mod linearizability_prop;
 mod node_lifecycle;
 mod rados_session;
 mod vip_model;
+mod workloads;

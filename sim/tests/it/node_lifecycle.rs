@@ -3,21 +3,17 @@
 //! monitor marks a node Ready=Unknown once its lease has not moved for the grace period.
 //! Bounds come from the topology's node-lifecycle timers and the kubelet's renew interval.
 
-use sim::engine::{Fact, LogKind, NullSink, Record, SimDuration, SimTime};
+use super::kube_support::{Timers, facts, first, secs};
+use sim::engine::{LogKind, NullSink, Record, SimDuration, SimTime};
 use sim::models::kube::elector::ACQUIRE_JITTER;
 use sim::models::kube::facts::{
     LeaderChange, NodeReady, NodeTaint, PodEvicted, PodNotReady, PodPending, ZoneDisruption,
 };
-use sim::models::kube::kubelet::RENEW_JITTER;
 use sim::models::kube::node_lifecycle::MonitorConfig;
 use sim::models::kube::setup::CONTROLLER_MANAGER;
 use sim::models::kube::zones::NODE_EVICTION_PERIOD;
 use topology::fault::Fault;
 use topology::policy::scheduler::cluster::place_workloads;
-
-fn secs(s: u64) -> SimTime {
-    SimTime::ZERO + SimDuration::from_secs(s)
-}
 
 /// (time, ready) verdicts on `node`.
 fn verdicts(sim: &sim::engine::Simulation, node: &str) -> Vec<(SimTime, bool)> {
@@ -34,32 +30,6 @@ fn verdicts(sim: &sim::engine::Simulation, node: &str) -> Vec<(SimTime, bool)> {
             _ => None,
         })
         .collect()
-}
-
-/// The node-lifecycle timers of `cluster`, as the tests bound their expectations with them.
-struct Timers {
-    grace: SimDuration,
-    period: SimDuration,
-    toleration: SimDuration,
-    /// The longest jittered kubelet lease renew interval.
-    renew_max: SimDuration,
-}
-
-impl Timers {
-    fn of(cluster: &topology::Cluster) -> Self {
-        let cp = &cluster.spec.control_plane;
-        let nl = &cp.node_lifecycle;
-        let s = |v: u32| SimDuration::from_secs(u64::from(v));
-        let renew = SimDuration::from_millis(u64::from(nl.node_lease_duration_seconds) * 250);
-        Timers {
-            grace: s(cp.node_monitor_grace_period_seconds()),
-            period: s(nl.node_monitor_period_seconds),
-            toleration: s(nl.unreachable_toleration_seconds),
-            renew_max: SimDuration::from_nanos(
-                (renew.as_nanos() as f64 * (1.0 + RENEW_JITTER)) as u64,
-            ),
-        }
-    }
 }
 
 #[test]
@@ -152,31 +122,6 @@ fn a_crashed_worker_goes_unknown_after_the_grace_period_and_ready_again_after_it
 }
 
 /// Every fact of type `T`, with its time.
-fn facts<T: Clone + Fact>(sim: &sim::engine::Simulation) -> Vec<(SimTime, T)> {
-    sim.log()
-        .iter()
-        .filter_map(|e| match &e.kind {
-            LogKind::Record {
-                record: Record::Fact(f),
-                ..
-            } => f.get::<T>().map(|t| (e.time, t.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-/// When the first fact of type `T` after `after` that `pick` accepts came.
-fn first<T: Clone + Fact>(
-    sim: &sim::engine::Simulation,
-    after: SimTime,
-    pick: impl Fn(&T) -> bool,
-) -> Option<SimTime> {
-    facts::<T>(sim)
-        .into_iter()
-        .find(|(t, f)| *t > after && pick(f))
-        .map(|(t, _)| t)
-}
-
 #[test]
 fn a_dead_workers_pods_are_evicted_at_grace_plus_toleration() {
     let cluster = topology::default_cluster().expect("default topology");

@@ -33,8 +33,7 @@
 use rand::Rng;
 
 use super::api::{
-    ApiError, ApiOp, ApiRequest, ApiResponse, LEADER_NAMESPACE, LeaseObject,
-    LeaseRecord, typed,
+    ApiError, ApiOp, ApiRequest, ApiResponse, LEADER_NAMESPACE, LeaseObject, LeaseRecord, typed,
 };
 use super::facts::LeaderChange;
 use crate::engine::{Ctx, Event, Model, SimDuration, SimTime, TimerId};

@@ -1,9 +1,11 @@
 //! An informer: client-go's reflector keeping a local copy of one collection (a kind in a
 //! namespace) by LIST, then WATCH from the list's revision, and the changes handed to the
 //! controller that owns it (client-go `tools/cache`, v0.29-v0.32):
-//! - a watch that ends (the server or haproxy closed it, the connection reset) is opened
-//!   again from the last revision seen; a failed LIST or WATCH request is tried again after
-//!   the reflector's back-off (800 ms, doubling to 30 s, reset after a good stretch);
+//! - a watch stream that ends (the server or haproxy closed it, the server's process died)
+//!   is opened again at once from the last revision seen; a WATCH whose connection is
+//!   refused is tried again after the reflector's back-off (800 ms, doubling to 30 s, reset
+//!   after two good minutes); any other failure (a LIST that fails, a connection found dead)
+//!   ends `ListAndWatch`, which lists again after the back-off;
 //! - the connection is checked as client-go's HTTP/2 transport checks it: after
 //!   `HTTP2_READ_IDLE_TIMEOUT_SECONDS` (30 s) without a frame, a PING; no answer within
 //!   `HTTP2_PING_TIMEOUT_SECONDS` (15 s) closes the connection and the watch ends;
@@ -135,6 +137,8 @@ pub struct Informer {
     running: bool,
     /// The current request's connection is up.
     connected: bool,
+    /// The next retry re-opens the watch rather than listing.
+    retry_watch: bool,
 }
 
 impl Informer {
@@ -156,6 +160,7 @@ impl Informer {
             pinged: false,
             running: false,
             connected: false,
+            retry_watch: false,
         }
     }
 
@@ -229,6 +234,11 @@ impl Informer {
 
     /// A request failed: list again after the back-off.
     fn failed(&mut self, ctx: &mut Ctx<'_>) {
+        self.retry_watch = false;
+        self.back_off(ctx);
+    }
+
+    fn back_off(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now();
         if self
             .last_failure
@@ -244,10 +254,15 @@ impl Informer {
         ctx.set_timer(wait, InformerTimer::Retry(id));
     }
 
-    /// The watch ended: open it again from where it stopped (after the back-off when the
-    /// connection broke rather than closed cleanly, as a refused or reset connection does).
+    /// The watch stream ended: open it again from where it stopped.
     fn watch_ended(&mut self, ctx: &mut Ctx<'_>) {
-        self.failed(ctx);
+        self.watch(ctx);
+    }
+
+    /// The WATCH's connection was refused: try it again after the back-off.
+    fn watch_refused(&mut self, ctx: &mut Ctx<'_>) {
+        self.retry_watch = true;
+        self.back_off(ctx);
     }
 
     /// Hands `event` to the informer; the changes it learnt go to `out`.
@@ -273,7 +288,9 @@ impl Informer {
                 } else if let Some(r) = msg.downcast_ref::<ApiResponse>() {
                     // An answer to a LIST or WATCH is an error: haproxy had no server, or
                     // closed the stream.
-                    if self.phase == Phase::Listing(r.id) || self.phase == Phase::Watching(r.id) {
+                    if self.phase == Phase::Listing(r.id) {
+                        self.failed(ctx);
+                    } else if self.phase == Phase::Watching(r.id) {
                         self.watch_ended(ctx);
                     }
                 } else if let Some(a) = msg.downcast_ref::<HttpAccepted>() {
@@ -290,21 +307,30 @@ impl Informer {
                     .downcast_ref::<ApiRequest>()
                     .map(|r| r.id)
                     .or_else(|| msg.downcast_ref::<ApiPing>().map(|p| p.id));
-                if let Some(id) = refused
-                    && (self.phase == Phase::Listing(id) || self.phase == Phase::Watching(id))
-                {
-                    self.failed(ctx);
+                match refused {
+                    Some(id) if self.phase == Phase::Listing(id) => self.failed(ctx),
+                    Some(id) if self.phase == Phase::Watching(id) => self.watch_refused(ctx),
+                    _ => {}
                 }
             }
-            Event::Closed { peer } => {
-                if matches!(self.phase, Phase::Listing(_) | Phase::Watching(_))
-                    && ctx.directory().actor_on(ctx.host(), APISERVER_MODEL) == Some(peer)
-                {
-                    self.failed(ctx);
+            Event::Closed { peer }
+                if ctx.directory().actor_on(ctx.host(), APISERVER_MODEL) == Some(peer) =>
+            {
+                match self.phase {
+                    Phase::Listing(_) => self.failed(ctx),
+                    Phase::Watching(_) => self.watch_ended(ctx),
+                    Phase::Idle => {}
                 }
             }
+            Event::Closed { .. } => {}
             Event::Timer { tag, .. } => match tag.downcast_ref::<InformerTimer>() {
-                Some(InformerTimer::Retry(id)) if *id == self.next_id => self.list(ctx),
+                Some(InformerTimer::Retry(id)) if *id == self.next_id => {
+                    if self.retry_watch {
+                        self.watch(ctx);
+                    } else {
+                        self.list(ctx);
+                    }
+                }
                 Some(InformerTimer::ListTimeout(id)) if self.phase == Phase::Listing(*id) => {
                     self.failed(ctx);
                 }
@@ -316,10 +342,12 @@ impl Informer {
                 Some(InformerTimer::Idle(id)) if self.phase == Phase::Watching(*id) => {
                     self.check_idle(ctx, *id);
                 }
-                Some(InformerTimer::Ping(id)) if self.phase == Phase::Watching(*id) => {
-                    if self.pinged && ctx.now().saturating_since(self.heard) >= PING_TIMEOUT {
-                        self.watch_ended(ctx);
-                    }
+                Some(InformerTimer::Ping(id))
+                    if self.phase == Phase::Watching(*id)
+                        && self.pinged
+                        && ctx.now().saturating_since(self.heard) >= PING_TIMEOUT =>
+                {
+                    self.failed(ctx);
                 }
                 _ => {}
             },
@@ -331,7 +359,10 @@ impl Informer {
     fn check_idle(&mut self, ctx: &mut Ctx<'_>, id: u64) {
         let quiet = ctx.now().saturating_since(self.heard);
         if quiet < READ_IDLE_TIMEOUT {
-            ctx.set_timer(READ_IDLE_TIMEOUT.saturating_sub(quiet), InformerTimer::Idle(id));
+            ctx.set_timer(
+                READ_IDLE_TIMEOUT.saturating_sub(quiet),
+                InformerTimer::Idle(id),
+            );
             return;
         }
         match self.peer {
@@ -342,7 +373,7 @@ impl Informer {
                 ctx.set_timer(READ_IDLE_TIMEOUT, InformerTimer::Idle(id));
             }
             // Nobody ever answered the WATCH: its connection never came up.
-            None => self.watch_ended(ctx),
+            None => self.failed(ctx),
         }
     }
 

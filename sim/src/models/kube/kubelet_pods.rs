@@ -186,7 +186,8 @@ impl PodWorker {
                     .copied()
                     .unwrap_or(SimDuration::ZERO);
                 self.starting.insert(full.clone());
-                ctx.scoped(Port::MAIN).set_timer(delay, PodTimer::Ready(self.generation, full));
+                ctx.scoped(Port::MAIN)
+                    .set_timer(delay, PodTimer::Ready(self.generation, full));
             }
         }
     }
@@ -228,7 +229,8 @@ impl PodWorker {
             }
             (_, Err(_)) => {
                 if !std::mem::replace(&mut self.sync_armed, true) {
-                    ctx.scoped(Port::MAIN).set_timer(STATUS_SYNC_PERIOD, PodTimer::Sync(self.generation));
+                    ctx.scoped(Port::MAIN)
+                        .set_timer(STATUS_SYNC_PERIOD, PodTimer::Sync(self.generation));
                 }
             }
         }

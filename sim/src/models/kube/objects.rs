@@ -253,7 +253,11 @@ impl ApiObject for PodRecord {
         format!(
             "{} {} {} {} {} {}",
             self.owner,
-            if self.node.is_empty() { "-" } else { &self.node },
+            if self.node.is_empty() {
+                "-"
+            } else {
+                &self.node
+            },
             self.ready,
             opt(self.tolerate_not_ready),
             opt(self.tolerate_unreachable),

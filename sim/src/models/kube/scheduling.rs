@@ -170,7 +170,9 @@ impl Scheduler {
         for change in changes {
             match change {
                 Change::Upsert { name, object } => {
-                    let Some(p) = object.object::<PodRecord>() else { continue };
+                    let Some(p) = object.object::<PodRecord>() else {
+                        continue;
+                    };
                     if !p.node.is_empty() || p.deleted.is_some() {
                         self.assumed.remove(&name);
                         self.forget(&name);
@@ -220,14 +222,15 @@ impl Scheduler {
                 let stored = self.nodes.objects().get(&n.name)?;
                 let record = stored.decode::<NodeRecord>()?.object;
                 let mut node = n.clone();
-                node.taints.extend(record.taints.iter().map(|t| PolicyTaint {
-                    key: t.key.as_str().to_owned(),
-                    value: String::new(),
-                    effect: match t.effect {
-                        Effect::NoSchedule => TaintEffect::NoSchedule,
-                        Effect::NoExecute => TaintEffect::NoExecute,
-                    },
-                }));
+                node.taints
+                    .extend(record.taints.iter().map(|t| PolicyTaint {
+                        key: t.key.as_str().to_owned(),
+                        value: String::new(),
+                        effect: match t.effect {
+                            Effect::NoSchedule => TaintEffect::NoSchedule,
+                            Effect::NoExecute => TaintEffect::NoExecute,
+                        },
+                    }));
                 Some(node)
             })
             .collect()
@@ -242,7 +245,9 @@ impl Scheduler {
     fn placed(&self) -> Vec<Placed> {
         let mut placed = Vec::new();
         for (name, stored) in self.pods.objects() {
-            let Some(p) = stored.object::<PodRecord>() else { continue };
+            let Some(p) = stored.object::<PodRecord>() else {
+                continue;
+            };
             let node = match self.assumed.get(name) {
                 Some(n) if p.node.is_empty() => n.clone(),
                 _ => p.node.clone(),
@@ -297,7 +302,9 @@ impl Scheduler {
         let Some(stored) = self.pods.objects().get(full) else {
             return;
         };
-        let Some(mut p) = stored.object::<PodRecord>() else { return };
+        let Some(mut p) = stored.object::<PodRecord>() else {
+            return;
+        };
         let rv = stored.resource_version;
         p.node = node.clone();
         self.assumed.insert(full.to_owned(), node.clone());
@@ -306,7 +313,13 @@ impl Scheduler {
         self.binds.send(ctx, op, (full.to_owned(), node));
     }
 
-    fn bound(&mut self, ctx: &mut Ctx<'_>, full: String, node: String, result: Result<Stored, ApiError>) {
+    fn bound(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        full: String,
+        node: String,
+        result: Result<Stored, ApiError>,
+    ) {
         match result {
             Ok(_) => {
                 self.attempts.remove(&full);
@@ -335,7 +348,8 @@ impl Scheduler {
             return;
         }
         let after = self.next_tick(ctx, BACKOFF_FLUSH);
-        ctx.scoped(Port::MAIN).set_timer(after, SchedulerTimer::BackoffFlush(self.generation));
+        ctx.scoped(Port::MAIN)
+            .set_timer(after, SchedulerTimer::BackoffFlush(self.generation));
     }
 
     fn arm_unschedulable_flush(&mut self, ctx: &mut Ctx<'_>) {
@@ -343,7 +357,8 @@ impl Scheduler {
             return;
         }
         let after = self.next_tick(ctx, UNSCHEDULABLE_FLUSH);
-        ctx.scoped(Port::MAIN).set_timer(after, SchedulerTimer::UnschedulableFlush(self.generation));
+        ctx.scoped(Port::MAIN)
+            .set_timer(after, SchedulerTimer::UnschedulableFlush(self.generation));
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_>, timer: SchedulerTimer) {
@@ -453,14 +468,15 @@ impl LeaderWork for Scheduler {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn backoff_doubles_from_one_second_up_to_ten() {
-        let secs: Vec<u64> = (1..=6).map(|a| backoff(a).as_nanos() / 1_000_000_000).collect();
+        let secs: Vec<u64> = (1..=6)
+            .map(|a| backoff(a).as_nanos() / 1_000_000_000)
+            .collect();
         assert_eq!(secs, [1, 2, 4, 8, 10, 10]);
     }
 }

@@ -196,8 +196,10 @@ impl WorkloadControllers {
                 if !self.retry_armed {
                     self.retry_armed = true;
                     let shift = self.failures.saturating_sub(1).min(20);
-                    let delay = SimDuration::from_nanos(RETRY_BASE.as_nanos() << shift).min(RETRY_MAX);
-                    ctx.scoped(Port::MAIN).set_timer(delay, WorkloadResync(self.generation));
+                    let delay =
+                        SimDuration::from_nanos(RETRY_BASE.as_nanos() << shift).min(RETRY_MAX);
+                    ctx.scoped(Port::MAIN)
+                        .set_timer(delay, WorkloadResync(self.generation));
                 }
             }
         }
@@ -274,9 +276,7 @@ impl WorkloadControllers {
     fn creations_of(&self, spec: &WorkloadSpec) -> usize {
         self.creations
             .keys()
-            .filter(|(full, owner)| {
-                *owner == spec.name && split_name(full).0 == spec.namespace
-            })
+            .filter(|(full, owner)| *owner == spec.name && split_name(full).0 == spec.namespace)
             .count()
     }
 
@@ -307,4 +307,3 @@ impl WorkloadControllers {
         }
     }
 }
-

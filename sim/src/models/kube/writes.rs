@@ -41,7 +41,10 @@ impl<K: Clone + std::fmt::Debug> Writes<K> {
         self.pending.insert(id, key);
         let mut port = ctx.scoped(self.port);
         self.path.send(&mut port, ApiRequest { id, op });
-        port.set_timer(WRITE_TIMEOUT + SimDuration::from_millis(1), WriteTimeout(id));
+        port.set_timer(
+            WRITE_TIMEOUT + SimDuration::from_millis(1),
+            WriteTimeout(id),
+        );
     }
 
     /// The keys of the writes in flight.
@@ -54,7 +57,12 @@ impl<K: Clone + std::fmt::Debug> Writes<K> {
         self.pending.clear();
     }
 
-    fn finish(&mut self, id: u64, result: Result<Stored, ApiError>, out: &mut Vec<(K, Result<Stored, ApiError>)>) {
+    fn finish(
+        &mut self,
+        id: u64,
+        result: Result<Stored, ApiError>,
+        out: &mut Vec<(K, Result<Stored, ApiError>)>,
+    ) {
         if let Some(key) = self.pending.remove(&id) {
             out.push((key, result));
         }

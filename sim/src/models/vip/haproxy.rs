@@ -430,7 +430,9 @@ impl Haproxy {
         let gone: Vec<u64> = self
             .forwarded
             .iter()
-            .filter(|(_, f)| f.is_watch() && self.servers.get(f.server).and_then(|s| s.actor) == Some(peer))
+            .filter(|(_, f)| {
+                f.is_watch() && self.servers.get(f.server).and_then(|s| s.actor) == Some(peer)
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in gone {
@@ -448,7 +450,10 @@ impl Haproxy {
         };
         let quiet = ctx.now().saturating_since(f.heard);
         if f.is_watch() && quiet < SERVER_TIMEOUT {
-            ctx.set_timer(SERVER_TIMEOUT.saturating_sub(quiet), HaproxyTimer::ServerTimeout(id));
+            ctx.set_timer(
+                SERVER_TIMEOUT.saturating_sub(quiet),
+                HaproxyTimer::ServerTimeout(id),
+            );
             return;
         }
         if let Some(f) = self.forwarded.remove(&id) {

@@ -1,0 +1,258 @@
+//! The workloads in the full scenario world: the operator applies them once every node is
+//! Ready, the controller-manager leader creates their pods, the scheduler leader binds them
+//! with the same policy `check` places with, and each node's kubelet runs them and reports
+//! them Ready. Expected times come from the topology's node-lifecycle timers and the
+//! scheduler's queue constants.
+
+use super::kube_support::{Timers, facts, first, secs};
+use sim::engine::{NullSink, SimDuration, SimTime, Simulation};
+use sim::models::kube::facts::{
+    PodCreated, PodEvicted, PodGone, PodPending, PodReady, PodScheduled,
+};
+use sim::models::kube::scheduling::MAX_BACKOFF;
+use topology::fault::Fault;
+use topology::policy::scheduler::cluster::place_workloads;
+use topology::{AntiAffinity, Cluster};
+
+/// A request through an apiserver to etcd and back, and a watch event's trip, take
+/// milliseconds; a second bounds a chain of a few with room to spare.
+const LATENCY: SimDuration = SimDuration::from_secs(1);
+
+fn run(cluster: &Cluster, seed: u64, faults: &[(SimTime, Fault)], end: SimTime) -> Simulation {
+    let mut sim = sim::scenario::run::build_world(cluster, seed).expect("world");
+    for (at, f) in faults {
+        sim.schedule_fault(*at, f.clone()).expect("fault");
+    }
+    sim.run_until(end, &mut NullSink);
+    sim.finish(&mut NullSink);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    sim
+}
+
+/// Where each pod was bound, in binding order.
+fn bindings(sim: &Simulation) -> Vec<(String, String)> {
+    facts::<PodScheduled>(sim)
+        .into_iter()
+        .map(|(_, p)| (p.pod, p.node))
+        .collect()
+}
+
+#[test]
+fn the_live_placement_is_the_one_check_computes() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let sim = run(&cluster, 2, &[], secs(90));
+    let bound = bindings(&sim);
+    let mut expected = Vec::new();
+    for p in place_workloads(&cluster) {
+        assert_eq!(p.pending, 0, "{p:?}");
+        for (i, node) in p.nodes.iter().enumerate() {
+            expected.push((format!("{}/{}-{i}", p.namespace, p.workload), node.clone()));
+        }
+    }
+    let mut sorted = bound.clone();
+    sorted.sort();
+    expected.sort();
+    assert_eq!(sorted, expected);
+    // Every replica runs and is Ready.
+    let ready = facts::<PodReady>(&sim);
+    assert_eq!(ready.len(), expected.len(), "{ready:?}");
+}
+
+#[test]
+fn a_dead_workers_deployment_pods_run_elsewhere_after_grace_plus_toleration() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let Timers {
+        grace,
+        period,
+        toleration,
+        renew_max,
+    } = Timers::of(&cluster);
+    let host = "cloudserver3";
+    let crash = secs(120);
+    // Unknown one to two monitor periods after the grace period, the NoExecute taint one
+    // period later, the eviction a toleration after it; then creation, binding and start
+    // take milliseconds each.
+    let earliest = crash + grace + toleration;
+    let latest = crash + grace + period + period + period + toleration + LATENCY;
+    let sim = run(
+        &cluster,
+        5,
+        &[(crash, Fault::HostCrash { host: host.into() })],
+        latest + SimDuration::from_secs(30),
+    );
+    let evicted: Vec<String> = facts::<PodEvicted>(&sim)
+        .into_iter()
+        .map(|(_, p)| p.pod)
+        .collect();
+    assert!(!evicted.is_empty(), "web runs on {host}");
+    let replacements: Vec<(SimTime, PodCreated)> = facts::<PodCreated>(&sim)
+        .into_iter()
+        .filter(|(t, _)| *t > crash)
+        .collect();
+    assert_eq!(replacements.len(), evicted.len(), "{replacements:?}");
+    for (created, p) in &replacements {
+        assert_eq!(p.workload, "web", "only the Deployment is replaced");
+        let ready = first::<PodReady>(&sim, *created, |r| r.pod == p.pod).expect("Ready");
+        let node = facts::<PodReady>(&sim)
+            .into_iter()
+            .find(|(_, r)| r.pod == p.pod)
+            .map(|(_, r)| r.node)
+            .expect("node");
+        assert_ne!(node, host);
+        assert!(
+            ready + renew_max >= earliest && ready <= latest,
+            "{} Ready on {node} at {ready}; expected {earliest}..{latest}",
+            p.pod
+        );
+        eprintln!("{} Ready on {node} at {ready} (crash at {crash})", p.pod);
+    }
+}
+
+#[test]
+fn a_statefulset_replica_on_a_crashed_node_waits_for_the_node() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let Timers {
+        grace,
+        period,
+        toleration,
+        ..
+    } = Timers::of(&cluster);
+    // kv-0 lands on the first control-plane host (required anti-affinity, one per node).
+    let kv = place_workloads(&cluster)
+        .into_iter()
+        .find(|p| p.workload == "kv")
+        .expect("kv");
+    let host = kv.nodes[0].clone();
+    let (crash, back) = (secs(120), secs(900));
+    assert!(back > crash + grace + period + period + period + toleration + LATENCY);
+    let sim = run(
+        &cluster,
+        4,
+        &[
+            (crash, Fault::HostCrash { host: host.clone() }),
+            (back, Fault::HostRestart { host: host.clone() }),
+        ],
+        back + SimDuration::from_secs(60),
+    );
+    let evicted = first::<PodEvicted>(&sim, crash, |p| p.pod == "default/kv-0").expect("evicted");
+    // Terminating on a dead node: nothing replaces it while the node is down.
+    assert!(
+        first::<PodCreated>(&sim, crash, |p| p.workload == "kv").expect("recreated") >= back,
+        "kv-0 was replaced while {host} was down"
+    );
+    // The node's kubelet finishes the deletion; only then is kv-0 created again, and runs.
+    let gone = first::<PodGone>(&sim, back, |p| p.pod == "default/kv-0").expect("gone");
+    let again = first::<PodReady>(&sim, evicted, |p| p.pod == "default/kv-0").expect("Ready");
+    assert!(
+        gone >= back && again >= back && again <= back + LATENCY,
+        "gone {gone}, Ready {again}"
+    );
+}
+
+#[test]
+fn a_pending_replacement_is_bound_once_its_node_returns() {
+    let mut cluster = topology::default_cluster().expect("default topology");
+    // Two web replicas that must not share a node: one per worker, and no third node takes
+    // a replacement while a worker is down.
+    let web = cluster
+        .spec
+        .workloads
+        .iter_mut()
+        .find(|w| w.name == "web")
+        .expect("web");
+    web.replicas = 2;
+    web.anti_affinity = AntiAffinity::Required;
+    web.topology_spread = None;
+    web.hpa = None;
+    web.pdb = None;
+    let Timers {
+        grace,
+        period,
+        toleration,
+        ..
+    } = Timers::of(&cluster);
+    let host = "cloudserver3";
+    let (crash, back) = (secs(120), secs(700));
+    assert!(back > crash + grace + period + period + period + toleration + LATENCY);
+    let sim = run(
+        &cluster,
+        6,
+        &[
+            (crash, Fault::HostCrash { host: host.into() }),
+            (back, Fault::HostRestart { host: host.into() }),
+        ],
+        back + SimDuration::from_secs(90),
+    );
+    let (created, replacement) = facts::<PodCreated>(&sim)
+        .into_iter()
+        .find(|(t, _)| *t > crash)
+        .expect("a replacement");
+    let (_, pending) = facts::<PodPending>(&sim)
+        .into_iter()
+        .find(|(t, p)| *t >= created && p.pod == replacement.pod)
+        .expect("Pending while the node is down");
+    assert!(
+        pending.message.starts_with("0/5 nodes are available:")
+            && pending
+                .message
+                .contains("didn't match pod anti-affinity rules")
+            && pending.message.contains("node.kubernetes.io/unreachable"),
+        "{}",
+        pending.message
+    );
+    // The node's Ready=True removes the NoSchedule taint; the Node update moves the pod out
+    // of the unschedulable pods, through at most the longest back-off.
+    let bound = first::<PodScheduled>(&sim, created, |p| p.pod == replacement.pod)
+        .expect("bound after the node returned");
+    assert!(
+        bound >= back && bound <= back + SimDuration::from_secs(15) + MAX_BACKOFF,
+        "bound at {bound}, node back at {back}"
+    );
+}
+
+#[test]
+fn a_kubelet_whose_watch_went_through_a_dead_vip_holder_still_runs_new_pods() {
+    // The VIP holder dies first: every kubelet's pod watch went through its haproxy and goes
+    // silent; client-go's PING finds it dead and the watch comes back through the new holder.
+    // Then a worker dies, and the replacements land on the other worker, whose kubelet must
+    // see them.
+    let cluster = topology::default_cluster().expect("default topology");
+    let Timers {
+        grace,
+        period,
+        toleration,
+        ..
+    } = Timers::of(&cluster);
+    let vip_holder = topology::policy::vrrp::priority_order(&cluster)[0]
+        .name
+        .clone();
+    let (first_crash, second) = (secs(60), secs(120));
+    let end = second + grace + period + period + period + toleration + SimDuration::from_secs(30);
+    let sim = run(
+        &cluster,
+        7,
+        &[
+            (first_crash, Fault::HostCrash { host: vip_holder }),
+            (
+                second,
+                Fault::HostCrash {
+                    host: "cloudserver3".into(),
+                },
+            ),
+        ],
+        end,
+    );
+    let web: Vec<(SimTime, PodScheduled)> = facts::<PodScheduled>(&sim)
+        .into_iter()
+        .filter(|(t, p)| *t > second && p.pod.starts_with("default/web-"))
+        .collect();
+    assert!(!web.is_empty(), "web replacements bound");
+    for (t, p) in web {
+        let ready = first::<PodReady>(&sim, t, |r| r.pod == p.pod).expect("Ready");
+        assert!(
+            ready <= t + LATENCY,
+            "{} bound at {t}, Ready at {ready}",
+            p.pod
+        );
+    }
+}

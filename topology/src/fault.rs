@@ -133,6 +133,8 @@ pub struct ScenarioSpec {
 pub struct FaultTargets {
     /// Host name to what can fail on it.
     pub hosts: BTreeMap<String, HostTargets>,
+    /// Whether a generated plan may drain and uncordon hosts (the world carries them out).
+    pub drains: bool,
 }
 
 /// Disks and processes of one host.
@@ -163,7 +165,10 @@ impl FaultTargets {
                 )
             })
             .collect();
-        FaultTargets { hosts }
+        FaultTargets {
+            hosts,
+            drains: false,
+        }
     }
 
     /// Keeps only the processes for which `keep(host, process)` holds, e.g. the ones a
@@ -292,6 +297,12 @@ impl Fault {
             Fault::Drain { .. } => "Drain",
             Fault::Uncordon { .. } => "Uncordon",
         }
+    }
+
+    /// An operator's action through the API (`kubectl drain`, `kubectl uncordon`) rather than
+    /// something that happens to a host: the operator's own tools carry it out.
+    pub fn is_operator_action(&self) -> bool {
+        matches!(self, Fault::Drain { .. } | Fault::Uncordon { .. })
     }
 
     /// The one host a host-local fault happens on (its processes can notice it); `None` for
@@ -661,7 +672,10 @@ mod tests {
                 },
             );
         }
-        FaultTargets { hosts }
+        FaultTargets {
+            hosts,
+            drains: false,
+        }
     }
 
     #[test]

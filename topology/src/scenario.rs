@@ -60,8 +60,8 @@ pub fn named_with(
                 name,
                 "A worker node crashes at 1 min and restarts at 15 min; its Ceph OSDs drop out and replicated \
                  data stays readable and writable; its node goes Unknown after the node-monitor grace period, is \
-                 tainted, and its pods are evicted once their toleration runs out. Pods are not rescheduled yet \
-                 (no scheduler model).",
+                 tainted, and its pods are evicted once their toleration runs out; Deployment replicas are then \
+                 created and run elsewhere, StatefulSet replicas wait for the node to return.",
                 d,
                 FaultPlan::new(vec![
                     at(FAULT_AT, Fault::HostCrash { host: host.clone() }),
@@ -78,7 +78,8 @@ pub fn named_with(
                 "One control-plane node crashes at 1 min and restarts at 15 min; etcd keeps quorum (2 of 3) and \
                  elects a new leader if it led, Ceph keeps its monitor quorum, the API VIP moves if the node held \
                  it, haproxy routes around its apiserver, the scheduler and controller manager re-elect if they \
-                 led there, and its node goes Unknown, then its pods are evicted.",
+                 led there, and its node goes Unknown, then its pods are evicted and replaced as their \
+                 controllers allow (a StatefulSet replica waits for the node).",
                 d,
                 FaultPlan::new(vec![
                     at(FAULT_AT, Fault::HostCrash { host: host.clone() }),
@@ -139,14 +140,14 @@ pub fn named_with(
                 ]),
             )
         }
-        // kubectl drain then uncordon of a worker. Kubernetes is not modelled yet, so this
-        // exercises nothing but the fault plumbing; the description and the run's notes say so.
+        // kubectl drain then uncordon of a worker.
         "node-drain" => {
             let host = victim_worker(cluster)?.name.clone();
             Scenario::new(
                 name,
-                "kubectl drain of a worker, then uncordon. Drains are not modelled yet: the drain has no \
-                 simulated effect (no pods move, no PodDisruptionBudget is checked).",
+                "kubectl drain of a worker, then uncordon: the node is cordoned, its pods are evicted through \
+                 the Eviction API as their PodDisruptionBudgets allow (a 429 is retried every 5 s) and \
+                 replaced on other nodes; uncordon makes it schedulable again (nothing moves back).",
                 d,
                 FaultPlan::new(vec![
                     at(FAULT_AT, Fault::Drain { host: host.clone() }),

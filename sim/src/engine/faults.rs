@@ -1,7 +1,8 @@
 //! Applying a fault from the plan: host and process faults go to the lifecycle rules, network
 //! faults to the network, and every fault is then written to the trace and the log. A fault
 //! is announced (`Event::Fault`) only to the actors on the one host it happens to (a lost
-//! disk, a drain), as a local daemon would see it; nobody is told of a crash elsewhere or of
+//! disk, a drain), as a local daemon would see it, and an operator action (drain, uncordon)
+//! also to the operator's tools that carry it out (`Simulation::add_operator`); nobody is told of a crash elsewhere or of
 //! a network fault, so models cannot use the notice as an oracle and must learn of remote
 //! failures the way real ones do: silence, or a refused connection. Unknown names become an outcome in the trace (`unknown-host`,
 //! `no-such-process`), never a panic: plans are checked when scheduled, but a plan built by
@@ -33,7 +34,12 @@ impl Simulation {
         let Some(host) = fault.local_host().and_then(|h| self.host_id(h)) else {
             return;
         };
-        for actor in self.actors_on(host) {
+        let operators = if fault.is_operator_action() {
+            self.operators.clone()
+        } else {
+            Vec::new()
+        };
+        for actor in self.actors_on(host).into_iter().chain(operators) {
             if self.actors[actor.0 as usize].alive {
                 self.deliver(
                     actor,

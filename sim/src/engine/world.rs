@@ -103,6 +103,8 @@ pub struct Simulation {
     pub(super) next_timer: u64,
     pub(super) effects: Vec<Effect>,
     pub(super) invariants: Vec<Box<dyn Invariant>>,
+    /// Actors that carry out operator actions (drain, uncordon) wherever they run.
+    pub(super) operators: Vec<ActorId>,
     pub(super) log: Vec<LogEntry>,
     pub(super) violations: Vec<Violation>,
     pub(super) stats: RunStats,
@@ -142,6 +144,7 @@ impl Simulation {
             next_timer: 0,
             effects: Vec::new(),
             invariants: Vec::new(),
+            operators: Vec::new(),
             log: Vec::new(),
             violations: Vec::new(),
             stats: RunStats::default(),
@@ -187,6 +190,12 @@ impl Simulation {
         let rng = self.streams.stream(&format!("actor/{name}"));
         self.actors.push(Actor::new(host, name, model, rng));
         Ok(id)
+    }
+
+    /// Makes `actor` the operator's tool: it is told of operator actions (`Drain`,
+    /// `Uncordon`) as well as the named host's own actors.
+    pub fn add_operator(&mut self, actor: ActorId) {
+        self.operators.push(actor);
     }
 
     /// Adds a check evaluated during and after the run.

@@ -116,7 +116,7 @@ pub fn explore_with(
         targets: targets.clone(),
         max_faults: config.max_faults,
         horizon: config.duration,
-        drain: false,
+        drain: targets.drains,
     };
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);

@@ -1,8 +1,8 @@
 //! The figures a run's timelines do not show: how much data Ceph re-replicated, how the PGs
 //! ended, how often etcd changed leader and its longest leader-election gap, which hosts held
 //! the API VIP when, the API's longest outage through it, the scheduler's and controller
-//! manager's leader changes, each failed node's story (Unknown, taints, pods marked not
-//! ready and evicted, Ready again) with the zone's disruption states, each workload's Ready
+//! manager's leader changes, each failed or drained node's story (Unknown, taints, pods
+//! marked not ready and evicted, Ready again; cordoned, drain blocked, drained) with the zone's disruption states, each workload's Ready
 //! replicas once they fell short and came back, and the pods still Pending at the end. Read
 //! from the log after the run, so the models only record facts and never summarise.
 
@@ -16,8 +16,8 @@ use crate::models::ceph::facts::{PgCounts, Recovered};
 use crate::models::etcd::EtcdLeader;
 use crate::models::etcd::availability::COMPONENT as ETCD_LANE;
 use crate::models::kube::facts::{
-    LeaderChange, NodeReady, NodeTaint, PodCreated, PodEvicted, PodGone, PodNotReady, PodPending,
-    PodReady, PodScheduled, ZoneDisruption,
+    DrainBlocked, DrainDone, LeaderChange, NodeCordoned, NodeReady, NodeTaint, PodCreated,
+    PodEvicted, PodGone, PodNotReady, PodPending, PodReady, PodScheduled, ZoneDisruption,
 };
 use crate::models::kube::setup::ELECTED;
 use crate::models::vip::facts::VipMaster;
@@ -177,6 +177,16 @@ impl NodeStory {
             self.count(node, "pods marked not ready", &at);
         } else if let Some(PodEvicted { node, .. }) = fact.get() {
             self.count(node, "pods evicted", &at);
+        } else if let Some(NodeCordoned { node, cordoned }) = fact.get() {
+            let verb = if *cordoned { "cordoned" } else { "uncordoned" };
+            self.push(node, format!("{verb} at {at}"));
+        } else if let Some(b) = fact.get::<DrainBlocked>() {
+            self.push(
+                &b.node,
+                format!("drain blocked on {} at {at}: {}", b.pod, b.message),
+            );
+        } else if let Some(DrainDone { node, pods }) = fact.get() {
+            self.push(node, format!("drained at {at} ({pods} pods evicted)"));
         } else if let Some(z) = fact.get::<ZoneDisruption>() {
             let zone = if z.zone.is_empty() {
                 "(unlabelled)"

@@ -2,10 +2,10 @@
 //! same ones) in the simulator, plus `random`, a plan drawn from the proptest strategy for the
 //! given seed.
 //!
-//! `node-drain` is honest about its limits: the simulator models no drains yet, so
-//! `Drain` and `Uncordon` only notify the models (the trace shows them as `notified`) and move
-//! no pods; the run's outcome carries a note saying so (see [`run::KUBERNETES_NOT_MODELLED`]),
-//! which the CLI and the HTML report print.
+//! `Drain` and `Uncordon` are carried out by the operator's `kubectl` in the Kubernetes model;
+//! a topology without a control plane (no API VIP) runs no such model, so there they only
+//! notify the models and the run's outcome carries a note saying so (see
+//! [`run::KUBERNETES_NOT_MODELLED`]), which the CLI and the HTML report print.
 
 pub mod explore;
 pub mod facts;
@@ -53,6 +53,12 @@ pub fn named(name: &str, cluster: &Cluster, seed: u64) -> Option<Scenario> {
 pub fn simulated_targets(cluster: &Cluster) -> FaultTargets {
     let mut targets = FaultTargets::from_cluster(cluster);
     if let Ok(sim) = run::build_world(cluster, 0) {
+        // The operator's kubectl carries drains out when the world has a control plane.
+        targets.drains = sim
+            .directory()
+            .actors_named(crate::models::kube::setup::DRAINER_MODEL)
+            .next()
+            .is_some();
         targets.retain_processes(|host, process| {
             sim.host_id(host)
                 .and_then(|h| sim.directory().actor_on(h, process))
@@ -73,7 +79,7 @@ pub fn random_plan(
         targets: targets.clone(),
         max_faults,
         horizon,
-        drain: false,
+        drain: targets.drains,
     };
     let mut runner = runner_for(seed);
     fault_plan(&shape)
@@ -120,6 +126,8 @@ mod tests {
         let targets = simulated_targets(&cluster);
         let sim = run::build_world(&cluster, 1).expect("world");
         let mut process_faults = 0;
+        let mut drains = 0;
+        assert!(targets.drains, "the default world carries drains out");
         for seed in 0..40 {
             let plan = random_plan(&targets, seed, RANDOM_MAX_FAULTS, DEFAULT_DURATION);
             plan.validate(&FaultTargets::from_cluster(&cluster))
@@ -142,14 +150,13 @@ mod tests {
                     Fault::OneWay { from: a, to: b }
                     | Fault::LinkSlow { a, b, .. }
                     | Fault::LinkLossy { a, b, .. } => assert_ne!(a, b, "{}", timed.fault),
-                    Fault::Drain { .. } | Fault::Uncordon { .. } => {
-                        panic!("{} has no simulated effect", timed.fault)
-                    }
+                    Fault::Drain { .. } | Fault::Uncordon { .. } => drains += 1,
                     _ => {}
                 }
             }
         }
         assert!(process_faults > 0, "some plans fault processes");
+        assert!(drains > 0, "some plans drain or uncordon");
         assert!(
             targets
                 .hosts

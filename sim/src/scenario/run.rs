@@ -59,10 +59,10 @@ pub enum SimError {
 
 /// Said in every outcome (and so in the CLI summary and the HTML report) whose plan drains or
 /// uncordons a host while the world runs no Kubernetes model.
-pub const KUBERNETES_NOT_MODELLED: &str = "Drains are not modelled yet (the control plane, node \
-heartbeats, taints and taint-based eviction are; the scheduler and workload controllers are not): \
-Drain and Uncordon only notify the simulated models, so the drain has no simulated effect (no \
-pods move, no PodDisruptionBudget is checked).";
+pub const KUBERNETES_NOT_MODELLED: &str = "This topology runs no Kubernetes control plane in the \
+simulator (it has no API VIP or no control-plane host): Drain and Uncordon only notify the \
+simulated models, so the drain has no simulated effect (no pods move, no PodDisruptionBudget is \
+checked).";
 
 /// Where the plan of a run came from, so the reports can print the command that reproduces it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -320,8 +320,12 @@ fn all_timelines(sim: &Simulation, end: SimTime) -> Vec<Timeline> {
 /// Caveats for a run of `plan`: drains do nothing while no model acts on them, and faults
 /// that change nothing when they come (a resume of a process that is not paused) are named,
 /// so a plan never says less than its author meant without a word.
-fn notes(plan: &FaultPlan) -> Vec<String> {
-    let mut notes = kubernetes_notes(plan);
+fn notes(plan: &FaultPlan, kubernetes: bool) -> Vec<String> {
+    let mut notes = if kubernetes {
+        Vec::new()
+    } else {
+        kubernetes_notes(plan)
+    };
     notes.extend(plan.no_ops().iter().map(ToString::to_string));
     notes
 }
@@ -334,7 +338,6 @@ fn kubernetes_notes(plan: &FaultPlan) -> Vec<String> {
             topology::fault::Fault::Drain { .. } | topology::fault::Fault::Uncordon { .. }
         )
     });
-    // No model acts on a drain yet: the kubelet only renews its node Lease.
     if drains {
         vec![KUBERNETES_NOT_MODELLED.to_owned()]
     } else {
@@ -415,7 +418,13 @@ pub fn run_world(
         duration: covered_end.since_start(),
         requested,
         stopped_at,
-        notes: notes(plan),
+        notes: notes(
+            plan,
+            sim.directory()
+                .actors_named(kube::setup::DRAINER_MODEL)
+                .next()
+                .is_some(),
+        ),
         stats,
         violations: sim.violations().to_vec(),
         facts: super::facts::facts(sim.log(), &timelines),
@@ -549,22 +558,30 @@ mod tests {
     }
 
     #[test]
-    fn node_drain_says_kubernetes_is_not_modelled() {
+    fn node_drain_drains_and_says_so_only_without_a_control_plane() {
         let cluster = topology::default_cluster().expect("valid default");
         let scenario = crate::scenario::named("node-drain", &cluster, 1).expect("scenario");
-        assert!(
-            scenario
-                .metadata
-                .description
-                .contains("Drains are not modelled yet"),
-            "{}",
-            scenario.metadata.description
-        );
         let outcome =
             run_scenario(&cluster, &scenario, 1, Duration::from_secs(11 * 60)).expect("runs");
+        assert!(outcome.notes.is_empty(), "{:?}", outcome.notes);
+        let drained = outcome
+            .facts
+            .iter()
+            .find(|f| f.name.starts_with("node "))
+            .expect("the drained node's story");
+        assert!(
+            drained.value.contains("cordoned at") && drained.value.contains("drained at"),
+            "{drained:?}"
+        );
+        // Without an API VIP the world runs no control plane: the drain does nothing, and the
+        // run says so.
+        let mut bare = cluster.clone();
+        bare.spec.api_endpoint.method = topology::ApiEndpointMethod::None;
+        let outcome =
+            run_scenario(&bare, &scenario, 1, Duration::from_secs(11 * 60)).expect("runs");
         assert_eq!(outcome.notes, [KUBERNETES_NOT_MODELLED]);
         let html = crate::report::html::render(&outcome);
-        assert!(html.contains("Drains are not modelled yet"), "{html}");
+        assert!(html.contains("runs no Kubernetes control plane"), "{html}");
         assert_eq!(
             outcome.replay_command(),
             "spofless sim run --scenario node-drain --seed 1 --duration 11m"

@@ -7,7 +7,8 @@ use super::kube_support::{Timers, facts, first, secs};
 use sim::engine::{LogKind, NullSink, Record, SimDuration, SimTime};
 use sim::models::kube::elector::ACQUIRE_JITTER;
 use sim::models::kube::facts::{
-    LeaderChange, NodeReady, NodeTaint, PodEvicted, PodNotReady, PodPending, ZoneDisruption,
+    LeaderChange, NodeReady, NodeTaint, PodEvicted, PodNotReady, PodPending, PodScheduled,
+    ZoneDisruption,
 };
 use sim::models::kube::node_lifecycle::MonitorConfig;
 use sim::models::kube::setup::CONTROLLER_MANAGER;
@@ -135,19 +136,11 @@ fn a_dead_workers_pods_are_evicted_at_grace_plus_toleration() {
     // bounds it with room to spare.
     let latency = SimDuration::from_secs(1);
     let host = "cloudserver3";
-    // Replica i of a workload is the pod `<workload>-<i>`, placed as `check` places it.
-    let on_host: Vec<String> = place_workloads(&cluster)
-        .iter()
-        .flat_map(|p| {
-            p.nodes
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| *n == host)
-                .map(|(i, _)| format!("{}/{}-{i}", p.namespace, p.workload))
-        })
-        .collect();
+    // The scheduler policy places pods on this worker, as `check` places them.
     assert!(
-        !on_host.is_empty(),
+        place_workloads(&cluster)
+            .iter()
+            .any(|p| p.nodes.iter().any(|n| n == host)),
         "the default topology runs pods on {host}"
     );
     let crash = secs(120);
@@ -158,6 +151,12 @@ fn a_dead_workers_pods_are_evicted_at_grace_plus_toleration() {
     sim.run_until(end, &mut NullSink);
     sim.finish(&mut NullSink);
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    let on_host: Vec<String> = facts::<PodScheduled>(&sim)
+        .into_iter()
+        .filter(|(t, p)| *t < crash && p.node == host)
+        .map(|(_, p)| p.pod)
+        .collect();
+    assert!(!on_host.is_empty());
 
     let unknown =
         first::<NodeReady>(&sim, crash, |r| r.node == host && !r.ready).expect("Ready=Unknown");

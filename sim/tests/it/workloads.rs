@@ -4,15 +4,20 @@
 //! them Ready. Expected times come from the topology's node-lifecycle timers and the
 //! scheduler's queue constants.
 
+use std::collections::BTreeMap;
+
 use super::kube_support::{Timers, facts, first, secs};
 use sim::engine::{NullSink, SimDuration, SimTime, Simulation};
+use sim::models::kube::drain::{DELETE_POLL, EVICTION_RETRY};
+use sim::models::kube::eviction::VIOLATES_BUDGET;
 use sim::models::kube::facts::{
-    PodCreated, PodEvicted, PodGone, PodPending, PodReady, PodScheduled,
+    DrainBlocked, DrainDone, EvictionGranted, NodeCordoned, PodCreated, PodEvicted, PodGone,
+    PodPending, PodReady, PodScheduled,
 };
 use sim::models::kube::scheduling::MAX_BACKOFF;
 use topology::fault::Fault;
 use topology::policy::scheduler::cluster::place_workloads;
-use topology::{AntiAffinity, Cluster};
+use topology::{AntiAffinity, Cluster, Pdb};
 
 /// A request through an apiserver to etcd and back, and a watch event's trip, take
 /// milliseconds; a second bounds a chain of a few with room to spare.
@@ -40,22 +45,36 @@ fn bindings(sim: &Simulation) -> Vec<(String, String)> {
 #[test]
 fn the_live_placement_is_the_one_check_computes() {
     let cluster = topology::default_cluster().expect("default topology");
-    let sim = run(&cluster, 2, &[], secs(90));
-    let bound = bindings(&sim);
-    let mut expected = Vec::new();
+    let sim = run(&cluster, 2, &[], secs(120));
+    // Each workload's nodes, as a sorted list: a ReplicaSet's pods have random names, and
+    // identical pods bound in any order land on the same nodes.
+    let owner: BTreeMap<String, String> = facts::<PodCreated>(&sim)
+        .into_iter()
+        .map(|(_, c)| (c.pod, c.workload))
+        .collect();
+    let mut live: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (pod, node) in bindings(&sim) {
+        live.entry(owner[&pod].clone()).or_default().push(node);
+    }
+    let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in place_workloads(&cluster) {
         assert_eq!(p.pending, 0, "{p:?}");
-        for (i, node) in p.nodes.iter().enumerate() {
-            expected.push((format!("{}/{}-{i}", p.namespace, p.workload), node.clone()));
-        }
+        expected.insert(p.workload.clone(), p.nodes.clone());
     }
-    let mut sorted = bound.clone();
-    sorted.sort();
-    expected.sort();
-    assert_eq!(sorted, expected);
+    for nodes in live.values_mut().chain(expected.values_mut()) {
+        nodes.sort();
+    }
+    assert_eq!(live, expected);
+    // A StatefulSet's replicas keep their ordinals, in order.
+    let kv: Vec<String> = bindings(&sim)
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("default/kv-"))
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(kv, ["default/kv-0", "default/kv-1", "default/kv-2"]);
     // Every replica runs and is Ready.
     let ready = facts::<PodReady>(&sim);
-    assert_eq!(ready.len(), expected.len(), "{ready:?}");
+    assert_eq!(ready.len(), owner.len(), "{ready:?}");
 }
 
 #[test]
@@ -255,4 +274,87 @@ fn a_kubelet_whose_watch_went_through_a_dead_vip_holder_still_runs_new_pods() {
             p.pod
         );
     }
+}
+
+/// The web pods the scheduler policy puts on `host`.
+fn web_on(cluster: &Cluster, host: &str) -> usize {
+    place_workloads(cluster)
+        .iter()
+        .filter(|p| p.workload == "web")
+        .flat_map(|p| p.nodes.iter())
+        .filter(|n| *n == host)
+        .count()
+}
+
+#[test]
+fn a_drain_evicts_as_the_budget_allows_and_finishes() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let host = "cloudserver3";
+    // web: three replicas, minAvailable 2, two of them on this worker.
+    assert_eq!(web_on(&cluster, host), 2);
+    let drain = secs(120);
+    let sim = run(
+        &cluster,
+        8,
+        &[(drain, Fault::Drain { host: host.into() })],
+        drain + SimDuration::from_secs(60),
+    );
+    let cordoned =
+        first::<NodeCordoned>(&sim, drain, |c| c.node == host && c.cordoned).expect("cordoned");
+    assert!(cordoned <= drain + LATENCY);
+    let granted: Vec<SimTime> = facts::<EvictionGranted>(&sim)
+        .into_iter()
+        .filter(|(_, e)| e.workload == "web")
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(granted.len(), 2, "{granted:?}");
+    // The first leaves exactly minAvailable Ready: the second is refused until the
+    // replacement is Ready, and kubectl tries again 5 s later.
+    let (_, blocked) = facts::<DrainBlocked>(&sim)
+        .into_iter()
+        .next()
+        .expect("the second eviction was refused once");
+    assert_eq!(blocked.message, VIOLATES_BUDGET);
+    assert!(
+        granted[1] >= granted[0] + EVICTION_RETRY
+            && granted[1] <= granted[0] + EVICTION_RETRY + LATENCY,
+        "evictions at {granted:?}"
+    );
+    let done = first::<DrainDone>(&sim, drain, |d| d.node == host).expect("drained");
+    assert!(done <= granted[1] + DELETE_POLL + LATENCY, "done at {done}");
+    // Cordoned: nothing new lands there.
+    assert!(
+        !facts::<PodScheduled>(&sim)
+            .iter()
+            .any(|(t, p)| *t > cordoned && p.node == host),
+        "a pod was scheduled onto the cordoned node"
+    );
+}
+
+#[test]
+fn a_drain_against_a_budget_allowing_no_disruption_never_finishes_and_says_why() {
+    let mut cluster = topology::default_cluster().expect("default topology");
+    let web = cluster
+        .spec
+        .workloads
+        .iter_mut()
+        .find(|w| w.name == "web")
+        .expect("web");
+    web.pdb = Some(Pdb::min_available(web.replicas));
+    let host = "cloudserver3";
+    let drain = secs(120);
+    let sim = run(
+        &cluster,
+        9,
+        &[(drain, Fault::Drain { host: host.into() })],
+        drain + SimDuration::from_secs(180),
+    );
+    assert!(facts::<EvictionGranted>(&sim).is_empty());
+    assert!(
+        facts::<DrainDone>(&sim).is_empty(),
+        "the drain cannot finish"
+    );
+    let blocked = facts::<DrainBlocked>(&sim);
+    assert_eq!(blocked.len(), web_on(&cluster, host), "{blocked:?}");
+    assert!(blocked.iter().all(|(_, b)| b.message == VIOLATES_BUDGET));
 }

@@ -155,7 +155,7 @@ pub enum UnsatisfiableAction {
 }
 
 /// A PodDisruptionBudget: exactly one of the two fields is set.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Pdb {
     /// Pods that must stay available during voluntary disruptions.
@@ -167,6 +167,22 @@ pub struct Pdb {
 }
 
 impl Pdb {
+    /// `desiredHealthy` as the disruption controller computes it for a workload of
+    /// `expected` replicas (`getExpectedPodCount`): `minAvailable` scaled (rounded up), or
+    /// `expected` less `maxUnavailable` scaled (rounded up).
+    pub fn desired_healthy(&self, expected: u32) -> u32 {
+        match (&self.min_available, &self.max_unavailable) {
+            (Some(min), _) => min.scaled(expected),
+            (None, Some(max)) => expected.saturating_sub(max.scaled(expected)),
+            (None, None) => 0,
+        }
+    }
+
+    /// `disruptionsAllowed` with `healthy` Ready pods of `expected`.
+    pub fn disruptions_allowed_with(&self, healthy: u32, expected: u32) -> u32 {
+        healthy.saturating_sub(self.desired_healthy(expected))
+    }
+
     /// A budget with `minAvailable: n`.
     pub fn min_available(n: u32) -> Pdb {
         Pdb {

@@ -21,6 +21,8 @@ pub enum Kind {
     /// An `apps/v1` Deployment, StatefulSet or DaemonSet (one kind here: the controllers
     /// read only its kind and replica count).
     Workload,
+    /// `policy/v1` PodDisruptionBudget.
+    Pdb,
 }
 
 impl Kind {
@@ -31,6 +33,7 @@ impl Kind {
             Kind::Node => "minions",
             Kind::Pod => "pods",
             Kind::Workload => "workloads",
+            Kind::Pdb => "poddisruptionbudgets",
         }
     }
 }
@@ -215,6 +218,9 @@ pub enum ApiOp {
     /// DELETE the object now (the kubelet's final delete once a pod's containers are gone,
     /// or a force delete): the answer carries the deletion's revision.
     Delete(ObjectRef),
+    /// POST the pod's `eviction` subresource: a graceful delete that honours its
+    /// PodDisruptionBudget (see `eviction`).
+    Evict(ObjectRef),
     /// Create the object (`resource_version` `None`) or update it if it is still at
     /// `resource_version` (optimistic concurrency).
     Put {
@@ -282,6 +288,8 @@ pub enum ApiError {
     NotFound,
     /// 409: the object changed since it was read, or already exists.
     Conflict,
+    /// 429: the eviction would break a PodDisruptionBudget (the message says why).
+    TooManyRequests(String),
     /// 504: the storage call did not finish within the request's timeout.
     Timeout,
     /// 500: etcd answered with an error.

@@ -25,9 +25,10 @@ use std::collections::BTreeMap;
 
 use super::api::{
     ApiError, ApiListResponse, ApiOp, ApiPing, ApiPong, ApiRequest, ApiResponse, ApiWatchCancel,
-    ApiWatchEvent, Stored as StoredObject, WatchedChange, collection_prefix,
+    ApiWatchEvent, ObjectRef, Stored as StoredObject, WatchedChange, collection_prefix,
 };
 use super::etcd_check::{Answer, CheckDone, ETCD_CHECK_TIMEOUT, EtcdCheck};
+use super::eviction::{self, Verdict};
 use super::facts::ApiserverReady;
 use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, Port, SimDuration, route_to};
 use crate::models::etcd::session::{
@@ -100,6 +101,8 @@ struct Stored {
     list: Option<String>,
     /// A DELETE.
     delete: bool,
+    /// An eviction: the pod, the tries so far, and whether this call is its write.
+    evict: Option<(ObjectRef, u32, bool)>,
 }
 
 /// A client's watch: served from an etcd watch on the collection's prefix (upstream serves
@@ -180,12 +183,22 @@ impl KubeApiserver {
                     prefix,
                 };
                 self.watchers.insert(watch, watcher);
+                // The response headers: the stream is up.
+                let headers = ApiWatchEvent {
+                    id: req.id,
+                    changes: Vec::new(),
+                };
+                ctx.scoped(Port::MAIN).send(to, headers);
                 return;
             }
             ApiOp::Delete(object) => {
                 delete = true;
                 let op = KvOp::Delete { key: object.key() };
                 (op, WRITE_TIMEOUT, None, None)
+            }
+            ApiOp::Evict(pod) => {
+                self.evict(ctx, to, req.id, pod.clone(), 0);
+                return;
             }
             ApiOp::List { kind, namespace } => {
                 let prefix = collection_prefix(*kind, namespace);
@@ -218,6 +231,7 @@ impl KubeApiserver {
             put,
             list,
             delete,
+            evict: None,
         };
         self.stored.insert(call, stored);
     }
@@ -231,6 +245,9 @@ impl KubeApiserver {
         let Some(s) = self.stored.remove(&call) else {
             return;
         };
+        if let Some((pod, tries, writing)) = s.evict.clone() {
+            return self.on_eviction(ctx, &s, pod, tries, writing, result);
+        }
         if let Some(prefix) = &s.list {
             let revision = match &result {
                 Ok(r) => r.revision(),
@@ -295,6 +312,76 @@ impl KubeApiserver {
             (Err(f), _) => Err(api_error(&f)),
         };
         let reply = ApiResponse { id: s.id, result };
+        ctx.scoped(Port::MAIN).send(s.to, reply);
+    }
+
+    /// Starts (or restarts) evicting `pod`: the read.
+    fn evict(&mut self, ctx: &mut Ctx<'_>, to: Endpoint, id: u64, pod: ObjectRef, tries: u32) {
+        let op = eviction::read(&pod);
+        let mut storage = ctx.scoped(STORAGE_PORT);
+        let call = self
+            .storage
+            .call(&mut storage, op, ReadMode::Linearizable, WRITE_TIMEOUT);
+        let stored = Stored {
+            to,
+            id,
+            put: None,
+            list: None,
+            delete: false,
+            evict: Some((pod, tries, false)),
+        };
+        self.stored.insert(call, stored);
+    }
+
+    fn on_eviction(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        s: &Stored,
+        pod: ObjectRef,
+        tries: u32,
+        writing: bool,
+        result: Result<KvResult, CallFailure>,
+    ) {
+        let answer = match (result, writing) {
+            (Err(f), _) => Err(api_error(&f)),
+            (
+                Ok(KvResult::Txn {
+                    succeeded: true, ..
+                }),
+                true,
+            ) => Ok(StoredObject {
+                value: String::new(),
+                resource_version: 0,
+            }),
+            // Something changed since the read: start over.
+            (Ok(KvResult::Txn { .. }), true) if tries + 1 < eviction::MAX_TRIES => {
+                return self.evict(ctx, s.to, s.id, pod, tries + 1);
+            }
+            (Ok(KvResult::Txn { .. }), true) => Err(ApiError::Conflict),
+            (Ok(KvResult::Txn { responses, .. }), false) => {
+                match eviction::decide(&responses, ctx.now()) {
+                    Verdict::Answer(a) => a,
+                    Verdict::Write(op) => {
+                        let mut storage = ctx.scoped(STORAGE_PORT);
+                        let call = self.storage.call(
+                            &mut storage,
+                            op,
+                            ReadMode::Linearizable,
+                            WRITE_TIMEOUT,
+                        );
+                        let mut next = s.clone();
+                        next.evict = Some((pod, tries, true));
+                        self.stored.insert(call, next);
+                        return;
+                    }
+                }
+            }
+            (Ok(other), _) => Err(ApiError::Storage(format!("unexpected {other:?}"))),
+        };
+        let reply = ApiResponse {
+            id: s.id,
+            result: answer,
+        };
         ctx.scoped(Port::MAIN).send(s.to, reply);
     }
 

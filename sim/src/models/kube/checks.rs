@@ -7,14 +7,27 @@
 //!
 //! [`NoTaintInUnhealthyZone`]: the node controller adds no new NoExecute taint (the step that
 //! evicts pods) in a partially disrupted zone of at most 50 nodes, restated here from the
-//! `--unhealthy-zone-threshold` rule rather than from the controller's own verdict.
+//! `--unhealthy-zone-threshold` rule rather than from the controller's own verdict, over the
+//! Ready conditions etcd holds (the most advanced member's applied state): a write that took
+//! effect though its writer never heard back counts, as it does for the controller.
+//!
+//! [`BudgetsHold`]: a voluntary eviction never leaves a workload with fewer Ready pods than
+//! its PodDisruptionBudget's `desiredHealthy`, counted from the pods' own facts (Ready from
+//! the kubelet, not ready, evicted or gone from the controllers) and the topology's budget,
+//! not from the disruption controller's status.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::facts::{LeaderChange, NodeReady, NodeTaint};
+use super::api::{ApiObject, Kind, collection_prefix};
+use super::facts::{
+    EvictionGranted, LeaderChange, NodeTaint, PodCreated, PodEvicted, PodGone, PodNotReady,
+    PodReady,
+};
+use super::objects::{Condition, NodeRecord};
 use super::zones::LARGE_CLUSTER_THRESHOLD;
 use crate::checks::invariant::{Invariant, WorldView};
 use crate::engine::{ActorId, LogEntry, LogKind, Observer, Record, SimTime};
+use crate::models::etcd::member::EtcdMember;
 
 /// Never two leaders of one Lease at once.
 #[derive(Debug, Default)]
@@ -74,10 +87,29 @@ impl Invariant for SingleLeaderPerLease {
 pub struct NoTaintInUnhealthyZone {
     threshold: f64,
     zone_of: BTreeMap<String, String>,
-    /// Registered nodes and whether they are Ready, per the facts.
-    ready: BTreeMap<String, bool>,
     /// Nodes with a NoExecute taint.
     tainted: BTreeSet<String>,
+}
+
+/// Registered nodes and whether they are Ready, as the most advanced etcd member has applied
+/// them.
+fn stored_readiness(world: &WorldView<'_>) -> BTreeMap<String, bool> {
+    let newest = (0..world.models.len())
+        .filter_map(|i| world.model::<EtcdMember>(ActorId(i as u32)))
+        .max_by_key(|m| m.applied());
+    let Some(store) = newest.and_then(EtcdMember::store) else {
+        return BTreeMap::new();
+    };
+    let prefix = collection_prefix(Kind::Node, "");
+    store
+        .range(&prefix)
+        .into_iter()
+        .filter_map(|kv| {
+            let name = kv.key.strip_prefix(&prefix)?.to_owned();
+            let node = NodeRecord::decode(&kv.value)?;
+            Some((name, node.ready == Condition::True))
+        })
+        .collect()
 }
 
 impl NoTaintInUnhealthyZone {
@@ -86,7 +118,6 @@ impl NoTaintInUnhealthyZone {
         NoTaintInUnhealthyZone {
             threshold,
             zone_of: super::zones::node_zones(cluster),
-            ready: BTreeMap::new(),
             tainted: BTreeSet::new(),
         }
     }
@@ -95,10 +126,10 @@ impl NoTaintInUnhealthyZone {
         self.zone_of.get(node).map_or("", String::as_str)
     }
 
-    fn check(&self, node: &str) -> Option<String> {
+    fn check(&self, node: &str, ready: &BTreeMap<String, bool>) -> Option<String> {
         let zone = self.zone(node);
         let (mut total, mut down) = (0usize, 0usize);
-        for (n, ready) in &self.ready {
+        for (n, ready) in ready {
             if self.zone(n) == zone {
                 total += 1;
                 down += usize::from(!ready);
@@ -119,7 +150,7 @@ impl Invariant for NoTaintInUnhealthyZone {
         "kube-no-new-eviction-in-unhealthy-zone"
     }
 
-    fn observe(&mut self, entry: &LogEntry, _world: &WorldView<'_>) -> Option<String> {
+    fn observe(&mut self, entry: &LogEntry, world: &WorldView<'_>) -> Option<String> {
         let LogKind::Record {
             record: Record::Fact(fact),
             ..
@@ -127,10 +158,6 @@ impl Invariant for NoTaintInUnhealthyZone {
         else {
             return None;
         };
-        if let Some(r) = fact.get::<NodeReady>() {
-            self.ready.insert(r.node.clone(), r.ready);
-            return None;
-        }
         let t: &NodeTaint = fact.get()?;
         if t.effect != "NoExecute" {
             return None;
@@ -140,10 +167,152 @@ impl Invariant for NoTaintInUnhealthyZone {
             return None;
         }
         let swap = !self.tainted.insert(t.node.clone());
-        if swap { None } else { self.check(&t.node) }
+        if swap {
+            None
+        } else {
+            self.check(&t.node, &stored_readiness(world))
+        }
     }
 
     fn finish(&mut self, _end: SimTime, _world: &WorldView<'_>) -> Option<String> {
         None
+    }
+}
+
+/// A voluntary eviction (the Eviction API's) never takes a Ready pod when that leaves its
+/// workload below the budget's `desiredHealthy`. An eviction of a pod that was not Ready
+/// (allowed while the budget holds) is not counted against it.
+#[derive(Debug)]
+pub struct BudgetsHold {
+    /// Per workload with a budget: `desiredHealthy` at its replica count.
+    desired: BTreeMap<String, u32>,
+    owner: BTreeMap<String, String>,
+    ready: BTreeSet<String>,
+}
+
+impl BudgetsHold {
+    /// The check for `cluster`'s budgets.
+    pub fn new(cluster: &topology::Cluster) -> Self {
+        BudgetsHold {
+            desired: cluster
+                .spec
+                .workloads
+                .iter()
+                .filter_map(|w| Some((w.name.clone(), w.pdb.as_ref()?.desired_healthy(w.replicas))))
+                .collect(),
+            owner: BTreeMap::new(),
+            ready: BTreeSet::new(),
+        }
+    }
+
+    fn ready_of(&self, workload: &str) -> usize {
+        self.ready
+            .iter()
+            .filter(|p| self.owner.get(*p).is_some_and(|o| o == workload))
+            .count()
+    }
+}
+
+impl Invariant for BudgetsHold {
+    fn name(&self) -> &str {
+        "kube-disruption-budgets-hold"
+    }
+
+    fn observe(&mut self, entry: &LogEntry, _world: &WorldView<'_>) -> Option<String> {
+        let LogKind::Record {
+            record: Record::Fact(fact),
+            ..
+        } = &entry.kind
+        else {
+            return None;
+        };
+        if let Some(c) = fact.get::<PodCreated>() {
+            self.owner.insert(c.pod.clone(), c.workload.clone());
+        } else if let Some(r) = fact.get::<PodReady>() {
+            self.ready.insert(r.pod.clone());
+        } else if let Some(p) = fact.get::<PodNotReady>() {
+            self.ready.remove(&p.pod);
+        } else if let Some(p) = fact.get::<PodEvicted>() {
+            self.ready.remove(&p.pod);
+        } else if let Some(p) = fact.get::<PodGone>() {
+            self.ready.remove(&p.pod);
+        } else if let Some(e) = fact.get::<EvictionGranted>() {
+            let was_ready = self.ready.remove(&e.pod);
+            let desired = *self.desired.get(&e.workload)?;
+            let left = self.ready_of(&e.workload);
+            if was_ready && (left as u64) < u64::from(desired) {
+                return Some(format!(
+                    "the eviction of {} left {left} Ready pods of {}; its PodDisruptionBudget needs {desired}",
+                    e.pod, e.workload
+                ));
+            }
+        }
+        None
+    }
+
+    fn finish(&mut self, _end: SimTime, _world: &WorldView<'_>) -> Option<String> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::FactRecord;
+
+    fn entry(fact: FactRecord) -> LogEntry {
+        LogEntry {
+            time: SimTime::ZERO,
+            kind: LogKind::Record {
+                observer: Observer::Actor(0),
+                record: Record::Fact(fact),
+            },
+        }
+    }
+
+    #[test]
+    fn an_eviction_below_the_budget_is_caught() {
+        let cluster = topology::default_cluster().expect("default topology");
+        // web: 3 replicas, minAvailable 2.
+        let mut check = BudgetsHold::new(&cluster);
+        let dir = crate::engine::Directory {
+            hosts: Vec::new(),
+            actors: Vec::new(),
+        };
+        let net = crate::net::Network::new(0, crate::net::LinkConfig::default());
+        let view = WorldView {
+            directory: &dir,
+            host_up: &[],
+            actor_running: &[],
+            net: &net,
+            models: &[],
+        };
+        let mut feed = |f: FactRecord| check.observe(&entry(f), &view);
+        for pod in ["web-a", "web-b", "web-c"] {
+            let pod = pod.to_owned();
+            assert_eq!(
+                feed(FactRecord::new(PodCreated {
+                    pod: pod.clone(),
+                    workload: "web".into()
+                })),
+                None
+            );
+            assert_eq!(
+                feed(FactRecord::new(PodReady {
+                    pod,
+                    node: "n".into()
+                })),
+                None
+            );
+        }
+        let evict = |pod: &str| {
+            FactRecord::new(EvictionGranted {
+                pod: pod.into(),
+                workload: "web".into(),
+            })
+        };
+        assert_eq!(feed(evict("web-a")), None, "3 Ready, one may go");
+        let broken = feed(evict("web-b")).expect("the second leaves 1 of 2");
+        assert!(broken.contains("left 1 Ready pods of web"), "{broken}");
     }
 }

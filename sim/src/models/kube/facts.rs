@@ -232,3 +232,78 @@ impl Fact for PodGone {
         fact_json(self)
     }
 }
+
+/// `kubectl drain` cordoned `node` (or uncordon lifted it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeCordoned {
+    /// The node.
+    pub node: String,
+    /// Cordoned (true) or uncordoned.
+    pub cordoned: bool,
+}
+
+impl Fact for NodeCordoned {
+    fn kind(&self) -> &'static str {
+        "kube/node-cordoned"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}
+
+/// The Eviction API granted the voluntary eviction of `pod` (a drain's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EvictionGranted {
+    /// `namespace/name`.
+    pub pod: String,
+    /// Its workload.
+    pub workload: String,
+}
+
+impl Fact for EvictionGranted {
+    fn kind(&self) -> &'static str {
+        "kube/eviction-granted"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}
+
+/// A drain of `node` cannot evict `pod`: the Eviction API's answer, as `kubectl drain`
+/// prints it before it retries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DrainBlocked {
+    /// The node being drained.
+    pub node: String,
+    /// `namespace/name`.
+    pub pod: String,
+    /// Why.
+    pub message: String,
+}
+
+impl Fact for DrainBlocked {
+    fn kind(&self) -> &'static str {
+        "kube/drain-blocked"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}
+
+/// A drain of `node` finished: every pod it evicted is gone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DrainDone {
+    /// The node.
+    pub node: String,
+    /// Pods evicted.
+    pub pods: u32,
+}
+
+impl Fact for DrainDone {
+    fn kind(&self) -> &'static str {
+        "kube/drain-done"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}

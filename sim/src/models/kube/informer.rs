@@ -1,11 +1,12 @@
 //! An informer: client-go's reflector keeping a local copy of one collection (a kind in a
 //! namespace) by LIST, then WATCH from the list's revision, and the changes handed to the
 //! controller that owns it (client-go `tools/cache`, v0.29-v0.32):
-//! - a watch stream that ends (the server or haproxy closed it, the server's process died)
-//!   is opened again at once from the last revision seen; a WATCH whose connection is
-//!   refused is tried again after the reflector's back-off (800 ms, doubling to 30 s, reset
-//!   after two good minutes); any other failure (a LIST that fails, a connection found dead)
-//!   ends `ListAndWatch`, which lists again after the back-off;
+//! - a watch stream that ends once it was up (the apiserver answered its headers; then the
+//!   server or haproxy closed it, or the server's process died) is opened again at once from
+//!   the last revision seen; a WATCH that fails before that (refused, or closed by haproxy
+//!   with no server to take it) is tried again after the reflector's back-off (800 ms,
+//!   doubling to 30 s, reset after two good minutes); any other failure (a LIST that fails, a
+//!   connection found dead) ends `ListAndWatch`, which lists again after the back-off;
 //! - the connection is checked as client-go's HTTP/2 transport checks it: after
 //!   `HTTP2_READ_IDLE_TIMEOUT_SECONDS` (30 s) without a frame, a PING; no answer within
 //!   `HTTP2_PING_TIMEOUT_SECONDS` (15 s) closes the connection and the watch ends;
@@ -139,6 +140,8 @@ pub struct Informer {
     connected: bool,
     /// The next retry re-opens the watch rather than listing.
     retry_watch: bool,
+    /// The current watch's stream is up (its first event, the headers, came).
+    established: bool,
 }
 
 impl Informer {
@@ -161,6 +164,7 @@ impl Informer {
             running: false,
             connected: false,
             retry_watch: false,
+            established: false,
         }
     }
 
@@ -220,6 +224,7 @@ impl Informer {
     fn watch(&mut self, ctx: &mut Ctx<'_>) {
         let id = self.id();
         self.phase = Phase::Watching(id);
+        self.established = false;
         self.peer = None;
         self.heard = ctx.now();
         self.pinged = false;
@@ -254,9 +259,14 @@ impl Informer {
         ctx.set_timer(wait, InformerTimer::Retry(id));
     }
 
-    /// The watch stream ended: open it again from where it stopped.
+    /// The watch stream ended: open it again from where it stopped, at once if it was up,
+    /// else after the back-off.
     fn watch_ended(&mut self, ctx: &mut Ctx<'_>) {
-        self.watch(ctx);
+        if self.established {
+            self.watch(ctx);
+        } else {
+            self.watch_refused(ctx);
+        }
     }
 
     /// The WATCH's connection was refused: try it again after the back-off.
@@ -278,6 +288,7 @@ impl Informer {
                     if self.phase == Phase::Watching(e.id) {
                         self.peer = Some(from);
                         self.heard = ctx.now();
+                        self.established = true;
                         self.on_changes(e, out);
                     }
                 } else if let Some(p) = msg.downcast_ref::<ApiPong>() {

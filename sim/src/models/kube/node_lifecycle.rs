@@ -284,7 +284,7 @@ impl NodeMonitor {
             match kind {
                 Kind::Node => self.nodes.retain(|n, _| listed.contains(n.as_str())),
                 Kind::Pod => self.pods.retain(|n, _| listed.contains(n.as_str())),
-                Kind::Lease | Kind::Workload => {}
+                Kind::Lease | Kind::Workload | Kind::Pdb => {}
             }
         }
         for (name, stored) in resp.result.iter().flatten() {
@@ -304,7 +304,7 @@ impl NodeMonitor {
                         merge(&mut self.pods, name, pod);
                     }
                 }
-                Kind::Workload => {}
+                Kind::Workload | Kind::Pdb => {}
             }
         }
         if pass.waiting.is_empty() {

@@ -3,8 +3,8 @@
 //! (`node.kubernetes.io/not-ready` and `node.kubernetes.io/unreachable`, NoSchedule and
 //! NoExecute); a Pod's node, Ready condition, NoExecute toleration and deletion.
 
-use topology::WorkloadKind;
 use topology::policy::scheduler::cluster::{NOT_READY_TAINT, UNREACHABLE_TAINT};
+use topology::{IntOrPercent, Pdb, WorkloadKind};
 
 use super::api::{ApiObject, Kind};
 use crate::engine::SimTime;
@@ -110,6 +110,8 @@ pub struct Taint {
 pub struct NodeRecord {
     /// The Ready condition.
     pub ready: Condition,
+    /// `spec.unschedulable`: cordoned.
+    pub unschedulable: bool,
     /// The node controller's taints, in (key, effect) order.
     pub taints: Vec<Taint>,
 }
@@ -119,6 +121,7 @@ impl NodeRecord {
     pub fn registered() -> Self {
         NodeRecord {
             ready: Condition::True,
+            unschedulable: false,
             taints: Vec::new(),
         }
     }
@@ -158,6 +161,9 @@ impl ApiObject for NodeRecord {
 
     fn encode(&self) -> String {
         let mut s = self.ready.as_str().to_owned();
+        if self.unschedulable {
+            s.push_str(" cordoned");
+        }
         for t in &self.taints {
             s.push_str(&format!(
                 " {}:{}:{}",
@@ -170,8 +176,9 @@ impl ApiObject for NodeRecord {
     }
 
     fn decode(text: &str) -> Option<Self> {
-        let mut parts = text.split(' ');
+        let mut parts = text.split(' ').peekable();
         let ready = Condition::parse(parts.next()?)?;
+        let unschedulable = parts.next_if_eq(&"cordoned").is_some();
         let taints = parts
             .map(|p| {
                 let mut f = p.split(':');
@@ -189,7 +196,11 @@ impl ApiObject for NodeRecord {
                 Some(Taint { key, effect, added })
             })
             .collect::<Option<Vec<_>>>()?;
-        Some(NodeRecord { ready, taints })
+        Some(NodeRecord {
+            ready,
+            unschedulable,
+            taints,
+        })
     }
 }
 
@@ -294,6 +305,84 @@ impl ApiObject for PodRecord {
     }
 }
 
+/// A PodDisruptionBudget: its spec (selecting one workload's pods) and the status the
+/// disruption controller writes, which the eviction API reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PdbRecord {
+    /// The workload whose pods it selects.
+    pub owner: String,
+    /// `minAvailable` / `maxUnavailable`.
+    pub spec: Pdb,
+    /// `status`, once the disruption controller computed it.
+    pub status: Option<PdbStatus>,
+}
+
+/// A PDB's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PdbStatus {
+    /// `currentHealthy`: Ready pods not being deleted.
+    pub current_healthy: u32,
+    /// `desiredHealthy`.
+    pub desired_healthy: u32,
+    /// `disruptionsAllowed`.
+    pub disruptions_allowed: u32,
+}
+
+impl ApiObject for PdbRecord {
+    const KIND: Kind = Kind::Pdb;
+
+    fn encode(&self) -> String {
+        let bound = |v: &Option<IntOrPercent>| v.map_or("-".to_owned(), |v| v.to_string());
+        let status = self.status.map_or("-".to_owned(), |s| {
+            format!(
+                "{}/{}/{}",
+                s.current_healthy, s.desired_healthy, s.disruptions_allowed
+            )
+        });
+        format!(
+            "{} {} {} {status}",
+            self.owner,
+            bound(&self.spec.min_available),
+            bound(&self.spec.max_unavailable)
+        )
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split(' ');
+        let owner = parts.next()?.to_owned();
+        let bound = |s: &str| -> Option<Option<IntOrPercent>> {
+            match s {
+                "-" => Some(None),
+                s => match s.strip_suffix('%') {
+                    Some(p) => Some(Some(IntOrPercent::Percent(p.parse().ok()?))),
+                    None => Some(Some(IntOrPercent::Count(s.parse().ok()?))),
+                },
+            }
+        };
+        let min_available = bound(parts.next()?)?;
+        let max_unavailable = bound(parts.next()?)?;
+        let status = match parts.next()? {
+            "-" => None,
+            s => {
+                let mut n = s.split('/').map(|v| v.parse::<u32>().ok());
+                Some(PdbStatus {
+                    current_healthy: n.next()??,
+                    desired_healthy: n.next()??,
+                    disruptions_allowed: n.next()??,
+                })
+            }
+        };
+        Some(PdbRecord {
+            owner,
+            spec: Pdb {
+                min_available,
+                max_unavailable,
+            },
+            status,
+        })
+    }
+}
+
 /// A workload object (Deployment, StatefulSet, DaemonSet) as its controller reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkloadRecord {
@@ -374,6 +463,28 @@ mod tests {
             replicas: 3,
         };
         assert_eq!(WorkloadRecord::decode(&w.encode()), Some(w));
+        let mut pdb = PdbRecord {
+            owner: "web".into(),
+            spec: Pdb::min_available(2),
+            status: None,
+        };
+        assert_eq!(PdbRecord::decode(&pdb.encode()), Some(pdb.clone()));
+        pdb.spec.min_available = None;
+        pdb.spec.max_unavailable = Some(IntOrPercent::Percent(34));
+        pdb.status = Some(PdbStatus {
+            current_healthy: 3,
+            desired_healthy: 1,
+            disruptions_allowed: 2,
+        });
+        assert_eq!(PdbRecord::decode(&pdb.encode()), Some(pdb));
+        let mut cordoned = NodeRecord::registered();
+        cordoned.unschedulable = true;
+        cordoned.swap(
+            Effect::NoSchedule,
+            Some(TaintKey::NotReady),
+            SimTime::from_nanos(1),
+        );
+        assert_eq!(NodeRecord::decode(&cordoned.encode()), Some(cordoned));
         assert_eq!(NodeRecord::decode("Maybe"), None);
     }
 }

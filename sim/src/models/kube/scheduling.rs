@@ -17,7 +17,8 @@
 //! - A failed binding forgets the assumption and sends the pod to back-off.
 //!
 //! Nodes are the registered Node objects, with the topology's labels, resources and kubeadm's
-//! control-plane taint, and the node controller's taints as the Node object has them; pods
+//! control-plane taint, and the node controller's taints and the cordon as the Node object
+//! has them; pods
 //! are the workloads' pods as `render` writes them.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -26,7 +27,7 @@ use topology::Cluster;
 use topology::policy::scheduler::cluster::{nodes as topology_nodes, workload_pod};
 use topology::policy::scheduler::{
     Node as PolicyNode, Outcome, Placed, Pod as PolicyPod, Taint as PolicyTaint, TaintEffect,
-    schedule,
+    UNSCHEDULABLE_TAINT, schedule,
 };
 
 use super::api::{ApiError, ApiOp, Stored, split_name};
@@ -222,6 +223,17 @@ impl Scheduler {
                 let stored = self.nodes.objects().get(&n.name)?;
                 let record = stored.decode::<NodeRecord>()?.object;
                 let mut node = n.clone();
+                node.unschedulable = record.unschedulable;
+                // The node lifecycle controller taints a cordoned node on the Node update
+                // (`doNoScheduleTaintingPass`, milliseconds later); here it comes with the
+                // cordon. A spread constraint honouring taints then skips the node.
+                if record.unschedulable {
+                    node.taints.push(PolicyTaint {
+                        key: UNSCHEDULABLE_TAINT.to_owned(),
+                        value: String::new(),
+                        effect: TaintEffect::NoSchedule,
+                    });
+                }
                 node.taints
                     .extend(record.taints.iter().map(|t| PolicyTaint {
                         key: t.key.as_str().to_owned(),

@@ -13,8 +13,9 @@ use topology::policy::vrrp::priority_order;
 
 use super::apiserver::{ApiserverConfig, KubeApiserver};
 use super::apply::{Applier, manifests};
-use super::checks::{NoTaintInUnhealthyZone, SingleLeaderPerLease};
+use super::checks::{BudgetsHold, NoTaintInUnhealthyZone, SingleLeaderPerLease};
 use super::controller_manager::ControllerManager;
+use super::drain::Drainer;
 use super::elector::{ElectorConfig, LeaderCandidate, LeaderWork};
 use super::kubelet::{Kubelet, KubeletConfig};
 use super::kubelet_pods::ready_delays;
@@ -35,6 +36,8 @@ pub const CONTROLLER_MANAGER: &str = "kube-controller-manager";
 pub const KUBELET_MODEL: &str = "kubelet";
 /// Model name of the operator's script that applies the workloads once the nodes joined.
 pub const APPLIER_MODEL: &str = "kubectl-apply";
+/// Model name of the operator's `kubectl drain` / `kubectl uncordon`.
+pub const DRAINER_MODEL: &str = "kubectl-drain";
 
 /// What [`add_control_plane`] added.
 #[derive(Clone, Debug, Default)]
@@ -126,12 +129,16 @@ pub fn add_control_plane_with(
     let nodes = cluster.spec.hosts.iter().map(|h| h.name.clone()).collect();
     let applier = Applier::new(kubelet.vip.clone(), nodes, manifests(cluster));
     sim.add_actor(outside, APPLIER_MODEL, Box::new(applier))?;
+    let drainer = Drainer::new(kubelet.vip.clone(), cluster);
+    let drainer = sim.add_actor(outside, DRAINER_MODEL, Box::new(drainer))?;
+    sim.add_operator(drainer);
     let probe = ProbeAt {
         host: OUTSIDE_HOST,
         from: PROBE_INTERVAL,
     };
     actors.vip = add_vip(sim, cluster, Some(probe))?;
     sim.add_invariant(Box::new(SingleLeaderPerLease::default()));
+    sim.add_invariant(Box::new(BudgetsHold::new(cluster)));
     sim.add_invariant(Box::new(NoTaintInUnhealthyZone::new(
         cluster,
         monitor.unhealthy_zone_threshold,

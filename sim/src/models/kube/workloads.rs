@@ -5,7 +5,8 @@
 //! - **ReplicaSet** (`pkg/controller/replicaset`, what a Deployment's pods come from): the
 //!   active pods are the owner's pods without a `deletionTimestamp` (`FilterActivePods`); a
 //!   pod being deleted (evicted from a dead node, Terminating for as long as its kubelet
-//!   is gone) no longer counts, so a replacement is created at once. Creations not yet seen
+//!   is gone) no longer counts, so a replacement is created at once, named
+//!   `<name>-<five random characters>`. Creations not yet seen
 //!   come back through the informer count as made (the controller's "expectations"), so
 //!   nothing is created twice.
 //! - **StatefulSet** (`pkg/controller/statefulset`, `podManagementPolicy: OrderedReady`, the
@@ -21,10 +22,12 @@
 //! (`DefaultControllerRateLimiter`: 5 ms doubling per failure, at most 1000 s). Scaling down
 //! (HPA), rolling updates and ReplicaSet's slow-start batches are not modelled.
 
+use rand::Rng;
 use topology::policy::scheduler::cluster::place_workloads;
 use topology::{Cluster, WorkloadKind};
 
 use super::api::{ApiError, ApiOp, Stored, split_name};
+use super::disruption::{DisruptionController, Outcome};
 use super::facts::PodCreated;
 use super::informer::{ApiPath, Informer};
 use super::objects::{PodRecord, WorkloadRecord};
@@ -100,6 +103,8 @@ pub struct WorkloadControllers {
     pods: Informer,
     /// Creations in flight, by pod (`namespace/name`) and owner.
     creations: Writes<(String, String)>,
+    /// The disruption controller, sharing the Pod and workload informers.
+    disruption: DisruptionController,
     failures: u32,
     generation: u64,
     retry_armed: bool,
@@ -113,6 +118,7 @@ impl WorkloadControllers {
             workloads: Informer::new::<WorkloadRecord>("", ApiPath::Local),
             pods: Informer::new::<PodRecord>("", ApiPath::Local),
             creations: Writes::new(ApiPath::Local, WRITES_PORT),
+            disruption: DisruptionController::default(),
             failures: 0,
             generation: 0,
             retry_armed: false,
@@ -124,6 +130,7 @@ impl WorkloadControllers {
         self.stop();
         self.workloads.start(&mut ctx.scoped(WORKLOADS_PORT));
         self.pods.start(&mut ctx.scoped(PODS_PORT));
+        self.disruption.start(ctx);
     }
 
     /// Leadership lost: forget everything.
@@ -132,6 +139,7 @@ impl WorkloadControllers {
         self.workloads.stop();
         self.pods.stop();
         self.creations.clear();
+        self.disruption.stop();
         self.failures = 0;
         self.retry_armed = false;
     }
@@ -154,6 +162,18 @@ impl WorkloadControllers {
                 }
                 return Ok(());
             }
+            Err(e) => e,
+        };
+        let event = match self.disruption.offer(ctx, event) {
+            Ok(Outcome::Changed) => {
+                self.sync(ctx);
+                return Ok(());
+            }
+            Ok(Outcome::WriteFailed) => {
+                self.retry_later(ctx);
+                return Ok(());
+            }
+            Ok(Outcome::Nothing) => return Ok(()),
             Err(e) => e,
         };
         let event = match route_to(&mut self.creations, WRITES_PORT, ctx, event) {
@@ -191,17 +211,19 @@ impl WorkloadControllers {
             }
             // It exists: the informer will say so.
             Err(ApiError::Conflict) => {}
-            Err(_) => {
-                self.failures += 1;
-                if !self.retry_armed {
-                    self.retry_armed = true;
-                    let shift = self.failures.saturating_sub(1).min(20);
-                    let delay =
-                        SimDuration::from_nanos(RETRY_BASE.as_nanos() << shift).min(RETRY_MAX);
-                    ctx.scoped(Port::MAIN)
-                        .set_timer(delay, WorkloadResync(self.generation));
-                }
-            }
+            Err(_) => self.retry_later(ctx),
+        }
+    }
+
+    /// A write failed: sync again after the rate limiter's delay.
+    fn retry_later(&mut self, ctx: &mut Ctx<'_>) {
+        self.failures += 1;
+        if !self.retry_armed {
+            self.retry_armed = true;
+            let shift = self.failures.saturating_sub(1).min(20);
+            let delay = SimDuration::from_nanos(RETRY_BASE.as_nanos() << shift).min(RETRY_MAX);
+            ctx.scoped(Port::MAIN)
+                .set_timer(delay, WorkloadResync(self.generation));
         }
     }
 
@@ -231,6 +253,8 @@ impl WorkloadControllers {
         if !self.pods.synced() || !self.workloads.synced() || self.retry_armed {
             return;
         }
+        self.disruption
+            .sync(ctx, self.pods.objects(), self.workloads.objects());
         for mut spec in self.specs.clone() {
             let full = format!("{}/{}", spec.namespace, spec.name);
             let Some(object) = self
@@ -261,15 +285,15 @@ impl WorkloadControllers {
             .filter(|(n, p)| p.owner == spec.name && p.deleted.is_none() && !self.creating(n))
             .count();
         let creating = self.creations_of(spec);
-        let mut missing = (spec.replicas as usize).saturating_sub(active + creating);
-        let mut k = 0u32;
-        while missing > 0 {
-            let name = format!("{}-{k}", spec.name);
-            if !self.known(&format!("{prefix}{name}")) {
-                self.create(ctx, spec, &name, "");
-                missing -= 1;
-            }
-            k += 1;
+        let missing = (spec.replicas as usize).saturating_sub(active + creating);
+        for _ in 0..missing {
+            let name = loop {
+                let name = format!("{}-{}", spec.name, random_suffix(ctx));
+                if !self.known(&format!("{prefix}{name}")) {
+                    break name;
+                }
+            };
+            self.create(ctx, spec, &name, "");
         }
     }
 
@@ -306,4 +330,18 @@ impl WorkloadControllers {
             }
         }
     }
+}
+
+/// The alphabet of `generateName` suffixes (`utilrand.String`: no vowels, no look-alikes).
+const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// A pod name's random five-character suffix, from the run's random stream (upstream names a
+/// ReplicaSet's pods `<name>-<template hash>-<suffix>`; one template here, so no hash).
+fn random_suffix(ctx: &mut Ctx<'_>) -> String {
+    (0..5)
+        .map(|_| {
+            let i = ctx.rng().random_range(0..SUFFIX_ALPHABET.len());
+            char::from(SUFFIX_ALPHABET[i])
+        })
+        .collect()
 }

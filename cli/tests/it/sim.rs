@@ -262,7 +262,7 @@ fn a_non_default_topology_is_part_of_the_replay_command() {
 }
 
 #[test]
-fn node_drain_says_the_kubernetes_layer_is_not_modelled() {
+fn node_drain_cordons_and_drains_the_worker() {
     let out = succeed(&[
         "sim",
         "run",
@@ -271,6 +271,9 @@ fn node_drain_says_the_kubernetes_layer_is_not_modelled() {
         "--duration",
         "70s",
     ]);
-    assert!(out.contains("note: Drains are not modelled yet"), "{out}");
-    assert!(out.contains("Drain"), "{out}");
+    assert!(!out.contains("not modelled"), "{out}");
+    assert!(
+        out.contains("cordoned at 1m") && out.contains("drained at 1m"),
+        "{out}"
+    );
 }

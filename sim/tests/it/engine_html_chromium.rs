@@ -87,9 +87,10 @@ fn report_lanes_render_in_headless_chromium() {
         let width = lane["drawnWidth"].as_u64().expect("width");
         assert!(lane["segments"].as_u64().unwrap_or(0) >= 1, "{lane}");
         // A node's lane starts at the controller's first verdict on it (its first lease
-        // renewal seen by the leader, about 10 to 20 s in): within the run's first tenth.
+        // renewal seen by the leader, about 10 to 20 s in), a workload's once its rollout is
+        // complete (under 90 s): within the run's first tenth.
         let component = lane["component"].as_str().unwrap_or("");
-        let from = if component.starts_with("node/") {
+        let from = if component.starts_with("node/") || component.starts_with("workload/") {
             900
         } else {
             995

@@ -408,3 +408,46 @@ pub enum VolumeAccessMode {
     /// Mounted by one pod at a time.
     ReadWriteOncePod,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_scale_as_the_disruption_controller_does() {
+        let min = |v| Pdb {
+            min_available: Some(v),
+            max_unavailable: None,
+        };
+        let max = |v| Pdb {
+            min_available: None,
+            max_unavailable: Some(v),
+        };
+        // minAvailable 2 of 3: two must stay, one may go while all three are Ready.
+        assert_eq!(min(IntOrPercent::Count(2)).desired_healthy(3), 2);
+        assert_eq!(
+            min(IntOrPercent::Count(2)).disruptions_allowed_with(3, 3),
+            1
+        );
+        assert_eq!(
+            min(IntOrPercent::Count(2)).disruptions_allowed_with(2, 3),
+            0
+        );
+        // Percentages round up: 50% of 3 keeps 2; maxUnavailable 50% of 3 lets 2 go.
+        assert_eq!(min(IntOrPercent::Percent(50)).desired_healthy(3), 2);
+        assert_eq!(max(IntOrPercent::Percent(50)).desired_healthy(3), 1);
+        assert_eq!(
+            max(IntOrPercent::Count(1)).disruptions_allowed_with(3, 3),
+            1
+        );
+        // With every pod healthy both helpers agree.
+        for pdb in [min(IntOrPercent::Count(2)), max(IntOrPercent::Percent(34))] {
+            for n in 0..6 {
+                assert_eq!(
+                    pdb.disruptions_allowed_with(n, n),
+                    pdb.disruptions_allowed(n)
+                );
+            }
+        }
+    }
+}

@@ -6,11 +6,18 @@
 //! ([`NodeReady`]: Unknown by the node lifecycle controller, True by the kubelet), from its
 //! registration. The apiserver lanes: `apiserver/<host>` is up while that apiserver's
 //! `/readyz` answers 200 ([`ApiserverReady`]), down from a 500 or from the moment the process
-//! dies or is paused, from its first answer.
+//! dies or is paused, from its first answer. The workload lanes: `workload/<ns>/<name>` is up
+//! while all of its replicas are Ready (the most it ever had Ready at once), degraded while
+//! some are, down while none is: the pods a Service's EndpointSlice lists (how fast
+//! kube-proxy programs them on each node is not modelled yet), from when it was first whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::facts::{ApiserverReady, LeaderChange, NodeReady};
+use super::api::split_name;
+use super::facts::{
+    ApiserverReady, EvictionGranted, LeaderChange, NodeReady, PodCreated, PodEvicted, PodGone,
+    PodNotReady, PodReady,
+};
 use crate::checks::timeline::{Interval, Timeline};
 use crate::engine::{LogEntry, LogKind, Observer, Record, SimTime, Status};
 use topology::component::Component;
@@ -113,6 +120,75 @@ pub fn apiserver_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
     changes
         .into_iter()
         .map(|(host, lane)| to_timeline(Component::Apiserver(host).to_string(), &lane, end))
+        .collect()
+}
+
+/// One `workload/<ns>/<name>` lane per workload whose pods became Ready, until `end`.
+pub fn workload_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
+    let mut owner: BTreeMap<String, String> = BTreeMap::new();
+    let mut ready: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut most: BTreeMap<String, usize> = BTreeMap::new();
+    let mut changes: BTreeMap<String, Vec<(SimTime, Status)>> = BTreeMap::new();
+    for entry in log {
+        let LogKind::Record {
+            record: Record::Fact(fact),
+            ..
+        } = &entry.kind
+        else {
+            continue;
+        };
+        let (pod, up) = if let Some(c) = fact.get::<PodCreated>() {
+            let ns = split_name(&c.pod).0;
+            owner.insert(c.pod.clone(), format!("{ns}/{}", c.workload));
+            continue;
+        } else if let Some(p) = fact.get::<PodReady>() {
+            (&p.pod, true)
+        } else if let Some(p) = fact.get::<PodNotReady>() {
+            (&p.pod, false)
+        } else if let Some(p) = fact.get::<PodEvicted>() {
+            (&p.pod, false)
+        } else if let Some(p) = fact.get::<PodGone>() {
+            (&p.pod, false)
+        } else if let Some(e) = fact.get::<EvictionGranted>() {
+            // Terminating: its endpoint is no longer ready.
+            (&e.pod, false)
+        } else {
+            continue;
+        };
+        let Some(workload) = owner.get(pod) else {
+            continue;
+        };
+        let set = ready.entry(workload.clone()).or_default();
+        if up {
+            set.insert(pod.clone());
+        } else {
+            set.remove(pod);
+        }
+        let full = most.entry(workload.clone()).or_default();
+        *full = (*full).max(set.len());
+        let status = match set.len() {
+            0 => Status::Down,
+            n if n >= *full => Status::Up,
+            _ => Status::Degraded,
+        };
+        let lane = changes.entry(workload.clone()).or_default();
+        // Start-up is not an outage: the lane starts once the workload is whole, which a
+        // later, larger count can still move (a rollout that grows).
+        if status != Status::Up && lane.is_empty() {
+            continue;
+        }
+        push_change(lane, entry.time, status);
+    }
+    changes
+        .into_iter()
+        .map(|(workload, lane)| {
+            let (namespace, name) = split_name(&workload);
+            let component = Component::Workload {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+            };
+            to_timeline(component.to_string(), &lane, end)
+        })
         .collect()
 }
 

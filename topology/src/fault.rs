@@ -66,6 +66,12 @@ pub enum Fault {
     Drain { host: String },
     /// The host accepts pods again (kubectl uncordon).
     Uncordon { host: String },
+    /// The operator marks the host out of service (`kubectl taint nodes <host>
+    /// node.kubernetes.io/out-of-service=nodeshutdown:NoExecute`) once it is known to be down:
+    /// its pods are deleted and a StatefulSet replica there can be replaced.
+    OutOfService { host: String },
+    /// The operator removes the out-of-service taint (the host is back).
+    InService { host: String },
 }
 
 /// A fault and the moment, counted from the start of the run, when it happens.
@@ -296,13 +302,21 @@ impl Fault {
             Fault::LinkLossy { .. } => "LinkLossy",
             Fault::Drain { .. } => "Drain",
             Fault::Uncordon { .. } => "Uncordon",
+            Fault::OutOfService { .. } => "OutOfService",
+            Fault::InService { .. } => "InService",
         }
     }
 
     /// An operator's action through the API (`kubectl drain`, `kubectl uncordon`) rather than
     /// something that happens to a host: the operator's own tools carry it out.
     pub fn is_operator_action(&self) -> bool {
-        matches!(self, Fault::Drain { .. } | Fault::Uncordon { .. })
+        matches!(
+            self,
+            Fault::Drain { .. }
+                | Fault::Uncordon { .. }
+                | Fault::OutOfService { .. }
+                | Fault::InService { .. }
+        )
     }
 
     /// The one host a host-local fault happens on (its processes can notice it); `None` for
@@ -318,7 +332,9 @@ impl Fault {
             | Fault::ProcessResume { host, .. }
             | Fault::DiskLoss { host, .. }
             | Fault::Drain { host }
-            | Fault::Uncordon { host } => Some(host),
+            | Fault::Uncordon { host }
+            | Fault::OutOfService { host }
+            | Fault::InService { host } => Some(host),
             Fault::Partition { .. }
             | Fault::OneWay { .. }
             | Fault::Heal
@@ -362,7 +378,9 @@ impl fmt::Display for Fault {
             Fault::HostCrash { host }
             | Fault::HostRestart { host }
             | Fault::Drain { host }
-            | Fault::Uncordon { host } => write!(f, "{} {host}", self.kind()),
+            | Fault::Uncordon { host }
+            | Fault::OutOfService { host }
+            | Fault::InService { host } => write!(f, "{} {host}", self.kind()),
             Fault::ProcessStop { host, process }
             | Fault::ProcessTerminate { host, process }
             | Fault::ProcessStart { host, process }

@@ -102,7 +102,10 @@ impl FaultTarget for LabFaults<'_> {
                 fault,
                 "the lab does not detach guest disks",
             )),
-            Fault::Drain { .. } | Fault::Uncordon { .. } => Err(InjectError::unsupported(
+            Fault::Drain { .. }
+            | Fault::Uncordon { .. }
+            | Fault::OutOfService { .. }
+            | Fault::InService { .. } => Err(InjectError::unsupported(
                 &target,
                 fault,
                 "draining needs Kubernetes, which the lab does not run yet",

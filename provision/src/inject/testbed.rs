@@ -122,7 +122,10 @@ impl Testbed {
                 fault,
                 "test-bed hosts have no disks of their own (they share this machine's)",
             )),
-            Fault::Drain { .. } | Fault::Uncordon { .. } => Err(InjectError::unsupported(
+            Fault::Drain { .. }
+            | Fault::Uncordon { .. }
+            | Fault::OutOfService { .. }
+            | Fault::InService { .. } => Err(InjectError::unsupported(
                 &target,
                 fault,
                 "the test bed runs no Kubernetes to drain",

@@ -127,7 +127,11 @@ impl Simulation {
                 }
                 None => "unknown-host",
             },
-            Fault::DiskLoss { .. } | Fault::Drain { .. } | Fault::Uncordon { .. } => "notified",
+            Fault::DiskLoss { .. }
+            | Fault::Drain { .. }
+            | Fault::Uncordon { .. }
+            | Fault::OutOfService { .. }
+            | Fault::InService { .. } => "notified",
         }
     }
 }

@@ -16,8 +16,9 @@ use crate::models::ceph::facts::{PgCounts, Recovered};
 use crate::models::etcd::EtcdLeader;
 use crate::models::etcd::availability::COMPONENT as ETCD_LANE;
 use crate::models::kube::facts::{
-    DrainBlocked, DrainDone, LeaderChange, NodeCordoned, NodeReady, NodeTaint, PodCreated,
-    PodEvicted, PodGone, PodNotReady, PodPending, PodReady, PodScheduled, ZoneDisruption,
+    DrainBlocked, DrainDone, LeaderChange, NodeCordoned, NodeOutOfService, NodeReady, NodeTaint,
+    PodCreated, PodEvicted, PodForceDeleted, PodGone, PodNotReady, PodPending, PodReady,
+    PodScheduled, ZoneDisruption,
 };
 use crate::models::kube::setup::ELECTED;
 use crate::models::vip::facts::VipMaster;
@@ -185,6 +186,15 @@ impl NodeStory {
                 &b.node,
                 format!("drain blocked on {} at {at}: {}", b.pod, b.message),
             );
+        } else if let Some(o) = fact.get::<NodeOutOfService>() {
+            let what = if o.out_of_service {
+                "tainted out-of-service"
+            } else {
+                "out-of-service taint removed"
+            };
+            self.push(&o.node, format!("{what} at {at}"));
+        } else if let Some(PodForceDeleted { node, .. }) = fact.get() {
+            self.count(node, "pods force-deleted", &at);
         } else if let Some(DrainDone { node, pods }) = fact.get() {
             self.push(node, format!("drained at {at} ({pods} pods evicted)"));
         } else if let Some(z) = fact.get::<ZoneDisruption>() {

@@ -150,7 +150,7 @@ mod tests {
                     Fault::OneWay { from: a, to: b }
                     | Fault::LinkSlow { a, b, .. }
                     | Fault::LinkLossy { a, b, .. } => assert_ne!(a, b, "{}", timed.fault),
-                    Fault::Drain { .. } | Fault::Uncordon { .. } => drains += 1,
+                    f if f.is_operator_action() => drains += 1,
                     _ => {}
                 }
             }

@@ -60,9 +60,9 @@ pub enum SimError {
 /// Said in every outcome (and so in the CLI summary and the HTML report) whose plan drains or
 /// uncordons a host while the world runs no Kubernetes model.
 pub const KUBERNETES_NOT_MODELLED: &str = "This topology runs no Kubernetes control plane in the \
-simulator (it has no API VIP or no control-plane host): Drain and Uncordon only notify the \
-simulated models, so the drain has no simulated effect (no pods move, no PodDisruptionBudget is \
-checked).";
+simulator (it has no API VIP or no control-plane host): Drain, Uncordon, OutOfService and \
+InService only notify the simulated models, so they have no simulated effect (no pods move, no \
+PodDisruptionBudget is checked).";
 
 /// Where the plan of a run came from, so the reports can print the command that reproduces it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -333,12 +333,7 @@ fn notes(plan: &FaultPlan, kubernetes: bool) -> Vec<String> {
 
 /// The drain caveat, while no model acts on a drain.
 fn kubernetes_notes(plan: &FaultPlan) -> Vec<String> {
-    let drains = plan.faults.iter().any(|f| {
-        matches!(
-            f.fault,
-            topology::fault::Fault::Drain { .. } | topology::fault::Fault::Uncordon { .. }
-        )
-    });
+    let drains = plan.faults.iter().any(|f| f.fault.is_operator_action());
     if drains {
         vec![KUBERNETES_NOT_MODELLED.to_owned()]
     } else {

@@ -11,9 +11,10 @@ use sim::engine::{NullSink, SimDuration, SimTime, Simulation};
 use sim::models::kube::drain::{DELETE_POLL, EVICTION_RETRY};
 use sim::models::kube::eviction::VIOLATES_BUDGET;
 use sim::models::kube::facts::{
-    DrainBlocked, DrainDone, EvictionGranted, NodeCordoned, PodCreated, PodEvicted, PodGone,
-    PodPending, PodReady, PodScheduled,
+    DrainBlocked, DrainDone, EvictionGranted, NodeCordoned, PodCreated, PodEvicted,
+    PodForceDeleted, PodGone, PodPending, PodReady, PodScheduled,
 };
+use sim::models::kube::node_lifecycle::POD_GC_PERIOD;
 use sim::models::kube::scheduling::MAX_BACKOFF;
 use topology::fault::Fault;
 use topology::policy::scheduler::cluster::place_workloads;
@@ -357,4 +358,49 @@ fn a_drain_against_a_budget_allowing_no_disruption_never_finishes_and_says_why()
     let blocked = facts::<DrainBlocked>(&sim);
     assert_eq!(blocked.len(), web_on(&cluster, host), "{blocked:?}");
     assert!(blocked.iter().all(|(_, b)| b.message == VIOLATES_BUDGET));
+}
+
+#[test]
+fn a_statefulset_replica_is_replaced_once_its_dead_node_is_out_of_service() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let Timers {
+        grace,
+        period,
+        toleration,
+        ..
+    } = Timers::of(&cluster);
+    let kv = place_workloads(&cluster)
+        .into_iter()
+        .find(|p| p.workload == "kv")
+        .expect("kv");
+    let host = kv.nodes[0].clone();
+    // The operator confirms the node is down and taints it after the eviction ran.
+    let crash = secs(120);
+    let taint = crash + grace + period + period + period + toleration + LATENCY;
+    let sim = run(
+        &cluster,
+        10,
+        &[
+            (crash, Fault::HostCrash { host: host.clone() }),
+            (taint, Fault::OutOfService { host: host.clone() }),
+        ],
+        taint + SimDuration::from_secs(60),
+    );
+    // The taint is seen at the next monitor pass; the pod garbage collector force-deletes the
+    // Terminating pod at its next collection; the StatefulSet creates kv-0 again at once.
+    let deleted =
+        first::<PodForceDeleted>(&sim, taint, |p| p.pod == "default/kv-0").expect("force-deleted");
+    assert!(
+        deleted <= taint + period + POD_GC_PERIOD + LATENCY,
+        "force-deleted at {deleted}, tainted at {taint}"
+    );
+    let recreated =
+        first::<PodCreated>(&sim, deleted, |p| p.pod == "default/kv-0").expect("recreated");
+    let (_, bound) = facts::<PodScheduled>(&sim)
+        .into_iter()
+        .find(|(t, p)| *t >= recreated && p.pod == "default/kv-0")
+        .expect("bound");
+    assert_ne!(bound.node, host);
+    let ready = first::<PodReady>(&sim, recreated, |p| p.pod == "default/kv-0").expect("Ready");
+    assert!(ready <= deleted + LATENCY, "Ready at {ready}");
 }

@@ -95,7 +95,9 @@ impl States {
             | Fault::LinkSlow { .. }
             | Fault::LinkLossy { .. }
             | Fault::Drain { .. }
-            | Fault::Uncordon { .. } => {}
+            | Fault::Uncordon { .. }
+            | Fault::OutOfService { .. }
+            | Fault::InService { .. } => {}
         }
         None
     }

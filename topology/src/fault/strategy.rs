@@ -143,7 +143,17 @@ pub fn fault(shape: &PlanShape) -> BoxedStrategy<Fault> {
     }
     if shape.drain {
         choices.push(host.clone().prop_map(|host| Fault::Drain { host }).boxed());
-        choices.push(host.prop_map(|host| Fault::Uncordon { host }).boxed());
+        choices.push(
+            host.clone()
+                .prop_map(|host| Fault::Uncordon { host })
+                .boxed(),
+        );
+        choices.push(
+            host.clone()
+                .prop_map(|host| Fault::OutOfService { host })
+                .boxed(),
+        );
+        choices.push(host.prop_map(|host| Fault::InService { host }).boxed());
     }
     let processes = pairs(targets, |t| &t.processes);
     if !processes.is_empty() {
@@ -237,7 +247,7 @@ mod tests {
             | Fault::LinkSlow { a, b, .. }
             | Fault::LinkLossy { a, b, .. } => a != b,
             Fault::Partition { groups } => sides(groups, shape.targets.hosts.len()) >= 2,
-            Fault::Drain { .. } | Fault::Uncordon { .. } => shape.drain,
+            f if f.is_operator_action() => shape.drain,
             _ => true,
         }
     }

@@ -1,6 +1,7 @@
-//! The operator's `kubectl drain --ignore-daemonsets` and `kubectl uncordon`, run from outside
-//! the cluster through the API VIP when the plan says `Drain` or `Uncordon` (kubectl
-//! `pkg/drain`, v1.29-v1.32):
+//! The operator's `kubectl drain --ignore-daemonsets`, `kubectl uncordon` and `kubectl taint
+//! node.kubernetes.io/out-of-service`, run from outside the cluster through the API VIP when
+//! the plan says `Drain`, `Uncordon`, `OutOfService` or `InService` (kubectl `pkg/drain`,
+//! v1.29-v1.32):
 //! - cordon: the Node's `spec.unschedulable` set (uncordon clears it);
 //! - the node's pods, DaemonSet pods left alone, each evicted through the Eviction API; a 429
 //!   (the budget allows no disruption now) is printed and retried every 5 s, without end
@@ -21,7 +22,7 @@ use topology::{Cluster, WorkloadKind};
 use super::api::{
     ApiError, ApiListResponse, ApiOp, ApiRequest, ApiResponse, Kind, ObjectRef, split_name,
 };
-use super::facts::{DrainBlocked, DrainDone, EvictionGranted, NodeCordoned};
+use super::facts::{DrainBlocked, DrainDone, EvictionGranted, NodeCordoned, NodeOutOfService};
 use super::informer::DIAL_TIMEOUT;
 use super::objects::{NodeRecord, PodRecord};
 use crate::engine::{Address, Ctx, Event, Model, SimDuration};
@@ -35,13 +36,31 @@ pub const DELETE_POLL: SimDuration = SimDuration::from_secs(1);
 /// The pause before a failed cordon, uncordon or list is tried again (the operator's).
 pub const RETRY: SimDuration = SimDuration::from_secs(1);
 
+/// A change to a Node the operator makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NodeEdit {
+    /// `spec.unschedulable` set (cordon) or cleared (uncordon).
+    Cordon(bool),
+    /// The out-of-service taint added or removed.
+    OutOfService(bool),
+}
+
+impl NodeEdit {
+    fn apply(self, node: &mut NodeRecord) {
+        match self {
+            NodeEdit::Cordon(on) => node.unschedulable = on,
+            NodeEdit::OutOfService(on) => node.out_of_service = on,
+        }
+    }
+}
+
 /// What a request was for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Step {
-    /// Read the node to set `spec.unschedulable` to this.
-    GetNode(String, bool),
+    /// Read the node to make this change.
+    GetNode(String, NodeEdit),
     /// Write it.
-    PutNode(String, bool),
+    PutNode(String, NodeEdit),
     /// List the pods of the node being drained.
     ListPods(String),
     /// Evict a pod of the node.
@@ -140,9 +159,23 @@ impl Drainer {
         match fault {
             Fault::Drain { host } => {
                 self.drains.insert(host.clone(), Drain::default());
-                self.act(ctx, Step::GetNode(host.clone(), true));
+                self.act(ctx, Step::GetNode(host.clone(), NodeEdit::Cordon(true)));
             }
-            Fault::Uncordon { host } => self.act(ctx, Step::GetNode(host.clone(), false)),
+            Fault::Uncordon { host } => {
+                self.act(ctx, Step::GetNode(host.clone(), NodeEdit::Cordon(false)));
+            }
+            Fault::OutOfService { host } => {
+                self.act(
+                    ctx,
+                    Step::GetNode(host.clone(), NodeEdit::OutOfService(true)),
+                );
+            }
+            Fault::InService { host } => {
+                self.act(
+                    ctx,
+                    Step::GetNode(host.clone(), NodeEdit::OutOfService(false)),
+                );
+            }
             _ => {}
         }
     }
@@ -165,20 +198,26 @@ impl Drainer {
             return;
         };
         match (step, &r.result) {
-            (Step::GetNode(node, to), Ok(stored)) => {
+            (Step::GetNode(node, edit), Ok(stored)) => {
                 let Some(mut n) = stored.object::<NodeRecord>() else {
                     return;
                 };
-                n.unschedulable = to;
+                edit.apply(&mut n);
                 let op = ApiOp::put("", &node, &n, Some(stored.resource_version));
-                self.send(ctx, op, Step::PutNode(node, to));
+                self.send(ctx, op, Step::PutNode(node, edit));
             }
-            (Step::PutNode(node, to), Ok(_)) => {
+            (Step::PutNode(node, NodeEdit::OutOfService(on)), Ok(_)) => {
+                ctx.fact(NodeOutOfService {
+                    node,
+                    out_of_service: on,
+                });
+            }
+            (Step::PutNode(node, NodeEdit::Cordon(on)), Ok(_)) => {
                 ctx.fact(NodeCordoned {
                     node: node.clone(),
-                    cordoned: to,
+                    cordoned: on,
                 });
-                if to && self.drains.contains_key(&node) {
+                if on && self.drains.contains_key(&node) {
                     self.act(ctx, Step::ListPods(node));
                 }
             }

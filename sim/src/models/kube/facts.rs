@@ -307,3 +307,40 @@ impl Fact for DrainDone {
         fact_json(self)
     }
 }
+
+/// The pod garbage collector deleted `pod` for good: it was Terminating on an out-of-service
+/// node that is not Ready.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodForceDeleted {
+    /// `namespace/name`.
+    pub pod: String,
+    /// The node.
+    pub node: String,
+}
+
+impl Fact for PodForceDeleted {
+    fn kind(&self) -> &'static str {
+        "kube/pod-force-deleted"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}
+
+/// The operator set or removed `node`'s out-of-service taint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeOutOfService {
+    /// The node.
+    pub node: String,
+    /// Tainted (true) or untainted.
+    pub out_of_service: bool,
+}
+
+impl Fact for NodeOutOfService {
+    fn kind(&self) -> &'static str {
+        "kube/node-out-of-service"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}

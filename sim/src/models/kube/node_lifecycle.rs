@@ -25,6 +25,13 @@
 //! queue is tried every 100 ms through its token bucket; a taint written starts the pods'
 //! countdowns. The kubelet writes Ready=True again when it is back (see `kubelet`).
 //!
+//! A node the operator tainted `node.kubernetes.io/out-of-service` (NoExecute): the taint
+//! eviction controller deletes its pods at the next pass (none tolerates that taint), and
+//! the pod garbage collector (`gcTerminating`, every 20 s) force-deletes the ones still
+//! Terminating while the node is not Ready, so their controllers can replace them. Upstream
+//! reacts to the taint through the node informer within milliseconds; here the next pass
+//! (at most `--node-monitor-period` later) sees it.
+//!
 //! Writes carry the `resourceVersion` read; one that fails is tried again at a later pass
 //! (a taint of the queue is queued again). The controller's client has no timeout of its own,
 //! so a write is given up after the apiserver's write deadline.
@@ -36,7 +43,9 @@ use super::api::{
     NODE_LEASE_NAMESPACE, Stored, Versioned, split_name,
 };
 use super::apiserver::WRITE_TIMEOUT;
-use super::facts::{NodeReady, NodeTaint, PodEvicted, PodNotReady, ZoneDisruption};
+use super::facts::{
+    NodeReady, NodeTaint, PodEvicted, PodForceDeleted, PodNotReady, ZoneDisruption,
+};
 use super::objects::{Condition, Effect, NodeRecord, PodRecord, Taint};
 use super::taint_eviction::Countdowns;
 use super::zones::{
@@ -94,7 +103,12 @@ pub enum ControllerTimer {
     Taint(u64),
     /// A pod's toleration ran out.
     Evict(u64, String),
+    /// The pod garbage collector's pass.
+    PodGc(u64),
 }
+
+/// The pod garbage collector's period (`gcCheckPeriod` in `pkg/controller/podgc`).
+pub const POD_GC_PERIOD: SimDuration = SimDuration::from_secs(20);
 
 /// What the controller knows of one node's heartbeat.
 #[derive(Clone, Copy, Debug)]
@@ -129,6 +143,11 @@ enum Write {
     Evict {
         pod: String,
         new: PodRecord,
+    },
+    /// The pod garbage collector's force delete.
+    ForceDelete {
+        pod: String,
+        node: String,
     },
 }
 
@@ -199,6 +218,7 @@ impl NodeMonitor {
         self.stop();
         self.leading = true;
         ctx.set_timer(SimDuration::ZERO, ControllerTimer::Pass(self.generation));
+        ctx.set_timer(POD_GC_PERIOD, ControllerTimer::PodGc(self.generation));
     }
 
     /// Leadership is gone: what the controllers knew goes with it.
@@ -233,6 +253,10 @@ impl NodeMonitor {
             ControllerTimer::Taint(g) if *g == self.generation => {
                 self.taint_tick = false;
                 self.try_queues(ctx);
+            }
+            ControllerTimer::PodGc(g) if *g == self.generation => {
+                self.gc_terminating(ctx);
+                ctx.set_timer(POD_GC_PERIOD, ControllerTimer::PodGc(self.generation));
             }
             ControllerTimer::Evict(g, pod)
                 if *g == self.generation && self.countdowns.fired(pod, ctx.now()).is_some() =>
@@ -358,6 +382,7 @@ impl NodeMonitor {
             self.on_response(ctx, &failed);
         }
         self.judge(ctx);
+        self.evict_out_of_service(ctx);
         ctx.set_timer(self.config.period, ControllerTimer::Pass(self.generation));
     }
 
@@ -577,6 +602,60 @@ impl NodeMonitor {
             .collect()
     }
 
+    /// The nodes the operator took out of service.
+    fn out_of_service(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.object.out_of_service)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The taint eviction controller on the out-of-service taint: every pod there goes.
+    fn evict_out_of_service(&mut self, ctx: &mut Ctx<'_>) {
+        for node in self.out_of_service() {
+            for (pod, p) in self.pods_on(&node) {
+                if p.deleted.is_none() && !self.writing_pod(&pod) {
+                    self.evict(ctx, &pod);
+                }
+            }
+        }
+    }
+
+    /// `gcTerminating`: Terminating pods on an out-of-service node that is not Ready are
+    /// deleted for good.
+    fn gc_terminating(&mut self, ctx: &mut Ctx<'_>) {
+        for node in self.out_of_service() {
+            let ready = self
+                .nodes
+                .get(&node)
+                .is_some_and(|n| n.object.ready == Condition::True);
+            if ready {
+                continue;
+            }
+            for (pod, p) in self.pods_on(&node) {
+                if p.deleted.is_some() && !self.writing_pod(&pod) {
+                    let (namespace, short) = split_name(&pod);
+                    let id = self.send(ctx, ApiOp::delete::<PodRecord>(namespace, short));
+                    let write = Write::ForceDelete {
+                        pod,
+                        node: node.clone(),
+                    };
+                    self.writes.insert(id, (ctx.now(), write));
+                }
+            }
+        }
+    }
+
+    fn writing_pod(&self, pod: &str) -> bool {
+        self.writes.values().any(|(_, w)| match w {
+            Write::PodNotReady { pod: p, .. }
+            | Write::Evict { pod: p, .. }
+            | Write::ForceDelete { pod: p, .. } => p == pod,
+            Write::Node { .. } => false,
+        })
+    }
+
     /// `MarkPodsNotReady`.
     fn mark_pods_not_ready(&mut self, ctx: &mut Ctx<'_>, node: &str) {
         self.pods_to_mark.remove(node);
@@ -661,6 +740,12 @@ impl NodeMonitor {
             (Write::Evict { pod, .. }, Err(_)) => {
                 self.evictions_to_retry.insert(pod);
             }
+            (Write::ForceDelete { pod, node }, Ok(_) | Err(ApiError::NotFound)) => {
+                self.pods.remove(&pod);
+                ctx.fact(PodForceDeleted { pod, node });
+            }
+            // The next collection tries again.
+            (Write::ForceDelete { .. }, Err(_)) => {}
         }
         true
     }

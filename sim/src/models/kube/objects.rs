@@ -112,6 +112,8 @@ pub struct NodeRecord {
     pub ready: Condition,
     /// `spec.unschedulable`: cordoned.
     pub unschedulable: bool,
+    /// The operator's `node.kubernetes.io/out-of-service` NoExecute taint.
+    pub out_of_service: bool,
     /// The node controller's taints, in (key, effect) order.
     pub taints: Vec<Taint>,
 }
@@ -122,6 +124,7 @@ impl NodeRecord {
         NodeRecord {
             ready: Condition::True,
             unschedulable: false,
+            out_of_service: false,
             taints: Vec::new(),
         }
     }
@@ -164,6 +167,9 @@ impl ApiObject for NodeRecord {
         if self.unschedulable {
             s.push_str(" cordoned");
         }
+        if self.out_of_service {
+            s.push_str(" out-of-service");
+        }
         for t in &self.taints {
             s.push_str(&format!(
                 " {}:{}:{}",
@@ -179,6 +185,7 @@ impl ApiObject for NodeRecord {
         let mut parts = text.split(' ').peekable();
         let ready = Condition::parse(parts.next()?)?;
         let unschedulable = parts.next_if_eq(&"cordoned").is_some();
+        let out_of_service = parts.next_if_eq(&"out-of-service").is_some();
         let taints = parts
             .map(|p| {
                 let mut f = p.split(':');
@@ -199,6 +206,7 @@ impl ApiObject for NodeRecord {
         Some(NodeRecord {
             ready,
             unschedulable,
+            out_of_service,
             taints,
         })
     }
@@ -479,6 +487,7 @@ mod tests {
         assert_eq!(PdbRecord::decode(&pdb.encode()), Some(pdb));
         let mut cordoned = NodeRecord::registered();
         cordoned.unschedulable = true;
+        cordoned.out_of_service = true;
         cordoned.swap(
             Effect::NoSchedule,
             Some(TaintKey::NotReady),

@@ -26,8 +26,8 @@ use std::collections::{BTreeMap, VecDeque};
 use topology::Cluster;
 use topology::policy::scheduler::cluster::{nodes as topology_nodes, workload_pod};
 use topology::policy::scheduler::{
-    Node as PolicyNode, Outcome, Placed, Pod as PolicyPod, Taint as PolicyTaint, TaintEffect,
-    UNSCHEDULABLE_TAINT, schedule,
+    Node as PolicyNode, OUT_OF_SERVICE_TAINT, OUT_OF_SERVICE_VALUE, Outcome, Placed,
+    Pod as PolicyPod, Taint as PolicyTaint, TaintEffect, UNSCHEDULABLE_TAINT, schedule,
 };
 
 use super::api::{ApiError, ApiOp, Stored, split_name};
@@ -232,6 +232,13 @@ impl Scheduler {
                         key: UNSCHEDULABLE_TAINT.to_owned(),
                         value: String::new(),
                         effect: TaintEffect::NoSchedule,
+                    });
+                }
+                if record.out_of_service {
+                    node.taints.push(PolicyTaint {
+                        key: OUT_OF_SERVICE_TAINT.to_owned(),
+                        value: OUT_OF_SERVICE_VALUE.to_owned(),
+                        effect: TaintEffect::NoExecute,
                     });
                 }
                 node.taints

@@ -35,6 +35,11 @@ pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 pub const CONTROL_PLANE_TAINT: &str = "node-role.kubernetes.io/control-plane";
 /// The taint a cordoned node carries (`node.kubernetes.io/unschedulable`).
 pub const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
+/// The taint an operator puts on a node known to be down (`node.kubernetes.io/out-of-service`,
+/// NoExecute), with the value the Kubernetes docs use.
+pub const OUT_OF_SERVICE_TAINT: &str = "node.kubernetes.io/out-of-service";
+/// The value of [`OUT_OF_SERVICE_TAINT`] in the docs' example.
+pub const OUT_OF_SERVICE_VALUE: &str = "nodeshutdown";
 /// The kubelet's default `maxPods`.
 pub const DEFAULT_MAX_PODS: u32 = 110;
 /// `DefaultMilliCPURequest`: what scoring counts for a container without a CPU request.

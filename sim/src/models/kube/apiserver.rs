@@ -30,6 +30,7 @@ use super::api::{
 use super::etcd_check::{Answer, CheckDone, ETCD_CHECK_TIMEOUT, EtcdCheck};
 use super::eviction::{self, Verdict};
 use super::facts::ApiserverReady;
+use super::facts::EvictionGranted;
 use crate::engine::{ActorId, Ctx, Endpoint, Event, Model, Port, SimDuration, route_to};
 use crate::models::etcd::session::{
     CallError, CallFailure, CallId, EtcdSession, Keepalive, SessionConfig, SessionEvent, WatchId,
@@ -101,8 +102,9 @@ struct Stored {
     list: Option<String>,
     /// A DELETE.
     delete: bool,
-    /// An eviction: the pod, the tries so far, and whether this call is its write.
-    evict: Option<(ObjectRef, u32, bool)>,
+    /// An eviction: the pod, the tries so far, and, when this call is its write, what to
+    /// state once it succeeds.
+    evict: Option<(ObjectRef, u32, Option<EvictionGranted>)>,
 }
 
 /// A client's watch: served from an etcd watch on the collection's prefix (upstream serves
@@ -245,8 +247,8 @@ impl KubeApiserver {
         let Some(s) = self.stored.remove(&call) else {
             return;
         };
-        if let Some((pod, tries, writing)) = s.evict.clone() {
-            return self.on_eviction(ctx, &s, pod, tries, writing, result);
+        if let Some((pod, tries, granted)) = s.evict.clone() {
+            return self.on_eviction(ctx, &s, pod, tries, granted, result);
         }
         if let Some(prefix) = &s.list {
             let revision = match &result {
@@ -328,7 +330,7 @@ impl KubeApiserver {
             put: None,
             list: None,
             delete: false,
-            evict: Some((pod, tries, false)),
+            evict: Some((pod, tries, None)),
         };
         self.stored.insert(call, stored);
     }
@@ -339,29 +341,32 @@ impl KubeApiserver {
         s: &Stored,
         pod: ObjectRef,
         tries: u32,
-        writing: bool,
+        granted: Option<EvictionGranted>,
         result: Result<KvResult, CallFailure>,
     ) {
-        let answer = match (result, writing) {
+        let answer = match (result, granted) {
             (Err(f), _) => Err(api_error(&f)),
             (
                 Ok(KvResult::Txn {
                     succeeded: true, ..
                 }),
-                true,
-            ) => Ok(StoredObject {
-                value: String::new(),
-                resource_version: 0,
-            }),
+                Some(granted),
+            ) => {
+                ctx.fact(granted);
+                Ok(StoredObject {
+                    value: String::new(),
+                    resource_version: 0,
+                })
+            }
             // Something changed since the read: start over.
-            (Ok(KvResult::Txn { .. }), true) if tries + 1 < eviction::MAX_TRIES => {
+            (Ok(KvResult::Txn { .. }), Some(_)) if tries + 1 < eviction::MAX_TRIES => {
                 return self.evict(ctx, s.to, s.id, pod, tries + 1);
             }
-            (Ok(KvResult::Txn { .. }), true) => Err(ApiError::Conflict),
-            (Ok(KvResult::Txn { responses, .. }), false) => {
-                match eviction::decide(&responses, ctx.now()) {
+            (Ok(KvResult::Txn { .. }), Some(_)) => Err(ApiError::Conflict),
+            (Ok(KvResult::Txn { responses, .. }), None) => {
+                match eviction::decide(&pod, &responses, ctx.now()) {
                     Verdict::Answer(a) => a,
-                    Verdict::Write(op) => {
+                    Verdict::Write(op, granted) => {
                         let mut storage = ctx.scoped(STORAGE_PORT);
                         let call = self.storage.call(
                             &mut storage,
@@ -370,7 +375,7 @@ impl KubeApiserver {
                             WRITE_TIMEOUT,
                         );
                         let mut next = s.clone();
-                        next.evict = Some((pod, tries, true));
+                        next.evict = Some((pod, tries, Some(granted)));
                         self.stored.insert(call, next);
                         return;
                     }

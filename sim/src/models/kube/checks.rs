@@ -12,17 +12,13 @@
 //! effect though its writer never heard back counts, as it does for the controller.
 //!
 //! [`BudgetsHold`]: a voluntary eviction never leaves a workload with fewer Ready pods than
-//! its PodDisruptionBudget's `desiredHealthy`, counted from the pods' own facts (Ready from
-//! the kubelet, not ready, evicted or gone from the controllers) and the topology's budget,
-//! not from the disruption controller's status.
+//! its PodDisruptionBudget's `desiredHealthy`, counted in the snapshot the eviction read
+//! against the topology's budget, not from the disruption controller's status.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::api::{ApiObject, Kind, collection_prefix};
-use super::facts::{
-    EvictionGranted, LeaderChange, NodeTaint, PodCreated, PodEvicted, PodGone, PodNotReady,
-    PodReady,
-};
+use super::facts::{EvictionGranted, LeaderChange, NodeTaint};
 use super::objects::{Condition, NodeRecord};
 use super::zones::LARGE_CLUSTER_THRESHOLD;
 use crate::checks::invariant::{Invariant, WorldView};
@@ -179,15 +175,14 @@ impl Invariant for NoTaintInUnhealthyZone {
     }
 }
 
-/// A voluntary eviction (the Eviction API's) never takes a Ready pod when that leaves its
-/// workload below the budget's `desiredHealthy`. An eviction of a pod that was not Ready
-/// (allowed while the budget holds) is not counted against it.
+/// A voluntary eviction (the Eviction API's) never takes a Ready pod when the snapshot it
+/// read had no Ready pod to spare above the budget's `desiredHealthy` (the topology's budget
+/// at the workload's replicas, not the disruption controller's status). An eviction of a pod
+/// that was not Ready (allowed while the budget holds) is not counted against it.
 #[derive(Debug)]
 pub struct BudgetsHold {
     /// Per workload with a budget: `desiredHealthy` at its replica count.
     desired: BTreeMap<String, u32>,
-    owner: BTreeMap<String, String>,
-    ready: BTreeSet<String>,
 }
 
 impl BudgetsHold {
@@ -200,16 +195,7 @@ impl BudgetsHold {
                 .iter()
                 .filter_map(|w| Some((w.name.clone(), w.pdb.as_ref()?.desired_healthy(w.replicas))))
                 .collect(),
-            owner: BTreeMap::new(),
-            ready: BTreeSet::new(),
         }
-    }
-
-    fn ready_of(&self, workload: &str) -> usize {
-        self.ready
-            .iter()
-            .filter(|p| self.owner.get(*p).is_some_and(|o| o == workload))
-            .count()
     }
 }
 
@@ -226,28 +212,15 @@ impl Invariant for BudgetsHold {
         else {
             return None;
         };
-        if let Some(c) = fact.get::<PodCreated>() {
-            self.owner.insert(c.pod.clone(), c.workload.clone());
-        } else if let Some(r) = fact.get::<PodReady>() {
-            self.ready.insert(r.pod.clone());
-        } else if let Some(p) = fact.get::<PodNotReady>() {
-            self.ready.remove(&p.pod);
-        } else if let Some(p) = fact.get::<PodEvicted>() {
-            self.ready.remove(&p.pod);
-        } else if let Some(p) = fact.get::<PodGone>() {
-            self.ready.remove(&p.pod);
-        } else if let Some(e) = fact.get::<EvictionGranted>() {
-            let was_ready = self.ready.remove(&e.pod);
-            let desired = *self.desired.get(&e.workload)?;
-            let left = self.ready_of(&e.workload);
-            if was_ready && (left as u64) < u64::from(desired) {
-                return Some(format!(
-                    "the eviction of {} left {left} Ready pods of {}; its PodDisruptionBudget needs {desired}",
-                    e.pod, e.workload
-                ));
-            }
-        }
-        None
+        let e = fact.get::<EvictionGranted>()?;
+        let desired = *self.desired.get(&e.workload)?;
+        let left = e.ready_before.saturating_sub(1);
+        (e.was_ready && left < desired).then(|| {
+            format!(
+                "the eviction of {} left {left} Ready pods of {}; its PodDisruptionBudget needs {desired}",
+                e.pod, e.workload
+            )
+        })
     }
 
     fn finish(&mut self, _end: SimTime, _world: &WorldView<'_>) -> Option<String> {
@@ -287,32 +260,22 @@ mod tests {
             net: &net,
             models: &[],
         };
-        let mut feed = |f: FactRecord| check.observe(&entry(f), &view);
-        for pod in ["web-a", "web-b", "web-c"] {
-            let pod = pod.to_owned();
-            assert_eq!(
-                feed(FactRecord::new(PodCreated {
-                    pod: pod.clone(),
-                    workload: "web".into()
-                })),
-                None
-            );
-            assert_eq!(
-                feed(FactRecord::new(PodReady {
-                    pod,
-                    node: "n".into()
-                })),
-                None
-            );
-        }
-        let evict = |pod: &str| {
-            FactRecord::new(EvictionGranted {
-                pod: pod.into(),
+        let mut evict = |was_ready: bool, ready_before: u32| {
+            let fact = FactRecord::new(EvictionGranted {
+                pod: "default/web-a".into(),
                 workload: "web".into(),
-            })
+                was_ready,
+                ready_before,
+            });
+            check.observe(&entry(fact), &view)
         };
-        assert_eq!(feed(evict("web-a")), None, "3 Ready, one may go");
-        let broken = feed(evict("web-b")).expect("the second leaves 1 of 2");
+        assert_eq!(evict(true, 3), None, "3 Ready, one may go");
+        assert_eq!(
+            evict(false, 2),
+            None,
+            "a pod that was not Ready takes nothing"
+        );
+        let broken = evict(true, 2).expect("the second leaves 1 of 2");
         assert!(broken.contains("left 1 Ready pods of web"), "{broken}");
     }
 }

@@ -22,7 +22,7 @@ use topology::{Cluster, WorkloadKind};
 use super::api::{
     ApiError, ApiListResponse, ApiOp, ApiRequest, ApiResponse, Kind, ObjectRef, split_name,
 };
-use super::facts::{DrainBlocked, DrainDone, EvictionGranted, NodeCordoned, NodeOutOfService};
+use super::facts::{DrainBlocked, DrainDone, NodeCordoned, NodeOutOfService};
 use super::informer::DIAL_TIMEOUT;
 use super::objects::{NodeRecord, PodRecord};
 use crate::engine::{Address, Ctx, Event, Model, SimDuration};
@@ -92,8 +92,6 @@ struct Drain {
     pods: BTreeMap<String, PodState>,
     /// What was last printed per pod, so a repeated 429 is stated once.
     said: BTreeMap<String, String>,
-    /// Each pod's workload, as the list read it.
-    owners: BTreeMap<String, String>,
     listed: bool,
 }
 
@@ -222,16 +220,6 @@ impl Drainer {
                 }
             }
             (Step::Evict(node, pod), Ok(_)) => {
-                let workload = self
-                    .drains
-                    .get(&node)
-                    .and_then(|d| d.owners.get(&pod))
-                    .cloned()
-                    .unwrap_or_default();
-                ctx.fact(EvictionGranted {
-                    pod: pod.clone(),
-                    workload,
-                });
                 self.set(&node, &pod, PodState::Waiting);
                 self.act(ctx, Step::Poll(node, pod));
             }
@@ -290,18 +278,17 @@ impl Drainer {
             let ns = split_name(full).0.to_owned();
             let daemon = self.kinds.get(&(ns, p.owner.clone())) == Some(&WorkloadKind::DaemonSet);
             if p.node == node && !daemon {
-                pods.push((full.clone(), p.owner));
+                pods.push(full.clone());
             }
         }
         let Some(d) = self.drains.get_mut(&node) else {
             return;
         };
         d.listed = true;
-        for (pod, owner) in &pods {
+        for pod in &pods {
             d.pods.insert(pod.clone(), PodState::Evicting);
-            d.owners.insert(pod.clone(), owner.clone());
         }
-        for (pod, _) in pods {
+        for pod in pods {
             self.act(ctx, Step::Evict(node.clone(), pod));
         }
         self.finish(ctx, &node);

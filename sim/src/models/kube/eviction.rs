@@ -14,11 +14,14 @@
 //!   in `disruptedPods` so the controller does not count it in between: the same effect).
 //!
 //! A write that lost a race (something changed since the read) starts over, up to
-//! `EvictionsRetry`'s 20 steps.
+//! `EvictionsRetry`'s 20 steps. The read also takes the namespace's pods, so a granted
+//! eviction states how many of the workload's pods were Ready in the same snapshot (an
+//! invariant weighs that against the budget, apart from the controller's status).
 
 use topology::wire::{Compare, CompareOp, CompareTarget, KeyValue, RequestOp, ResponseOp};
 
 use super::api::{ApiError, ApiObject, ObjectRef, Stored, collection_prefix};
+use super::facts::EvictionGranted;
 use super::objects::{PdbRecord, PodRecord};
 use crate::engine::SimTime;
 use crate::models::kv::KvOp;
@@ -41,6 +44,9 @@ pub fn read(pod: &ObjectRef) -> KvOp {
                 prefix: collection_prefix(super::api::Kind::Pdb, &pod.namespace),
             },
             RequestOp::Get { key: pod.key() },
+            RequestOp::Range {
+                prefix: collection_prefix(super::api::Kind::Pod, &pod.namespace),
+            },
         ],
         failure: Vec::new(),
     }
@@ -51,14 +57,18 @@ pub fn read(pod: &ObjectRef) -> KvOp {
 pub enum Verdict {
     /// Answer now.
     Answer(Result<Stored, ApiError>),
-    /// Run this txn; if it fails its compares, start over.
-    Write(KvOp),
+    /// Run this txn; if it fails its compares, start over; once it succeeds, state this.
+    Write(KvOp, EvictionGranted),
 }
 
 /// The verdict on evicting the pod whose read answered `responses`, at `now`.
-pub fn decide(responses: &[ResponseOp], now: SimTime) -> Verdict {
-    let (pdbs, pod_kv) = match responses {
-        [ResponseOp::Range { kvs }, ResponseOp::Get { kv }] => (kvs, kv),
+pub fn decide(pod_ref: &ObjectRef, responses: &[ResponseOp], now: SimTime) -> Verdict {
+    let (pdbs, pod_kv, pods) = match responses {
+        [
+            ResponseOp::Range { kvs },
+            ResponseOp::Get { kv },
+            ResponseOp::Range { kvs: pods },
+        ] => (kvs, kv, pods),
         _ => {
             return Verdict::Answer(Err(ApiError::Storage(format!(
                 "unexpected eviction read {responses:?}"
@@ -74,6 +84,17 @@ pub fn decide(responses: &[ResponseOp], now: SimTime) -> Verdict {
     if pod.deleted.is_some() {
         return Verdict::Answer(Ok(stored(pod_kv)));
     }
+    let ready_before = pods
+        .iter()
+        .filter_map(|kv| PodRecord::decode(&kv.value))
+        .filter(|p| p.owner == pod.owner && p.ready && p.deleted.is_none())
+        .count();
+    let granted = EvictionGranted {
+        pod: format!("{}/{}", pod_ref.namespace, pod_ref.name),
+        workload: pod.owner.clone(),
+        was_ready: pod.ready,
+        ready_before: u32::try_from(ready_before).unwrap_or(u32::MAX),
+    };
     let mine: Vec<(&KeyValue, PdbRecord)> = pdbs
         .iter()
         .filter_map(|kv| Some((kv, PdbRecord::decode(&kv.value)?)))
@@ -85,8 +106,10 @@ pub fn decide(responses: &[ResponseOp], now: SimTime) -> Verdict {
         gone
     };
     let (kv, budget) = match mine.as_slice() {
-        _ if pod.node.is_empty() => return Verdict::Write(delete_txn(pod_kv, &delete(&pod))),
-        [] => return Verdict::Write(delete_txn(pod_kv, &delete(&pod))),
+        _ if pod.node.is_empty() => {
+            return Verdict::Write(delete_txn(pod_kv, &delete(&pod)), granted);
+        }
+        [] => return Verdict::Write(delete_txn(pod_kv, &delete(&pod)), granted),
         [one] => one,
         _ => {
             return Verdict::Answer(Err(ApiError::Storage(
@@ -100,7 +123,7 @@ pub fn decide(responses: &[ResponseOp], now: SimTime) -> Verdict {
         return Verdict::Answer(Err(ApiError::TooManyRequests(BUDGET_NOT_OBSERVED.into())));
     };
     if !pod.ready && status.current_healthy >= status.desired_healthy {
-        return Verdict::Write(delete_txn(pod_kv, &delete(&pod)));
+        return Verdict::Write(delete_txn(pod_kv, &delete(&pod)), granted);
     }
     if status.disruptions_allowed == 0 {
         return Verdict::Answer(Err(ApiError::TooManyRequests(VIOLATES_BUDGET.into())));
@@ -109,7 +132,7 @@ pub fn decide(responses: &[ResponseOp], now: SimTime) -> Verdict {
     if let Some(s) = spent.status.as_mut() {
         s.disruptions_allowed -= 1;
     }
-    Verdict::Write(KvOp::Txn {
+    let op = KvOp::Txn {
         compares: vec![unchanged(pod_kv), unchanged(kv)],
         success: vec![
             RequestOp::Put {
@@ -122,7 +145,8 @@ pub fn decide(responses: &[ResponseOp], now: SimTime) -> Verdict {
             },
         ],
         failure: Vec::new(),
-    })
+    };
+    Verdict::Write(op, granted)
 }
 
 fn unchanged(kv: &KeyValue) -> Compare {

@@ -251,13 +251,18 @@ impl Fact for NodeCordoned {
     }
 }
 
-/// The Eviction API granted the voluntary eviction of `pod` (a drain's).
+/// The Eviction API granted the voluntary eviction of `pod` (a drain's): stated by the
+/// apiserver once the eviction is written, with what its read saw.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EvictionGranted {
     /// `namespace/name`.
     pub pod: String,
     /// Its workload.
     pub workload: String,
+    /// The evicted pod was Ready.
+    pub was_ready: bool,
+    /// The workload's Ready pods not being deleted in the same read, the evicted one included.
+    pub ready_before: u32,
 }
 
 impl Fact for EvictionGranted {

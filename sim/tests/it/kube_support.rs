@@ -79,6 +79,13 @@ pub struct Timers {
 }
 
 impl Timers {
+    /// The latest a dead node's pods are evicted after its crash: Unknown one to two monitor
+    /// periods after the grace period, the NoExecute taint one period later, the toleration
+    /// from there.
+    pub fn latest_eviction(&self) -> SimDuration {
+        self.grace + self.period + self.period + self.period + self.toleration
+    }
+
     pub fn of(cluster: &topology::Cluster) -> Self {
         let cp = &cluster.spec.control_plane;
         let nl = &cp.node_lifecycle;

@@ -81,19 +81,13 @@ fn the_live_placement_is_the_one_check_computes() {
 #[test]
 fn a_dead_workers_deployment_pods_run_elsewhere_after_grace_plus_toleration() {
     let cluster = topology::default_cluster().expect("default topology");
-    let Timers {
-        grace,
-        period,
-        toleration,
-        renew_max,
-    } = Timers::of(&cluster);
+    let timers = Timers::of(&cluster);
     let host = "cloudserver3";
     let crash = secs(120);
-    // Unknown one to two monitor periods after the grace period, the NoExecute taint one
-    // period later, the eviction a toleration after it; then creation, binding and start
-    // take milliseconds each.
-    let earliest = crash + grace + toleration;
-    let latest = crash + grace + period + period + period + toleration + LATENCY;
+    // Evicted between grace + toleration and the latest eviction (see `Timers`); then
+    // creation, binding and start take milliseconds each.
+    let earliest = crash + timers.grace + timers.toleration;
+    let latest = crash + timers.latest_eviction() + LATENCY;
     let sim = run(
         &cluster,
         5,
@@ -120,7 +114,7 @@ fn a_dead_workers_deployment_pods_run_elsewhere_after_grace_plus_toleration() {
             .expect("node");
         assert_ne!(node, host);
         assert!(
-            ready + renew_max >= earliest && ready <= latest,
+            ready + timers.renew_max >= earliest && ready <= latest,
             "{} Ready on {node} at {ready}; expected {earliest}..{latest}",
             p.pod
         );
@@ -131,12 +125,7 @@ fn a_dead_workers_deployment_pods_run_elsewhere_after_grace_plus_toleration() {
 #[test]
 fn a_statefulset_replica_on_a_crashed_node_waits_for_the_node() {
     let cluster = topology::default_cluster().expect("default topology");
-    let Timers {
-        grace,
-        period,
-        toleration,
-        ..
-    } = Timers::of(&cluster);
+    let timers = Timers::of(&cluster);
     // kv-0 lands on the first control-plane host (required anti-affinity, one per node).
     let kv = place_workloads(&cluster)
         .into_iter()
@@ -144,7 +133,7 @@ fn a_statefulset_replica_on_a_crashed_node_waits_for_the_node() {
         .expect("kv");
     let host = kv.nodes[0].clone();
     let (crash, back) = (secs(120), secs(900));
-    assert!(back > crash + grace + period + period + period + toleration + LATENCY);
+    assert!(back > crash + timers.latest_eviction() + LATENCY);
     let sim = run(
         &cluster,
         4,
@@ -185,15 +174,10 @@ fn a_pending_replacement_is_bound_once_its_node_returns() {
     web.topology_spread = None;
     web.hpa = None;
     web.pdb = None;
-    let Timers {
-        grace,
-        period,
-        toleration,
-        ..
-    } = Timers::of(&cluster);
+    let timers = Timers::of(&cluster);
     let host = "cloudserver3";
     let (crash, back) = (secs(120), secs(700));
-    assert!(back > crash + grace + period + period + period + toleration + LATENCY);
+    assert!(back > crash + timers.latest_eviction() + LATENCY);
     let sim = run(
         &cluster,
         6,
@@ -237,17 +221,12 @@ fn a_kubelet_whose_watch_went_through_a_dead_vip_holder_still_runs_new_pods() {
     // Then a worker dies, and the replacements land on the other worker, whose kubelet must
     // see them.
     let cluster = topology::default_cluster().expect("default topology");
-    let Timers {
-        grace,
-        period,
-        toleration,
-        ..
-    } = Timers::of(&cluster);
+    let timers = Timers::of(&cluster);
     let vip_holder = topology::policy::vrrp::priority_order(&cluster)[0]
         .name
         .clone();
     let (first_crash, second) = (secs(60), secs(120));
-    let end = second + grace + period + period + period + toleration + SimDuration::from_secs(30);
+    let end = second + timers.latest_eviction() + SimDuration::from_secs(30);
     let sim = run(
         &cluster,
         7,
@@ -363,12 +342,7 @@ fn a_drain_against_a_budget_allowing_no_disruption_never_finishes_and_says_why()
 #[test]
 fn a_statefulset_replica_is_replaced_once_its_dead_node_is_out_of_service() {
     let cluster = topology::default_cluster().expect("default topology");
-    let Timers {
-        grace,
-        period,
-        toleration,
-        ..
-    } = Timers::of(&cluster);
+    let timers = Timers::of(&cluster);
     let kv = place_workloads(&cluster)
         .into_iter()
         .find(|p| p.workload == "kv")
@@ -376,7 +350,7 @@ fn a_statefulset_replica_is_replaced_once_its_dead_node_is_out_of_service() {
     let host = kv.nodes[0].clone();
     // The operator confirms the node is down and taints it after the eviction ran.
     let crash = secs(120);
-    let taint = crash + grace + period + period + period + toleration + LATENCY;
+    let taint = crash + timers.latest_eviction() + LATENCY;
     let sim = run(
         &cluster,
         10,
@@ -391,7 +365,7 @@ fn a_statefulset_replica_is_replaced_once_its_dead_node_is_out_of_service() {
     let deleted =
         first::<PodForceDeleted>(&sim, taint, |p| p.pod == "default/kv-0").expect("force-deleted");
     assert!(
-        deleted <= taint + period + POD_GC_PERIOD + LATENCY,
+        deleted <= taint + timers.period + POD_GC_PERIOD + LATENCY,
         "force-deleted at {deleted}, tainted at {taint}"
     );
     let recreated =

@@ -256,7 +256,8 @@ impl WorkloadStory {
         let at = crate::report::human(at);
         if let Some(PodCreated { pod, workload }) = fact.get() {
             self.owner.insert(pod.clone(), workload.clone());
-        } else if let Some(PodReady { pod, .. }) = fact.get() {
+        } else if let Some(PodReady { pod, workload, .. }) = fact.get() {
+            self.owner.insert(pod.clone(), workload.clone());
             self.set(pod, true, &at);
         } else if let Some(PodNotReady { pod, .. }) = fact.get() {
             self.set(pod, false, &at);

@@ -536,7 +536,13 @@ impl Model for KubeApiserver {
                     self.cancel(ctx, to, c.id);
                 }
             }
-            Event::Timer { .. } | Event::Refused { .. } | Event::Closed { .. } => {}
+            // The watcher's process is gone: its stream goes with it.
+            Event::Refused { to, msg } => {
+                if let Some(e) = msg.downcast_ref::<ApiWatchEvent>() {
+                    self.cancel(ctx, to, e.id);
+                }
+            }
+            Event::Timer { .. } | Event::Closed { .. } => {}
             Event::Fault(_) => {}
         }
     }

@@ -142,6 +142,9 @@ pub fn workload_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
             owner.insert(c.pod.clone(), format!("{ns}/{}", c.workload));
             continue;
         } else if let Some(p) = fact.get::<PodReady>() {
+            // A create whose answer was lost is known from its first Ready.
+            let ns = split_name(&p.pod).0;
+            owner.insert(p.pod.clone(), format!("{ns}/{}", p.workload));
             (&p.pod, true)
         } else if let Some(p) = fact.get::<PodNotReady>() {
             (&p.pod, false)

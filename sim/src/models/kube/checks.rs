@@ -181,7 +181,7 @@ impl Invariant for NoTaintInUnhealthyZone {
 /// that was not Ready (allowed while the budget holds) is not counted against it.
 #[derive(Debug)]
 pub struct BudgetsHold {
-    /// Per workload with a budget: `desiredHealthy` at its replica count.
+    /// Per workload (`namespace/name`) with a budget: `desiredHealthy` at its replica count.
     desired: BTreeMap<String, u32>,
 }
 
@@ -193,7 +193,10 @@ impl BudgetsHold {
                 .spec
                 .workloads
                 .iter()
-                .filter_map(|w| Some((w.name.clone(), w.pdb.as_ref()?.desired_healthy(w.replicas))))
+                .filter_map(|w| {
+                    let desired = w.pdb.as_ref()?.desired_healthy(w.replicas);
+                    Some((format!("{}/{}", w.namespace, w.name), desired))
+                })
                 .collect(),
         }
     }
@@ -213,7 +216,12 @@ impl Invariant for BudgetsHold {
             return None;
         };
         let e = fact.get::<EvictionGranted>()?;
-        let desired = *self.desired.get(&e.workload)?;
+        // Before the operator's budget exists the eviction API has nothing to honour.
+        if e.budgets == 0 {
+            return None;
+        }
+        let namespace = super::api::split_name(&e.pod).0;
+        let desired = *self.desired.get(&format!("{namespace}/{}", e.workload))?;
         let left = e.ready_before.saturating_sub(1);
         (e.was_ready && left < desired).then(|| {
             format!(
@@ -266,6 +274,7 @@ mod tests {
                 workload: "web".into(),
                 was_ready,
                 ready_before,
+                budgets: 1,
             });
             check.observe(&entry(fact), &view)
         };

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use super::api::{ApiOp, Stored, split_name};
+use super::api::{ApiError, ApiOp, Stored, split_name};
 use super::informer::{ApiPath, Informer};
 use super::objects::{PdbRecord, PdbStatus, PodRecord, WorkloadRecord};
 use super::writes::Writes;
@@ -90,7 +90,14 @@ impl DisruptionController {
         };
         match route_to(&mut self.writes, STATUS_PORT, ctx, event) {
             // A good write comes back through the informer as a change.
-            Ok(done) if done.iter().any(|(_, r)| r.is_err()) => Ok(Outcome::WriteFailed),
+            // A conflict means the informers are behind: their next change syncs again.
+            Ok(done)
+                if done
+                    .iter()
+                    .any(|(_, r)| r.as_ref().is_err_and(|e| *e != ApiError::Conflict)) =>
+            {
+                Ok(Outcome::WriteFailed)
+            }
             Ok(_) => Ok(Outcome::Nothing),
             Err(e) => Err(e),
         }

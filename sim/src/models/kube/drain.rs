@@ -69,6 +69,11 @@ enum Step {
     Poll(String, String),
 }
 
+/// A request still unanswered after the apiserver's longest deadline (`--request-timeout`,
+/// 60 s) lost its connection on the way (a live server answers by then): kubectl's HTTP/2
+/// health check has found the connection dead by now.
+pub const ANSWER_TIMEOUT: SimDuration = SimDuration::from_secs(61);
+
 /// The drainer's timers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum DrainTimer {
@@ -76,6 +81,8 @@ enum DrainTimer {
     Do(Step),
     /// Request `id` got no connection.
     Dial(u64),
+    /// Request `id` got no answer.
+    Answer(u64),
 }
 
 /// One pod of a drain.
@@ -130,6 +137,7 @@ impl Drainer {
         self.pending.insert(id, (step, false));
         ctx.send_to_service(self.vip.clone(), HAPROXY_MODEL, ApiRequest { id, op });
         ctx.set_timer(DIAL_TIMEOUT, DrainTimer::Dial(id));
+        ctx.set_timer(ANSWER_TIMEOUT, DrainTimer::Answer(id));
     }
 
     fn act(&mut self, ctx: &mut Ctx<'_>, step: Step) {
@@ -335,6 +343,11 @@ impl Model for Drainer {
                 Some(DrainTimer::Dial(id)) => {
                     if let Some((step, false)) = self.pending.get(id).cloned() {
                         self.pending.remove(id);
+                        self.failed(ctx, step);
+                    }
+                }
+                Some(DrainTimer::Answer(id)) => {
+                    if let Some((step, _)) = self.pending.remove(id) {
                         self.failed(ctx, step);
                     }
                 }

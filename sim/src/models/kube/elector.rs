@@ -459,13 +459,14 @@ impl LeaderCandidate {
 
 impl Model for LeaderCandidate {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
+        // The work sees its events whether or not this process leads now: late answers and
+        // timers of an earlier term are its to drop (by port, id and generation), so the
+        // election never mistakes them for its own.
         let event = match self.work.as_mut() {
-            Some(w) if self.phase == Phase::Leading && !matches!(event, Event::Start { .. }) => {
-                match w.offer(ctx, event) {
-                    Ok(()) => return,
-                    Err(e) => e,
-                }
-            }
+            Some(w) if !matches!(event, Event::Start { .. }) => match w.offer(ctx, event) {
+                Ok(()) => return,
+                Err(e) => e,
+            },
             _ => event,
         };
         match event {

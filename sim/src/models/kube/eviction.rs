@@ -89,11 +89,17 @@ pub fn decide(pod_ref: &ObjectRef, responses: &[ResponseOp], now: SimTime) -> Ve
         .filter_map(|kv| PodRecord::decode(&kv.value))
         .filter(|p| p.owner == pod.owner && p.ready && p.deleted.is_none())
         .count();
+    let budgets = pdbs
+        .iter()
+        .filter_map(|kv| PdbRecord::decode(&kv.value))
+        .filter(|b| b.owner == pod.owner)
+        .count();
     let granted = EvictionGranted {
         pod: format!("{}/{}", pod_ref.namespace, pod_ref.name),
         workload: pod.owner.clone(),
         was_ready: pod.ready,
         ready_before: u32::try_from(ready_before).unwrap_or(u32::MAX),
+        budgets: u32::try_from(budgets).unwrap_or(u32::MAX),
     };
     let mine: Vec<(&KeyValue, PdbRecord)> = pdbs
         .iter()

@@ -201,6 +201,8 @@ impl Fact for PodScheduled {
 pub struct PodReady {
     /// `namespace/name`.
     pub pod: String,
+    /// Its workload.
+    pub workload: String,
     /// The node.
     pub node: String,
 }
@@ -263,6 +265,8 @@ pub struct EvictionGranted {
     pub was_ready: bool,
     /// The workload's Ready pods not being deleted in the same read, the evicted one included.
     pub ready_before: u32,
+    /// The PodDisruptionBudgets selecting it in that read.
+    pub budgets: u32,
 }
 
 impl Fact for EvictionGranted {

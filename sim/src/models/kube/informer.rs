@@ -20,8 +20,8 @@
 use std::collections::BTreeMap;
 
 use super::api::{
-    ApiListResponse, ApiObject, ApiOp, ApiPing, ApiPong, ApiRequest, ApiResponse, ApiWatchEvent,
-    Kind, Stored,
+    ApiListResponse, ApiObject, ApiOp, ApiPing, ApiPong, ApiRequest, ApiResponse, ApiWatchCancel,
+    ApiWatchEvent, Kind, Stored,
 };
 use crate::engine::{ActorId, Address, Ctx, Event, SimDuration, SimTime, SubMachine};
 use crate::models::vip::msg::HttpAccepted;
@@ -277,6 +277,15 @@ impl Informer {
 
     /// Hands `event` to the informer; the changes it learnt go to `out`.
     pub fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>, out: &mut Vec<Change>) {
+        // Changes on a stream this informer no longer reads (stopped, or re-opened since):
+        // the client resets that stream, so the server stops sending.
+        if let Event::Message { from, msg, .. } = &event
+            && let Some(e) = msg.downcast_ref::<ApiWatchEvent>()
+            && !(self.running && self.phase == Phase::Watching(e.id))
+        {
+            ctx.send(*from, ApiWatchCancel { id: e.id });
+            return;
+        }
         if !self.running {
             return;
         }

@@ -51,10 +51,10 @@ pub fn ready_delays(cluster: &Cluster) -> BTreeMap<(String, String), SimDuration
         .collect()
 }
 
-/// A status write: the pod is Ready, or its object is to go.
+/// A status write: the pod (of this workload) is Ready, or its object is to go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Write {
-    Ready,
+    Ready(String),
     Remove,
 }
 
@@ -142,6 +142,8 @@ impl PodWorker {
                 PodTimer::Ready(g, pod) if *g == self.generation => {
                     self.starting.remove(pod);
                     self.report_ready(ctx, pod);
+                    // A pod deleted while it started gets its final delete now.
+                    self.sync(ctx);
                 }
                 PodTimer::Sync(g) if *g == self.generation => {
                     self.sync_armed = false;
@@ -206,7 +208,8 @@ impl PodWorker {
         p.ready = true;
         let (ns, name) = split_name(full);
         let op = ApiOp::put(ns, name, &p, Some(rv));
-        self.status.send(ctx, op, (full.to_owned(), Write::Ready));
+        self.status
+            .send(ctx, op, (full.to_owned(), Write::Ready(p.owner.clone())));
     }
 
     fn written(
@@ -218,7 +221,11 @@ impl PodWorker {
     ) {
         let node = self.node.clone();
         match (write, result) {
-            (Write::Ready, Ok(_)) => ctx.fact(PodReady { pod, node }),
+            (Write::Ready(workload), Ok(_)) => ctx.fact(PodReady {
+                pod,
+                workload,
+                node,
+            }),
             (Write::Remove, Ok(_)) => {
                 self.removed.insert(pod.clone());
                 ctx.fact(PodGone { pod, node });

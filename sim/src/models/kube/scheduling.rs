@@ -164,6 +164,7 @@ impl Scheduler {
         self.backoff_q.remove(full);
         self.unschedulable.remove(full);
         self.attempts.remove(full);
+        self.stated.remove(full);
     }
 
     fn on_pod_changes(&mut self, ctx: &mut Ctx<'_>, changes: Vec<Change>) {

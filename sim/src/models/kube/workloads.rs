@@ -19,8 +19,11 @@
 //!   that node, tolerating `not-ready` and `unreachable` without limit.
 //!
 //! A failed creation is retried through the controllers' work queue rate limiter
-//! (`DefaultControllerRateLimiter`: 5 ms doubling per failure, at most 1000 s). Scaling down
+//! (`DefaultControllerRateLimiter`: 5 ms doubling per failure, at most 1000 s; one counter for
+//! all workloads here, upstream's is per item), and any informer event syncs at once. Scaling down
 //! (HPA), rolling updates and ReplicaSet's slow-start batches are not modelled.
+
+use std::collections::BTreeMap;
 
 use rand::Rng;
 use topology::policy::scheduler::cluster::place_workloads;
@@ -32,7 +35,7 @@ use super::facts::PodCreated;
 use super::informer::{ApiPath, Informer};
 use super::objects::{PodRecord, WorkloadRecord};
 use super::writes::Writes;
-use crate::engine::{Ctx, Event, Port, SimDuration, route_to};
+use crate::engine::{Ctx, Event, Port, SimDuration, SimTime, route_to};
 
 /// The controllers' Pod informer's port.
 const PODS_PORT: Port = Port(10);
@@ -40,6 +43,9 @@ const PODS_PORT: Port = Port(10);
 const WRITES_PORT: Port = Port(11);
 /// The workload objects' informer's port.
 const WORKLOADS_PORT: Port = Port(12);
+/// How long a creation stays expected without the informer showing it
+/// (`ExpectationsTimeout`).
+pub const EXPECTATIONS_TIMEOUT: SimDuration = SimDuration::from_secs(300);
 /// `DefaultControllerRateLimiter`'s per-item base delay.
 pub const RETRY_BASE: SimDuration = SimDuration::from_millis(5);
 /// Its longest delay.
@@ -105,6 +111,10 @@ pub struct WorkloadControllers {
     creations: Writes<(String, String)>,
     /// The disruption controller, sharing the Pod and workload informers.
     disruption: DisruptionController,
+    /// Pods created and not yet seen by the informer, with when (the "expectations").
+    expected: BTreeMap<String, SimTime>,
+    /// Their owners.
+    expected_owner: BTreeMap<String, String>,
     failures: u32,
     generation: u64,
     retry_armed: bool,
@@ -119,6 +129,8 @@ impl WorkloadControllers {
             pods: Informer::new::<PodRecord>("", ApiPath::Local),
             creations: Writes::new(ApiPath::Local, WRITES_PORT),
             disruption: DisruptionController::default(),
+            expected: BTreeMap::new(),
+            expected_owner: BTreeMap::new(),
             failures: 0,
             generation: 0,
             retry_armed: false,
@@ -140,6 +152,8 @@ impl WorkloadControllers {
         self.pods.stop();
         self.creations.clear();
         self.disruption.stop();
+        self.expected.clear();
+        self.expected_owner.clear();
         self.failures = 0;
         self.retry_armed = false;
     }
@@ -207,6 +221,8 @@ impl WorkloadControllers {
         match result {
             Ok(_) => {
                 self.failures = 0;
+                self.expected.insert(pod.clone(), ctx.now());
+                self.expected_owner.insert(pod.clone(), workload.clone());
                 ctx.fact(PodCreated { pod, workload });
             }
             // It exists: the informer will say so.
@@ -237,7 +253,7 @@ impl WorkloadControllers {
     }
 
     fn creating(&self, full: &str) -> bool {
-        self.creations.keys().any(|(pod, _)| pod == full)
+        self.creations.keys().any(|(pod, _)| pod == full) || self.expected.contains_key(full)
     }
 
     fn create(&mut self, ctx: &mut Ctx<'_>, spec: &WorkloadSpec, name: &str, node: &str) {
@@ -250,9 +266,16 @@ impl WorkloadControllers {
 
     /// Brings every workload towards its spec.
     fn sync(&mut self, ctx: &mut Ctx<'_>) {
-        if !self.pods.synced() || !self.workloads.synced() || self.retry_armed {
+        if !self.pods.synced() || !self.workloads.synced() {
             return;
         }
+        // Creations that succeeded stay expected until the informer shows them, or for
+        // `ExpectationsTimeout` (5 min) at most.
+        let now = ctx.now();
+        let cache = self.pods.objects();
+        self.expected.retain(|pod, since| {
+            !cache.contains_key(pod) && now.saturating_since(*since) < EXPECTATIONS_TIMEOUT
+        });
         self.disruption
             .sync(ctx, self.pods.objects(), self.workloads.objects());
         for mut spec in self.specs.clone() {
@@ -298,10 +321,23 @@ impl WorkloadControllers {
     }
 
     fn creations_of(&self, spec: &WorkloadSpec) -> usize {
-        self.creations
+        let mine =
+            |full: &str, owner: &str| owner == spec.name && split_name(full).0 == spec.namespace;
+        let in_flight = self
+            .creations
             .keys()
-            .filter(|(full, owner)| *owner == spec.name && split_name(full).0 == spec.namespace)
-            .count()
+            .filter(|(full, owner)| mine(full, owner))
+            .count();
+        let expected = self
+            .expected
+            .keys()
+            .filter(|full| {
+                self.expected_owner
+                    .get(*full)
+                    .is_some_and(|owner| mine(full, owner))
+            })
+            .count();
+        in_flight + expected
     }
 
     fn sync_statefulset(&mut self, ctx: &mut Ctx<'_>, spec: &WorkloadSpec) {

@@ -399,6 +399,18 @@ impl Haproxy {
             .map(|(id, _)| *id)
     }
 
+    /// The client closed its stream (or its process is gone): both sides go.
+    fn close_stream(&mut self, ctx: &mut Ctx<'_>, client: Endpoint, client_id: u64) {
+        let Some(id) = self.stream_of(client, client_id) else {
+            return;
+        };
+        if let Some(f) = self.forwarded.remove(&id)
+            && let Some(actor) = self.servers.get(f.server).and_then(|s| s.actor)
+        {
+            ctx.send(actor, ApiWatchCancel { id });
+        }
+    }
+
     /// A client PINGs its watch's connection: on to the server, or, if haproxy no longer
     /// has the connection (it restarted), the client learns it is closed.
     fn on_ping(&mut self, ctx: &mut Ctx<'_>, client: Endpoint, client_id: u64) {
@@ -534,6 +546,8 @@ impl Model for Haproxy {
                     self.on_ping(ctx, Endpoint::new(from, from_port), p.id);
                 } else if let Some(p) = msg.downcast_ref::<ApiPong>() {
                     self.on_pong(ctx, p.id);
+                } else if let Some(c) = msg.downcast_ref::<ApiWatchCancel>() {
+                    self.close_stream(ctx, Endpoint::new(from, from_port), c.id);
                 } else if let Some(g) = msg.downcast_ref::<HttpGet>() {
                     let payload = Payload::Get(g.path.clone());
                     self.on_request(ctx, Endpoint::new(from, from_port), g.id, payload);
@@ -545,8 +559,10 @@ impl Model for Haproxy {
                     self.on_request(ctx, Endpoint::new(from, from_port), r.id, payload);
                 }
             }
-            Event::Refused { msg, .. } => {
-                if let Some(g) = msg.downcast_ref::<HttpGet>() {
+            Event::Refused { to, msg } => {
+                if let Some(e) = msg.downcast_ref::<ApiWatchEvent>() {
+                    self.close_stream(ctx, to, e.id);
+                } else if let Some(g) = msg.downcast_ref::<HttpGet>() {
                     if self.checks.contains_key(&g.id) {
                         self.check_result(ctx, g.id, false);
                     } else {

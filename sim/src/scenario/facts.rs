@@ -6,7 +6,7 @@
 //! replicas once they fell short and came back, and the pods still Pending at the end. Read
 //! from the log after the run, so the models only record facts and never summarise.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -15,10 +15,10 @@ use crate::engine::{LogEntry, LogKind, Record, SimDuration};
 use crate::models::ceph::facts::{PgCounts, Recovered};
 use crate::models::etcd::EtcdLeader;
 use crate::models::etcd::availability::COMPONENT as ETCD_LANE;
+use crate::models::kube::availability::{ReadyChange, ReadyReplicas};
 use crate::models::kube::facts::{
     DrainBlocked, DrainDone, LeaderChange, NodeCordoned, NodeOutOfService, NodeReady, NodeTaint,
-    PodCreated, PodEvicted, PodForceDeleted, PodGone, PodNotReady, PodPending, PodReady,
-    PodScheduled, ZoneDisruption,
+    PodEvicted, PodForceDeleted, PodNotReady, PodPending, PodScheduled, ZoneDisruption,
 };
 use crate::models::kube::setup::ELECTED;
 use crate::models::vip::facts::VipMaster;
@@ -243,9 +243,7 @@ impl NodeStory {
 /// the run ended, with the scheduler's reason.
 #[derive(Debug, Default)]
 struct WorkloadStory {
-    owner: BTreeMap<String, String>,
-    ready: BTreeMap<String, BTreeSet<String>>,
-    most: BTreeMap<String, usize>,
+    replicas: ReadyReplicas,
     story: BTreeMap<String, Vec<String>>,
     pending: BTreeMap<String, (String, String)>,
 }
@@ -254,17 +252,8 @@ impl WorkloadStory {
     /// Notes `fact` if it is a pod fact.
     fn note(&mut self, at: SimDuration, fact: &crate::engine::FactRecord) -> bool {
         let at = crate::report::human(at);
-        if let Some(PodCreated { pod, workload }) = fact.get() {
-            self.owner.insert(pod.clone(), workload.clone());
-        } else if let Some(PodReady { pod, workload, .. }) = fact.get() {
-            self.owner.insert(pod.clone(), workload.clone());
-            self.set(pod, true, &at);
-        } else if let Some(PodNotReady { pod, .. }) = fact.get() {
-            self.set(pod, false, &at);
-        } else if let Some(PodEvicted { pod, .. }) = fact.get() {
-            self.set(pod, false, &at);
-        } else if let Some(PodGone { pod, .. }) = fact.get() {
-            self.set(pod, false, &at);
+        if let Some(c) = self.replicas.observe(fact) {
+            self.tell(c, &at);
         } else if let Some(PodScheduled { pod, .. }) = fact.get() {
             self.pending.remove(pod);
         } else if let Some(p) = fact.get::<PodPending>() {
@@ -280,33 +269,22 @@ impl WorkloadStory {
         true
     }
 
-    fn set(&mut self, pod: &str, ready: bool, at: &str) {
-        let Some(workload) = self.owner.get(pod).cloned() else {
-            return;
-        };
-        let set = self.ready.entry(workload.clone()).or_default();
-        let before = set.len();
-        if ready {
-            set.insert(pod.to_owned());
-        } else {
-            set.remove(pod);
-        }
-        let now = set.len();
-        let most = self.most.entry(workload.clone()).or_default();
-        let was_whole = before >= *most;
-        *most = (*most).max(now);
-        let most = *most;
+    fn tell(&mut self, c: ReadyChange, at: &str) {
+        let ReadyChange {
+            workload,
+            before,
+            now,
+            most,
+        } = c;
         let story = self.story.entry(workload).or_default();
-        if was_whole && now < most {
+        if now < before && before >= most {
             story.push(format!("{now}/{most} Ready from {at}"));
         } else if now < before
             && let Some(last) = story.last_mut()
-            && last.contains(" Ready from ")
+            && let Some((_, since)) = last.split_once(" Ready from ")
         {
             // Fell further before it recovered: keep the lowest count.
-            if let Some((_, since)) = last.split_once(" Ready from ") {
-                *last = format!("{now}/{most} Ready from {since}");
-            }
+            *last = format!("{now}/{most} Ready from {since}");
         } else if now == most && before < most && !story.is_empty() {
             story.push(format!("{most}/{most} Ready again at {at}"));
         }

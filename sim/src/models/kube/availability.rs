@@ -19,7 +19,7 @@ use super::facts::{
     PodNotReady, PodReady,
 };
 use crate::checks::timeline::{Interval, Timeline};
-use crate::engine::{LogEntry, LogKind, Observer, Record, SimTime, Status};
+use crate::engine::{FactRecord, LogEntry, LogKind, Observer, Record, SimTime, Status};
 use topology::component::Component;
 
 /// One lane per Lease seen in `log`, named after the Lease, until `end`.
@@ -123,11 +123,74 @@ pub fn apiserver_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
         .collect()
 }
 
+/// A workload's Ready pods changed in number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadyChange {
+    /// `namespace/name`.
+    pub workload: String,
+    /// Ready pods before.
+    pub before: usize,
+    /// Ready pods now.
+    pub now: usize,
+    /// The most it ever had Ready at once (its whole count).
+    pub most: usize,
+}
+
+/// Each workload's Ready pods as the pod facts tell them: Ready from its kubelet; not Ready
+/// once marked so, evicted (by taint or through the Eviction API: a terminating pod's
+/// endpoint is not ready) or gone. A pod's workload is known from its creation or its first
+/// Ready (a create whose answer was lost).
+#[derive(Debug, Default)]
+pub struct ReadyReplicas {
+    owner: BTreeMap<String, String>,
+    ready: BTreeMap<String, BTreeSet<String>>,
+    most: BTreeMap<String, usize>,
+}
+
+impl ReadyReplicas {
+    /// Learns from `fact`; says when a workload's Ready count changed.
+    pub fn observe(&mut self, fact: &FactRecord) -> Option<ReadyChange> {
+        let owned = |pod: &str, workload: &str| format!("{}/{workload}", split_name(pod).0);
+        let (pod, up) = if let Some(c) = fact.get::<PodCreated>() {
+            self.owner.insert(c.pod.clone(), owned(&c.pod, &c.workload));
+            return None;
+        } else if let Some(p) = fact.get::<PodReady>() {
+            self.owner.insert(p.pod.clone(), owned(&p.pod, &p.workload));
+            (&p.pod, true)
+        } else if let Some(p) = fact.get::<PodNotReady>() {
+            (&p.pod, false)
+        } else if let Some(p) = fact.get::<PodEvicted>() {
+            (&p.pod, false)
+        } else if let Some(p) = fact.get::<PodGone>() {
+            (&p.pod, false)
+        } else if let Some(e) = fact.get::<EvictionGranted>() {
+            (&e.pod, false)
+        } else {
+            return None;
+        };
+        let workload = self.owner.get(pod)?.clone();
+        let set = self.ready.entry(workload.clone()).or_default();
+        let before = set.len();
+        if up {
+            set.insert(pod.clone());
+        } else {
+            set.remove(pod);
+        }
+        let now = set.len();
+        let most = self.most.entry(workload.clone()).or_default();
+        *most = (*most).max(now);
+        (now != before).then_some(ReadyChange {
+            workload,
+            before,
+            now,
+            most: *most,
+        })
+    }
+}
+
 /// One `workload/<ns>/<name>` lane per workload whose pods became Ready, until `end`.
 pub fn workload_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
-    let mut owner: BTreeMap<String, String> = BTreeMap::new();
-    let mut ready: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut most: BTreeMap<String, usize> = BTreeMap::new();
+    let mut replicas = ReadyReplicas::default();
     let mut changes: BTreeMap<String, Vec<(SimTime, Status)>> = BTreeMap::new();
     for entry in log {
         let LogKind::Record {
@@ -137,44 +200,15 @@ pub fn workload_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
         else {
             continue;
         };
-        let (pod, up) = if let Some(c) = fact.get::<PodCreated>() {
-            let ns = split_name(&c.pod).0;
-            owner.insert(c.pod.clone(), format!("{ns}/{}", c.workload));
-            continue;
-        } else if let Some(p) = fact.get::<PodReady>() {
-            // A create whose answer was lost is known from its first Ready.
-            let ns = split_name(&p.pod).0;
-            owner.insert(p.pod.clone(), format!("{ns}/{}", p.workload));
-            (&p.pod, true)
-        } else if let Some(p) = fact.get::<PodNotReady>() {
-            (&p.pod, false)
-        } else if let Some(p) = fact.get::<PodEvicted>() {
-            (&p.pod, false)
-        } else if let Some(p) = fact.get::<PodGone>() {
-            (&p.pod, false)
-        } else if let Some(e) = fact.get::<EvictionGranted>() {
-            // Terminating: its endpoint is no longer ready.
-            (&e.pod, false)
-        } else {
+        let Some(c) = replicas.observe(fact) else {
             continue;
         };
-        let Some(workload) = owner.get(pod) else {
-            continue;
-        };
-        let set = ready.entry(workload.clone()).or_default();
-        if up {
-            set.insert(pod.clone());
-        } else {
-            set.remove(pod);
-        }
-        let full = most.entry(workload.clone()).or_default();
-        *full = (*full).max(set.len());
-        let status = match set.len() {
+        let status = match c.now {
             0 => Status::Down,
-            n if n >= *full => Status::Up,
+            n if n >= c.most => Status::Up,
             _ => Status::Degraded,
         };
-        let lane = changes.entry(workload.clone()).or_default();
+        let lane = changes.entry(c.workload).or_default();
         // Start-up is not an outage: the lane starts once the workload is whole, which a
         // later, larger count can still move (a rollout that grows).
         if status != Status::Up && lane.is_empty() {

@@ -173,13 +173,6 @@ impl Informer {
         &self.objects
     }
 
-    /// The cached objects that decode as `T`.
-    pub fn typed<T: ApiObject>(&self) -> impl Iterator<Item = (&str, T)> {
-        self.objects
-            .iter()
-            .filter_map(|(n, s)| Some((n.as_str(), T::decode(&s.value)?)))
-    }
-
     /// Whether the first LIST has come back (`HasSynced`).
     pub fn synced(&self) -> bool {
         self.synced

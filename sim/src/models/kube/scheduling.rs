@@ -293,6 +293,8 @@ impl Scheduler {
         if !self.pods.synced() || !self.nodes.synced() {
             return;
         }
+        // Nodes do not change while the queue drains (their events queue behind).
+        let nodes = self.nodes();
         while let Some(full) = self.active.pop_front() {
             let Some(p) = self.pod(&full) else { continue };
             if !p.node.is_empty() || p.deleted.is_some() || self.assumed.contains_key(&full) {
@@ -304,7 +306,7 @@ impl Scheduler {
             let a = self.attempts.entry(full.clone()).or_default();
             a.count += 1;
             a.last = ctx.now();
-            match schedule(&template, &self.nodes(), &self.placed()) {
+            match schedule(&template, &nodes, &self.placed()) {
                 Outcome::Scheduled { node, .. } => self.bind(ctx, &full, node),
                 Outcome::Unschedulable { message } => {
                     self.unschedulable.insert(full.clone(), ctx.now());

@@ -111,10 +111,9 @@ pub struct WorkloadControllers {
     creations: Writes<(String, String)>,
     /// The disruption controller, sharing the Pod and workload informers.
     disruption: DisruptionController,
-    /// Pods created and not yet seen by the informer, with when (the "expectations").
-    expected: BTreeMap<String, SimTime>,
-    /// Their owners.
-    expected_owner: BTreeMap<String, String>,
+    /// Pods created and not yet seen by the informer: when, and their owner (the
+    /// "expectations").
+    expected: BTreeMap<String, (SimTime, String)>,
     failures: u32,
     generation: u64,
     retry_armed: bool,
@@ -130,7 +129,6 @@ impl WorkloadControllers {
             creations: Writes::new(ApiPath::Local, WRITES_PORT),
             disruption: DisruptionController::default(),
             expected: BTreeMap::new(),
-            expected_owner: BTreeMap::new(),
             failures: 0,
             generation: 0,
             retry_armed: false,
@@ -153,7 +151,6 @@ impl WorkloadControllers {
         self.creations.clear();
         self.disruption.stop();
         self.expected.clear();
-        self.expected_owner.clear();
         self.failures = 0;
         self.retry_armed = false;
     }
@@ -221,8 +218,8 @@ impl WorkloadControllers {
         match result {
             Ok(_) => {
                 self.failures = 0;
-                self.expected.insert(pod.clone(), ctx.now());
-                self.expected_owner.insert(pod.clone(), workload.clone());
+                self.expected
+                    .insert(pod.clone(), (ctx.now(), workload.clone()));
                 ctx.fact(PodCreated { pod, workload });
             }
             // It exists: the informer will say so.
@@ -273,7 +270,7 @@ impl WorkloadControllers {
         // `ExpectationsTimeout` (5 min) at most.
         let now = ctx.now();
         let cache = self.pods.objects();
-        self.expected.retain(|pod, since| {
+        self.expected.retain(|pod, (since, _)| {
             !cache.contains_key(pod) && now.saturating_since(*since) < EXPECTATIONS_TIMEOUT
         });
         self.disruption
@@ -330,12 +327,8 @@ impl WorkloadControllers {
             .count();
         let expected = self
             .expected
-            .keys()
-            .filter(|full| {
-                self.expected_owner
-                    .get(*full)
-                    .is_some_and(|owner| mine(full, owner))
-            })
+            .iter()
+            .filter(|(full, (_, owner))| mine(full, owner))
             .count();
         in_flight + expected
     }

@@ -25,7 +25,7 @@ SUITE=bookworm
 # virtual package cloud-init's dependencies need (python3-cffi-backend-api-min).
 PKG_base="linux-image-amd64,systemd-sysv,udev,kmod,dbus,openssh-server,cloud-init,\
 python3-cffi-backend,ifupdown,iproute2,iputils-ping,netbase,procps,ca-certificates,nftables"
-PKG_ha="etcd-server,etcd-client,haproxy,keepalived,containerd,chrony"
+PKG_ha="etcd-server,etcd-client,haproxy,keepalived,containerd,chrony,curl"
 PKG_ceph="ceph-mon,ceph-osd,ceph-mgr,ceph-common"
 
 # Services the packages enable on install but the provisioner starts itself; not starting them

@@ -49,6 +49,10 @@ enum Command {
     Sim(commands::sim::SimCommand),
     /// Render every artifact the cluster needs (etcd PKI and units, kubeadm, VIP, add-ons).
     Render(commands::render::RenderArgs),
+    /// Show what `apply` would change on each host (files, packages, units), changing nothing.
+    Plan(commands::apply::PlanArgs),
+    /// Put the rendered cluster on the lab's guests: prepare, etcd, VIP; verified, resumable.
+    Apply(commands::apply::ApplyArgs),
     /// The local five-host libvirt lab (needs the `libvirt` cargo feature).
     #[command(subcommand)]
     Lab(commands::lab::LabCommand),
@@ -68,7 +72,12 @@ impl Command {
     fn reads_topology(&self) -> bool {
         matches!(
             self,
-            Command::Check(_) | Command::Sim(_) | Command::Render(_) | Command::Lab(_)
+            Command::Check(_)
+                | Command::Sim(_)
+                | Command::Render(_)
+                | Command::Plan(_)
+                | Command::Apply(_)
+                | Command::Lab(_)
         )
     }
 
@@ -78,6 +87,8 @@ impl Command {
             Command::Check(_) => "check",
             Command::Sim(_) => "sim",
             Command::Render(_) => "render",
+            Command::Plan(_) => "plan",
+            Command::Apply(_) => "apply",
             Command::Lab(_) => "lab",
             Command::Ceph(_) => "ceph",
             Command::Schema => "schema",
@@ -134,6 +145,10 @@ fn run(cli: Cli) -> miette::Result<ExitCode> {
         }
         Command::Render(args) => load_valid_topology(args.file.as_deref().or(topology))
             .and_then(|c| commands::render::run(&args, &c)),
+        Command::Plan(args) => load_valid_topology(args.target.file.as_deref().or(topology))
+            .and_then(|c| commands::apply::run_plan(&args, &c)),
+        Command::Apply(args) => load_valid_topology(args.target.file.as_deref().or(topology))
+            .and_then(|c| commands::apply::run_apply(&args, &c)),
         Command::Lab(cmd) => {
             load_valid_topology(topology).and_then(|c| commands::lab::run(cmd, &c))
         }

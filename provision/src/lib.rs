@@ -1,5 +1,6 @@
 //! Turns a topology into artifacts, applies them, and drills the real cluster.
 
+pub mod apply;
 pub mod drill;
 pub mod exec;
 pub mod host;

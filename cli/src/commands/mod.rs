@@ -1,5 +1,6 @@
 //! One module per subcommand, each with its own arguments and `run`.
 
+pub mod apply;
 pub mod ceph;
 pub mod check;
 pub mod completions;

@@ -3,6 +3,7 @@
 //! binaries of their own (`etcd_cluster`, `inject_testbed`, `lab_down`, `lab_e2e`,
 //! `lab_transport`, `testbed`), so each can be run, timed and cleaned up alone.
 
+mod apply_plan;
 mod etcd_pki_render;
 mod lab_render;
 mod lab_workstation;

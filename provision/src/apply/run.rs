@@ -1,0 +1,618 @@
+//! Executes a plan phase by phase over `&dyn Host` connections.
+//!
+//! Within a phase every host acts at once (packages, files, settings, enables, starts, plain
+//! restarts); then each rolling restart runs one host at a time, each followed by the phase's
+//! gate; then the gate runs once more for the whole phase. A phase's steps are journalled
+//! `started` before they act and `verified` only after that final gate, so nothing is reported
+//! done that was not checked. The plan is computed from fresh facts at the start of every run,
+//! which is what makes a re-run after any interruption converge.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde::Serialize;
+
+use super::desired::{Desired, HostDesired, HostPhase, Phase};
+use super::facts::{FactsError, HostFacts, MARKER_DIR, inspect};
+use super::gate::{GateFailed, wait_etcd, wait_vip};
+use super::journal::{Event, Interrupted, Journal, JournalError};
+use super::plan::{Change, Plan, Step, StepState, TargetAbilities, phase_changes, plan};
+use crate::exec::Command;
+use crate::host::{Host, HostError};
+
+/// Time bounds of apply's commands and gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// One ordinary command (systemctl, modprobe, sysctl).
+    pub command: Duration,
+    /// `apt-get install`.
+    pub install: Duration,
+    /// The etcd gate (under TCG a member takes seconds to start).
+    pub etcd_gate: Duration,
+    /// The VIP gate (keepalived's first advertisements, `advert_int` 1 s).
+    pub vip_gate: Duration,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            command: Duration::from_secs(120),
+            install: Duration::from_secs(15 * 60),
+            etcd_gate: Duration::from_secs(180),
+            vip_gate: Duration::from_secs(90),
+        }
+    }
+}
+
+/// What apply reports while it works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// A phase begins: its hosts with changes and the number of changes.
+    PhaseStarted {
+        /// The phase.
+        phase: Phase,
+        /// Steps with changes.
+        steps: usize,
+        /// Changes in total.
+        changes: usize,
+    },
+    /// A step is about to act.
+    StepStarted {
+        /// `phase/host`.
+        step: String,
+    },
+    /// A step cannot run here.
+    StepSkipped {
+        /// `phase/host`.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+    /// A rolling restart begins on one host.
+    Restarting {
+        /// The host.
+        host: String,
+        /// The unit.
+        unit: String,
+    },
+    /// A gate passed.
+    GatePassed {
+        /// The phase.
+        phase: Phase,
+        /// What it saw.
+        detail: String,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// A phase is verified.
+    PhaseDone {
+        /// The phase.
+        phase: Phase,
+        /// Its wall time.
+        elapsed: Duration,
+    },
+}
+
+/// One phase's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseReport {
+    /// The phase.
+    pub phase: Phase,
+    /// Changes made.
+    pub changes: usize,
+    /// Steps skipped, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// What the final gate saw, if the phase has one.
+    pub gate: Option<String>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApplyReport {
+    /// The plan it executed.
+    pub plan: Plan,
+    /// Per phase, in order.
+    pub phases: Vec<PhaseReport>,
+    /// The journal run number.
+    pub run: u64,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// Why apply stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A host could not be inspected.
+    #[error("cannot inspect {host}: {source}")]
+    Inspect {
+        /// The host.
+        host: String,
+        /// Why.
+        #[source]
+        source: FactsError,
+    },
+    /// A step cannot run; nothing was changed.
+    #[error("step {step} is blocked, nothing was changed: {reason}")]
+    Blocked {
+        /// The step.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+    /// A command failed.
+    #[error("step {step}: `{command}` failed: {detail}")]
+    Command {
+        /// The step.
+        step: String,
+        /// The command.
+        command: String,
+        /// Exit status and stderr, or the connection error.
+        detail: String,
+    },
+    /// A file could not be put.
+    #[error("step {step}: writing {path}: {source}")]
+    Put {
+        /// The step.
+        step: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: HostError,
+    },
+    /// A gate did not pass.
+    #[error("{phase} gate: {source}")]
+    Gate {
+        /// The phase.
+        phase: Phase,
+        /// What it last saw.
+        #[source]
+        source: GateFailed,
+    },
+    /// The journal could not be written.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// `hosts` does not match the desired state's hosts.
+    #[error("apply was given {given} host connections for {wanted} topology hosts")]
+    Hosts {
+        /// Connections given.
+        given: usize,
+        /// Hosts in the topology.
+        wanted: usize,
+    },
+}
+
+/// Reads every host's facts at once; `Err` is the reason a host could not be read.
+pub async fn inspect_all(
+    desired: &Desired,
+    hosts: &[&dyn Host],
+) -> Vec<Result<HostFacts, FactsError>> {
+    join_all(
+        desired
+            .hosts
+            .iter()
+            .zip(hosts)
+            .map(|(d, h)| inspect(*h, d)),
+    )
+    .await
+}
+
+async fn run_ok(step: &str, host: &dyn Host, cmd: Command) -> Result<(), ApplyError> {
+    let failed = |detail: String| ApplyError::Command {
+        step: step.to_owned(),
+        command: cmd.to_string(),
+        detail,
+    };
+    match host.run(&cmd).await {
+        Ok(out) if out.success() => Ok(()),
+        Ok(out) => Err(failed(format!(
+            "exit {:?}: {}",
+            out.status,
+            crate::exec::tail(&out.stderr)
+        ))),
+        Err(e) => Err(failed(e.to_string())),
+    }
+}
+
+fn systemctl(args: &[&str], bound: Duration) -> Command {
+    Command::new("systemctl")
+        .args(args.iter().copied())
+        .timeout(bound)
+}
+
+fn marker(unit: &str) -> String {
+    format!("{MARKER_DIR}/{unit}")
+}
+
+/// Installs the step's missing packages, then plans the step again from fresh facts: a
+/// package's maintainer script may start its daemon with the distribution's defaults (Debian's
+/// etcd-server does), which turns a planned start into a restart.
+async fn install_then_replan(
+    host: &dyn Host,
+    hd: &HostDesired,
+    hp: &HostPhase,
+    step: &Step,
+    bounds: Bounds,
+) -> Result<Vec<Change>, ApplyError> {
+    let Some(Change::InstallPackages { packages }) = step.changes.first() else {
+        return Ok(step.changes.clone());
+    };
+    let cmd = Command::new("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(packages.iter().cloned())
+        .timeout(bounds.install);
+    run_ok(&step.id(), host, cmd).await?;
+    let facts = inspect(host, hd)
+        .await
+        .map_err(|source| ApplyError::Inspect {
+            host: host.name().to_owned(),
+            source,
+        })?;
+    Ok(phase_changes(hp, &facts))
+}
+
+/// Everything of `step` but its rolling restarts, on its host; returns the changes it planned
+/// (re-planned after installing packages), whose rolling restarts the phase then makes.
+async fn act(
+    host: &dyn Host,
+    hd: &HostDesired,
+    hp: &HostPhase,
+    step: &Step,
+    bounds: Bounds,
+) -> Result<Vec<Change>, ApplyError> {
+    let id = step.id();
+    let changes = install_then_replan(host, hd, hp, step, bounds).await?;
+    let restarts: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Restart { unit, .. } => Some(unit.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !restarts.is_empty() {
+        // The restart is owed from here on, whatever happens to this apply.
+        let mut cmd = Command::new("sh").args([
+            "-c",
+            "mkdir -p \"$0\" && cd \"$0\" && touch -- \"$@\"",
+            MARKER_DIR,
+        ]);
+        cmd = cmd.args(restarts.iter().copied()).timeout(bounds.command);
+        run_ok(&id, host, cmd).await?;
+    }
+    let parents: Vec<String> = hp
+        .files
+        .iter()
+        .filter_map(|f| f.path.parent().map(|p| p.display().to_string()))
+        .collect();
+    let mut made_parents = false;
+    for change in &changes {
+        match change {
+            Change::InstallPackages { packages } => {
+                return Err(ApplyError::Command {
+                    step: id,
+                    command: format!("apt-get install {}", packages.join(" ")),
+                    detail: "the packages are still missing after installing them".to_owned(),
+                });
+            }
+            Change::PutFile { path, .. } => {
+                if !made_parents {
+                    let cmd = Command::new("mkdir")
+                        .arg("-p")
+                        .args(parents.iter().cloned())
+                        .timeout(bounds.command);
+                    run_ok(&id, host, cmd).await?;
+                    made_parents = true;
+                }
+                let Some(f) = hp.files.iter().find(|f| &f.path == path) else {
+                    continue;
+                };
+                host.put_file(&f.path, f.contents.as_bytes(), f.mode, &f.owner)
+                    .await
+                    .map_err(|source| ApplyError::Put {
+                        step: id.clone(),
+                        path: f.path.clone(),
+                        source,
+                    })?;
+            }
+            Change::Unmask { unit } => {
+                run_ok(&id, host, systemctl(&["unmask", unit], bounds.command)).await?;
+            }
+            Change::DaemonReload => {
+                run_ok(&id, host, systemctl(&["daemon-reload"], bounds.command)).await?;
+            }
+            Change::LoadModules { modules } => {
+                for m in modules {
+                    let cmd = Command::new("modprobe").arg(m).timeout(bounds.command);
+                    run_ok(&id, host, cmd).await?;
+                }
+            }
+            Change::ApplySysctls { .. } => {
+                let cmd = Command::new("sysctl")
+                    .arg("--system")
+                    .timeout(bounds.command);
+                run_ok(&id, host, cmd).await?;
+            }
+            Change::SwapOff => {
+                let cmd = Command::new("swapoff")
+                    .arg("--all")
+                    .timeout(bounds.command);
+                run_ok(&id, host, cmd).await?;
+            }
+            Change::Enable { unit } => {
+                run_ok(&id, host, systemctl(&["enable", unit], bounds.command)).await?;
+            }
+            Change::Start { unit, no_block } => {
+                let args: &[&str] = if *no_block {
+                    &["start", "--no-block", unit]
+                } else {
+                    &["start", unit]
+                };
+                run_ok(&id, host, systemctl(args, bounds.command)).await?;
+                clear_marker(&id, host, unit, bounds).await?;
+            }
+            Change::Restart {
+                unit,
+                rolling: false,
+                ..
+            } => {
+                run_ok(&id, host, systemctl(&["restart", unit], bounds.command)).await?;
+                clear_marker(&id, host, unit, bounds).await?;
+            }
+            Change::Restart { rolling: true, .. } => {}
+        }
+    }
+    Ok(changes)
+}
+
+async fn clear_marker(
+    step: &str,
+    host: &dyn Host,
+    unit: &str,
+    bounds: Bounds,
+) -> Result<(), ApplyError> {
+    let cmd = Command::new("rm")
+        .args(["-f", &marker(unit)])
+        .timeout(bounds.command);
+    run_ok(step, host, cmd).await
+}
+
+/// The phase's cluster check, when it has one; returns what it saw.
+async fn gate(
+    phase: Phase,
+    desired: &Desired,
+    hosts: &[&dyn Host],
+    bounds: Bounds,
+) -> Result<Option<String>, ApplyError> {
+    let by_name = |names: &[String]| -> Vec<&dyn Host> {
+        names
+            .iter()
+            .filter_map(|n| {
+                desired
+                    .hosts
+                    .iter()
+                    .position(|h| &h.host == n)
+                    .map(|i| hosts[i])
+            })
+            .collect()
+    };
+    let failed = |source| ApplyError::Gate { phase, source };
+    match phase {
+        Phase::Etcd => {
+            let Some(check) = &desired.etcd else {
+                return Ok(None);
+            };
+            let members = by_name(&check.members);
+            let h = wait_etcd(&members, check, bounds.etcd_gate)
+                .await
+                .map_err(failed)?;
+            Ok(Some(format!(
+                "{} of {} endpoints healthy, started: {}",
+                h.healthy,
+                check.members.len(),
+                h.started.join(", ")
+            )))
+        }
+        Phase::Vip => {
+            let Some(check) = &desired.vip else {
+                return Ok(None);
+            };
+            let holders = by_name(&check.holders);
+            let prober = desired
+                .hosts
+                .iter()
+                .position(|h| !check.holders.contains(&h.host))
+                .map_or(holders[0], |i| hosts[i]);
+            let holder = wait_vip(&holders, prober, check, bounds.vip_gate)
+                .await
+                .map_err(failed)?;
+            Ok(Some(format!(
+                "{} held by {holder} only, port {} answers from {}",
+                check.vip,
+                check.port,
+                prober.name()
+            )))
+        }
+        Phase::Prepare | Phase::Ceph | Phase::Kubernetes => Ok(None),
+    }
+}
+
+/// Inspects every host, plans, and applies the plan. `hosts` are connections to the topology's
+/// hosts in `desired.hosts` order. Nothing is changed when any step is blocked.
+pub async fn apply(
+    desired: &Desired,
+    hosts: &[&dyn Host],
+    abilities: TargetAbilities,
+    bounds: Bounds,
+    journal: &mut Journal,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<ApplyReport, ApplyError> {
+    if hosts.len() != desired.hosts.len() {
+        return Err(ApplyError::Hosts {
+            given: hosts.len(),
+            wanted: desired.hosts.len(),
+        });
+    }
+    let started = Instant::now();
+    let mut facts = Vec::new();
+    for (r, h) in inspect_all(desired, hosts).await.into_iter().zip(hosts) {
+        facts.push(Ok(r.map_err(|source| ApplyError::Inspect {
+            host: h.name().to_owned(),
+            source,
+        })?));
+    }
+    let plan = plan(desired, &facts, abilities);
+    if let Some(step) = plan.blocked() {
+        let StepState::Blocked { reason } = &step.state else {
+            unreachable!("blocked() returns blocked steps");
+        };
+        return Err(ApplyError::Blocked {
+            step: step.id(),
+            reason: reason.clone(),
+        });
+    }
+    let mut phases = Vec::new();
+    for phase in Phase::ALL {
+        let steps: Vec<&Step> = plan.phase(phase).collect();
+        if steps.is_empty() {
+            continue;
+        }
+        phases.push(
+            apply_phase(phase, &steps, desired, hosts, bounds, journal, progress).await?,
+        );
+    }
+    journal.record("", Event::RunFinished, "")?;
+    Ok(ApplyReport {
+        plan,
+        phases,
+        run: journal.run(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+async fn apply_phase(
+    phase: Phase,
+    steps: &[&Step],
+    desired: &Desired,
+    hosts: &[&dyn Host],
+    bounds: Bounds,
+    journal: &mut Journal,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<PhaseReport, ApplyError> {
+    let t0 = Instant::now();
+    let index = |name: &str| desired.hosts.iter().position(|h| h.host == name);
+    let mut skipped = Vec::new();
+    let mut acting = Vec::new();
+    for step in steps {
+        match &step.state {
+            StepState::Skipped { reason } => {
+                journal.record(&step.id(), Event::Skipped, reason)?;
+                progress(&Progress::StepSkipped {
+                    step: step.id(),
+                    reason: reason.clone(),
+                });
+                skipped.push((step.id(), reason.clone()));
+            }
+            StepState::Changes => acting.push(*step),
+            StepState::UpToDate | StepState::Blocked { .. } => {}
+        }
+    }
+    let changes = acting.iter().map(|s| s.changes.len()).sum();
+    progress(&Progress::PhaseStarted {
+        phase,
+        steps: acting.len(),
+        changes,
+    });
+    for step in &acting {
+        journal.record(&step.id(), Event::Started, "")?;
+        progress(&Progress::StepStarted { step: step.id() });
+    }
+    let work = acting.iter().filter_map(|step| {
+        let i = index(&step.host)?;
+        let hd = &desired.hosts[i];
+        let hp = hd.phases.get(&phase)?;
+        Some(async move { (step, i, act(hosts[i], hd, hp, step, bounds).await) })
+    });
+    let mut made = Vec::new();
+    for (step, i, result) in join_all(work).await {
+        match result {
+            Ok(changes) => made.push((step, i, changes)),
+            Err(e) => {
+                journal.record(&step.id(), Event::Failed, &e.to_string())?;
+                return Err(e);
+            }
+        }
+    }
+    for (step, i, changes) in &made {
+        let i = *i;
+        for change in changes {
+            let Change::Restart {
+                unit,
+                rolling: true,
+                ..
+            } = change
+            else {
+                continue;
+            };
+            progress(&Progress::Restarting {
+                host: step.host.clone(),
+                unit: unit.clone(),
+            });
+            let id = step.id();
+            run_ok(&id, hosts[i], systemctl(&["restart", unit], bounds.command)).await?;
+            let waited = Instant::now();
+            if let Some(detail) = gate(phase, desired, hosts, bounds).await? {
+                progress(&Progress::GatePassed {
+                    phase,
+                    detail,
+                    waited: waited.elapsed(),
+                });
+            }
+            clear_marker(&id, hosts[i], unit, bounds).await?;
+        }
+    }
+    let waited = Instant::now();
+    let gate_seen = match gate(phase, desired, hosts, bounds).await {
+        Ok(seen) => seen,
+        Err(e) => {
+            journal.record("", Event::Failed, &e.to_string())?;
+            return Err(e);
+        }
+    };
+    if let Some(detail) = &gate_seen {
+        progress(&Progress::GatePassed {
+            phase,
+            detail: detail.clone(),
+            waited: waited.elapsed(),
+        });
+    }
+    for step in steps {
+        if !matches!(step.state, StepState::Skipped { .. }) {
+            journal.record(&step.id(), Event::Verified, "")?;
+        }
+    }
+    progress(&Progress::PhaseDone {
+        phase,
+        elapsed: t0.elapsed(),
+    });
+    Ok(PhaseReport {
+        phase,
+        changes,
+        skipped,
+        gate: gate_seen,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The journal file for `target` under the apply state directory.
+pub fn journal_path(state_dir: &Path, target: &str) -> PathBuf {
+    state_dir.join("apply").join(format!("{target}.jsonl"))
+}
+
+/// The previous interrupted run, if the journal at `path` has one.
+pub fn previous_run(path: &Path) -> Result<Option<Interrupted>, JournalError> {
+    Ok(super::journal::interrupted(&super::journal::read(path)?))
+}

@@ -1,6 +1,7 @@
 //! Turns a topology into artifacts, applies them, and drills the real cluster.
 
 pub mod apply;
+pub mod base64;
 pub mod drill;
 pub mod exec;
 pub mod host;

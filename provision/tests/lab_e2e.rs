@@ -1,7 +1,9 @@
 //! End to end: `lab up` of the default topology in isolated mode, under TCG here.
 //!
 //! Five guests from the cached image, each reachable over SSH only with its pinned host key,
-//! with the topology's hostname, FQDN and address; `fault crash` and `fault isolate` observed
+//! with the topology's hostname, FQDN and address; `apply` killed in the middle of its etcd
+//! phase, resumed to three healthy TLS etcd members and one VIP holder, then a second apply
+//! with zero changes (see `apply_kill_resume_and_reapply`); `fault crash` and `fault isolate` observed
 //! from the other guests; `lab down` leaves no namespace, daemon, QEMU process, bridge, file or
 //! state behind, and a second `down` is a no-op. Needs the `libvirt` feature and root; skips
 //! loudly only where QEMU or network namespaces are missing, and under `CI=true` a skip is a
@@ -22,22 +24,31 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use provision::apply::{
+    self, Bounds, Desired, Journal, Phase, Plan, Progress, TargetAbilities, gate,
+};
 use provision::exec::Command;
+use provision::host::{Host, SshHost};
 use provision::inject::FaultTarget;
 use provision::inject::lab::LabFaults;
 use provision::lab::guest::{self, Guests};
 use provision::lab::image;
 use provision::lab::ops::{DAEMON_DIR, Event, Lab};
 use provision::lab::{LabOptions, Mode};
+use provision::render::render;
+use provision::secrets::SecretStore;
 use topology::fault::Fault;
 
 /// Attempts when waiting for a fault to become visible (one ping of 1 s plus a pause each).
 const OBSERVE_ATTEMPTS: u32 = 30;
-/// Bound on building the image when the cache is cold (measured 262 s with Ceph here).
-const IMAGE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-/// Bound on everything after the image: up (about 90 s to SSH-ready under TCG), the checks,
-/// the faults and down.
-const LAB_DEADLINE: Duration = Duration::from_secs(8 * 60);
+/// Bound on building the image when the cache is cold (measured 148-262 s with Ceph here).
+const IMAGE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// Bound on everything after the image: up (about 90 s to SSH-ready under TCG), apply three
+/// times (about 2.5 minutes in all), the checks, the faults and down.
+const LAB_DEADLINE: Duration = Duration::from_secs(13 * 60);
+/// When the interrupted apply is killed, after its etcd phase began (the phase's file writes
+/// take about 15 s under TCG here, so this lands among them).
+const KILL_INTO_ETCD: Duration = Duration::from_secs(4);
 
 /// Writes straight to the process's stderr: libtest captures `eprintln!`, not the descriptor,
 /// and nextest shows this test's output even on success (.config/nextest.toml).
@@ -185,7 +196,7 @@ fn interfaces_named(name: &str) -> Vec<String> {
 }
 
 #[test]
-fn lab_up_faults_and_down_in_isolated_mode() {
+fn lab_up_apply_faults_and_down_in_isolated_mode() {
     if let Some(why) = skip_reason() {
         let msg = format!("SKIPPED lab end-to-end test: {why}");
         assert!(
@@ -317,6 +328,9 @@ fn run_body(lab: &Lab, state: &Path) {
         );
     }
 
+    let cluster = topology::default_cluster().unwrap_or_else(|e| panic!("{e:?}"));
+    apply_kill_resume_and_reapply(&cluster, &guests, &rt, state);
+
     let (a, b, crashed, isolated) = (
         &lab.spec.vms[0],
         &lab.spec.vms[1],
@@ -407,4 +421,261 @@ fn run_body(lab: &Lab, state: &Path) {
     );
     assert!(!state.join("vms").exists(), "guest files left");
     assert!(!state.join(DAEMON_DIR).exists(), "daemon directories left");
+}
+
+/// Pinned SSH connections to every guest, in topology order.
+fn connect_all(rt: &tokio::runtime::Runtime, guests: &Guests) -> Vec<SshHost> {
+    guests
+        .hosts()
+        .iter()
+        .map(|h| {
+            rt.block_on(guests.host(h))
+                .unwrap_or_else(|e| panic!("{h}: {e}"))
+        })
+        .collect()
+}
+
+fn close_all(rt: &tokio::runtime::Runtime, conns: Vec<SshHost>) {
+    for c in conns {
+        let _ = rt.block_on(c.close());
+    }
+}
+
+fn log_progress(p: &Progress) {
+    match p {
+        Progress::PhaseStarted {
+            phase,
+            steps,
+            changes,
+        } if *steps > 0 => loud(&format!(
+            "  apply {phase}: {changes} changes on {steps} hosts"
+        )),
+        Progress::GatePassed {
+            phase,
+            detail,
+            waited,
+        } => loud(&format!(
+            "  apply {phase} gate passed after {:.1} s: {detail}",
+            waited.as_secs_f64()
+        )),
+        Progress::PhaseDone { phase, elapsed } => loud(&format!(
+            "  apply {phase} done in {:.1} s",
+            elapsed.as_secs_f64()
+        )),
+        _ => {}
+    }
+}
+
+/// Plans against the guests as they are now.
+fn plan_now(rt: &tokio::runtime::Runtime, desired: &Desired, hosts: &[&dyn Host]) -> Plan {
+    let facts: Vec<_> = rt
+        .block_on(apply::inspect_all(desired, hosts))
+        .into_iter()
+        .map(|f| f.map_err(|e| e.to_string()))
+        .collect();
+    apply::plan::plan(desired, &facts, LAB)
+}
+
+const LAB: TargetAbilities = TargetAbilities { can_install: false };
+
+/// Apply killed among its etcd phase's writes, resumed, verified independently of its own
+/// gates, and applied once more with nothing left to change.
+fn apply_kill_resume_and_reapply(
+    cluster: &topology::Cluster,
+    guests: &Guests,
+    rt: &tokio::runtime::Runtime,
+    state: &Path,
+) {
+    let secrets = state.join("apply-secrets");
+    let store = SecretStore::open(&secrets).unwrap_or_else(|e| panic!("{e}"));
+    let rendered = render(cluster, &store, time::OffsetDateTime::now_utc())
+        .unwrap_or_else(|e| panic!("render: {e}"));
+    let extras = apply::LabExtras::render(cluster, &store).unwrap_or_else(|e| panic!("{e}"));
+    let desired =
+        apply::desired(cluster, &rendered, Some(&extras)).unwrap_or_else(|e| panic!("{e}"));
+    let journal_path = apply::journal_path(&secrets, "lab");
+
+    // 1. Killed: the future is dropped KILL_INTO_ETCD after the etcd phase began, as a killed
+    //    process drops its connections.
+    let started = Instant::now();
+    let conns = connect_all(rt, guests);
+    let hosts: Vec<&dyn Host> = conns.iter().map(|h| h as &dyn Host).collect();
+    let mut journal = Journal::open(&journal_path).unwrap_or_else(|e| panic!("{e}"));
+    let etcd_began = std::sync::Arc::new(tokio::sync::Notify::new());
+    let signal = etcd_began.clone();
+    let mut progress = move |p: &Progress| {
+        log_progress(p);
+        if matches!(
+            p,
+            Progress::PhaseStarted {
+                phase: Phase::Etcd,
+                ..
+            }
+        ) {
+            signal.notify_one();
+        }
+    };
+    let finished = rt.block_on(async {
+        let run = apply::apply(
+            &desired,
+            &hosts,
+            LAB,
+            Bounds::default(),
+            &mut journal,
+            &mut progress,
+        );
+        tokio::select! {
+            r = run => Some(r),
+            () = async {
+                etcd_began.notified().await;
+                tokio::time::sleep(KILL_INTO_ETCD).await;
+            } => None,
+        }
+    });
+    assert!(
+        finished.is_none(),
+        "apply finished before it could be killed: {finished:?}"
+    );
+    drop(journal);
+    close_all(rt, conns);
+    loud(&format!(
+        "apply killed {} s into its etcd phase, {:.1} s after it started",
+        KILL_INTO_ETCD.as_secs(),
+        started.elapsed().as_secs_f64()
+    ));
+
+    // The hosts are half-way: prepare is done, etcd is not.
+    let conns = connect_all(rt, guests);
+    let hosts: Vec<&dyn Host> = conns.iter().map(|h| h as &dyn Host).collect();
+    let half = plan_now(rt, &desired, &hosts);
+    let pending = |phase| half.phase(phase).map(|s| s.changes.len()).sum::<usize>();
+    assert_eq!(pending(Phase::Prepare), 0, "prepare should be complete");
+    let fresh_etcd: usize = {
+        let fresh: Vec<_> = desired
+            .hosts
+            .iter()
+            .map(|_| Ok(provision::apply::HostFacts::fresh()))
+            .collect();
+        apply::plan::plan(&desired, &fresh, LAB)
+            .phase(Phase::Etcd)
+            .map(|s| s.changes.len())
+            .sum()
+    };
+    loud(&format!(
+        "after the kill: {} of {fresh_etcd} etcd changes still to make",
+        pending(Phase::Etcd)
+    ));
+    assert!(
+        pending(Phase::Etcd) > 0 && pending(Phase::Etcd) < fresh_etcd,
+        "the kill should land among the etcd writes: {} of {fresh_etcd} left",
+        pending(Phase::Etcd)
+    );
+
+    // 2. Resumed: the journal names where the killed run stopped; the run converges.
+    let mut journal = Journal::open(&journal_path).unwrap_or_else(|e| panic!("{e}"));
+    let prev = journal
+        .previous()
+        .cloned()
+        .expect("the killed run is unfinished");
+    assert!(
+        prev.unfinished.iter().any(|s| s.starts_with("etcd/")),
+        "{prev:?}"
+    );
+    let resumed = Instant::now();
+    let report = rt
+        .block_on(apply::apply(
+            &desired,
+            &hosts,
+            LAB,
+            Bounds::default(),
+            &mut journal,
+            &mut log_progress,
+        ))
+        .unwrap_or_else(|e| panic!("resumed apply: {e}"));
+    loud(&format!(
+        "resumed apply: {} changes in {:.1} s; lab up to healthy etcd + VIP took {:.1} s of \
+         apply in all (killed run plus resume)",
+        report.plan.change_count(),
+        report.seconds,
+        resumed.elapsed().as_secs_f64() + KILL_INTO_ETCD.as_secs_f64()
+    ));
+    for phase in [Phase::Etcd, Phase::Vip] {
+        let gate = report.phases.iter().find(|p| p.phase == phase);
+        assert!(
+            gate.and_then(|p| p.gate.as_ref()).is_some(),
+            "{phase} unverified"
+        );
+    }
+    drop(journal);
+
+    // 3. Checked independently of apply's gates: a TLS write and read with the rendered
+    //    client certificate; no answer without one; exactly one VIP holder.
+    let etcd = desired.etcd.as_ref().expect("etcd hosts");
+    let [ca, cert, key] = &etcd.tls;
+    let endpoints = format!("--endpoints={}", etcd.endpoints.join(","));
+    let tls = [
+        format!("--cacert={}", ca.display()),
+        format!("--cert={}", cert.display()),
+        format!("--key={}", key.display()),
+    ];
+    let etcdctl = |args: &[&str], with_cert: bool| {
+        let cmd = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(&endpoints)
+            .args(if with_cert { &tls[..] } else { &tls[..1] }.iter().cloned())
+            .args(["--dial-timeout=3s", "--command-timeout=5s"])
+            .args(args.iter().copied())
+            .timeout(Duration::from_secs(30));
+        rt.block_on(hosts[1].run(&cmd))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let put = etcdctl(&["put", "spofless/lab-e2e", "applied"], true);
+    assert!(
+        put.success(),
+        "put: {}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let got = etcdctl(&["get", "--print-value-only", "spofless/lab-e2e"], true);
+    assert_eq!(got.stdout_text().trim(), "applied");
+    let refused = etcdctl(&["get", "spofless/lab-e2e"], false);
+    assert!(
+        !refused.success(),
+        "etcd answered a client without a certificate"
+    );
+    let vip = desired.vip.as_ref().expect("control plane");
+    let holders: Vec<&dyn Host> = vip
+        .holders
+        .iter()
+        .map(|n| {
+            hosts[desired
+                .hosts
+                .iter()
+                .position(|h| &h.host == n)
+                .expect("host")]
+        })
+        .collect();
+    let held = rt
+        .block_on(gate::vip_holders(&holders, vip))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(held.len(), 1, "VIP holders: {held:?}");
+    loud(&format!("{} held by {} only", vip.vip, held[0]));
+
+    // 4. Nothing left: the plan is empty and a second apply changes nothing.
+    let after = plan_now(rt, &desired, &hosts);
+    assert_eq!(after.change_count(), 0, "{:#?}", after.steps);
+    let mut journal = Journal::open(&journal_path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(journal.previous().is_none(), "the resumed run finished");
+    let again = rt
+        .block_on(apply::apply(
+            &desired,
+            &hosts,
+            LAB,
+            Bounds::default(),
+            &mut journal,
+            &mut log_progress,
+        ))
+        .unwrap_or_else(|e| panic!("second apply: {e}"));
+    assert_eq!(again.plan.change_count(), 0);
+    loud(&format!("second apply: 0 changes, {:.1} s", again.seconds));
+    close_all(rt, conns);
 }

@@ -100,7 +100,15 @@ fn desired_state(args: &TargetArgs, cluster: &topology::Cluster) -> miette::Resu
     let rendered = provision::render::render(cluster, &store, time::OffsetDateTime::now_utc())
         .into_diagnostic()
         .wrap_err("render failed")?;
-    apply::desired(cluster, &rendered).into_diagnostic()
+    let lab = match args.target {
+        Target::Lab => Some(
+            apply::LabExtras::render(cluster, &store)
+                .into_diagnostic()
+                .wrap_err("rendering the lab's Ceph and clock sync failed")?,
+        ),
+        Target::Hosts => None,
+    };
+    apply::desired(cluster, &rendered, lab.as_ref()).into_diagnostic()
 }
 
 fn abilities(target: Target) -> TargetAbilities {
@@ -242,7 +250,21 @@ fn print_plan(plan: &Plan, args: &PlanArgs) -> miette::Result<()> {
 pub fn run_plan(args: &PlanArgs, cluster: &topology::Cluster) -> miette::Result<ExitCode> {
     let desired = desired_state(&args.target, cluster)?;
     let facts: Vec<Result<HostFacts, String>> = if args.assume_fresh {
-        desired.hosts.iter().map(|_| Ok(HostFacts::fresh())).collect()
+        desired
+            .hosts
+            .iter()
+            .map(|h| {
+                let mut f = HostFacts::fresh();
+                if args.target.target == Target::Lab {
+                    // A fresh lab guest boots from the image, whose layers carry every package.
+                    for p in h.phases.values().flat_map(|hp| &hp.packages) {
+                        f.packages
+                            .insert(p.clone(), "from the lab image".to_owned());
+                    }
+                }
+                Ok(f)
+            })
+            .collect()
     } else {
         match args.target.target {
             Target::Hosts => return Err(hosts_unsupported()),
@@ -250,20 +272,20 @@ pub fn run_plan(args: &PlanArgs, cluster: &topology::Cluster) -> miette::Result<
                 let guests = lab_guests(&args.target, cluster)?;
                 let rt = runtime().into_diagnostic()?;
                 rt.block_on(async {
-                    let mut out = Vec::new();
+                    // Every host at once; one that cannot be reached is reported as such.
+                    let mut conns = Vec::new();
                     for d in &desired.hosts {
-                        out.push(match guests.host(&d.host).await {
-                            Ok(h) => {
-                                let f = apply::facts::inspect(&h, d)
-                                    .await
-                                    .map_err(|e| e.to_string());
-                                let _ = h.close().await;
-                                f
-                            }
-                            Err(e) => Err(e.to_string()),
-                        });
+                        conns.push(guests.host(&d.host).await.map_err(|e| e.to_string()));
                     }
-                    out
+                    let hosts: Vec<Result<&dyn Host, String>> = conns
+                        .iter()
+                        .map(|c| c.as_ref().map(|h| h as &dyn Host).map_err(Clone::clone))
+                        .collect();
+                    let facts = apply::inspect_reachable(&desired, &hosts).await;
+                    for c in conns.into_iter().flatten() {
+                        let _ = c.close().await;
+                    }
+                    facts
                 })
             }
         }
@@ -298,7 +320,10 @@ fn print_progress(p: &Progress) {
             phase,
             detail,
             waited,
-        } => eprintln!("  {phase} gate passed after {:.1} s: {detail}", secs(*waited)),
+        } => eprintln!(
+            "  {phase} gate passed after {:.1} s: {detail}",
+            secs(*waited)
+        ),
         Progress::PhaseDone { phase, elapsed } => {
             eprintln!("{phase}: done in {:.1} s", secs(*elapsed));
         }

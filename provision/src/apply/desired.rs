@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use topology::{Cluster, Role};
+use topology::{Cluster, Pool, Role};
 
 use crate::host::Owner;
+use crate::render::ceph_lab::CephLab;
 use crate::render::etcd::{CLIENT_PORT, EtcdLayout, HEALTHCHECK_STEM};
-use crate::render::{FileContents, Rendered};
+use crate::render::{FileContents, Rendered, RenderedFile};
 
 /// The order apply works in; each phase finishes (and verifies) before the next starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -27,7 +28,10 @@ pub enum Phase {
     Etcd,
     /// keepalived and haproxy for the API VIP.
     Vip,
-    /// Ceph monitors, managers and OSDs.
+    /// Ceph's configuration on every Ceph host, and the monitors (the lab only: real hosts
+    /// get Ceph from Rook in the Kubernetes phase).
+    CephMons,
+    /// Ceph's managers, OSDs and pools (the lab only).
     Ceph,
     /// kubeadm init and joins.
     Kubernetes,
@@ -35,10 +39,11 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase in apply order.
-    pub const ALL: [Phase; 5] = [
+    pub const ALL: [Phase; 6] = [
         Phase::Prepare,
         Phase::Etcd,
         Phase::Vip,
+        Phase::CephMons,
         Phase::Ceph,
         Phase::Kubernetes,
     ];
@@ -49,6 +54,7 @@ impl Phase {
             Phase::Prepare => "prepare",
             Phase::Etcd => "etcd",
             Phase::Vip => "vip",
+            Phase::CephMons => "ceph-mons",
             Phase::Ceph => "ceph",
             Phase::Kubernetes => "kubernetes",
         }
@@ -56,11 +62,18 @@ impl Phase {
 
     /// The phase a rendered host file belongs to, by where it goes on the host.
     pub fn of_path(path: &Path) -> Option<Phase> {
-        const PREFIXES: [(&str, Phase); 10] = [
+        const PREFIXES: [(&str, Phase); 14] = [
             ("/etc/modules-load.d/", Phase::Prepare),
             ("/etc/sysctl.d/", Phase::Prepare),
             ("/etc/containerd/", Phase::Prepare),
-            ("/etc/systemd/system/spofless-swapoff.service", Phase::Prepare),
+            ("/etc/chrony/", Phase::Prepare),
+            ("/etc/ceph/", Phase::CephMons),
+            ("/var/lib/ceph/mgr/", Phase::Ceph),
+            ("/var/lib/ceph/bootstrap-osd/", Phase::Ceph),
+            (
+                "/etc/systemd/system/spofless-swapoff.service",
+                Phase::Prepare,
+            ),
             ("/etc/etcd/", Phase::Etcd),
             ("/etc/default/etcd", Phase::Etcd),
             ("/etc/systemd/system/etcd.service", Phase::Etcd),
@@ -126,7 +139,7 @@ pub struct DesiredFile {
 }
 
 /// What one phase needs on one host.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct HostPhase {
     /// Debian packages that must be installed.
     pub packages: Vec<String>,
@@ -142,12 +155,18 @@ pub struct HostPhase {
     pub swap_off: bool,
     /// Units to enable and keep running.
     pub units: Vec<DesiredUnit>,
+    /// The Ceph monitor this host runs (its id, the host name).
+    pub ceph_mon: Option<String>,
+    /// Disks this host gives Ceph as OSDs.
+    pub osd_devices: Vec<String>,
+    /// Pools this host creates (the first monitor host, in the Ceph phase).
+    pub pools: Vec<Pool>,
     /// Why the phase cannot run on any target yet, if so.
     pub unsupported: Option<String>,
 }
 
 /// Everything one host should have, by phase.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HostDesired {
     /// Topology host name.
     pub host: String,
@@ -179,8 +198,17 @@ pub struct VipCheck {
     pub holders: Vec<String>,
 }
 
-/// The whole desired state.
+/// How apply checks the lab's Ceph.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CephCheck {
+    /// Monitor hosts (also their ids), in topology order.
+    pub mons: Vec<String>,
+    /// OSDs expected up and in (one per disk).
+    pub osds: usize,
+}
+
+/// The whole desired state.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     /// Every host, in topology order.
     pub hosts: Vec<HostDesired>,
@@ -188,6 +216,8 @@ pub struct Desired {
     pub etcd: Option<EtcdCheck>,
     /// The VIP check, when the topology has control-plane hosts.
     pub vip: Option<VipCheck>,
+    /// The Ceph check, when apply deploys Ceph (the lab).
+    pub ceph: Option<CephCheck>,
 }
 
 /// Why the desired state could not be derived.
@@ -221,6 +251,7 @@ fn phase_packages(phase: Phase) -> &'static [&'static str] {
         Phase::Etcd => &["etcd-server", "etcd-client"],
         // curl: the rendered keepalived check script calls /usr/bin/curl.
         Phase::Vip => &["haproxy", "keepalived", "curl"],
+        Phase::CephMons => &["ceph-mon", "ceph-common"],
         Phase::Ceph | Phase::Kubernetes => &[],
     }
 }
@@ -277,7 +308,12 @@ fn unit(name: &str, on_change: OnChange, files: Vec<PathBuf>) -> DesiredUnit {
 
 /// Fills in the units, modules and settings a phase needs from its files.
 fn complete(phase: Phase, hp: &mut HostPhase) {
-    hp.packages = phase_packages(phase).iter().map(|p| (*p).to_owned()).collect();
+    if hp.packages.is_empty() {
+        hp.packages = phase_packages(phase)
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect();
+    }
     match phase {
         Phase::Prepare => {
             for f in &hp.files {
@@ -292,9 +328,10 @@ fn complete(phase: Phase, hp: &mut HostPhase) {
                 }
             }
             let containerd = files_under(&hp.files, "/etc/containerd/");
+            let chrony = files_under(&hp.files, "/etc/chrony/");
             hp.units = vec![
                 unit("containerd.service", OnChange::Restart, containerd),
-                unit("chrony.service", OnChange::Nothing, Vec::new()),
+                unit("chrony.service", OnChange::Restart, chrony),
             ];
             if hp.swap_off {
                 hp.units.push(unit(
@@ -327,12 +364,86 @@ fn complete(phase: Phase, hp: &mut HostPhase) {
         Phase::Kubernetes => {
             hp.requires = vec!["kubeadm".to_owned(), "kubelet".to_owned()];
         }
+        Phase::CephMons => {
+            if hp.ceph_mon.is_none() {
+                hp.packages = vec!["ceph-common".to_owned()];
+            }
+            if let Some(id) = &hp.ceph_mon {
+                let conf = files_under(&hp.files, "/etc/ceph/ceph.conf");
+                hp.units = vec![
+                    unit("ceph.target", OnChange::Nothing, Vec::new()),
+                    unit("ceph-mon.target", OnChange::Nothing, Vec::new()),
+                    unit(
+                        &format!("ceph-mon@{id}.service"),
+                        OnChange::RollingRestart,
+                        conf,
+                    ),
+                ];
+            }
+        }
         Phase::Ceph => {}
     }
 }
 
-/// Derives every host's desired state from `rendered` for `cluster`.
-pub fn desired(cluster: &Cluster, rendered: &Rendered) -> Result<Desired, DesiredError> {
+/// The Ceph phase's units on a host: managers restart when their keyring changes; OSDs are
+/// created and started by `ceph-volume` (their ids are the cluster's to give).
+fn ceph_units(host: &str, hp: &mut HostPhase, mgr: bool) {
+    hp.packages = vec!["ceph-common".to_owned()];
+    if mgr {
+        hp.packages.push("ceph-mgr".to_owned());
+    }
+    if !hp.osd_devices.is_empty() {
+        hp.packages
+            .extend(["ceph-osd".to_owned(), "lvm2".to_owned()]);
+    }
+    hp.units
+        .push(unit("ceph.target", OnChange::Nothing, Vec::new()));
+    if mgr {
+        let keyring = files_under(&hp.files, "/var/lib/ceph/mgr/");
+        hp.units
+            .push(unit("ceph-mgr.target", OnChange::Nothing, Vec::new()));
+        hp.units.push(unit(
+            &format!("ceph-mgr@{host}.service"),
+            OnChange::Restart,
+            keyring,
+        ));
+    }
+    if !hp.osd_devices.is_empty() {
+        hp.units
+            .push(unit("ceph-osd.target", OnChange::Nothing, Vec::new()));
+    }
+}
+
+/// What only the lab gets: Ceph from Debian's packages, and guest clocks synchronised to one
+/// guest (the lab has no route to an NTP server; Ceph's monitors need clocks within 50 ms).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabExtras {
+    /// The lab's Ceph.
+    pub ceph: CephLab,
+    /// Extra host files (chrony), by host.
+    pub files: Vec<(String, RenderedFile)>,
+}
+
+impl LabExtras {
+    /// Renders the lab's extras for `cluster`, drawing Ceph's keys and fsid from `store`.
+    pub fn render(
+        cluster: &Cluster,
+        store: &crate::secrets::SecretStore,
+    ) -> Result<Self, crate::render::RenderError> {
+        Ok(LabExtras {
+            ceph: crate::render::ceph_lab::render(cluster, store)?,
+            files: crate::render::lab_time::render(cluster),
+        })
+    }
+}
+
+/// Derives every host's desired state from `rendered` for `cluster`; `lab` adds what only the
+/// lab gets.
+pub fn desired(
+    cluster: &Cluster,
+    rendered: &Rendered,
+    lab: Option<&LabExtras>,
+) -> Result<Desired, DesiredError> {
     let mut hosts: Vec<HostDesired> = cluster
         .spec
         .hosts
@@ -348,47 +459,87 @@ pub fn desired(cluster: &Cluster, rendered: &Rendered) -> Result<Desired, Desire
         .find(|(_, f)| f.path == Path::new("/etc/systemd/system/etcd.service"))
         .and_then(|(_, f)| f.contents.public_text().and_then(unit_user))
         .map(str::to_owned);
-    for (rel, file) in rendered.tree.iter() {
+    let tree_files = rendered.tree.iter().filter_map(|(rel, file)| {
         let mut parts = rel.components();
-        if parts.next().and_then(|c| c.as_os_str().to_str()) != Some("hosts") {
-            continue; // cluster manifests, applied through Kubernetes
-        }
-        let host = parts
-            .next()
-            .and_then(|c| c.as_os_str().to_str())
-            .unwrap_or_default()
-            .to_owned();
-        let entry = hosts
-            .iter_mut()
-            .find(|h| h.host == host)
-            .ok_or_else(|| DesiredError::UnknownHost {
-                host: host.clone(),
-                path: file.path.clone(),
-            })?;
+        // Cluster manifests (outside hosts/) are applied through Kubernetes.
+        (parts.next()?.as_os_str().to_str()? == "hosts")
+            .then(|| Some((parts.next()?.as_os_str().to_str()?.to_owned(), file)))?
+    });
+    let extra_files = lab
+        .into_iter()
+        .flat_map(|l| l.files.iter().chain(&l.ceph.files))
+        .map(|(h, f)| (h.clone(), f));
+    for (host, file) in tree_files.chain(extra_files) {
+        let entry =
+            hosts
+                .iter_mut()
+                .find(|h| h.host == host)
+                .ok_or_else(|| DesiredError::UnknownHost {
+                    host: host.clone(),
+                    path: file.path.clone(),
+                })?;
         let phase = Phase::of_path(&file.path).ok_or_else(|| DesiredError::Unclaimed {
             host: host.clone(),
             path: file.path.clone(),
         })?;
-        // etcd runs as the unit's `User=` and must read its own keys (0600).
+        // etcd runs as the unit's `User=` and must read its own keys (0600); Debian's Ceph
+        // daemons run as `ceph` and a manager reads its keyring itself.
         let owner = match (&etcd_user, file.path.starts_with("/etc/etcd/")) {
             (Some(user), true) => Owner::new(user.clone(), user.clone()),
+            _ if file.path.starts_with("/var/lib/ceph/mgr/")
+                || file.path == Path::new(crate::render::ceph_lab::MON_KEYRING) =>
+            {
+                // `ceph-mon --mkfs` runs as `ceph` and reads the seed keyring itself.
+                Owner::new("ceph", "ceph")
+            }
             _ => Owner::root(),
         };
-        entry.phases.entry(phase).or_default().files.push(DesiredFile {
-            path: file.path.clone(),
-            mode: file.mode,
-            owner,
-            sha256: sha256_hex(file.contents.as_bytes()),
-            contents: file.contents.clone(),
-        });
+        entry
+            .phases
+            .entry(phase)
+            .or_default()
+            .files
+            .push(DesiredFile {
+                path: file.path.clone(),
+                mode: file.mode,
+                owner,
+                sha256: sha256_hex(file.contents.as_bytes()),
+                contents: file.contents.clone(),
+            });
     }
+    let first_mon = cluster
+        .hosts_with(Role::CephMon)
+        .next()
+        .map(|h| h.name.clone());
     for (host, model) in hosts.iter_mut().zip(&cluster.spec.hosts) {
-        if model.has_role(Role::CephMon) || model.has_role(Role::CephOsd) {
-            host.phases.entry(Phase::Ceph).or_default().unsupported = Some(
-                "apply does not deploy Ceph yet: the lab's Debian-package Ceph (mon/mgr/OSD \
-                 from the topology's Rook layout) is still to be built (issue 14)"
-                    .to_owned(),
-            );
+        let ceph_roles = [Role::CephMon, Role::CephMgr, Role::CephOsd];
+        if ceph_roles.iter().any(|r| model.has_role(*r)) {
+            match lab {
+                None => {
+                    host.phases.entry(Phase::Ceph).or_default().unsupported = Some(
+                        "real hosts get Ceph from Rook (manifests/40-rook-*, 41-rook) in the \
+                         Kubernetes phase"
+                            .to_owned(),
+                    );
+                }
+                Some(lab) => {
+                    let name = host.host.clone();
+                    let mons = host.phases.entry(Phase::CephMons).or_default();
+                    mons.ceph_mon = model.has_role(Role::CephMon).then(|| name.clone());
+                    let ceph = host.phases.entry(Phase::Ceph).or_default();
+                    ceph.osd_devices = lab
+                        .ceph
+                        .osds
+                        .iter()
+                        .filter(|(h, _)| *h == name)
+                        .map(|(_, d)| d.clone())
+                        .collect();
+                    if first_mon.as_deref() == Some(name.as_str()) {
+                        ceph.pools = lab.ceph.pools.clone();
+                    }
+                    ceph_units(&name, ceph, lab.ceph.mgrs.contains(&name));
+                }
+            }
         }
         if model.has_role(Role::ControlPlane) || model.has_role(Role::Worker) {
             host.phases.entry(Phase::Kubernetes).or_default();
@@ -400,6 +551,10 @@ pub fn desired(cluster: &Cluster, rendered: &Rendered) -> Result<Desired, Desire
     Ok(Desired {
         etcd: etcd_check(cluster),
         vip: vip_check(cluster),
+        ceph: lab.map(|l| CephCheck {
+            mons: l.ceph.mons.iter().map(|(h, _)| h.clone()).collect(),
+            osds: l.ceph.osds.len(),
+        }),
         hosts,
     })
 }
@@ -467,10 +622,10 @@ mod tests {
                 ("kernel.x".to_owned(), "2".to_owned())
             ]
         );
-        assert_eq!(modules_of("# c\noverlay\n br_netfilter \n"), [
-            "overlay",
-            "br_netfilter"
-        ]);
+        assert_eq!(
+            modules_of("# c\noverlay\n br_netfilter \n"),
+            ["overlay", "br_netfilter"]
+        );
         assert_eq!(unit_user("[Service]\nUser=etcd\n"), Some("etcd"));
     }
 }

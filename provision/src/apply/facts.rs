@@ -47,6 +47,18 @@ while read -r kind name; do
     v=$(sysctl -n -- "$name" 2>/dev/null) && printf 'sysctl %s %s\n' "$name" "$v" ;;
   marker) [ -e "$MARKERS/$name" ] && printf 'marker %s\n' "$name" ;;
   swap) printf 'swap %s\n' "$(tail -n +2 /proc/swaps | wc -l)" ;;
+  exists) [ -e "$name" ] && printf 'exists %s\n' "$name" ;;
+  nonempty) [ -n "$(ls -A "$name" 2>/dev/null)" ] && printf 'nonempty %s\n' "$name" ;;
+  disk)
+    t=$(blkid -p -o value -s TYPE "$name" 2>/dev/null)
+    printf 'disk %s %s\n' "${t:--}" "$name" ;;
+  osds)
+    n=$(systemctl list-units --state=active --no-legend --plain 'ceph-osd@*' 2>/dev/null | wc -l)
+    printf 'osds %s\n' "$n" ;;
+  pools)
+    if out=$(timeout 30 ceph --connect-timeout 10 osd pool ls 2>/dev/null); then
+      printf 'pools %s\n' "$(printf '%s' "$out" | tr '\n' ' ')"
+    fi ;;
   esac
 done
 exit 0
@@ -107,6 +119,16 @@ pub struct HostFacts {
     pub swap_areas: u32,
     /// Units with a restart owed by an earlier, interrupted apply.
     pub restart_owed: BTreeSet<String>,
+    /// Paths asked about that exist (any kind).
+    pub exists: BTreeSet<PathBuf>,
+    /// Directories asked about that have entries.
+    pub nonempty: BTreeSet<PathBuf>,
+    /// Disks asked about: the signature `blkid` finds (`LVM2_member`, `ext4`, ...), or `-`.
+    pub disks: BTreeMap<String, String>,
+    /// Active `ceph-osd@` units.
+    pub active_osds: u32,
+    /// The cluster's pools, when the cluster answered (`None`: not running, or not asked).
+    pub pools: Option<BTreeSet<String>>,
 }
 
 impl HostFacts {
@@ -145,6 +167,18 @@ pub fn questions(host: &HostDesired) -> String {
         }
         if hp.swap_off {
             q.insert("swap -".to_owned());
+        }
+        if let Some(id) = &hp.ceph_mon {
+            let data = crate::render::ceph_lab::mon_data(id);
+            q.insert(format!("exists {}", data.join("done").display()));
+            q.insert(format!("nonempty {}", data.display()));
+        }
+        for d in &hp.osd_devices {
+            q.insert(format!("disk {d}"));
+            q.insert("osds -".to_owned());
+        }
+        if !hp.pools.is_empty() {
+            q.insert("pools -".to_owned());
         }
     }
     let mut text: String = q.into_iter().map(|l| l + "\n").collect();
@@ -217,12 +251,15 @@ pub fn parse(host: &str, text: &str) -> Result<HostFacts, FactsError> {
                     return Err(bad());
                 };
                 let mode = u32::from_str_radix(mode, 8).map_err(|_| bad())?;
-                facts.files.insert(PathBuf::from(path), FileFact {
-                    sha256: sum.to_owned(),
-                    mode,
-                    user: user.to_owned(),
-                    group: group.to_owned(),
-                });
+                facts.files.insert(
+                    PathBuf::from(path),
+                    FileFact {
+                        sha256: sum.to_owned(),
+                        mode,
+                        user: user.to_owned(),
+                        group: group.to_owned(),
+                    },
+                );
             }
             "nofile" => {}
             "unit" => {
@@ -231,10 +268,13 @@ pub fn parse(host: &str, text: &str) -> Result<HostFacts, FactsError> {
                 else {
                     return Err(bad());
                 };
-                facts.units.insert(name.to_owned(), UnitFact {
-                    active: active.to_owned(),
-                    enabled: enabled.to_owned(),
-                });
+                facts.units.insert(
+                    name.to_owned(),
+                    UnitFact {
+                        active: active.to_owned(),
+                        enabled: enabled.to_owned(),
+                    },
+                );
             }
             "pkg" => {
                 let (status, name) = rest.split_once(' ').ok_or_else(bad)?;
@@ -258,6 +298,20 @@ pub fn parse(host: &str, text: &str) -> Result<HostFacts, FactsError> {
                 facts.restart_owed.insert(rest.to_owned());
             }
             "swap" => facts.swap_areas = rest.trim().parse().map_err(|_| bad())?,
+            "exists" => {
+                facts.exists.insert(PathBuf::from(rest));
+            }
+            "nonempty" => {
+                facts.nonempty.insert(PathBuf::from(rest));
+            }
+            "disk" => {
+                let (kind, dev) = rest.split_once(' ').ok_or_else(bad)?;
+                facts.disks.insert(dev.to_owned(), kind.to_owned());
+            }
+            "osds" => facts.active_osds = rest.trim().parse().map_err(|_| bad())?,
+            "pools" => {
+                facts.pools = Some(rest.split_whitespace().map(str::to_owned).collect());
+            }
             _ => return Err(bad()),
         }
     }
@@ -294,7 +348,11 @@ mod tests {
                     module overlay\n\
                     sysctl net.ipv4.ip_forward 1\n\
                     marker etcd.service\n\
-                    swap 0\n";
+                    swap 0\n\
+                    exists /var/lib/ceph/mon/ceph-a/done\n\
+                    disk LVM2_member /dev/vdb\n\
+                    osds 1\n\
+                    pools replicapool .mgr\n";
         let f = parse("h", text).unwrap();
         let key = &f.files[&PathBuf::from("/etc/etcd/pki/a key.pem")];
         assert_eq!((key.mode, key.user.as_str()), (0o600, "etcd"));
@@ -305,6 +363,13 @@ mod tests {
         assert_eq!(f.sysctls["net.ipv4.ip_forward"], "1");
         assert!(f.restart_owed.contains("etcd.service"));
         assert_eq!(f.swap_areas, 0);
+        assert!(
+            f.exists
+                .contains(&PathBuf::from("/var/lib/ceph/mon/ceph-a/done"))
+        );
+        assert_eq!(f.disks["/dev/vdb"], "LVM2_member");
+        assert_eq!(f.active_osds, 1);
+        assert_eq!(f.pools.as_ref().map(BTreeSet::len), Some(2));
         assert!(parse("h", "bogus line\n").is_err());
         assert!(parse("h", "file short\n").is_err());
     }

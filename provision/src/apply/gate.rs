@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::desired::{EtcdCheck, VipCheck};
+use super::desired::{CephCheck, EtcdCheck, VipCheck};
 use crate::exec::Command;
 use crate::host::Host;
 
@@ -101,8 +101,9 @@ pub async fn wait_etcd(
     loop {
         for host in members {
             match etcd_health(*host, check).await {
-                Ok(h) if h.healthy == check.members.len()
-                    && check.members.iter().all(|m| h.started.contains(m)) =>
+                Ok(h)
+                    if h.healthy == check.members.len()
+                        && check.members.iter().all(|m| h.started.contains(m)) =>
                 {
                     return Ok(h);
                 }
@@ -137,10 +138,7 @@ pub fn holds(addr_output: &str, vip: IpAddr) -> bool {
 }
 
 /// The hosts that hold the VIP now (a host that cannot answer is reported by name).
-pub async fn vip_holders(
-    holders: &[&dyn Host],
-    check: &VipCheck,
-) -> Result<Vec<String>, String> {
+pub async fn vip_holders(holders: &[&dyn Host], check: &VipCheck) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for h in holders {
         let cmd = Command::new("ip")
@@ -169,7 +167,14 @@ pub async fn vip_answers(from: &dyn Host, check: &VipCheck) -> Result<bool, Stri
         .map_err(|e| format!("{}: {e}", from.name()))
 }
 
-/// Waits until exactly one host holds the VIP and a TCP connect to it from `prober` succeeds.
+/// How long one host must hold the VIP alone before the gate trusts it: RFC 5798's
+/// Master_Down_Interval (3 x Advertisement_Interval + skew) with keepalived's `advert_int 1`
+/// as rendered, rounded up. A backup that started first holds the VIP until the preferred
+/// host's first advertisement preempts it, which this window outlasts.
+pub const VIP_SETTLE: Duration = Duration::from_secs(4);
+
+/// Waits until exactly one host has held the VIP for [`VIP_SETTLE`] and a TCP connect to it
+/// from `prober` succeeds.
 pub async fn wait_vip(
     holders: &[&dyn Host],
     prober: &dyn Host,
@@ -177,9 +182,25 @@ pub async fn wait_vip(
     bound: Duration,
 ) -> Result<String, GateFailed> {
     let start = Instant::now();
+    let mut sole: Option<(String, Instant)> = None;
     loop {
         let last;
-        match vip_holders(holders, check).await {
+        let seen = vip_holders(holders, check).await;
+        sole = match (&seen, sole) {
+            (Ok(h), Some((was, since))) if h.len() == 1 && h[0] == was => Some((was, since)),
+            (Ok(h), _) if h.len() == 1 => Some((h[0].clone(), Instant::now())),
+            _ => None,
+        };
+        let settled = sole
+            .as_ref()
+            .is_some_and(|(_, since)| since.elapsed() >= VIP_SETTLE);
+        match seen {
+            Ok(h) if h.len() == 1 && !settled => {
+                last = format!(
+                    "{} held by {} only, for less than {VIP_SETTLE:?}",
+                    check.vip, h[0]
+                );
+            }
             Ok(h) if h.len() == 1 => match vip_answers(prober, check).await {
                 Ok(true) => return Ok(h[0].clone()),
                 Ok(false) => {
@@ -227,5 +248,201 @@ mod tests {
                    2: eth0    inet 10.77.0.10/32 scope global eth0\n";
         assert!(holds(out, "10.77.0.10".parse().unwrap()));
         assert!(!holds(out, "10.77.0.1".parse().unwrap()));
+    }
+}
+
+/// `ceph` with a bounded connect, as `client.admin` (the monitors' hosts have its keyring).
+fn ceph(args: &[&str]) -> Command {
+    Command::new("ceph")
+        .args(["--connect-timeout", "10", "--format", "json"])
+        .args(args.iter().copied())
+        .timeout(PROBE_TIMEOUT)
+}
+
+/// `quorum_names` of `ceph quorum_status --format json`.
+pub fn parse_quorum(json: &str) -> Result<Vec<String>, String> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let names = v
+        .get("quorum_names")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("no quorum_names")?;
+    Ok(names
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect())
+}
+
+/// What `ceph status --format json` says about health, OSDs and PGs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CephStatus {
+    /// `HEALTH_OK`, `HEALTH_WARN`, `HEALTH_ERR`.
+    pub health: String,
+    /// Names of the health checks that fire.
+    pub checks: Vec<String>,
+    /// OSDs in the map, up, and in.
+    pub osds: (u64, u64, u64),
+    /// PGs in all, and PGs exactly `active+clean`.
+    pub pgs: (u64, u64),
+}
+
+impl CephStatus {
+    /// HEALTH_OK, `want` OSDs all up and in, at least one PG and every PG active+clean.
+    pub fn settled(&self, want: usize) -> bool {
+        let want = want as u64;
+        self.health == "HEALTH_OK"
+            && self.osds == (want, want, want)
+            && self.pgs.0 > 0
+            && self.pgs.0 == self.pgs.1
+    }
+}
+
+/// Parses `ceph status --format json` (Pacific: `osdmap.num_osds`; older releases nest a
+/// second `osdmap`).
+pub fn parse_status(json: &str) -> Result<CephStatus, String> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let num = |o: &serde_json::Value, k: &str| o.get(k).and_then(serde_json::Value::as_u64);
+    let health = v
+        .pointer("/health/status")
+        .and_then(serde_json::Value::as_str)
+        .ok_or("no health.status")?
+        .to_owned();
+    let checks = v
+        .pointer("/health/checks")
+        .and_then(serde_json::Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let osdmap = v.get("osdmap").ok_or("no osdmap")?;
+    let osdmap = osdmap.get("osdmap").unwrap_or(osdmap);
+    let osds = (
+        num(osdmap, "num_osds").unwrap_or(0),
+        num(osdmap, "num_up_osds").unwrap_or(0),
+        num(osdmap, "num_in_osds").unwrap_or(0),
+    );
+    let pgmap = v.get("pgmap").ok_or("no pgmap")?;
+    let clean = pgmap
+        .get("pgs_by_state")
+        .and_then(serde_json::Value::as_array)
+        .map(|states| {
+            states
+                .iter()
+                .filter(|s| {
+                    s.get("state_name").and_then(serde_json::Value::as_str) == Some("active+clean")
+                })
+                .filter_map(|s| num(s, "count"))
+                .sum()
+        })
+        .unwrap_or(0);
+    Ok(CephStatus {
+        health,
+        checks,
+        osds,
+        pgs: (num(pgmap, "num_pgs").unwrap_or(0), clean),
+    })
+}
+
+/// Waits until every monitor is in quorum, asking each monitor host in turn.
+pub async fn wait_ceph_quorum(
+    mons: &[&dyn Host],
+    check: &CephCheck,
+    bound: Duration,
+) -> Result<Vec<String>, GateFailed> {
+    let start = Instant::now();
+    let mut last = "no poll yet".to_owned();
+    loop {
+        for host in mons {
+            match host.run(&ceph(&["quorum_status"])).await {
+                Ok(o) if o.success() => match parse_quorum(&o.stdout_text()) {
+                    Ok(q) if check.mons.iter().all(|m| q.contains(m)) => return Ok(q),
+                    Ok(q) => last = format!("quorum [{}]", q.join(", ")),
+                    Err(e) => last = e,
+                },
+                Ok(o) => last = format!("via {}: {}", host.name(), crate::exec::tail(&o.stderr)),
+                Err(e) => last = format!("via {}: {e}", host.name()),
+            }
+            if last.starts_with("quorum") {
+                break;
+            }
+        }
+        if start.elapsed() >= bound {
+            return Err(GateFailed {
+                what: format!("Ceph monitors {} in quorum", check.mons.join(", ")),
+                seconds: bound.as_secs(),
+                last,
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Waits until `ceph status` is HEALTH_OK with every OSD up and in and every PG active+clean.
+pub async fn wait_ceph_healthy(
+    mons: &[&dyn Host],
+    check: &CephCheck,
+    bound: Duration,
+) -> Result<CephStatus, GateFailed> {
+    let start = Instant::now();
+    let mut last = "no poll yet".to_owned();
+    loop {
+        for host in mons {
+            match host.run(&ceph(&["status"])).await {
+                Ok(o) if o.success() => {
+                    match parse_status(&o.stdout_text()) {
+                        Ok(st) if st.settled(check.osds) => return Ok(st),
+                        Ok(st) => {
+                            last = format!(
+                                "{} [{}], OSDs {}/{}/{} (map/up/in), PGs {}/{} active+clean",
+                                st.health,
+                                st.checks.join(", "),
+                                st.osds.0,
+                                st.osds.1,
+                                st.osds.2,
+                                st.pgs.1,
+                                st.pgs.0
+                            );
+                        }
+                        Err(e) => last = e,
+                    }
+                    break;
+                }
+                Ok(o) => last = format!("via {}: {}", host.name(), crate::exec::tail(&o.stderr)),
+                Err(e) => last = format!("via {}: {e}", host.name()),
+            }
+        }
+        if start.elapsed() >= bound {
+            return Err(GateFailed {
+                what: format!(
+                    "Ceph HEALTH_OK with {} OSDs and every PG active+clean",
+                    check.osds
+                ),
+                seconds: bound.as_secs(),
+                last,
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod ceph_tests {
+    use super::*;
+
+    #[test]
+    fn ceph_json_parses() {
+        let q = r#"{"election_epoch":6,"quorum":[0,1,2],"quorum_names":["a","b","c"]}"#;
+        assert_eq!(parse_quorum(q).unwrap(), ["a", "b", "c"]);
+        let st = r#"{"health":{"status":"HEALTH_WARN","checks":{"PG_AVAILABILITY":{}}},
+            "osdmap":{"epoch":20,"num_osds":5,"num_up_osds":5,"num_in_osds":5},
+            "pgmap":{"pgs_by_state":[{"state_name":"active+clean","count":30},
+                                      {"state_name":"peering","count":3}],"num_pgs":33}}"#;
+        let s = parse_status(st).unwrap();
+        assert_eq!(s.osds, (5, 5, 5));
+        assert_eq!(s.pgs, (33, 30));
+        assert_eq!(s.checks, ["PG_AVAILABILITY"]);
+        assert!(!s.settled(5));
+        let ok = st
+            .replace("HEALTH_WARN", "HEALTH_OK")
+            .replace("\"count\":3}", "\"count\":0}")
+            .replace("33", "30");
+        assert!(parse_status(&ok).unwrap().settled(5));
     }
 }

@@ -16,8 +16,10 @@ pub mod journal;
 pub mod plan;
 pub mod run;
 
-pub use desired::{Desired, Phase, desired};
+pub use desired::{Desired, LabExtras, Phase, desired};
 pub use facts::HostFacts;
 pub use journal::Journal;
 pub use plan::{Change, Plan, Step, StepState, TargetAbilities};
-pub use run::{ApplyError, ApplyReport, Bounds, Progress, apply, inspect_all, journal_path};
+pub use run::{
+    ApplyError, ApplyReport, Bounds, Progress, apply, inspect_all, inspect_reachable, journal_path,
+};

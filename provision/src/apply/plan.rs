@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::desired::{Desired, HostDesired, HostPhase, OnChange, Phase};
 use super::facts::{HostFacts, MARKER_DIR, missing_program};
+use crate::render::ceph_lab::{MON_KEYRING, mon_data};
 
 /// Why a file is (re)written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,6 +82,29 @@ pub enum Change {
         /// `--no-block`: the phase gate waits for it.
         no_block: bool,
     },
+    /// Create a Ceph monitor's store (`ceph-mon --mkfs`), seeded with the rendered keys.
+    CreateMonitor {
+        /// Monitor id (the host name).
+        id: String,
+    },
+    /// Create a bluestore OSD on a blank disk (`ceph-volume lvm create`), which starts it.
+    CreateOsd {
+        /// The disk.
+        device: String,
+    },
+    /// Start OSDs that exist on this host's disks but are not running.
+    ActivateOsds,
+    /// Create a replicated pool with the topology's size, min_size and pg_num.
+    CreatePool {
+        /// Pool name.
+        name: String,
+        /// Placement groups (the autoscaler is off, so the lab keeps the simulator's count).
+        pg_num: u32,
+        /// Replicas.
+        size: u8,
+        /// Replicas needed for I/O.
+        min_size: u8,
+    },
     /// `systemctl restart`, one host at a time when `rolling`.
     Restart {
         /// Unit.
@@ -111,14 +135,17 @@ impl Change {
                 "write {} from stdin{}: mktemp beside it (umask 077), chown {owner}, chmod \
                  {mode}, mv into place",
                 path.display(),
-                if *secret { " (secret, never shown)" } else { "" }
+                if *secret {
+                    " (secret, never shown)"
+                } else {
+                    ""
+                }
             )],
             Change::Unmask { unit } => vec![format!("systemctl unmask {unit}")],
             Change::DaemonReload => vec!["systemctl daemon-reload".to_owned()],
-            Change::LoadModules { modules } => modules
-                .iter()
-                .map(|m| format!("modprobe {m}"))
-                .collect(),
+            Change::LoadModules { modules } => {
+                modules.iter().map(|m| format!("modprobe {m}")).collect()
+            }
             Change::ApplySysctls { .. } => vec!["sysctl --system".to_owned()],
             Change::SwapOff => vec!["swapoff --all".to_owned()],
             Change::Enable { unit } => vec![format!("systemctl enable {unit}")],
@@ -126,6 +153,40 @@ impl Change {
                 "systemctl start {}{unit}",
                 if *no_block { "--no-block " } else { "" }
             )],
+            Change::CreateMonitor { id } => {
+                let data = mon_data(id);
+                vec![
+                    format!(
+                        "runuser -u ceph -- ceph-mon --mkfs -i {id} --mon-data {}.spofless-tmp \
+                         --keyring {MON_KEYRING}",
+                        data.display()
+                    ),
+                    format!(
+                        "touch {0}.spofless-tmp/done && mv {0}.spofless-tmp {0}",
+                        data.display()
+                    ),
+                ]
+            }
+            Change::CreateOsd { device } => {
+                vec![format!(
+                    "ceph-volume lvm create --bluestore --data {device}"
+                )]
+            }
+            Change::ActivateOsds => vec!["ceph-volume lvm activate --all".to_owned()],
+            Change::CreatePool {
+                name,
+                pg_num,
+                size,
+                min_size,
+            } => vec![
+                format!(
+                    "ceph osd pool create {name} {pg_num} {pg_num} replicated \
+                     --autoscale-mode=off"
+                ),
+                format!("ceph osd pool set {name} size {size}"),
+                format!("ceph osd pool set {name} min_size {min_size}"),
+                format!("ceph osd pool application enable {name} rbd"),
+            ],
             Change::Restart { unit, .. } => vec![
                 format!("touch {MARKER_DIR}/{unit}   (before any file changes)"),
                 format!("systemctl restart {unit}"),
@@ -163,6 +224,18 @@ impl fmt::Display for Change {
             Change::LoadModules { modules } => write!(f, "load modules {}", modules.join(", ")),
             Change::ApplySysctls { keys } => write!(f, "apply sysctls {}", keys.join(", ")),
             Change::SwapOff => f.write_str("turn swap off"),
+            Change::CreateMonitor { id } => write!(f, "create the monitor store of mon.{id}"),
+            Change::CreateOsd { device } => write!(f, "create an OSD on {device}"),
+            Change::ActivateOsds => f.write_str("start the OSDs on this host's disks"),
+            Change::CreatePool {
+                name,
+                pg_num,
+                size,
+                min_size,
+            } => write!(
+                f,
+                "create pool {name} (size {size}, min_size {min_size}, {pg_num} PGs)"
+            ),
             Change::Enable { unit } => write!(f, "enable {unit}"),
             Change::Start { unit, .. } => write!(f, "start {unit}"),
             Change::Restart { unit, rolling, why } => {
@@ -312,7 +385,15 @@ pub(crate) fn phase_changes(hp: &HostPhase, facts: &HostFacts) -> Vec<Change> {
     let files = file_changes(hp, facts);
     let content_changed: Vec<&PathBuf> = files
         .iter()
-        .filter(|(c, _)| !matches!(c, Change::PutFile { reason: FileReason::Permissions, .. }))
+        .filter(|(c, _)| {
+            !matches!(
+                c,
+                Change::PutFile {
+                    reason: FileReason::Permissions,
+                    ..
+                }
+            )
+        })
         .map(|(_, p)| p)
         .collect();
     let unmasked = changes.iter().any(|c| matches!(c, Change::Unmask { .. }));
@@ -323,6 +404,11 @@ pub(crate) fn phase_changes(hp: &HostPhase, facts: &HostFacts) -> Vec<Change> {
     changes.extend(files.iter().map(|(c, _)| c.clone()));
     if unit_file_changed {
         changes.push(Change::DaemonReload);
+    }
+    if let Some(id) = &hp.ceph_mon
+        && !facts.exists.contains(&mon_data(id).join("done"))
+    {
+        changes.push(Change::CreateMonitor { id: id.clone() });
     }
     let modules: Vec<String> = hp
         .modules
@@ -384,7 +470,66 @@ pub(crate) fn phase_changes(hp: &HostPhase, facts: &HostFacts) -> Vec<Change> {
             }),
         }
     }
+    changes.extend(ceph_changes(hp, facts));
     changes
+}
+
+/// OSDs and pools: blank disks get an OSD, existing OSDs that are down are started, missing
+/// pools are created (all of them when the cluster did not answer: creation is idempotent).
+fn ceph_changes(hp: &HostPhase, facts: &HostFacts) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let mut in_use = 0;
+    for d in &hp.osd_devices {
+        match facts.disks.get(d).map(String::as_str) {
+            Some("-") | None => changes.push(Change::CreateOsd { device: d.clone() }),
+            Some(_) => in_use += 1,
+        }
+    }
+    if in_use > facts.active_osds {
+        changes.push(Change::ActivateOsds);
+    }
+    for p in &hp.pools {
+        if facts
+            .pools
+            .as_ref()
+            .is_none_or(|have| !have.contains(&p.name))
+        {
+            changes.push(Change::CreatePool {
+                name: p.name.clone(),
+                pg_num: p.pg_num,
+                size: p.size,
+                min_size: p.effective_min_size(),
+            });
+        }
+    }
+    changes
+}
+
+/// Why Ceph's part of `hp` must not run on this host: apply never wipes a disk or a monitor
+/// store it did not create.
+fn ceph_blocker(host: &str, hp: &HostPhase, facts: &HostFacts) -> Option<String> {
+    if let Some(id) = &hp.ceph_mon {
+        let data = mon_data(id);
+        if !facts.exists.contains(&data.join("done")) && facts.nonempty.contains(&data) {
+            return Some(format!(
+                "{} on {host} holds a monitor store without apply's `done` marker; apply \
+                 never overwrites one: remove it, or touch done if it is this cluster's",
+                data.display()
+            ));
+        }
+    }
+    for d in &hp.osd_devices {
+        if let Some(kind) = facts.disks.get(d)
+            && kind != "-"
+            && kind != "LVM2_member"
+        {
+            return Some(format!(
+                "disk {d} on {host} holds a {kind} signature; apply never wipes a disk (run \
+                 `ceph-volume lvm zap {d}` there if its data may go)"
+            ));
+        }
+    }
+    None
 }
 
 fn plan_step(
@@ -417,6 +562,9 @@ fn plan_step(
             None => "kubeadm init and join are not implemented yet (issue 14)".to_owned(),
         };
         return step(StepState::Skipped { reason }, Vec::new());
+    }
+    if let Some(reason) = ceph_blocker(&host.host, hp, facts) {
+        return step(StepState::Blocked { reason }, Vec::new());
     }
     let changes = phase_changes(hp, facts);
     let missing = changes.iter().find_map(|c| match c {
@@ -475,6 +623,22 @@ pub fn plan(
                  every endpoint healthy ({})",
                 etcd.members.len(),
                 etcd.endpoints.join(", ")
+            ),
+        });
+    }
+    if let Some(ceph) = &desired.ceph {
+        gates.push(Gate {
+            phase: Phase::CephMons,
+            check: format!(
+                "ceph quorum_status: all of {} in quorum",
+                ceph.mons.join(", ")
+            ),
+        });
+        gates.push(Gate {
+            phase: Phase::Ceph,
+            check: format!(
+                "ceph status: HEALTH_OK, {} OSDs up and in, every PG active+clean",
+                ceph.osds
             ),
         });
     }

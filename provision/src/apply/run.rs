@@ -15,11 +15,12 @@ use serde::Serialize;
 
 use super::desired::{Desired, HostDesired, HostPhase, Phase};
 use super::facts::{FactsError, HostFacts, MARKER_DIR, inspect};
-use super::gate::{GateFailed, wait_etcd, wait_vip};
+use super::gate::{GateFailed, wait_ceph_healthy, wait_ceph_quorum, wait_etcd, wait_vip};
 use super::journal::{Event, Interrupted, Journal, JournalError};
 use super::plan::{Change, Plan, Step, StepState, TargetAbilities, phase_changes, plan};
 use crate::exec::Command;
 use crate::host::{Host, HostError};
+use crate::render::ceph_lab::{MON_KEYRING, mon_data};
 
 /// Time bounds of apply's commands and gates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,8 @@ pub struct Bounds {
     pub etcd_gate: Duration,
     /// The VIP gate (keepalived's first advertisements, `advert_int` 1 s).
     pub vip_gate: Duration,
+    /// Each Ceph gate (under TCG a manager takes a minute to start, and OSD creation more).
+    pub ceph_gate: Duration,
 }
 
 impl Default for Bounds {
@@ -41,6 +44,7 @@ impl Default for Bounds {
             install: Duration::from_secs(15 * 60),
             etcd_gate: Duration::from_secs(180),
             vip_gate: Duration::from_secs(90),
+            ceph_gate: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -190,13 +194,21 @@ pub async fn inspect_all(
     desired: &Desired,
     hosts: &[&dyn Host],
 ) -> Vec<Result<HostFacts, FactsError>> {
-    join_all(
-        desired
-            .hosts
-            .iter()
-            .zip(hosts)
-            .map(|(d, h)| inspect(*h, d)),
-    )
+    join_all(desired.hosts.iter().zip(hosts).map(|(d, h)| inspect(*h, d))).await
+}
+
+/// Reads the facts of every host that could be reached, all at once; a host given as `Err`
+/// (why it could not be reached) keeps that reason, for `plan` to show as blocked.
+pub async fn inspect_reachable(
+    desired: &Desired,
+    hosts: &[Result<&dyn Host, String>],
+) -> Vec<Result<HostFacts, String>> {
+    join_all(desired.hosts.iter().zip(hosts).map(|(d, h)| async move {
+        match h {
+            Ok(h) => inspect(*h, d).await.map_err(|e| e.to_string()),
+            Err(why) => Err(why.clone()),
+        }
+    }))
     .await
 }
 
@@ -288,7 +300,7 @@ async fn act(
         .iter()
         .filter_map(|f| f.path.parent().map(|p| p.display().to_string()))
         .collect();
-    let mut made_parents = false;
+    let (mut made_parents, mut enabled, mut started) = (false, false, false);
     for change in &changes {
         match change {
             Change::InstallPackages { packages } => {
@@ -325,10 +337,11 @@ async fn act(
                 run_ok(&id, host, systemctl(&["daemon-reload"], bounds.command)).await?;
             }
             Change::LoadModules { modules } => {
-                for m in modules {
-                    let cmd = Command::new("modprobe").arg(m).timeout(bounds.command);
-                    run_ok(&id, host, cmd).await?;
-                }
+                let cmd = Command::new("modprobe")
+                    .arg("--all")
+                    .args(modules.iter().cloned())
+                    .timeout(bounds.command);
+                run_ok(&id, host, cmd).await?;
             }
             Change::ApplySysctls { .. } => {
                 let cmd = Command::new("sysctl")
@@ -337,23 +350,52 @@ async fn act(
                 run_ok(&id, host, cmd).await?;
             }
             Change::SwapOff => {
-                let cmd = Command::new("swapoff")
-                    .arg("--all")
-                    .timeout(bounds.command);
+                let cmd = Command::new("swapoff").arg("--all").timeout(bounds.command);
                 run_ok(&id, host, cmd).await?;
             }
-            Change::Enable { unit } => {
-                run_ok(&id, host, systemctl(&["enable", unit], bounds.command)).await?;
+            // One systemctl call for all of a step's enables and one per kind of start: each
+            // call costs an SSH round trip, and Debian's sysv-install hook seconds under TCG.
+            Change::Enable { .. } if !enabled => {
+                enabled = true;
+                let units = changes.iter().filter_map(|c| match c {
+                    Change::Enable { unit } => Some(unit.as_str()),
+                    _ => None,
+                });
+                let cmd = systemctl(&["enable"], bounds.command).args(units);
+                run_ok(&id, host, cmd).await?;
             }
-            Change::Start { unit, no_block } => {
-                let args: &[&str] = if *no_block {
-                    &["start", "--no-block", unit]
-                } else {
-                    &["start", unit]
-                };
-                run_ok(&id, host, systemctl(args, bounds.command)).await?;
-                clear_marker(&id, host, unit, bounds).await?;
+            Change::Enable { .. } => {}
+            Change::Start { .. } if !started => {
+                started = true;
+                for want_no_block in [false, true] {
+                    let units: Vec<&str> = changes
+                        .iter()
+                        .filter_map(|c| match c {
+                            Change::Start { unit, no_block } if *no_block == want_no_block => {
+                                Some(unit.as_str())
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    if units.is_empty() {
+                        continue;
+                    }
+                    let flags: &[&str] = if want_no_block {
+                        &["start", "--no-block"]
+                    } else {
+                        &["start"]
+                    };
+                    let cmd = systemctl(flags, bounds.command).args(units.iter().copied());
+                    run_ok(&id, host, cmd).await?;
+                    // A start satisfies a restart an interrupted apply owed.
+                    let cmd = Command::new("rm")
+                        .arg("-f")
+                        .args(units.iter().map(|u| marker(u)))
+                        .timeout(bounds.command);
+                    run_ok(&id, host, cmd).await?;
+                }
             }
+            Change::Start { .. } => {}
             Change::Restart {
                 unit,
                 rolling: false,
@@ -363,9 +405,75 @@ async fn act(
                 clear_marker(&id, host, unit, bounds).await?;
             }
             Change::Restart { rolling: true, .. } => {}
+            Change::CreateMonitor { id: mon } => {
+                run_ok(&id, host, create_monitor(mon, bounds)).await?;
+            }
+            Change::CreateOsd { device } => {
+                let cmd = Command::new("ceph-volume")
+                    .args(["lvm", "create", "--bluestore", "--data", device])
+                    .timeout(bounds.install);
+                run_ok(&id, host, cmd).await?;
+            }
+            Change::ActivateOsds => {
+                let cmd = Command::new("ceph-volume")
+                    .args(["lvm", "activate", "--all"])
+                    .timeout(bounds.install);
+                run_ok(&id, host, cmd).await?;
+            }
+            Change::CreatePool {
+                name,
+                pg_num,
+                size,
+                min_size,
+            } => {
+                let pg = pg_num.to_string();
+                let ceph = |args: &[&str]| {
+                    Command::new("ceph")
+                        .args(["--connect-timeout", "30"])
+                        .args(args.iter().copied())
+                        .timeout(bounds.command)
+                };
+                for cmd in [
+                    ceph(&["osd", "pool", "create", name, &pg, &pg, "replicated"])
+                        .arg("--autoscale-mode=off"),
+                    ceph(&["osd", "pool", "set", name, "size", &size.to_string()]),
+                    ceph(&[
+                        "osd",
+                        "pool",
+                        "set",
+                        name,
+                        "min_size",
+                        &min_size.to_string(),
+                    ]),
+                    ceph(&["osd", "pool", "application", "enable", name, "rbd"]),
+                ] {
+                    run_ok(&id, host, cmd).await?;
+                }
+            }
         }
     }
     Ok(changes)
+}
+
+/// `ceph-mon --mkfs` into a scratch directory beside the store, `done` inside it, then one
+/// rename: a store without `done` is never left where the monitor would start from it, and a
+/// scratch directory left by a kill is ours to remove.
+fn create_monitor(id: &str, bounds: Bounds) -> Command {
+    const SCRIPT: &str = r#"set -e
+data=$1; id=$2; keyring=$3; tmp=$data.spofless-tmp
+rm -rf "$tmp"
+install -d -o ceph -g ceph "$tmp"
+runuser -u ceph -- ceph-mon --mkfs -i "$id" --mon-data "$tmp" --keyring "$keyring"
+runuser -u ceph -- touch "$tmp/done"
+rmdir "$data" 2>/dev/null || true
+mv "$tmp" "$data"
+"#;
+    Command::new("sh")
+        .args(["-c", SCRIPT, "sh"])
+        .arg(mon_data(id).display().to_string())
+        .arg(id)
+        .arg(MON_KEYRING)
+        .timeout(bounds.command)
 }
 
 async fn clear_marker(
@@ -436,7 +544,26 @@ async fn gate(
                 prober.name()
             )))
         }
-        Phase::Prepare | Phase::Ceph | Phase::Kubernetes => Ok(None),
+        Phase::CephMons | Phase::Ceph => {
+            let Some(check) = &desired.ceph else {
+                return Ok(None);
+            };
+            let mons = by_name(&check.mons);
+            if phase == Phase::CephMons {
+                let q = wait_ceph_quorum(&mons, check, bounds.ceph_gate)
+                    .await
+                    .map_err(failed)?;
+                return Ok(Some(format!("monitors in quorum: {}", q.join(", "))));
+            }
+            let st = wait_ceph_healthy(&mons, check, bounds.ceph_gate)
+                .await
+                .map_err(failed)?;
+            Ok(Some(format!(
+                "{}, {} OSDs up and in, {} PGs active+clean",
+                st.health, st.osds.1, st.pgs.1
+            )))
+        }
+        Phase::Prepare | Phase::Kubernetes => Ok(None),
     }
 }
 
@@ -480,9 +607,7 @@ pub async fn apply(
         if steps.is_empty() {
             continue;
         }
-        phases.push(
-            apply_phase(phase, &steps, desired, hosts, bounds, journal, progress).await?,
-        );
+        phases.push(apply_phase(phase, &steps, desired, hosts, bounds, journal, progress).await?);
     }
     journal.record("", Event::RunFinished, "")?;
     Ok(ApplyReport {

@@ -250,28 +250,9 @@ fn since(t0: Instant, at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(t0).as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Decodes standard base64 (etcdctl's JSON encoding of keys and values).
+/// Decodes etcdctl's base64 JSON encoding of a key or value into text.
 fn base64(text: &str) -> Option<String> {
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in text.bytes().filter(|&c| c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        bits = (bits << 6) | u32::from(v);
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push(u8::try_from((bits >> n) & 0xff).ok()?);
-        }
-    }
-    String::from_utf8(out).ok()
+    String::from_utf8(crate::base64::decode(text)?).ok()
 }
 
 fn kv_of(kv: &serde_json::Value) -> Option<KeyValue> {

@@ -141,11 +141,11 @@ pub fn domain_xml(spec: &LabSpec, vm: &VmSpec, accel: Accel, files: &DomainFiles
             let _ = writeln!(x, "  <cpu mode='host-passthrough'/>");
         }
         Accel::Tcg => {
-            // qemu64 lists svm; libvirt refuses it when the host CPU lacks svm (LAB-NOTES).
-            let _ = writeln!(x, "  <cpu mode='custom' match='exact' check='none'>");
-            let _ = writeln!(x, "    <model fallback='allow'>qemu64</model>");
-            let _ = writeln!(x, "    <feature policy='disable' name='svm'/>");
-            let _ = writeln!(x, "  </cpu>");
+            // Every feature TCG emulates (QEMU's `-cpu max`, libvirt >= 7.1), as real hosts
+            // have: under the default qemu64 model (SSE3 at most) Debian's Ceph dies with
+            // SIGILL in gf-complete's gf_init_hard while preloading the jerasure plugin.
+            // check='none': libvirt would otherwise compare the model with the host CPU.
+            let _ = writeln!(x, "  <cpu mode='maximum' check='none'/>");
         }
         Accel::Test => {}
     }

@@ -12,10 +12,12 @@ pub mod etcd;
 
 pub mod addons;
 pub mod bundle;
+pub mod ceph_lab;
 pub mod error;
 pub mod explain;
 pub mod kubeadm;
 pub mod kustomize;
+pub mod lab_time;
 pub mod node;
 pub mod tree;
 pub mod vip;

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 
 use provision::apply::facts::{FileFact, UnitFact};
 use provision::apply::plan::plan;
-use provision::apply::{Change, Desired, HostFacts, Phase, StepState, TargetAbilities, desired};
+use provision::apply::{
+    Change, Desired, HostFacts, LabExtras, Phase, StepState, TargetAbilities, desired,
+};
 use provision::render::render;
 use provision::secrets::SecretStore;
 use time::OffsetDateTime;
@@ -16,13 +18,19 @@ use time::OffsetDateTime;
 const HOSTS: TargetAbilities = TargetAbilities { can_install: true };
 const LAB: TargetAbilities = TargetAbilities { can_install: false };
 
-fn default_desired() -> Desired {
+fn desired_for(lab: bool) -> Desired {
     let cluster = topology::default_cluster().expect("the embedded topology is valid");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SecretStore::open(dir.path()).expect("state dir");
     let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("timestamp");
     let rendered = render(&cluster, &store, now).expect("render");
-    desired(&cluster, &rendered).expect("every rendered host file belongs to a phase")
+    let extras = lab.then(|| LabExtras::render(&cluster, &store).expect("lab extras"));
+    desired(&cluster, &rendered, extras.as_ref())
+        .expect("every rendered host file belongs to a phase")
+}
+
+fn default_desired() -> Desired {
+    desired_for(false)
 }
 
 /// Facts of a host on which apply has completed.
@@ -33,24 +41,42 @@ fn converged(d: &Desired) -> Vec<Result<HostFacts, String>> {
             let mut f = HostFacts::default();
             for hp in h.phases.values() {
                 for file in &hp.files {
-                    f.files.insert(file.path.clone(), FileFact {
-                        sha256: file.sha256.clone(),
-                        mode: file.mode,
-                        user: file.owner.user.clone(),
-                        group: file.owner.group.clone(),
-                    });
+                    f.files.insert(
+                        file.path.clone(),
+                        FileFact {
+                            sha256: file.sha256.clone(),
+                            mode: file.mode,
+                            user: file.owner.user.clone(),
+                            group: file.owner.group.clone(),
+                        },
+                    );
                 }
                 for u in &hp.units {
-                    f.units.insert(u.name.clone(), UnitFact {
-                        active: "active".to_owned(),
-                        enabled: "enabled".to_owned(),
-                    });
+                    f.units.insert(
+                        u.name.clone(),
+                        UnitFact {
+                            active: "active".to_owned(),
+                            enabled: "enabled".to_owned(),
+                        },
+                    );
                 }
                 for p in &hp.packages {
                     f.packages.insert(p.clone(), "1".to_owned());
                 }
                 f.modules.extend(hp.modules.iter().cloned());
                 f.sysctls.extend(hp.sysctls.iter().cloned());
+                if let Some(id) = &hp.ceph_mon {
+                    let data = provision::render::ceph_lab::mon_data(id);
+                    f.exists.insert(data.join("done"));
+                    f.nonempty.insert(data);
+                }
+                for dev in &hp.osd_devices {
+                    f.disks.insert(dev.clone(), "LVM2_member".to_owned());
+                    f.active_osds += 1;
+                }
+                if !hp.pools.is_empty() {
+                    f.pools = Some(hp.pools.iter().map(|p| p.name.clone()).collect());
+                }
             }
             Ok(f)
         })
@@ -194,4 +220,77 @@ fn a_stopped_unit_is_started_and_missing_packages_block_the_lab() {
         &p.blocked().expect("unreachable blocks").state,
         StepState::Blocked { reason } if reason.contains("connection refused")
     ));
+}
+
+#[test]
+fn the_labs_ceph_is_planned_converges_and_never_wipes() {
+    let d = desired_for(true);
+    let facts: Vec<_> = d
+        .hosts
+        .iter()
+        .map(|h| {
+            let mut f = HostFacts::fresh();
+            for p in h.phases.values().flat_map(|hp| &hp.packages) {
+                f.packages.insert(p.clone(), "1".to_owned());
+            }
+            for dev in h.phases.values().flat_map(|hp| &hp.osd_devices) {
+                f.disks.insert(dev.clone(), "-".to_owned());
+            }
+            Ok(f)
+        })
+        .collect();
+    let p = plan(&d, &facts, LAB);
+    assert!(p.blocked().is_none(), "{:?}", p.blocked());
+    let count = |pred: fn(&Change) -> bool| {
+        p.steps
+            .iter()
+            .flat_map(|s| &s.changes)
+            .filter(|c| pred(c))
+            .count()
+    };
+    assert_eq!(count(|c| matches!(c, Change::CreateMonitor { .. })), 3);
+    assert_eq!(count(|c| matches!(c, Change::CreateOsd { .. })), 5);
+    assert_eq!(count(|c| matches!(c, Change::CreatePool { .. })), 1);
+    // Every OSD host syncs its clock to the first host, which serves the node subnet.
+    let chrony =
+        count(|c| matches!(c, Change::PutFile { path, .. } if path.starts_with("/etc/chrony")));
+    assert_eq!(chrony, 5);
+
+    let converged_lab = converged(&d);
+    assert_eq!(plan(&d, &converged_lab, LAB).change_count(), 0);
+
+    // A down OSD is started again; a disk holding a filesystem blocks the whole apply.
+    let cs3 = host_index(&d, "cloudserver3");
+    let mut facts = converged(&d);
+    if let Ok(f) = &mut facts[cs3] {
+        f.active_osds = 0;
+    }
+    let p = plan(&d, &facts, LAB);
+    assert!(matches!(
+        p.steps
+            .iter()
+            .find(|s| s.id() == "ceph/cloudserver3")
+            .map(|s| s.changes.as_slice()),
+        Some([Change::ActivateOsds])
+    ));
+    let mut facts = converged(&d);
+    if let Ok(f) = &mut facts[cs3] {
+        f.disks.insert("/dev/vdb".to_owned(), "ext4".to_owned());
+    }
+    let p = plan(&d, &facts, LAB);
+    assert!(matches!(
+        &p.blocked().expect("an ext4 disk blocks").state,
+        StepState::Blocked { reason } if reason.contains("never wipes")
+    ));
+    // So does a monitor store apply did not finish or did not make.
+    let mick = host_index(&d, "micklethefickle");
+    let mut facts = converged(&d);
+    if let Ok(f) = &mut facts[mick] {
+        f.exists.clear();
+    }
+    let p = plan(&d, &facts, LAB);
+    assert_eq!(
+        p.blocked().map(|s| s.id()).as_deref(),
+        Some("ceph-mons/micklethefickle")
+    );
 }

@@ -119,7 +119,7 @@ pub fn load_valid_topology(file: Option<&Path>) -> miette::Result<topology::Clus
 #[error("-t/--topology has no effect on `spofless {command}`")]
 #[diagnostic(
     code(spofless::usage),
-    help("`-t` picks the topology for check, sim, render and lab; leave it out here")
+    help("`-t` picks the topology for check, sim, render, plan, apply and lab; leave it out here")
 )]
 struct TopologyIgnored {
     command: &'static str,

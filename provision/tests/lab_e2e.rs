@@ -2,8 +2,8 @@
 //!
 //! Five guests from the cached image, each reachable over SSH only with its pinned host key,
 //! with the topology's hostname, FQDN and address; `apply` killed in the middle of its etcd
-//! phase, resumed to three healthy TLS etcd members and one VIP holder, then a second apply
-//! with zero changes (see `apply_kill_resume_and_reapply`); `fault crash` and `fault isolate` observed
+//! phase, resumed to three healthy TLS etcd members, one VIP holder and Ceph HEALTH_OK with
+//! every PG active+clean, then a second apply with zero changes (see `apply_kill_resume_and_reapply`); `fault crash` and `fault isolate` observed
 //! from the other guests; `lab down` leaves no namespace, daemon, QEMU process, bridge, file or
 //! state behind, and a second `down` is a no-op. Needs the `libvirt` feature and root; skips
 //! loudly only where QEMU or network namespaces are missing, and under `CI=true` a skip is a
@@ -43,9 +43,10 @@ use topology::fault::Fault;
 const OBSERVE_ATTEMPTS: u32 = 30;
 /// Bound on building the image when the cache is cold (measured 148-262 s with Ceph here).
 const IMAGE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-/// Bound on everything after the image: up (about 90 s to SSH-ready under TCG), apply three
-/// times (about 2.5 minutes in all), the checks, the faults and down.
-const LAB_DEADLINE: Duration = Duration::from_secs(13 * 60);
+/// Bound on everything after the image: up (about 90-120 s to SSH-ready under TCG), apply
+/// three times (about 9 minutes in all, most of it Ceph's OSD creation and manager start under
+/// TCG), the checks, the faults and down.
+const LAB_DEADLINE: Duration = Duration::from_secs(22 * 60);
 /// When the interrupted apply is killed, after its etcd phase began (the phase's file writes
 /// take about 15 s under TCG here, so this lands among them).
 const KILL_INTO_ETCD: Duration = Duration::from_secs(4);
@@ -478,6 +479,25 @@ fn plan_now(rt: &tokio::runtime::Runtime, desired: &Desired, hosts: &[&dyn Host]
 
 const LAB: TargetAbilities = TargetAbilities { can_install: false };
 
+/// One whole apply to the lab, which must succeed.
+fn apply_once(
+    rt: &tokio::runtime::Runtime,
+    desired: &Desired,
+    hosts: &[&dyn Host],
+    journal: &mut Journal,
+    what: &str,
+) -> apply::ApplyReport {
+    rt.block_on(apply::apply(
+        desired,
+        hosts,
+        LAB,
+        Bounds::default(),
+        journal,
+        &mut log_progress,
+    ))
+    .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
 /// Apply killed among its etcd phase's writes, resumed, verified independently of its own
 /// gates, and applied once more with nothing left to change.
 fn apply_kill_resume_and_reapply(
@@ -486,7 +506,9 @@ fn apply_kill_resume_and_reapply(
     rt: &tokio::runtime::Runtime,
     state: &Path,
 ) {
+    // A fresh apply state every run: an earlier run's journal and keys belong to its guests.
     let secrets = state.join("apply-secrets");
+    let _ = std::fs::remove_dir_all(&secrets);
     let store = SecretStore::open(&secrets).unwrap_or_else(|e| panic!("{e}"));
     let rendered = render(cluster, &store, time::OffsetDateTime::now_utc())
         .unwrap_or_else(|e| panic!("render: {e}"));
@@ -582,16 +604,7 @@ fn apply_kill_resume_and_reapply(
         "{prev:?}"
     );
     let resumed = Instant::now();
-    let report = rt
-        .block_on(apply::apply(
-            &desired,
-            &hosts,
-            LAB,
-            Bounds::default(),
-            &mut journal,
-            &mut log_progress,
-        ))
-        .unwrap_or_else(|e| panic!("resumed apply: {e}"));
+    let report = apply_once(rt, &desired, &hosts, &mut journal, "resumed apply");
     loud(&format!(
         "resumed apply: {} changes in {:.1} s; lab up to healthy etcd + VIP took {:.1} s of \
          apply in all (killed run plus resume)",
@@ -599,12 +612,15 @@ fn apply_kill_resume_and_reapply(
         report.seconds,
         resumed.elapsed().as_secs_f64() + KILL_INTO_ETCD.as_secs_f64()
     ));
-    for phase in [Phase::Etcd, Phase::Vip] {
+    for phase in [Phase::Etcd, Phase::Vip, Phase::CephMons, Phase::Ceph] {
         let gate = report.phases.iter().find(|p| p.phase == phase);
         assert!(
             gate.and_then(|p| p.gate.as_ref()).is_some(),
             "{phase} unverified"
         );
+    }
+    for p in &report.phases {
+        loud(&format!("  phase {} {:.1} s", p.phase, p.seconds));
     }
     drop(journal);
 
@@ -660,21 +676,52 @@ fn apply_kill_resume_and_reapply(
     assert_eq!(held.len(), 1, "VIP holders: {held:?}");
     loud(&format!("{} held by {} only", vip.vip, held[0]));
 
+    // Ceph: HEALTH_OK with every PG active+clean, and an object written to the topology's
+    // pool reads back.
+    let ceph = desired.ceph.as_ref().expect("the lab deploys Ceph");
+    let mon = hosts[desired
+        .hosts
+        .iter()
+        .position(|h| h.host == ceph.mons[0])
+        .expect("mon")];
+    let status = rt
+        .block_on(
+            mon.run(
+                &Command::new("ceph")
+                    .args(["--connect-timeout", "30", "status", "--format", "json"])
+                    .timeout(Duration::from_secs(120)),
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let st = gate::parse_status(&status.stdout_text()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(st.settled(ceph.osds), "{st:?}");
+    let pool = &cluster.spec.ceph.pools[0].name;
+    let rados = |args: &[&str]| {
+        let cmd = Command::new("rados")
+            .args(["--client-mount-timeout", "30", "-p", pool])
+            .args(args.iter().copied())
+            .timeout(Duration::from_secs(120));
+        rt.block_on(mon.run(&cmd)).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let put = rados(&["put", "spofless-lab-e2e", "/etc/hostname"]);
+    assert!(
+        put.success(),
+        "rados put: {}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let get = rados(&["get", "spofless-lab-e2e", "-"]);
+    assert_eq!(get.stdout_text().trim(), ceph.mons[0], "rados get");
+    loud(&format!(
+        "ceph: {}, {} OSDs up and in, {} PGs active+clean; rados put and get on {pool}",
+        st.health, st.osds.1, st.pgs.1
+    ));
+
     // 4. Nothing left: the plan is empty and a second apply changes nothing.
     let after = plan_now(rt, &desired, &hosts);
     assert_eq!(after.change_count(), 0, "{:#?}", after.steps);
     let mut journal = Journal::open(&journal_path).unwrap_or_else(|e| panic!("{e}"));
     assert!(journal.previous().is_none(), "the resumed run finished");
-    let again = rt
-        .block_on(apply::apply(
-            &desired,
-            &hosts,
-            LAB,
-            Bounds::default(),
-            &mut journal,
-            &mut log_progress,
-        ))
-        .unwrap_or_else(|e| panic!("second apply: {e}"));
+    let again = apply_once(rt, &desired, &hosts, &mut journal, "second apply");
     assert_eq!(again.plan.change_count(), 0);
     loud(&format!("second apply: 0 changes, {:.1} s", again.seconds));
     close_all(rt, conns);

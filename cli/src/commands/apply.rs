@@ -18,10 +18,9 @@ use provision::host::{Host, SshHost};
 use provision::lab::LabState;
 use provision::lab::guest::{Guests, runtime};
 use provision::lab::spec::LabSpec;
-use provision::secrets::{OsRandom, SecretStore};
 use serde::Serialize;
 
-use super::render::DEFAULT_STATE_DIR;
+use super::render::{DEFAULT_STATE_DIR, open_store};
 use crate::output::{Format, print_structured};
 use crate::{exit, outln};
 
@@ -89,14 +88,7 @@ pub struct ApplyArgs {
 
 /// The rendered cluster as a desired state.
 fn desired_state(args: &TargetArgs, cluster: &topology::Cluster) -> miette::Result<Desired> {
-    let store = SecretStore::open_with(&args.state_dir, std::sync::Arc::new(OsRandom))
-        .into_diagnostic()
-        .wrap_err_with(|| {
-            format!(
-                "cannot open the state directory {}",
-                args.state_dir.display()
-            )
-        })?;
+    let store = open_store(&args.state_dir)?;
     let rendered = provision::render::render(cluster, &store, time::OffsetDateTime::now_utc())
         .into_diagnostic()
         .wrap_err("render failed")?;

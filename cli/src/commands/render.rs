@@ -59,20 +59,17 @@ struct ExplainedRow<'a> {
     changed: bool,
 }
 
+/// Opens the secret state directory; new secrets come from the operating system's random
+/// source.
+pub fn open_store(state_dir: &std::path::Path) -> miette::Result<SecretStore> {
+    SecretStore::open_with(state_dir, std::sync::Arc::new(provision::secrets::OsRandom))
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot open the state directory {}", state_dir.display()))
+}
+
 /// Renders `cluster` into `args.out`.
 pub fn run(args: &RenderArgs, cluster: &topology::Cluster) -> miette::Result<ExitCode> {
-    // New secrets come from the operating system's random source.
-    let store = SecretStore::open_with(
-        &args.state_dir,
-        std::sync::Arc::new(provision::secrets::OsRandom),
-    )
-    .into_diagnostic()
-    .wrap_err_with(|| {
-        format!(
-            "cannot open the state directory {}",
-            args.state_dir.display()
-        )
-    })?;
+    let store = open_store(&args.state_dir)?;
     let now = time::OffsetDateTime::now_utc();
     let rendered = render(cluster, &store, now)
         .into_diagnostic()

@@ -2,6 +2,7 @@
 //! module covers one command (`check` and `schema`, `sim`, `render`, `ceph`), `meta` the
 //! command line itself and `rough_edges` what a new user hit.
 
+mod apply;
 mod ceph;
 mod check;
 mod common;

@@ -1,4 +1,5 @@
-//! Executes a plan phase by phase over `&dyn Host` connections.
+//! Executes a plan over `&dyn Host` connections, phase by phase along the dependency lanes of
+//! [`WAVES`] (etcd, the VIP and Ceph at once once hosts are prepared).
 //!
 //! Within a phase every host acts at once (packages, files, settings, enables, starts, plain
 //! restarts); then each rolling restart runs one host at a time, each followed by the phase's
@@ -7,6 +8,7 @@
 //! done that was not checked. The plan is computed from fresh facts at the start of every run,
 //! which is what makes a re-run after any interruption converge.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -601,14 +603,33 @@ pub async fn apply(
             reason: reason.clone(),
         });
     }
+    let shared = Shared {
+        journal: RefCell::new(journal),
+        progress: RefCell::new(progress),
+    };
     let mut phases = Vec::new();
-    for phase in Phase::ALL {
-        let steps: Vec<&Step> = plan.phase(phase).collect();
-        if steps.is_empty() {
-            continue;
+    for wave in WAVES {
+        let lanes = wave.iter().map(|lane| {
+            let (plan, shared) = (&plan, &shared);
+            async move {
+                let mut done = Vec::new();
+                for &phase in *lane {
+                    let steps: Vec<&Step> = plan.phase(phase).collect();
+                    if !steps.is_empty() {
+                        done.push(
+                            apply_phase(phase, &steps, desired, hosts, bounds, shared).await?,
+                        );
+                    }
+                }
+                Ok::<_, ApplyError>(done)
+            }
+        });
+        for lane in join_all(lanes).await {
+            phases.extend(lane?);
         }
-        phases.push(apply_phase(phase, &steps, desired, hosts, bounds, journal, progress).await?);
     }
+    phases.sort_by_key(|p| p.phase);
+    let journal = shared.journal.into_inner();
     journal.record("", Event::RunFinished, "")?;
     Ok(ApplyReport {
         plan,
@@ -618,14 +639,44 @@ pub async fn apply(
     })
 }
 
+/// Phases in waves of lanes: the lanes of a wave run at once, the phases of a lane in order,
+/// and a wave starts when the previous one is verified. etcd, the VIP and Ceph need only
+/// prepared hosts (Ceph's monitors need the synchronised clocks), not each other; Kubernetes
+/// needs etcd and the VIP.
+const WAVES: [&[&[Phase]]; 3] = [
+    &[&[Phase::Prepare]],
+    &[
+        &[Phase::Etcd],
+        &[Phase::Vip],
+        &[Phase::CephMons, Phase::Ceph],
+    ],
+    &[&[Phase::Kubernetes]],
+];
+
+/// The journal and the progress callback, shared by the lanes of a wave (one thread, borrowed
+/// only between awaits).
+struct Shared<'a> {
+    journal: RefCell<&'a mut Journal>,
+    progress: RefCell<&'a mut dyn FnMut(&Progress)>,
+}
+
+impl Shared<'_> {
+    fn record(&self, step: &str, event: Event, detail: &str) -> Result<(), JournalError> {
+        self.journal.borrow_mut().record(step, event, detail)
+    }
+
+    fn say(&self, p: &Progress) {
+        (self.progress.borrow_mut())(p);
+    }
+}
+
 async fn apply_phase(
     phase: Phase,
     steps: &[&Step],
     desired: &Desired,
     hosts: &[&dyn Host],
     bounds: Bounds,
-    journal: &mut Journal,
-    progress: &mut dyn FnMut(&Progress),
+    shared: &Shared<'_>,
 ) -> Result<PhaseReport, ApplyError> {
     let t0 = Instant::now();
     let index = |name: &str| desired.hosts.iter().position(|h| h.host == name);
@@ -634,8 +685,8 @@ async fn apply_phase(
     for step in steps {
         match &step.state {
             StepState::Skipped { reason } => {
-                journal.record(&step.id(), Event::Skipped, reason)?;
-                progress(&Progress::StepSkipped {
+                shared.record(&step.id(), Event::Skipped, reason)?;
+                shared.say(&Progress::StepSkipped {
                     step: step.id(),
                     reason: reason.clone(),
                 });
@@ -646,14 +697,14 @@ async fn apply_phase(
         }
     }
     let changes = acting.iter().map(|s| s.changes.len()).sum();
-    progress(&Progress::PhaseStarted {
+    shared.say(&Progress::PhaseStarted {
         phase,
         steps: acting.len(),
         changes,
     });
     for step in &acting {
-        journal.record(&step.id(), Event::Started, "")?;
-        progress(&Progress::StepStarted { step: step.id() });
+        shared.record(&step.id(), Event::Started, "")?;
+        shared.say(&Progress::StepStarted { step: step.id() });
     }
     let work = acting.iter().filter_map(|step| {
         let i = index(&step.host)?;
@@ -666,7 +717,7 @@ async fn apply_phase(
         match result {
             Ok(changes) => made.push((step, i, changes)),
             Err(e) => {
-                journal.record(&step.id(), Event::Failed, &e.to_string())?;
+                shared.record(&step.id(), Event::Failed, &e.to_string())?;
                 return Err(e);
             }
         }
@@ -682,7 +733,7 @@ async fn apply_phase(
             else {
                 continue;
             };
-            progress(&Progress::Restarting {
+            shared.say(&Progress::Restarting {
                 host: step.host.clone(),
                 unit: unit.clone(),
             });
@@ -690,7 +741,7 @@ async fn apply_phase(
             run_ok(&id, hosts[i], systemctl(&["restart", unit], bounds.command)).await?;
             let waited = Instant::now();
             if let Some(detail) = gate(phase, desired, hosts, bounds).await? {
-                progress(&Progress::GatePassed {
+                shared.say(&Progress::GatePassed {
                     phase,
                     detail,
                     waited: waited.elapsed(),
@@ -703,12 +754,12 @@ async fn apply_phase(
     let gate_seen = match gate(phase, desired, hosts, bounds).await {
         Ok(seen) => seen,
         Err(e) => {
-            journal.record("", Event::Failed, &e.to_string())?;
+            shared.record("", Event::Failed, &e.to_string())?;
             return Err(e);
         }
     };
     if let Some(detail) = &gate_seen {
-        progress(&Progress::GatePassed {
+        shared.say(&Progress::GatePassed {
             phase,
             detail: detail.clone(),
             waited: waited.elapsed(),
@@ -716,10 +767,10 @@ async fn apply_phase(
     }
     for step in steps {
         if !matches!(step.state, StepState::Skipped { .. }) {
-            journal.record(&step.id(), Event::Verified, "")?;
+            shared.record(&step.id(), Event::Verified, "")?;
         }
     }
-    progress(&Progress::PhaseDone {
+    shared.say(&Progress::PhaseDone {
         phase,
         elapsed: t0.elapsed(),
     });

@@ -573,10 +573,17 @@ fn apply_kill_resume_and_reapply(
     let pending = |phase| half.phase(phase).map(|s| s.changes.len()).sum::<usize>();
     assert_eq!(pending(Phase::Prepare), 0, "prepare should be complete");
     let fresh_etcd: usize = {
+        // Fresh lab guests: nothing applied, every package from the image.
         let fresh: Vec<_> = desired
             .hosts
             .iter()
-            .map(|_| Ok(provision::apply::HostFacts::fresh()))
+            .map(|h| {
+                let mut f = provision::apply::HostFacts::fresh();
+                for p in h.phases.values().flat_map(|hp| &hp.packages) {
+                    f.packages.insert(p.clone(), "image".to_owned());
+                }
+                Ok(f)
+            })
             .collect();
         apply::plan::plan(&desired, &fresh, LAB)
             .phase(Phase::Etcd)

@@ -264,7 +264,8 @@ pub fn run_plan(args: &PlanArgs, cluster: &topology::Cluster) -> miette::Result<
                 let guests = lab_guests(&args.target, cluster)?;
                 let rt = runtime().into_diagnostic()?;
                 rt.block_on(async {
-                    // Every host at once; one that cannot be reached is reported as such.
+                    // Connect to each host, then inspect them all at once; a host that
+                    // cannot be reached is reported as such.
                     let mut conns = Vec::new();
                     for d in &desired.hosts {
                         conns.push(guests.host(&d.host).await.map_err(|e| e.to_string()));

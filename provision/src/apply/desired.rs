@@ -157,8 +157,8 @@ pub struct HostPhase {
     pub units: Vec<DesiredUnit>,
     /// The Ceph monitor this host runs (its id, the host name).
     pub ceph_mon: Option<String>,
-    /// Disks this host gives Ceph as OSDs.
-    pub osd_devices: Vec<String>,
+    /// Disks this host gives Ceph as OSDs, with the fsid of the OSD each carries.
+    pub osd_devices: Vec<(String, String)>,
     /// Pools this host creates (the first monitor host, in the Ceph phase).
     pub pools: Vec<Pool>,
     /// Why the phase cannot run on any target yet, if so.
@@ -483,15 +483,11 @@ pub fn desired(
             path: file.path.clone(),
         })?;
         // etcd runs as the unit's `User=` and must read its own keys (0600); Debian's Ceph
-        // daemons run as `ceph` and a manager reads its keyring itself.
+        // daemons run as `ceph` and a manager reads its keyring itself (the monitors' seed keyring
+        // stays root's: mkfs gets a copy that is deleted after).
         let owner = match (&etcd_user, file.path.starts_with("/etc/etcd/")) {
             (Some(user), true) => Owner::new(user.clone(), user.clone()),
-            _ if file.path.starts_with("/var/lib/ceph/mgr/")
-                || file.path == Path::new(crate::render::ceph_lab::MON_KEYRING) =>
-            {
-                // `ceph-mon --mkfs` runs as `ceph` and reads the seed keyring itself.
-                Owner::new("ceph", "ceph")
-            }
+            _ if file.path.starts_with("/var/lib/ceph/mgr/") => Owner::new("ceph", "ceph"),
             _ => Owner::root(),
         };
         entry
@@ -531,8 +527,8 @@ pub fn desired(
                         .ceph
                         .osds
                         .iter()
-                        .filter(|(h, _)| *h == name)
-                        .map(|(_, d)| d.clone())
+                        .filter(|(h, _, _)| *h == name)
+                        .map(|(_, d, id)| (d.clone(), id.clone()))
                         .collect();
                     if first_mon.as_deref() == Some(name.as_str()) {
                         ceph.pools = lab.ceph.pools.clone();

@@ -18,8 +18,10 @@ use crate::host::{Host, HostError, Owner};
 /// Where apply leaves "restart owed" markers on a host (see [`super::plan`]).
 pub const MARKER_DIR: &str = "/var/lib/spofless/restart";
 
-/// Bound on the inspection command (stat and sha256 of a few dozen small files).
-const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound on the inspection command: stat and sha256 of a few dozen small files, systemctl,
+/// dpkg-query, and on the first Ceph monitor host `ceph osd pool ls` (its own 30 s bound;
+/// the Python CLI alone takes seconds to start under TCG).
+const INSPECT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Answers every question read from stdin. `read -r kind name` puts the rest of the line,
 /// spaces included, into `name`.
@@ -50,8 +52,14 @@ while read -r kind name; do
   exists) [ -e "$name" ] && printf 'exists %s\n' "$name" ;;
   nonempty) [ -n "$(ls -A "$name" 2>/dev/null)" ] && printf 'nonempty %s\n' "$name" ;;
   disk)
-    t=$(blkid -p -o value -s TYPE "$name" 2>/dev/null)
-    printf 'disk %s %s\n' "${t:--}" "$name" ;;
+    if [ ! -b "$name" ]; then printf 'disk absent - %s\n' "$name"; continue; fi
+    # Every signature wipefs finds, partition tables included (blkid -p misses a bare one).
+    t=$(wipefs --no-act --noheadings --output TYPE "$name" 2>/dev/null | head -n 1)
+    vg=$(pvs --noheadings -o vg_name "$name" 2>/dev/null | tr -d ' ')
+    id=
+    [ -n "$vg" ] && id=$(lvs --noheadings -o lv_tags "$vg" 2>/dev/null | tr ',' '\n' \
+      | sed -n 's/^ *ceph\.osd_fsid=//p' | head -n 1)
+    printf 'disk %s %s %s\n' "${t:--}" "${id:--}" "$name" ;;
   osds)
     n=$(systemctl list-units --state=active --no-legend --plain 'ceph-osd@*' 2>/dev/null | wc -l)
     printf 'osds %s\n' "$n" ;;
@@ -100,6 +108,16 @@ impl UnitFact {
     }
 }
 
+/// A disk as `wipefs` and LVM see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiskFact {
+    /// The first signature found (`LVM2_member`, `ext4`, `gpt`, ...), `-` for a blank disk,
+    /// `absent` when there is no such block device.
+    pub signature: String,
+    /// The `ceph.osd_fsid` tag of the logical volume on it, when it is a Ceph OSD.
+    pub osd_fsid: Option<String>,
+}
+
 /// Everything inspection learned about one host.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct HostFacts {
@@ -123,8 +141,8 @@ pub struct HostFacts {
     pub exists: BTreeSet<PathBuf>,
     /// Directories asked about that have entries.
     pub nonempty: BTreeSet<PathBuf>,
-    /// Disks asked about: the signature `blkid` finds (`LVM2_member`, `ext4`, ...), or `-`.
-    pub disks: BTreeMap<String, String>,
+    /// Disks asked about.
+    pub disks: BTreeMap<String, DiskFact>,
     /// Active `ceph-osd@` units.
     pub active_osds: u32,
     /// The cluster's pools, when the cluster answered (`None`: not running, or not asked).
@@ -173,7 +191,7 @@ pub fn questions(host: &HostDesired) -> String {
             q.insert(format!("exists {}", data.join("done").display()));
             q.insert(format!("nonempty {}", data.display()));
         }
-        for d in &hp.osd_devices {
+        for (d, _) in &hp.osd_devices {
             q.insert(format!("disk {d}"));
             q.insert("osds -".to_owned());
         }
@@ -305,8 +323,17 @@ pub fn parse(host: &str, text: &str) -> Result<HostFacts, FactsError> {
                 facts.nonempty.insert(PathBuf::from(rest));
             }
             "disk" => {
-                let (kind, dev) = rest.split_once(' ').ok_or_else(bad)?;
-                facts.disks.insert(dev.to_owned(), kind.to_owned());
+                let mut it = rest.splitn(3, ' ');
+                let (Some(kind), Some(id), Some(dev)) = (it.next(), it.next(), it.next()) else {
+                    return Err(bad());
+                };
+                facts.disks.insert(
+                    dev.to_owned(),
+                    DiskFact {
+                        signature: kind.to_owned(),
+                        osd_fsid: (id != "-").then(|| id.to_owned()),
+                    },
+                );
             }
             "osds" => facts.active_osds = rest.trim().parse().map_err(|_| bad())?,
             "pools" => {
@@ -350,7 +377,7 @@ mod tests {
                     marker etcd.service\n\
                     swap 0\n\
                     exists /var/lib/ceph/mon/ceph-a/done\n\
-                    disk LVM2_member /dev/vdb\n\
+                    disk LVM2_member 5b1f0c3e-0000-4000-8000-000000000000 /dev/vdb\n\
                     osds 1\n\
                     pools replicapool .mgr\n";
         let f = parse("h", text).unwrap();
@@ -367,7 +394,8 @@ mod tests {
             f.exists
                 .contains(&PathBuf::from("/var/lib/ceph/mon/ceph-a/done"))
         );
-        assert_eq!(f.disks["/dev/vdb"], "LVM2_member");
+        assert_eq!(f.disks["/dev/vdb"].signature, "LVM2_member");
+        assert!(f.disks["/dev/vdb"].osd_fsid.is_some());
         assert_eq!(f.active_osds, 1);
         assert_eq!(f.pools.as_ref().map(BTreeSet::len), Some(2));
         assert!(parse("h", "bogus line\n").is_err());

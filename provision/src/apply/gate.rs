@@ -1,6 +1,7 @@
 //! The cluster checks that end a phase and follow each rolling restart: the etcd members
-//! healthy and started, the API VIP held by exactly one host and answering. Each polls until
-//! it passes or its bound runs out, and says what it last saw.
+//! healthy and started, the API VIP held by exactly one host and answering, the Ceph monitors
+//! in quorum, and Ceph HEALTH_OK with every OSD up and in and every PG active+clean. Each
+//! polls until it passes or its bound runs out, and says what it last saw.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};

@@ -4,8 +4,9 @@
 //!
 //! Restarts owed survive interruption: before apply changes a file that needs a running unit
 //! restarted, it leaves a marker on the host ([`super::facts::MARKER_DIR`]) and removes it only
-//! after the restart passed the phase's gate. An apply killed between the file and the restart
-//! therefore still restarts the unit next time, although the file then already matches.
+//! after the restart (a rolling one: after the restart and the phase's gate). An apply killed
+//! between the file and the restart therefore still restarts the unit next time, although the
+//! file then already matches.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -91,6 +92,9 @@ pub enum Change {
     CreateOsd {
         /// The disk.
         device: String,
+        /// The OSD's fsid, fixed per disk: run again after a kill, `ceph osd new` hands back
+        /// the id it already gave instead of leaving an orphan.
+        osd_fsid: String,
     },
     /// Start OSDs that exist on this host's disks but are not running.
     ActivateOsds,
@@ -167,11 +171,9 @@ impl Change {
                     ),
                 ]
             }
-            Change::CreateOsd { device } => {
-                vec![format!(
-                    "ceph-volume lvm create --bluestore --data {device}"
-                )]
-            }
+            Change::CreateOsd { device, osd_fsid } => vec![format!(
+                "ceph-volume lvm create --bluestore --data {device} --osd-fsid {osd_fsid}"
+            )],
             Change::ActivateOsds => vec!["ceph-volume lvm activate --all".to_owned()],
             Change::CreatePool {
                 name,
@@ -190,7 +192,7 @@ impl Change {
             Change::Restart { unit, .. } => vec![
                 format!("touch {MARKER_DIR}/{unit}   (before any file changes)"),
                 format!("systemctl restart {unit}"),
-                format!("rm {MARKER_DIR}/{unit}   (after the phase gate passes)"),
+                format!("rm {MARKER_DIR}/{unit}   (after the restart; a rolling one, its gate)"),
             ],
         }
     }
@@ -225,7 +227,7 @@ impl fmt::Display for Change {
             Change::ApplySysctls { keys } => write!(f, "apply sysctls {}", keys.join(", ")),
             Change::SwapOff => f.write_str("turn swap off"),
             Change::CreateMonitor { id } => write!(f, "create the monitor store of mon.{id}"),
-            Change::CreateOsd { device } => write!(f, "create an OSD on {device}"),
+            Change::CreateOsd { device, .. } => write!(f, "create an OSD on {device}"),
             Change::ActivateOsds => f.write_str("start the OSDs on this host's disks"),
             Change::CreatePool {
                 name,
@@ -479,9 +481,12 @@ pub(crate) fn phase_changes(hp: &HostPhase, facts: &HostFacts) -> Vec<Change> {
 fn ceph_changes(hp: &HostPhase, facts: &HostFacts) -> Vec<Change> {
     let mut changes = Vec::new();
     let mut in_use = 0;
-    for d in &hp.osd_devices {
-        match facts.disks.get(d).map(String::as_str) {
-            Some("-") | None => changes.push(Change::CreateOsd { device: d.clone() }),
+    for (d, osd_fsid) in &hp.osd_devices {
+        match facts.disks.get(d).map(|f| f.signature.as_str()) {
+            Some("-") | None => changes.push(Change::CreateOsd {
+                device: d.clone(),
+                osd_fsid: osd_fsid.clone(),
+            }),
             Some(_) => in_use += 1,
         }
     }
@@ -518,16 +523,25 @@ fn ceph_blocker(host: &str, hp: &HostPhase, facts: &HostFacts) -> Option<String>
             ));
         }
     }
-    for d in &hp.osd_devices {
-        if let Some(kind) = facts.disks.get(d)
-            && kind != "-"
-            && kind != "LVM2_member"
-        {
-            return Some(format!(
-                "disk {d} on {host} holds a {kind} signature; apply never wipes a disk (run \
-                 `ceph-volume lvm zap {d}` there if its data may go)"
-            ));
-        }
+    for (d, osd_fsid) in &hp.osd_devices {
+        let Some(disk) = facts.disks.get(d) else {
+            continue;
+        };
+        let ours = disk.osd_fsid.as_deref() == Some(osd_fsid.as_str());
+        let why = match disk.signature.as_str() {
+            "-" => continue,
+            "absent" => format!("disk {d} does not exist on {host}"),
+            "LVM2_member" if ours => continue,
+            "LVM2_member" => format!(
+                "disk {d} on {host} is an LVM volume that is not this cluster's OSD on it (no \
+                 ceph.osd_fsid={osd_fsid} tag)"
+            ),
+            kind => format!("disk {d} on {host} holds a {kind} signature"),
+        };
+        return Some(format!(
+            "{why}; apply never wipes a disk (`ceph-volume lvm zap --destroy {d}` there, if \
+             its data may go)"
+        ));
     }
     None
 }

@@ -410,9 +410,10 @@ async fn act(
             Change::CreateMonitor { id: mon } => {
                 run_ok(&id, host, create_monitor(mon, bounds)).await?;
             }
-            Change::CreateOsd { device } => {
+            Change::CreateOsd { device, osd_fsid } => {
                 let cmd = Command::new("ceph-volume")
                     .args(["lvm", "create", "--bluestore", "--data", device])
+                    .args(["--osd-fsid", osd_fsid])
                     .timeout(bounds.install);
                 run_ok(&id, host, cmd).await?;
             }
@@ -459,16 +460,22 @@ async fn act(
 
 /// `ceph-mon --mkfs` into a scratch directory beside the store, `done` inside it, then one
 /// rename: a store without `done` is never left where the monitor would start from it, and a
-/// scratch directory left by a kill is ours to remove.
+/// scratch directory left by a kill is ours to remove. The seed keyring (every key, root's
+/// 0600) reaches `ceph` only as a copy that is deleted after. `flock` keeps a run that
+/// outlived its killed apply from racing the next one; `mv -T` never moves into a directory.
 fn create_monitor(id: &str, bounds: Bounds) -> Command {
     const SCRIPT: &str = r#"set -e
-data=$1; id=$2; keyring=$3; tmp=$data.spofless-tmp
-rm -rf "$tmp"
+data=$1; id=$2; keyring=$3; tmp=$data.spofless-tmp; seed=$tmp.keyring
+exec 9>"$data.spofless-lock"
+flock 9
+rm -rf "$tmp" "$seed"
+trap 'rm -f "$seed"' EXIT
 install -d -o ceph -g ceph "$tmp"
-runuser -u ceph -- ceph-mon --mkfs -i "$id" --mon-data "$tmp" --keyring "$keyring"
+install -m 0600 -o ceph -g ceph "$keyring" "$seed"
+runuser -u ceph -- ceph-mon --mkfs -i "$id" --mon-data "$tmp" --keyring "$seed"
 runuser -u ceph -- touch "$tmp/done"
 rmdir "$data" 2>/dev/null || true
-mv "$tmp" "$data"
+mv -T "$tmp" "$data"
 "#;
     Command::new("sh")
         .args(["-c", SCRIPT, "sh"])
@@ -588,20 +595,29 @@ pub async fn apply(
     let started = Instant::now();
     let mut facts = Vec::new();
     for (r, h) in inspect_all(desired, hosts).await.into_iter().zip(hosts) {
-        facts.push(Ok(r.map_err(|source| ApplyError::Inspect {
-            host: h.name().to_owned(),
-            source,
-        })?));
+        match r {
+            Ok(f) => facts.push(Ok(f)),
+            Err(source) => {
+                let e = ApplyError::Inspect {
+                    host: h.name().to_owned(),
+                    source,
+                };
+                journal.record("", Event::Failed, &e.to_string())?;
+                return Err(e);
+            }
+        }
     }
     let plan = plan(desired, &facts, abilities);
     if let Some(step) = plan.blocked() {
         let StepState::Blocked { reason } = &step.state else {
             unreachable!("blocked() returns blocked steps");
         };
-        return Err(ApplyError::Blocked {
+        let e = ApplyError::Blocked {
             step: step.id(),
             reason: reason.clone(),
-        });
+        };
+        journal.record(&step.id(), Event::Failed, &e.to_string())?;
+        return Err(e);
     }
     let shared = Shared {
         journal: RefCell::new(journal),
@@ -738,9 +754,21 @@ async fn apply_phase(
                 unit: unit.clone(),
             });
             let id = step.id();
-            run_ok(&id, hosts[i], systemctl(&["restart", unit], bounds.command)).await?;
-            let waited = Instant::now();
-            if let Some(detail) = gate(phase, desired, hosts, bounds).await? {
+            let restarted = async {
+                run_ok(&id, hosts[i], systemctl(&["restart", unit], bounds.command)).await?;
+                let waited = Instant::now();
+                gate(phase, desired, hosts, bounds)
+                    .await
+                    .map(|seen| (seen, waited))
+            };
+            let (seen, waited) = match restarted.await {
+                Ok(r) => r,
+                Err(e) => {
+                    shared.record(&id, Event::Failed, &e.to_string())?;
+                    return Err(e);
+                }
+            };
+            if let Some(detail) = seen {
                 shared.say(&Progress::GatePassed {
                     phase,
                     detail,

@@ -15,10 +15,13 @@ use super::{Host, HostError, HostFuture, Owner, path_text};
 use crate::exec::{Command, ExecError, Output};
 use crate::transport::{SshTarget, SshTransport, TransportError};
 
-/// Writes stdin to `$1` as `$2` (owner) with `$3` (octal mode), atomically.
+/// Writes stdin to `$1` as `$2` (owner) with `$3` (octal mode), atomically, only when all `$4`
+/// bytes arrived: a client killed mid-write closes stdin early and `cat` exits 0, so the size
+/// is what keeps a truncated file from being renamed into place.
 const PUT_SCRIPT: &str = "set -e; umask 077; t=$(mktemp \"$1.spofless.XXXXXX\"); \
-    trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; chown \"$2\" \"$t\"; chmod \"$3\" \"$t\"; \
-    mv -f \"$t\" \"$1\"; trap - EXIT";
+    trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; \
+    [ \"$(wc -c < \"$t\")\" -eq \"$4\" ] || { echo \"short write: $1\" >&2; exit 1; }; \
+    chown \"$2\" \"$t\"; chmod \"$3\" \"$t\"; mv -f \"$t\" \"$1\"; trap - EXIT";
 
 /// One authenticated SSH connection, used as a [`Host`].
 #[derive(Debug)]
@@ -97,6 +100,7 @@ impl Host for SshHost {
                 .args(["-c", PUT_SCRIPT, "sh", p])
                 .arg(owner.spec())
                 .arg(format!("{mode:o}"))
+                .arg(contents.len().to_string())
                 .stdin(contents.to_vec());
             self.run_checked(&cmd).await.map(|_| ())
         })

@@ -51,8 +51,9 @@ pub struct CephLab {
     pub mons: Vec<(String, IpAddr)>,
     /// Managers.
     pub mgrs: Vec<String>,
-    /// OSD disks: host and device path.
-    pub osds: Vec<(String, String)>,
+    /// OSD disks: host, device path, and the OSD's fsid (fixed per disk, so a creation cut
+    /// short and run again asks the monitors for the same OSD id instead of a new one).
+    pub osds: Vec<(String, String, String)>,
     /// Pools to create.
     pub pools: Vec<Pool>,
 }
@@ -161,10 +162,14 @@ pub fn render(cluster: &Cluster, store: &SecretStore) -> Result<CephLab, RenderE
         .hosts_with(Role::CephMgr)
         .map(|h| h.name.clone())
         .collect();
-    let osds: Vec<(String, String)> = cluster
-        .hosts_with(Role::CephOsd)
-        .flat_map(|h| h.disks.iter().map(|d| (h.name.clone(), d.device.clone())))
-        .collect();
+    let mut osds = Vec::new();
+    for h in cluster.hosts_with(Role::CephOsd) {
+        for d in &h.disks {
+            let dev = d.device.trim_start_matches("/dev/").replace('/', "_");
+            let id = store.get_or_create(&format!("ceph-lab-osd-fsid-{}-{dev}", h.name), uuid)?;
+            osds.push((h.name.clone(), d.device.clone(), id.expose().to_owned()));
+        }
+    }
     let fsid = store.get_or_create("ceph-lab-fsid", uuid)?;
     let key = |entity: &str| store.get_or_create(&format!("ceph-lab-key-{entity}"), ceph_key);
     let (mon_key, admin_key, bootstrap_key) = (

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use provision::apply::facts::{FileFact, UnitFact};
+use provision::apply::facts::{DiskFact, FileFact, UnitFact};
 use provision::apply::plan::plan;
 use provision::apply::{
     Change, Desired, HostFacts, LabExtras, Phase, StepState, TargetAbilities, desired,
@@ -70,8 +70,14 @@ fn converged(d: &Desired) -> Vec<Result<HostFacts, String>> {
                     f.exists.insert(data.join("done"));
                     f.nonempty.insert(data);
                 }
-                for dev in &hp.osd_devices {
-                    f.disks.insert(dev.clone(), "LVM2_member".to_owned());
+                for (dev, osd_fsid) in &hp.osd_devices {
+                    f.disks.insert(
+                        dev.clone(),
+                        DiskFact {
+                            signature: "LVM2_member".to_owned(),
+                            osd_fsid: Some(osd_fsid.clone()),
+                        },
+                    );
                     f.active_osds += 1;
                 }
                 if !hp.pools.is_empty() {
@@ -233,8 +239,14 @@ fn the_labs_ceph_is_planned_converges_and_never_wipes() {
             for p in h.phases.values().flat_map(|hp| &hp.packages) {
                 f.packages.insert(p.clone(), "1".to_owned());
             }
-            for dev in h.phases.values().flat_map(|hp| &hp.osd_devices) {
-                f.disks.insert(dev.clone(), "-".to_owned());
+            for (dev, _) in h.phases.values().flat_map(|hp| &hp.osd_devices) {
+                f.disks.insert(
+                    dev.clone(),
+                    DiskFact {
+                        signature: "-".to_owned(),
+                        osd_fsid: None,
+                    },
+                );
             }
             Ok(f)
         })
@@ -273,15 +285,31 @@ fn the_labs_ceph_is_planned_converges_and_never_wipes() {
             .map(|s| s.changes.as_slice()),
         Some([Change::ActivateOsds])
     ));
-    let mut facts = converged(&d);
-    if let Ok(f) = &mut facts[cs3] {
-        f.disks.insert("/dev/vdb".to_owned(), "ext4".to_owned());
+    let others = [
+        ("ext4", None),
+        ("gpt", None),
+        ("LVM2_member", Some("other")),
+    ];
+    for (signature, osd_fsid) in others {
+        let mut facts = converged(&d);
+        if let Ok(f) = &mut facts[cs3] {
+            f.disks.insert(
+                "/dev/vdb".to_owned(),
+                DiskFact {
+                    signature: signature.to_owned(),
+                    osd_fsid: osd_fsid.map(str::to_owned),
+                },
+            );
+        }
+        let p = plan(&d, &facts, LAB);
+        assert!(
+            matches!(
+                &p.blocked().expect("a disk that is not ours blocks").state,
+                StepState::Blocked { reason } if reason.contains("never wipes")
+            ),
+            "{signature}"
+        );
     }
-    let p = plan(&d, &facts, LAB);
-    assert!(matches!(
-        &p.blocked().expect("an ext4 disk blocks").state,
-        StepState::Blocked { reason } if reason.contains("never wipes")
-    ));
     // So does a monitor store apply did not finish or did not make.
     let mick = host_index(&d, "micklethefickle");
     let mut facts = converged(&d);

@@ -28,8 +28,8 @@ use topology::Loaded;
     after_help = exit::HELP
 )]
 pub struct Cli {
-    /// Topology file for `sim` and `lab`, and for `check` and `render` when they get no FILE
-    /// (default: the embedded bolabaden topology). Other commands refuse it.
+    /// Topology file for `sim` and `lab`, and for `check`, `render`, `plan` and `apply` when they
+    /// get no FILE (default: the embedded bolabaden topology). Other commands refuse it.
     #[arg(long, short = 't', value_name = "FILE")]
     topology: Option<PathBuf>,
     /// More diagnostics on standard error: -v info, -vv debug, -vvv trace (RUST_LOG, in
@@ -49,9 +49,9 @@ enum Command {
     Sim(commands::sim::SimCommand),
     /// Render every artifact the cluster needs (etcd PKI and units, kubeadm, VIP, add-ons).
     Render(commands::render::RenderArgs),
-    /// Show what `apply` would change on each host (files, packages, units), changing nothing.
+    /// Show what `apply` would change on each host (files, packages, units, Ceph), changing nothing.
     Plan(commands::apply::PlanArgs),
-    /// Put the rendered cluster on the lab's guests: prepare, etcd, VIP; verified, resumable.
+    /// Put the rendered cluster on the lab's guests: prepare, etcd, VIP, Ceph; verified, resumable.
     Apply(commands::apply::ApplyArgs),
     /// The local five-host libvirt lab (needs the `libvirt` cargo feature).
     #[command(subcommand)]

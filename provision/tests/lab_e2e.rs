@@ -47,9 +47,11 @@ const IMAGE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// three times (about 9 minutes in all, most of it Ceph's OSD creation and manager start under
 /// TCG), the checks, the faults and down.
 const LAB_DEADLINE: Duration = Duration::from_secs(22 * 60);
-/// When the interrupted apply is killed, after its etcd phase began (the phase's file writes
-/// take about 15 s under TCG here, so this lands among them).
-const KILL_INTO_ETCD: Duration = Duration::from_secs(4);
+/// How often the test looks for the etcd phase's first file while the interrupted apply runs.
+const KILL_POLL: Duration = Duration::from_millis(500);
+/// The etcd phase's first file on a member (path order: /etc/default/etcd sorts first), so a
+/// kill when it appears lands after some of the phase's writes and before its last.
+const FIRST_ETCD_FILE: &str = "/etc/default/etcd";
 
 /// Writes straight to the process's stderr: libtest captures `eprintln!`, not the descriptor,
 /// and nextest shows this test's output even on success (.config/nextest.toml).
@@ -517,8 +519,8 @@ fn apply_kill_resume_and_reapply(
         apply::desired(cluster, &rendered, Some(&extras)).unwrap_or_else(|e| panic!("{e}"));
     let journal_path = apply::journal_path(&secrets, "lab");
 
-    // 1. Killed: the future is dropped KILL_INTO_ETCD after the etcd phase began, as a killed
-    //    process drops its connections.
+    // 1. Killed: the future is dropped as soon as the etcd phase's first file is on the first
+    //    member, as a killed process drops its connections.
     let started = Instant::now();
     let conns = connect_all(rt, guests);
     let hosts: Vec<&dyn Host> = conns.iter().map(|h| h as &dyn Host).collect();
@@ -546,11 +548,30 @@ fn apply_kill_resume_and_reapply(
             &mut journal,
             &mut progress,
         );
+        // The image ships Debian's /etc/default/etcd: the kill waits for apply's version.
+        let rendered_env = desired.hosts[0].phases[&Phase::Etcd]
+            .files
+            .iter()
+            .find(|f| f.path == Path::new(FIRST_ETCD_FILE))
+            .map(|f| f.sha256.clone())
+            .expect("the etcd environment file is rendered");
+        let probe = Command::new("sh")
+            .args(["-c", "sha256sum < \"$0\"", FIRST_ETCD_FILE])
+            .timeout(Duration::from_secs(20));
         tokio::select! {
             r = run => Some(r),
             () = async {
                 etcd_began.notified().await;
-                tokio::time::sleep(KILL_INTO_ETCD).await;
+                loop {
+                    let written = hosts[0]
+                        .run(&probe)
+                        .await
+                        .is_ok_and(|o| o.stdout_text().starts_with(&rendered_env));
+                    if written {
+                        break;
+                    }
+                    tokio::time::sleep(KILL_POLL).await;
+                }
             } => None,
         }
     });
@@ -561,8 +582,8 @@ fn apply_kill_resume_and_reapply(
     drop(journal);
     close_all(rt, conns);
     loud(&format!(
-        "apply killed {} s into its etcd phase, {:.1} s after it started",
-        KILL_INTO_ETCD.as_secs(),
+        "apply killed when {FIRST_ETCD_FILE} was written on {}, {:.1} s after it started",
+        desired.hosts[0].host,
         started.elapsed().as_secs_f64()
     ));
 
@@ -610,14 +631,13 @@ fn apply_kill_resume_and_reapply(
         prev.unfinished.iter().any(|s| s.starts_with("etcd/")),
         "{prev:?}"
     );
-    let resumed = Instant::now();
     let report = apply_once(rt, &desired, &hosts, &mut journal, "resumed apply");
     loud(&format!(
-        "resumed apply: {} changes in {:.1} s; lab up to healthy etcd + VIP took {:.1} s of \
-         apply in all (killed run plus resume)",
+        "resumed apply: {} changes in {:.1} s; {:.1} s from the killed apply's start to \
+         healthy etcd, VIP and Ceph (one plan read in between)",
         report.plan.change_count(),
         report.seconds,
-        resumed.elapsed().as_secs_f64() + KILL_INTO_ETCD.as_secs_f64()
+        started.elapsed().as_secs_f64()
     ));
     for phase in [Phase::Etcd, Phase::Vip, Phase::CephMons, Phase::Ceph] {
         let gate = report.phases.iter().find(|p| p.phase == phase);

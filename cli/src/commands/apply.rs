@@ -161,6 +161,8 @@ struct PlanReport<'a> {
     changes: usize,
     steps: Vec<StepReport<'a>>,
     gates: &'a [apply::plan::Gate],
+    /// The plan's rolling restarts replayed through the simulator (empty when it has none).
+    simulated_rolling_restarts: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -172,7 +174,7 @@ struct StepReport<'a> {
     commands: Vec<Vec<String>>,
 }
 
-fn print_plan(plan: &Plan, args: &PlanArgs) -> miette::Result<()> {
+fn print_plan(plan: &Plan, args: &PlanArgs, simulated: &[String]) -> miette::Result<()> {
     if args.target.format != Format::Table {
         let report = PlanReport {
             target: args.target.target.name(),
@@ -188,6 +190,7 @@ fn print_plan(plan: &Plan, args: &PlanArgs) -> miette::Result<()> {
                 })
                 .collect(),
             gates: &plan.gates,
+            simulated_rolling_restarts: simulated,
         };
         return print_structured(&report, args.target.format);
     }
@@ -215,6 +218,9 @@ fn print_plan(plan: &Plan, args: &PlanArgs) -> miette::Result<()> {
                 outln!("{} gate: {}", g.phase, g.check)?;
             }
         }
+    }
+    for line in simulated {
+        outln!("{line}")?;
     }
     let skipped = plan
         .steps
@@ -284,7 +290,8 @@ pub fn run_plan(args: &PlanArgs, cluster: &topology::Cluster) -> miette::Result<
         }
     };
     let plan = apply::plan::plan(&desired, &facts, abilities(args.target.target));
-    print_plan(&plan, args)?;
+    let simulated = super::rolling::predict(cluster, &plan);
+    print_plan(&plan, args, &simulated)?;
     Ok(exit::code(if plan.blocked().is_some() {
         exit::ERROR
     } else {

@@ -7,5 +7,6 @@ pub mod completions;
 pub mod lab;
 pub mod man;
 pub mod render;
+pub mod rolling;
 pub mod schema;
 pub mod sim;

@@ -97,33 +97,66 @@ pub async fn wait_etcd(
     check: &EtcdCheck,
     bound: Duration,
 ) -> Result<EtcdHealth, GateFailed> {
+    let what = format!("etcd: {} healthy started members", check.members.len());
+    poll_hosts(members, what, bound, |host| async move {
+        match etcd_health(host, check).await {
+            Ok(h)
+                if h.healthy == check.members.len()
+                    && check.members.iter().all(|m| h.started.contains(m)) =>
+            {
+                Answer::Done(h)
+            }
+            Ok(h) => Answer::NotYet(format!(
+                "via {}: {}/{} endpoints healthy, started: [{}]",
+                host.name(),
+                h.healthy,
+                check.members.len(),
+                h.started.join(", ")
+            )),
+            Err(e) => Answer::Silent(e),
+        }
+    })
+    .await
+}
+
+/// What one host said in one poll of a gate.
+enum Answer<T> {
+    /// The gate passed.
+    Done(T),
+    /// The cluster answered and is not there yet (no need to ask another host this poll).
+    NotYet(String),
+    /// This host could not say; ask the next one.
+    Silent(String),
+}
+
+/// Asks `hosts` in turn every [`POLL`] until one says the gate passed or `bound` runs out;
+/// the error carries what was last seen.
+async fn poll_hosts<'h, T, F, Fut>(
+    hosts: &[&'h dyn Host],
+    what: String,
+    bound: Duration,
+    mut ask: F,
+) -> Result<T, GateFailed>
+where
+    F: FnMut(&'h dyn Host) -> Fut,
+    Fut: std::future::Future<Output = Answer<T>>,
+{
     let start = Instant::now();
     let mut last = "no poll yet".to_owned();
     loop {
-        for host in members {
-            match etcd_health(*host, check).await {
-                Ok(h)
-                    if h.healthy == check.members.len()
-                        && check.members.iter().all(|m| h.started.contains(m)) =>
-                {
-                    return Ok(h);
-                }
-                Ok(h) => {
-                    last = format!(
-                        "via {}: {}/{} endpoints healthy, started: [{}]",
-                        host.name(),
-                        h.healthy,
-                        check.members.len(),
-                        h.started.join(", ")
-                    );
+        for host in hosts {
+            match ask(*host).await {
+                Answer::Done(t) => return Ok(t),
+                Answer::NotYet(seen) => {
+                    last = seen;
                     break;
                 }
-                Err(e) => last = format!("via {}: {e}", host.name()),
+                Answer::Silent(why) => last = format!("via {}: {why}", host.name()),
             }
         }
         if start.elapsed() >= bound {
             return Err(GateFailed {
-                what: format!("etcd: {} healthy started members", check.members.len()),
+                what,
                 seconds: bound.as_secs(),
                 last,
             });
@@ -347,32 +380,19 @@ pub async fn wait_ceph_quorum(
     check: &CephCheck,
     bound: Duration,
 ) -> Result<Vec<String>, GateFailed> {
-    let start = Instant::now();
-    let mut last = "no poll yet".to_owned();
-    loop {
-        for host in mons {
-            match host.run(&ceph(&["quorum_status"])).await {
-                Ok(o) if o.success() => match parse_quorum(&o.stdout_text()) {
-                    Ok(q) if check.mons.iter().all(|m| q.contains(m)) => return Ok(q),
-                    Ok(q) => last = format!("quorum [{}]", q.join(", ")),
-                    Err(e) => last = e,
-                },
-                Ok(o) => last = format!("via {}: {}", host.name(), crate::exec::tail(&o.stderr)),
-                Err(e) => last = format!("via {}: {e}", host.name()),
-            }
-            if last.starts_with("quorum") {
-                break;
-            }
+    let what = format!("Ceph monitors {} in quorum", check.mons.join(", "));
+    poll_hosts(mons, what, bound, |host| async move {
+        let json = match ceph_json(host, "quorum_status").await {
+            Ok(json) => json,
+            Err(why) => return Answer::Silent(why),
+        };
+        match parse_quorum(&json) {
+            Ok(q) if check.mons.iter().all(|m| q.contains(m)) => Answer::Done(q),
+            Ok(q) => Answer::NotYet(format!("quorum [{}]", q.join(", "))),
+            Err(e) => Answer::Silent(e),
         }
-        if start.elapsed() >= bound {
-            return Err(GateFailed {
-                what: format!("Ceph monitors {} in quorum", check.mons.join(", ")),
-                seconds: bound.as_secs(),
-                last,
-            });
-        }
-        tokio::time::sleep(POLL).await;
-    }
+    })
+    .await
 }
 
 /// Waits until `ceph status` is HEALTH_OK with every OSD up and in and every PG active+clean.
@@ -381,45 +401,39 @@ pub async fn wait_ceph_healthy(
     check: &CephCheck,
     bound: Duration,
 ) -> Result<CephStatus, GateFailed> {
-    let start = Instant::now();
-    let mut last = "no poll yet".to_owned();
-    loop {
-        for host in mons {
-            match host.run(&ceph(&["status"])).await {
-                Ok(o) if o.success() => {
-                    match parse_status(&o.stdout_text()) {
-                        Ok(st) if st.settled(check.osds) => return Ok(st),
-                        Ok(st) => {
-                            last = format!(
-                                "{} [{}], OSDs {}/{}/{} (map/up/in), PGs {}/{} active+clean",
-                                st.health,
-                                st.checks.join(", "),
-                                st.osds.0,
-                                st.osds.1,
-                                st.osds.2,
-                                st.pgs.1,
-                                st.pgs.0
-                            );
-                        }
-                        Err(e) => last = e,
-                    }
-                    break;
-                }
-                Ok(o) => last = format!("via {}: {}", host.name(), crate::exec::tail(&o.stderr)),
-                Err(e) => last = format!("via {}: {e}", host.name()),
-            }
+    let what = format!(
+        "Ceph HEALTH_OK with {} OSDs and every PG active+clean",
+        check.osds
+    );
+    poll_hosts(mons, what, bound, |host| async move {
+        let json = match ceph_json(host, "status").await {
+            Ok(json) => json,
+            Err(why) => return Answer::Silent(why),
+        };
+        match parse_status(&json) {
+            Ok(st) if st.settled(check.osds) => Answer::Done(st),
+            Ok(st) => Answer::NotYet(format!(
+                "{} [{}], OSDs {}/{}/{} (map/up/in), PGs {}/{} active+clean",
+                st.health,
+                st.checks.join(", "),
+                st.osds.0,
+                st.osds.1,
+                st.osds.2,
+                st.pgs.1,
+                st.pgs.0
+            )),
+            Err(e) => Answer::Silent(e),
         }
-        if start.elapsed() >= bound {
-            return Err(GateFailed {
-                what: format!(
-                    "Ceph HEALTH_OK with {} OSDs and every PG active+clean",
-                    check.osds
-                ),
-                seconds: bound.as_secs(),
-                last,
-            });
-        }
-        tokio::time::sleep(POLL).await;
+    })
+    .await
+}
+
+/// `ceph SUBCOMMAND --format json` on `host`: its stdout, or why there is none.
+async fn ceph_json(host: &dyn Host, subcommand: &str) -> Result<String, String> {
+    match host.run(&ceph(&[subcommand])).await {
+        Ok(o) if o.success() => Ok(o.stdout_text()),
+        Ok(o) => Err(crate::exec::tail(&o.stderr)),
+        Err(e) => Err(e.to_string()),
     }
 }
 

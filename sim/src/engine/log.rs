@@ -5,6 +5,7 @@
 use serde::Serialize;
 use topology::fault::Fault;
 
+use super::fact::FactRecord;
 use super::model::{ActorId, Record};
 use super::time::SimTime;
 
@@ -48,4 +49,17 @@ pub struct LogEntry {
     pub time: SimTime,
     /// What.
     pub kind: LogKind,
+}
+
+impl LogEntry {
+    /// The fact a model recorded, if this entry is one (whoever recorded it).
+    pub fn fact_record(&self) -> Option<&FactRecord> {
+        match &self.kind {
+            LogKind::Record {
+                record: Record::Fact(fact),
+                ..
+            } => Some(fact),
+            _ => None,
+        }
+    }
 }

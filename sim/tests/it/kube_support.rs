@@ -2,7 +2,7 @@
 //! on the control-plane hosts, and an apiserver on each, given its local member as kubeadm
 //! does.
 
-use sim::engine::{Fact, LogKind, Record, SimConfig, SimDuration, SimTime, Simulation};
+use sim::engine::{Fact, SimConfig, SimDuration, SimTime, Simulation};
 use sim::models::etcd::{ClientConfig, EtcdSimConfig, add_members_and_clients};
 use sim::models::kube::apiserver::{ApiserverConfig, KubeApiserver};
 use sim::models::kube::kubelet::RENEW_JITTER;
@@ -47,13 +47,7 @@ pub fn secs(s: u64) -> SimTime {
 pub fn facts<T: Clone + Fact>(sim: &Simulation) -> Vec<(SimTime, T)> {
     sim.log()
         .iter()
-        .filter_map(|e| match &e.kind {
-            LogKind::Record {
-                record: Record::Fact(f),
-                ..
-            } => f.get::<T>().map(|t| (e.time, t.clone())),
-            _ => None,
-        })
+        .filter_map(|e| Some((e.time, e.fact_record()?.get::<T>()?.clone())))
         .collect()
 }
 

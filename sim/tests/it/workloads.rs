@@ -36,6 +36,19 @@ fn run(cluster: &Cluster, seed: u64, faults: &[(SimTime, Fault)], end: SimTime) 
 }
 
 /// Where each pod was bound, in binding order.
+/// The default topology with its `web` workload changed by `edit`.
+fn with_web(edit: impl FnOnce(&mut topology::Workload)) -> Cluster {
+    let mut cluster = topology::default_cluster().expect("default topology");
+    let web = cluster
+        .spec
+        .workloads
+        .iter_mut()
+        .find(|w| w.name == "web")
+        .expect("web");
+    edit(web);
+    cluster
+}
+
 fn bindings(sim: &Simulation) -> Vec<(String, String)> {
     facts::<PodScheduled>(sim)
         .into_iter()
@@ -160,20 +173,15 @@ fn a_statefulset_replica_on_a_crashed_node_waits_for_the_node() {
 
 #[test]
 fn a_pending_replacement_is_bound_once_its_node_returns() {
-    let mut cluster = topology::default_cluster().expect("default topology");
     // Two web replicas that must not share a node: one per worker, and no third node takes
     // a replacement while a worker is down.
-    let web = cluster
-        .spec
-        .workloads
-        .iter_mut()
-        .find(|w| w.name == "web")
-        .expect("web");
-    web.replicas = 2;
-    web.anti_affinity = AntiAffinity::Required;
-    web.topology_spread = None;
-    web.hpa = None;
-    web.pdb = None;
+    let cluster = with_web(|web| {
+        web.replicas = 2;
+        web.anti_affinity = AntiAffinity::Required;
+        web.topology_spread = None;
+        web.hpa = None;
+        web.pdb = None;
+    });
     let timers = Timers::of(&cluster);
     let host = "cloudserver3";
     let (crash, back) = (secs(120), secs(700));
@@ -313,14 +321,7 @@ fn a_drain_evicts_as_the_budget_allows_and_finishes() {
 
 #[test]
 fn a_drain_against_a_budget_allowing_no_disruption_never_finishes_and_says_why() {
-    let mut cluster = topology::default_cluster().expect("default topology");
-    let web = cluster
-        .spec
-        .workloads
-        .iter_mut()
-        .find(|w| w.name == "web")
-        .expect("web");
-    web.pdb = Some(Pdb::min_available(web.replicas));
+    let cluster = with_web(|web| web.pdb = Some(Pdb::min_available(web.replicas)));
     let host = "cloudserver3";
     let drain = secs(120);
     let sim = run(

@@ -63,13 +63,7 @@ impl Invariant for SingleLeaderPerTerm {
     }
 
     fn observe(&mut self, entry: &LogEntry, _world: &WorldView<'_>) -> Option<String> {
-        let LogKind::Record {
-            record: Record::Fact(fact),
-            ..
-        } = &entry.kind
-        else {
-            return None;
-        };
+        let fact = entry.fact_record()?;
         let EtcdLeader { host, term } = fact.get()?;
         match self.leaders.get(term) {
             Some(other) if other != host => Some(format!(

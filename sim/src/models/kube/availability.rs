@@ -73,11 +73,7 @@ pub fn leader_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
 pub fn node_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
     let mut changes: BTreeMap<String, Vec<(SimTime, Status)>> = BTreeMap::new();
     for entry in log {
-        let LogKind::Record {
-            record: Record::Fact(fact),
-            ..
-        } = &entry.kind
-        else {
+        let Some(fact) = entry.fact_record() else {
             continue;
         };
         let Some(NodeReady { node, ready }) = fact.get() else {
@@ -193,11 +189,7 @@ pub fn workload_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
     let mut replicas = ReadyReplicas::default();
     let mut changes: BTreeMap<String, Vec<(SimTime, Status)>> = BTreeMap::new();
     for entry in log {
-        let LogKind::Record {
-            record: Record::Fact(fact),
-            ..
-        } = &entry.kind
-        else {
+        let Some(fact) = entry.fact_record() else {
             continue;
         };
         let Some(c) = replicas.observe(fact) else {

@@ -147,13 +147,7 @@ impl Invariant for NoTaintInUnhealthyZone {
     }
 
     fn observe(&mut self, entry: &LogEntry, world: &WorldView<'_>) -> Option<String> {
-        let LogKind::Record {
-            record: Record::Fact(fact),
-            ..
-        } = &entry.kind
-        else {
-            return None;
-        };
+        let fact = entry.fact_record()?;
         let t: &NodeTaint = fact.get()?;
         if t.effect != "NoExecute" {
             return None;
@@ -208,13 +202,7 @@ impl Invariant for BudgetsHold {
     }
 
     fn observe(&mut self, entry: &LogEntry, _world: &WorldView<'_>) -> Option<String> {
-        let LogKind::Record {
-            record: Record::Fact(fact),
-            ..
-        } = &entry.kind
-        else {
-            return None;
-        };
+        let fact = entry.fact_record()?;
         let e = fact.get::<EvictionGranted>()?;
         // Before the operator's budget exists the eviction API has nothing to honour.
         if e.budgets == 0 {

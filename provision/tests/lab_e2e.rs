@@ -461,6 +461,22 @@ fn log_progress(p: &Progress) {
             "  apply {phase} gate passed after {:.1} s: {detail}",
             waited.as_secs_f64()
         )),
+        Progress::StepActed {
+            step,
+            changes,
+            elapsed,
+        } => loud(&format!(
+            "    {step}: {changes} changes made in {:.1} s",
+            elapsed.as_secs_f64()
+        )),
+        Progress::GateWaiting {
+            phase,
+            seen,
+            waited,
+        } => loud(&format!(
+            "    {phase} gate waiting {:.0} s: {seen}",
+            waited.as_secs_f64()
+        )),
         Progress::PhaseDone { phase, elapsed } => loud(&format!(
             "  apply {phase} done in {:.1} s",
             elapsed.as_secs_f64()

@@ -324,6 +324,22 @@ fn print_progress(p: &Progress) {
             "  {phase} gate passed after {:.1} s: {detail}",
             secs(*waited)
         ),
+        Progress::StepActed {
+            step,
+            changes,
+            elapsed,
+        } => eprintln!(
+            "  {step}: {changes} changes made in {:.1} s",
+            secs(*elapsed)
+        ),
+        Progress::GateWaiting {
+            phase,
+            seen,
+            waited,
+        } => eprintln!(
+            "  {phase} gate still waiting after {:.0} s: {seen}",
+            secs(*waited)
+        ),
         Progress::PhaseDone { phase, elapsed } => {
             eprintln!("{phase}: done in {:.1} s", secs(*elapsed));
         }

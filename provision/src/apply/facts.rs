@@ -19,8 +19,8 @@ use crate::host::{Host, HostError, Owner};
 pub const MARKER_DIR: &str = "/var/lib/spofless/restart";
 
 /// Bound on the inspection command: stat and sha256 of a few dozen small files, systemctl,
-/// dpkg-query, and on the first Ceph monitor host `ceph osd pool ls` (its own 30 s bound;
-/// the Python CLI alone takes seconds to start under TCG).
+/// dpkg-query, and on the first Ceph monitor host `osd pool ls` (its own 30 s bound;
+/// Python and librados take seconds to start under TCG).
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Answers every question read from stdin. `read -r kind name` puts the rest of the line,
@@ -64,9 +64,9 @@ while read -r kind name; do
     n=$(systemctl list-units --state=active --no-legend --plain 'ceph-osd@*' 2>/dev/null | wc -l)
     printf 'osds %s\n' "$n" ;;
   pools)
-    if out=$(timeout 30 ceph --connect-timeout 10 osd pool ls 2>/dev/null); then
-      printf 'pools %s\n' "$(printf '%s' "$out" | tr '\n' ' ')"
-    fi ;;
+    # `osd pool ls` through librados ($MON_COMMANDS, see apply::mon): one JSON line.
+    if out=$(printf '%s' "$POOL_LS" | timeout 30 /usr/bin/python3 -c "$MON_COMMANDS" 10 2>/dev/null)
+    then printf 'pools %s\n' "$out"; fi ;;
   esac
 done
 exit 0
@@ -237,6 +237,11 @@ pub async fn inspect(host: &dyn Host, desired: &HostDesired) -> Result<HostFacts
     let cmd = Command::new("sh")
         .args(["-c", INSPECT_SCRIPT])
         .env("MARKERS", MARKER_DIR)
+        .env("MON_COMMANDS", super::mon::SCRIPT)
+        .env(
+            "POOL_LS",
+            serde_json::Value::Array(vec![super::mon::pool_ls()]).to_string(),
+        )
         .env("LC_ALL", "C")
         .stdin(questions(desired).into_bytes())
         .timeout(INSPECT_TIMEOUT);
@@ -337,7 +342,12 @@ pub fn parse(host: &str, text: &str) -> Result<HostFacts, FactsError> {
             }
             "osds" => facts.active_osds = rest.trim().parse().map_err(|_| bad())?,
             "pools" => {
-                facts.pools = Some(rest.split_whitespace().map(str::to_owned).collect());
+                let names = super::mon::parse_outputs(rest)
+                    .ok()
+                    .and_then(|outs| outs.into_iter().next())
+                    .and_then(|ls| serde_json::from_str::<BTreeSet<String>>(&ls).ok())
+                    .ok_or_else(bad)?;
+                facts.pools = Some(names);
             }
             _ => return Err(bad()),
         }
@@ -379,7 +389,7 @@ mod tests {
                     exists /var/lib/ceph/mon/ceph-a/done\n\
                     disk LVM2_member 5b1f0c3e-0000-4000-8000-000000000000 /dev/vdb\n\
                     osds 1\n\
-                    pools replicapool .mgr\n";
+                    pools [\"[\\\"replicapool\\\",\\\".mgr\\\"]\"]\n";
         let f = parse("h", text).unwrap();
         let key = &f.files[&PathBuf::from("/etc/etcd/pki/a key.pem")];
         assert_eq!((key.mode, key.user.as_str()), (0o600, "etcd"));
@@ -397,6 +407,7 @@ mod tests {
         assert_eq!(f.disks["/dev/vdb"].signature, "LVM2_member");
         assert!(f.disks["/dev/vdb"].osd_fsid.is_some());
         assert_eq!(f.active_osds, 1);
+        assert!(f.pools.as_ref().is_some_and(|p| p.contains(".mgr")));
         assert_eq!(f.pools.as_ref().map(BTreeSet::len), Some(2));
         assert!(parse("h", "bogus line\n").is_err());
         assert!(parse("h", "file short\n").is_err());

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::desired::{CephCheck, EtcdCheck, VipCheck};
+use super::mon;
 use crate::exec::Command;
 use crate::host::Host;
 
@@ -14,6 +15,41 @@ use crate::host::Host;
 const POLL: Duration = Duration::from_secs(2);
 /// Bound on one probe command.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bound on one monitor command of a probe (connection and answer).
+const MON_PROBE: Duration = Duration::from_secs(10);
+/// How often a gate that has not passed says what it last saw: a user watching a long wait
+/// (Ceph under TCG takes minutes) sees which condition holds it up, and a run cut short by an
+/// outer deadline leaves that in its output.
+pub const REPORT_EVERY: Duration = Duration::from_secs(30);
+
+/// Told what a gate last saw while it waits, with how long it has waited.
+pub type Waiting<'a> = &'a dyn Fn(&str, Duration);
+
+/// Calls `waiting` each time another [`REPORT_EVERY`] has passed since `start`.
+struct Reporter<'a> {
+    waiting: Waiting<'a>,
+    start: Instant,
+    told: u32,
+}
+
+impl<'a> Reporter<'a> {
+    fn new(waiting: Waiting<'a>) -> Self {
+        Reporter {
+            waiting,
+            start: Instant::now(),
+            told: 0,
+        }
+    }
+
+    fn seen(&mut self, last: &str) {
+        let waited = self.start.elapsed();
+        let due = (waited.as_secs() / REPORT_EVERY.as_secs()) as u32;
+        if due > self.told {
+            self.told = due;
+            (self.waiting)(last, waited);
+        }
+    }
+}
 
 /// A gate that did not pass within its bound.
 #[derive(Debug, thiserror::Error)]
@@ -96,9 +132,10 @@ pub async fn wait_etcd(
     members: &[&dyn Host],
     check: &EtcdCheck,
     bound: Duration,
+    waiting: Waiting<'_>,
 ) -> Result<EtcdHealth, GateFailed> {
     let what = format!("etcd: {} healthy started members", check.members.len());
-    poll_hosts(members, what, bound, |host| async move {
+    poll_hosts(members, what, bound, waiting, |host| async move {
         match etcd_health(host, check).await {
             Ok(h)
                 if h.healthy == check.members.len()
@@ -130,11 +167,12 @@ enum Answer<T> {
 }
 
 /// Asks `hosts` in turn every [`POLL`] until one says the gate passed or `bound` runs out;
-/// the error carries what was last seen.
+/// the error carries what was last seen, and `waiting` hears it every [`REPORT_EVERY`].
 async fn poll_hosts<'h, T, F, Fut>(
     hosts: &[&'h dyn Host],
     what: String,
     bound: Duration,
+    waiting: Waiting<'_>,
     mut ask: F,
 ) -> Result<T, GateFailed>
 where
@@ -142,6 +180,7 @@ where
     Fut: std::future::Future<Output = Answer<T>>,
 {
     let start = Instant::now();
+    let mut reporter = Reporter::new(waiting);
     let mut last = "no poll yet".to_owned();
     loop {
         for host in hosts {
@@ -154,6 +193,7 @@ where
                 Answer::Silent(why) => last = format!("via {}: {why}", host.name()),
             }
         }
+        reporter.seen(&last);
         if start.elapsed() >= bound {
             return Err(GateFailed {
                 what,
@@ -214,8 +254,10 @@ pub async fn wait_vip(
     prober: &dyn Host,
     check: &VipCheck,
     bound: Duration,
+    waiting: Waiting<'_>,
 ) -> Result<String, GateFailed> {
     let start = Instant::now();
+    let mut reporter = Reporter::new(waiting);
     let mut sole: Option<(String, Instant)> = None;
     loop {
         let last;
@@ -251,6 +293,7 @@ pub async fn wait_vip(
             Ok(h) => last = format!("{} held by [{}]", check.vip, h.join(", ")),
             Err(e) => last = e,
         }
+        reporter.seen(&last);
         if start.elapsed() >= bound {
             return Err(GateFailed {
                 what: format!("{} held by exactly one host and answering", check.vip),
@@ -283,14 +326,6 @@ mod tests {
         assert!(holds(out, "10.77.0.10".parse().unwrap()));
         assert!(!holds(out, "10.77.0.1".parse().unwrap()));
     }
-}
-
-/// `ceph` with a bounded connect, as `client.admin` (the monitors' hosts have its keyring).
-fn ceph(args: &[&str]) -> Command {
-    Command::new("ceph")
-        .args(["--connect-timeout", "10", "--format", "json"])
-        .args(args.iter().copied())
-        .timeout(PROBE_TIMEOUT)
 }
 
 /// `quorum_names` of `ceph quorum_status --format json`.
@@ -379,10 +414,11 @@ pub async fn wait_ceph_quorum(
     mons: &[&dyn Host],
     check: &CephCheck,
     bound: Duration,
+    waiting: Waiting<'_>,
 ) -> Result<Vec<String>, GateFailed> {
     let what = format!("Ceph monitors {} in quorum", check.mons.join(", "));
-    poll_hosts(mons, what, bound, |host| async move {
-        let json = match ceph_json(host, "quorum_status").await {
+    poll_hosts(mons, what, bound, waiting, |host| async move {
+        let json = match ceph_json(host, mon::quorum_status()).await {
             Ok(json) => json,
             Err(why) => return Answer::Silent(why),
         };
@@ -400,13 +436,14 @@ pub async fn wait_ceph_healthy(
     mons: &[&dyn Host],
     check: &CephCheck,
     bound: Duration,
+    waiting: Waiting<'_>,
 ) -> Result<CephStatus, GateFailed> {
     let what = format!(
         "Ceph HEALTH_OK with {} OSDs and every PG active+clean",
         check.osds
     );
-    poll_hosts(mons, what, bound, |host| async move {
-        let json = match ceph_json(host, "status").await {
+    poll_hosts(mons, what, bound, waiting, |host| async move {
+        let json = match ceph_json(host, mon::status()).await {
             Ok(json) => json,
             Err(why) => return Answer::Silent(why),
         };
@@ -428,10 +465,14 @@ pub async fn wait_ceph_healthy(
     .await
 }
 
-/// `ceph SUBCOMMAND --format json` on `host`: its stdout, or why there is none.
-async fn ceph_json(host: &dyn Host, subcommand: &str) -> Result<String, String> {
-    match host.run(&ceph(&[subcommand])).await {
-        Ok(o) if o.success() => Ok(o.stdout_text()),
+/// One monitor command's JSON output, sent from `host` as `client.admin` (the monitors'
+/// hosts have its keyring), or why there is none.
+async fn ceph_json(host: &dyn Host, command: serde_json::Value) -> Result<String, String> {
+    let cmd = mon::mon_commands(&[command], MON_PROBE);
+    match host.run(&cmd).await {
+        Ok(o) if o.success() => mon::parse_outputs(&o.stdout_text())?
+            .pop()
+            .ok_or_else(|| "no output".to_owned()),
         Ok(o) => Err(crate::exec::tail(&o.stderr)),
         Err(e) => Err(e.to_string()),
     }

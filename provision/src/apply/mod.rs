@@ -13,6 +13,7 @@ pub mod desired;
 pub mod facts;
 pub mod gate;
 pub mod journal;
+pub mod mon;
 pub mod plan;
 pub mod run;
 

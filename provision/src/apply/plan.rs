@@ -180,15 +180,10 @@ impl Change {
                 pg_num,
                 size,
                 min_size,
-            } => vec![
-                format!(
-                    "ceph osd pool create {name} {pg_num} {pg_num} replicated \
-                     --autoscale-mode=off"
-                ),
-                format!("ceph osd pool set {name} size {size}"),
-                format!("ceph osd pool set {name} min_size {min_size}"),
-                format!("ceph osd pool application enable {name} rbd"),
-            ],
+            } => super::mon::create_pool(name, *pg_num, *size, *min_size)
+                .iter()
+                .map(|c| format!("mon_command {c}   (librados, as `ceph` sends it)"))
+                .collect(),
             Change::Restart { unit, .. } => vec![
                 format!("touch {MARKER_DIR}/{unit}   (before any file changes)"),
                 format!("systemctl restart {unit}"),

@@ -19,10 +19,14 @@ use super::desired::{Desired, HostDesired, HostPhase, Phase};
 use super::facts::{FactsError, HostFacts, MARKER_DIR, inspect};
 use super::gate::{GateFailed, wait_ceph_healthy, wait_ceph_quorum, wait_etcd, wait_vip};
 use super::journal::{Event, Interrupted, Journal, JournalError};
+use super::mon;
 use super::plan::{Change, Plan, Step, StepState, TargetAbilities, phase_changes, plan};
 use crate::exec::Command;
 use crate::host::{Host, HostError};
 use crate::render::ceph_lab::{MON_KEYRING, mon_data};
+
+/// Bound on one monitor command (a pool's creation waits for the monitors to commit it).
+const MON_COMMAND: Duration = Duration::from_secs(30);
 
 /// Time bounds of apply's commands and gates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +93,24 @@ pub enum Progress {
         /// What it saw.
         detail: String,
         /// How long it waited.
+        waited: Duration,
+    },
+    /// A host finished a step's changes (before the phase's rolling restarts and gate).
+    StepActed {
+        /// `phase/host`.
+        step: String,
+        /// Changes made.
+        changes: usize,
+        /// How long they took.
+        elapsed: Duration,
+    },
+    /// A gate has not passed yet: what it last saw (every [`super::gate::REPORT_EVERY`]).
+    GateWaiting {
+        /// The phase.
+        phase: Phase,
+        /// What it last saw.
+        seen: String,
+        /// How long it has waited.
         waited: Duration,
     },
     /// A phase is verified.
@@ -429,29 +451,8 @@ async fn act(
                 size,
                 min_size,
             } => {
-                let pg = pg_num.to_string();
-                let ceph = |args: &[&str]| {
-                    Command::new("ceph")
-                        .args(["--connect-timeout", "30"])
-                        .args(args.iter().copied())
-                        .timeout(bounds.command)
-                };
-                for cmd in [
-                    ceph(&["osd", "pool", "create", name, &pg, &pg, "replicated"])
-                        .arg("--autoscale-mode=off"),
-                    ceph(&["osd", "pool", "set", name, "size", &size.to_string()]),
-                    ceph(&[
-                        "osd",
-                        "pool",
-                        "set",
-                        name,
-                        "min_size",
-                        &min_size.to_string(),
-                    ]),
-                    ceph(&["osd", "pool", "application", "enable", name, "rbd"]),
-                ] {
-                    run_ok(&id, host, cmd).await?;
-                }
+                let commands = mon::create_pool(name, *pg_num, *size, *min_size);
+                run_ok(&id, host, mon::mon_commands(&commands, MON_COMMAND)).await?;
             }
         }
     }
@@ -503,7 +504,15 @@ async fn gate(
     desired: &Desired,
     hosts: &[&dyn Host],
     bounds: Bounds,
+    shared: &Shared<'_>,
 ) -> Result<Option<String>, ApplyError> {
+    let waiting = |seen: &str, waited: Duration| {
+        shared.say(&Progress::GateWaiting {
+            phase,
+            seen: seen.to_owned(),
+            waited,
+        });
+    };
     let by_name = |names: &[String]| -> Vec<&dyn Host> {
         names
             .iter()
@@ -523,7 +532,7 @@ async fn gate(
                 return Ok(None);
             };
             let members = by_name(&check.members);
-            let h = wait_etcd(&members, check, bounds.etcd_gate)
+            let h = wait_etcd(&members, check, bounds.etcd_gate, &waiting)
                 .await
                 .map_err(failed)?;
             Ok(Some(format!(
@@ -543,7 +552,7 @@ async fn gate(
                 .iter()
                 .position(|h| !check.holders.contains(&h.host))
                 .map_or(holders[0], |i| hosts[i]);
-            let holder = wait_vip(&holders, prober, check, bounds.vip_gate)
+            let holder = wait_vip(&holders, prober, check, bounds.vip_gate, &waiting)
                 .await
                 .map_err(failed)?;
             Ok(Some(format!(
@@ -559,12 +568,12 @@ async fn gate(
             };
             let mons = by_name(&check.mons);
             if phase == Phase::CephMons {
-                let q = wait_ceph_quorum(&mons, check, bounds.ceph_gate)
+                let q = wait_ceph_quorum(&mons, check, bounds.ceph_gate, &waiting)
                     .await
                     .map_err(failed)?;
                 return Ok(Some(format!("monitors in quorum: {}", q.join(", "))));
             }
-            let st = wait_ceph_healthy(&mons, check, bounds.ceph_gate)
+            let st = wait_ceph_healthy(&mons, check, bounds.ceph_gate, &waiting)
                 .await
                 .map_err(failed)?;
             Ok(Some(format!(
@@ -726,7 +735,18 @@ async fn apply_phase(
         let i = index(&step.host)?;
         let hd = &desired.hosts[i];
         let hp = hd.phases.get(&phase)?;
-        Some(async move { (step, i, act(hosts[i], hd, hp, step, bounds).await) })
+        Some(async move {
+            let t = Instant::now();
+            let result = act(hosts[i], hd, hp, step, bounds).await;
+            if let Ok(changes) = &result {
+                shared.say(&Progress::StepActed {
+                    step: step.id(),
+                    changes: changes.len(),
+                    elapsed: t.elapsed(),
+                });
+            }
+            (step, i, result)
+        })
     });
     let mut made = Vec::new();
     for (step, i, result) in join_all(work).await {
@@ -757,7 +777,7 @@ async fn apply_phase(
             let restarted = async {
                 run_ok(&id, hosts[i], systemctl(&["restart", unit], bounds.command)).await?;
                 let waited = Instant::now();
-                gate(phase, desired, hosts, bounds)
+                gate(phase, desired, hosts, bounds, shared)
                     .await
                     .map(|seen| (seen, waited))
             };
@@ -779,7 +799,7 @@ async fn apply_phase(
         }
     }
     let waited = Instant::now();
-    let gate_seen = match gate(phase, desired, hosts, bounds).await {
+    let gate_seen = match gate(phase, desired, hosts, bounds, shared).await {
         Ok(seen) => seen,
         Err(e) => {
             shared.record("", Event::Failed, &e.to_string())?;

@@ -346,7 +346,8 @@ pub fn parse_quorum(json: &str) -> Result<Vec<String>, String> {
 pub struct CephStatus {
     /// `HEALTH_OK`, `HEALTH_WARN`, `HEALTH_ERR`.
     pub health: String,
-    /// Names of the health checks that fire.
+    /// The health checks that fire: name, and Ceph's one-line summary when it gives one
+    /// (`RECENT_CRASH: 1 daemons have recently crashed`), so a wait that never ends says why.
     pub checks: Vec<String>,
     /// OSDs in the map, up, and in.
     pub osds: (u64, u64, u64),
@@ -378,7 +379,19 @@ pub fn parse_status(json: &str) -> Result<CephStatus, String> {
     let checks = v
         .pointer("/health/checks")
         .and_then(serde_json::Value::as_object)
-        .map(|m| m.keys().cloned().collect())
+        .map(|m| {
+            m.iter()
+                .map(|(name, check)| {
+                    match check
+                        .pointer("/summary/message")
+                        .and_then(serde_json::Value::as_str)
+                    {
+                        Some(message) => format!("{name}: {message}"),
+                        None => name.clone(),
+                    }
+                })
+                .collect()
+        })
         .unwrap_or_default();
     let osdmap = v.get("osdmap").ok_or("no osdmap")?;
     let osdmap = osdmap.get("osdmap").unwrap_or(osdmap);
@@ -452,7 +465,7 @@ pub async fn wait_ceph_healthy(
             Ok(st) => Answer::NotYet(format!(
                 "{} [{}], OSDs {}/{}/{} (map/up/in), PGs {}/{} active+clean",
                 st.health,
-                st.checks.join(", "),
+                st.checks.join("; "),
                 st.osds.0,
                 st.osds.1,
                 st.osds.2,
@@ -486,14 +499,22 @@ mod ceph_tests {
     fn ceph_json_parses() {
         let q = r#"{"election_epoch":6,"quorum":[0,1,2],"quorum_names":["a","b","c"]}"#;
         assert_eq!(parse_quorum(q).unwrap(), ["a", "b", "c"]);
-        let st = r#"{"health":{"status":"HEALTH_WARN","checks":{"PG_AVAILABILITY":{}}},
+        let st = r#"{"health":{"status":"HEALTH_WARN","checks":{"PG_AVAILABILITY":{},
+              "RECENT_CRASH":{"severity":"HEALTH_WARN",
+                "summary":{"message":"1 daemons have recently crashed","count":1}}}},
             "osdmap":{"epoch":20,"num_osds":5,"num_up_osds":5,"num_in_osds":5},
             "pgmap":{"pgs_by_state":[{"state_name":"active+clean","count":30},
                                       {"state_name":"peering","count":3}],"num_pgs":33}}"#;
         let s = parse_status(st).unwrap();
         assert_eq!(s.osds, (5, 5, 5));
         assert_eq!(s.pgs, (33, 30));
-        assert_eq!(s.checks, ["PG_AVAILABILITY"]);
+        assert_eq!(
+            s.checks,
+            [
+                "PG_AVAILABILITY",
+                "RECENT_CRASH: 1 daemons have recently crashed"
+            ]
+        );
         assert!(!s.settled(5));
         let ok = st
             .replace("HEALTH_WARN", "HEALTH_OK")

@@ -145,7 +145,7 @@ impl Change {
                     ""
                 }
             )],
-            Change::Unmask { unit } => vec![format!("systemctl unmask {unit}")],
+            Change::Unmask { unit } => vec![format!("systemctl unmask --no-reload {unit}")],
             Change::DaemonReload => vec!["systemctl daemon-reload".to_owned()],
             Change::LoadModules { modules } => {
                 modules.iter().map(|m| format!("modprobe {m}")).collect()

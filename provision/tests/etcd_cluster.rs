@@ -131,7 +131,7 @@ fn etcd_rendered_cluster_is_healthy_and_enforces_client_certs() {
     debian_tool("etcd", "etcd-server");
     debian_tool("etcdctl", "etcd-client");
     debian_tool("openssl", "openssl");
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = testkit::steady_disk_scratch().unwrap();
     let Some(lab) = start_or_skip(&tmp.path().join("state"), &tmp.path().join("hosts")) else {
         return;
     };

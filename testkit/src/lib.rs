@@ -8,7 +8,9 @@
 
 pub mod crush;
 pub mod rng;
+pub mod scratch;
 pub mod tool;
 
 pub use rng::SplitMix64;
+pub use scratch::steady_disk_scratch;
 pub use tool::{output_text, run_ok, stdout_ok, tool};

@@ -305,7 +305,7 @@ fn fail_on(what: &str, disagreements: &[Disagreement]) {
 
 #[test]
 fn real_etcd_and_the_simulator_agree_on_the_fault_schedule() {
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let tmp = testkit::steady_disk_scratch().expect("scratch directory");
     let Some(mut lab) =
         EtcdLab::start_three_or_skip(tmp.path(), "spofless-diff", time::OffsetDateTime::now_utc())
             .unwrap_or_else(|e| panic!("starting the etcd lab: {e}"))

@@ -20,12 +20,10 @@ pub fn steady_disk_scratch() -> std::io::Result<tempfile::TempDir> {
         b.prefix("spofless-");
         b
     };
-    if shm.is_dir() {
-        if let Ok(dir) = builder.tempdir_in(shm) {
-            return Ok(dir);
-        }
+    match builder.tempdir_in(shm) {
+        Ok(dir) => Ok(dir),
+        Err(_) => builder.tempdir(),
     }
-    builder.tempdir()
 }
 
 #[cfg(test)]

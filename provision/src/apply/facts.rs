@@ -39,7 +39,9 @@ while read -r kind name; do
   unit)
     active=$(systemctl is-active -- "$name" 2>/dev/null)
     enabled=$(systemctl is-enabled -- "$name" 2>/dev/null)
-    printf 'unit %s %s %s\n' "${active:-unknown}" "${enabled:-not-found}" "$name" ;;
+    reload=$(systemctl show -p NeedDaemonReload --value -- "$name" 2>/dev/null)
+    printf 'unit %s %s %s %s\n' "${active:-unknown}" "${enabled:-not-found}" \
+      "${reload:-no}" "$name" ;;
   pkg)
     st=$(dpkg-query -W -f='${db:Status-Abbrev}|${Version}' -- "$name" 2>/dev/null) || st='un|'
     printf 'pkg %s %s\n' "$(printf '%s' "$st" | tr -d ' ')" "$name" ;;
@@ -99,6 +101,9 @@ pub struct UnitFact {
     pub active: String,
     /// `systemctl is-enabled`: enabled, disabled, static, masked, not-found.
     pub enabled: String,
+    /// systemd's `NeedDaemonReload`: its loaded definition is older than the files on disk
+    /// (an apply stopped between writing a unit file, or unmasking, and the reload).
+    pub needs_reload: bool,
 }
 
 impl UnitFact {
@@ -286,8 +291,9 @@ pub fn parse(host: &str, text: &str) -> Result<HostFacts, FactsError> {
             }
             "nofile" => {}
             "unit" => {
-                let mut it = rest.splitn(3, ' ');
-                let (Some(active), Some(enabled), Some(name)) = (it.next(), it.next(), it.next())
+                let mut it = rest.splitn(4, ' ');
+                let (Some(active), Some(enabled), Some(reload), Some(name)) =
+                    (it.next(), it.next(), it.next(), it.next())
                 else {
                     return Err(bad());
                 };
@@ -296,6 +302,7 @@ pub fn parse(host: &str, text: &str) -> Result<HostFacts, FactsError> {
                     UnitFact {
                         active: active.to_owned(),
                         enabled: enabled.to_owned(),
+                        needs_reload: reload == "yes",
                     },
                 );
             }
@@ -342,12 +349,11 @@ pub fn parse(host: &str, text: &str) -> Result<HostFacts, FactsError> {
             }
             "osds" => facts.active_osds = rest.trim().parse().map_err(|_| bad())?,
             "pools" => {
-                let names = super::mon::parse_outputs(rest)
+                // An answer that does not read is no answer: pool creation is idempotent.
+                facts.pools = super::mon::parse_outputs(rest)
                     .ok()
                     .and_then(|outs| outs.into_iter().next())
-                    .and_then(|ls| serde_json::from_str::<BTreeSet<String>>(&ls).ok())
-                    .ok_or_else(bad)?;
-                facts.pools = Some(names);
+                    .and_then(|ls| serde_json::from_str::<BTreeSet<String>>(&ls).ok());
             }
             _ => return Err(bad()),
         }
@@ -378,7 +384,7 @@ mod tests {
     fn answers_parse_with_spaces_in_paths() {
         let text = "file ab12 600 etcd etcd /etc/etcd/pki/a key.pem\n\
                     nofile /etc/x\n\
-                    unit activating enabled etcd.service\n\
+                    unit activating enabled yes etcd.service\n\
                     pkg ii|3.4.23-4+b5 etcd-server\n\
                     pkg un| haproxy\n\
                     cmd kubeadm\n\
@@ -394,6 +400,7 @@ mod tests {
         let key = &f.files[&PathBuf::from("/etc/etcd/pki/a key.pem")];
         assert_eq!((key.mode, key.user.as_str()), (0o600, "etcd"));
         assert!(f.units["etcd.service"].is_running());
+        assert!(f.units["etcd.service"].needs_reload);
         assert_eq!(f.packages.len(), 1);
         assert_eq!(f.packages["etcd-server"], "3.4.23-4+b5");
         assert!(f.commands.contains("kubeadm") && f.modules.contains("overlay"));

@@ -17,23 +17,30 @@ use crate::exec::Command;
 /// Reads a JSON list of monitor commands from stdin, sends them in order as `client.admin`
 /// (the monitor hosts have its keyring), stops at the first refusal with the monitor's
 /// message, and prints every command's output as one JSON list of strings. `argv[1]` bounds
-/// the connection and each command, in seconds.
+/// the connection and each command, in seconds, through librados' own options: Pacific's
+/// binding ignores the `timeout` arguments of `connect` and `mon_command` (rados.pyx: "Any
+/// supplied timeout value is currently ignored"), and without them a connection hunts for
+/// monitors for `client_mount_timeout` (300 s) and a command waits forever
+/// (`rados_mon_op_timeout` 0), outliving the SSH command that started it.
 pub(crate) const SCRIPT: &str = r#"import json, os, sys
 import rados
 cmds = json.load(sys.stdin)
-timeout = int(sys.argv[1])
+bound = sys.argv[1]
 try:
-    cluster = rados.Rados(conffile="/etc/ceph/ceph.conf", name="client.admin")
-    cluster.connect(timeout=timeout)
+    cluster = rados.Rados(conffile="/etc/ceph/ceph.conf", name="client.admin",
+                          conf={"client_mount_timeout": bound, "rados_mon_op_timeout": bound})
+    cluster.connect()
 except rados.Error as e:
     sys.exit("cannot reach the monitors: %s" % e)
 outs = []
-for cmd in cmds:
-    ret, out, err = cluster.mon_command(json.dumps(cmd), b"", timeout=timeout)
-    if ret != 0:
-        sys.exit("%s: %s (%s)" % (cmd.get("prefix"), err.strip(), os.strerror(-ret)))
-    outs.append(out.decode())
-cluster.shutdown()
+try:
+    for cmd in cmds:
+        ret, out, err = cluster.mon_command(json.dumps(cmd), b"")
+        if ret != 0:
+            sys.exit("%s: %s (%s)" % (cmd.get("prefix"), err.strip(), os.strerror(-ret)))
+        outs.append(out.decode(errors="replace"))
+finally:
+    cluster.shutdown()
 json.dump(outs, sys.stdout)
 "#;
 

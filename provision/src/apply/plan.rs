@@ -57,7 +57,9 @@ pub enum Change {
         /// Why.
         reason: FileReason,
     },
-    /// `systemctl daemon-reload` after a unit file changed.
+    /// systemd reloads its unit files: one changed, a unit was unmasked, or systemd reports a
+    /// unit's loaded definition stale. Apply folds it into the step's `systemctl enable`
+    /// (which reloads) when there is one, and else reloads before the first start.
     DaemonReload,
     /// Load kernel modules now (the rendered modules-load.d file covers boots).
     LoadModules {
@@ -394,7 +396,14 @@ pub(crate) fn phase_changes(hp: &HostPhase, facts: &HostFacts) -> Vec<Change> {
         .map(|(_, p)| p)
         .collect();
     let unmasked = changes.iter().any(|c| matches!(c, Change::Unmask { .. }));
+    // A unit systemd still holds in an older definition: an earlier apply wrote its file or
+    // unmasked it and stopped before the reload, and this run sees no file to change.
+    let stale = hp
+        .units
+        .iter()
+        .any(|u| facts.units.get(&u.name).is_some_and(|h| h.needs_reload));
     let unit_file_changed = unmasked
+        || stale
         || content_changed
             .iter()
             .any(|p| p.starts_with("/etc/systemd/system"));

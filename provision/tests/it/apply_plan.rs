@@ -57,6 +57,7 @@ fn converged(d: &Desired) -> Vec<Result<HostFacts, String>> {
                         UnitFact {
                             active: "active".to_owned(),
                             enabled: "enabled".to_owned(),
+                            needs_reload: false,
                         },
                     );
                 }
@@ -193,6 +194,28 @@ fn a_changed_etcd_file_restarts_members_one_at_a_time_and_an_owed_restart_surviv
     }
     let p = plan(&d, &facts, LAB);
     assert_eq!(p.change_count(), 1);
+
+    // The apply that wrote etcd.service was killed before systemd reloaded it: the file
+    // matches, systemd says its definition is stale, and the owed restart must not run on it.
+    let mut facts = converged(&d);
+    if let Ok(f) = &mut facts[cs2] {
+        f.restart_owed.insert("etcd.service".to_owned());
+        f.units.get_mut("etcd.service").expect("unit").needs_reload = true;
+    }
+    let p = plan(&d, &facts, LAB);
+    let step = p
+        .steps
+        .iter()
+        .find(|s| s.id() == "etcd/cloudserver2")
+        .expect("step");
+    assert!(
+        matches!(
+            step.changes.as_slice(),
+            [Change::DaemonReload, Change::Restart { .. }]
+        ),
+        "{:#?}",
+        step.changes
+    );
 }
 
 #[test]

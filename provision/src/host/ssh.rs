@@ -114,3 +114,49 @@ impl Host for SshHost {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The put script as the remote shell runs it, here with the local `sh`: `declared`
+    /// bytes announced, `sent` bytes on stdin.
+    fn put(dir: &Path, declared: usize, sent: &[u8]) -> Output {
+        let target = dir.join("f");
+        let owner = Owner::root();
+        let cmd = Command::new("sh")
+            .args(["-c", PUT_SCRIPT, "sh"])
+            .arg(target.display().to_string())
+            .arg(owner.spec())
+            .arg("640")
+            .arg(declared.to_string())
+            .stdin(sent.to_vec());
+        crate::exec::run(&cmd).expect("sh runs")
+    }
+
+    #[test]
+    fn a_short_write_is_refused_and_leaves_nothing_behind() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("SKIPPED: chown to root needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = put(dir.path(), 10, b"12345");
+        assert!(!out.success());
+        assert!(
+            out.stderr_str().contains("short write"),
+            "{}",
+            out.stderr_str()
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+
+        let out = put(dir.path(), 5, b"12345");
+        assert!(out.success(), "{}", out.stderr_str());
+        let f = dir.path().join("f");
+        assert_eq!(std::fs::read(&f).unwrap(), b"12345");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+    }
+}

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use provision::apply::facts::{DiskFact, FileFact, UnitFact};
 use provision::apply::plan::plan;
 use provision::apply::{
-    Change, Desired, HostFacts, LabExtras, Phase, StepState, TargetAbilities, desired,
+    Change, Desired, HostFacts, LabExtras, Phase, Plan, Step, StepState, TargetAbilities, desired,
 };
 use provision::render::render;
 use provision::secrets::SecretStore;
@@ -94,6 +94,14 @@ fn host_index(d: &Desired, name: &str) -> usize {
     d.hosts.iter().position(|h| h.host == name).expect("host")
 }
 
+/// The plan's step `phase/host`.
+fn step<'p>(p: &'p Plan, id: &str) -> &'p Step {
+    p.steps
+        .iter()
+        .find(|s| s.id() == id)
+        .unwrap_or_else(|| panic!("no step {id}"))
+}
+
 #[test]
 fn fresh_hosts_plan_matches_the_snapshot() {
     let d = default_desired();
@@ -157,15 +165,11 @@ fn a_changed_etcd_file_restarts_members_one_at_a_time_and_an_owed_restart_surviv
         f.files.get_mut(&env).expect("env file").sha256 = "0".repeat(64);
     }
     let p = plan(&d, &facts, LAB);
-    let step = p
-        .steps
-        .iter()
-        .find(|s| s.id() == "etcd/cloudserver2")
-        .expect("step");
-    assert_eq!(step.changes.len(), 2, "{:#?}", step.changes);
-    assert!(matches!(&step.changes[0], Change::PutFile { path, .. } if *path == env));
+    let etcd2 = step(&p, "etcd/cloudserver2");
+    assert_eq!(etcd2.changes.len(), 2, "{:#?}", etcd2.changes);
+    assert!(matches!(&etcd2.changes[0], Change::PutFile { path, .. } if *path == env));
     assert!(matches!(
-        &step.changes[1],
+        &etcd2.changes[1],
         Change::Restart { unit, rolling: true, why } if unit == "etcd.service" && why.contains("/etc/default/etcd")
     ));
     assert_eq!(p.change_count(), 2);
@@ -177,13 +181,9 @@ fn a_changed_etcd_file_restarts_members_one_at_a_time_and_an_owed_restart_surviv
         f.restart_owed.insert("etcd.service".to_owned());
     }
     let p = plan(&d, &facts, LAB);
-    let step = p
-        .steps
-        .iter()
-        .find(|s| s.id() == "etcd/cloudserver2")
-        .expect("step");
+    let etcd2 = step(&p, "etcd/cloudserver2");
     assert!(matches!(
-        step.changes.as_slice(),
+        etcd2.changes.as_slice(),
         [Change::Restart { why, .. }] if why.contains("interrupted")
     ));
 
@@ -203,18 +203,14 @@ fn a_changed_etcd_file_restarts_members_one_at_a_time_and_an_owed_restart_surviv
         f.units.get_mut("etcd.service").expect("unit").needs_reload = true;
     }
     let p = plan(&d, &facts, LAB);
-    let step = p
-        .steps
-        .iter()
-        .find(|s| s.id() == "etcd/cloudserver2")
-        .expect("step");
+    let etcd2 = step(&p, "etcd/cloudserver2");
     assert!(
         matches!(
-            step.changes.as_slice(),
+            etcd2.changes.as_slice(),
             [Change::DaemonReload, Change::Restart { .. }]
         ),
         "{:#?}",
-        step.changes
+        etcd2.changes
     );
 }
 
@@ -228,8 +224,8 @@ fn a_stopped_unit_is_started_and_missing_packages_block_the_lab() {
     }
     let p = plan(&d, &facts, LAB);
     assert!(matches!(
-        p.steps.iter().find(|s| s.id() == "vip/micklethefickle").map(|s| s.changes.as_slice()),
-        Some([Change::Start { unit, no_block: false }]) if unit == "keepalived.service"
+        step(&p, "vip/micklethefickle").changes.as_slice(),
+        [Change::Start { unit, no_block: false }] if unit == "keepalived.service"
     ));
 
     let mut facts = converged(&d);
@@ -302,11 +298,8 @@ fn the_labs_ceph_is_planned_converges_and_never_wipes() {
     }
     let p = plan(&d, &facts, LAB);
     assert!(matches!(
-        p.steps
-            .iter()
-            .find(|s| s.id() == "ceph/cloudserver3")
-            .map(|s| s.changes.as_slice()),
-        Some([Change::ActivateOsds])
+        step(&p, "ceph/cloudserver3").changes.as_slice(),
+        [Change::ActivateOsds]
     ));
     let others = [
         ("ext4", None),

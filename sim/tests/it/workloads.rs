@@ -35,7 +35,6 @@ fn run(cluster: &Cluster, seed: u64, faults: &[(SimTime, Fault)], end: SimTime) 
     sim
 }
 
-/// Where each pod was bound, in binding order.
 /// The default topology with its `web` workload changed by `edit`.
 fn with_web(edit: impl FnOnce(&mut topology::Workload)) -> Cluster {
     let mut cluster = topology::default_cluster().expect("default topology");
@@ -49,6 +48,7 @@ fn with_web(edit: impl FnOnce(&mut topology::Workload)) -> Cluster {
     cluster
 }
 
+/// Where each pod was bound, in binding order.
 fn bindings(sim: &Simulation) -> Vec<(String, String)> {
     facts::<PodScheduled>(sim)
         .into_iter()

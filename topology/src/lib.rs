@@ -11,6 +11,7 @@ pub mod defaults;
 pub mod drill;
 pub mod fault;
 pub mod model;
+pub mod osd_drill;
 pub mod policy;
 pub mod scenario;
 pub mod timeline;

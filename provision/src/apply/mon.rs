@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use crate::exec::Command;
 
 /// Reads a JSON list of monitor commands from stdin, sends them in order as `client.admin`
-/// (the monitor hosts have its keyring), stops at the first refusal with the monitor's
+/// (the monitor hosts have its keyring; `CEPH_CONF` names another cluster configuration than
+/// `/etc/ceph/ceph.conf`, as for the `ceph` CLI), stops at the first refusal with the monitor's
 /// message, and prints every command's output as one JSON list of strings. `argv[1]` bounds
 /// the connection and each command, in seconds, through librados' own options: Pacific's
 /// binding ignores the `timeout` arguments of `connect` and `mon_command` (rados.pyx: "Any
@@ -27,7 +28,8 @@ import rados
 cmds = json.load(sys.stdin)
 bound = sys.argv[1]
 try:
-    cluster = rados.Rados(conffile="/etc/ceph/ceph.conf", name="client.admin",
+    cluster = rados.Rados(conffile=os.environ.get("CEPH_CONF", "/etc/ceph/ceph.conf"),
+                          name="client.admin",
                           conf={"client_mount_timeout": bound, "rados_mon_op_timeout": bound})
     cluster.connect()
 except rados.Error as e:

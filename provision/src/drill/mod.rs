@@ -4,6 +4,9 @@
 //! units, [`etcd_schedule`] walks the plan); keepalived and haproxy from the rendered VIP
 //! artifacts ([`vip_lab`]); the lab drills of issue 16 extend this module.
 
+pub mod ceph_lab;
+pub mod ceph_probe;
+pub mod ceph_schedule;
 pub mod etcd_lab;
 pub mod etcd_schedule;
 pub mod vip_lab;

@@ -76,6 +76,30 @@ pub fn propose_delay_millis(since_last_commit_millis: Option<u64>) -> u64 {
     }
 }
 
+/// Milliseconds between the active manager's reports to the monitors (`mgr_tick_period`, Ceph
+/// default 2 s): `DaemonServer::tick` sends an `MMonMgrReport` every tick and
+/// `MgrStatMonitor::prepare_report` always proposes, so an idle healthy cluster commits a Paxos
+/// version about every 2 s. Paxos' `last_commit_time` is shared by every monitor service, so
+/// these commits are what an OSDMap change is damped against ([`propose_delay_millis`]): a
+/// failure reported within a second of one waits for the rest of that second.
+pub const MGR_TICK_PERIOD_MILLIS: u64 = 2_000;
+
+/// Milliseconds between a daemon's cluster-log flushes to the monitors
+/// (`mon_client_log_interval`, Ceph default 1 s). The manager logs a `pgmap vN` line at debug
+/// level with every report (`DaemonServer::send_report`), and Pacific's monitors commit every
+/// entry (`LogMonitor`), so each report brings a second Paxos commit up to a second later:
+/// an idle cluster commits about once a second, and a failure report almost always waits for
+/// part of the propose interval.
+pub const MON_CLIENT_LOG_INTERVAL_MILLIS: u64 = 1_000;
+
+/// Milliseconds from an OSD process's start to its boot message (`OSD::init` up to
+/// `start_boot`: reading its config, mounting bluestore, loading PGs, two `osd crush`
+/// commands to the monitors). Not a Ceph option but a cost: measured as 2.2 s for Ceph 16.2.15
+/// on a file-backed bluestore OSD on two idle cores (osd log: "ceph version" to
+/// "start_boot"); the Ceph differential test (`tests/tests/ceph_differential.rs`) holds the
+/// whole restart-to-up time against the real one.
+pub const OSD_INIT_MILLIS: u64 = 2_200;
+
 /// Backfills an OSD takes part in at once, as primary (local reservations) and as target
 /// (remote reservations) (`osd_max_backfills`, Ceph default 1). The default of
 /// [`super::layout::CephSimConfig::osd_max_backfills`].

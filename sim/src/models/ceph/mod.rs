@@ -8,6 +8,7 @@ pub mod checks;
 pub mod client;
 pub mod crush;
 pub mod defaults;
+pub mod drill;
 pub mod facts;
 pub mod layout;
 pub mod mon;

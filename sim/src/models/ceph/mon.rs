@@ -20,18 +20,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use rand::Rng;
+
 #[cfg(doc)]
 use super::defaults::FailureKnobs;
 use super::defaults::{
-    MON_ELECTION_TIMEOUT_SECS, MON_LEASE_ACK_TIMEOUT_MILLIS, MON_LEASE_RENEW_MILLIS,
-    MON_LEASE_SECS, MON_OSD_REPORT_TIMEOUT_SECS, MON_TICK_INTERVAL_SECS,
-    OSD_BEACON_REPORT_INTERVAL_SECS, can_mark_down, propose_delay_millis,
+    MGR_TICK_PERIOD_MILLIS, MON_CLIENT_LOG_INTERVAL_MILLIS, MON_ELECTION_TIMEOUT_SECS,
+    MON_LEASE_ACK_TIMEOUT_MILLIS, MON_LEASE_RENEW_MILLIS, MON_LEASE_SECS,
+    MON_OSD_REPORT_TIMEOUT_SECS, MON_TICK_INTERVAL_SECS, OSD_BEACON_REPORT_INTERVAL_SECS,
+    can_mark_down, propose_delay_millis,
 };
 use super::facts::{MonLeader, OsdMapCommitted, PgCounts};
 use super::layout::CephLayout;
 use super::msg::{
     MapRequest, MapUpdate, MonAccept, MonAck, MonBeacon, MonBegin, MonCommit, MonLease,
-    MonLeaseAck, MonPropose, MonVictory, OsdBeacon, OsdBoot, OsdFailure,
+    MonLeaseAck, MonPropose, MonVictory, OsdAlive, OsdBeacon, OsdBoot, OsdFailure,
 };
 use super::osdmap::{MapChange, OsdMap};
 use super::pg_stats::{PgStatsReport, PgStatsTable};
@@ -64,6 +67,10 @@ enum MonTimer {
     Tick,
     /// Leader: the damped proposal goes out.
     Propose,
+    /// Leader: the active manager's periodic report arrives (`MMonMgrReport`).
+    MgrReport,
+    /// Leader: the manager's cluster-log entry for its last report arrives (`MLog`).
+    MgrLog,
 }
 
 #[derive(Clone, Debug)]
@@ -116,6 +123,10 @@ pub struct CephMon {
     reports: BTreeMap<i32, BTreeMap<String, u64>>,
     /// Leader: changes waiting for the next proposal.
     pending: BTreeSet<MapChange>,
+    /// Leader: another service (the manager's PG statistics) has a change waiting; it shares
+    /// the next Paxos proposal with the OSDMap's, or goes alone.
+    service_pending: bool,
+    mgr_timer: Option<TimerId>,
     /// Leader: the proposal in flight and who accepted it.
     proposal: Option<(OsdMap, BTreeSet<usize>)>,
     in_quorum: Option<bool>,
@@ -145,6 +156,8 @@ impl CephMon {
             last_commit: None,
             reports: BTreeMap::new(),
             pending: BTreeSet::new(),
+            service_pending: false,
+            mgr_timer: None,
             proposal: None,
             in_quorum: None,
             pg_stats: PgStatsTable::default(),
@@ -300,6 +313,13 @@ impl CephMon {
             SimDuration::from_secs(MON_TICK_INTERVAL_SECS),
             MonTimer::Tick,
         ));
+        // The manager's reports keep their own rhythm; where in it this leader starts is
+        // chance.
+        if let Some(t) = self.mgr_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        let phase = ctx.rng().random_range(0..MGR_TICK_PERIOD_MILLIS);
+        self.mgr_timer = Some(ctx.set_timer(SimDuration::from_millis(phase), MonTimer::MgrReport));
         self.push_map(ctx);
     }
 
@@ -386,7 +406,10 @@ impl CephMon {
     /// asks for (see [`propose_delay_millis`]), unless a proposal is in flight or already
     /// scheduled; the commit of the one in flight schedules the next.
     fn schedule_propose(&mut self, ctx: &mut Ctx<'_>) {
-        if self.proposal.is_some() || self.propose_timer.is_some() || self.pending.is_empty() {
+        if self.proposal.is_some()
+            || self.propose_timer.is_some()
+            || (self.pending.is_empty() && !self.service_pending)
+        {
             return;
         }
         let since = self.last_commit.map(|t| (ctx.now() - t).as_millis());
@@ -397,6 +420,24 @@ impl CephMon {
                     Some(ctx.set_timer(SimDuration::from_millis(delay), MonTimer::Propose));
             }
         }
+    }
+
+    /// Leader: the manager's report (every `mgr_tick_period`) is a change of the PG statistics
+    /// service, proposed like any other, and its log line a change of the log service when the
+    /// manager's log client next flushes; the next report is due a period later. The manager itself
+    /// is not modelled: its report is taken to arrive whenever a quorum stands.
+    fn mgr_report(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.is_leader() {
+            return;
+        }
+        self.service_pending = true;
+        self.schedule_propose(ctx);
+        let flush = ctx.rng().random_range(0..MON_CLIENT_LOG_INTERVAL_MILLIS);
+        ctx.set_timer(SimDuration::from_millis(flush), MonTimer::MgrLog);
+        self.mgr_timer = Some(ctx.set_timer(
+            SimDuration::from_millis(MGR_TICK_PERIOD_MILLIS),
+            MonTimer::MgrReport,
+        ));
     }
 
     /// `OSDMonitor::can_mark_down`: up OSDs of the newest map (the proposal in flight, else the
@@ -414,7 +455,7 @@ impl CephMon {
     }
 
     fn propose(&mut self, ctx: &mut Ctx<'_>) {
-        if self.proposal.is_some() || self.pending.is_empty() {
+        if self.proposal.is_some() || (self.pending.is_empty() && !self.service_pending) {
             return;
         }
         let Role::Leader { quorum, .. } = &self.role else {
@@ -427,10 +468,13 @@ impl CephMon {
                 next.apply(c, ctx.now());
             }
         }
-        if next == self.map {
+        let service = std::mem::take(&mut self.service_pending);
+        if next == self.map && !service {
             return;
         }
-        next.epoch = self.map.epoch + 1;
+        if next != self.map {
+            next.epoch = self.map.epoch + 1;
+        }
         let mut accepted = BTreeSet::new();
         accepted.insert(self.rank);
         for r in &quorum {
@@ -475,19 +519,23 @@ impl CephMon {
                 );
             }
         }
-        for o in 0..map.states.osds.len() as i32 {
-            if !map.is_up(o) || map.up_nonce.get(o as usize) != self.map.up_nonce.get(o as usize) {
-                self.reports.remove(&o);
-            }
-        }
-        self.map = map;
         self.last_commit = Some(ctx.now());
-        ctx.fact(OsdMapCommitted {
-            epoch: self.map.epoch,
-            up: self.map.up_osds(),
-            inn: self.map.in_osds(),
-        });
-        self.push_map(ctx);
+        if map.epoch > self.map.epoch {
+            for o in 0..map.states.osds.len() as i32 {
+                if !map.is_up(o)
+                    || map.up_nonce.get(o as usize) != self.map.up_nonce.get(o as usize)
+                {
+                    self.reports.remove(&o);
+                }
+            }
+            self.map = map;
+            ctx.fact(OsdMapCommitted {
+                epoch: self.map.epoch,
+                up: self.map.up_osds(),
+                inn: self.map.in_osds(),
+            });
+            self.push_map(ctx);
+        }
         self.schedule_propose(ctx);
     }
 
@@ -661,6 +709,19 @@ impl CephMon {
                     nonce: b.nonce,
                 },
             );
+        } else if let Some(a) = msg.downcast_ref::<OsdAlive>() {
+            // `preprocess_alive` drops a want the map already covers; `prepare_alive` sets
+            // up_thru to the message's version, through the usual damped proposal.
+            let current = self.map.up_nonce.get(a.osd as usize) == Some(&a.nonce);
+            if current && self.map.up_thru_of(a.osd) < a.want {
+                self.change(
+                    ctx,
+                    MapChange::UpThru {
+                        osd: a.osd,
+                        epoch: a.version.max(a.want),
+                    },
+                );
+            }
         } else if let Some(b) = msg.downcast_ref::<OsdBeacon>() {
             if self.is_leader() {
                 self.last_osd_report.insert(b.osd, ctx.now());
@@ -787,6 +848,14 @@ impl Model for CephMon {
                     self.propose_timer = None;
                     self.propose(ctx);
                 }
+                Some(MonTimer::MgrReport) if self.mgr_timer == Some(id) => {
+                    self.mgr_timer = None;
+                    self.mgr_report(ctx);
+                }
+                Some(MonTimer::MgrLog) if self.is_leader() => {
+                    self.service_pending = true;
+                    self.schedule_propose(ctx);
+                }
                 _ => {}
             },
             Event::Refused { .. } | Event::Closed { .. } | Event::Fault(_) => {}
@@ -806,6 +875,8 @@ impl Model for CephMon {
         self.last_commit = None;
         self.reports.clear();
         self.pending.clear();
+        self.service_pending = false;
+        self.mgr_timer = None;
         self.proposal = None;
         self.in_quorum = None;
     }

@@ -174,6 +174,20 @@ pub struct OsdBoot {
     pub nonce: u64,
 }
 
+/// `MOSDAlive`: a primary that cannot activate a PG until its up_thru covers the PG's interval
+/// start asks the monitors for it (`OSD::queue_want_up_thru`, `send_alive`).
+#[derive(Clone, Debug)]
+pub struct OsdAlive {
+    /// The OSD.
+    pub osd: i32,
+    /// Its boot incarnation.
+    pub nonce: u64,
+    /// The newest map epoch it has (what the monitor writes as up_thru).
+    pub version: u64,
+    /// The interval start it needs covered.
+    pub want: u64,
+}
+
 /// An OSD tells the monitors it is alive (`MOSDBeacon`).
 #[derive(Clone, Debug)]
 pub struct OsdBeacon {
@@ -380,6 +394,9 @@ pub struct ClientWrite {
     pub pg: PgId,
     /// Primary the client addressed.
     pub to: i32,
+    /// The client's map epoch (`MOSDOp::get_map_epoch`): an OSD with an older map waits for
+    /// that one before it looks at the op (`OSD::require_same_or_newer_map`).
+    pub epoch: u64,
 }
 
 /// The primary's answer to a [`ClientWrite`].
@@ -413,6 +430,7 @@ message_kind!(
     MapUpdate,
     MapRequest,
     OsdBoot,
+    OsdAlive,
     OsdBeacon,
     OsdFailure,
     Ping,

@@ -39,15 +39,15 @@ use topology::fault::Fault;
 
 use super::defaults::{
     OSD_BEACON_REPORT_INTERVAL_SECS, OSD_FAST_FAIL_ON_CONNECTION_REFUSED, OSD_HEARTBEAT_MIN_PEERS,
-    heartbeat_wait_millis,
+    OSD_INIT_MILLIS, heartbeat_wait_millis,
 };
 use super::facts::DiskLost;
 use super::layout::{CephLayout, PgId};
 use super::mon::{MON_MODEL, OSD_MODEL};
 use super::msg::{
-    ClientReply, ClientWrite, MapUpdate, MonBeacon, OsdBeacon, OsdBoot, OsdFailure, PgCopy, PgInfo,
-    PgQuery, PgRemove, Ping, PingRefused, PingReply, Push, PushAck, RepOp, RepOpAck, ReserveCancel,
-    ReserveGrant, ReserveRequest,
+    ClientReply, ClientWrite, MapUpdate, MonBeacon, OsdAlive, OsdBeacon, OsdBoot, OsdFailure,
+    PgCopy, PgInfo, PgQuery, PgRemove, Ping, PingRefused, PingReply, Push, PushAck, RepOp,
+    RepOpAck, ReserveCancel, ReserveGrant, ReserveRequest,
 };
 use super::osd_pg::PrimaryPg;
 use super::osdmap::OsdMap;
@@ -69,6 +69,8 @@ pub const SESSION_LIVE_WITHIN: SimDuration = SimDuration::from_secs(1);
 /// What a timer is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum TimerWhat {
+    /// A restarted process finished initialising ([`OSD_INIT_MILLIS`]) and boots.
+    Init,
     Heartbeat(i32),
     /// Send PG stats to the monitors.
     Report,
@@ -105,6 +107,8 @@ pub(super) struct OsdRun {
     /// Peering queries from primaries whose map is newer than this OSD's (or that came before
     /// this OSD saw itself up): answered once the map catches up.
     pub(super) queries_waiting_for_map: Vec<PgQuery>,
+    /// Client writes sent with a newer map than this OSD's: handled once the map catches up.
+    pub(super) writes_waiting_for_map: Vec<(Endpoint, ClientWrite)>,
     /// Whether this OSD has sent its first beacon since it started: it sends one as soon as it
     /// hears from a monitor quorum (`OSD::ms_handle_connect` beacons on a new mon session),
     /// then every `osd_beacon_report_interval`.
@@ -115,6 +119,9 @@ pub(super) struct OsdRun {
     /// dropped, as Ceph's replicas discard ops from before `same_interval_since`
     /// (`PG::can_discard_replica_op`).
     pub(super) intervals: BTreeMap<PgId, (i32, u64)>,
+    /// The highest interval start this OSD asked the monitors to cover with its up_thru
+    /// (`up_thru_wanted`).
+    pub(super) up_thru_wanted: u64,
 }
 
 /// The OSDs of one host.
@@ -326,20 +333,7 @@ impl CephOsdHost {
             })
             .collect();
         for (peer, silent) in peers {
-            self.send_osd(
-                ctx,
-                peer,
-                Ping {
-                    from: osd,
-                    to: peer,
-                    stamp: now,
-                },
-            );
-            if let Some(h) = self.run.get_mut(&osd).and_then(|r| r.hb.get_mut(&peer))
-                && h.unacked.len() < MAX_UNACKED_PINGS
-            {
-                h.unacked.push_back(now);
-            }
+            self.ping(ctx, osd, peer);
             if silent > grace {
                 if let Some(h) = self.run.get_mut(&osd).and_then(|r| r.hb.get_mut(&peer)) {
                     h.reported = true;
@@ -357,6 +351,77 @@ impl CephOsdHost {
             }
         }
         self.schedule_heartbeat(ctx, osd);
+    }
+
+    /// `osd` pings `peer` over its heartbeat connection (held open, so the peer's death on a
+    /// live host comes back as `Event::Closed`).
+    fn ping(&mut self, ctx: &mut Ctx<'_>, osd: i32, peer: i32) {
+        let now = ctx.now();
+        if let Some(actor) = self.osd_actor(ctx, peer) {
+            ctx.connect(actor);
+        }
+        self.send_osd(
+            ctx,
+            peer,
+            Ping {
+                from: osd,
+                to: peer,
+                stamp: now,
+            },
+        );
+        if let Some(h) = self.run.get_mut(&osd).and_then(|r| r.hb.get_mut(&peer))
+            && h.unacked.len() < MAX_UNACKED_PINGS
+        {
+            h.unacked.push_back(now);
+        }
+    }
+
+    /// A heartbeat connection to host actor `peer` was reset: its `ceph-osd` process died.
+    /// `OSD::heartbeat_reset` reconnects at once; the reconnect to each of that host's OSDs is
+    /// refused, which reports it ([`Self::report_refused`]) without waiting for the next
+    /// heartbeat.
+    fn on_peer_closed(&mut self, ctx: &mut Ctx<'_>, peer: ActorId) {
+        let mut pings = Vec::new();
+        for (o, run) in &self.run {
+            if !run.booted {
+                continue;
+            }
+            for p in run.hb.keys() {
+                if self.osd_actor(ctx, *p) == Some(peer) {
+                    pings.push((*o, *p));
+                }
+            }
+        }
+        for (o, p) in pings {
+            self.ping(ctx, o, p);
+        }
+    }
+
+    /// `OSD::queue_want_up_thru`: primary `osd` needs its up_thru to reach `want` before it
+    /// may activate a PG; one `MOSDAlive` covers every PG, sent when the want grows. `resend`
+    /// sends the standing want again (the model's stand-in for the resend on a new monitor
+    /// session, which it does not play out).
+    pub(super) fn want_up_thru(&mut self, ctx: &mut Ctx<'_>, osd: i32, want: u64, resend: bool) {
+        let nonce = self.nonce.get(&osd).copied().unwrap_or(0);
+        let version = self.map.epoch;
+        let have = self.map.up_thru_of(osd);
+        let Some(run) = self.run.get_mut(&osd) else {
+            return;
+        };
+        let grew = want > run.up_thru_wanted;
+        run.up_thru_wanted = run.up_thru_wanted.max(want);
+        let want = run.up_thru_wanted;
+        if want > have && (grew || resend) {
+            self.send_mons(
+                ctx,
+                &OsdAlive {
+                    osd,
+                    nonce,
+                    version,
+                    want,
+                },
+            );
+        }
     }
 
     /// Heartbeat peers of `osd` under the current map: every up OSD it shares a PG's up set
@@ -439,6 +504,7 @@ impl CephOsdHost {
             }
             self.grant_next(ctx, o);
             self.repeer_all(ctx, o);
+            self.want_up_thru(ctx, o, 0, true);
             self.answer_held_queries(ctx, o);
         }
     }
@@ -509,7 +575,7 @@ impl CephOsdHost {
                 TimerWhat::Heartbeat(x)
                 | TimerWhat::Beacon(x)
                 | TimerWhat::Transfer { osd: x, .. } => *x != o,
-                TimerWhat::Report => true,
+                TimerWhat::Report | TimerWhat::Init => true,
             });
             if let Some(s) = self.stores.get_mut(&o) {
                 s.clear();
@@ -627,8 +693,16 @@ impl CephOsdHost {
                 .into_iter()
                 .partition(|q| q.epoch <= epoch);
         run.queries_waiting_for_map = later;
+        let (ready_writes, later_writes): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut run.writes_waiting_for_map)
+                .into_iter()
+                .partition(|(_, w)| w.epoch <= epoch);
+        run.writes_waiting_for_map = later_writes;
         for q in ready {
             self.on_query(ctx, &q);
+        }
+        for (from, w) in ready_writes {
+            self.on_client_write(ctx, from, &w);
         }
     }
 
@@ -736,13 +810,20 @@ impl CephOsdHost {
 impl Model for CephOsdHost {
     fn handle(&mut self, ctx: &mut Ctx<'_>, event: Event<'_>) {
         match event {
-            Event::Start { .. } => self.start(ctx),
+            // A process that was started again initialises before it boots; the cluster's
+            // first start stands for daemons long since running.
+            Event::Start { restarted: true } => {
+                let t = ctx.set_timer(SimDuration::from_millis(OSD_INIT_MILLIS), TimerWhat::Init);
+                self.timers.insert(t, TimerWhat::Init);
+            }
+            Event::Start { restarted: false } => self.start(ctx),
             Event::Message {
                 from,
                 from_port,
                 msg,
             } => self.on_message(ctx, Endpoint::new(from, from_port), msg),
             Event::Timer { id, .. } => match self.timers.remove(&id) {
+                Some(TimerWhat::Init) => self.start(ctx),
                 Some(TimerWhat::Heartbeat(o)) => self.heartbeat(ctx, o),
                 Some(TimerWhat::Report) => self.report_pg_stats(ctx),
                 Some(TimerWhat::Beacon(o)) if self.is_booted(o) => {
@@ -761,7 +842,7 @@ impl Model for CephOsdHost {
                     self.report_refused(ctx, p.from, p.to);
                 }
             }
-            Event::Closed { .. } => {}
+            Event::Closed { peer } => self.on_peer_closed(ctx, peer),
             Event::Fault(f) => self.on_fault(ctx, f),
         }
     }

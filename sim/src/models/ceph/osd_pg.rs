@@ -60,6 +60,9 @@ pub(super) struct Queued {
 pub(super) struct PrimaryPg {
     pub(super) round: u64,
     epoch: u64,
+    /// The epoch the PG's current interval began (`same_interval_since`): the up set, and the
+    /// acting members all still up, as they were since then.
+    interval_since: u64,
     pub(super) up: Vec<i32>,
     waiting_info: BTreeSet<i32>,
     pub(super) infos: BTreeMap<i32, Option<PgCopy>>,
@@ -181,6 +184,11 @@ impl CephOsdHost {
             return;
         };
         let old = run.primary.remove(&pg);
+        let map = &self.map;
+        let interval_since = match &old {
+            Some(p) if p.up == up && p.acting.iter().all(|o| map.is_up(*o)) => p.interval_since,
+            _ => epoch,
+        };
         let (queue, recorded, state, mut stale_ops, old_transfer) = match old {
             Some(p) => (p.queue, p.recorded, p.state, p.inflight, p.transfer),
             None => (
@@ -196,6 +204,7 @@ impl CephOsdHost {
             PrimaryPg {
                 round,
                 epoch,
+                interval_since,
                 up,
                 waiting_info: ask.clone(),
                 infos: BTreeMap::new(),
@@ -219,6 +228,11 @@ impl CephOsdHost {
         }
         if let Some((target, _, _)) = old_transfer {
             self.cancel_reservation(ctx, osd, pg, target);
+        }
+        // `PeeringState::build_prior`: a primary whose up_thru predates the interval must have
+        // it raised before the PG may go active; the request goes out as peering starts.
+        if self.map.up_thru_of(osd) < interval_since {
+            self.want_up_thru(ctx, osd, interval_since, false);
         }
         for o in ask {
             self.send_osd(
@@ -256,6 +270,17 @@ impl CephOsdHost {
         let Some(pool) = self.layout.pool(pg.pool).map(|p| p.pool.clone()) else {
             return;
         };
+        // `WaitUpThru`: the PG stays peering (writes queue) until a map carries this OSD's
+        // up_thru past the interval start; that map re-peers the PG.
+        let up_thru = self.map.up_thru_of(osd);
+        if self
+            .run
+            .get(&osd)
+            .and_then(|r| r.primary.get(&pg))
+            .is_some_and(|p| up_thru < p.interval_since)
+        {
+            return;
+        }
         let has_data = self.layout.pg_bytes(pg, 0) > 0;
         let prior: BTreeSet<i32> = self
             .history
@@ -457,6 +482,14 @@ impl CephOsdHost {
     }
 
     pub(super) fn on_client_write(&mut self, ctx: &mut Ctx<'_>, from: Endpoint, w: &ClientWrite) {
+        let map_epoch = self.map.epoch;
+        if let Some(run) = self.run.get_mut(&w.to)
+            && map_epoch < w.epoch
+        {
+            // The client has a newer map (one that marks this OSD up, say): the op waits for it.
+            run.writes_waiting_for_map.push((from, w.clone()));
+            return;
+        }
         if !self.is_booted(w.to) {
             // A stopped OSD (failed disk) says nothing, like a dead one.
             return;

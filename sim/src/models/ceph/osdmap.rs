@@ -17,6 +17,14 @@ pub enum MapChange {
     MarkDown(i32),
     /// Down for `mon_osd_down_out_interval`.
     MarkOut(i32),
+    /// A primary asked (`MOSDAlive`) for its up_thru to reach `epoch`, the map it had
+    /// (`OSDMonitor::prepare_alive` writes the message's version, not its want).
+    UpThru {
+        /// OSD id.
+        osd: i32,
+        /// The epoch.
+        epoch: u64,
+    },
     /// An OSD incarnation (`nonce`) booted.
     Boot {
         /// OSD id.
@@ -39,6 +47,10 @@ pub struct OsdMap {
     pub up_nonce: Vec<u64>,
     /// Marked out by the down-out timer (not by an operator).
     pub auto_out: Vec<bool>,
+    /// Per OSD, the newest epoch the monitors know it was alive and peering in (`up_thru`): a
+    /// primary may not activate a PG whose interval began after its up_thru, so a past
+    /// interval without that proof is known never to have accepted writes.
+    pub up_thru: Vec<u64>,
 }
 
 impl OsdMap {
@@ -50,6 +62,7 @@ impl OsdMap {
             down_since: vec![None; n],
             up_nonce: vec![1; n],
             auto_out: vec![false; n],
+            up_thru: vec![1; n],
         }
     }
 
@@ -76,6 +89,7 @@ impl OsdMap {
             MapChange::Boot { osd, nonce } => {
                 !self.is_up(osd) || self.up_nonce.get(osd as usize) != Some(&nonce)
             }
+            MapChange::UpThru { osd, epoch } => self.is_up(osd) && self.up_thru_of(osd) < epoch,
         }
     }
 
@@ -95,6 +109,11 @@ impl OsdMap {
                     self.auto_out[k] = true;
                 }
             }
+            MapChange::UpThru { osd, epoch } => {
+                if let Some(k) = i(osd).filter(|k| *k < self.up_thru.len()) {
+                    self.up_thru[k] = self.up_thru[k].max(epoch);
+                }
+            }
             MapChange::Boot { osd, nonce } => {
                 if let Some(k) = i(osd).filter(|k| *k < self.states.osds.len()) {
                     self.states.osds[k].up = true;
@@ -107,6 +126,15 @@ impl OsdMap {
                 }
             }
         }
+    }
+
+    /// `osd`'s up_thru (0 for an unknown id).
+    pub fn up_thru_of(&self, osd: i32) -> u64 {
+        usize::try_from(osd)
+            .ok()
+            .and_then(|k| self.up_thru.get(k))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Up OSD ids.

@@ -233,7 +233,16 @@ impl RadosSession {
         if let Some(o) = primary
             && let Some(a) = self.osd_actor(ctx, o)
         {
-            ctx.send(a, ClientWrite { tid, pg, to: o });
+            let epoch = self.map.epoch;
+            ctx.send(
+                a,
+                ClientWrite {
+                    tid,
+                    pg,
+                    to: o,
+                    epoch,
+                },
+            );
         }
     }
 

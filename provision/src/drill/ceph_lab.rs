@@ -6,9 +6,10 @@
 //! `[global]` lines `render::ceph_lab` writes for the lab (heartbeat grace, down-out interval,
 //! reporters, pool defaults), so a change there reaches this bed too.
 //!
-//! Two things differ from the lab, both on purpose: cephx is off (authentication plays no part
-//! in failure detection, peering or recovery, and the bed then needs no key per OSD), and every
-//! path lives under the bed's scratch directory. Each daemon is its own process in its host's
+//! Three things differ from the lab, all on purpose: cephx is off (authentication plays no
+//! part in failure detection, peering or recovery, and the bed then needs no key per OSD), OSDs
+//! report PG states to the manager every second (`mgr_stats_period`, default 5 s) so the drill
+//! sees a PG turn clean sooner, and every path lives under the bed's scratch directory. Each daemon is its own process in its host's
 //! namespace, so a SIGKILLed OSD's peers get a refused reconnect from that host's kernel, as
 //! on real hosts. Dropping the lab stops every daemon (the [`Testbed`]'s drop).
 
@@ -236,6 +237,10 @@ impl CephLab {
             "osd_memory_target = 939524096".into(),
             // The bed's scratch disk is shared with whatever else runs; nobody cares here.
             "mon_data_avail_warn = 1".into(),
+            // OSDs report PG states to the manager every second instead of every 5 s
+            // (`mgr_stats_period`), so the watcher sees a PG turn clean within about a second.
+            // Only the report's rhythm changes; the monitors' commits follow `mgr_tick_period`.
+            "mgr_stats_period = 1".into(),
         ] {
             let _ = writeln!(conf, "{line}");
         }

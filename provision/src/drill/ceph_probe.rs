@@ -69,7 +69,7 @@ os._exit(0)
 /// `stamp` is the map's own `modified` time (set by the leader when it proposed the epoch)
 /// moved onto the monotonic clock, and `{"t", "pgs": {state: count}}` whenever the PG state
 /// counts change. The PG states come from the manager (`pg stat`), which hears from each OSD
-/// every `mgr_stats_period` (5 s), so they lag the PGs by up to that much.
+/// every `mgr_stats_period` (the bed sets 1 s), so they lag the PGs by up to that much.
 const WATCHER: &str = r#"import datetime, json, os, sys, time
 import rados
 conf, every, stop = sys.argv[1], float(sys.argv[2]), sys.argv[3]

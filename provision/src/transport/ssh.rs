@@ -101,6 +101,11 @@ impl std::fmt::Debug for SshTransport {
     }
 }
 
+/// How long a connection may receive nothing before we send a keepalive.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Keepalives without an answer after which the connection counts as dead.
+const KEEPALIVE_MAX: usize = 3;
+
 impl SshTransport {
     /// Connects, verifies the pinned host key and authenticates with `identity`.
     pub async fn connect(
@@ -141,8 +146,16 @@ impl SshTransport {
                 source,
             })?;
         let _ = stream.set_nodelay(true);
+        // A connection idle for the inactivity timeout is dropped, and a host whose lane is
+        // done can sit idle while others work (a lab apply's Ceph phase once kept a finished
+        // host silent for more than 300 s, and the next command on it failed with "Channel
+        // send error"). Keepalives, as OpenSSH's `ServerAliveInterval` and
+        // `ServerAliveCountMax` send them, keep a live connection open and still find a dead
+        // host within about `KEEPALIVE_INTERVAL * KEEPALIVE_MAX`.
         let config = Arc::new(client::Config {
             inactivity_timeout: Some(Duration::from_secs(300)),
+            keepalive_interval: Some(KEEPALIVE_INTERVAL),
+            keepalive_max: KEEPALIVE_MAX,
             ..client::Config::default()
         });
         let offered = Arc::new(Mutex::new(None));

@@ -100,6 +100,15 @@ pub const MON_CLIENT_LOG_INTERVAL_MILLIS: u64 = 1_000;
 /// whole restart-to-up time against the real one.
 pub const OSD_INIT_MILLIS: u64 = 2_200;
 
+/// Milliseconds an OSD waits between starting recovery or backfill ops
+/// (`osd_recovery_sleep_hdd`, Ceph default 0.1 s; `_ssd` 0, `_hybrid` 0.025): with Pacific's
+/// default op queue (`osd_op_queue` = wpq; the mclock scheduler, experimental in Pacific, zeroes
+/// these sleeps) each op is scheduled a sleep after the last (`recovery_schedule_time`), so an
+/// OSD recovers at most ten objects a second whatever their size. A file-backed bed OSD reports
+/// itself `hdd`, as does a virtio disk. The default of
+/// [`super::layout::CephSimConfig::osd_recovery_sleep`].
+pub const OSD_RECOVERY_SLEEP_HDD_MILLIS: u64 = 100;
+
 /// Backfills an OSD takes part in at once, as primary (local reservations) and as target
 /// (remote reservations) (`osd_max_backfills`, Ceph default 1). The default of
 /// [`super::layout::CephSimConfig::osd_max_backfills`].

@@ -91,6 +91,9 @@ pub struct CephSimConfig {
     /// Backfills an OSD runs at once on each side (`osd_max_backfills`); defaults to Ceph's
     /// [`super::defaults::OSD_MAX_BACKFILLS`].
     pub osd_max_backfills: usize,
+    /// Time between an OSD's recovery ops (`osd_recovery_sleep`); defaults to Ceph's for hard
+    /// disks, [`super::defaults::OSD_RECOVERY_SLEEP_HDD_MILLIS`].
+    pub osd_recovery_sleep: SimDuration,
 }
 
 impl Default for CephSimConfig {
@@ -101,6 +104,9 @@ impl Default for CephSimConfig {
             object_bytes: super::defaults::RBD_OBJECT_BYTES,
             planted_ack_after_primary_only: false,
             osd_max_backfills: super::defaults::OSD_MAX_BACKFILLS,
+            osd_recovery_sleep: SimDuration::from_millis(
+                super::defaults::OSD_RECOVERY_SLEEP_HDD_MILLIS,
+            ),
         }
     }
 }

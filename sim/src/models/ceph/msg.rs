@@ -350,6 +350,9 @@ pub struct Push {
     pub to: i32,
     /// The copy to store.
     pub copy: PgCopy,
+    /// Whether this ends a timed recovery or backfill transfer (else it is the log handed to a
+    /// stale replica at activation).
+    pub transfer: bool,
 }
 
 /// Recovery: the target stored the push.
@@ -363,6 +366,8 @@ pub struct PushAck {
     pub from: i32,
     /// Primary OSD.
     pub to: i32,
+    /// The push's `transfer`.
+    pub transfer: bool,
 }
 
 /// Recovery gave up a reservation (new round) without pushing.

@@ -351,6 +351,14 @@ impl CephOsdHost {
                 .filter(|o| !current.contains(o))
                 .collect()
         };
+        // A log-recovered replica serves writes at once but still misses the objects written
+        // while it was away: Ceph recovers them PG by PG under the reservations, so it is a
+        // recovery target too and the PG stays `recovery_wait` (not clean) until then.
+        for (o, _) in &syncs {
+            if *o != osd && !p.targets.contains(o) {
+                p.targets.push_back(*o);
+            }
+        }
         let mut state = if auth.is_none() && has_data {
             // No complete copy among the up OSDs: down while a prior holder may come back.
             let holder_down = prior.iter().any(|o| !states.is_up(*o));
@@ -425,11 +433,9 @@ impl CephOsdHost {
         let now = ctx.now();
         let object_bytes = self.layout.config.object_bytes;
         for (o, missing) in syncs {
-            if o == osd {
-                if let Some(s) = self.stores.get_mut(&osd) {
-                    s.insert(pg, sync_copy.clone());
-                }
-            } else {
+            if o != osd {
+                // The replica gets the log now; its missing objects move in a timed recovery
+                // transfer (it is a target), which records them.
                 if let Some(p) = self.run.get_mut(&osd).and_then(|r| r.primary.get_mut(&pg)) {
                     p.synced.insert(o, (sync_copy.version(), false));
                 }
@@ -442,8 +448,15 @@ impl CephOsdHost {
                         primary: osd,
                         to: o,
                         copy: sync_copy.clone(),
+                        transfer: false,
                     },
                 );
+                continue;
+            }
+            // A stale primary pulls what it misses before it serves them; the model has it at
+            // once.
+            if let Some(s) = self.stores.get_mut(&osd) {
+                s.insert(pg, sync_copy.clone());
             }
             let bytes = missing.saturating_mul(object_bytes);
             self.recovered_bytes = self.recovered_bytes.saturating_add(bytes);

@@ -1,7 +1,9 @@
 //! Recovery and backfill of the PGs an OSD is primary of: at most `osd_max_backfills`
-//! (Ceph default 1) transfers per OSD at a time on each side. The primary takes a local slot,
-//! asks the target for a remote slot, and once granted the transfer lasts the bytes to move divided by the
-//! per-OSD recovery bandwidth; then the copy is pushed, the target acknowledges, the bytes are
+//! (Ceph default 1) transfers per OSD at a time on each side (Pacific's local and remote
+//! reservers serve recovery and backfill alike). The primary takes a local slot, asks the
+//! target for a remote slot, and once granted the transfer lasts the bytes to move divided by
+//! the per-OSD recovery bandwidth, or one `osd_recovery_sleep` per object, whichever is
+//! longer; then the copy is pushed, the target acknowledges, the bytes are
 //! recorded as a [`Recovered`] fact and the PG peers again (which picks the next target).
 
 use super::facts::Recovered;
@@ -86,7 +88,12 @@ impl CephOsdHost {
             ),
         };
         p.transfer = Some((g.from, bytes, kind));
-        let nanos = (u128::from(bytes) * NANOS / bw).min(u128::from(u64::MAX)) as u64;
+        // Bandwidth bounds the bytes; `osd_recovery_sleep` spaces the objects' recovery ops
+        // (`OSDService::recovery_schedule_time`), so small objects move at most one per sleep.
+        let by_bandwidth = u128::from(bytes) * NANOS / bw;
+        let objects = u128::from(bytes.div_ceil(object_bytes.max(1)));
+        let by_sleep = objects * u128::from(self.layout.config.osd_recovery_sleep.as_nanos());
+        let nanos = by_bandwidth.max(by_sleep).min(u128::from(u64::MAX)) as u64;
         let what = TimerWhat::Transfer {
             osd: g.to,
             pg: g.pg,
@@ -116,6 +123,7 @@ impl CephOsdHost {
                 primary: osd,
                 to: target,
                 copy,
+                transfer: true,
             },
         );
     }
@@ -140,6 +148,7 @@ impl CephOsdHost {
                 round: p.round,
                 from: p.to,
                 to: p.primary,
+                transfer: p.transfer,
             },
         );
         self.grant_next(ctx, p.to);
@@ -156,6 +165,7 @@ impl CephOsdHost {
         // A replica confirms the log it was sent at activation: resent writes waiting for it
         // may be answered now.
         if p.round == a.round
+            && !a.transfer
             && let Some(sync) = p.synced.get_mut(&a.from)
             && !sync.1
         {
@@ -167,7 +177,7 @@ impl CephOsdHost {
         }
         let Some((target, bytes, kind)) = p
             .transfer
-            .filter(|(t, _, _)| p.round == a.round && *t == a.from)
+            .filter(|(t, _, _)| a.transfer && p.round == a.round && *t == a.from)
         else {
             return;
         };

@@ -8,7 +8,8 @@
 //! (`provision::drill::ceph_schedule`). Simulated half: the same plan on the same topology
 //! through `sim::models::ceph::drill`, over [`SIM_SEEDS`].
 //!
-//! The plan (`OsdPlan::storage_schedule`): one OSD SIGKILLed and started again, one paused
+//! The plan (`OsdPlan::storage_schedule`): one OSD SIGKILLed and started again, the same one
+//! SIGTERMed (it asks to be marked down) and started again, one paused
 //! past the heartbeat grace and resumed, two killed at once (PGs holding both fall below
 //! `min_size`). Judged per phase: time to marked down, time to marked up again, longest write
 //! stall, failed and unanswered writes, time back to active+clean; tolerances below, each
@@ -60,9 +61,15 @@ const HEARTBEAT_TICK: Duration = Duration::from_secs(6);
 
 fn sim_cluster() -> topology::Cluster {
     let mut cluster = topology::default_cluster().expect("default topology");
-    // The real bed's pool holds only what the drill writes.
+    // The real bed's pool holds only what the drill writes, and its file-backed OSDs report
+    // themselves rotational (class hdd), which sets their recovery sleep.
     for p in &mut cluster.spec.ceph.pools {
         p.data_gib = 0;
+    }
+    for h in &mut cluster.spec.hosts {
+        for d in &mut h.disks {
+            d.device_class = topology::DeviceClass::Hdd;
+        }
     }
     cluster
 }
@@ -91,11 +98,11 @@ fn judge(
         let subject = format!("ceph {}", r.name);
         let s: Vec<&OsdPhaseFigures> = sims.iter().map(|f| &f[i]).collect();
         let down_tol = match phase.fault {
-            OsdFault::Kill => DAMPING,
+            OsdFault::Kill | OsdFault::Terminate => DAMPING,
             OsdFault::Pause => HEARTBEAT_TICK,
         };
         let startup = match phase.fault {
-            OsdFault::Kill => STARTUP,
+            OsdFault::Kill | OsdFault::Terminate => STARTUP,
             OsdFault::Pause => Duration::ZERO,
         };
         for (figure, real, sim, tol) in [

@@ -17,6 +17,9 @@ use serde::Serialize;
 pub enum OsdFault {
     /// SIGKILL the OSD processes; the repair starts them again.
     Kill,
+    /// SIGTERM them (a graceful stop: an OSD asks to be marked down first); the repair starts
+    /// them again.
+    Terminate,
     /// SIGSTOP them; the repair sends SIGCONT.
     Pause,
 }
@@ -51,7 +54,8 @@ pub struct OsdPlan {
 
 impl OsdPlan {
     /// The storage-failure schedule on OSD hosts `a` and `b` (both must differ and hold
-    /// OSDs): `kill-one` (`a`'s OSD SIGKILLed for 20 s, then started), `pause-one` (`b`'s
+    /// OSDs): `kill-one` (`a`'s OSD SIGKILLed for 20 s, then started), `stop-one` (the same
+    /// OSD SIGTERMed for 20 s, then started), `pause-one` (`b`'s
     /// paused for 40 s: past the 20 s heartbeat grace, so it is marked down before it wakes),
     /// `kill-two` (both SIGKILLed for 20 s: PGs holding both fall below `min_size` 2).
     pub fn storage_schedule(a: &str, b: &str) -> Self {
@@ -64,6 +68,7 @@ impl OsdPlan {
         OsdPlan {
             phases: vec![
                 phase("kill-one", OsdFault::Kill, &[a], 20),
+                phase("stop-one", OsdFault::Terminate, &[a], 20),
                 phase("pause-one", OsdFault::Pause, &[b], 40),
                 phase("kill-two", OsdFault::Kill, &[a, b], 20),
             ],
@@ -259,10 +264,10 @@ mod tests {
     fn the_storage_schedule_hits_both_hosts_last() {
         let plan = OsdPlan::storage_schedule("a", "b");
         let names: Vec<&str> = plan.phases.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["kill-one", "pause-one", "kill-two"]);
-        assert_eq!(plan.phases[2].hosts, ["a", "b"]);
+        assert_eq!(names, ["kill-one", "stop-one", "pause-one", "kill-two"]);
+        assert_eq!(plan.phases[3].hosts, ["a", "b"]);
         assert!(
-            plan.phases[1].hold > Duration::from_secs(20),
+            plan.phases[2].hold > Duration::from_secs(20),
             "past the heartbeat grace"
         );
     }

@@ -1,6 +1,6 @@
 //! Walks a `topology::osd_drill::OsdPlan` on a real [`CephLab`]: the writer and the watcher
-//! (`ceph_probe`) run from the client namespace for the whole drill; each phase SIGKILLs or
-//! SIGSTOPs its hosts' OSD processes, holds, starts them again (or SIGCONTs them), waits for
+//! (`ceph_probe`) run from the client namespace for the whole drill; each phase SIGKILLs,
+//! SIGTERMs or SIGSTOPs its hosts' OSD processes, holds, starts them again (or SIGCONTs them), waits for
 //! every PG to be active+clean (bounded by the plan) and a calm spell. The probes' logs become
 //! an [`OsdRecord`], times from the drill's start, the same shape the simulator's run fills.
 
@@ -94,6 +94,7 @@ pub fn run_osd_plan(
         for (_, d) in &hit {
             match phase.fault {
                 OsdFault::Kill => lab.bed().kill(*d)?,
+                OsdFault::Terminate => lab.bed().sigterm(*d)?,
                 OsdFault::Pause => lab.bed().pause(*d)?,
             }
         }
@@ -101,7 +102,7 @@ pub fn run_osd_plan(
         let repair = now();
         for (_, d) in &hit {
             match phase.fault {
-                OsdFault::Kill => lab.bed().restart(*d)?,
+                OsdFault::Kill | OsdFault::Terminate => lab.bed().restart(*d)?,
                 OsdFault::Pause => lab.bed().resume(*d)?,
             }
         }

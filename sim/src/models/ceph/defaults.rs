@@ -92,6 +92,10 @@ pub const MGR_TICK_PERIOD_MILLIS: u64 = 2_000;
 /// part of the propose interval.
 pub const MON_CLIENT_LOG_INTERVAL_MILLIS: u64 = 1_000;
 
+/// Milliseconds a stopping OSD waits for the map that marks it down before it exits anyway
+/// (`osd_mon_shutdown_timeout`, Ceph default 5 s; `OSD::prepare_to_stop`).
+pub const OSD_MON_SHUTDOWN_TIMEOUT_MILLIS: u64 = 5_000;
+
 /// Milliseconds from an OSD process's start to its boot message (`OSD::init` up to
 /// `start_boot`: reading its config, mounting bluestore, loading PGs, two `osd crush`
 /// commands to the monitors). Not a Ceph option but a cost: measured as 2.2 s for Ceph 16.2.15
@@ -100,14 +104,28 @@ pub const MON_CLIENT_LOG_INTERVAL_MILLIS: u64 = 1_000;
 /// whole restart-to-up time against the real one.
 pub const OSD_INIT_MILLIS: u64 = 2_200;
 
-/// Milliseconds an OSD waits between starting recovery or backfill ops
-/// (`osd_recovery_sleep_hdd`, Ceph default 0.1 s; `_ssd` 0, `_hybrid` 0.025): with Pacific's
-/// default op queue (`osd_op_queue` = wpq; the mclock scheduler, experimental in Pacific, zeroes
-/// these sleeps) each op is scheduled a sleep after the last (`recovery_schedule_time`), so an
-/// OSD recovers at most ten objects a second whatever their size. A file-backed bed OSD reports
-/// itself `hdd`, as does a virtio disk. The default of
-/// [`super::layout::CephSimConfig::osd_recovery_sleep`].
+/// Milliseconds an OSD on a rotational disk waits between starting recovery or backfill ops
+/// (`osd_recovery_sleep_hdd`, Ceph default 0.1 s): with Pacific's default op queue
+/// (`osd_op_queue` = wpq; the mclock scheduler, experimental in Pacific, zeroes these sleeps)
+/// each op is scheduled a sleep after the last (`recovery_schedule_time`), so such an OSD
+/// recovers at most ten objects a second whatever their size. A file-backed test OSD reports
+/// itself `hdd`, as a virtio disk does.
 pub const OSD_RECOVERY_SLEEP_HDD_MILLIS: u64 = 100;
+
+/// The same for a non-rotational OSD (`osd_recovery_sleep_ssd`, Ceph default 0: only the
+/// bandwidth bounds it).
+pub const OSD_RECOVERY_SLEEP_SSD_MILLIS: u64 = 0;
+
+/// The recovery sleep of an OSD whose disk has device class `class`
+/// (`OSD::get_osd_recovery_sleep`: hdd when its store is rotational, ssd otherwise; the
+/// `_hybrid` value for a rotational store with a solid-state DB needs a second device, which
+/// the topology does not describe).
+pub fn recovery_sleep_millis(class: topology::DeviceClass) -> u64 {
+    match class {
+        topology::DeviceClass::Hdd => OSD_RECOVERY_SLEEP_HDD_MILLIS,
+        topology::DeviceClass::Ssd | topology::DeviceClass::Nvme => OSD_RECOVERY_SLEEP_SSD_MILLIS,
+    }
+}
 
 /// Backfills an OSD takes part in at once, as primary (local reservations) and as target
 /// (remote reservations) (`osd_max_backfills`, Ceph default 1). The default of

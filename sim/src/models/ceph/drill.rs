@@ -3,7 +3,7 @@
 //! real Ceph; both fill an [`OsdRecord`] and the test compares the figures computed from them.
 //!
 //! As the real runner does: the client writes one object per interval from the start; after a
-//! calm spell each phase stops (SIGKILL) or pauses the `ceph-osd` of its hosts, holds, starts
+//! calm spell each phase kills, terminates or pauses the `ceph-osd` of its hosts, holds, starts
 //! or resumes them, then waits (bounded) until every hit OSD is up and every PG active+clean,
 //! and a calm spell more. The record's PG view is each PG's own state as its primary recorded
 //! it, without the manager's reporting delay that the real watcher sees.
@@ -115,6 +115,7 @@ pub fn run_osd_drill(seed: u64, cluster: &Cluster, plan: &OsdPlan) -> Result<Sim
             let (process, host) = ("ceph-osd".to_owned(), host.clone());
             let f = match phase.fault {
                 OsdFault::Kill => Fault::ProcessStop { host, process },
+                OsdFault::Terminate => Fault::ProcessTerminate { host, process },
                 OsdFault::Pause => Fault::ProcessPause { host, process },
             };
             sim.schedule_fault(sim.now(), f)
@@ -125,7 +126,7 @@ pub fn run_osd_drill(seed: u64, cluster: &Cluster, plan: &OsdPlan) -> Result<Sim
         for host in &phase.hosts {
             let (process, host) = ("ceph-osd".to_owned(), host.clone());
             let f = match phase.fault {
-                OsdFault::Kill => Fault::ProcessStart { host, process },
+                OsdFault::Kill | OsdFault::Terminate => Fault::ProcessStart { host, process },
                 OsdFault::Pause => Fault::ProcessResume { host, process },
             };
             sim.schedule_fault(sim.now(), f)

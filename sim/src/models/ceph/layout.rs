@@ -91,9 +91,6 @@ pub struct CephSimConfig {
     /// Backfills an OSD runs at once on each side (`osd_max_backfills`); defaults to Ceph's
     /// [`super::defaults::OSD_MAX_BACKFILLS`].
     pub osd_max_backfills: usize,
-    /// Time between an OSD's recovery ops (`osd_recovery_sleep`); defaults to Ceph's for hard
-    /// disks, [`super::defaults::OSD_RECOVERY_SLEEP_HDD_MILLIS`].
-    pub osd_recovery_sleep: SimDuration,
 }
 
 impl Default for CephSimConfig {
@@ -104,9 +101,6 @@ impl Default for CephSimConfig {
             object_bytes: super::defaults::RBD_OBJECT_BYTES,
             planted_ack_after_primary_only: false,
             osd_max_backfills: super::defaults::OSD_MAX_BACKFILLS,
-            osd_recovery_sleep: SimDuration::from_millis(
-                super::defaults::OSD_RECOVERY_SLEEP_HDD_MILLIS,
-            ),
         }
     }
 }
@@ -120,6 +114,8 @@ pub struct OsdDef {
     pub host: String,
     /// Disk device path.
     pub disk: String,
+    /// The disk's Ceph device class (decides the OSD's recovery sleep).
+    pub class: topology::DeviceClass,
 }
 
 /// A pool as the simulation uses it.
@@ -182,6 +178,7 @@ impl CephLayout {
                     id: osds.len() as i32,
                     host: host.name.clone(),
                     disk: disk.device.clone(),
+                    class: disk.device_class,
                 });
             }
         }

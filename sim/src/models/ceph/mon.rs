@@ -34,7 +34,7 @@ use super::facts::{MonLeader, OsdMapCommitted, PgCounts};
 use super::layout::CephLayout;
 use super::msg::{
     MapRequest, MapUpdate, MonAccept, MonAck, MonBeacon, MonBegin, MonCommit, MonLease,
-    MonLeaseAck, MonPropose, MonVictory, OsdAlive, OsdBeacon, OsdBoot, OsdFailure,
+    MonLeaseAck, MonPropose, MonVictory, OsdAlive, OsdBeacon, OsdBoot, OsdFailure, OsdMarkMeDown,
 };
 use super::osdmap::{MapChange, OsdMap};
 use super::pg_stats::{PgStatsReport, PgStatsTable};
@@ -709,6 +709,11 @@ impl CephMon {
                     nonce: b.nonce,
                 },
             );
+        } else if let Some(m) = msg.downcast_ref::<OsdMarkMeDown>() {
+            // `prepare_mark_me_down`: marked down (not dead) in the next, damped, proposal.
+            if self.map.up_nonce.get(m.osd as usize) == Some(&m.nonce) {
+                self.change(ctx, MapChange::MarkDown(m.osd));
+            }
         } else if let Some(a) = msg.downcast_ref::<OsdAlive>() {
             // `preprocess_alive` drops a want the map already covers; `prepare_alive` sets
             // up_thru to the message's version, through the usual damped proposal.

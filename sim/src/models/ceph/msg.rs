@@ -188,6 +188,15 @@ pub struct OsdAlive {
     pub want: u64,
 }
 
+/// `MOSDMarkMeDown`: an OSD shutting down asks to be marked down (`OSD::prepare_to_stop`).
+#[derive(Clone, Debug)]
+pub struct OsdMarkMeDown {
+    /// The OSD.
+    pub osd: i32,
+    /// Its boot incarnation.
+    pub nonce: u64,
+}
+
 /// An OSD tells the monitors it is alive (`MOSDBeacon`).
 #[derive(Clone, Debug)]
 pub struct OsdBeacon {
@@ -436,6 +445,7 @@ message_kind!(
     MapRequest,
     OsdBoot,
     OsdAlive,
+    OsdMarkMeDown,
     OsdBeacon,
     OsdFailure,
     Ping,

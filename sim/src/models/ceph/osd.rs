@@ -11,17 +11,17 @@
 //! | fault                                   | what peers see                 | detection           |
 //! |-----------------------------------------|--------------------------------|---------------------|
 //! | `ProcessStop` of `ceph-osd` (SIGKILL)   | RST, reconnect refused         | immediate report    |
-//! | `ProcessTerminate` (SIGTERM)            | RST, reconnect refused         | immediate report    |
+//! | `ProcessTerminate` (SIGTERM)            | its own `MOSDMarkMeDown`       | next map            |
 //! | `DiskLoss` (the OSD aborts on EIO)      | RST, reconnect refused         | immediate report    |
 //! | `HostCrash`, `Partition`, `OneWay`      | silence                        | heartbeat grace     |
 //! | `ProcessPause` (SIGSTOP)                | sockets stay open, silence     | heartbeat grace     |
 //!
 //! A peer reports immediately only when its heartbeat session with the dead OSD was live (it
 //! answered every ping older than [`SESSION_LIVE_WITHIN`]): a peer already cut off from that
-//! host gets no RST. A graceful stop (`ProcessTerminate`) is the same as a kill here: with
-//! Pacific's defaults `osd_fast_shutdown` = true and `osd_fast_shutdown_notify_mon` = false,
-//! so the OSD exits at once without sending `MOSDMarkMeDown` (`OSD::shutdown`); the peers'
-//! refused reconnects report it, as for SIGKILL.
+//! host gets no RST. A graceful stop (`ProcessTerminate`) asks to be marked down: Ceph
+//! 16.2.15 (Debian 12's) defaults `osd_fast_shutdown_notify_mon` to true (16.2.7 had false),
+//! so `OSD::shutdown` sends `MOSDMarkMeDown` and waits for the map, up to
+//! `osd_mon_shutdown_timeout`, before it exits ([`Model::terminate`] here).
 //!
 //! PG work lives in `osd_pg.rs` (peering as primary, replication) and `osd_recovery.rs`
 //! (backfill and recovery); this file is the daemon shell: boot, heartbeats, maps, PG stats
@@ -39,15 +39,15 @@ use topology::fault::Fault;
 
 use super::defaults::{
     OSD_BEACON_REPORT_INTERVAL_SECS, OSD_FAST_FAIL_ON_CONNECTION_REFUSED, OSD_HEARTBEAT_MIN_PEERS,
-    OSD_INIT_MILLIS, heartbeat_wait_millis,
+    OSD_INIT_MILLIS, OSD_MON_SHUTDOWN_TIMEOUT_MILLIS, heartbeat_wait_millis,
 };
 use super::facts::DiskLost;
 use super::layout::{CephLayout, PgId};
 use super::mon::{MON_MODEL, OSD_MODEL};
 use super::msg::{
     ClientReply, ClientWrite, MapUpdate, MonBeacon, OsdAlive, OsdBeacon, OsdBoot, OsdFailure,
-    PgCopy, PgInfo, PgQuery, PgRemove, Ping, PingRefused, PingReply, Push, PushAck, RepOp,
-    RepOpAck, ReserveCancel, ReserveGrant, ReserveRequest,
+    OsdMarkMeDown, PgCopy, PgInfo, PgQuery, PgRemove, Ping, PingRefused, PingReply, Push, PushAck,
+    RepOp, RepOpAck, ReserveCancel, ReserveGrant, ReserveRequest,
 };
 use super::osd_pg::PrimaryPg;
 use super::osdmap::OsdMap;
@@ -71,6 +71,8 @@ pub const SESSION_LIVE_WITHIN: SimDuration = SimDuration::from_secs(1);
 pub(super) enum TimerWhat {
     /// A restarted process finished initialising ([`OSD_INIT_MILLIS`]) and boots.
     Init,
+    /// A stopping process gave up waiting to be marked down.
+    ShutdownTimeout,
     Heartbeat(i32),
     /// Send PG stats to the monitors.
     Report,
@@ -144,6 +146,8 @@ pub struct CephOsdHost {
     pub recovered_bytes: u64,
     /// Every finished transfer: (time, pg, target OSD, bytes, "backfill" or "recovery").
     pub transfers: Vec<(SimTime, PgId, i32, u64, &'static str)>,
+    /// SIGTERM received: waiting for the map that marks this host's OSDs down (volatile).
+    stopping: bool,
 }
 
 impl CephOsdHost {
@@ -183,6 +187,7 @@ impl CephOsdHost {
             round_seq: 0,
             recovered_bytes: 0,
             transfers: Vec::new(),
+            stopping: false,
         }
     }
 
@@ -461,6 +466,20 @@ impl CephOsdHost {
 
     /// Brings every running OSD in line with the current map.
     fn apply_map(&mut self, ctx: &mut Ctx<'_>) {
+        if self.stopping {
+            // `OSD::handle_osd_map` while preparing to stop: once the map has every OSD here
+            // down, the process exits.
+            let map = &self.map;
+            let nonce = &self.nonce;
+            let all_down = self
+                .run
+                .keys()
+                .all(|o| !map.is_up(*o) || map.up_nonce.get(*o as usize) != nonce.get(o));
+            if all_down {
+                ctx.exit();
+            }
+            return;
+        }
         for o in self.osds.clone() {
             let Some(run) = self.run.get(&o) else {
                 continue;
@@ -575,7 +594,7 @@ impl CephOsdHost {
                 TimerWhat::Heartbeat(x)
                 | TimerWhat::Beacon(x)
                 | TimerWhat::Transfer { osd: x, .. } => *x != o,
-                TimerWhat::Report | TimerWhat::Init => true,
+                TimerWhat::Report | TimerWhat::Init | TimerWhat::ShutdownTimeout => true,
             });
             if let Some(s) = self.stores.get_mut(&o) {
                 s.clear();
@@ -824,6 +843,7 @@ impl Model for CephOsdHost {
             } => self.on_message(ctx, Endpoint::new(from, from_port), msg),
             Event::Timer { id, .. } => match self.timers.remove(&id) {
                 Some(TimerWhat::Init) => self.start(ctx),
+                Some(TimerWhat::ShutdownTimeout) => ctx.exit(),
                 Some(TimerWhat::Heartbeat(o)) => self.heartbeat(ctx, o),
                 Some(TimerWhat::Report) => self.report_pg_stats(ctx),
                 Some(TimerWhat::Beacon(o)) if self.is_booted(o) => {
@@ -850,5 +870,33 @@ impl Model for CephOsdHost {
     fn on_crash(&mut self) {
         self.run.clear();
         self.timers.clear();
+        self.stopping = false;
+    }
+
+    /// SIGTERM: with Ceph 16.2.15's defaults (`osd_fast_shutdown` and
+    /// `osd_fast_shutdown_notify_mon` both true) each booted OSD sends `MOSDMarkMeDown` and the
+    /// process exits once a map marks them down, or after `osd_mon_shutdown_timeout`. Until
+    /// then it keeps serving. Without a booted OSD it exits at once.
+    fn terminate(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let booted: Vec<i32> = self
+            .run
+            .iter()
+            .filter(|(_, r)| r.booted)
+            .map(|(o, _)| *o)
+            .collect();
+        if booted.is_empty() {
+            return false;
+        }
+        self.stopping = true;
+        for osd in booted {
+            let nonce = self.nonce.get(&osd).copied().unwrap_or(0);
+            self.send_mons(ctx, &OsdMarkMeDown { osd, nonce });
+        }
+        let t = ctx.set_timer(
+            SimDuration::from_millis(OSD_MON_SHUTDOWN_TIMEOUT_MILLIS),
+            TimerWhat::ShutdownTimeout,
+        );
+        self.timers.insert(t, TimerWhat::ShutdownTimeout);
+        true
     }
 }

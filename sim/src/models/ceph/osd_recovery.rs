@@ -6,6 +6,7 @@
 //! longer; then the copy is pushed, the target acknowledges, the bytes are
 //! recorded as a [`Recovered`] fact and the PG peers again (which picks the next target).
 
+use super::defaults::recovery_sleep_millis;
 use super::facts::Recovered;
 use super::layout::PgId;
 use super::msg::{PgCopy, Push, PushAck, ReserveCancel, ReserveGrant, ReserveRequest};
@@ -92,7 +93,13 @@ impl CephOsdHost {
         // (`OSDService::recovery_schedule_time`), so small objects move at most one per sleep.
         let by_bandwidth = u128::from(bytes) * NANOS / bw;
         let objects = u128::from(bytes.div_ceil(object_bytes.max(1)));
-        let by_sleep = objects * u128::from(self.layout.config.osd_recovery_sleep.as_nanos());
+        let sleep_ms = self
+            .layout
+            .osds
+            .iter()
+            .find(|o| o.id == g.to)
+            .map_or(0, |o| recovery_sleep_millis(o.class));
+        let by_sleep = objects * u128::from(sleep_ms) * 1_000_000;
         let nanos = by_bandwidth.max(by_sleep).min(u128::from(u64::MAX)) as u64;
         let what = TimerWhat::Transfer {
             osd: g.to,

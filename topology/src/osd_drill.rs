@@ -2,8 +2,8 @@
 //! both walk, what each records while it runs, and the figures computed from that record by
 //! one function, so the two halves differ only in what they observed.
 //!
-//! A phase hits the OSDs of some hosts (SIGKILL, or SIGSTOP), holds the fault, repairs it
-//! (the OSDs started again, or SIGCONT), then waits until every PG is active+clean again and
+//! A phase hits the OSDs of some hosts (SIGKILL, SIGTERM or SIGSTOP), holds the fault,
+//! repairs it (the OSDs started again, or SIGCONT), then waits until every PG is active+clean again and
 //! the cluster has been calm a little, bounded. A client writes one object per interval
 //! throughout.
 

@@ -29,15 +29,11 @@ use crate::secrets::SecretStore;
 use crate::testbed::{DaemonId, DaemonSpec, DaemonState, NetnsError, Testbed, wait_until};
 
 /// Tools the bed needs, with their Debian packages.
-pub const CEPH_TOOLS: [(&str, &str); 5] = [
+pub const CEPH_TOOLS: [(&str, &str); 4] = [
     ("/usr/bin/ceph-mon", "ceph-mon"),
     ("/usr/bin/ceph-mgr", "ceph-mgr"),
     ("/usr/bin/ceph-osd", "ceph-osd"),
     ("/usr/bin/monmaptool", "ceph-base"),
-    (
-        "/usr/lib/python3/dist-packages/rados.cpython-311-x86_64-linux-gnu.so",
-        "python3-rados",
-    ),
 ];
 /// Name of the namespace the probes run in.
 pub const CLIENT_HOST: &str = "client";
@@ -146,6 +142,17 @@ impl CephLab {
                 return Err(CephLabError::MissingTool { tool, package });
             }
         }
+        let rados = crate::exec::run(
+            &Command::new(super::ceph_probe::PYTHON)
+                .args(["-c", "import rados"])
+                .timeout(Duration::from_secs(30)),
+        );
+        if !rados.as_ref().is_ok_and(crate::exec::Output::success) {
+            return Err(CephLabError::MissingTool {
+                tool: "python3 module rados",
+                package: "python3-rados",
+            });
+        }
         match Self::start(dir, cluster) {
             Ok(lab) => Ok(Some(lab)),
             Err(CephLabError::Netns(NetnsError::NotPermitted { detail }))
@@ -229,6 +236,14 @@ impl CephLab {
             format!("run_dir = {d}/run"),
             format!("admin_socket = {d}/run/$name.asok"),
             format!("log_file = {d}/log/$name.log"),
+            // The monitors' cluster log and crash reports default to /var/log/ceph and
+            // /var/lib/ceph/crash; the bed keeps everything it writes in its directory.
+            format!("mon_cluster_log_file = {d}/log/$cluster.$channel.log"),
+            format!("crash_dir = {d}/crash"),
+            // A file-backed OSD takes "rotational" from the disk under its file, so its
+            // recovery sleep would follow the machine; pinned to the hdd default
+            // (`osd_recovery_sleep_hdd`, 0.1 s), which the simulated half assumes.
+            "osd_recovery_sleep = 0.1".into(),
             "osd_objectstore = bluestore".into(),
             "bluestore_block_create = true".into(),
             format!("bluestore_block_size = {OSD_BLOCK_BYTES}"),

@@ -151,7 +151,8 @@ impl SshTransport {
         // host silent for more than 300 s, and the next command on it failed with "Channel
         // send error"). Keepalives, as OpenSSH's `ServerAliveInterval` and
         // `ServerAliveCountMax` send them, keep a live connection open and still find a dead
-        // host within about `KEEPALIVE_INTERVAL * KEEPALIVE_MAX`.
+        // host within about `KEEPALIVE_INTERVAL * (KEEPALIVE_MAX + 1)` (russh gives up when the
+        // unanswered ones exceed the maximum).
         let config = Arc::new(client::Config {
             inactivity_timeout: Some(Duration::from_secs(300)),
             keepalive_interval: Some(KEEPALIVE_INTERVAL),

@@ -621,6 +621,12 @@ fn killed_osd_detection_over_seeds() {
     // interval plus a few trips, and spread over it across seeds rather than fixed.
     let window = SimDuration::from_millis(PAXOS_PROPOSE_INTERVAL_MILLIS + 100);
     assert!(seen.iter().all(|d| *d <= window), "{seen:?}");
+    // Never sooner than the reset, the refused reconnect and the report have travelled: three
+    // trips of the simulated LAN's 200 +- 50 us one-way latency.
+    assert!(
+        seen.iter().all(|d| *d >= SimDuration::from_micros(300)),
+        "{seen:?}"
+    );
     let spread = max.zip(min).map(|(a, b)| a.as_nanos() - b.as_nanos());
     assert!(spread >= Some(300_000_000), "{seen:?}");
 }

@@ -317,7 +317,9 @@ impl CephOsdHost {
             return;
         };
         if !run.booted {
-            self.send_boot(ctx, osd);
+            if !self.stopping {
+                self.send_boot(ctx, osd);
+            }
             self.schedule_heartbeat(ctx, osd);
             return;
         }
@@ -468,7 +470,7 @@ impl CephOsdHost {
     fn apply_map(&mut self, ctx: &mut Ctx<'_>) {
         if self.stopping {
             // `OSD::handle_osd_map` while preparing to stop: once the map has every OSD here
-            // down, the process exits.
+            // down, the process exits; until then it keeps peering and serving.
             let map = &self.map;
             let nonce = &self.nonce;
             let all_down = self
@@ -477,8 +479,8 @@ impl CephOsdHost {
                 .all(|o| !map.is_up(*o) || map.up_nonce.get(*o as usize) != nonce.get(o));
             if all_down {
                 ctx.exit();
+                return;
             }
-            return;
         }
         for o in self.osds.clone() {
             let Some(run) = self.run.get(&o) else {
@@ -487,6 +489,11 @@ impl CephOsdHost {
             let me_up =
                 self.map.is_up(o) && self.map.up_nonce.get(o as usize) == self.nonce.get(&o);
             let was_booted = run.booted;
+            if was_booted && !me_up && self.stopping {
+                // Marked down as it asked: it stays down until the process exits.
+                self.stop_primaries(ctx, o);
+                continue;
+            }
             if was_booted && !me_up {
                 // Wrongly marked down (or a map from before this boot): boot again.
                 self.stop_primaries(ctx, o);
@@ -618,6 +625,18 @@ impl CephOsdHost {
                 .collect();
             for osd in first {
                 self.send_mons(ctx, &OsdBeacon { osd });
+            }
+            // A standing up_thru want goes out again with each lease beacon, standing in for
+            // the resend on a new monitor session: an `MOSDAlive` lost with a leader that died
+            // before proposing it would otherwise leave its PGs peering until some other map.
+            let booted: Vec<i32> = self
+                .run
+                .iter()
+                .filter(|(_, r)| r.booted && r.up_thru_wanted > 0)
+                .map(|(o, _)| *o)
+                .collect();
+            for osd in booted {
+                self.want_up_thru(ctx, osd, 0, true);
             }
             if let Some(request) = b.catch_up(self.map.epoch) {
                 ctx.send(from, request);

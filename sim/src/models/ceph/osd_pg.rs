@@ -15,12 +15,13 @@
 //! when all of them have it on disk. Writes to a PG that is peering or below `min_size` wait in
 //! the PG's queue; the wait is reported back so the client can tell blocked from slow.
 //!
-//! Recovery (in `osd_recovery.rs`): one transfer per OSD at a time on each side (`osd_max_backfills` = 1): the primary
-//! holds a local slot and asks the target for its remote slot; the transfer lasts bytes divided
-//! by the per-OSD recovery bandwidth (topology `recoveryMibps`, 100 MiB/s by default: Ceph
-//! throttles recovery with `osd_max_backfills` and `osd_recovery_max_active_hdd` = 3 rather than
-//! by bandwidth, and 100 MiB/s is about what that throttle sustains on one HDD-backed OSD over a
-//! 1 Gbit/s link). Then the copy is pushed and the PG re-peers.
+//! Recovery (in `osd_recovery.rs`): one transfer per OSD at a time on each side
+//! (`osd_max_backfills` = 1): the primary holds a local slot and asks the target for its remote
+//! slot; the transfer lasts the bytes divided by the per-OSD recovery bandwidth (topology
+//! `recoveryMibps`, 100 MiB/s by default), or one `osd_recovery_sleep` per object (by the
+//! OSD's device class), whichever is longer. Then the copy is pushed and the PG re-peers. A
+//! stale replica that is log-recoverable joins the acting set at activation (it gets the log)
+//! and stays a recovery target until its missing objects have moved.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -78,6 +79,10 @@ pub(super) struct PrimaryPg {
     /// Replicas sent the authoritative log at activation (log-based recovery), with the
     /// version it reached, and whether they confirmed it.
     pub(super) synced: BTreeMap<i32, (u64, bool)>,
+    /// Replicas that have the log but still miss objects written while they were away, with
+    /// how many: recovery targets until a transfer moves them (kept across peering rounds,
+    /// as Ceph keeps a replica's missing set in its `peer_missing`).
+    pub(super) recovering: BTreeMap<i32, u64>,
     queue: VecDeque<Queued>,
     pub(super) transfer: Option<(i32, u64, &'static str)>,
 }
@@ -189,16 +194,25 @@ impl CephOsdHost {
             Some(p) if p.up == up && p.acting.iter().all(|o| map.is_up(*o)) => p.interval_since,
             _ => epoch,
         };
-        let (queue, recorded, state, mut stale_ops, old_transfer) = match old {
-            Some(p) => (p.queue, p.recorded, p.state, p.inflight, p.transfer),
+        let (queue, recorded, state, mut stale_ops, old_transfer, mut recovering) = match old {
+            Some(p) => (
+                p.queue,
+                p.recorded,
+                p.state,
+                p.inflight,
+                p.transfer,
+                p.recovering,
+            ),
             None => (
                 VecDeque::new(),
                 String::new(),
                 PgState::default(),
                 BTreeMap::new(),
                 None,
+                BTreeMap::new(),
             ),
         };
+        recovering.retain(|o, _| up.contains(o));
         run.primary.insert(
             pg,
             PrimaryPg {
@@ -217,6 +231,7 @@ impl CephOsdHost {
                 inflight: BTreeMap::new(),
                 replicated: BTreeSet::new(),
                 synced: BTreeMap::new(),
+                recovering,
                 queue,
                 transfer: None,
             },
@@ -273,12 +288,19 @@ impl CephOsdHost {
         // `WaitUpThru`: the PG stays peering (writes queue) until a map carries this OSD's
         // up_thru past the interval start; that map re-peers the PG.
         let up_thru = self.map.up_thru_of(osd);
-        if self
-            .run
-            .get(&osd)
-            .and_then(|r| r.primary.get(&pg))
-            .is_some_and(|p| up_thru < p.interval_since)
+        if let Some(p) = self.run.get_mut(&osd).and_then(|r| r.primary.get_mut(&pg))
+            && up_thru < p.interval_since
         {
+            if !p.recorded.starts_with("peering") {
+                p.recorded = format!("peering e{} up={:?}", p.epoch, p.up);
+                ctx.fact(PgStateFact {
+                    pg,
+                    state: "peering".to_owned(),
+                    epoch: p.epoch,
+                    acting: Vec::new(),
+                    up: p.up.clone(),
+                });
+            }
             return;
         }
         let has_data = self.layout.pg_bytes(pg, 0) > 0;
@@ -315,8 +337,8 @@ impl CephOsdHost {
         };
         // Up-set members with a complete but stale copy (their log a prefix of the
         // authoritative one) are log-recoverable: peering hands them the missing log entries and
-        // they join the acting set, as Ceph's activate does; the missing objects count as
-        // recovered bytes.
+        // they join the acting set, as Ceph's activate does; their missing objects move later in
+        // a timed recovery transfer (a stale primary has them at once).
         let mut syncs: Vec<(i32, u64)> = Vec::new();
         if let Some(a) = &auth {
             for o in &p.up {
@@ -354,11 +376,18 @@ impl CephOsdHost {
         // A log-recovered replica serves writes at once but still misses the objects written
         // while it was away: Ceph recovers them PG by PG under the reservations, so it is a
         // recovery target too and the PG stays `recovery_wait` (not clean) until then.
-        for (o, _) in &syncs {
-            if *o != osd && !p.targets.contains(o) {
-                p.targets.push_back(*o);
+        for (o, missing) in &syncs {
+            if *o != osd {
+                *p.recovering.entry(*o).or_insert(0) += missing;
             }
         }
+        let pending: Vec<i32> = p
+            .recovering
+            .keys()
+            .copied()
+            .filter(|o| current.contains(o) && !p.targets.contains(o))
+            .collect();
+        p.targets.extend(pending);
         let mut state = if auth.is_none() && has_data {
             // No complete copy among the up OSDs: down while a prior holder may come back.
             let holder_down = prior.iter().any(|o| !states.is_up(*o));

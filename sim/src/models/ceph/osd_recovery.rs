@@ -78,7 +78,12 @@ impl CephOsdHost {
             return;
         };
         let have = p.infos.get(&g.from).cloned().flatten();
+        let missing = p.recovering.get(&g.from).copied();
         let (bytes, kind) = match have {
+            _ if missing.is_some() => (
+                missing.unwrap_or(0).saturating_mul(object_bytes),
+                "recovery",
+            ),
             Some(c) if c.complete && c.version() <= p.auth.version() => (
                 (p.auth.version() - c.version()).saturating_mul(object_bytes),
                 "recovery",
@@ -189,6 +194,7 @@ impl CephOsdHost {
             return;
         };
         p.transfer = None;
+        p.recovering.remove(&target);
         let up = p.up.clone();
         run.local_slots.retain(|p| *p != a.pg);
         self.recovered_bytes = self.recovered_bytes.saturating_add(bytes);

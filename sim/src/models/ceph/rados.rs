@@ -25,10 +25,11 @@ use super::msg::{ClientReply, ClientWrite, MapRequest, MapUpdate, MonBeacon};
 use super::osdmap::OsdMap;
 use crate::engine::{ActorId, Ctx, Event, SimDuration, SimTime, SubMachine};
 
-/// How long a write told "resend" waits before it goes out again. Real OSDs never say this:
-/// one whose map is older than the op's waits for the map (`OSD::handle_op`,
-/// `waiting_for_map`), and a PG changing interval requeues its ops. The model's OSDs answer
-/// "resend" instead, and this short wait stands in for the map reaching them.
+/// How long a write told "resend" waits before it goes out again. Real OSDs never say this: one
+/// whose map is older than the op's waits for the map (`OSD::handle_op`, `waiting_for_map`;
+/// the model's OSDs do that too), and a PG changing interval requeues its ops. The model's
+/// primaries answer "resend" when a PG is not theirs (any more), and this short wait stands in
+/// for the client's map catching up.
 pub const RESEND_AFTER: SimDuration = SimDuration::from_millis(100);
 
 /// Timer tag of the session.

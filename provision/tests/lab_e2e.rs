@@ -2,7 +2,8 @@
 //!
 //! Five guests from the cached image, each reachable over SSH only with its pinned host key,
 //! with the topology's hostname, FQDN and address; `apply` killed in the middle of its etcd
-//! phase, resumed to three healthy TLS etcd members, one VIP holder and Ceph HEALTH_OK with
+//! phase (under TCG with etcd's timers stretched as `Cluster::for_emulated_lab` says), resumed
+//! to three healthy TLS etcd members, one VIP holder and Ceph HEALTH_OK with
 //! every PG active+clean, then a second apply with zero changes (see `apply_kill_resume_and_reapply`); `fault crash` and `fault isolate` observed
 //! from the other guests; `lab down` leaves no namespace, daemon, QEMU process, bridge, file or
 //! state behind, and a second `down` is a no-op. Needs the `libvirt` feature and root; skips
@@ -15,7 +16,8 @@
 //! (.config/nextest.toml, 25 minutes), so cleanup always runs. The state directory is fixed
 //! (under the target directory), so a run killed anyway is cleaned up by the next one. On
 //! failure the guests' console logs and the daemon's logs are copied to a kept directory whose
-//! path is printed, before `lab down` deletes them.
+//! path is printed, before `lab down` deletes them; a failed apply also keeps each guest's journal
+//! of the applied daemons.
 
 #![cfg(feature = "libvirt")]
 
@@ -31,6 +33,7 @@ use provision::exec::Command;
 use provision::host::{Host, SshHost};
 use provision::inject::FaultTarget;
 use provision::inject::lab::LabFaults;
+use provision::lab::accel::Accel;
 use provision::lab::guest::{self, Guests};
 use provision::lab::image;
 use provision::lab::ops::{DAEMON_DIR, Event, Lab};
@@ -332,6 +335,11 @@ fn run_body(lab: &Lab, state: &Path) {
     }
 
     let cluster = topology::default_cluster().unwrap_or_else(|e| panic!("{e:?}"));
+    // Emulated guests run etcd with stretched timers, as `spofless apply --target lab` does.
+    let cluster = match report.accel {
+        Accel::Tcg => cluster.for_emulated_lab(),
+        Accel::Kvm | Accel::Test => cluster,
+    };
     apply_kill_resume_and_reapply(&cluster, &guests, &rt, state);
 
     let (a, b, crashed, isolated) = (
@@ -513,7 +521,46 @@ fn apply_once(
         journal,
         &mut log_progress,
     ))
-    .unwrap_or_else(|e| panic!("{what}: {e}"))
+    .unwrap_or_else(|e| {
+        let kept = keep_journals(rt, hosts);
+        panic!(
+            "{what}: {e}\nthe guests' journals are kept in {}",
+            kept.display()
+        )
+    })
+}
+
+/// Copies each guest's journal of the applied daemons (etcd, keepalived, haproxy, Ceph) since
+/// boot to a new directory that outlives the test, so a gate that timed out can be read after
+/// `lab down`; returns the directory. A guest that cannot answer gets the error instead.
+fn keep_journals(rt: &tokio::runtime::Runtime, hosts: &[&dyn Host]) -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let kept = target_tmp().join(format!("lab-e2e-journals-{stamp}"));
+    let _ = std::fs::create_dir_all(&kept);
+    let journal = Command::new("journalctl")
+        .args(["-b", "--no-pager", "-o", "short-monotonic"])
+        .args([
+            "-u",
+            "etcd",
+            "-u",
+            "keepalived",
+            "-u",
+            "haproxy",
+            "-u",
+            "ceph-*",
+        ])
+        .timeout(Duration::from_secs(60));
+    for host in hosts {
+        let text = match rt.block_on(host.run(&journal)) {
+            Ok(out) => out.stdout_text(),
+            Err(e) => format!("journal not read: {e}\n"),
+        };
+        let _ = std::fs::write(kept.join(format!("{}.log", host.name())), text);
+    }
+    kept
 }
 
 /// Apply killed among its etcd phase's writes, resumed, verified independently of its own
@@ -688,6 +735,27 @@ fn apply_kill_resume_and_reapply(
         rt.block_on(hosts[1].run(&cmd))
             .unwrap_or_else(|e| panic!("{e}"))
     };
+    let timers = rt
+        .block_on(hosts[1].run(&Command::new("grep").args([
+            "-E",
+            "^ETCD_(HEARTBEAT_INTERVAL|ELECTION_TIMEOUT)=",
+            FIRST_ETCD_FILE,
+        ])))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .stdout_text();
+    let mut timers: Vec<&str> = timers.lines().collect();
+    timers.sort_unstable();
+    let want = [
+        format!(
+            "ETCD_ELECTION_TIMEOUT={}",
+            cluster.spec.etcd.election_timeout_ms
+        ),
+        format!(
+            "ETCD_HEARTBEAT_INTERVAL={}",
+            cluster.spec.etcd.heartbeat_interval_ms
+        ),
+    ];
+    assert_eq!(timers, want, "etcd's timers on {}", hosts[1].name());
     let put = etcdctl(&["put", "spofless/lab-e2e", "applied"], true);
     assert!(
         put.success(),

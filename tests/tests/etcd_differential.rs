@@ -590,6 +590,62 @@ fn real_etcd_and_the_simulator_agree_on_the_fault_schedule() {
     }
     fail_on("re-election", &reelection);
 
+    // From the fault to the first acknowledged write sent after it, in the two leader-loss
+    // phases: re-election plus the clients finding the new leader (clientv3 moves to another
+    // endpoint on a refused connection or a lost leader). Judged with the re-election
+    // tolerance: the figure is a re-election plus a few round trips.
+    let mut first_writes = Vec::new();
+    for name in ["kill-leader", "cut-leader"] {
+        let i = real
+            .phases
+            .iter()
+            .position(|p| p.name == name)
+            .expect("phase");
+        let real_fault = real.phases[i]
+            .fault_window_ns
+            .unwrap_or_else(|| panic!("{name}: no real fault window"))
+            .0;
+        let real_first = real_history
+            .first_write_acked_after(real_fault)
+            .map(|t| Duration::from_nanos(t - real_fault))
+            .unwrap_or_else(|| panic!("{name}: no real write acknowledged after the fault"));
+        let simulated: Vec<Duration> = SIM_SEEDS
+            .zip(&sims)
+            .map(|(seed, s)| {
+                let fault = s.phases[i]
+                    .fault_window
+                    .unwrap_or_else(|| panic!("{name} seed {seed}: no fault window"))
+                    .0
+                    .as_nanos();
+                s.history
+                    .first_write_acked_after(fault)
+                    .map(|t| Duration::from_nanos(t - fault))
+                    .unwrap_or_else(|| panic!("{name} seed {seed}: no write acknowledged"))
+            })
+            .collect();
+        eprintln!(
+            "{name}: first acknowledged write after the fault real {}; simulated {}",
+            secs(real_first),
+            simulated
+                .iter()
+                .map(|d| secs(*d))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let (lo, hi) = (
+            *simulated.iter().min().expect("seeds"),
+            *simulated.iter().max().expect("seeds"),
+        );
+        first_writes.extend(judge_figure(
+            "etcd",
+            &format!("{name} first acknowledged write"),
+            real_first,
+            &[lo, hi],
+            TOL.reelection,
+        ));
+    }
+    fail_on("first write after a leader loss", &first_writes);
+
     // The observed timelines against the simulator's: each client's write lane, from the
     // first phase to the last, real against every seed.
     let observed = observed_lanes(&real);

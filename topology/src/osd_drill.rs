@@ -11,6 +11,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::fault::Fault;
+
+/// The OSD daemon's process name, as faults name processes.
+pub const OSD_PROCESS: &str = "ceph-osd";
+
 /// What a phase does to its OSDs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -22,6 +27,27 @@ pub enum OsdFault {
     Terminate,
     /// SIGSTOP them; the repair sends SIGCONT.
     Pause,
+}
+
+impl OsdFault {
+    /// The fault on `host`'s OSD process.
+    pub fn fault(self, host: &str) -> Fault {
+        let (host, process) = (host.to_owned(), OSD_PROCESS.to_owned());
+        match self {
+            Self::Kill => Fault::ProcessStop { host, process },
+            Self::Terminate => Fault::ProcessTerminate { host, process },
+            Self::Pause => Fault::ProcessPause { host, process },
+        }
+    }
+
+    /// What undoes [`OsdFault::fault`]: start the process again, or resume it.
+    pub fn repair(self, host: &str) -> Fault {
+        let (host, process) = (host.to_owned(), OSD_PROCESS.to_owned());
+        match self {
+            Self::Kill | Self::Terminate => Fault::ProcessStart { host, process },
+            Self::Pause => Fault::ProcessResume { host, process },
+        }
+    }
 }
 
 /// One phase.

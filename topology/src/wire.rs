@@ -275,6 +275,19 @@ impl History {
         Self { operations }
     }
 
+    /// When the first call that may write, sent at or after `from`, was answered `Ok` (its
+    /// `return_time`): after a fault at `from`, the moment clients could write again. Calls
+    /// sent before `from` are left out, so an answer already on its way when the fault struck
+    /// does not count as a write through the new leader.
+    pub fn first_write_acked_after(&self, from: u64) -> Option<u64> {
+        self.operations
+            .iter()
+            .filter(|o| o.call_time >= from && o.may_write())
+            .filter(|o| matches!(o.outcome, Outcome::Ok(_)))
+            .filter_map(|o| o.return_time)
+            .min()
+    }
+
     /// Parse from JSON (an object with `operations`, or a bare array of operations).
     pub fn from_json(text: &str) -> Result<Self, HistoryError> {
         if let Ok(h) = serde_json::from_str::<History>(text) {
@@ -346,5 +359,52 @@ fn result_matches(op: &KvOp, result: &KvResult) -> bool {
                 })
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(op: KvOp, call_time: u64, return_time: Option<u64>, outcome: Outcome) -> Operation {
+        Operation {
+            client: 0,
+            op,
+            call_time,
+            return_time,
+            outcome,
+        }
+    }
+
+    fn put() -> KvOp {
+        KvOp::Put {
+            key: "k".into(),
+            value: "v".into(),
+        }
+    }
+
+    #[test]
+    fn first_write_after_a_fault_counts_only_answered_writes_sent_after_it() {
+        let ok = || Outcome::Ok(KvResult::Put { revision: 2 });
+        let history = History::new(vec![
+            // Sent before the fault, answered after it: the old leader's last answer.
+            call(put(), 90, Some(110), ok()),
+            // A read answered early and a failed write do not count.
+            call(
+                KvOp::Get { key: "k".into() },
+                100,
+                Some(120),
+                Outcome::Ok(KvResult::Get {
+                    revision: 2,
+                    kv: None,
+                }),
+            ),
+            call(put(), 100, Some(105), Outcome::Failed),
+            call(put(), 130, None, Outcome::Indeterminate),
+            call(put(), 140, Some(400), ok()),
+            call(put(), 200, Some(300), ok()),
+        ]);
+        assert_eq!(history.first_write_acked_after(100), Some(300));
+        assert_eq!(history.first_write_acked_after(500), None);
     }
 }

@@ -86,8 +86,36 @@ pub struct ApplyArgs {
     pub target: TargetArgs,
 }
 
+/// The cluster as the target runs it. A lab whose guests are emulated (TCG) runs etcd with
+/// stretched timers (`topology::model::EMULATED_ETCD_TIMER_FACTOR`): the emulated guests
+/// cannot keep etcd's default 100 ms heartbeat.
+fn as_target_runs_it(
+    args: &TargetArgs,
+    cluster: &topology::Cluster,
+) -> miette::Result<topology::Cluster> {
+    if args.target != Target::Lab {
+        return Ok(cluster.clone());
+    }
+    let emulated = LabState::load(&args.lab_state_dir)
+        .into_diagnostic()?
+        .is_some_and(|s| s.accel == "tcg");
+    if !emulated {
+        return Ok(cluster.clone());
+    }
+    let lab = cluster.for_emulated_lab();
+    eprintln!(
+        "the lab's guests are emulated (tcg): etcd runs with a {} ms heartbeat and a {} ms \
+         election timeout ({}x the topology's)",
+        lab.spec.etcd.heartbeat_interval_ms,
+        lab.spec.etcd.election_timeout_ms,
+        topology::model::EMULATED_ETCD_TIMER_FACTOR
+    );
+    Ok(lab)
+}
+
 /// The rendered cluster as a desired state.
 fn desired_state(args: &TargetArgs, cluster: &topology::Cluster) -> miette::Result<Desired> {
+    let cluster = &as_target_runs_it(args, cluster)?;
     let store = open_store(&args.state_dir)?;
     let rendered = provision::render::render(cluster, &store, time::OffsetDateTime::now_utc())
         .into_diagnostic()

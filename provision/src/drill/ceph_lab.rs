@@ -369,9 +369,9 @@ impl CephLab {
             )?;
             lab.osds.push(BedOsd { id, host, daemon });
         }
-        let (name, pgs) = (lab.pool.name.clone(), lab.pool.pg_num.to_string());
+        let (name, pgs) = (lab.pool.name.clone(), lab.pool.pg_num);
         lab.mon(&[
-            json!({"prefix": "osd pool create", "pool": name, "pg_num": pgs.parse::<u64>().unwrap_or(32), "pool_type": "replicated"}),
+            json!({"prefix": "osd pool create", "pool": name, "pg_num": pgs, "pool_type": "replicated"}),
             json!({"prefix": "osd pool set", "pool": name, "var": "size", "val": lab.pool.size.to_string()}),
             json!({"prefix": "osd pool set", "pool": name, "var": "min_size", "val": lab.pool.effective_min_size().to_string()}),
             json!({"prefix": "osd pool application enable", "pool": name, "app": "rbd"}),

@@ -7,9 +7,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use topology::osd_drill::{OsdFault, OsdPlan, OsdRecord, PhaseTimes, WriteSeen};
+use topology::fault::Fault;
+use topology::osd_drill::{OsdPlan, OsdRecord, PhaseTimes, WriteSeen};
 
-use super::ceph_lab::{CLIENT_HOST, CephLab, CephLabError};
+use super::ceph_lab::{BedOsd, CLIENT_HOST, CephLab, CephLabError};
 use super::ceph_probe::{
     PYTHON, WatcherLine, WriterLine, now, parse_lines, watcher_args, writer_args,
 };
@@ -44,6 +45,26 @@ fn spawn_probe(lab: &mut CephLab, args: Vec<String>) -> Result<DaemonId, CephLab
         env: Vec::new(),
     };
     Ok(lab.bed().spawn(CLIENT_HOST, spec)?)
+}
+
+/// Does `fault` (one of an OSD drill's process faults) to the OSD daemon `osd`. A SIGTERM does
+/// not wait for the exit: the drill times the stop from the signal, as the simulator does.
+fn act(lab: &mut CephLab, osd: DaemonId, fault: &Fault) -> Result<(), CephLabError> {
+    let bed = lab.bed();
+    match fault {
+        Fault::ProcessStop { .. } => bed.kill(osd)?,
+        Fault::ProcessTerminate { .. } => bed.sigterm(osd)?,
+        Fault::ProcessPause { .. } => bed.pause(osd)?,
+        Fault::ProcessStart { .. } => bed.restart(osd)?,
+        Fault::ProcessResume { .. } => bed.resume(osd)?,
+        other => {
+            return Err(CephLabError::Step {
+                step: format!("OSD drill fault {other}"),
+                detail: "not a process fault".to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Runs `plan` on `lab`, with the probes' stop files under `scratch`.
@@ -84,27 +105,20 @@ pub fn run_osd_plan(
     let n = lab.osds().len();
     let mut phases = Vec::new();
     for phase in &plan.phases {
-        let hit: Vec<(i32, DaemonId)> = lab
+        let hit: Vec<BedOsd> = lab
             .osds()
             .iter()
             .filter(|o| phase.hosts.contains(&o.host))
-            .map(|o| (o.id, o.daemon))
+            .cloned()
             .collect();
         let fault = now();
-        for (_, d) in &hit {
-            match phase.fault {
-                OsdFault::Kill => lab.bed().kill(*d)?,
-                OsdFault::Terminate => lab.bed().sigterm(*d)?,
-                OsdFault::Pause => lab.bed().pause(*d)?,
-            }
+        for o in &hit {
+            act(lab, o.daemon, &phase.fault.fault(&o.host))?;
         }
         std::thread::sleep(phase.hold);
         let repair = now();
-        for (_, d) in &hit {
-            match phase.fault {
-                OsdFault::Kill | OsdFault::Terminate => lab.bed().restart(*d)?,
-                OsdFault::Pause => lab.bed().resume(*d)?,
-            }
+        for o in &hit {
+            act(lab, o.daemon, &phase.fault.repair(&o.host))?;
         }
         if let Err(e) = lab.wait_clean(plan.recovery_timeout, Some(n)) {
             eprintln!("phase {}: {e}", phase.name);
@@ -112,7 +126,7 @@ pub fn run_osd_plan(
         std::thread::sleep(plan.calm);
         phases.push(PhaseTimes {
             name: phase.name.clone(),
-            osds: hit.iter().map(|(o, _)| *o).collect(),
+            osds: hit.iter().map(|o| o.id).collect(),
             fault: secs_since(t0, fault),
             repair: secs_since(t0, repair),
             end: secs_since(t0, now()),

@@ -16,7 +16,7 @@ pub use components::{
     MetalLbMode, NodeLifecycle, Pool, Vrrp, parse_kubernetes_release,
 };
 pub use host::{DeviceClass, Disk, Host, Resources, Role};
-pub use lab::{Accelerator, LabSettings};
+pub use lab::{Accelerator, EMULATED_ETCD_TIMER_FACTOR, LabSettings};
 pub use net::{Cidr, CidrError, IpRange, NetworkSpec};
 pub use workload::{
     AntiAffinity, Hpa, IntOrPercent, Pdb, Probe, ProbeAction, Probes, ReplicaPolicy,

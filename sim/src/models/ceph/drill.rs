@@ -10,9 +10,10 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use topology::Cluster;
-use topology::fault::Fault;
-use topology::osd_drill::{OsdFault, OsdPlan, OsdRecord, PhaseTimes, WriteSeen};
+use topology::osd_drill::{OsdPlan, OsdRecord, PhaseTimes, WriteSeen};
 
 use super::checks::CephActors;
 use super::client::CephClient;
@@ -26,6 +27,11 @@ const POLL: SimDuration = SimDuration::from_millis(250);
 /// Time the simulated cluster runs before the drill's clock starts (the real bed is healthy and
 /// settled when its drill starts).
 const WARM_UP: SimDuration = SimDuration::from_secs(30);
+
+/// Time from `start` to `t` in the record's unit (zero for times before `start`).
+fn since(start: SimTime, t: SimTime) -> Duration {
+    Duration::from_nanos(t.saturating_since(start).as_nanos())
+}
 
 /// A simulated run of a plan.
 #[allow(missing_debug_implementations)]
@@ -53,7 +59,7 @@ impl Reader {
             let Some(fact) = e.fact_record() else {
                 continue;
             };
-            let at = std::time::Duration::from_nanos(e.time.saturating_since(start).as_nanos());
+            let at = since(start, e.time);
             if let Some(m) = fact.get::<OsdMapCommitted>() {
                 self.up = m.up.clone();
                 if e.time >= start {
@@ -96,7 +102,6 @@ pub fn run_osd_drill(seed: u64, cluster: &Cluster, plan: &OsdPlan) -> Result<Sim
     let start = sim.now();
     let mut record = OsdRecord::default();
     let mut reader = Reader::default();
-    let since = |sim: &Simulation| std::time::Duration::from_nanos((sim.now() - start).as_nanos());
     let advance = |sim: &mut Simulation, d: SimDuration| {
         let to = sim.now() + d;
         sim.run_until(to, &mut NullSink);
@@ -110,26 +115,15 @@ pub fn run_osd_drill(seed: u64, cluster: &Cluster, plan: &OsdPlan) -> Result<Sim
             .filter(|o| phase.hosts.contains(&o.host))
             .map(|o| o.id)
             .collect();
-        let fault = since(&sim);
+        let fault = since(start, sim.now());
         for host in &phase.hosts {
-            let (process, host) = ("ceph-osd".to_owned(), host.clone());
-            let f = match phase.fault {
-                OsdFault::Kill => Fault::ProcessStop { host, process },
-                OsdFault::Terminate => Fault::ProcessTerminate { host, process },
-                OsdFault::Pause => Fault::ProcessPause { host, process },
-            };
-            sim.schedule_fault(sim.now(), f)
+            sim.schedule_fault(sim.now(), phase.fault.fault(host))
                 .map_err(|e| e.to_string())?;
         }
         advance(&mut sim, SimDuration::from(phase.hold));
-        let repair = since(&sim);
+        let repair = since(start, sim.now());
         for host in &phase.hosts {
-            let (process, host) = ("ceph-osd".to_owned(), host.clone());
-            let f = match phase.fault {
-                OsdFault::Kill | OsdFault::Terminate => Fault::ProcessStart { host, process },
-                OsdFault::Pause => Fault::ProcessResume { host, process },
-            };
-            sim.schedule_fault(sim.now(), f)
+            sim.schedule_fault(sim.now(), phase.fault.repair(host))
                 .map_err(|e| e.to_string())?;
         }
         let deadline = sim.now() + SimDuration::from(plan.recovery_timeout);
@@ -150,7 +144,7 @@ pub fn run_osd_drill(seed: u64, cluster: &Cluster, plan: &OsdPlan) -> Result<Sim
             osds,
             fault,
             repair,
-            end: since(&sim),
+            end: since(start, sim.now()),
         });
     }
     sim.finish(&mut NullSink);
@@ -167,14 +161,13 @@ fn writes_of(sim: &Simulation, actors: &CephActors, start: SimTime) -> Vec<Write
     let Some(client) = sim.model::<CephClient>(actors.client) else {
         return Vec::new();
     };
-    let at = |t: SimTime| std::time::Duration::from_nanos(t.saturating_since(start).as_nanos());
     client
         .writes
         .values()
         .filter(|w| w.issued >= start)
         .map(|w| WriteSeen {
-            issued: at(w.issued),
-            answered: w.acked.map(|(t, _)| at(t)),
+            issued: since(start, w.issued),
+            answered: w.acked.map(|(t, _)| since(start, t)),
             failed: false,
         })
         .collect()

@@ -530,7 +530,6 @@ impl CephOsdHost {
             }
             self.grant_next(ctx, o);
             self.repeer_all(ctx, o);
-            self.want_up_thru(ctx, o, 0, true);
             self.answer_held_queries(ctx, o);
         }
     }

@@ -408,14 +408,7 @@ impl CephIoAvailability {
             .iter()
             .skip(start)
             .take_while(|(t, _, _)| *t <= to)
-            .filter_map(|(_, _, states)| {
-                self.actors
-                    .layout
-                    .map_all(states)
-                    .into_iter()
-                    .find(|(p, _)| *p == pg)
-                    .map(|(_, m)| m.up)
-            })
+            .filter_map(|(_, _, states)| self.actors.layout.map_one(pg, states).map(|m| m.up))
             .collect()
     }
 

@@ -325,6 +325,15 @@ impl CephLayout {
             .collect()
     }
 
+    /// Maps one PG under `states` (what [`CephLayout::map_all`] gives for it, without mapping
+    /// the others).
+    pub fn map_one(&self, pg: PgId, states: &OsdStates) -> Option<PgMapping> {
+        let pool = &self.pool(pg.pool)?.pool;
+        let weights = states.weights();
+        let mut ws = Workspace::new();
+        Some(map_pg(&self.crush, &mut ws, pool, pg.ps, states, &weights))
+    }
+
     /// Bytes a PG holds at `version` (number of client writes applied).
     pub fn pg_bytes(&self, pg: PgId, version: u64) -> u64 {
         let base = self.pool(pg.pool).map_or(0, |p| p.base_bytes_per_pg);
@@ -470,6 +479,18 @@ mod tests {
             assert_eq!(hosts.len(), 3, "one replica per host");
         }
         assert_eq!(layout.pools[0].base_bytes_per_pg, 40 * GIB / 32);
+    }
+
+    #[test]
+    fn mapping_one_pg_agrees_with_mapping_all() {
+        let cluster = topology::default_cluster().expect("default topology");
+        let layout = CephLayout::from_cluster(&cluster, &CephSimConfig::default()).expect("layout");
+        let mut states = OsdStates::all_up_in(5);
+        states.osds[1].up = false;
+        states.osds[3].weight = 0;
+        for (pg, m) in layout.map_all(&states) {
+            assert_eq!(layout.map_one(pg, &states), Some(m), "{pg}");
+        }
     }
 
     #[test]

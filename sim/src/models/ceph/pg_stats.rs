@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use super::layout::{CephLayout, PgId};
 use super::osdmap::OsdMap;
+use super::pool::{OsdStates, PgMapping};
 use crate::engine::Message;
 
 /// Seconds between an OSD's PG stats reports (`osd_mon_report_interval`, Ceph default 5 s).
@@ -35,6 +36,9 @@ impl Message for PgStatsReport {
 pub struct PgStatsTable {
     by_osd: BTreeMap<i32, (u64, BTreeMap<PgId, String>)>,
     last: String,
+    /// The PG mapping under the OSD states it was computed for: most maps (up_thru, pool
+    /// changes) leave the states alone, so the leader maps the PGs again only when they move.
+    mapped: Option<(OsdStates, Vec<(PgId, PgMapping)>)>,
 }
 
 impl PgStatsTable {
@@ -47,14 +51,18 @@ impl PgStatsTable {
     /// Counts under `map`: `active+clean=30 active+undersized+degraded=2`, or `None` when
     /// unchanged since the last call.
     pub fn changed_summary(&mut self, layout: &CephLayout, map: &OsdMap) -> Option<String> {
+        if self.mapped.as_ref().is_none_or(|(s, _)| *s != map.states) {
+            self.mapped = Some((map.states.clone(), layout.map_all(&map.states)));
+        }
+        let mapping = self.mapped.as_ref().map_or(&[][..], |(_, m)| m.as_slice());
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for (pg, m) in layout.map_all(&map.states) {
+        for (pg, m) in mapping {
             let state = m
                 .up_primary
                 .and_then(|p| {
                     let (nonce, states) = self.by_osd.get(&p)?;
                     (map.up_nonce.get(p as usize) == Some(nonce))
-                        .then(|| states.get(&pg).cloned())
+                        .then(|| states.get(pg).cloned())
                         .flatten()
                 })
                 .unwrap_or_else(|| "stale".to_owned());

@@ -338,7 +338,9 @@ impl CephOsdHost {
         // Up-set members with a complete but stale copy (their log a prefix of the
         // authoritative one) are log-recoverable: peering hands them the missing log entries and
         // they join the acting set, as Ceph's activate does; their missing objects move later in
-        // a timed recovery transfer (a stale primary has them at once).
+        // a timed recovery transfer. A stale primary is no exception: it serves from the log at
+        // once but pulls its missing objects from a replica (`PrimaryLogPG::recover_primary`)
+        // under the same reservations and recovery sleep, so its PG is not clean until then.
         let mut syncs: Vec<(i32, u64)> = Vec::new();
         if let Some(a) = &auth {
             for o in &p.up {
@@ -373,13 +375,12 @@ impl CephOsdHost {
                 .filter(|o| !current.contains(o))
                 .collect()
         };
-        // A log-recovered replica serves writes at once but still misses the objects written
-        // while it was away: Ceph recovers them PG by PG under the reservations, so it is a
-        // recovery target too and the PG stays `recovery_wait` (not clean) until then.
+        // A log-recovered member (replica or this primary) serves writes at once but still
+        // misses the objects written while it was away: Ceph recovers them PG by PG under the
+        // reservations, so it is a recovery target too and the PG stays `recovery_wait` (not
+        // clean) until then.
         for (o, missing) in &syncs {
-            if *o != osd {
-                *p.recovering.entry(*o).or_insert(0) += missing;
-            }
+            *p.recovering.entry(*o).or_insert(0) += missing;
         }
         let pending: Vec<i32> = p
             .recovering

@@ -143,6 +143,21 @@ pub struct OsdRecord {
     pub writes: Vec<WriteSeen>,
     /// The phases as they ran.
     pub phases: Vec<PhaseTimes>,
+    /// How much data recovery moved, as each side can tell it (printed, not judged): real Ceph
+    /// gives the object copies its manager counts degraded, whenever that count changes; the
+    /// simulator gives each finished recovery transfer's objects. Together they show whether a
+    /// difference in the time back to clean is in the amount to recover or in its pace.
+    pub recovery: Vec<(Duration, RecoverySeen)>,
+}
+
+/// One reading of [`OsdRecord::recovery`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecoverySeen {
+    /// Object copies degraded now (real Ceph's `degraded_objects`).
+    Degraded(u64),
+    /// A recovery transfer finished, moving this many objects (the simulator).
+    Moved(u64),
 }
 
 /// The figures a phase is judged on.
@@ -168,6 +183,16 @@ pub struct OsdPhaseFigures {
 }
 
 impl OsdRecord {
+    /// The [`OsdRecord::recovery`] readings from `phase`'s repair to its end, times from the
+    /// repair.
+    pub fn recovery_in(&self, phase: &PhaseTimes) -> Vec<(Duration, RecoverySeen)> {
+        self.recovery
+            .iter()
+            .filter(|(t, _)| *t >= phase.repair && *t <= phase.end)
+            .map(|(t, r)| (t.saturating_sub(phase.repair), *r))
+            .collect()
+    }
+
     /// The figures of every phase.
     pub fn figures(&self) -> Vec<OsdPhaseFigures> {
         self.phases.iter().map(|p| self.phase_figures(p)).collect()
@@ -265,6 +290,11 @@ mod tests {
                     failed: false,
                 },
             ],
+            recovery: vec![
+                (s(30.0), RecoverySeen::Degraded(12)),
+                (s(31.0), RecoverySeen::Degraded(0)),
+                (s(32.0), RecoverySeen::Moved(7)),
+            ],
             phases: vec![PhaseTimes {
                 name: "kill-one".into(),
                 osds: vec![0],
@@ -284,6 +314,14 @@ mod tests {
             "the unanswered write waits to the phase's end"
         );
         assert_eq!((f.writes, f.failed, f.unanswered), (3, 1, 1));
+        assert_eq!(
+            record.recovery_in(&record.phases[0]),
+            vec![
+                (s(0.0), RecoverySeen::Degraded(12)),
+                (s(1.0), RecoverySeen::Degraded(0)),
+                (s(2.0), RecoverySeen::Moved(7)),
+            ]
+        );
     }
 
     #[test]

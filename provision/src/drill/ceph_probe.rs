@@ -67,8 +67,9 @@ os._exit(0)
 /// Polls the monitors every `argv[2]` seconds (configuration `argv[1]`) until file `argv[3]`
 /// exists. Prints `{"t", "epoch", "stamp", "up", "in"}` for every new OSDMap epoch, where
 /// `stamp` is the map's own `modified` time (set by the leader when it proposed the epoch)
-/// moved onto the monotonic clock, and `{"t", "pgs": {state: count}}` whenever the PG state
-/// counts change. The PG states come from the manager (`pg stat`), which hears from each OSD
+/// moved onto the monotonic clock, and `{"t", "pgs": {state: count}, "degraded"}` whenever the PG state
+/// counts or the degraded object copies (`degraded_objects`, 0 when the manager leaves it out)
+/// change. The PG states come from the manager (`pg stat`), which hears from each OSD
 /// every `mgr_stats_period` (the bed sets 1 s), so they lag the PGs by up to that much.
 const WATCHER: &str = r#"import datetime, json, os, sys, time
 import rados
@@ -81,6 +82,15 @@ def emit(obj):
 def stamp(text):
     wall = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
     return wall - (time.time() - time.monotonic())
+def find(obj, key):
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key]
+        for v in obj.values():
+            got = find(v, key)
+            if got is not None:
+                return got
+    return None
 last_epoch, last_pgs = None, None
 while not os.path.exists(stop):
     t = time.monotonic()
@@ -96,9 +106,10 @@ while not os.path.exists(stop):
     if ret == 0:
         s = json.loads(out)
         pgs = {x["name"]: x["num"] for x in s["pg_summary"]["num_pg_by_state"]}
-        if pgs != last_pgs:
-            last_pgs = pgs
-            emit({"t": t, "pgs": pgs})
+        degraded = find(s, "degraded_objects") or 0
+        if (pgs, degraded) != last_pgs:
+            last_pgs = (pgs, degraded)
+            emit({"t": t, "pgs": pgs, "degraded": degraded})
     time.sleep(max(0.0, t + every - time.monotonic()))
 os._exit(0)
 "#;
@@ -196,6 +207,9 @@ pub enum WatcherLine {
         t: f64,
         /// PGs per state name (`active+clean`, ...).
         pgs: std::collections::BTreeMap<String, u32>,
+        /// Object copies the cluster counts degraded (missing from a replica it should be on).
+        #[serde(default)]
+        degraded: u64,
     },
 }
 
@@ -237,10 +251,14 @@ mod tests {
         );
         let m: Vec<WatcherLine> = parse_lines(
             "{\"t\": 2.0, \"epoch\": 7, \"stamp\": 1.9, \"up\": [0, 2], \"in\": [0, 1, 2]}\n\
-             {\"t\": 2.1, \"pgs\": {\"active+clean\": 33}}\n",
+             {\"t\": 2.1, \"pgs\": {\"active+clean\": 33}}\n\
+             {\"t\": 3.1, \"pgs\": {\"active+recovering\": 33}, \"degraded\": 41}\n",
         );
         assert!(matches!(&m[0], WatcherLine::Map { epoch: 7, up, .. } if up == &vec![0, 2]));
-        assert!(matches!(&m[1], WatcherLine::Pgs { pgs, .. } if pgs["active+clean"] == 33));
+        assert!(
+            matches!(&m[1], WatcherLine::Pgs { pgs, degraded: 0, .. } if pgs["active+clean"] == 33)
+        );
+        assert!(matches!(&m[2], WatcherLine::Pgs { degraded: 41, .. }));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use topology::fault::Fault;
-use topology::osd_drill::{OsdPlan, OsdRecord, PhaseTimes, WriteSeen};
+use topology::osd_drill::{OsdPlan, OsdRecord, PhaseTimes, RecoverySeen, WriteSeen};
 
 use super::ceph_lab::{BedOsd, CLIENT_HOST, CephLab, CephLabError};
 use super::ceph_probe::{
@@ -185,9 +185,12 @@ fn record_of(t0: f64, writer: &str, watcher: &str, phases: Vec<PhaseTimes>) -> O
     for line in parse_lines::<WatcherLine>(watcher) {
         match line {
             WatcherLine::Map { stamp, up, .. } => record.maps.push((secs_since(t0, stamp), up)),
-            WatcherLine::Pgs { t, pgs } => {
+            WatcherLine::Pgs { t, pgs, degraded } => {
                 let clean = pgs.keys().all(|k| k == "active+clean") && !pgs.is_empty();
                 record.clean.push((secs_since(t0, t), clean));
+                record
+                    .recovery
+                    .push((secs_since(t0, t), RecoverySeen::Degraded(degraded)));
             }
         }
     }

@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use topology::Cluster;
-use topology::osd_drill::{OsdPlan, OsdRecord, PhaseTimes, WriteSeen};
+use topology::osd_drill::{OsdPlan, OsdRecord, PhaseTimes, RecoverySeen, WriteSeen};
 
 use super::checks::CephActors;
 use super::client::CephClient;
-use super::facts::{OsdMapCommitted, PgStateFact};
+use super::facts::{OsdMapCommitted, PgStateFact, Recovered};
 use super::layout::CephSimConfig;
 use super::setup::add_ceph;
 use crate::engine::{LogEntry, NullSink, SimConfig, SimDuration, SimTime, Simulation};
@@ -48,6 +48,8 @@ pub struct SimOsdDrill {
 #[derive(Default)]
 struct Reader {
     seen: usize,
+    /// Bytes per client object (turns a transfer's bytes into objects).
+    object_bytes: u64,
     pg_states: BTreeMap<super::layout::PgId, String>,
     up: Vec<i32>,
 }
@@ -64,6 +66,11 @@ impl Reader {
                 self.up = m.up.clone();
                 if e.time >= start {
                     record.maps.push((at, m.up.clone()));
+                }
+            } else if let Some(r) = fact.get::<Recovered>() {
+                if e.time >= start {
+                    let objects = r.bytes.div_ceil(self.object_bytes.max(1));
+                    record.recovery.push((at, RecoverySeen::Moved(objects)));
                 }
             } else if let Some(p) = fact.get::<PgStateFact>() {
                 self.pg_states.insert(p.pg, p.state.clone());
@@ -101,7 +108,10 @@ pub fn run_osd_drill(seed: u64, cluster: &Cluster, plan: &OsdPlan) -> Result<Sim
     sim.run_until(SimTime::ZERO + WARM_UP, &mut NullSink);
     let start = sim.now();
     let mut record = OsdRecord::default();
-    let mut reader = Reader::default();
+    let mut reader = Reader {
+        object_bytes: plan.object_bytes,
+        ..Reader::default()
+    };
     let advance = |sim: &mut Simulation, d: SimDuration| {
         let to = sim.now() + d;
         sim.run_until(to, &mut NullSink);

@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::facts::{PgStateFact, Recovered};
+use super::facts::PgStateFact;
 use super::layout::PgId;
 use super::msg::{
     ClientWrite, PgCopy, PgInfo, PgQuery, PgRemove, Push, RepOp, RepOpAck, ReserveCancel,
@@ -460,9 +460,7 @@ impl CephOsdHost {
         for o in strays {
             self.send_osd(ctx, o, PgRemove { pg, to: o });
         }
-        let now = ctx.now();
-        let object_bytes = self.layout.config.object_bytes;
-        for (o, missing) in syncs {
+        for (o, _) in syncs {
             if o != osd {
                 // The replica gets the log now; its missing objects move in a timed recovery
                 // transfer (it is a target), which records them.
@@ -483,21 +481,12 @@ impl CephOsdHost {
                 );
                 continue;
             }
-            // A stale primary pulls what it misses before it serves them; the model has it at
-            // once.
+            // A stale primary takes the authoritative log now (peering merges it); the objects
+            // it misses it pulls in a timed recovery transfer to itself (it is a target too),
+            // which records them.
             if let Some(s) = self.stores.get_mut(&osd) {
                 s.insert(pg, sync_copy.clone());
             }
-            let bytes = missing.saturating_mul(object_bytes);
-            self.recovered_bytes = self.recovered_bytes.saturating_add(bytes);
-            self.transfers.push((now, pg, o, bytes, "recovery"));
-            ctx.fact(Recovered {
-                pg,
-                how: "recovery",
-                osd: o,
-                bytes,
-                host_total: self.recovered_bytes,
-            });
         }
         if active {
             self.drain_queue(ctx, osd, pg);

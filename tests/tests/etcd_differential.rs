@@ -210,6 +210,17 @@ fn judge_handover(real: &[LeaderKill], config: EtcdSimConfig) {
     fail_on("hand-over", &off);
 }
 
+/// The schedule's phases that take the leader away (a re-election follows each).
+const LEADER_LOSS_PHASES: [&str; 2] = ["kill-leader", "cut-leader"];
+
+/// Where phase `name` is in the real run (and, as both walk one plan, in every simulated one).
+fn phase_index(run: &FaultRun, name: &str) -> usize {
+    run.phases
+        .iter()
+        .position(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no phase {name}"))
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
 }
@@ -533,12 +544,8 @@ fn real_etcd_and_the_simulator_agree_on_the_fault_schedule() {
         );
     }
     let mut sim_times = Vec::new();
-    for name in ["kill-leader", "cut-leader"] {
-        let i = real
-            .phases
-            .iter()
-            .position(|p| p.name == name)
-            .expect("phase");
+    for name in LEADER_LOSS_PHASES {
+        let i = phase_index(&real, name);
         real_times.push(Duration::from_nanos(
             real.phases[i]
                 .reelection_ns
@@ -595,12 +602,8 @@ fn real_etcd_and_the_simulator_agree_on_the_fault_schedule() {
     // endpoint on a refused connection or a lost leader). Judged with the re-election
     // tolerance: the figure is a re-election plus a few round trips.
     let mut first_writes = Vec::new();
-    for name in ["kill-leader", "cut-leader"] {
-        let i = real
-            .phases
-            .iter()
-            .position(|p| p.name == name)
-            .expect("phase");
+    for name in LEADER_LOSS_PHASES {
+        let i = phase_index(&real, name);
         let real_fault = real.phases[i]
             .fault_window_ns
             .unwrap_or_else(|| panic!("{name}: no real fault window"))

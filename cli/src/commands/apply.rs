@@ -113,9 +113,8 @@ fn as_target_runs_it(
     Ok(lab)
 }
 
-/// The rendered cluster as a desired state.
+/// The rendered cluster (as the target runs it, [`as_target_runs_it`]) as a desired state.
 fn desired_state(args: &TargetArgs, cluster: &topology::Cluster) -> miette::Result<Desired> {
-    let cluster = &as_target_runs_it(args, cluster)?;
     let store = open_store(&args.state_dir)?;
     let rendered = provision::render::render(cluster, &store, time::OffsetDateTime::now_utc())
         .into_diagnostic()
@@ -274,6 +273,8 @@ fn print_plan(plan: &Plan, args: &PlanArgs, simulated: &[String]) -> miette::Res
 
 /// `spofless plan`.
 pub fn run_plan(args: &PlanArgs, cluster: &topology::Cluster) -> miette::Result<ExitCode> {
+    // What plan shows and what its rolling restarts are simulated with: one cluster.
+    let cluster = &as_target_runs_it(&args.target, cluster)?;
     let desired = desired_state(&args.target, cluster)?;
     let facts: Vec<Result<HostFacts, String>> = if args.assume_fresh {
         desired
@@ -393,6 +394,7 @@ pub fn run_apply(args: &ApplyArgs, cluster: &topology::Cluster) -> miette::Resul
     if t.target == Target::Hosts {
         return Err(hosts_unsupported());
     }
+    let cluster = &as_target_runs_it(t, cluster)?;
     let desired = desired_state(t, cluster)?;
     let guests = lab_guests(t, cluster)?;
     let journal_path = apply::journal_path(&t.state_dir, t.target.name());

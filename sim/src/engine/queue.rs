@@ -98,7 +98,9 @@ impl<T> EventQueue<T> {
     /// Removes and returns the earliest item.
     pub fn pop(&mut self) -> Option<(SimTime, T)> {
         let key = self.heap.pop()?;
-        let item = self.slots[key.slot as usize].take()?;
+        let item = self.slots[key.slot as usize]
+            .take()
+            .expect("every key in the heap names a filled slot");
         self.free.push(key.slot);
         Some((key.time, item))
     }

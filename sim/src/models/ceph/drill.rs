@@ -68,7 +68,8 @@ impl Reader {
                     record.maps.push((at, m.up.clone()));
                 }
             } else if let Some(r) = fact.get::<Recovered>() {
-                if e.time >= start {
+                // Backfills move whole PGs (their base data too): not objects written meanwhile.
+                if e.time >= start && r.how == "recovery" {
                     let objects = r.bytes.div_ceil(self.object_bytes.max(1));
                     record.recovery.push((at, RecoverySeen::Moved(objects)));
                 }

@@ -79,9 +79,10 @@ pub(super) struct PrimaryPg {
     /// Replicas sent the authoritative log at activation (log-based recovery), with the
     /// version it reached, and whether they confirmed it.
     pub(super) synced: BTreeMap<i32, (u64, bool)>,
-    /// Replicas that have the log but still miss objects written while they were away, with
-    /// how many: recovery targets until a transfer moves them (kept across peering rounds,
-    /// as Ceph keeps a replica's missing set in its `peer_missing`).
+    /// Members (replicas, or this primary itself) that have the log but still miss objects
+    /// written while they were away, with how many: recovery targets until a transfer moves
+    /// them (kept across peering rounds, as Ceph keeps a replica's missing set in its
+    /// `peer_missing` and the primary's in its own missing set).
     pub(super) recovering: BTreeMap<i32, u64>,
     queue: VecDeque<Queued>,
     pub(super) transfer: Option<(i32, u64, &'static str)>,
@@ -340,7 +341,9 @@ impl CephOsdHost {
         // they join the acting set, as Ceph's activate does; their missing objects move later in
         // a timed recovery transfer. A stale primary is no exception: it serves from the log at
         // once but pulls its missing objects from a replica (`PrimaryLogPG::recover_primary`)
-        // under the same reservations and recovery sleep, so its PG is not clean until then.
+        // at the same recovery sleep, so its PG is not clean until then. The model reserves
+        // that pull as a transfer to the primary (a local slot and its own remote slot); Ceph
+        // takes the local slot and remote slots on the replicas.
         let mut syncs: Vec<(i32, u64)> = Vec::new();
         if let Some(a) = &auth {
             for o in &p.up {

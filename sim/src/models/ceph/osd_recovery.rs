@@ -150,7 +150,15 @@ impl CephOsdHost {
         run.remote_slots
             .retain(|(pg, primary, _)| !(*pg == p.pg && *primary == p.primary));
         if let Some(s) = self.stores.get_mut(&p.to) {
-            s.insert(p.pg, p.copy.clone());
+            // A push to the primary itself can arrive after writes it applied since the copy
+            // was taken (same host, same instant): a copy that already extends the pushed one
+            // stays.
+            let newer = s.get(&p.pg).is_some_and(|c| {
+                c.complete && c.version() > p.copy.version() && p.copy.is_prefix_of(c)
+            });
+            if !newer {
+                s.insert(p.pg, p.copy.clone());
+            }
         }
         self.send_osd(
             ctx,

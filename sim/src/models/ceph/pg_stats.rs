@@ -36,8 +36,8 @@ impl Message for PgStatsReport {
 pub struct PgStatsTable {
     by_osd: BTreeMap<i32, (u64, BTreeMap<PgId, String>)>,
     last: String,
-    /// The PG mapping under the OSD states it was computed for: most maps (up_thru, pool
-    /// changes) leave the states alone, so the leader maps the PGs again only when they move.
+    /// The PG mapping under the OSD states it was computed for: most maps (up_thru changes)
+    /// leave the states alone, so the leader maps the PGs again only when they move.
     mapped: Option<(OsdStates, Vec<(PgId, PgMapping)>)>,
 }
 

@@ -315,23 +315,26 @@ impl CephLayout {
         let weights = states.weights();
         let mut ws = Workspace::new();
         self.pgs()
-            .filter_map(|pg| {
-                let pool = &self.pool(pg.pool)?.pool;
-                Some((
-                    pg,
-                    map_pg(&self.crush, &mut ws, pool, pg.ps, states, &weights),
-                ))
-            })
+            .filter_map(|pg| Some((pg, self.map_with(pg, states, &weights, &mut ws)?)))
             .collect()
     }
 
     /// Maps one PG under `states` (what [`CephLayout::map_all`] gives for it, without mapping
     /// the others).
     pub fn map_one(&self, pg: PgId, states: &OsdStates) -> Option<PgMapping> {
+        self.map_with(pg, states, &states.weights(), &mut Workspace::new())
+    }
+
+    /// Maps `pg` with `states`' CRUSH weights and a workspace the caller may reuse.
+    fn map_with(
+        &self,
+        pg: PgId,
+        states: &OsdStates,
+        weights: &[u32],
+        ws: &mut Workspace,
+    ) -> Option<PgMapping> {
         let pool = &self.pool(pg.pool)?.pool;
-        let weights = states.weights();
-        let mut ws = Workspace::new();
-        Some(map_pg(&self.crush, &mut ws, pool, pg.ps, states, &weights))
+        Some(map_pg(&self.crush, ws, pool, pg.ps, states, weights))
     }
 
     /// Bytes a PG holds at `version` (number of client writes applied).

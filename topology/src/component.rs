@@ -56,6 +56,14 @@ pub enum Component {
         /// Name.
         name: String,
     },
+    /// A workload's Service as the nodes route it: its endpoints as kube-proxy programmed
+    /// them, answering or not (`service/<namespace>/<name>`).
+    Service {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
 }
 
 /// Names of the components without a parameter, with their variant.
@@ -89,11 +97,13 @@ impl Component {
             "etcd-writes" => Component::EtcdWrites(nonempty(rest)?),
             "pool" => Component::Pool(nonempty(rest)?),
             "osd" => Component::Osd(rest.parse().ok()?),
-            "workload" => {
+            "workload" | "service" => {
                 let (namespace, name) = rest.split_once('/')?;
-                Component::Workload {
-                    namespace: nonempty(namespace)?,
-                    name: nonempty(name)?,
+                let (namespace, name) = (nonempty(namespace)?, nonempty(name)?);
+                if kind == "workload" {
+                    Component::Workload { namespace, name }
+                } else {
+                    Component::Service { namespace, name }
                 }
             }
             _ => return None,
@@ -122,6 +132,10 @@ impl Component {
                 .strip_prefix("workload/")
                 .and_then(|r| r.split_once('/'))
                 .is_some_and(|(n, x)| n == namespace && x == w),
+            Component::Service { namespace, name: w } => name
+                .strip_prefix("service/")
+                .and_then(|r| r.split_once('/'))
+                .is_some_and(|(n, x)| n == namespace && x == w),
             fixed => fixed.fixed_name() == Some(name),
         }
     }
@@ -140,6 +154,7 @@ impl Component {
             Component::CephMgr => "mgr".to_owned(),
             Component::Pool(p) => p.clone(),
             Component::Workload { name, .. } => name.clone(),
+            Component::Service { name, .. } => format!("svc/{name}"),
             other => other.to_string(),
         }
     }
@@ -156,6 +171,7 @@ impl fmt::Display for Component {
             Component::Pool(p) => write!(f, "pool/{p}"),
             Component::Osd(o) => write!(f, "osd/{o}"),
             Component::Workload { namespace, name } => write!(f, "workload/{namespace}/{name}"),
+            Component::Service { namespace, name } => write!(f, "service/{namespace}/{name}"),
             fixed => f.write_str(fixed.fixed_name().unwrap_or("?")),
         }
     }
@@ -200,6 +216,10 @@ mod tests {
             Component::Pool("replicapool".into()),
             Component::Osd(12),
             Component::Workload {
+                namespace: "default".into(),
+                name: "web".into(),
+            },
+            Component::Service {
                 namespace: "default".into(),
                 name: "web".into(),
             },

@@ -26,5 +26,6 @@ mod linearizability;
 mod linearizability_prop;
 mod node_lifecycle;
 mod rados_session;
+mod services;
 mod vip_model;
 mod workloads;

@@ -23,6 +23,8 @@ pub enum Kind {
     Workload,
     /// `policy/v1` PodDisruptionBudget.
     Pdb,
+    /// `discovery.k8s.io/v1` EndpointSlice.
+    EndpointSlice,
 }
 
 impl Kind {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::Pod => "pods",
             Kind::Workload => "workloads",
             Kind::Pdb => "poddisruptionbudgets",
+            Kind::EndpointSlice => "endpointslices",
         }
     }
 }

@@ -235,6 +235,27 @@ impl Fact for PodGone {
     }
 }
 
+/// `node`'s kube-proxy rewrote `service`'s rules: they now send to `endpoints` (pods,
+/// `namespace/name`; none: the Service rejects on that node).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProxyRules {
+    /// The node.
+    pub node: String,
+    /// The Service, `namespace/name`.
+    pub service: String,
+    /// The pods its rules send to.
+    pub endpoints: Vec<String>,
+}
+
+impl Fact for ProxyRules {
+    fn kind(&self) -> &'static str {
+        "kube/proxy-rules"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}
+
 /// `kubectl drain` cordoned `node` (or uncordon lifted it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NodeCordoned {

@@ -5,7 +5,8 @@
 //! lifecycle controller ([`node_lifecycle`], [`zones`]) and taint-based eviction
 //! ([`taint_eviction`]) over Node and Pod objects ([`objects`]); the workload controllers
 //! ([`workloads`], with the node controllers in [`controller_manager`]), the scheduler
-//! ([`scheduling`]) and the kubelet's pods ([`kubelet_pods`]), all reading the API through
+//! ([`scheduling`]) and the kubelet's pods ([`kubelet_pods`]); Services: the EndpointSlice
+//! controller ([`endpointslice`]) and every node's kube-proxy ([`kube_proxy`]); all reading the API through
 //! informers ([`informer`]) and writing through [`writes`]; the operator applying the
 //! workloads ([`apply`]).
 
@@ -18,10 +19,12 @@ pub mod controller_manager;
 pub mod disruption;
 pub mod drain;
 pub mod elector;
+pub mod endpointslice;
 pub mod etcd_check;
 pub mod eviction;
 pub mod facts;
 pub mod informer;
+pub mod kube_proxy;
 pub mod kubelet;
 pub mod kubelet_pods;
 pub mod node_lifecycle;

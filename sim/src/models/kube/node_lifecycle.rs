@@ -308,7 +308,7 @@ impl NodeMonitor {
             match kind {
                 Kind::Node => self.nodes.retain(|n, _| listed.contains(n.as_str())),
                 Kind::Pod => self.pods.retain(|n, _| listed.contains(n.as_str())),
-                Kind::Lease | Kind::Workload | Kind::Pdb => {}
+                Kind::Lease | Kind::Workload | Kind::Pdb | Kind::EndpointSlice => {}
             }
         }
         for (name, stored) in resp.result.iter().flatten() {
@@ -328,7 +328,7 @@ impl NodeMonitor {
                         merge(&mut self.pods, name, pod);
                     }
                 }
-                Kind::Workload | Kind::Pdb => {}
+                Kind::Workload | Kind::Pdb | Kind::EndpointSlice => {}
             }
         }
         if pass.waiting.is_empty() {

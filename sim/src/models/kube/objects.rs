@@ -427,6 +427,77 @@ impl ApiObject for WorkloadRecord {
     }
 }
 
+/// One endpoint of an EndpointSlice: a pod with an address (bound to a node) and its
+/// conditions as the EndpointSlice controller sets them (`podToEndpoint`): `serving` is the
+/// pod's Ready condition, `ready` is serving and not terminating, `terminating` is a set
+/// `deletionTimestamp`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EndpointRecord {
+    /// The pod, `namespace/name`.
+    pub pod: String,
+    /// `nodeName`.
+    pub node: String,
+    /// `conditions.ready`.
+    pub ready: bool,
+    /// `conditions.serving`.
+    pub serving: bool,
+    /// `conditions.terminating`.
+    pub terminating: bool,
+}
+
+/// The EndpointSlice of one workload's Service (a few replicas: one slice holds them all,
+/// upstream's `maxEndpointsPerSlice` being 100), in pod order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointSliceRecord {
+    /// The endpoints.
+    pub endpoints: Vec<EndpointRecord>,
+}
+
+impl ApiObject for EndpointSliceRecord {
+    const KIND: Kind = Kind::EndpointSlice;
+
+    fn encode(&self) -> String {
+        let flag = |b: bool, c: char| if b { c } else { '-' };
+        self.endpoints
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}@{}:{}{}{}",
+                    e.pod,
+                    e.node,
+                    flag(e.ready, 'r'),
+                    flag(e.serving, 's'),
+                    flag(e.terminating, 't')
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let endpoints = text
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let (pod, rest) = w.split_once('@')?;
+                let (node, flags) = rest.rsplit_once(':')?;
+                let flags = flags.as_bytes();
+                if flags.len() != 3 {
+                    return None;
+                }
+                Some(EndpointRecord {
+                    pod: pod.to_owned(),
+                    node: node.to_owned(),
+                    ready: flags[0] == b'r',
+                    serving: flags[1] == b's',
+                    terminating: flags[2] == b't',
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(EndpointSliceRecord { endpoints })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,6 +556,27 @@ mod tests {
             disruptions_allowed: 2,
         });
         assert_eq!(PdbRecord::decode(&pdb.encode()), Some(pdb));
+        let slice = EndpointSliceRecord {
+            endpoints: vec![
+                EndpointRecord {
+                    pod: "default/web-abcde".into(),
+                    node: "cloudserver3".into(),
+                    ready: true,
+                    serving: true,
+                    terminating: false,
+                },
+                EndpointRecord {
+                    pod: "default/web-fghij".into(),
+                    node: "blackboar".into(),
+                    ready: false,
+                    serving: true,
+                    terminating: true,
+                },
+            ],
+        };
+        assert_eq!(EndpointSliceRecord::decode(&slice.encode()), Some(slice));
+        let empty = EndpointSliceRecord::default();
+        assert_eq!(EndpointSliceRecord::decode(&empty.encode()), Some(empty));
         let mut cordoned = NodeRecord::registered();
         cordoned.unschedulable = true;
         cordoned.out_of_service = true;

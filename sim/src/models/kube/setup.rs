@@ -4,7 +4,7 @@
 //! apiserver (the scheduler's leader schedules; the controller manager's runs the node
 //! lifecycle and workload controllers, which create the workloads' pods as the run starts);
 //! a kubelet on every host renewing its node Lease, posting its Node and running its pods
-//! through the VIP; on a host of its own (outside the topology, so no fault of the cluster
+//! through the VIP, and a kube-proxy programming the Services' endpoints from the VIP; on a host of its own (outside the topology, so no fault of the cluster
 //! touches it) an outside probe asking for `/readyz` through the VIP; and the leader and
 //! unhealthy-zone invariants.
 
@@ -17,6 +17,7 @@ use super::checks::{BudgetsHold, NoTaintInUnhealthyZone, SingleLeaderPerLease};
 use super::controller_manager::ControllerManager;
 use super::drain::Drainer;
 use super::elector::{ElectorConfig, LeaderCandidate, LeaderWork};
+use super::kube_proxy::{KUBE_PROXY_MODEL, KubeProxy};
 use super::kubelet::{Kubelet, KubeletConfig};
 use super::kubelet_pods::ready_delays;
 use super::node_lifecycle::{MonitorConfig, NodeMonitor};
@@ -124,6 +125,8 @@ pub fn add_control_plane_with(
             .ok_or_else(|| VipError::MissingHost(host.name.clone()))?;
         let k = sim.add_actor(h, KUBELET_MODEL, Box::new(Kubelet::new(kubelet.clone())))?;
         actors.kubelets.push((host.name.clone(), k));
+        let proxy = KubeProxy::new(kubelet.vip.clone());
+        sim.add_actor(h, KUBE_PROXY_MODEL, Box::new(proxy))?;
     }
     let outside = sim.add_host(OUTSIDE_HOST)?;
     let nodes = cluster.spec.hosts.iter().map(|h| h.name.clone()).collect();

@@ -31,6 +31,7 @@ use topology::{Cluster, WorkloadKind};
 
 use super::api::{ApiError, ApiOp, Stored, split_name};
 use super::disruption::{DisruptionController, Outcome};
+use super::endpointslice::EndpointSliceController;
 use super::facts::PodCreated;
 use super::informer::{ApiPath, Informer};
 use super::objects::{PodRecord, WorkloadRecord};
@@ -111,6 +112,8 @@ pub struct WorkloadControllers {
     creations: Writes<(String, String)>,
     /// The disruption controller, sharing the Pod and workload informers.
     disruption: DisruptionController,
+    /// The EndpointSlice controller, sharing them too.
+    endpoints: EndpointSliceController,
     /// Pods created and not yet seen by the informer: when, and their owner (the
     /// "expectations").
     expected: BTreeMap<String, (SimTime, String)>,
@@ -128,6 +131,7 @@ impl WorkloadControllers {
             pods: Informer::new::<PodRecord>("", ApiPath::Local),
             creations: Writes::new(ApiPath::Local, WRITES_PORT),
             disruption: DisruptionController::default(),
+            endpoints: EndpointSliceController::default(),
             expected: BTreeMap::new(),
             failures: 0,
             generation: 0,
@@ -141,6 +145,7 @@ impl WorkloadControllers {
         self.workloads.start(&mut ctx.scoped(WORKLOADS_PORT));
         self.pods.start(&mut ctx.scoped(PODS_PORT));
         self.disruption.start(ctx);
+        self.endpoints.start(ctx);
     }
 
     /// Leadership lost: forget everything.
@@ -150,6 +155,7 @@ impl WorkloadControllers {
         self.pods.stop();
         self.creations.clear();
         self.disruption.stop();
+        self.endpoints.stop();
         self.expected.clear();
         self.failures = 0;
         self.retry_armed = false;
@@ -175,7 +181,11 @@ impl WorkloadControllers {
             }
             Err(e) => e,
         };
-        let event = match self.disruption.offer(ctx, event) {
+        let outcome = match self.disruption.offer(ctx, event) {
+            Ok(o) => Ok(o),
+            Err(e) => self.endpoints.offer(ctx, e),
+        };
+        let event = match outcome {
             Ok(Outcome::Changed) => {
                 self.sync(ctx);
                 return Ok(());
@@ -274,6 +284,8 @@ impl WorkloadControllers {
             !cache.contains_key(pod) && now.saturating_since(*since) < EXPECTATIONS_TIMEOUT
         });
         self.disruption
+            .sync(ctx, self.pods.objects(), self.workloads.objects());
+        self.endpoints
             .sync(ctx, self.pods.objects(), self.workloads.objects());
         for mut spec in self.specs.clone() {
             let full = format!("{}/{}", spec.namespace, spec.name);

@@ -1,0 +1,179 @@
+//! Services in the full scenario world: the EndpointSlice controller lists each workload's
+//! pods, every node's kube-proxy programs them (at most once per `minSyncPeriod`), and the
+//! Service lane follows the data path. Expected times come from the node-lifecycle timers and
+//! kube-proxy's `minSyncPeriod`.
+
+use super::kube_support::{Timers, facts, secs};
+use sim::checks::timeline::Timeline;
+use sim::engine::{NullSink, SimDuration, SimTime, Simulation, Status};
+use sim::models::kube::availability::service_lanes;
+use sim::models::kube::facts::{PodNotReady, PodReady, ProxyRules};
+use sim::models::kube::kube_proxy::MIN_SYNC_PERIOD;
+use topology::fault::Fault;
+
+/// A pod write through an apiserver to etcd, the watch events to the EndpointSlice controller,
+/// its slice write and the watch events to every kube-proxy take milliseconds each; a second
+/// bounds that chain with room to spare.
+const LATENCY: SimDuration = SimDuration::from_secs(1);
+
+const WEB: &str = "default/web";
+
+fn run(seed: u64, faults: &[(SimTime, Fault)], end: SimTime) -> Simulation {
+    let cluster = topology::default_cluster().expect("default topology");
+    let mut sim = sim::scenario::run::build_world(&cluster, seed).expect("world");
+    for (at, f) in faults {
+        sim.schedule_fault(*at, f.clone()).expect("fault");
+    }
+    sim.run_until(end, &mut NullSink);
+    sim.finish(&mut NullSink);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    sim
+}
+
+fn web_lane(sim: &Simulation, end: SimTime) -> Timeline {
+    service_lanes(sim.log(), end)
+        .into_iter()
+        .find(|t| t.component == "service/default/web")
+        .expect("a web Service lane")
+}
+
+/// Each node's rule rewrites for `service`, in time order.
+fn rewrites(sim: &Simulation, service: &str) -> Vec<(SimTime, ProxyRules)> {
+    facts::<ProxyRules>(sim)
+        .into_iter()
+        .filter(|(_, r)| r.service == service)
+        .collect()
+}
+
+#[test]
+fn every_node_routes_the_service_to_all_its_ready_pods() {
+    let end = secs(120);
+    let sim = run(2, &[], end);
+    let mut ready: Vec<String> = facts::<PodReady>(&sim)
+        .into_iter()
+        .filter(|(_, p)| p.workload == "web")
+        .map(|(_, p)| p.pod)
+        .collect();
+    ready.sort();
+    assert!(ready.len() >= 2, "web has replicas: {ready:?}");
+    let cluster = topology::default_cluster().expect("default topology");
+    for host in &cluster.spec.hosts {
+        let last = rewrites(&sim, WEB)
+            .into_iter()
+            .rev()
+            .find(|(_, r)| r.node == host.name)
+            .unwrap_or_else(|| panic!("{} programmed web", host.name));
+        assert_eq!(last.1.endpoints, ready, "{}", host.name);
+    }
+    let lane = web_lane(&sim, end);
+    let first = lane.intervals.first().expect("an interval");
+    assert_eq!(lane.intervals.len(), 1, "{lane:?}");
+    assert_eq!(first.status, Status::Up);
+}
+
+#[test]
+fn a_dead_workers_pod_degrades_the_service_until_kube_proxy_drops_it() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let timers = Timers::of(&cluster);
+    let host = "cloudserver3";
+    let crash = secs(120);
+    let end = crash + timers.latest_eviction() + SimDuration::from_secs(60);
+    let sim = run(5, &[(crash, Fault::HostCrash { host: host.into() })], end);
+    let dead: Vec<String> = facts::<PodReady>(&sim)
+        .into_iter()
+        .filter(|(t, p)| *t < crash && p.workload == "web" && p.node == host)
+        .map(|(_, p)| p.pod)
+        .collect();
+    assert!(!dead.is_empty(), "web runs on {host}");
+    // The node controller marks the dead pods not Ready when it marks the node Unknown: one
+    // to two monitor periods after the grace period, which runs from the last renewal it saw
+    // (the API still says Ready until then, so every node keeps routing to them).
+    let marked = facts::<PodNotReady>(&sim)
+        .into_iter()
+        .filter(|(t, p)| *t > crash && dead.contains(&p.pod))
+        .map(|(t, _)| t)
+        .max()
+        .expect("the dead pods are marked not Ready");
+    assert!(
+        marked + timers.renew_max >= crash + timers.grace
+            && marked <= crash + timers.grace + timers.period + timers.period + LATENCY,
+        "marked not Ready at {marked}, crash at {crash}"
+    );
+    // Every running node drops them within minSyncPeriod (plus the trip) of the mark.
+    for h in cluster.spec.hosts.iter().filter(|h| h.name != host) {
+        let dropped = rewrites(&sim, WEB)
+            .into_iter()
+            .find(|(t, r)| {
+                *t > crash && r.node == h.name && !r.endpoints.iter().any(|p| dead.contains(p))
+            })
+            .map(|(t, _)| t)
+            .unwrap_or_else(|| panic!("{} never dropped {dead:?}", h.name));
+        assert!(
+            dropped >= marked && dropped <= marked + MIN_SYNC_PERIOD + LATENCY,
+            "{} dropped the dead pods at {dropped}, marked at {marked}",
+            h.name
+        );
+    }
+    // The lane: up, degraded from the crash to the last node's rewrite, then up again on the
+    // surviving replicas.
+    let lane = web_lane(&sim, end);
+    let degraded: Vec<_> = lane
+        .intervals
+        .iter()
+        .filter(|i| i.status != Status::Up)
+        .collect();
+    assert_eq!(degraded.len(), 1, "{lane:?}");
+    let d = degraded[0];
+    assert_eq!(d.status, Status::Degraded, "{lane:?}");
+    assert_eq!(d.start, crash);
+    assert!(
+        d.end >= marked && d.end <= marked + MIN_SYNC_PERIOD + LATENCY,
+        "degraded until {}, marked at {marked}",
+        d.end
+    );
+    eprintln!(
+        "web degraded {} .. {} ({} s after the crash; pods marked not Ready at {marked})",
+        d.start,
+        d.end,
+        d.end.saturating_since(crash).as_secs_f64()
+    );
+}
+
+#[test]
+fn kube_proxy_rewrites_a_service_at_most_once_per_min_sync_period() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let timers = Timers::of(&cluster);
+    let crash = secs(120);
+    let end = crash + timers.latest_eviction() + SimDuration::from_secs(60);
+    let sim = run(
+        7,
+        &[(
+            crash,
+            Fault::HostCrash {
+                host: "blackboar".into(),
+            },
+        )],
+        end,
+    );
+    let all = facts::<ProxyRules>(&sim);
+    assert!(all.len() > 10, "{all:?}");
+    for h in &cluster.spec.hosts {
+        let times: Vec<SimTime> = all
+            .iter()
+            .filter(|(_, r)| r.node == h.name)
+            .map(|(t, _)| *t)
+            .collect();
+        // Rewrites of one sync share its instant; distinct syncs are minSyncPeriod apart.
+        let mut syncs = times.clone();
+        syncs.dedup();
+        for w in syncs.windows(2) {
+            assert!(
+                w[1].saturating_since(w[0]) >= MIN_SYNC_PERIOD,
+                "{}: syncs at {} and {}",
+                h.name,
+                w[0],
+                w[1]
+            );
+        }
+    }
+}

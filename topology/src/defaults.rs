@@ -137,6 +137,18 @@ pub const SERVICE_CIDR: &str = "10.96.0.0/12";
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
 /// kubeadm deploys CoreDNS with 2 replicas.
 pub const COREDNS_REPLICAS: u32 = 2;
+/// CoreDNS image kubeadm v1.34 deploys (`constants.CoreDNSVersion = "v1.12.1"`).
+pub const COREDNS_IMAGE: &str = "registry.k8s.io/coredns/coredns:v1.12.1";
+/// Namespace kubeadm deploys CoreDNS into.
+pub const COREDNS_NAMESPACE: &str = "kube-system";
+/// kubeadm's CoreDNS Deployment name.
+pub const COREDNS_NAME: &str = "coredns";
+/// CoreDNS's DNS port.
+pub const COREDNS_PORT: u16 = 53;
+/// kubeadm's CoreDNS container requests: 100m CPU, 70 MiB memory.
+pub const COREDNS_CPU_MILLIS: u32 = 100;
+/// See [`COREDNS_CPU_MILLIS`].
+pub const COREDNS_MEMORY_MIB: u64 = 70;
 
 /// MetalLB announcement mode: L2. Our choice: MetalLB has no default mode (an address pool is
 /// announced only once an L2Advertisement or BGPAdvertisement names it). BGP mode would run a
@@ -147,6 +159,12 @@ pub const METALLB_MODE: crate::model::MetalLbMode = crate::model::MetalLbMode::L
 /// `deployment.replicas: 1`, a single point of failure. Two replicas with required
 /// anti-affinity on two workers survive the loss of either.
 pub const INGRESS_REPLICAS: u32 = 2;
+/// The Traefik image the renderer deploys.
+pub const TRAEFIK_IMAGE: &str = "docker.io/traefik:v3.5.3";
+/// Name (and namespace) of the Traefik Deployment, Service and ServiceAccount.
+pub const INGRESS_NAME: &str = "traefik";
+/// Traefik's `web` entry point (the Service's port 80 targets it).
+pub const INGRESS_PORT: u16 = 8000;
 
 /// Path the API load balancer probes on each kube-apiserver: `/readyz`. Our choice: kubeadm's
 /// "ha-considerations" haproxy example checks `/healthz`, which Kubernetes deprecated in

@@ -181,6 +181,7 @@ impl Simulation {
             return "already-up";
         }
         self.host_up[h.0 as usize] = true;
+        self.directory.rebooted(h);
         let name = self.directory.host_name(h).to_owned();
         self.log_record(
             Observer::Engine,

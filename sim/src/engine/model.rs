@@ -247,11 +247,14 @@ pub enum Effect {
     },
 }
 
-/// Static facts about the simulated world that models may look up: host and actor names.
+/// Facts about the simulated world that models may look up: host and actor names, and how
+/// often each host rebooted.
 #[derive(Clone, Debug, Default)]
 pub struct Directory {
     pub(crate) hosts: Vec<String>,
     pub(crate) actors: Vec<(HostId, String)>,
+    /// Per host, how many times it came back after a crash.
+    pub(crate) reboots: Vec<u64>,
 }
 
 impl Directory {
@@ -307,7 +310,22 @@ impl Directory {
     /// Adds a host; used by the engine and by unit tests that build a `Ctx` by hand.
     pub fn add_host(&mut self, name: &str) -> HostId {
         self.hosts.push(name.to_owned());
+        self.reboots.push(0);
         HostId((self.hosts.len() - 1) as u32)
+    }
+
+    /// How many times `host` came back after a crash: what a process reads from
+    /// `/proc/sys/kernel/random/boot_id` to tell a reboot (its host's volatile state gone:
+    /// containers, the kernel's rules) from its own restart.
+    pub fn reboots(&self, host: HostId) -> u64 {
+        self.reboots.get(host.0 as usize).copied().unwrap_or(0)
+    }
+
+    /// `host` came back after a crash.
+    pub(crate) fn rebooted(&mut self, host: HostId) {
+        if let Some(n) = self.reboots.get_mut(host.0 as usize) {
+            *n += 1;
+        }
     }
 
     /// Adds an actor; used by the engine and by unit tests that build a `Ctx` by hand.

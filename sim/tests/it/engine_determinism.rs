@@ -116,8 +116,9 @@ const GOLDEN: (usize, &str) = (72854, "a261a45c7a140583");
 /// The full default world (heartbeats, etcd on raft-rs, Ceph mons, OSDs and client, and the
 /// control plane: apiservers, keepalived, haproxy, the VIP probe, leader election, kubelets
 /// with their leases, Node objects and pods, the operator applying the workloads, the
-/// scheduler, the node lifecycle, workload and EndpointSlice controllers and every node's
-/// kube-proxy, all over watches)
+/// scheduler, the node lifecycle, workload and EndpointSlice controllers, every node's
+/// kube-proxy, the topology's workloads with CoreDNS and the ingress controller, all over
+/// watches)
 /// pinned the same way: storage-failure, seed 1, three simulated minutes (the OSD disk is lost at 1m). This
 /// covers the etcd and Ceph models' use of the run's RNG streams, maps and message `Debug` text.
 ///
@@ -145,4 +146,4 @@ fn golden_etcd_and_ceph_trace_digest_is_stable() {
 }
 
 /// (length, FNV-1a digest) of the storage-failure seed-1 three-minute trace.
-const GOLDEN_ETCD_CEPH: (usize, &str) = (22599704, "f7f592efa78dfbbf");
+const GOLDEN_ETCD_CEPH: (usize, &str) = (22935040, "774df82a92270c84");

@@ -87,12 +87,14 @@ fn report_lanes_render_in_headless_chromium() {
         let width = lane["drawnWidth"].as_u64().expect("width");
         assert!(lane["segments"].as_u64().unwrap_or(0) >= 1, "{lane}");
         // A node's lane starts at the controller's first verdict on it (its first lease
-        // renewal seen by the leader, about 10 to 20 s in), a workload's or a Service's once
-        // its rollout is complete (under 90 s): within the run's first tenth.
+        // renewal seen by the leader, about 10 to 20 s in), a workload's or a Service's
+        // (CoreDNS's and the ingress controller's included) once its rollout is complete
+        // (under 90 s): within the run's first tenth.
         let component = lane["component"].as_str().unwrap_or("");
         let from = if ["node/", "workload/", "service/"]
             .iter()
             .any(|p| component.starts_with(p))
+            || ["coredns", "ingress"].contains(&component)
         {
             900
         } else {

@@ -7,8 +7,9 @@ use super::kube_support::{Timers, facts, secs};
 use sim::checks::timeline::Timeline;
 use sim::engine::{NullSink, SimDuration, SimTime, Simulation, Status};
 use sim::models::kube::availability::service_lanes;
-use sim::models::kube::facts::{PodNotReady, PodReady, ProxyRules};
+use sim::models::kube::facts::{PodNotReady, PodReady, PodRestarting, ProxyRules};
 use sim::models::kube::kube_proxy::MIN_SYNC_PERIOD;
+use sim::models::kube::kubelet_pods::ready_after;
 use topology::fault::Fault;
 
 /// A pod write through an apiserver to etcd, the watch events to the EndpointSlice controller,
@@ -176,4 +177,138 @@ fn kube_proxy_rewrites_a_service_at_most_once_per_min_sync_period() {
             );
         }
     }
+}
+
+#[test]
+fn a_quickly_rebooted_workers_pods_start_again_and_the_service_recovers() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let timers = Timers::of(&cluster);
+    let web = cluster
+        .spec
+        .workloads
+        .iter()
+        .find(|w| w.name == "web")
+        .expect("web");
+    let host = "cloudserver3";
+    let crash = secs(120);
+    // Back well within the grace period: the node is never Unknown, so nothing marks its pods
+    // not Ready but its own kubelet.
+    let restart = crash + SimDuration::from_secs(10);
+    assert!(restart < crash + timers.grace);
+    let end = restart + SimDuration::from_secs(120);
+    let sim = run(
+        5,
+        &[
+            (crash, Fault::HostCrash { host: host.into() }),
+            (restart, Fault::HostRestart { host: host.into() }),
+        ],
+        end,
+    );
+    let on_host: Vec<String> = facts::<PodReady>(&sim)
+        .into_iter()
+        .filter(|(t, p)| *t < crash && p.workload == "web" && p.node == host)
+        .map(|(_, p)| p.pod)
+        .collect();
+    assert!(!on_host.is_empty(), "web runs on {host}");
+    assert!(
+        facts::<PodNotReady>(&sim).is_empty(),
+        "the node controller marked nothing"
+    );
+    let ready_again = ready_after(web);
+    let mut back = restart;
+    for pod in &on_host {
+        let restarting = facts::<PodRestarting>(&sim)
+            .into_iter()
+            .find(|(t, p)| *t >= restart && &p.pod == pod)
+            .map(|(t, _)| t)
+            .unwrap_or_else(|| panic!("{pod}: its kubelet reported it not Ready"));
+        let ready = facts::<PodReady>(&sim)
+            .into_iter()
+            .find(|(t, p)| *t > restarting && &p.pod == pod)
+            .map(|(t, _)| t)
+            .unwrap_or_else(|| panic!("{pod}: Ready again"));
+        assert!(
+            ready >= restarting + ready_again && ready <= restart + ready_again + LATENCY,
+            "{pod}: restarting at {restarting}, Ready at {ready}"
+        );
+        back = back.max(ready);
+    }
+    // The Service: degraded from the crash (every node still routes to the dead pods) and up
+    // once they run again and every node routes to them.
+    let lane = web_lane(&sim, end);
+    let last = lane.intervals.last().expect("intervals");
+    assert_eq!(last.status, Status::Up, "{lane:?}");
+    let outage: Vec<_> = lane
+        .intervals
+        .iter()
+        .filter(|i| i.status != Status::Up)
+        .collect();
+    assert_eq!(outage.first().map(|i| i.start), Some(crash), "{lane:?}");
+    assert!(
+        last.start <= back + MIN_SYNC_PERIOD + LATENCY,
+        "up again at {}, pods Ready at {back}: {lane:?}",
+        last.start
+    );
+    eprintln!(
+        "web after a 10 s reboot of {host}: not fully up {} .. {}",
+        crash, last.start
+    );
+}
+
+/// Crashes the node of one replica of add-on `workload` (two replicas, required
+/// anti-affinity by default) and checks its lane never goes down: degraded from the crash
+/// until every node dropped the dead replica, up after.
+fn add_on_keeps_answering_when_one_replicas_node_dies(workload: &str, lane_name: &str) {
+    let cluster = topology::default_cluster().expect("default topology");
+    let timers = Timers::of(&cluster);
+    let crash = secs(120);
+    // Where it runs before the fault (the same seed places it the same way).
+    let before = run(3, &[], crash);
+    let nodes: Vec<String> = facts::<PodReady>(&before)
+        .into_iter()
+        .filter(|(_, p)| p.workload == workload)
+        .map(|(_, p)| p.node)
+        .collect();
+    assert_eq!(nodes.len(), 2, "{workload}: {nodes:?}");
+    assert_ne!(nodes[0], nodes[1], "{workload}: one replica per node");
+    let host = nodes[0].clone();
+    let end = crash + timers.latest_eviction() + SimDuration::from_secs(60);
+    let sim = run(3, &[(crash, Fault::HostCrash { host: host.clone() })], end);
+    let lane = service_lanes(sim.log(), end)
+        .into_iter()
+        .find(|t| t.component == lane_name)
+        .unwrap_or_else(|| panic!("a {lane_name} lane"));
+    assert!(
+        lane.intervals.iter().all(|i| i.status != Status::Down),
+        "{lane_name} answered throughout: {lane:?}"
+    );
+    let degraded: Vec<_> = lane
+        .intervals
+        .iter()
+        .filter(|i| i.status == Status::Degraded)
+        .collect();
+    assert_eq!(degraded.len(), 1, "{lane:?}");
+    assert_eq!(degraded[0].start, crash);
+    // Until every node dropped the dead replica: the node lifecycle controller's mark (see
+    // the web test for its bounds) plus kube-proxy's minSyncPeriod.
+    let latest = crash + timers.grace + timers.period + timers.period + MIN_SYNC_PERIOD + LATENCY;
+    assert!(
+        degraded[0].end <= latest,
+        "degraded until {}, latest {latest}",
+        degraded[0].end
+    );
+    eprintln!(
+        "{lane_name} with {host} (one of its nodes) crashed: degraded {} .. {}",
+        degraded[0].start, degraded[0].end
+    );
+}
+
+#[test]
+fn coredns_keeps_answering_when_one_replicas_node_dies() {
+    add_on_keeps_answering_when_one_replicas_node_dies("coredns", "coredns");
+}
+
+#[test]
+fn the_ingress_controller_keeps_answering_when_one_replicas_node_dies() {
+    add_on_keeps_answering_when_one_replicas_node_dies("traefik", "ingress");
 }

@@ -6,7 +6,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::net::IpRange;
-use super::workload::{AntiAffinity, Pdb, ReplicaPolicy, TopologySpread};
+use super::workload::{
+    AntiAffinity, Pdb, Probe, ProbeAction, Probes, ReplicaPolicy, TopologySpread, Workload,
+    WorkloadKind,
+};
 use crate::defaults;
 
 /// How clients reach the API servers.
@@ -432,6 +435,69 @@ impl CoreDns {
             hpa: None,
         }
     }
+
+    /// CoreDNS as the Deployment `render` writes (kubeadm's, with this topology's replica
+    /// rules): `kube-system/coredns`, readiness `GET /ready` on the `ready` plugin's port
+    /// every 10 s, kubeadm's requests. The simulator runs it beside the topology's workloads.
+    pub fn workload(&self) -> Workload {
+        let mut w = system_deployment(
+            defaults::COREDNS_NAMESPACE,
+            defaults::COREDNS_NAME,
+            defaults::COREDNS_IMAGE,
+            defaults::COREDNS_PORT,
+            &self.policy(),
+            readiness("/ready", 3),
+        );
+        w.cpu_millis = defaults::COREDNS_CPU_MILLIS;
+        w.memory_mib = defaults::COREDNS_MEMORY_MIB;
+        w
+    }
+}
+
+/// A readiness probe `GET path` every 10 s with `failure_threshold`, as `render` writes the
+/// add-ons' probes.
+fn readiness(path: &str, failure_threshold: u32) -> Probes {
+    Probes {
+        readiness: Some(Probe {
+            action: ProbeAction::HttpGet {
+                path: path.to_owned(),
+            },
+            initial_delay_seconds: 0,
+            period_seconds: 10,
+            timeout_seconds: defaults::PROBE_TIMEOUT_S,
+            failure_threshold,
+        }),
+        liveness: None,
+        startup: None,
+    }
+}
+
+/// An add-on Deployment as a workload: no requests unless the caller sets them.
+fn system_deployment(
+    namespace: &str,
+    name: &str,
+    image: &str,
+    port: u16,
+    policy: &ReplicaPolicy,
+    probes: Probes,
+) -> Workload {
+    Workload {
+        name: name.to_owned(),
+        namespace: namespace.to_owned(),
+        kind: WorkloadKind::Deployment,
+        image: image.to_owned(),
+        port,
+        replicas: policy.replicas,
+        anti_affinity: policy.anti_affinity,
+        topology_spread: policy.topology_spread.clone(),
+        tolerate_control_plane: policy.tolerate_control_plane,
+        pdb: policy.pdb.clone(),
+        hpa: None,
+        probes,
+        volumes: Vec::new(),
+        cpu_millis: 0,
+        memory_mib: 0,
+    }
 }
 
 /// The ingress controller.
@@ -480,6 +546,20 @@ impl Ingress {
             per_node: false,
             hpa: None,
         }
+    }
+
+    /// The controller as the Deployment `render` writes: `traefik/traefik`, readiness
+    /// `GET /ping` every 10 s (one failure makes it unready), no requests. The simulator runs
+    /// it beside the topology's workloads.
+    pub fn workload(&self) -> Workload {
+        system_deployment(
+            defaults::INGRESS_NAME,
+            defaults::INGRESS_NAME,
+            defaults::TRAEFIK_IMAGE,
+            defaults::INGRESS_PORT,
+            &self.policy(),
+            readiness("/ping", 1),
+        )
     }
 }
 

@@ -28,10 +28,8 @@ use super::{
 use crate::render::error::RenderError;
 use crate::render::yaml::to_yaml;
 
-/// CoreDNS image kubeadm v1.34 deploys (`constants.CoreDNSVersion = "v1.12.1"`).
-pub const COREDNS_IMAGE: &str = "registry.k8s.io/coredns/coredns:v1.12.1";
-/// Namespace kubeadm deploys CoreDNS into.
-pub const NAMESPACE: &str = "kube-system";
+use topology::defaults::{COREDNS_CPU_MILLIS, COREDNS_MEMORY_MIB, COREDNS_NAME, COREDNS_PORT};
+pub use topology::defaults::{COREDNS_IMAGE, COREDNS_NAMESPACE as NAMESPACE};
 /// kubeadm's pod label for CoreDNS (kept for compatibility with the kube-dns Service).
 pub const K8S_APP: (&str, &str) = ("k8s-app", "kube-dns");
 /// CoreDNS `health` plugin port.
@@ -61,8 +59,8 @@ fn deployment(cluster: &Cluster) -> Deployment {
         image_pull_policy: Some("IfNotPresent".to_owned()),
         args: Some(vec!["-conf".to_owned(), "/etc/coredns/Corefile".to_owned()]),
         ports: Some(vec![
-            port("dns", 53, "UDP"),
-            port("dns-tcp", 53, "TCP"),
+            port("dns", i32::from(COREDNS_PORT), "UDP"),
+            port("dns-tcp", i32::from(COREDNS_PORT), "TCP"),
             port("metrics", 9153, "TCP"),
         ]),
         resources: Some(ResourceRequirements {
@@ -71,8 +69,11 @@ fn deployment(cluster: &Cluster) -> Deployment {
                 Quantity("170Mi".to_owned()),
             )])),
             requests: Some(BTreeMap::from([
-                ("cpu".to_owned(), Quantity("100m".to_owned())),
-                ("memory".to_owned(), Quantity("70Mi".to_owned())),
+                ("cpu".to_owned(), Quantity(format!("{COREDNS_CPU_MILLIS}m"))),
+                (
+                    "memory".to_owned(),
+                    Quantity(format!("{COREDNS_MEMORY_MIB}Mi")),
+                ),
             ])),
             ..ResourceRequirements::default()
         }),
@@ -104,7 +105,7 @@ fn deployment(cluster: &Cluster) -> Deployment {
         control_plane_toleration(),
     ];
     Deployment {
-        metadata: meta("coredns", Some(NAMESPACE), Some(labels.clone())),
+        metadata: meta(COREDNS_NAME, Some(NAMESPACE), Some(labels.clone())),
         spec: Some(DeploymentSpec {
             replicas: Some(i32::try_from(policy.replicas).unwrap_or(i32::MAX)),
             selector: selector(&labels),

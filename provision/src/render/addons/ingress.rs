@@ -24,10 +24,10 @@ use super::{
 use crate::render::error::RenderError;
 use crate::render::yaml::{join_documents, to_yaml};
 
-/// Traefik Proxy image.
-pub const TRAEFIK_IMAGE: &str = "docker.io/traefik:v3.5.3";
 /// Namespace, ServiceAccount, Deployment and IngressClass name.
-pub const NAME: &str = "traefik";
+pub use topology::defaults::INGRESS_NAME as NAME;
+/// Traefik Proxy image.
+pub use topology::defaults::TRAEFIK_IMAGE;
 /// Traefik's controller name for IngressClass (Traefik docs, "Kubernetes Ingress").
 pub const CONTROLLER: &str = "traefik.io/ingress-controller";
 /// Unprivileged container ports for the HTTP, HTTPS and ping entry points (the Traefik Helm

@@ -701,6 +701,7 @@ mod tests {
         let dir = Directory {
             hosts: vec!["m1".into(), "m2".into(), "m3".into()],
             actors: (0..3).map(|h| (HostId(h), MODEL_NAME.to_owned())).collect(),
+            reboots: vec![0; 3],
         };
         let net = Network::new(0, LinkConfig::default());
         let models: Vec<&dyn Model> = members.iter().map(|m| m as &dyn Model).collect();

@@ -17,11 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::api::split_name;
 use super::facts::{
     ApiserverReady, EvictionGranted, LeaderChange, NodeReady, PodCreated, PodEvicted, PodGone,
-    PodNotReady, PodReady, ProxyRules,
+    PodNotReady, PodReady, PodRestarting, ProxyRules,
 };
 use crate::checks::timeline::{Interval, Timeline};
 use crate::engine::{FactRecord, LogEntry, LogKind, Observer, Record, SimTime, Status};
 use topology::component::Component;
+use topology::defaults::{COREDNS_NAME, COREDNS_NAMESPACE, INGRESS_NAME};
 
 /// One lane per Lease seen in `log`, named after the Lease, until `end`.
 pub fn leader_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
@@ -156,6 +157,8 @@ impl ReadyReplicas {
             (&p.pod, true)
         } else if let Some(p) = fact.get::<PodNotReady>() {
             (&p.pod, false)
+        } else if let Some(p) = fact.get::<PodRestarting>() {
+            (&p.pod, false)
         } else if let Some(p) = fact.get::<PodEvicted>() {
             (&p.pod, false)
         } else if let Some(p) = fact.get::<PodGone>() {
@@ -248,9 +251,14 @@ impl DataPath {
             if *status == Status::Up {
                 self.down_hosts.remove(&host);
             } else {
-                // A crash takes the containers and the kernel's rules with it.
+                // A crash takes the containers and the kernel's rules with it: once the host
+                // is back, its clients reach no Service until its kube-proxy programs it.
                 self.serving.retain(|_, node| *node != host);
-                self.rules.retain(|(_, node), _| *node != host);
+                for ((_, node), pods) in &mut self.rules {
+                    if *node == host {
+                        pods.clear();
+                    }
+                }
                 self.down_hosts.insert(host);
             }
             return true;
@@ -303,7 +311,8 @@ impl DataPath {
     }
 }
 
-/// One `service/<ns>/<name>` lane per Service some kube-proxy programmed, until `end`: the
+/// One `service/<ns>/<name>` lane per Service some kube-proxy programmed (CoreDNS's is
+/// `coredns`, the ingress controller's `ingress`), until `end`: the
 /// data path as a client on a running node meets it (see [`DataPath::status`]). It shows what
 /// the workload lane cannot: a pod on a crashed node is still Ready in the API, and still in
 /// every node's rules, until the node lifecycle controller marks it not Ready and kube-proxy
@@ -334,9 +343,17 @@ pub fn service_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
         .filter(|(_, lane)| !lane.is_empty())
         .map(|(service, lane)| {
             let (namespace, name) = split_name(&service);
-            let component = Component::Service {
-                namespace: namespace.to_owned(),
-                name: name.to_owned(),
+            // CoreDNS's and the ingress controller's Services are the lanes `check` judges
+            // by those names.
+            let component = if (namespace, name) == (COREDNS_NAMESPACE, COREDNS_NAME) {
+                Component::Coredns
+            } else if (namespace, name) == (INGRESS_NAME, INGRESS_NAME) {
+                Component::Ingress
+            } else {
+                Component::Service {
+                    namespace: namespace.to_owned(),
+                    name: name.to_owned(),
+                }
             };
             to_timeline(component.to_string(), &lane, end)
         })

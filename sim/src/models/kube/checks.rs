@@ -244,10 +244,7 @@ mod tests {
         let cluster = topology::default_cluster().expect("default topology");
         // web: 3 replicas, minAvailable 2.
         let mut check = BudgetsHold::new(&cluster);
-        let dir = crate::engine::Directory {
-            hosts: Vec::new(),
-            actors: Vec::new(),
-        };
+        let dir = crate::engine::Directory::default();
         let net = crate::net::Network::new(0, crate::net::LinkConfig::default());
         let view = WorldView {
             directory: &dir,

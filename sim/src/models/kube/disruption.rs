@@ -11,10 +11,10 @@
 
 use std::collections::BTreeMap;
 
-use super::api::{ApiError, ApiOp, Stored, split_name};
+use super::api::{ApiOp, Stored, split_name};
 use super::informer::{ApiPath, Informer};
 use super::objects::{PdbRecord, PdbStatus, PodRecord, WorkloadRecord};
-use super::writes::Writes;
+use super::writes::{SyncOutcome as Outcome, SyncWrites};
 use crate::engine::{Ctx, Event, Port, route_to};
 
 /// The budgets' informer's port.
@@ -41,29 +41,18 @@ pub fn status<'a>(
     }
 }
 
-/// What an event brought the controller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Nothing to act on.
-    Nothing,
-    /// The budgets changed: sync.
-    Changed,
-    /// A status write failed: sync again after the rate limiter's delay.
-    WriteFailed,
-}
-
 /// The controller.
 #[derive(Debug)]
 pub struct DisruptionController {
     pdbs: Informer,
-    writes: Writes<String>,
+    writes: SyncWrites,
 }
 
 impl Default for DisruptionController {
     fn default() -> Self {
         DisruptionController {
             pdbs: Informer::new::<PdbRecord>("", ApiPath::Local),
-            writes: Writes::new(ApiPath::Local, STATUS_PORT),
+            writes: SyncWrites::new(ApiPath::Local, STATUS_PORT),
         }
     }
 }
@@ -88,19 +77,7 @@ impl DisruptionController {
             Ok(_) => return Ok(Outcome::Changed),
             Err(e) => e,
         };
-        match route_to(&mut self.writes, STATUS_PORT, ctx, event) {
-            // A good write comes back through the informer as a change.
-            // A conflict means the informers are behind: their next change syncs again.
-            Ok(done)
-                if done
-                    .iter()
-                    .any(|(_, r)| r.as_ref().is_err_and(|e| *e != ApiError::Conflict)) =>
-            {
-                Ok(Outcome::WriteFailed)
-            }
-            Ok(_) => Ok(Outcome::Nothing),
-            Err(e) => Err(e),
-        }
+        route_to(&mut self.writes, STATUS_PORT, ctx, event).map(|done| self.writes.ended(&done))
     }
 
     /// Writes every budget whose status differs from what `pods` and `workloads` give.
@@ -115,7 +92,7 @@ impl DisruptionController {
         }
         let mut writes = Vec::new();
         for (full, stored) in self.pdbs.objects() {
-            if self.writes.keys().any(|k| k == full) {
+            if self.writes.in_flight(full) {
                 continue;
             }
             let Some(budget) = stored.object::<PdbRecord>() else {

@@ -10,16 +10,18 @@
 //!   Upstream's Service selects pods by label; here a workload's Service selects its pods
 //!   (the Service `render` writes beside each workload), and the slice is named after it.
 //!
-//! A failed write is retried through the controllers' rate limiter; a good one comes back
-//! through the informer. It shares the workload controllers' Pod and workload informers.
+//! Writes go through [`SyncWrites`]: a Service changed while its slice write is in flight is
+//! synced again when the write ends, and a failed or conflicting write is retried through
+//! the controllers' rate limiter (one shared limiter here, 5 ms doubling; upstream's is per
+//! Service, 1 s doubling to 1000 s). It shares the workload controllers' Pod and workload
+//! informers.
 
 use std::collections::BTreeMap;
 
-use super::api::{ApiError, ApiOp, Stored, split_name};
-use super::disruption::Outcome;
+use super::api::{ApiOp, Stored, split_name};
 use super::informer::{ApiPath, Informer};
 use super::objects::{EndpointRecord, EndpointSliceRecord, PodRecord, WorkloadRecord};
-use super::writes::Writes;
+use super::writes::{SyncOutcome as Outcome, SyncWrites};
 use crate::engine::{Ctx, Event, Port, route_to};
 
 /// The slices' informer's port.
@@ -51,14 +53,14 @@ pub fn endpoints<'a>(
 #[derive(Debug)]
 pub struct EndpointSliceController {
     slices: Informer,
-    writes: Writes<String>,
+    writes: SyncWrites,
 }
 
 impl Default for EndpointSliceController {
     fn default() -> Self {
         EndpointSliceController {
             slices: Informer::new::<EndpointSliceRecord>("", ApiPath::Local),
-            writes: Writes::new(ApiPath::Local, WRITES_PORT),
+            writes: SyncWrites::new(ApiPath::Local, WRITES_PORT),
         }
     }
 }
@@ -83,18 +85,7 @@ impl EndpointSliceController {
             Ok(_) => return Ok(Outcome::Changed),
             Err(e) => e,
         };
-        match route_to(&mut self.writes, WRITES_PORT, ctx, event) {
-            // A conflict means the informer is behind: its next change syncs again.
-            Ok(done)
-                if done
-                    .iter()
-                    .any(|(_, r)| r.as_ref().is_err_and(|e| *e != ApiError::Conflict)) =>
-            {
-                Ok(Outcome::WriteFailed)
-            }
-            Ok(_) => Ok(Outcome::Nothing),
-            Err(e) => Err(e),
-        }
+        route_to(&mut self.writes, WRITES_PORT, ctx, event).map(|done| self.writes.ended(&done))
     }
 
     /// Writes the slice of every workload (in `workloads`) whose endpoints among `pods`
@@ -110,9 +101,7 @@ impl EndpointSliceController {
         }
         let mut writes = Vec::new();
         for full in workloads.keys() {
-            if self.writes.keys().any(|k| k == full)
-                || workloads[full].object::<WorkloadRecord>().is_none()
-            {
+            if workloads[full].object::<WorkloadRecord>().is_none() || self.writes.in_flight(full) {
                 continue;
             }
             let (ns, owner) = split_name(full);

@@ -216,6 +216,25 @@ impl Fact for PodReady {
     }
 }
 
+/// `pod`'s kubelet found its containers gone after the host rebooted and reported it not
+/// Ready; it starts them again (a new sandbox) and reports Ready once they pass readiness.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodRestarting {
+    /// `namespace/name`.
+    pub pod: String,
+    /// The node.
+    pub node: String,
+}
+
+impl Fact for PodRestarting {
+    fn kind(&self) -> &'static str {
+        "kube/pod-restarting"
+    }
+    fn to_json(&self) -> serde_json::Value {
+        fact_json(self)
+    }
+}
+
 /// `pod`'s object is gone: its kubelet stopped its containers after the deletion and removed
 /// it (a node that never comes back never does this).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

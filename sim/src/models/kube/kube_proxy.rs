@@ -2,11 +2,14 @@
 //! (kubeadm's kube-proxy kubeconfig points at the control-plane endpoint), and the node's
 //! Service rules rewritten from it.
 //!
-//! - Syncs run through a `BoundedFrequencyRunner` (`pkg/proxy/iptables/proxier.go`): a change
-//!   syncs at once unless the last sync was less than `minSyncPeriod` (1 s, the kubeadm and
-//!   upstream default) ago, in which case one sync runs when that period is over. The periodic
-//!   `syncPeriod` (30 s) resync rewrites the same rules from the same cache, so it changes
-//!   nothing here and is not modelled.
+//! - Syncs run through v1.34's `BoundedFrequencyRunner` (`pkg/proxy/runner`, k/k#131615): a
+//!   change syncs at once unless the last sync was less than `minSyncPeriod` (1 s, the
+//!   upstream default) ago, in which case one sync runs when that period is over; no bursts.
+//!   (v1.29-v1.33's runner in `pkg/util/async` was a token bucket with `burstSyncs` 2, so a
+//!   second change soon after the first went through at once there.) `syncPeriod` (30 s) is
+//!   the retry interval after a failed sync and full resyncs come at most hourly
+//!   (`proxyutil.FullSyncPeriod`); syncs never fail here and a resync rewrites the same rules,
+//!   so neither is modelled.
 //! - The endpoints a Service's rules send to (`pkg/proxy/topology.go`, traffic policy
 //!   Cluster): its ready endpoints; when none is ready, its serving terminating ones
 //!   (`ProxyTerminatingEndpoints`, GA in 1.28); else none, and the Service rejects.

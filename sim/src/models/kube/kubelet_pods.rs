@@ -13,13 +13,17 @@
 //! here (not upstream timers: they depend on the image and the node), nor does stopping a
 //! container on deletion (the workloads exit on SIGTERM). A status write that fails is
 //! tried again at the status manager's next sync, 10 s later (`syncPeriod`).
+//!
+//! Containers run under containerd, not the kubelet: a kubelet that restarts finds them
+//! running. A host that reboots loses them; its kubelet then reports every pod the API still
+//! calls Ready not Ready and starts it again, as for a new pod.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use topology::{Cluster, Workload};
 
 use super::api::{ApiError, ApiOp, Stored, split_name};
-use super::facts::{PodGone, PodReady};
+use super::facts::{PodGone, PodReady, PodRestarting};
 use super::informer::{ApiPath, Informer};
 use super::objects::PodRecord;
 use super::writes::Writes;
@@ -51,10 +55,12 @@ pub fn ready_delays(cluster: &Cluster) -> BTreeMap<(String, String), SimDuration
         .collect()
 }
 
-/// A status write: the pod (of this workload) is Ready, or its object is to go.
+/// A status write: the pod (of this workload) is Ready, not Ready (its containers died with
+/// the host), or its object is to go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Write {
     Ready(String),
+    NotReady,
     Remove,
 }
 
@@ -78,6 +84,14 @@ pub struct PodWorker {
     starting: BTreeSet<String>,
     /// Pods this kubelet removed, until the informer no longer has them.
     removed: BTreeSet<String>,
+    /// The host boot its containers were started in (kept across the kubelet's own restarts,
+    /// as the containers are: they run under containerd, not the kubelet).
+    boot: Option<u64>,
+    /// The host rebooted since the containers were started: the pods the API still calls
+    /// Ready have none, and are reported not Ready at the first sync.
+    containers_lost: bool,
+    /// Pods whose containers died with the host, until their not-Ready status is written.
+    lost: BTreeSet<String>,
     generation: u64,
     sync_armed: bool,
 }
@@ -93,6 +107,9 @@ impl PodWorker {
             status: Writes::new(path, STATUS_PORT),
             starting: BTreeSet::new(),
             removed: BTreeSet::new(),
+            boot: None,
+            containers_lost: false,
+            lost: BTreeSet::new(),
             generation: 0,
             sync_armed: false,
         }
@@ -102,6 +119,9 @@ impl PodWorker {
     pub fn start(&mut self, ctx: &mut Ctx<'_>, node: &str) {
         self.stop();
         self.node = node.to_owned();
+        let boot = ctx.directory().reboots(ctx.host());
+        self.containers_lost = self.boot.is_some_and(|b| b != boot);
+        self.boot = Some(boot);
         self.pods.start(&mut ctx.scoped(PODS_PORT));
     }
 
@@ -112,6 +132,7 @@ impl PodWorker {
         self.status.clear();
         self.starting.clear();
         self.removed.clear();
+        self.lost.clear();
         self.sync_armed = false;
     }
 
@@ -171,11 +192,33 @@ impl PodWorker {
             .filter_map(|(n, s)| Some((n.clone(), s.object::<PodRecord>()?)))
             .filter(|(_, p)| p.node == self.node)
             .collect();
+        if self.containers_lost && self.pods.synced() {
+            // After a reboot the sandboxes are gone: every pod the API still calls Ready is
+            // reported not Ready, then started again as any new pod is (`SyncPod` creates a
+            // new sandbox; the status manager reports the containers not ready meanwhile).
+            self.containers_lost = false;
+            self.lost = mine
+                .iter()
+                .filter(|(_, p)| p.ready && p.deleted.is_none())
+                .map(|(n, _)| n.clone())
+                .collect();
+        }
+        self.lost.retain(|p| cached.contains_key(p));
         for (full, p) in mine {
             if self.writing(&full) || self.starting.contains(&full) || self.removed.contains(&full)
             {
                 continue;
             }
+            if self.lost.contains(&full) && p.ready && p.deleted.is_none() {
+                let rv = self.pods.objects()[&full].resource_version;
+                let mut down = p.clone();
+                down.ready = false;
+                let (ns, name) = split_name(&full);
+                let op = ApiOp::put(ns, name, &down, Some(rv));
+                self.status.send(ctx, op, (full, Write::NotReady));
+                continue;
+            }
+            self.lost.remove(&full);
             if p.deleted.is_some() {
                 let (ns, name) = split_name(&full);
                 let op = ApiOp::delete::<PodRecord>(ns, name);
@@ -226,6 +269,10 @@ impl PodWorker {
                 workload,
                 node,
             }),
+            (Write::NotReady, Ok(_)) => {
+                self.lost.remove(&pod);
+                ctx.fact(PodRestarting { pod, node });
+            }
             (Write::Remove, Ok(_)) => {
                 self.removed.insert(pod.clone());
                 ctx.fact(PodGone { pod, node });

@@ -6,7 +6,8 @@
 //! ([`taint_eviction`]) over Node and Pod objects ([`objects`]); the workload controllers
 //! ([`workloads`], with the node controllers in [`controller_manager`]), the scheduler
 //! ([`scheduling`]) and the kubelet's pods ([`kubelet_pods`]); Services: the EndpointSlice
-//! controller ([`endpointslice`]) and every node's kube-proxy ([`kube_proxy`]); all reading the API through
+//! controller ([`endpointslice`]) and every node's kube-proxy ([`kube_proxy`]); all reading
+//! the API through
 //! informers ([`informer`]) and writing through [`writes`]; the operator applying the
 //! workloads ([`apply`]).
 

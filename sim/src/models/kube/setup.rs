@@ -4,9 +4,10 @@
 //! apiserver (the scheduler's leader schedules; the controller manager's runs the node
 //! lifecycle and workload controllers, which create the workloads' pods as the run starts);
 //! a kubelet on every host renewing its node Lease, posting its Node and running its pods
-//! through the VIP, and a kube-proxy programming the Services' endpoints from the VIP; on a host of its own (outside the topology, so no fault of the cluster
-//! touches it) an outside probe asking for `/readyz` through the VIP; and the leader and
-//! unhealthy-zone invariants.
+//! through the VIP, and a kube-proxy programming the Services' endpoints from the VIP; on a
+//! host of its own (outside the topology, so no fault of the cluster touches it) an outside
+//! probe asking for `/readyz` through the VIP; and the leader and unhealthy-zone invariants.
+//! The workloads are the topology's and kubeadm's CoreDNS ([`simulated_cluster`]).
 
 use topology::Cluster;
 use topology::policy::vrrp::priority_order;
@@ -59,6 +60,20 @@ pub fn cluster_has_control_plane(cluster: &Cluster) -> bool {
         && cluster.spec.api_endpoint.method != topology::ApiEndpointMethod::None
 }
 
+/// `cluster` as the simulator runs it: kubeadm's CoreDNS and the ingress controller (with the
+/// topology's replica rules, as `render` writes them) first, then the topology's workloads,
+/// so the controllers, the scheduler, the kubelets, drains and budgets treat them as any
+/// other Deployment.
+pub fn simulated_cluster(cluster: &Cluster) -> Cluster {
+    let mut c = cluster.clone();
+    let add_ons = [
+        cluster.spec.coredns.workload(),
+        cluster.spec.ingress.workload(),
+    ];
+    c.spec.workloads.splice(0..0, add_ons);
+    c
+}
+
 /// Adds the control plane of `cluster` (whose hosts and etcd members `sim` already has).
 pub fn add_control_plane(
     sim: &mut Simulation,
@@ -73,6 +88,7 @@ pub fn add_control_plane_with(
     cluster: &Cluster,
     monitor: &MonitorConfig,
 ) -> Result<ControlPlaneActors, VipError> {
+    let cluster = &simulated_cluster(cluster);
     let mut actors = ControlPlaneActors::default();
     let hosts: Vec<String> = priority_order(cluster)
         .iter()

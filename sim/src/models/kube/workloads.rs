@@ -30,12 +30,12 @@ use topology::policy::scheduler::cluster::place_workloads;
 use topology::{Cluster, WorkloadKind};
 
 use super::api::{ApiError, ApiOp, Stored, split_name};
-use super::disruption::{DisruptionController, Outcome};
+use super::disruption::DisruptionController;
 use super::endpointslice::EndpointSliceController;
 use super::facts::PodCreated;
 use super::informer::{ApiPath, Informer};
 use super::objects::{PodRecord, WorkloadRecord};
-use super::writes::Writes;
+use super::writes::{SyncOutcome as Outcome, Writes};
 use crate::engine::{Ctx, Event, Port, SimDuration, SimTime, route_to};
 
 /// The controllers' Pod informer's port.

@@ -4,6 +4,7 @@
 
 mod apiserver_model;
 mod ceph_model;
+mod ceph_recovery;
 mod crush_differential;
 mod crush_ln_tables;
 mod crush_no_panic;

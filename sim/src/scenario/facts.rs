@@ -2,8 +2,9 @@
 //! ended, how often etcd changed leader and its longest leader-election gap, which hosts held
 //! the API VIP when, the API's longest outage through it, the scheduler's and controller
 //! manager's leader changes, each failed or drained node's story (Unknown, taints, pods
-//! marked not ready and evicted, Ready again; cordoned, drain blocked, drained) with the zone's disruption states, each workload's Ready
-//! replicas once they fell short and came back, and the pods still Pending at the end. Read
+//! marked not ready and evicted, Ready again; cordoned, drain blocked, drained) with the
+//! zone's disruption states, each workload's Ready replicas once they fell short and came
+//! back, each Service's outages and their cause, and the pods still Pending at the end. Read
 //! from the log after the run, so the models only record facts and never summarise.
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use crate::models::ceph::facts::{PgCounts, Recovered};
 use crate::models::etcd::EtcdLeader;
 use crate::models::etcd::availability::COMPONENT as ETCD_LANE;
 use crate::models::kube::availability::{ReadyChange, ReadyReplicas};
+use crate::models::kube::data_path::service_incidents;
 use crate::models::kube::facts::{
     DrainBlocked, DrainDone, LeaderChange, NodeCordoned, NodeOutOfService, NodeReady, NodeTaint,
     PodEvicted, PodForceDeleted, PodNotReady, PodPending, PodScheduled, ZoneDisruption,
@@ -110,6 +112,7 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
     for (workload, events) in workloads.story.iter().filter(|(_, e)| !e.is_empty()) {
         out.push(fact(&format!("workload {workload}"), events.join("; ")));
     }
+    out.extend(service_facts(log));
     if !workloads.pending.is_empty() {
         let pending: Vec<String> = workloads
             .pending
@@ -148,6 +151,37 @@ pub fn facts(log: &[LogEntry], timelines: &[Timeline]) -> Vec<Fact> {
         ));
     }
     out
+}
+
+/// Each Service's outages after it was first whole, with what its data path looked like as
+/// each began (which routed pods were dead, and where).
+fn service_facts(log: &[LogEntry]) -> Vec<Fact> {
+    let end = log.last().map_or(crate::engine::SimTime::ZERO, |e| e.time);
+    let mut per: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for i in service_incidents(log, end) {
+        let status = match i.status {
+            crate::engine::Status::Down => "down",
+            _ => "degraded",
+        };
+        let from = crate::report::human(i.start.since_start());
+        let span = match i.end {
+            Some(e) => format!(
+                "to {} ({})",
+                crate::report::human(e.since_start()),
+                crate::report::human(e.saturating_since(i.start))
+            ),
+            None => "to the end".to_owned(),
+        };
+        per.entry(i.component)
+            .or_default()
+            .push(format!("{status} from {from} {span}: {}", i.cause));
+    }
+    per.into_iter()
+        .map(|(component, events)| {
+            let name = component.strip_prefix("service/").unwrap_or(&component);
+            fact(&format!("service {name}"), events.join("; "))
+        })
+        .collect()
 }
 
 /// What happened to each node once it first stopped being Ready: its condition, the node

@@ -314,7 +314,7 @@ fn all_timelines(sim: &Simulation, end: SimTime) -> Vec<Timeline> {
     timelines.extend(kube::availability::apiserver_lanes(sim.log(), end));
     timelines.extend(kube::availability::node_lanes(sim.log(), end));
     timelines.extend(kube::availability::workload_lanes(sim.log(), end));
-    timelines.extend(kube::availability::service_lanes(sim.log(), end));
+    timelines.extend(kube::data_path::service_lanes(sim.log(), end));
     timelines.sort_by(|a, b| a.component.cmp(&b.component));
     timelines
 }

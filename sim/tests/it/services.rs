@@ -6,7 +6,7 @@
 use super::kube_support::{Timers, facts, secs};
 use sim::checks::timeline::Timeline;
 use sim::engine::{NullSink, SimDuration, SimTime, Simulation, Status};
-use sim::models::kube::availability::service_lanes;
+use sim::models::kube::data_path::{service_incidents, service_lanes};
 use sim::models::kube::facts::{PodNotReady, PodReady, PodRestarting, ProxyRules};
 use sim::models::kube::kube_proxy::MIN_SYNC_PERIOD;
 use sim::models::kube::kubelet_pods::ready_after;
@@ -311,4 +311,41 @@ fn coredns_keeps_answering_when_one_replicas_node_dies() {
 #[test]
 fn the_ingress_controller_keeps_answering_when_one_replicas_node_dies() {
     add_on_keeps_answering_when_one_replicas_node_dies("traefik", "ingress");
+}
+
+#[test]
+fn a_service_outage_names_the_dead_pods_it_was_routed_to() {
+    let cluster = topology::default_cluster().expect("default topology");
+    let timers = Timers::of(&cluster);
+    let host = "cloudserver3";
+    let crash = secs(120);
+    let end = crash + timers.latest_eviction() + SimDuration::from_secs(60);
+    let sim = run(5, &[(crash, Fault::HostCrash { host: host.into() })], end);
+    let dead: Vec<String> = facts::<PodReady>(&sim)
+        .into_iter()
+        .filter(|(t, p)| *t < crash && p.workload == "web" && p.node == host)
+        .map(|(_, p)| p.pod)
+        .collect();
+    let incidents: Vec<_> = service_incidents(sim.log(), end)
+        .into_iter()
+        .filter(|i| i.component == "service/default/web")
+        .collect();
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    let i = &incidents[0];
+    assert_eq!((i.start, i.status), (crash, Status::Degraded));
+    for pod in &dead {
+        let name = pod.split_once('/').expect("namespaced").1;
+        assert!(
+            i.cause.contains(&format!("{name} on {host} (down)")),
+            "{pod} in {:?}",
+            i.cause
+        );
+    }
+    let lane = web_lane(&sim, end);
+    let degraded = lane
+        .intervals
+        .iter()
+        .find(|d| d.status == Status::Degraded)
+        .expect("degraded");
+    assert_eq!(i.end, Some(degraded.end));
 }

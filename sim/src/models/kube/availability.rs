@@ -8,21 +8,19 @@
 //! `/readyz` answers 200 ([`ApiserverReady`]), down from a 500 or from the moment the process
 //! dies or is paused, from its first answer. The workload lanes: `workload/<ns>/<name>` is up
 //! while all of its replicas are Ready (the most it ever had Ready at once), degraded while
-//! some are, down while none is, from when it was first whole. The Service lanes
-//! ([`service_lanes`]): `service/<ns>/<name>` follows the data path, each running node's
-//! kube-proxy rules against the pods that really run.
+//! some are, down while none is, from when it was first whole. The Service lanes are the
+//! data path's ([`super::data_path`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::api::split_name;
 use super::facts::{
     ApiserverReady, EvictionGranted, LeaderChange, NodeReady, PodCreated, PodEvicted, PodGone,
-    PodNotReady, PodReady, PodRestarting, ProxyRules,
+    PodNotReady, PodReady, PodRestarting,
 };
 use crate::checks::timeline::{Interval, Timeline};
 use crate::engine::{FactRecord, LogEntry, LogKind, Observer, Record, SimTime, Status};
 use topology::component::Component;
-use topology::defaults::{COREDNS_NAME, COREDNS_NAMESPACE, INGRESS_NAME};
 
 /// One lane per Lease seen in `log`, named after the Lease, until `end`.
 pub fn leader_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
@@ -225,144 +223,9 @@ pub fn workload_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
         .collect()
 }
 
-/// Where the data path of the Services stands: each node's rules (from its kube-proxy's
-/// [`ProxyRules`]), the hosts that run, and the pods whose containers run (Ready from their
-/// kubelet, until the kubelet removed them or their host crashed).
-#[derive(Debug, Default)]
-struct DataPath {
-    down_hosts: BTreeSet<String>,
-    /// Pod -> its node, while its containers run.
-    serving: BTreeMap<String, String>,
-    /// (Service, node) -> the pods the node's rules send it to.
-    rules: BTreeMap<(String, String), Vec<String>>,
-}
-
-impl DataPath {
-    /// Learns from `entry`; says whether it may change a Service.
-    fn observe(&mut self, entry: &LogEntry) -> bool {
-        if let LogKind::Record {
-            observer: Observer::Engine,
-            record: Record::Availability {
-                component, status, ..
-            },
-        } = &entry.kind
-            && let Some(Component::Host(host)) = Component::parse(component)
-        {
-            if *status == Status::Up {
-                self.down_hosts.remove(&host);
-            } else {
-                // A crash takes the containers and the kernel's rules with it: once the host
-                // is back, its clients reach no Service until its kube-proxy programs it.
-                self.serving.retain(|_, node| *node != host);
-                for ((_, node), pods) in &mut self.rules {
-                    if *node == host {
-                        pods.clear();
-                    }
-                }
-                self.down_hosts.insert(host);
-            }
-            return true;
-        }
-        let Some(fact) = entry.fact_record() else {
-            return false;
-        };
-        if let Some(r) = fact.get::<ProxyRules>() {
-            self.rules
-                .insert((r.service.clone(), r.node.clone()), r.endpoints.clone());
-        } else if let Some(p) = fact.get::<PodReady>() {
-            self.serving.insert(p.pod.clone(), p.node.clone());
-        } else if let Some(p) = fact.get::<PodGone>() {
-            self.serving.remove(&p.pod);
-        } else {
-            return false;
-        }
-        true
-    }
-
-    /// `service` as clients on the running nodes see it: up when every such node sends it
-    /// only to running pods, down when none sends it to any, degraded between (some requests
-    /// fail or hang).
-    fn status(&self, service: &str) -> Status {
-        let mut full = 0;
-        let mut dead = 0;
-        let mut nodes = 0;
-        for ((s, node), pods) in &self.rules {
-            if s != service || self.down_hosts.contains(node) {
-                continue;
-            }
-            nodes += 1;
-            let running = pods
-                .iter()
-                .filter(|p| self.serving.contains_key(*p))
-                .count();
-            if running == 0 {
-                dead += 1;
-            } else if running == pods.len() {
-                full += 1;
-            }
-        }
-        if nodes == 0 || dead == nodes {
-            Status::Down
-        } else if full == nodes {
-            Status::Up
-        } else {
-            Status::Degraded
-        }
-    }
-}
-
-/// One `service/<ns>/<name>` lane per Service some kube-proxy programmed (CoreDNS's is
-/// `coredns`, the ingress controller's `ingress`), until `end`: the
-/// data path as a client on a running node meets it (see [`DataPath::status`]). It shows what
-/// the workload lane cannot: a pod on a crashed node is still Ready in the API, and still in
-/// every node's rules, until the node lifecycle controller marks it not Ready and kube-proxy
-/// drops it. Links are not judged: a running pod behind a cut link counts as answering. Each
-/// lane starts once the Service is first whole.
-pub fn service_lanes(log: &[LogEntry], end: SimTime) -> Vec<Timeline> {
-    let mut path = DataPath::default();
-    let mut services: BTreeSet<String> = BTreeSet::new();
-    let mut changes: BTreeMap<String, Vec<(SimTime, Status)>> = BTreeMap::new();
-    for entry in log {
-        if !path.observe(entry) {
-            continue;
-        }
-        if let Some(r) = entry.fact_record().and_then(|f| f.get::<ProxyRules>()) {
-            services.insert(r.service.clone());
-        }
-        for service in &services {
-            let status = path.status(service);
-            let lane = changes.entry(service.clone()).or_default();
-            if status != Status::Up && lane.is_empty() {
-                continue;
-            }
-            push_change(lane, entry.time, status);
-        }
-    }
-    changes
-        .into_iter()
-        .filter(|(_, lane)| !lane.is_empty())
-        .map(|(service, lane)| {
-            let (namespace, name) = split_name(&service);
-            // CoreDNS's and the ingress controller's Services are the lanes `check` judges
-            // by those names.
-            let component = if (namespace, name) == (COREDNS_NAMESPACE, COREDNS_NAME) {
-                Component::Coredns
-            } else if (namespace, name) == (INGRESS_NAME, INGRESS_NAME) {
-                Component::Ingress
-            } else {
-                Component::Service {
-                    namespace: namespace.to_owned(),
-                    name: name.to_owned(),
-                }
-            };
-            to_timeline(component.to_string(), &lane, end)
-        })
-        .collect()
-}
-
 /// Records that a lane is `status` from `time`: nothing if it already is, a replacement if
 /// the lane changed at that same instant.
-fn push_change(lane: &mut Vec<(SimTime, Status)>, time: SimTime, status: Status) {
+pub(super) fn push_change(lane: &mut Vec<(SimTime, Status)>, time: SimTime, status: Status) {
     match lane.last_mut() {
         Some((_, last)) if *last == status => {}
         Some((t, last)) if *t == time => *last = status,
@@ -370,7 +233,7 @@ fn push_change(lane: &mut Vec<(SimTime, Status)>, time: SimTime, status: Status)
     }
 }
 
-fn to_timeline(component: String, lane: &[(SimTime, Status)], end: SimTime) -> Timeline {
+pub(super) fn to_timeline(component: String, lane: &[(SimTime, Status)], end: SimTime) -> Timeline {
     Timeline {
         component,
         intervals: lane

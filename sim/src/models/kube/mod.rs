@@ -6,10 +6,9 @@
 //! ([`taint_eviction`]) over Node and Pod objects ([`objects`]); the workload controllers
 //! ([`workloads`], with the node controllers in [`controller_manager`]), the scheduler
 //! ([`scheduling`]) and the kubelet's pods ([`kubelet_pods`]); Services: the EndpointSlice
-//! controller ([`endpointslice`]) and every node's kube-proxy ([`kube_proxy`]); all reading
-//! the API through
-//! informers ([`informer`]) and writing through [`writes`]; the operator applying the
-//! workloads ([`apply`]).
+//! controller ([`endpointslice`]), every node's kube-proxy ([`kube_proxy`]) and the data path
+//! they make ([`data_path`]); all reading the API through informers ([`informer`]) and
+//! writing through [`writes`]; the operator applying the workloads ([`apply`]).
 
 pub mod api;
 pub mod apiserver;
@@ -17,6 +16,7 @@ pub mod apply;
 pub mod availability;
 pub mod checks;
 pub mod controller_manager;
+pub mod data_path;
 pub mod disruption;
 pub mod drain;
 pub mod elector;

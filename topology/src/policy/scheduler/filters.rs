@@ -1,9 +1,14 @@
 //! The default profile's filters, in its order (`default_plugins.go`); a node keeps the
-//! reasons of the first plugin that rejects it (`RunFilterPlugins` stops there).
+//! reasons of the first plugin that rejects it (`RunFilterPlugins` stops there). Each reads
+//! the node, its [`NodeInfo`] and what [`PreFilter`] counted for the pod: none looks at the
+//! placed pods themselves, so a node costs the same however many there are.
 
 use std::collections::BTreeMap;
 
-use super::{Node, Placed, Pod, SpreadConstraint, Strength, TaintEffect, UNSCHEDULABLE_TAINT};
+use super::fast_hash::FastSet;
+use super::prefilter::PreFilter;
+use super::snapshot::{NodeInfo, Snapshot};
+use super::{Node, Pod, SpreadConstraint, Strength, TaintEffect, UNSCHEDULABLE_TAINT};
 
 /// Why one node was rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,39 +27,42 @@ fn reject(reason: &str, unresolvable: bool) -> Verdict {
     Err((vec![reason.to_owned()], unresolvable))
 }
 
-/// Every filter on `node`.
-pub fn run(pod: &Pod, node: &Node, nodes: &[Node], placed: &[Placed]) -> Result<(), Rejection> {
-    let on_node: Vec<&Placed> = placed.iter().filter(|p| p.node == node.name).collect();
-    let checks: [&dyn Fn() -> Verdict; 8] = [
-        &|| node_unschedulable(pod, node),
-        &|| node_name(pod, node),
-        &|| taint_toleration(pod, node),
-        &|| node_affinity(pod, node),
-        &|| node_ports(pod, &on_node),
-        &|| resources_fit(pod, node, &on_node),
-        &|| spread(pod, node, nodes, placed),
-        &|| anti_affinity(pod, node, nodes, placed),
-    ];
-    for check in checks {
-        if let Err((reasons, unresolvable)) = check() {
-            return Err(Rejection {
-                node: node.name.clone(),
-                reasons,
-                unresolvable,
-            });
-        }
-    }
-    Ok(())
+/// Every filter on the node at position `i`, in order; each reads only the node, its
+/// [`NodeInfo`] and the pod's [`PreFilter`] state.
+pub fn run(
+    snapshot: &Snapshot<'_>,
+    pre: &PreFilter<'_>,
+    pod: &Pod,
+    i: usize,
+) -> Result<(), Rejection> {
+    let node = &snapshot.nodes[i];
+    let info = &snapshot.infos[snapshot.slot_of[i]];
+    let verdict = node_unschedulable(pod, node)
+        .and_then(|()| node_name(pod, node))
+        .and_then(|()| taint_toleration(pod, node))
+        .and_then(|()| node_affinity(pod, node))
+        .and_then(|()| node_ports(pod, info))
+        .and_then(|()| resources_fit(pod, node, info))
+        .and_then(|()| spread(pod, node, pre))
+        .and_then(|()| anti_affinity(pod, node, pre));
+    verdict.map_err(|(reasons, unresolvable)| Rejection {
+        node: node.name.clone(),
+        reasons,
+        unresolvable,
+    })
 }
 
 /// NodeUnschedulable: a cordoned node takes only pods tolerating its taint.
 fn node_unschedulable(pod: &Pod, node: &Node) -> Verdict {
+    if !node.unschedulable {
+        return Ok(());
+    }
     let taint = super::Taint {
         key: UNSCHEDULABLE_TAINT.to_owned(),
         value: String::new(),
         effect: TaintEffect::NoSchedule,
     };
-    if node.unschedulable && !pod.tolerations.iter().any(|t| t.tolerates(&taint)) {
+    if !pod.tolerations.iter().any(|t| t.tolerates(&taint)) {
         return reject("node(s) were unschedulable", true);
     }
     Ok(())
@@ -68,13 +76,17 @@ fn node_name(pod: &Pod, node: &Node) -> Verdict {
     }
 }
 
-/// TaintToleration: the first NoSchedule or NoExecute taint not tolerated.
-fn taint_toleration(pod: &Pod, node: &Node) -> Verdict {
-    let untolerated = node.taints.iter().find(|t| {
+/// The first NoSchedule or NoExecute taint of `node` that `pod` does not tolerate.
+fn untolerated<'n>(pod: &Pod, node: &'n Node) -> Option<&'n super::Taint> {
+    node.taints.iter().find(|t| {
         t.effect != TaintEffect::PreferNoSchedule
             && !pod.tolerations.iter().any(|tol| tol.tolerates(t))
-    });
-    match untolerated {
+    })
+}
+
+/// TaintToleration: the first NoSchedule or NoExecute taint not tolerated.
+fn taint_toleration(pod: &Pod, node: &Node) -> Verdict {
+    match untolerated(pod, node) {
         Some(t) => reject(
             &format!("node(s) had untolerated taint {{{}: {}}}", t.key, t.value),
             true,
@@ -97,11 +109,8 @@ fn node_affinity(pod: &Pod, node: &Node) -> Verdict {
 }
 
 /// NodePorts: a host port (TCP, every address) already taken on the node.
-fn node_ports(pod: &Pod, on_node: &[&Placed]) -> Verdict {
-    let taken = pod
-        .host_ports
-        .iter()
-        .any(|port| on_node.iter().any(|p| p.pod.host_ports.contains(port)));
+fn node_ports(pod: &Pod, info: &NodeInfo) -> Verdict {
+    let taken = pod.host_ports.iter().any(|port| info.ports.contains(port));
     if taken {
         reject(
             "node(s) didn't have free ports for the requested pod ports",
@@ -114,15 +123,13 @@ fn node_ports(pod: &Pod, on_node: &[&Placed]) -> Verdict {
 
 /// NodeResourcesFit: pod count, then CPU and memory against allocatable minus the requests of
 /// the pods there (a request equal to what is left fits).
-fn resources_fit(pod: &Pod, node: &Node, on_node: &[&Placed]) -> Verdict {
+fn resources_fit(pod: &Pod, node: &Node, info: &NodeInfo) -> Verdict {
     let mut reasons = Vec::new();
-    if on_node.len() + 1 > node.max_pods as usize {
+    if info.pods + 1 > node.max_pods as usize {
         reasons.push("Too many pods".to_owned());
     }
     let want = pod.requests();
-    let used = on_node.iter().fold(super::Resources::default(), |acc, p| {
-        acc.saturating_add(p.pod.requests())
-    });
+    let used = info.requested;
     let free = |alloc: u64, used: u64| alloc.saturating_sub(used);
     if want.milli_cpu > 0 && want.milli_cpu > free(node.allocatable.milli_cpu, used.milli_cpu) {
         reasons.push("Insufficient cpu".to_owned());
@@ -142,62 +149,22 @@ fn resources_fit(pod: &Pod, node: &Node, on_node: &[&Placed]) -> Verdict {
 /// `nodeTaintsPolicy: Honor` the pod must also tolerate its NoSchedule and NoExecute taints.
 pub fn counts_for_spread(pod: &Pod, c: &SpreadConstraint, node: &Node) -> bool {
     selects(&pod.node_selector, &node.labels)
-        && (!c.honor_taints || taint_toleration(pod, node).is_ok())
-}
-
-/// Pods matching `c`'s selector in `pod`'s namespace on the counted nodes whose `c` key
-/// label is `value`, not terminating.
-pub fn matching_in_domain(
-    pod: &Pod,
-    c: &SpreadConstraint,
-    value: &str,
-    nodes: &[Node],
-    placed: &[Placed],
-) -> i64 {
-    let (selector, key) = (&c.selector, &c.topology_key);
-    nodes
-        .iter()
-        .filter(|n| counts_for_spread(pod, c, n) && n.labels.get(key).is_some_and(|v| v == value))
-        .map(|n| {
-            placed
-                .iter()
-                .filter(|p| {
-                    p.node == n.name && !p.terminating && p.pod.matches(&pod.namespace, selector)
-                })
-                .count() as i64
-        })
-        .sum()
+        && (!c.honor_taints || untolerated(pod, node).is_none())
 }
 
 /// PodTopologySpread's filter over the DoNotSchedule constraints: the skew this node would
 /// reach against the least loaded domain must stay within `maxSkew`.
-fn spread(pod: &Pod, node: &Node, nodes: &[Node], placed: &[Placed]) -> Verdict {
-    for c in pod.spread.iter().filter(|c| c.required) {
+fn spread(pod: &Pod, node: &Node, pre: &PreFilter<'_>) -> Verdict {
+    let required = pod.spread.iter().filter(|c| c.required);
+    for (c, counted) in required.zip(&pre.spread) {
         let Some(value) = node.labels.get(&c.topology_key) else {
             return reject(
                 "node(s) didn't match pod topology spread constraints (missing required label)",
                 true,
             );
         };
-        // Domains: the values of every counted node with every required key.
-        let mut domains: BTreeMap<&str, i64> = BTreeMap::new();
-        for n in nodes {
-            let has_all = pod
-                .spread
-                .iter()
-                .filter(|c| c.required)
-                .all(|c| n.labels.contains_key(&c.topology_key));
-            if !counts_for_spread(pod, c, n) || !has_all {
-                continue;
-            }
-            let v = &n.labels[&c.topology_key];
-            let count = matching_in_domain(pod, c, v, nodes, placed);
-            domains.insert(v.as_str(), count);
-        }
-        let min = domains.values().copied().min().unwrap_or(0);
-        let here = matching_in_domain(pod, c, value, nodes, placed);
-        let own = i64::from(pod.matches(&pod.namespace, &c.selector));
-        if here + own - min > i64::from(c.max_skew) {
+        let here = counted.counts.get(value.as_str()).copied().unwrap_or(0);
+        if here + counted.own - counted.min > i64::from(c.max_skew) {
             return reject(
                 "node(s) didn't match pod topology spread constraints",
                 false,
@@ -209,46 +176,31 @@ fn spread(pod: &Pod, node: &Node, nodes: &[Node], placed: &[Placed]) -> Verdict 
 
 /// InterPodAffinity's filter: the pod's required anti-affinity, then the existing pods'
 /// required anti-affinity against it.
-fn anti_affinity(pod: &Pod, node: &Node, nodes: &[Node], placed: &[Placed]) -> Verdict {
-    let domain_has = |key: &str, matching: &dyn Fn(&Placed) -> bool| {
-        let Some(value) = node.labels.get(key) else {
-            return false;
-        };
-        placed.iter().any(|p| {
-            matching(p)
-                && nodes
-                    .iter()
-                    .any(|n| n.name == p.node && n.labels.get(key) == Some(value))
-        })
+fn anti_affinity(pod: &Pod, node: &Node, pre: &PreFilter<'_>) -> Verdict {
+    let hit = |key: &str, values: &FastSet<&str>| {
+        node.labels
+            .get(key)
+            .is_some_and(|v| values.contains(v.as_str()))
     };
-    for term in pod
+    let required = pod
         .anti_affinity
         .iter()
-        .filter(|t| t.strength == Strength::Required)
+        .filter(|t| t.strength == Strength::Required);
+    if required
+        .zip(&pre.own_anti)
+        .any(|(t, values)| hit(&t.topology_key, values))
     {
-        if domain_has(&term.topology_key, &|p| {
-            p.pod.matches(&pod.namespace, &term.selector)
-        }) {
-            return reject("node(s) didn't match pod anti-affinity rules", false);
-        }
+        return reject("node(s) didn't match pod anti-affinity rules", false);
     }
-    for p in placed {
-        for term in p
-            .pod
-            .anti_affinity
-            .iter()
-            .filter(|t| t.strength == Strength::Required)
-        {
-            let theirs = |q: &Placed| std::ptr::eq(q, p);
-            if pod.matches(&p.pod.namespace, &term.selector)
-                && domain_has(&term.topology_key, &theirs)
-            {
-                return reject(
-                    "node(s) didn't satisfy existing pods anti-affinity rules",
-                    false,
-                );
-            }
-        }
+    if pre
+        .existing_anti
+        .iter()
+        .any(|(key, values)| hit(key, values))
+    {
+        return reject(
+            "node(s) didn't satisfy existing pods anti-affinity rules",
+            false,
+        );
     }
     Ok(())
 }

@@ -7,6 +7,14 @@
 //! without scoring, as upstream does; otherwise every node that passed is scored by the
 //! default score plugins with their weights ([`scores`]) and the highest total wins.
 //!
+//! Like upstream, a cycle reads an indexed [`Snapshot`] of the cluster (per node its pods'
+//! count, requests and host ports) and counts the placed pods a pod's spread constraints and
+//! anti-affinity terms care about once ([`prefilter`], and the same in [`scores`]), so each
+//! node then costs a few lookups: O(nodes + placed) per pod, where rescanning every placed
+//! pod per node made large clusters quadratic or worse (`benches/scheduler.rs` has the
+//! figures). The test-only `reference` module keeps the straightforward version, which a
+//! proptest (`equivalence`) compares this one with.
+//!
 //! One deliberate difference: upstream picks uniformly at random among nodes tied on the
 //! highest total (`selectHost`'s reservoir sampling). A simulator must be deterministic, so
 //! here the first tied node in the order the nodes are given wins.
@@ -20,12 +28,16 @@
 //! attach/detach controller. Every pod has the same priority, so preemption never helps.
 
 pub mod cluster;
+mod fast_hash;
 mod filters;
+mod prefilter;
 mod scores;
+mod snapshot;
 
 use std::collections::BTreeMap;
 
 pub use filters::Rejection;
+pub use snapshot::Snapshot;
 
 /// `kubernetes.io/hostname`.
 pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
@@ -260,35 +272,9 @@ pub enum Outcome {
 }
 
 /// Schedules `pod` onto one of `nodes` (in this order for ties), with `placed` pods already
-/// running.
+/// running. Indexes them afresh: to place many pods, keep a [`Snapshot`] instead.
 pub fn schedule(pod: &Pod, nodes: &[Node], placed: &[Placed]) -> Outcome {
-    let mut feasible = Vec::new();
-    let mut rejections = Vec::new();
-    for node in nodes {
-        match filters::run(pod, node, nodes, placed) {
-            Ok(()) => feasible.push(node),
-            Err(r) => rejections.push(r),
-        }
-    }
-    match feasible.as_slice() {
-        [] => Outcome::Unschedulable {
-            message: fit_error(nodes.len(), &rejections),
-        },
-        [only] => Outcome::Scheduled {
-            node: only.name.clone(),
-            totals: Vec::new(),
-        },
-        _ => {
-            let totals = scores::totals(pod, &feasible, nodes, placed);
-            let best = totals.iter().map(|(_, t)| *t).max().unwrap_or(0);
-            let node = totals
-                .iter()
-                .find(|(_, t)| *t == best)
-                .map(|(n, _)| n.clone())
-                .unwrap_or_default();
-            Outcome::Scheduled { node, totals }
-        }
-    }
+    Snapshot::with_placed(nodes, placed).schedule(pod)
 }
 
 /// `FitError.Error()`: "0/N nodes are available: <count> <reason>, ... ." with the reasons'
@@ -328,5 +314,9 @@ fn fit_error(n: usize, rejections: &[Rejection]) -> String {
     )
 }
 
+#[cfg(test)]
+mod equivalence;
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

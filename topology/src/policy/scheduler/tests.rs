@@ -58,18 +58,22 @@ fn least_allocated_counts_missing_requests_as_the_non_zero_defaults() {
     let n = node("a", 4000, 8 * GIB);
     let placed = [on("a", pod("x", Some(1000), None))];
     let incoming = pod("y", None, None);
-    assert_eq!(scores::least_allocated(&incoming, &[&n], &placed), [83]);
+    let nodes = [n];
+    let mut snapshot = Snapshot::new(&nodes);
+    snapshot.add(placed[0].clone());
+    assert_eq!(scores::least_allocated(&snapshot, &incoming, 0), 83);
 }
 
 #[test]
 fn balanced_allocation_is_one_minus_half_the_fraction_gap() {
     // cpu 2000/4000 = 0.5, memory 2/8 GiB = 0.25: std 0.125, (1-0.125)*100 = 87.5 -> 87.
-    let n = node("a", 4000, 8 * GIB);
+    let nodes = [node("a", 4000, 8 * GIB)];
+    let snapshot = Snapshot::new(&nodes);
     let incoming = pod("y", Some(2000), Some(2 * GIB));
-    assert_eq!(scores::balanced_allocation(&incoming, &[&n], &[]), [87]);
+    assert_eq!(scores::balanced_allocation(&snapshot, &incoming, 0), 87);
     // Equal fractions: 100.
     let even = pod("y", Some(1500), Some(3 * GIB));
-    assert_eq!(scores::balanced_allocation(&even, &[&n], &[]), [100]);
+    assert_eq!(scores::balanced_allocation(&snapshot, &even, 0), 100);
 }
 
 #[test]
@@ -84,10 +88,10 @@ fn default_spreading_prefers_the_node_with_fewer_replicas() {
     ];
     let w = || pod("web", Some(100), Some(128 * MIB));
     let placed = [on("b", w()), on("c", w()), on("c", w())];
-    let feasible: Vec<&Node> = nodes.iter().collect();
+    let snapshot = Snapshot::with_placed(&nodes, &placed);
     assert_eq!(
-        scores::spread(&w(), &feasible, &nodes, &placed),
-        [100, 60, 40]
+        scores::spread(&snapshot, &w(), &[0, 1, 2]),
+        Some(vec![100, 60, 40])
     );
 }
 

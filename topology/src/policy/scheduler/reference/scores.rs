@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::filters::{counts_for_spread, matching_in_domain};
 use super::{
-    HOSTNAME_LABEL, Node, Placed, Pod, SpreadConstraint, Strength, TaintEffect, ZONE_LABEL,
+    HOSTNAME_LABEL, Node, Placed, Pod, Resources, SpreadConstraint, Strength, TaintEffect,
+    ZONE_LABEL, matches,
 };
 
 /// `MaxNodeScore`.
@@ -150,7 +151,7 @@ pub(super) fn spread(pod: &Pod, feasible: &[&Node], nodes: &[Node], placed: &[Pl
                         .filter(|p| {
                             p.node == n.name
                                 && !p.terminating
-                                && p.pod.matches(&pod.namespace, &c.selector)
+                                && matches(&p.pod, &pod.namespace, &c.selector)
                         })
                         .count() as i64
                 } else if counts_for_spread(pod, c, n) {
@@ -192,7 +193,7 @@ pub(super) fn inter_pod_affinity(
         };
         for term in &pod.anti_affinity {
             if let Strength::Preferred { weight } = term.strength
-                && p.pod.matches(&pod.namespace, &term.selector)
+                && matches(&p.pod, &pod.namespace, &term.selector)
                 && let Some(v) = labels.get(&term.topology_key)
             {
                 *by_domain.entry((&term.topology_key, v)).or_default() -= weight;
@@ -200,7 +201,7 @@ pub(super) fn inter_pod_affinity(
         }
         for term in &p.pod.anti_affinity {
             if let Strength::Preferred { weight } = term.strength
-                && pod.matches(&p.pod.namespace, &term.selector)
+                && matches(pod, &p.pod.namespace, &term.selector)
                 && let Some(v) = labels.get(&term.topology_key)
             {
                 *by_domain.entry((&term.topology_key, v)).or_default() -= weight;
@@ -240,17 +241,14 @@ fn requested(
     pod: &Pod,
     node: &Node,
     placed: &[Placed],
-    requests: impl Fn(&Pod) -> super::Resources,
-) -> super::Resources {
+    requests: impl Fn(&Pod) -> Resources,
+) -> Resources {
     placed
         .iter()
         .filter(|p| p.node == node.name)
         .map(|p| requests(&p.pod))
         .chain(std::iter::once(requests(pod)))
-        .fold(
-            super::Resources::default(),
-            super::Resources::saturating_add,
-        )
+        .fold(Resources::default(), Resources::saturating_add)
 }
 
 /// NodeResourcesFit's LeastAllocated over CPU and memory (weights 1 and 1), with the

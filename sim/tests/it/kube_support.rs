@@ -2,7 +2,7 @@
 //! on the control-plane hosts, and an apiserver on each, given its local member as kubeadm
 //! does.
 
-use sim::engine::{Fact, SimConfig, SimDuration, SimTime, Simulation};
+use sim::engine::{Fact, NullSink, SimConfig, SimDuration, SimTime, Simulation};
 use sim::models::etcd::{ClientConfig, EtcdSimConfig, add_members_and_clients};
 use sim::models::kube::apiserver::{ApiserverConfig, KubeApiserver};
 use sim::models::kube::kubelet::RENEW_JITTER;
@@ -39,6 +39,23 @@ pub fn etcd_and_apiservers(seed: u64) -> (Simulation, topology::Cluster, Vec<Str
 }
 
 /// `s` seconds after the start.
+/// The full scenario world of `cluster` run with `faults` until `end`; every invariant held.
+pub fn run_world(
+    cluster: &topology::Cluster,
+    seed: u64,
+    faults: &[(SimTime, topology::fault::Fault)],
+    end: SimTime,
+) -> Simulation {
+    let mut sim = sim::scenario::run::build_world(cluster, seed).expect("world");
+    for (at, f) in faults {
+        sim.schedule_fault(*at, f.clone()).expect("fault");
+    }
+    sim.run_until(end, &mut NullSink);
+    sim.finish(&mut NullSink);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    sim
+}
+
 pub fn secs(s: u64) -> SimTime {
     SimTime::ZERO + SimDuration::from_secs(s)
 }

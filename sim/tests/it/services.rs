@@ -3,9 +3,9 @@
 //! Service lane follows the data path. Expected times come from the node-lifecycle timers and
 //! kube-proxy's `minSyncPeriod`.
 
-use super::kube_support::{Timers, facts, secs};
+use super::kube_support::{Timers, facts, run_world, secs};
 use sim::checks::timeline::Timeline;
-use sim::engine::{NullSink, SimDuration, SimTime, Simulation, Status};
+use sim::engine::{SimDuration, SimTime, Simulation, Status};
 use sim::models::kube::data_path::{service_incidents, service_lanes};
 use sim::models::kube::facts::{PodNotReady, PodReady, PodRestarting, ProxyRules};
 use sim::models::kube::kube_proxy::MIN_SYNC_PERIOD;
@@ -21,14 +21,16 @@ const WEB: &str = "default/web";
 
 fn run(seed: u64, faults: &[(SimTime, Fault)], end: SimTime) -> Simulation {
     let cluster = topology::default_cluster().expect("default topology");
-    let mut sim = sim::scenario::run::build_world(&cluster, seed).expect("world");
-    for (at, f) in faults {
-        sim.schedule_fault(*at, f.clone()).expect("fault");
-    }
-    sim.run_until(end, &mut NullSink);
-    sim.finish(&mut NullSink);
-    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-    sim
+    run_world(&cluster, seed, faults, end)
+}
+
+/// The web pods Ready on `host` before `t`.
+fn web_on(sim: &Simulation, host: &str, t: SimTime) -> Vec<String> {
+    facts::<PodReady>(sim)
+        .into_iter()
+        .filter(|(at, p)| *at < t && p.workload == "web" && p.node == host)
+        .map(|(_, p)| p.pod)
+        .collect()
 }
 
 fn web_lane(sim: &Simulation, end: SimTime) -> Timeline {
@@ -80,11 +82,7 @@ fn a_dead_workers_pod_degrades_the_service_until_kube_proxy_drops_it() {
     let crash = secs(120);
     let end = crash + timers.latest_eviction() + SimDuration::from_secs(60);
     let sim = run(5, &[(crash, Fault::HostCrash { host: host.into() })], end);
-    let dead: Vec<String> = facts::<PodReady>(&sim)
-        .into_iter()
-        .filter(|(t, p)| *t < crash && p.workload == "web" && p.node == host)
-        .map(|(_, p)| p.pod)
-        .collect();
+    let dead = web_on(&sim, host, crash);
     assert!(!dead.is_empty(), "web runs on {host}");
     // The node controller marks the dead pods not Ready when it marks the node Unknown: one
     // to two monitor periods after the grace period, which runs from the last renewal it saw
@@ -204,11 +202,7 @@ fn a_quickly_rebooted_workers_pods_start_again_and_the_service_recovers() {
         ],
         end,
     );
-    let on_host: Vec<String> = facts::<PodReady>(&sim)
-        .into_iter()
-        .filter(|(t, p)| *t < crash && p.workload == "web" && p.node == host)
-        .map(|(_, p)| p.pod)
-        .collect();
+    let on_host = web_on(&sim, host, crash);
     assert!(!on_host.is_empty(), "web runs on {host}");
     assert!(
         facts::<PodNotReady>(&sim).is_empty(),
@@ -321,11 +315,7 @@ fn a_service_outage_names_the_dead_pods_it_was_routed_to() {
     let crash = secs(120);
     let end = crash + timers.latest_eviction() + SimDuration::from_secs(60);
     let sim = run(5, &[(crash, Fault::HostCrash { host: host.into() })], end);
-    let dead: Vec<String> = facts::<PodReady>(&sim)
-        .into_iter()
-        .filter(|(t, p)| *t < crash && p.workload == "web" && p.node == host)
-        .map(|(_, p)| p.pod)
-        .collect();
+    let dead = web_on(&sim, host, crash);
     let incidents: Vec<_> = service_incidents(sim.log(), end)
         .into_iter()
         .filter(|i| i.component == "service/default/web")

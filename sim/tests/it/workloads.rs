@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::kube_support::{Timers, facts, first, secs};
-use sim::engine::{NullSink, SimDuration, SimTime, Simulation};
+use sim::engine::{SimDuration, SimTime, Simulation};
 use sim::models::kube::drain::{DELETE_POLL, EVICTION_RETRY};
 use sim::models::kube::eviction::VIOLATES_BUDGET;
 use sim::models::kube::facts::{
@@ -24,16 +24,7 @@ use topology::{AntiAffinity, Cluster, Pdb};
 /// milliseconds; a second bounds a chain of a few with room to spare.
 const LATENCY: SimDuration = SimDuration::from_secs(1);
 
-fn run(cluster: &Cluster, seed: u64, faults: &[(SimTime, Fault)], end: SimTime) -> Simulation {
-    let mut sim = sim::scenario::run::build_world(cluster, seed).expect("world");
-    for (at, f) in faults {
-        sim.schedule_fault(*at, f.clone()).expect("fault");
-    }
-    sim.run_until(end, &mut NullSink);
-    sim.finish(&mut NullSink);
-    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-    sim
-}
+use super::kube_support::run_world as run;
 
 /// The default topology with its `web` workload changed by `edit`.
 fn with_web(edit: impl FnOnce(&mut topology::Workload)) -> Cluster {

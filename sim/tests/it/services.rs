@@ -74,15 +74,36 @@ fn every_node_routes_the_service_to_all_its_ready_pods() {
     assert_eq!(first.status, Status::Up);
 }
 
+/// The worker both web tests crash, and when.
+const WORKER: &str = "cloudserver3";
+
+/// The default world, seed 5, with [`WORKER`] crashed at 120 s and run past the latest
+/// eviction: the world, crash, end, and the web pods that died with the worker.
+fn worker_crash() -> (Simulation, SimTime, SimTime, Vec<String>) {
+    let cluster = topology::default_cluster().expect("default topology");
+    let timers = Timers::of(&cluster);
+    let crash = secs(120);
+    let end = crash + timers.latest_eviction() + SimDuration::from_secs(60);
+    let sim = run(
+        5,
+        &[(
+            crash,
+            Fault::HostCrash {
+                host: WORKER.into(),
+            },
+        )],
+        end,
+    );
+    let dead = web_on(&sim, WORKER, crash);
+    (sim, crash, end, dead)
+}
+
 #[test]
 fn a_dead_workers_pod_degrades_the_service_until_kube_proxy_drops_it() {
     let cluster = topology::default_cluster().expect("default topology");
     let timers = Timers::of(&cluster);
-    let host = "cloudserver3";
-    let crash = secs(120);
-    let end = crash + timers.latest_eviction() + SimDuration::from_secs(60);
-    let sim = run(5, &[(crash, Fault::HostCrash { host: host.into() })], end);
-    let dead = web_on(&sim, host, crash);
+    let host = WORKER;
+    let (sim, crash, end, dead) = worker_crash();
     assert!(!dead.is_empty(), "web runs on {host}");
     // The node controller marks the dead pods not Ready when it marks the node Unknown: one
     // to two monitor periods after the grace period, which runs from the last renewal it saw
@@ -309,13 +330,8 @@ fn the_ingress_controller_keeps_answering_when_one_replicas_node_dies() {
 
 #[test]
 fn a_service_outage_names_the_dead_pods_it_was_routed_to() {
-    let cluster = topology::default_cluster().expect("default topology");
-    let timers = Timers::of(&cluster);
-    let host = "cloudserver3";
-    let crash = secs(120);
-    let end = crash + timers.latest_eviction() + SimDuration::from_secs(60);
-    let sim = run(5, &[(crash, Fault::HostCrash { host: host.into() })], end);
-    let dead = web_on(&sim, host, crash);
+    let host = WORKER;
+    let (sim, crash, end, dead) = worker_crash();
     let incidents: Vec<_> = service_incidents(sim.log(), end)
         .into_iter()
         .filter(|i| i.component == "service/default/web")

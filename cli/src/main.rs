@@ -53,6 +53,8 @@ enum Command {
     Plan(commands::apply::PlanArgs),
     /// Put the rendered cluster on the lab's guests: prepare, etcd, VIP, Ceph; verified, resumable.
     Apply(commands::apply::ApplyArgs),
+    /// A failover drill on the applied lab, predicted by the simulator and observed side by side.
+    Drill(commands::drill::DrillArgs),
     /// The local five-host libvirt lab (needs the `libvirt` cargo feature).
     #[command(subcommand)]
     Lab(commands::lab::LabCommand),
@@ -77,6 +79,7 @@ impl Command {
                 | Command::Render(_)
                 | Command::Plan(_)
                 | Command::Apply(_)
+                | Command::Drill(_)
                 | Command::Lab(_)
         )
     }
@@ -89,6 +92,7 @@ impl Command {
             Command::Render(_) => "render",
             Command::Plan(_) => "plan",
             Command::Apply(_) => "apply",
+            Command::Drill(_) => "drill",
             Command::Lab(_) => "lab",
             Command::Ceph(_) => "ceph",
             Command::Schema => "schema",
@@ -149,6 +153,8 @@ fn run(cli: Cli) -> miette::Result<ExitCode> {
             .and_then(|c| commands::apply::run_plan(&args, &c)),
         Command::Apply(args) => load_valid_topology(args.target.file.as_deref().or(topology))
             .and_then(|c| commands::apply::run_apply(&args, &c)),
+        Command::Drill(args) => load_valid_topology(args.target.file.as_deref().or(topology))
+            .and_then(|c| commands::drill::run(&args, &c)),
         Command::Lab(cmd) => {
             load_valid_topology(topology).and_then(|c| commands::lab::run(cmd, &c))
         }

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use provision::drill::{EtcdLab, EtcdLabError};
+use provision::drill::{EtcdLab, EtcdLabError, EtcdTarget as _};
 use provision::exec::Command as Cmd;
 use provision::pki::ensure_etcd_pki;
 use provision::render::etcd::EtcdCluster;

@@ -175,6 +175,29 @@ impl PhasePlan {
         }
     }
 
+    /// One leader loss as a drill on a running cluster: `baseline`, then `name` with `fault`
+    /// on the leader, then `healed`, all with the cluster's `election_timeout`. A phase lasts
+    /// two election timeouts (the longest randomised timeout a follower draws) plus
+    /// [`ETCD_PHASE`] of service after it, so the election fits in the phase; every wait is
+    /// bounded by [`ETCD_RECOVERY_TIMEOUT`] per second of election timeout (20 s at etcd's
+    /// default 1000 ms, the etcd schedule's bound).
+    pub fn leader_loss(name: &str, fault: PhaseFault, election_timeout: Duration) -> Self {
+        let phase = |name: &str, fault| Phase {
+            name: name.to_owned(),
+            fault,
+        };
+        let scale = election_timeout.as_secs_f64().max(1.0);
+        PhasePlan {
+            phase: election_timeout * 2 + ETCD_PHASE,
+            recovery_timeout: ETCD_RECOVERY_TIMEOUT.mul_f64(scale),
+            phases: vec![
+                phase("baseline", None),
+                phase(name, Some(fault)),
+                phase("healed", None),
+            ],
+        }
+    }
+
     /// The fixed member a `CutFromPeers` phase isolates, if any: the member the pinned client
     /// talks to.
     pub fn partitioned_member(&self) -> Option<usize> {
@@ -219,6 +242,29 @@ pub const PINNED_CLIENT: &str = "pinned";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leader_loss_drill_fits_the_slowest_election_in_its_phase() {
+        let default = PhasePlan::leader_loss(
+            "kill-leader",
+            PhaseFault::Kill(Target::Leader),
+            Duration::from_millis(1000),
+        );
+        assert_eq!(default.names(), ["baseline", "kill-leader", "healed"]);
+        assert_eq!(default.phase, Duration::from_secs(6));
+        assert_eq!(default.recovery_timeout, ETCD_RECOVERY_TIMEOUT);
+        let stretched = PhasePlan::leader_loss(
+            "cut-leader",
+            PhaseFault::CutLink(Target::Leader),
+            Duration::from_secs(10),
+        );
+        assert_eq!(stretched.phase, Duration::from_secs(24));
+        assert_eq!(stretched.recovery_timeout, Duration::from_secs(200));
+        assert_eq!(
+            stretched.phases[1].fault,
+            Some(PhaseFault::CutLink(Target::Leader))
+        );
+    }
 
     #[test]
     fn the_etcd_schedule_targets_resolve_as_both_runners_pick_them() {

@@ -34,7 +34,7 @@ pub enum Target {
 }
 
 impl Target {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Target::Lab => "lab",
             Target::Hosts => "hosts",
@@ -89,7 +89,7 @@ pub struct ApplyArgs {
 /// The cluster as the target runs it. A lab whose guests are emulated (TCG) runs etcd with
 /// stretched timers (`topology::model::EMULATED_ETCD_TIMER_FACTOR`): the emulated guests
 /// cannot keep etcd's default 100 ms heartbeat.
-fn as_target_runs_it(
+pub(crate) fn as_target_runs_it(
     args: &TargetArgs,
     cluster: &topology::Cluster,
 ) -> miette::Result<topology::Cluster> {
@@ -114,7 +114,10 @@ fn as_target_runs_it(
 }
 
 /// The rendered cluster (as the target runs it, [`as_target_runs_it`]) as a desired state.
-fn desired_state(args: &TargetArgs, cluster: &topology::Cluster) -> miette::Result<Desired> {
+pub(crate) fn desired_state(
+    args: &TargetArgs,
+    cluster: &topology::Cluster,
+) -> miette::Result<Desired> {
     let store = open_store(&args.state_dir)?;
     let rendered = provision::render::render(cluster, &store, time::OffsetDateTime::now_utc())
         .into_diagnostic()
@@ -137,7 +140,7 @@ fn abilities(target: Target) -> TargetAbilities {
     }
 }
 
-fn hosts_unsupported() -> miette::Report {
+pub(crate) fn hosts_unsupported() -> miette::Report {
     miette!(
         help = "`spofless plan --target hosts --assume-fresh` shows what apply would do on \
                 fresh machines; `--target lab` applies to the local lab",

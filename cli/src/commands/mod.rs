@@ -4,6 +4,7 @@ pub mod apply;
 pub mod ceph;
 pub mod check;
 pub mod completions;
+pub mod drill;
 pub mod lab;
 pub mod man;
 pub mod render;

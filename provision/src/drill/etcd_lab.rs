@@ -11,7 +11,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
@@ -19,11 +19,11 @@ use crate::exec::{self, Command, Output};
 use crate::pki::{EtcdPki, PkiError, ensure_etcd_pki};
 use crate::render::RenderedFile;
 use crate::render::etcd::{
-    CLIENT_PORT, EtcdCluster, EtcdLayout, EtcdMember, EtcdRenderError, HEALTHCHECK_STEM,
-    parse_environment_file, render_member, url,
+    EtcdCluster, EtcdLayout, EtcdMember, EtcdRenderError, HEALTHCHECK_STEM, parse_environment_file,
+    render_member,
 };
 use crate::secrets::SecretStore;
-use crate::testbed::{DaemonId, DaemonSpec, NetnsError, Testbed, wait_until};
+use crate::testbed::{DaemonId, DaemonSpec, NetnsError, Testbed};
 
 /// etcdctl's `--dial-timeout` for probes.
 const DIAL_TIMEOUT: &str = "1s";
@@ -70,24 +70,33 @@ pub enum EtcdLabError {
         /// The missing key.
         key: &'static str,
     },
+    /// A fault could not be applied (or is not expressible where the cluster runs).
+    #[error(transparent)]
+    Inject(#[from] crate::inject::InjectError),
 }
 
-/// Runs `etcdctl` inside the client host's namespace with the rendered client certificate.
+/// Runs `etcdctl` with a client certificate, inside a network namespace where the members'
+/// addresses live (the bed's client host, the isolated lab's namespace) or in this one.
 #[derive(Debug, Clone)]
 pub struct EtcdClient {
-    namespace: String,
+    namespace: Option<String>,
     tls: [PathBuf; 3],
 }
 
 impl EtcdClient {
+    /// A client running in `namespace` (`None`: this one) with CA, certificate and key `tls`.
+    pub fn new(namespace: Option<String>, tls: [PathBuf; 3]) -> Self {
+        Self { namespace, tls }
+    }
+
     /// A client for unit tests of the workload: runs in `namespace` with nonexistent
     /// certificates (every call fails).
     #[cfg(test)]
     pub(crate) fn for_tests(namespace: &str) -> Self {
-        Self {
-            namespace: namespace.to_owned(),
-            tls: [PathBuf::new(), PathBuf::new(), PathBuf::new()],
-        }
+        Self::new(
+            Some(namespace.to_owned()),
+            [PathBuf::new(), PathBuf::new(), PathBuf::new()],
+        )
     }
 
     /// `etcdctl --endpoints=.. --cacert --cert --key --dial-timeout=1s
@@ -116,7 +125,10 @@ impl EtcdClient {
     }
 
     fn in_namespace(&self, cmd: &Command) -> Command {
-        cmd.wrapped(["ip", "netns", "exec", &self.namespace])
+        match &self.namespace {
+            Some(ns) => cmd.wrapped(["ip", "netns", "exec", ns]),
+            None => cmd.clone(),
+        }
     }
 
     /// One workload request: `etcdctl` against the single `endpoint`, with both the dial and
@@ -370,81 +382,13 @@ impl EtcdLab {
         &self.client_tls
     }
 
-    /// The client URL of `member`.
-    pub fn endpoint(&self, member: &str) -> Option<String> {
-        self.members
-            .iter()
-            .find(|m| m.name == member)
-            .map(|m| url(m.address, CLIENT_PORT))
-    }
-
     /// A sendable handle that runs `etcdctl` on the client host with the rendered client
     /// certificate (for workload threads running while faults are injected).
     pub fn client(&self) -> Result<EtcdClient, NetnsError> {
-        Ok(EtcdClient {
-            namespace: self.lab.namespace(&self.client_host)?.to_owned(),
-            tls: self.client_tls.clone(),
-        })
-    }
-
-    /// Runs `etcdctl` on the client host against `endpoints` (see [`EtcdClient::etcdctl`]).
-    pub fn etcdctl(
-        &self,
-        endpoints: &[String],
-        args: &[&str],
-        command_timeout: Duration,
-    ) -> Result<Output, NetnsError> {
-        self.client()?.etcdctl(endpoints, args, command_timeout)
-    }
-
-    /// All client endpoints.
-    pub fn endpoints(&self) -> Vec<String> {
-        self.cluster.client_endpoints()
-    }
-
-    /// Waits (bounded) until `endpoint health` reports every endpoint in `endpoints` healthy.
-    pub fn wait_healthy(
-        &self,
-        endpoints: &[String],
-        timeout: Duration,
-    ) -> Result<Duration, NetnsError> {
-        let start = Instant::now();
-        wait_until(
-            "etcd endpoint health",
-            timeout,
-            Duration::from_millis(200),
-            || {
-                let out = self
-                    .etcdctl(endpoints, &["endpoint", "health"], Duration::from_secs(2))
-                    .ok()?;
-                let healthy = format!("{}{}", out.stdout_str(), out.stderr_str())
-                    .matches("is healthy")
-                    .count();
-                (out.success() && healthy == endpoints.len()).then_some(())
-            },
-        )?;
-        Ok(start.elapsed())
-    }
-
-    /// The current leader as seen through `endpoint status` on `endpoints`: the member whose
-    /// own id equals the leader id it reports. `None` if no reachable member claims to lead.
-    pub fn leader(&self, endpoints: &[String], timeout: Duration) -> Option<String> {
-        let out = self
-            .etcdctl(endpoints, &["endpoint", "status", "-w", "json"], timeout)
-            .ok()?;
-        let json: serde_json::Value = serde_json::from_str(out.stdout_str().trim()).ok()?;
-        json.as_array()?.iter().find_map(|e| {
-            let status = e.get("Status")?;
-            let me = status.get("header")?.get("member_id")?.as_u64()?;
-            let leader = status.get("leader")?.as_u64()?;
-            let endpoint = e.get("Endpoint")?.as_str()?;
-            (me == leader).then(|| {
-                self.members
-                    .iter()
-                    .find(|m| url(m.address, CLIENT_PORT) == endpoint)
-                    .map(|m| m.name.clone())
-            })?
-        })
+        Ok(EtcdClient::new(
+            Some(self.lab.namespace(&self.client_host)?.to_owned()),
+            self.client_tls.clone(),
+        ))
     }
 
     /// The daemon of `member`.

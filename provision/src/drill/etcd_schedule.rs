@@ -29,16 +29,17 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 pub use topology::drill::PhaseCounts;
-use topology::drill::{CallResult, PhaseFault, PhasePlan, client_name};
+use topology::drill::{CallResult, PhasePlan, client_name};
 use topology::timeline::Timeline;
 use topology::wire::{
     CompareOp, CompareTarget, History, KeyValue, KvOp, KvResult, Operation, Outcome, RequestOp,
     ResponseOp,
 };
-use topology::workload::{OpMix, WorkloadClient, write_lanes};
+use topology::workload::{KEY_PREFIX, OpMix, WorkloadClient, write_lanes};
 
 use super::etcd_lab::{EtcdClient, EtcdLab, EtcdLabError};
-use crate::testbed::{DaemonId, NetnsError, wait_until};
+use super::etcd_target::EtcdTarget;
+use crate::testbed::{NetnsError, wait_until};
 
 /// Upper bound on operations per client thread (the loop is also bounded by the schedule).
 const MAX_OPS_PER_CLIENT: u64 = 20_000;
@@ -204,6 +205,10 @@ pub struct PhaseOutcome {
     pub pinned: PhaseCounts,
     /// From the fault to its repair (ns since the run's start), for phases with a fault.
     pub fault_window_ns: Option<(u64, u64)>,
+    /// How long applying the fault took (ns): the fault landed somewhere within it, which is
+    /// the uncertainty of every figure timed from the fault (a signal sent over SSH to an
+    /// emulated guest takes a fraction of a second, one to a local process nothing).
+    pub injection_ns: Option<u64>,
     /// The pinned client's calls sent while the fault was in force; one answered only after
     /// the repair counts as indeterminate.
     pub pinned_during_fault: PhaseCounts,
@@ -515,7 +520,7 @@ impl Workload {
 
 /// Polls the leader on `endpoints` until one other than `old` answers; returns it and when.
 fn await_new_leader(
-    lab: &EtcdLab,
+    lab: &dyn EtcdTarget,
     endpoints: &[String],
     old: Option<&str>,
     since: Instant,
@@ -539,7 +544,7 @@ fn await_new_leader(
     })
 }
 
-fn current_leader(lab: &EtcdLab, timeout: Duration) -> Result<String, NetnsError> {
+fn current_leader(lab: &dyn EtcdTarget, timeout: Duration) -> Result<String, NetnsError> {
     wait_until(
         "an etcd leader",
         timeout,
@@ -548,37 +553,44 @@ fn current_leader(lab: &EtcdLab, timeout: Duration) -> Result<String, NetnsError
     )
 }
 
-fn others(lab: &EtcdLab, excluded: &str) -> (Vec<String>, Option<String>) {
-    let eps = lab
-        .members()
+fn others(lab: &dyn EtcdTarget, excluded: &str) -> (Vec<String>, Option<String>) {
+    let names = lab.member_names();
+    let eps = names
         .iter()
-        .filter(|m| m.name != excluded)
-        .filter_map(|m| lab.endpoint(&m.name))
+        .filter(|m| *m != excluded)
+        .filter_map(|m| lab.endpoint(m))
         .collect();
-    let follower = lab
-        .members()
-        .iter()
-        .find(|m| m.name != excluded)
-        .map(|m| m.name.clone());
+    let follower = names.into_iter().find(|m| m != excluded);
     (eps, follower)
 }
 
 /// Runs the schedule on a started `lab` (waits for health first) and returns phases + history.
 pub fn run_fault_schedule(
-    lab: &mut EtcdLab,
+    lab: &mut dyn EtcdTarget,
     cfg: &FaultScheduleConfig,
 ) -> Result<FaultRun, EtcdLabError> {
     let all = lab.endpoints();
     let recovery = cfg.plan.recovery_timeout;
     lab.wait_healthy(&all, recovery)?;
+    // The history checker starts from absent keys, as the simulator's fresh cluster does; a
+    // cluster that ran a drill before holds them, with their versions.
+    let cleared = lab.etcdctl(&all, &["del", "--prefix", KEY_PREFIX], recovery)?;
+    if !cleared.success() {
+        return Err(NetnsError::Exec(crate::exec::ExecError::Failed {
+            command: format!("etcdctl del --prefix {KEY_PREFIX}"),
+            status: format!("{:?}", cleared.status),
+            stderr: cleared.stderr_str().into_owned(),
+        })
+        .into());
+    }
     let pinned_member = cfg.plan.partitioned_member().unwrap_or(0);
-    let pinned_name = lab
-        .members()
-        .get(pinned_member)
-        .map(|m| m.name.clone())
-        .ok_or(NetnsError::UnknownHost {
-            name: format!("member #{pinned_member}"),
-        })?;
+    let pinned_name =
+        lab.member_names()
+            .get(pinned_member)
+            .cloned()
+            .ok_or(NetnsError::UnknownHost {
+                name: format!("member #{pinned_member}"),
+            })?;
     let pinned = lab.endpoint(&pinned_name).ok_or(NetnsError::UnknownHost {
         name: pinned_name.clone(),
     })?;
@@ -588,7 +600,7 @@ pub fn run_fault_schedule(
     let result = run_phases(lab, &cfg.plan, t0, &workload, &mut phases);
     let operations = workload.finish();
     // Leave no partition behind, also when a phase failed half-way.
-    lab.lab().heal()?;
+    lab.heal()?;
     result?;
     let pinned_client = cfg.workload.clients;
     for p in &mut phases {
@@ -623,77 +635,15 @@ pub fn run_fault_schedule(
     })
 }
 
-/// Applies `fault` to member `target`.
-fn apply(lab: &mut EtcdLab, fault: PhaseFault, target: &str) -> Result<(), EtcdLabError> {
-    let daemon = || member_daemon(lab, target);
-    match fault {
-        PhaseFault::Kill(_) => {
-            let d = daemon()?;
-            lab.lab().kill(d)?;
-        }
-        PhaseFault::Pause(_) => {
-            let d = daemon()?;
-            lab.lab().pause(d)?;
-        }
-        PhaseFault::CutLink(_) => lab.lab().link_down(target)?,
-        PhaseFault::CutFromPeers(_) => {
-            for peer in peers(lab, target) {
-                lab.lab().block(target, &peer)?;
-                lab.lab().block(&peer, target)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Repairs `fault` on member `target`.
-fn repair(lab: &mut EtcdLab, fault: PhaseFault, target: &str) -> Result<(), EtcdLabError> {
-    let daemon = || member_daemon(lab, target);
-    match fault {
-        PhaseFault::Kill(_) => {
-            let d = daemon()?;
-            lab.lab().restart(d)?;
-        }
-        PhaseFault::Pause(_) => {
-            let d = daemon()?;
-            lab.lab().resume(d)?;
-        }
-        PhaseFault::CutLink(_) => lab.lab().link_up(target)?,
-        PhaseFault::CutFromPeers(_) => {
-            for peer in peers(lab, target) {
-                lab.lab().unblock(target, &peer)?;
-                lab.lab().unblock(&peer, target)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The daemon of member `target`.
-fn member_daemon(lab: &EtcdLab, target: &str) -> Result<DaemonId, NetnsError> {
-    lab.daemon(target).ok_or(NetnsError::UnknownHost {
-        name: target.to_owned(),
-    })
-}
-
-/// Every member but `excluded`.
-fn peers(lab: &EtcdLab, excluded: &str) -> Vec<String> {
-    lab.members()
-        .iter()
-        .map(|m| m.name.clone())
-        .filter(|m| m != excluded)
-        .collect()
-}
-
 fn run_phases(
-    lab: &mut EtcdLab,
+    lab: &mut dyn EtcdTarget,
     plan: &PhasePlan,
     t0: Instant,
     workload: &Workload,
     phases: &mut Vec<PhaseOutcome>,
 ) -> Result<(), EtcdLabError> {
     let all = lab.endpoints();
-    let names: Vec<String> = lab.members().iter().map(|m| m.name.clone()).collect();
+    let names = lab.member_names();
     for phase in &plan.phases {
         let leader = current_leader(lab, plan.recovery_timeout)?;
         let mut p = PhaseOutcome {
@@ -722,7 +672,8 @@ fn run_phases(
             p.start_ns = ns(t0);
         }
         let at = Instant::now();
-        apply(lab, fault, &target)?;
+        lab.apply(fault, &target)?;
+        p.injection_ns = Some(since(at, Instant::now()));
         if fault.starts_after_fault() {
             // The phase (and the counting) starts once the fault is in place, so no call sent
             // before it is counted against it.
@@ -740,7 +691,7 @@ fn run_phases(
         }
         thread::sleep(plan.phase.saturating_sub(at.elapsed()));
         p.fault_window_ns = Some((since(t0, at), ns(t0)));
-        repair(lab, fault, &target)?;
+        lab.repair(fault, &target)?;
         p.target = Some(target);
         lab.wait_healthy(&all, plan.recovery_timeout)?;
         p.end_ns = ns(t0);

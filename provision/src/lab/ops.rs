@@ -126,6 +126,32 @@ impl Lab {
         Ok(Lab { opts, spec })
     }
 
+    /// The lab `lab up` recorded in `state_dir`, for faults and probes on its guests (`None`
+    /// when nothing is recorded there). Its mode is the recorded one; guest sizes and the image
+    /// cache do not matter once the guests exist.
+    pub fn recorded(
+        cluster: &Cluster,
+        state_dir: &std::path::Path,
+    ) -> Result<Option<Self>, LabError> {
+        let Some(st) = LabState::load(state_dir)? else {
+            return Ok(None);
+        };
+        let mode = match st.netns {
+            Some(_) => Mode::Isolated,
+            None => Mode::Workstation { uri: st.uri },
+        };
+        let opts = LabOptions {
+            mode,
+            accel: None,
+            vcpus: 1,
+            memory_mib: 1024,
+            state_dir: state_dir.to_path_buf(),
+            cache_dir: image::default_cache_dir(),
+            with_ceph: true,
+        };
+        Lab::new(cluster, opts).map(Some)
+    }
+
     fn state_dir(&self) -> &std::path::Path {
         &self.opts.state_dir
     }
@@ -588,8 +614,8 @@ impl Lab {
 
     /// The namespace guests are reached from: the one the state file records (so `lab ssh`
     /// and the others follow the mode the lab was brought up in, whatever flags they are
-    /// given), or the mode's own before anything is recorded.
-    fn reach_netns(&self) -> Result<Option<String>, LabError> {
+    /// given), or the mode's own before anything is recorded. `None`: this machine's own.
+    pub fn reach_netns(&self) -> Result<Option<String>, LabError> {
         Ok(match LabState::load(self.state_dir())? {
             Some(st) => st.netns,
             None => self.netns().map(str::to_owned),

@@ -4,7 +4,10 @@
 //! with the topology's hostname, FQDN and address; `apply` killed in the middle of its etcd
 //! phase (under TCG with etcd's timers stretched as `Cluster::for_emulated_lab` says), resumed
 //! to three healthy TLS etcd members, one VIP holder and Ceph HEALTH_OK with
-//! every PG active+clean, then a second apply with zero changes (see `apply_kill_resume_and_reapply`); `fault crash` and `fault isolate` observed
+//! every PG active+clean, then a second apply with zero changes (see `apply_kill_resume_and_reapply`);
+//! `spofless drill etcd-leader-kill` and `vip-holder-crash` on the applied lab, each agreeing
+//! with the simulator and losing no acknowledged write (see `run_drill`; the test lives in the
+//! `spofless` package to run that binary); `fault crash` and `fault isolate` observed
 //! from the other guests; `lab down` leaves no namespace, daemon, QEMU process, bridge, file or
 //! state behind, and a second `down` is a no-op. Needs the `libvirt` feature and root; skips
 //! loudly only where QEMU or network namespaces are missing, and under `CI=true` a skip is a
@@ -47,9 +50,12 @@ const OBSERVE_ATTEMPTS: u32 = 30;
 /// Bound on building the image when the cache is cold (measured 148-262 s with Ceph here).
 const IMAGE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Bound on everything after the image: up (about 90-120 s to SSH-ready under TCG), apply
-/// three times (about 9 minutes in all, most of it Ceph's OSD creation and manager start under
-/// TCG), the checks, the faults and down.
-const LAB_DEADLINE: Duration = Duration::from_secs(22 * 60);
+/// three times (about 9 to 12 minutes in all, most of it Ceph's OSD creation and manager start
+/// under TCG), the drills (about 4 minutes), the checks, the faults and down.
+const LAB_DEADLINE: Duration = Duration::from_secs(27 * 60);
+/// The drills run on the applied lab through `spofless drill` (issue 16), each judged against
+/// the simulator by the command itself.
+const DRILLS: [&str; 2] = ["etcd-leader-kill", "vip-holder-crash"];
 /// How often the test looks for the etcd phase's first file while the interrupted apply runs.
 const KILL_POLL: Duration = Duration::from_millis(500);
 /// The etcd phase's first file on a member (path order: /etc/default/etcd sorts first), so a
@@ -341,6 +347,9 @@ fn run_body(lab: &Lab, state: &Path) {
         Accel::Kvm | Accel::Test => cluster,
     };
     apply_kill_resume_and_reapply(&cluster, &guests, &rt, state);
+    for drill in DRILLS {
+        run_drill(drill, state);
+    }
 
     let (a, b, crashed, isolated) = (
         &lab.spec.vms[0],
@@ -432,6 +441,88 @@ fn run_body(lab: &Lab, state: &Path) {
     );
     assert!(!state.join("vms").exists(), "guest files left");
     assert!(!state.join(DAEMON_DIR).exists(), "daemon directories left");
+}
+
+/// `spofless drill NAME --target lab -o json` on the applied lab, as a user runs it: prints
+/// the predicted and observed figures into the test's output (the CI log keeps the lab's
+/// measurements beside the simulator's) and asserts that the command's judgement held, and,
+/// for etcd, that the ledger read back every acknowledged write.
+fn run_drill(name: &str, state: &Path) {
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spofless"))
+        .args([
+            "drill",
+            name,
+            "--target",
+            "lab",
+            "-o",
+            "json",
+            "--state-dir",
+        ])
+        .arg(state.join("apply-secrets"))
+        .arg("--lab-state-dir")
+        .arg(state)
+        .output()
+        .unwrap_or_else(|e| panic!("running spofless drill {name}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    loud(&format!(
+        "drill {name}: {:.1} s, exit {:?}\n{}",
+        started.elapsed().as_secs_f64(),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).trim_end()
+    ));
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("drill {name} printed no JSON report ({e}): {stdout}"));
+    let show = |v: &serde_json::Value| serde_json::to_string(v).unwrap_or_default();
+    for f in report["figures"].as_array().into_iter().flatten() {
+        loud(&format!(
+            "  {} {}: observed {}, predicted {} (tolerance {}){}",
+            f["subject"].as_str().unwrap_or("?"),
+            f["figure"].as_str().unwrap_or("?"),
+            f["observed"].as_str().unwrap_or("?"),
+            f["predicted"].as_str().unwrap_or("?"),
+            f["tolerance"].as_str().unwrap_or("?"),
+            if f["agrees"] == true {
+                ""
+            } else {
+                "  DISAGREES"
+            }
+        ));
+    }
+    if name.starts_with("vip") {
+        let takeovers: Vec<String> = report["predicted"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| show(&p["takeover"]))
+            .collect();
+        loud(&format!(
+            "  vip: answered again after {} (injected in {}), predicted takeovers {}; held by {} \
+             meanwhile; old holder back after {}",
+            show(&report["observed"]["answeredAgainAfter"]),
+            show(&report["observed"]["injection"]),
+            takeovers.join(" "),
+            show(&report["observed"]["holderDuring"]),
+            show(&report["observed"]["settledAfter"]),
+        ));
+    } else {
+        loud(&format!("  ledger {}", show(&report["ledger"])));
+        assert_eq!(
+            report["ledger"]["lost"], 0,
+            "drill {name} lost acknowledged writes"
+        );
+        assert!(
+            report["ledger"]["acknowledged"].as_u64().unwrap_or(0) > 10,
+            "drill {name}: too few ledger writes acknowledged to judge: {}",
+            show(&report["ledger"])
+        );
+        assert_eq!(report["historyLinearizable"], true, "drill {name}");
+    }
+    assert!(
+        out.status.success() && report["agrees"] == true,
+        "drill {name} disagrees with the simulator: {}",
+        show(&report["disagreements"])
+    );
 }
 
 /// Pinned SSH connections to every guest, in topology order.

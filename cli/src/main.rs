@@ -28,7 +28,7 @@ use topology::Loaded;
     after_help = exit::HELP
 )]
 pub struct Cli {
-    /// Topology file for `sim` and `lab`, and for `check`, `render`, `plan` and `apply` when they
+    /// Topology file for `sim` and `lab`, and for `check`, `render`, `plan`, `apply` and `drill` when they
     /// get no FILE (default: the embedded bolabaden topology). Other commands refuse it.
     #[arg(long, short = 't', value_name = "FILE")]
     topology: Option<PathBuf>,
@@ -123,7 +123,9 @@ pub fn load_valid_topology(file: Option<&Path>) -> miette::Result<topology::Clus
 #[error("-t/--topology has no effect on `spofless {command}`")]
 #[diagnostic(
     code(spofless::usage),
-    help("`-t` picks the topology for check, sim, render, plan, apply and lab; leave it out here")
+    help(
+        "`-t` picks the topology for check, sim, render, plan, apply, drill and lab; leave it out here"
+    )
 )]
 struct TopologyIgnored {
     command: &'static str,

@@ -1,6 +1,7 @@
 //! `spofless plan` and `spofless apply` as a user meets them without a lab: a plan for fresh
 //! machines that contacts nothing, JSON with the commands, and clear refusals where the
-//! target is missing or not built yet. The lab end to end is provision's `lab_e2e` test.
+//! target is missing or not built yet. The lab end to end (apply, then `spofless drill`) is
+//! this package's `lab_e2e` test.
 
 use crate::common::{scratch, spofless, succeed, text};
 
@@ -108,4 +109,46 @@ fn apply_refuses_what_it_cannot_reach_with_the_reason() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("no lab is recorded in"), "{err}");
     assert!(err.contains("spofless lab up"), "{err}");
+}
+
+/// A drill breaks things on purpose: anything but the lab needs the cluster's name, and the
+/// lab must exist. Both refusals come before anything is contacted.
+#[test]
+fn drill_refuses_a_real_target_without_the_cluster_name_and_a_missing_lab() {
+    let dir = scratch("apply", "drill");
+    let o = spofless(&["drill", "etcd-leader-kill", "--target", "hosts"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let (_, err) = text(&o);
+    assert!(err.contains("--i-mean-it bolabaden"), "{err}");
+    let o = spofless(&[
+        "drill",
+        "etcd-leader-kill",
+        "--target",
+        "hosts",
+        "--i-mean-it",
+        "bolabaden",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        text(&o).1.contains("--target hosts needs"),
+        "{:?}",
+        text(&o)
+    );
+    let lab = dir.join("no-lab");
+    let o = spofless(&[
+        "drill",
+        "vip-holder-crash",
+        "--target",
+        "lab",
+        "--lab-state-dir",
+        lab.to_str().expect("utf-8"),
+        "--state-dir",
+        dir.join("state").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let (_, err) = text(&o);
+    assert!(
+        err.contains("no lab is recorded") || err.contains("built without"),
+        "{err}"
+    );
 }

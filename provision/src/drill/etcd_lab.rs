@@ -89,6 +89,11 @@ impl EtcdClient {
         Self { namespace, tls }
     }
 
+    /// The network namespace it runs in (`None`: this one).
+    pub fn namespace(&self) -> Option<String> {
+        self.namespace.clone()
+    }
+
     /// A client for unit tests of the workload: runs in `namespace` with nonexistent
     /// certificates (every call fails).
     #[cfg(test)]

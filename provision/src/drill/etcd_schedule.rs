@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 pub use topology::drill::PhaseCounts;
-use topology::drill::{CallResult, PhasePlan, client_name};
+use topology::drill::{CallResult, PhaseFault, PhasePlan, client_name};
 use topology::timeline::Timeline;
 use topology::wire::{
     CompareOp, CompareTarget, History, KeyValue, KvOp, KvResult, Operation, Outcome, RequestOp,
@@ -39,6 +39,7 @@ use topology::workload::{KEY_PREFIX, OpMix, WorkloadClient, write_lanes};
 
 use super::etcd_lab::{EtcdClient, EtcdLab, EtcdLabError};
 use super::etcd_target::EtcdTarget;
+use super::tcp_probe::{Sample, TcpProbe};
 use crate::testbed::{NetnsError, wait_until};
 
 /// Upper bound on operations per client thread (the loop is also bounded by the schedule).
@@ -205,9 +206,11 @@ pub struct PhaseOutcome {
     pub pinned: PhaseCounts,
     /// From the fault to its repair (ns since the run's start), for phases with a fault.
     pub fault_window_ns: Option<(u64, u64)>,
-    /// How long applying the fault took (ns): the fault landed somewhere within it, which is
-    /// the uncertainty of every figure timed from the fault (a signal sent over SSH to an
-    /// emulated guest takes a fraction of a second, one to a local process nothing).
+    /// The uncertainty of the fault's instant (ns), which every figure timed from the fault
+    /// carries: for a kill, the gap between the last accepted and the first refused connection
+    /// to the member's client port (about the watch's 20 ms); otherwise how long applying the
+    /// fault took (a signal sent over SSH to an emulated guest takes seconds, one to a local
+    /// process nothing).
     pub injection_ns: Option<u64>,
     /// The pinned client's calls sent while the fault was in force; one answered only after
     /// the repair counts as indeterminate.
@@ -671,9 +674,35 @@ fn run_phases(
             workload.set_phase(&phase.name);
             p.start_ns = ns(t0);
         }
-        let at = Instant::now();
+        let watch = match fault {
+            PhaseFault::Kill(_) => lab
+                .endpoint(&target)
+                .and_then(|url| client_addr(&url))
+                .zip(lab.client().ok())
+                .map(|(addr, c)| {
+                    TcpProbe::start(
+                        c.namespace(),
+                        addr,
+                        KILL_WATCH_EVERY,
+                        KILL_WATCH_TIMEOUT,
+                        t0,
+                    )
+                }),
+            _ => None,
+        };
+        let sent = Instant::now();
         lab.apply(fault, &target)?;
-        p.injection_ns = Some(since(at, Instant::now()));
+        let applied = Instant::now();
+        // The fault's instant: for a kill, the first refused connection to the member's client
+        // port (the kernel resets them once the process is gone), at most one watch interval
+        // late; otherwise, or when the watch saw nothing, the start of the injection, which
+        // then carries the whole injection span as its uncertainty.
+        let landed = watch.and_then(|w| kill_seen(w, since(t0, sent)));
+        let (at, uncertainty) = match landed {
+            Some((refused, last_ok)) => (t0 + refused, refused.saturating_sub(last_ok)),
+            None => (sent, applied - sent),
+        };
+        p.injection_ns = Some(u64::try_from(uncertainty.as_nanos()).unwrap_or(u64::MAX));
         if fault.starts_after_fault() {
             // The phase (and the counting) starts once the fault is in place, so no call sent
             // before it is counted against it.
@@ -698,6 +727,36 @@ fn run_phases(
         phases.push(p);
     }
     Ok(())
+}
+
+/// How often the kill watch connects to the victim's client port, and its bound per attempt.
+const KILL_WATCH_EVERY: Duration = Duration::from_millis(20);
+const KILL_WATCH_TIMEOUT: Duration = Duration::from_millis(200);
+/// How long after the injection returned the kill watch still looks for the first refusal.
+const KILL_WATCH_AFTER: Duration = Duration::from_secs(2);
+
+/// `host:port` of a client URL such as `https://10.77.0.11:2379`.
+fn client_addr(url: &str) -> Option<std::net::SocketAddr> {
+    url.rsplit("//").next()?.parse().ok()
+}
+
+/// The first refused attempt at or after `from` and the last accepted one before it (times
+/// since the run's start), waiting up to [`KILL_WATCH_AFTER`] for it.
+fn kill_seen(watch: TcpProbe, from_ns: u64) -> Option<(Duration, Duration)> {
+    let from = Duration::from_nanos(from_ns);
+    let deadline = Instant::now() + KILL_WATCH_AFTER;
+    let refused = |samples: &[Sample]| samples.iter().position(|s| s.at >= from && !s.ok);
+    while Instant::now() < deadline && refused(&watch.samples()).is_none() {
+        thread::sleep(KILL_WATCH_EVERY);
+    }
+    let samples = watch.finish();
+    let i = refused(&samples)?;
+    let last_ok = samples[..i]
+        .iter()
+        .rev()
+        .find(|s| s.ok)
+        .map_or(from, |s| s.at);
+    Some((samples[i].at, last_ok))
 }
 
 /// One SIGKILL of the leader and the election that followed.

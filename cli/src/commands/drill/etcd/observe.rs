@@ -27,7 +27,7 @@ use topology::drill::PhasePlan;
 use topology::timeline::Timeline;
 use topology::workload::OpMix;
 
-use super::{CLIENTS, Figure, Observation, Predicted, Setup, judge, since};
+use super::{CLIENTS, Figure, JUDGED_UNTIL_REPAIR, Observation, Predicted, Setup, judge, since};
 use crate::commands::apply::as_target_runs_it;
 use crate::commands::drill::DrillArgs;
 use crate::commands::render::open_store;
@@ -51,6 +51,8 @@ struct DrillReport<'a> {
     observed: Observed<'a>,
     figures: &'a [Figure],
     disagreements: &'a [Disagreement],
+    /// What the client lanes cover.
+    lanes_cover: &'static str,
     ledger: LedgerCount,
     history_linearizable: bool,
     /// Why the history is not known to be linearizable.
@@ -132,7 +134,14 @@ fn workload() -> WorkloadMix {
 fn observation(real: &FaultRun) -> (Observation, Vec<(String, f64)>) {
     let fault = real.phases.iter().find(|p| p.fault_window_ns.is_some());
     let from = Duration::from_nanos(real.phases.first().map_or(0, |p| p.start_ns));
-    let to = Duration::from_nanos(real.phases.last().map_or(0, |p| p.end_ns));
+    // Judged up to the repair, as the prediction is (see `JUDGED_UNTIL_REPAIR`).
+    let to = Duration::from_nanos(
+        fault
+            .and_then(|p| p.fault_window_ns)
+            .map(|(_, repaired)| repaired)
+            .or(real.phases.last().map(|p| p.end_ns))
+            .unwrap_or(0),
+    );
     let lanes = real
         .observed_timelines()
         .into_iter()
@@ -281,6 +290,7 @@ pub fn run(args: &DrillArgs, cluster: &topology::Cluster) -> miette::Result<Exit
                 },
                 figures: &figures,
                 disagreements: &disagreements,
+                lanes_cover: JUDGED_UNTIL_REPAIR,
                 ledger,
                 history_linearizable: linearizable,
                 history_problem: history_problem.as_deref(),
@@ -334,13 +344,13 @@ fn print_table(
     for p in real.phases.iter().filter(|p| p.target.is_some()) {
         if let Some(up) = member_startup(p) {
             outln!(
-                "  member start-up: {} healthy again {:.2} s after its repair (not modelled)",
+                "  repair: {} answered `endpoint health` again {:.2} s after it (a restarted member's start-up, a resumed one's catch-up; not modelled)",
                 p.target.as_deref().unwrap_or("-"),
                 up.as_secs_f64()
             )?;
         }
         outln!(
-            "  {}: hit {} (leader {}), fault injected in {:.2} s; new leader {}",
+            "  {}: hit {} (leader {}), fault instant known to {:.3} s; new leader {}",
             p.name,
             p.target.as_deref().unwrap_or("-"),
             p.leader_before.as_deref().unwrap_or("-"),
@@ -352,6 +362,7 @@ fn print_table(
             }
         )?;
     }
+    outln!("  {JUDGED_UNTIL_REPAIR}")?;
     let mut table = Table::new();
     table.set_header([
         "subject",

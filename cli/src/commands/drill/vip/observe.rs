@@ -55,10 +55,6 @@ struct VipReport<'a> {
 pub fn run(args: &DrillArgs, cluster: &topology::Cluster) -> miette::Result<ExitCode> {
     let t = &args.target;
     let lab_cluster = as_target_runs_it(t, cluster)?;
-    let desired = desired_state(t, &lab_cluster)?;
-    let check = desired
-        .vip
-        .ok_or_else(|| miette!("the topology has no API VIP to drill"))?;
     let lab = Lab::recorded(&lab_cluster, &t.lab_state_dir)
         .into_diagnostic()?
         .ok_or_else(|| {
@@ -69,6 +65,10 @@ pub fn run(args: &DrillArgs, cluster: &topology::Cluster) -> miette::Result<Exit
                 t.lab_state_dir.display()
             )
         })?;
+    let desired = desired_state(t, &lab_cluster)?;
+    let check = desired
+        .vip
+        .ok_or_else(|| miette!("the topology has no API VIP to drill"))?;
     eprintln!(
         "observing {} on lab {}: {}:{} probed every {} ms",
         args.drill.as_str(),

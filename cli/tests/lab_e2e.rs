@@ -449,6 +449,7 @@ fn run_body(lab: &Lab, state: &Path) {
 /// for etcd, that the ledger read back every acknowledged write.
 fn run_drill(name: &str, state: &Path) {
     let started = Instant::now();
+    let report_file = target_tmp().join(format!("drill-{name}.html"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_spofless"))
         .args([
             "drill",
@@ -462,6 +463,8 @@ fn run_drill(name: &str, state: &Path) {
         .arg(state.join("apply-secrets"))
         .arg("--lab-state-dir")
         .arg(state)
+        .arg("--report")
+        .arg(&report_file)
         .output()
         .unwrap_or_else(|e| panic!("running spofless drill {name}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -523,6 +526,62 @@ fn run_drill(name: &str, state: &Path) {
         "drill {name} disagrees with the simulator: {}",
         show(&report["disagreements"])
     );
+    both_sides_render(&report_file);
+}
+
+/// Loads a drill's HTML report in headless Chromium; the report's own script measures the
+/// drawn lanes after layout, and both the predicted and the observed side must have lanes
+/// with coloured segments across the axis.
+fn both_sides_render(report: &Path) {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new("which")
+                .arg(c)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or_else(|| panic!("headless Chromium is required: apt-get install chromium"));
+    let profile = target_tmp().join(format!("chromium-profile-{}", std::process::id()));
+    let dom = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+            "--timeout=20000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", report.display()))
+        .output();
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = dom.unwrap_or_else(|e| panic!("chromium: {e}"));
+    let text = String::from_utf8_lossy(&dom.stdout);
+    let open = "<pre id=\"render-check\">";
+    let start = text
+        .find(open)
+        .unwrap_or_else(|| panic!("no render check in {}", report.display()))
+        + open.len();
+    let end = start + text[start..].find("</pre>").expect("closing pre");
+    let check: serde_json::Value = serde_json::from_str(&text[start..end].replace("&quot;", "\""))
+        .unwrap_or_else(|e| panic!("the report's script did not run ({e}): {report:?}"));
+    for side in ["predicted", "observed"] {
+        let lanes = check[side].as_array().cloned().unwrap_or_default();
+        assert!(!lanes.is_empty(), "{side}: no lanes drawn in {report:?}");
+        for l in &lanes {
+            assert!(
+                l["drawnWidth"].as_u64().unwrap_or(0) > 800,
+                "{side}: lane {l} not drawn across the axis in {report:?}"
+            );
+        }
+    }
+    loud(&format!(
+        "  report {} renders both sides: {check}",
+        report.display()
+    ));
 }
 
 /// Pinned SSH connections to every guest, in topology order.

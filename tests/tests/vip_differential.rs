@@ -22,13 +22,9 @@ use std::time::Duration;
 use provision::drill::EtcdLab;
 use provision::drill::vip_lab::{VipLab, VipLabError};
 use provision::testbed::NetnsError;
-use sim::engine::{Address, NullSink, SimConfig, SimDuration, SimTime, Simulation};
-use sim::models::vip::APISERVER_MODEL;
-use sim::models::vip::setup::add_vip;
-use sim::models::vip::standin::ReadyBackend;
+use sim::models::vip::drill::{SETTLE, takeovers};
 use topology::Cluster;
 use topology::fault::Fault;
-use topology::policy::vrrp;
 
 const MASTER: &str = "micklethefickle";
 const NEXT: &str = "cloudserver1";
@@ -39,9 +35,6 @@ const TRIALS: usize = 3;
 const SIM_PHASES: u64 = 10;
 /// Longest wait for the first master and for a takeover.
 const TAKEOVER_LIMIT: Duration = Duration::from_secs(20);
-/// How long the lab runs after the first master before the fault: the check script has run
-/// (its first result counts at once) and haproxy has checked every server.
-const SETTLE: Duration = Duration::from_millis(2500);
 /// Measurement slack: the poll reads `ip addr` in three namespaces (about 5 ms each) and
 /// sleeps 5 ms, so a new holder is seen up to about 25 ms late; keepalived adds the VIP a
 /// few milliseconds after its advert; process wake-ups on a loaded two-core machine add some
@@ -129,44 +122,15 @@ fn real_trial(
 }
 
 /// The simulator's takeover times for `fault` applied `SETTLE` after the first master, at
-/// [`SIM_PHASES`] phases spread over one advert interval.
+/// [`SIM_PHASES`] phases spread over one advert interval (`sim::models::vip::drill`, the
+/// world `spofless drill vip-holder-crash` predicts with); each hands the VIP to [`NEXT`].
 fn sim_trials(cluster: &Cluster, fault: VipFault) -> Vec<Duration> {
-    let order = vrrp::priority_order(cluster);
-    let advert = Duration::from_secs(u64::from(
-        cluster.spec.api_endpoint.vrrp.advert_interval_seconds,
-    ));
-    let first = vrrp::master_down_interval(advert, vrrp::base_priority(0));
-    let vip = Address::new(cluster.spec.api_endpoint.vip.to_string());
-    (0..SIM_PHASES)
-        .map(|k| {
-            let mut sim = Simulation::new(SimConfig::new(k + 1));
-            for h in &cluster.spec.hosts {
-                sim.add_host(&h.name).expect("host");
-            }
-            for h in &order {
-                let id = sim.host_id(&h.name).expect("host");
-                sim.add_actor(id, APISERVER_MODEL, Box::new(ReadyBackend))
-                    .expect("stand-in");
-            }
-            add_vip(&mut sim, cluster, None).expect("vip");
-            let phase = advert.mul_f64(k as f64 / SIM_PHASES as f64);
-            let at = SimTime::ZERO + SimDuration::from(first + SETTLE + phase);
-            sim.schedule_fault(at, fault.sim()).expect("fault");
-            let step = SimDuration::from_millis(1);
-            let mut t = at;
-            let limit = at + SimDuration::from(TAKEOVER_LIMIT);
-            while t < limit {
-                t += step;
-                sim.run_until(t, &mut NullSink);
-                let holder = sim.address_holder(&vip).and_then(|e| {
-                    let dir = sim.directory();
-                    dir.actor_host(e.actor).map(|h| dir.host_name(h).to_owned())
-                });
-                if holder.as_deref() == Some(NEXT) {
-                    return Duration::from_nanos((t - at).as_nanos());
-                }
-            }
-            panic!("{fault:?}: the simulator never moved the VIP (phase {k})");
+    takeovers(cluster, MASTER, &fault.sim(), SIM_PHASES, TAKEOVER_LIMIT)
+        .unwrap_or_else(|e| panic!("{fault:?}: {e}"))
+        .into_iter()
+        .map(|t| {
+            assert_eq!(t.new_holder, NEXT, "{fault:?}: phase {}", t.advert_phase);
+            t.after
         })
         .collect()
 }

@@ -157,6 +157,28 @@ impl Figure for Duration {
     }
 }
 
+/// The lowest and highest of `predicted` (`None` when it is empty).
+pub fn predicted_range<F: Figure>(predicted: &[F]) -> Option<(F, F)> {
+    let lo = predicted
+        .iter()
+        .copied()
+        .reduce(|a, b| if b < a { b } else { a })?;
+    let hi = predicted
+        .iter()
+        .copied()
+        .reduce(|a, b| if b > a { b } else { a })?;
+    Some((lo, hi))
+}
+
+/// `lo..hi` for people, or one value when they are equal.
+pub fn show_range<F: Figure>((lo, hi): (F, F)) -> String {
+    if lo == hi {
+        lo.show()
+    } else {
+        format!("{}..{}", lo.show(), hi.show())
+    }
+}
+
 /// Judges one figure: `observed` against the range of `predicted` widened by `tolerance`.
 /// An empty prediction disagrees with any observation.
 pub fn judge_figure<F: Figure>(
@@ -166,14 +188,7 @@ pub fn judge_figure<F: Figure>(
     predicted: &[F],
     tolerance: F,
 ) -> Option<Disagreement> {
-    let lo = predicted
-        .iter()
-        .copied()
-        .reduce(|a, b| if b < a { b } else { a });
-    let hi = predicted
-        .iter()
-        .copied()
-        .reduce(|a, b| if b > a { b } else { a });
+    let range = predicted_range(predicted);
     let disagree = |predicted: String, off_by: String| Disagreement {
         subject: subject.to_owned(),
         figure: figure.to_owned(),
@@ -182,14 +197,10 @@ pub fn judge_figure<F: Figure>(
         off_by,
         tolerance: tolerance.show(),
     };
-    let (Some(lo), Some(hi)) = (lo, hi) else {
+    let Some((lo, hi)) = range else {
         return Some(disagree("nothing".to_owned(), "-".to_owned()));
     };
-    let range = if lo == hi {
-        lo.show()
-    } else {
-        format!("{}..{}", lo.show(), hi.show())
-    };
+    let range = show_range((lo, hi));
     if observed < lo && lo.minus(observed) > tolerance {
         Some(disagree(range, lo.minus(observed).show()))
     } else if observed > hi && observed.minus(hi) > tolerance {

@@ -30,8 +30,8 @@ const TOP: u64 = 30;
 /// Space under the last lane for the time axis, px.
 const BOTTOM: u64 = 30;
 
-/// Fill colour of a status.
-fn colour(status: Status) -> &'static str {
+/// Fill colour of a status (also the drill report's).
+pub fn colour(status: Status) -> &'static str {
     match status {
         Status::Up => "#2e9d4f",
         Status::Degraded => "#e3a21a",

@@ -24,7 +24,9 @@ use sim::engine::{SimDuration, SimTime};
 use sim::models::etcd::EtcdSimConfig;
 use sim::models::etcd::client::DEFAULT_REQUEST_TIMEOUT;
 use sim::models::etcd::drill::{DrillConfig, SimDrill, differential_client, run_drill};
-use topology::compare::{Disagreement, OutageFigures, Tolerances, judge_figure};
+use topology::compare::{
+    Disagreement, OutageFigures, Tolerances, judge_figure, predicted_range, show_range,
+};
 use topology::component::Component;
 use topology::drill::{PINNED_CLIENT, PhaseFault, PhasePlan};
 use topology::timeline::Timeline;
@@ -183,23 +185,11 @@ fn figure<F: topology::compare::Figure>(
     tolerance: F,
 ) {
     let miss = judge_figure(subject, name, observed, predicted, tolerance);
-    let lo = predicted
-        .iter()
-        .copied()
-        .reduce(|a, b| if b < a { b } else { a });
-    let hi = predicted
-        .iter()
-        .copied()
-        .reduce(|a, b| if b > a { b } else { a });
     rows.push(Figure {
         subject: subject.to_owned(),
         figure: name.to_owned(),
         observed: observed.show(),
-        predicted: match (lo, hi) {
-            (Some(lo), Some(hi)) if lo == hi => lo.show(),
-            (Some(lo), Some(hi)) => format!("{}..{}", lo.show(), hi.show()),
-            _ => "nothing".to_owned(),
-        },
+        predicted: predicted_range(predicted).map_or("nothing".to_owned(), show_range),
         tolerance: tolerance.show(),
         agrees: miss.is_none(),
         not_judged: None,

@@ -12,6 +12,7 @@
 //! `--i-mean-it` names the cluster.
 
 mod etcd;
+mod report;
 mod vip;
 
 use std::process::ExitCode;
@@ -75,6 +76,23 @@ pub struct DrillArgs {
     /// Allows a drill on a target other than the lab: the cluster's name (`metadata.name`).
     #[arg(long, value_name = "CLUSTER")]
     pub i_mean_it: Option<String>,
+    /// Write a self-contained HTML report here: predicted and observed lanes on one axis, and
+    /// the figures.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<std::path::PathBuf>,
+}
+
+/// Writes `html` to the `--report` file, if one was asked for.
+#[cfg_attr(not(feature = "libvirt"), allow(dead_code))]
+fn write_report(args: &DrillArgs, html: impl FnOnce() -> String) -> miette::Result<()> {
+    use miette::{IntoDiagnostic as _, WrapErr as _};
+    if let Some(path) = &args.report {
+        std::fs::write(path, html())
+            .into_diagnostic()
+            .wrap_err_with(|| format!("writing the report {}", path.display()))?;
+        eprintln!("report: {}", path.display());
+    }
+    Ok(())
 }
 
 /// Refuses a destructive drill on anything but the lab unless `--i-mean-it` names the cluster.
@@ -107,6 +125,25 @@ pub fn run(args: &DrillArgs, cluster: &topology::Cluster) -> miette::Result<Exit
         }
         DrillName::VipHolderCrash => vip::run(args, cluster),
     }
+}
+
+/// The lab `lab up` recorded in `--lab-state-dir`, or why there is none.
+#[cfg(feature = "libvirt")]
+fn recorded_lab(
+    cluster: &topology::Cluster,
+    dir: &std::path::Path,
+) -> miette::Result<provision::lab::ops::Lab> {
+    use miette::IntoDiagnostic as _;
+    provision::lab::ops::Lab::recorded(cluster, dir)
+        .into_diagnostic()?
+        .ok_or_else(|| {
+            miette!(
+                help = "run `spofless lab up` and `spofless apply --target lab` first, or pass \
+                        the lab's --lab-state-dir",
+                "no lab is recorded in {}",
+                dir.display()
+            )
+        })
 }
 
 /// Why a drill cannot run in a build without the lab.

@@ -16,16 +16,9 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use sim::engine::{Address, NullSink, SimConfig, SimDuration, SimTime, Simulation};
-use sim::models::vip::APISERVER_MODEL;
-use sim::models::vip::setup::add_vip;
-use sim::models::vip::standin::ReadyBackend;
+use sim::models::vip::drill::takeovers;
 use topology::fault::Fault;
-use topology::policy::vrrp;
 
-/// How long the world runs after its first master before the crash (the check script has
-/// run and haproxy has checked every server), as in the VIP differential test.
-pub const SETTLE: Duration = Duration::from_millis(2500);
 /// Bound on waiting for the simulated takeover.
 const TAKEOVER_LIMIT: Duration = Duration::from_secs(20);
 
@@ -42,67 +35,25 @@ pub struct VipPrediction {
     pub new_holder: String,
 }
 
-/// The simulated crash of `holder`, at `runs` phases spread over one advert interval.
+/// The simulated crash of `holder`, at `runs` phases spread over one advert interval
+/// (`sim::models::vip::drill`).
 pub fn predict(
     cluster: &topology::Cluster,
     holder: &str,
     runs: u64,
 ) -> miette::Result<Vec<VipPrediction>> {
-    let err =
-        |what: &str, e: &dyn std::fmt::Display| miette::miette!("the simulated VIP ({what}): {e}");
-    let order = vrrp::priority_order(cluster);
-    let advert = Duration::from_secs(u64::from(
-        cluster.spec.api_endpoint.vrrp.advert_interval_seconds,
-    ));
-    let first = vrrp::master_down_interval(advert, vrrp::base_priority(0));
-    let vip = Address::new(cluster.spec.api_endpoint.vip.to_string());
-    (0..runs)
-        .map(|k| {
-            let mut sim = Simulation::new(SimConfig::new(k + 1));
-            for h in &cluster.spec.hosts {
-                sim.add_host(&h.name).map_err(|e| err("hosts", &e))?;
-            }
-            for h in &order {
-                let id = sim
-                    .host_id(&h.name)
-                    .ok_or_else(|| miette::miette!("the simulated VIP: no host {}", h.name))?;
-                sim.add_actor(id, APISERVER_MODEL, Box::new(ReadyBackend))
-                    .map_err(|e| err("stand-ins", &e))?;
-            }
-            add_vip(&mut sim, cluster, None).map_err(|e| err("keepalived", &e))?;
-            let advert_phase = k as f64 / runs as f64;
-            let at =
-                SimTime::ZERO + SimDuration::from(first + SETTLE + advert.mul_f64(advert_phase));
-            sim.schedule_fault(
-                at,
-                Fault::HostCrash {
-                    host: holder.to_owned(),
-                },
-            )
-            .map_err(|e| err("the crash", &e))?;
-            let step = SimDuration::from_millis(1);
-            let limit = at + SimDuration::from(TAKEOVER_LIMIT);
-            let mut t = at;
-            while t < limit {
-                t += step;
-                sim.run_until(t, &mut NullSink);
-                let now_holder = sim.address_holder(&vip).and_then(|e| {
-                    let dir = sim.directory();
-                    dir.actor_host(e.actor).map(|h| dir.host_name(h).to_owned())
-                });
-                if let Some(h) = now_holder.filter(|h| h != holder) {
-                    return Ok(VipPrediction {
-                        advert_phase,
-                        takeover: Duration::from_nanos((t - at).as_nanos()),
-                        new_holder: h,
-                    });
-                }
-            }
-            Err(miette::miette!(
-                "the simulator never moved the VIP off {holder} within {TAKEOVER_LIMIT:?}"
-            ))
+    let crash = Fault::HostCrash {
+        host: holder.to_owned(),
+    };
+    Ok(takeovers(cluster, holder, &crash, runs, TAKEOVER_LIMIT)
+        .map_err(|e| miette::miette!("the simulated VIP: {e}"))?
+        .into_iter()
+        .map(|t| VipPrediction {
+            advert_phase: t.advert_phase,
+            takeover: t.after,
+            new_holder: t.new_holder,
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(feature = "libvirt")]

@@ -12,6 +12,7 @@
 //! Clients reach the API with [`Ctx::send_to_service`](crate::engine::Ctx::send_to_service)
 //! to the VIP and the `haproxy` service: the request lands on whichever host holds the VIP.
 
+pub mod drill;
 pub mod facts;
 pub mod haproxy;
 pub mod keepalived;

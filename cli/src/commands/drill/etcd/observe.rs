@@ -15,7 +15,6 @@ use provision::drill::{
     EtcdClient, EtcdTarget as _, FaultRun, FaultScheduleConfig, PhaseOutcome, WorkloadMix,
     run_fault_schedule,
 };
-use provision::lab::ops::Lab;
 use provision::pki::ensure_etcd_pki;
 use provision::render::bundle::etcd_cluster;
 use serde::Serialize;
@@ -29,7 +28,8 @@ use topology::workload::OpMix;
 
 use super::{CLIENTS, Figure, JUDGED_UNTIL_REPAIR, Observation, Predicted, Setup, judge, since};
 use crate::commands::apply::as_target_runs_it;
-use crate::commands::drill::DrillArgs;
+use crate::commands::drill::report::{self, Row, Side};
+use crate::commands::drill::{DrillArgs, recorded_lab, write_report};
 use crate::commands::render::open_store;
 use crate::output::{Format, print_structured};
 use crate::{exit, outln};
@@ -162,6 +162,85 @@ fn observation(real: &FaultRun) -> (Observation, Vec<(String, f64)>) {
     (seen, shares)
 }
 
+/// The HTML report: the first seed's lanes above the observed ones, the fault marked.
+#[allow(clippy::too_many_arguments)]
+fn html_report(
+    args: &DrillArgs,
+    setup: &Setup,
+    real: &FaultRun,
+    predicted: &[Predicted],
+    seen: &Observation,
+    figures: &[Figure],
+    ledger: LedgerCount,
+    linearizable: bool,
+) -> String {
+    let first = real.phases.first().map_or(0, |p| p.start_ns);
+    let fault_at = real
+        .phases
+        .iter()
+        .find_map(|p| p.fault_window_ns)
+        .map(|(at, _)| Duration::from_nanos(at.saturating_sub(first)));
+    let seed_name = predicted.first().map_or("predicted".to_owned(), |p| {
+        format!("predicted (seed {})", p.seed)
+    });
+    let none = Vec::new();
+    let sides = [
+        Side {
+            name: &seed_name,
+            kind: "predicted",
+            lanes: predicted.first().map_or(&none, |p| &p.timelines),
+        },
+        Side {
+            name: "observed",
+            kind: "observed",
+            lanes: &seen.timelines,
+        },
+    ];
+    let rows: Vec<Row<'_>> = figures
+        .iter()
+        .map(|f| Row {
+            subject: &f.subject,
+            figure: &f.figure,
+            observed: &f.observed,
+            predicted: &f.predicted,
+            tolerance: &f.tolerance,
+            verdict: match (f.not_judged, f.agrees) {
+                (Some(_), _) => "not judged",
+                (None, true) => "agrees",
+                (None, false) => "DISAGREES",
+            },
+        })
+        .collect();
+    report::render(
+        &format!("spofless drill {}", args.drill.as_str()),
+        &[
+            format!(
+                "{} phases of {:.0} s, heartbeat {}, election timeout {}; predicted over {} seeds",
+                setup.plan.names().join(" / "),
+                setup.plan.phase.as_secs_f64(),
+                setup.etcd.heartbeat,
+                setup.etcd.election_timeout,
+                predicted.len()
+            ),
+            JUDGED_UNTIL_REPAIR.to_owned(),
+            format!(
+                "ledger: {} puts, {} acknowledged, {} lost; history {}",
+                ledger.sent,
+                ledger.acknowledged,
+                ledger.lost,
+                if linearizable {
+                    "linearizable"
+                } else {
+                    "NOT linearizable"
+                }
+            ),
+        ],
+        &sides,
+        fault_at,
+        &rows,
+    )
+}
+
 /// From the repair of `phase`'s fault until every member answered `endpoint health`: for a
 /// kill, how long the restarted member took to start and catch up.
 fn member_startup(phase: &PhaseOutcome) -> Option<Duration> {
@@ -184,16 +263,7 @@ pub fn run(args: &DrillArgs, cluster: &topology::Cluster) -> miette::Result<Exit
         .etcd_phase()
         .ok_or_else(|| miette!("`{}` is not an etcd drill", args.drill.as_str()))?;
     let setup = Setup::new(name, fault, &lab_cluster);
-    let lab = Lab::recorded(&lab_cluster, &t.lab_state_dir)
-        .into_diagnostic()?
-        .ok_or_else(|| {
-            miette!(
-                help = "run `spofless lab up` and `spofless apply --target lab` first, or pass \
-                        the lab's --lab-state-dir",
-                "no lab is recorded in {}",
-                t.lab_state_dir.display()
-            )
-        })?;
+    let lab = recorded_lab(&lab_cluster, &t.lab_state_dir)?;
     eprintln!(
         "predicting {} on {} seeds ({} phases of {:.0} s)",
         args.drill.as_str(),
@@ -265,6 +335,18 @@ pub fn run(args: &DrillArgs, cluster: &topology::Cluster) -> miette::Result<Exit
     let (seen, write_share) = observation(&real);
     let (figures, disagreements) = judge(&seen, &predicted, &tol);
     let agrees = disagreements.is_empty() && ledger.lost == 0 && linearizable;
+    write_report(args, || {
+        html_report(
+            args,
+            &setup,
+            &real,
+            &predicted,
+            &seen,
+            &figures,
+            ledger,
+            linearizable,
+        )
+    })?;
     if t.format != Format::Table {
         print_structured(
             &DrillReport {

@@ -7,14 +7,14 @@ use comfy_table::Table;
 use miette::{IntoDiagnostic as _, WrapErr as _, miette};
 use provision::drill::lab_vip::{VipDrillConfig, VipDrillRun, run_vip_holder_crash};
 use provision::drill::tcp_probe::lane;
-use provision::lab::ops::Lab;
 use serde::Serialize;
 use topology::compare::{Disagreement, judge_figure};
-use topology::timeline::Timeline;
+use topology::timeline::{Status, Timeline};
 
 use super::{VipPrediction, predict};
 use crate::commands::apply::{as_target_runs_it, desired_state};
-use crate::commands::drill::DrillArgs;
+use crate::commands::drill::report::{self, Row, Side};
+use crate::commands::drill::{DrillArgs, recorded_lab, write_report};
 use crate::output::{Format, print_structured};
 use crate::{exit, outln};
 
@@ -51,20 +51,94 @@ struct VipReport<'a> {
     agrees: bool,
 }
 
+/// The HTML report: the observed probe lane under the simulator's, which is the VIP not held
+/// from the crash until the median simulated takeover (the model's answer to "when does the
+/// VIP answer again"), both on the drill's clock.
+fn html_report(
+    run: &VipDrillRun,
+    predicted: &[VipPrediction],
+    observed: &Timeline,
+    takeovers: &[Duration],
+    disagreements: &[Disagreement],
+) -> String {
+    let mut sorted = takeovers.to_vec();
+    sorted.sort();
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or_default();
+    let end = observed.intervals.last().map_or(run.fault_at, |i| i.end);
+    let simulated = Timeline::from_changes(
+        "vip",
+        &[
+            (Duration::ZERO, Status::Up),
+            (run.fault_at, Status::Down),
+            (run.fault_at + median, Status::Up),
+        ],
+        end,
+    );
+    let secs = |d: Duration| format!("{:.2}s", d.as_secs_f64());
+    let (lo, hi) = (
+        sorted.first().copied().unwrap_or_default(),
+        sorted.last().copied().unwrap_or_default(),
+    );
+    let (seen, range, tol) = (
+        run.answered_again_after.map_or("never".to_owned(), secs),
+        format!("{}..{}", secs(lo), secs(hi)),
+        secs(TOLERANCE + run.injection),
+    );
+    let verdict = if disagreements.is_empty() {
+        "agrees"
+    } else {
+        "DISAGREES"
+    };
+    let holder_seen = run.holder_during.join(", ");
+    let holder_predicted = predicted.first().map_or("-", |p| p.new_holder.as_str());
+    report::render(
+        "spofless drill vip-holder-crash",
+        &[format!(
+            "{} powered off at {:.2} s for {:.0} s; predicted at {} points of the advert interval",
+            run.holder_before,
+            run.fault_at.as_secs_f64(),
+            CONFIG.hold.as_secs_f64(),
+            predicted.len()
+        )],
+        &[
+            Side {
+                name: "predicted (median takeover)",
+                kind: "predicted",
+                lanes: std::slice::from_ref(&simulated),
+            },
+            Side {
+                name: "observed (TCP connects)",
+                kind: "observed",
+                lanes: std::slice::from_ref(observed),
+            },
+        ],
+        Some(run.fault_at),
+        &[
+            Row {
+                subject: "vip",
+                figure: "answers again after the crash",
+                observed: &seen,
+                predicted: &range,
+                tolerance: &tol,
+                verdict,
+            },
+            Row {
+                subject: "vip",
+                figure: "holder while the old one is off",
+                observed: &holder_seen,
+                predicted: holder_predicted,
+                tolerance: "-",
+                verdict,
+            },
+        ],
+    )
+}
+
 /// Runs the VIP holder crash `args` on the lab.
 pub fn run(args: &DrillArgs, cluster: &topology::Cluster) -> miette::Result<ExitCode> {
     let t = &args.target;
     let lab_cluster = as_target_runs_it(t, cluster)?;
-    let lab = Lab::recorded(&lab_cluster, &t.lab_state_dir)
-        .into_diagnostic()?
-        .ok_or_else(|| {
-            miette!(
-                help = "run `spofless lab up` and `spofless apply --target lab` first, or pass \
-                        the lab's --lab-state-dir",
-                "no lab is recorded in {}",
-                t.lab_state_dir.display()
-            )
-        })?;
+    let lab = recorded_lab(&lab_cluster, &t.lab_state_dir)?;
     let desired = desired_state(t, &lab_cluster)?;
     let check = desired
         .vip
@@ -126,6 +200,9 @@ pub fn run(args: &DrillArgs, cluster: &topology::Cluster) -> miette::Result<Exit
         .map_or(Duration::ZERO, |s| s.at + PROBE_EVERY);
     let timeline = lane("vip", &run.samples, Duration::ZERO, end);
     let agrees = disagreements.is_empty();
+    write_report(args, || {
+        html_report(&run, &predicted, &timeline, &takeovers, &disagreements)
+    })?;
     if t.format != Format::Table {
         print_structured(
             &VipReport {

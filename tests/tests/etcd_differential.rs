@@ -46,7 +46,6 @@ use topology::component::Component;
 use topology::fault::Fault;
 use topology::timeline::Timeline;
 use topology::wire::{KvOp, KvResult, Outcome, RequestOp};
-use topology::workload::OpMix;
 
 /// Simulator seeds the real run is compared against.
 const SIM_SEEDS: std::ops::RangeInclusive<u64> = 1..=5;
@@ -429,11 +428,7 @@ fn real_etcd_and_the_simulator_agree_on_the_fault_schedule() {
     let members: Vec<String> = lab.members().iter().map(|m| m.name.clone()).collect();
     let mix = WorkloadMix {
         clients: CLIENTS,
-        ops: OpMix {
-            read_percent: client.read_percent,
-            cas_every: client.cas_every,
-            keys: client.keys,
-        },
+        ops: client.op_mix(),
         request_timeout: Duration::from_nanos(client.timeout.as_nanos()),
     };
     let cfg = FaultScheduleConfig::new(mix, members.len());

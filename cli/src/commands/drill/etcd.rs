@@ -81,6 +81,17 @@ pub struct Figure {
     pub not_judged: Option<&'static str>,
 }
 
+impl Figure {
+    /// The verdict as the table and the report print it.
+    pub fn verdict(&self) -> &'static str {
+        match (self.not_judged, self.agrees) {
+            (Some(_), _) => "not judged",
+            (None, true) => "agrees",
+            (None, false) => "DISAGREES",
+        }
+    }
+}
+
 /// The drill's configuration as both sides run it.
 pub struct Setup {
     /// The plan.

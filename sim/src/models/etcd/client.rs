@@ -88,6 +88,18 @@ pub struct ClientConfig {
     pub session: SessionConfig,
 }
 
+impl ClientConfig {
+    /// What this client sends, in the form the real workload clients take it
+    /// (`provision::drill::WorkloadMix`), so a real run sends what the simulated one does.
+    pub fn op_mix(&self) -> OpMix {
+        OpMix {
+            read_percent: self.read_percent,
+            cas_every: self.cas_every,
+            keys: self.keys,
+        }
+    }
+}
+
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {

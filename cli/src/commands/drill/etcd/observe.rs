@@ -24,7 +24,6 @@ use sim::models::etcd::drill::differential_client;
 use topology::compare::{Disagreement, Tolerances};
 use topology::drill::PhasePlan;
 use topology::timeline::Timeline;
-use topology::workload::OpMix;
 
 use super::{CLIENTS, Figure, JUDGED_UNTIL_REPAIR, Observation, Predicted, Setup, judge, since};
 use crate::commands::apply::as_target_runs_it;
@@ -120,11 +119,7 @@ fn workload() -> WorkloadMix {
     let client = differential_client(DEFAULT_REQUEST_TIMEOUT);
     WorkloadMix {
         clients: CLIENTS,
-        ops: OpMix {
-            read_percent: client.read_percent,
-            cas_every: client.cas_every,
-            keys: client.keys,
-        },
+        ops: client.op_mix(),
         request_timeout: Duration::from_nanos(client.timeout.as_nanos()),
     }
 }
@@ -204,11 +199,7 @@ fn html_report(
             observed: &f.observed,
             predicted: &f.predicted,
             tolerance: &f.tolerance,
-            verdict: match (f.not_judged, f.agrees) {
-                (Some(_), _) => "not judged",
-                (None, true) => "agrees",
-                (None, false) => "DISAGREES",
-            },
+            verdict: f.verdict(),
         })
         .collect();
     report::render(
@@ -461,11 +452,7 @@ fn print_table(
             f.observed.as_str(),
             f.predicted.as_str(),
             f.tolerance.as_str(),
-            match (f.not_judged, f.agrees) {
-                (Some(_), _) => "not judged",
-                (None, true) => "agrees",
-                (None, false) => "DISAGREES",
-            },
+            f.verdict(),
         ]);
     }
     outln!("{table}")?;
